@@ -1,0 +1,53 @@
+/// Every state change of an enforcement case, as the case system emits it.
+/// Events arrive late (up to two days) and are sometimes delivered twice.
+source raw_case_events {
+  table "raw_case_events"
+  columns {
+    event_id: string
+    case_id: string
+    unit_id: string
+    kind: enum(opened, assigned, escalated, closed)
+    /// When the case was opened; carried on every event of the case.
+    opened_at: timestamp
+    event_time: timestamp
+    ingested_at: timestamp
+    penalty_amount: decimal(18, 2)?
+  }
+  key event_id
+  clock event = event_time, ingestion = ingested_at
+  // The input lock records the highest ingested_at seen at run start.
+  snapshot by ingested_at
+  max lateness 2d
+}
+
+/// Who a case was assigned to, one row per `assigned` case event.
+source raw_assignment_events {
+  table "raw_assignment_events"
+  columns {
+    case_event_id: string
+    assignee: string
+    assigned_at: timestamp
+    ingested_at: timestamp
+  }
+  key case_event_id
+  clock event = assigned_at, ingestion = ingested_at
+  snapshot by ingested_at
+  max lateness 2d
+}
+
+/// Escalation details, one row per `escalated` case event. Exported by a
+/// nightly job, so the lock is a composite cursor rather than a timestamp.
+source raw_escalation_events {
+  table "raw_escalation_events"
+  columns {
+    case_event_id: string
+    level: int
+    reason: string?
+    escalated_at: timestamp
+    exported_at: timestamp
+  }
+  key case_event_id
+  clock event = escalated_at, file_arrival = exported_at
+  cursor by (exported_at, case_event_id)
+  max lateness 1d
+}

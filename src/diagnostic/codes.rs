@@ -1,0 +1,82 @@
+//! Stable diagnostic codes. Each code's explanation is a page of the book
+//! (`book/src/errors/CODE.md`), embedded here so `bplc explain CODE` prints the
+//! same text the book shows: one source for both.
+
+use serde::{Serialize, Serializer};
+
+use super::Level;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code(&'static str);
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    pub fn default_level(self) -> Level {
+        if self.0.starts_with('W') {
+            Level::Warning
+        } else {
+            Level::Error
+        }
+    }
+
+    /// The registry entry of this code.
+    pub fn info(self) -> &'static CodeInfo {
+        ALL.iter()
+            .find(|i| i.code == self)
+            .expect("every Code constant is in the registry")
+    }
+
+    pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
+        ALL.iter().find(|i| i.code.0.eq_ignore_ascii_case(code))
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct CodeInfo {
+    pub code: Code,
+    pub title: &'static str,
+    /// The book page: what it means, a wrong and a right example.
+    pub explanation: &'static str,
+}
+
+macro_rules! define_codes {
+    ($( $id:ident: $title:literal, )*) => {
+        $( pub const $id: Code = Code(stringify!($id)); )*
+        /// Every code, in order.
+        pub static ALL: &[CodeInfo] = &[
+            $( CodeInfo {
+                code: $id,
+                title: $title,
+                explanation: include_str!(concat!("../../book/src/errors/", stringify!($id), ".md")),
+            }, )*
+        ];
+    };
+}
+
+define_codes! {
+    E0001: "syntax error",
+    E0002: "unclosed delimiter",
+    E0003: "unknown clause",
+    E0004: "unknown type",
+    E0005: "invalid literal",
+    E0006: "misplaced doc comment",
+    E0007: "unknown top-level declaration",
+    E0008: "nesting too deep",
+    E0009: "invalid project configuration",
+    E0010: "unreadable source file",
+}

@@ -1,0 +1,80 @@
+//! The only door to pest: [`parse`] turns one file's text into a [`Module`] and
+//! the diagnostics found on the way. Nothing outside this module sees pest.
+
+mod errors;
+mod expr;
+mod tree;
+
+use pest::Parser;
+use pest_derive::Parser;
+
+use super::ast::Module;
+use super::span::{FileId, Span};
+use crate::diagnostic::{codes, Diagnostic};
+
+#[derive(Parser)]
+#[grammar = "grammar/bpl.pest"]
+pub(crate) struct BplParser;
+
+/// Brackets nested deeper than this are refused before pest sees them, so no
+/// input can exhaust the stack of the parser or of the tree builder.
+pub const MAX_NESTING: usize = 200;
+
+/// Parses one file. Never panics; a file with errors still yields every
+/// declaration that parsed, and one diagnostic per broken region.
+pub fn parse(file: FileId, src: &str) -> (Module, Vec<Diagnostic>) {
+    let empty = Module {
+        file,
+        items: Vec::new(),
+    };
+    if let Some((depth_at, _)) = too_deep(src) {
+        let span = Span::new(file, depth_at, depth_at + 1);
+        let d = Diagnostic::new(codes::E0008, format!("brackets are nested more than {MAX_NESTING} deep"))
+            .primary(span, "this bracket is too deep")
+            .help("split the expression with `derive` steps; no real pipeline needs this much nesting");
+        return (empty, vec![d]);
+    }
+    match BplParser::parse(Rule::file, src) {
+        Ok(mut pairs) => {
+            let root = pairs.next().expect("the file rule yields one pair");
+            let builder = tree::Builder::new(file, src);
+            let module = builder.module(root);
+            let diags = builder.finish();
+            (module, diags)
+        }
+        // `file` has catch-alls at every level, so this is rare: a limit hit.
+        Err(e) => (empty, vec![errors::from_pest(file, 0, src, &e, errors::Context::TopLevel)]),
+    }
+}
+
+/// The first offset where bracket nesting exceeds [`MAX_NESTING`], ignoring
+/// strings and comments.
+fn too_deep(src: &str) -> Option<(usize, usize)> {
+    let bytes = src.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some((i, depth));
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
