@@ -1,6 +1,8 @@
 //! Source positions: a small `Copy` span of byte offsets plus the file it is in,
 //! and the table of loaded files that turns spans back into lines and columns.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 /// Index of a file in a [`SourceMap`].
@@ -51,13 +53,14 @@ impl Span {
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub name: String,
-    pub text: String,
+    /// Shared, so renderers can hold the text without copying it.
+    pub text: Arc<str>,
     line_starts: Vec<u32>,
 }
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
-        let text = text.into();
+        let text: String = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(
             text.bytes()
@@ -67,7 +70,7 @@ impl SourceFile {
         );
         SourceFile {
             name: name.into(),
-            text,
+            text: text.into(),
             line_starts,
         }
     }

@@ -22,6 +22,6 @@ dataset case_daily_metrics {
   }
 
   reconcile {
-    events: count(cases) == sum(opened + assigned + escalated + closed)
+    events: rows(cases) == sum(opened + assigned + escalated + closed)
   }
 }

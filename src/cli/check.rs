@@ -1,0 +1,25 @@
+//! `bplc check [PATH]`: everything the compiler can prove before a run.
+
+use std::io::Write;
+
+use super::render::{self, Summary};
+use super::{usage_error, CheckArgs, Cli, EXIT_NOT_OK};
+use crate::driver;
+
+pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
+    let checked = match driver::check(&args.path) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let summary = Summary::of(&checked.diagnostics, checked.project.user_modules().len());
+    let mut out = std::io::stdout().lock();
+    let result = render::emit(cli, &checked.project.sources, &checked.diagnostics, &summary, &mut out);
+    if let Err(e) = result.and_then(|_| out.flush()) {
+        return usage_error(format!("cannot write output: {e}"));
+    }
+    if summary.errors > 0 {
+        EXIT_NOT_OK
+    } else {
+        0
+    }
+}

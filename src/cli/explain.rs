@@ -1,0 +1,25 @@
+//! `bplc explain CODE`: the same text as the book's error index.
+
+use super::{usage_error, Cli, ExplainArgs, Format};
+use crate::diagnostic::Code;
+
+pub fn run(cli: &Cli, args: &ExplainArgs) -> u8 {
+    let Some(info) = Code::lookup(&args.code) else {
+        return usage_error(format!(
+            "`{}` is not a bplc diagnostic code; codes look like `E0001` or `W0101` (see the book's error index)",
+            args.code
+        ));
+    };
+    match cli.format {
+        Format::Json => {
+            let v = serde_json::json!({
+                "code": info.code,
+                "title": info.title,
+                "explanation": info.explanation,
+            });
+            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        }
+        _ => print!("{}", info.explanation),
+    }
+    0
+}

@@ -1,0 +1,88 @@
+//! The `bplc` command line. One struct per subcommand; every reporting
+//! command takes `--format`. Exit codes: 0 ok (warnings allowed), 1 the
+//! project or the run is not OK, 2 usage or I/O error.
+
+mod check;
+mod explain;
+pub mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code: the project or the run is not OK.
+pub const EXIT_NOT_OK: u8 = 1;
+/// Exit code: usage or I/O error.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "bplc", version, about = "Compiler and runtime for .bpl batch pipeline specifications")]
+pub struct Cli {
+    /// When to use colours in text output.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// Output format of reporting commands.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    /// GitHub Actions workflow annotations (`check` only).
+    Github,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse and check a project; exit 1 if it has errors.
+    Check(CheckArgs),
+    /// Explain a diagnostic code, with a wrong and a right example.
+    Explain(ExplainArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// The project directory (or a file or directory inside it).
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// A code such as `E0001`.
+    pub code: String,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    let code = match &cli.command {
+        Command::Check(args) => check::run(&cli, args),
+        Command::Explain(args) => explain::run(&cli, args),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints a usage or I/O error and returns exit code 2.
+pub(crate) fn usage_error(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    EXIT_USAGE
+}

@@ -1,0 +1,167 @@
+//! A project on disk: `bpl.toml`, the `.bpl` files beneath it, and the
+//! prelude from `stdlib/`, loaded into one [`SourceMap`] and parsed.
+
+mod config;
+mod prelude;
+
+use std::path::{Path, PathBuf};
+
+pub use config::Config;
+
+use crate::diagnostic::{codes, Diagnostic};
+use crate::syntax::ast::Module;
+use crate::syntax::span::{FileId, SourceMap, Span};
+
+/// Why a project could not be loaded at all (exit code 2), as opposed to a
+/// project that loads and has errors (diagnostics, exit code 1).
+#[derive(Debug)]
+pub enum LoadError {
+    NotFound(PathBuf),
+    NoConfig(PathBuf),
+    Io(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::NotFound(p) => write!(f, "`{}` does not exist", p.display()),
+            LoadError::NoConfig(p) => write!(
+                f,
+                "no `bpl.toml` in `{}` or any directory above it; a project is a directory with a `bpl.toml`",
+                p.display()
+            ),
+            LoadError::Io(p, e) => write!(f, "cannot read `{}`: {e}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Project {
+    /// The directory holding `bpl.toml`.
+    pub root: PathBuf,
+    pub config: Config,
+    pub sources: SourceMap,
+    /// Parsed modules, prelude first.
+    pub modules: Vec<Module>,
+    /// How many of `modules` are the prelude.
+    pub prelude_len: usize,
+    /// Diagnostics found while loading and parsing.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Project {
+    /// The user's modules, without the prelude.
+    pub fn user_modules(&self) -> &[Module] {
+        &self.modules[self.prelude_len..]
+    }
+}
+
+/// Finds the project for `path`: the directory itself, a directory above it
+/// holding `bpl.toml`, or the project of a single `.bpl` file.
+pub fn find_root(path: &Path) -> Result<PathBuf, LoadError> {
+    if !path.exists() {
+        return Err(LoadError::NotFound(path.to_path_buf()));
+    }
+    let start = if path.is_file() {
+        path.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        path.to_path_buf()
+    };
+    let mut dir = Some(start.as_path());
+    while let Some(d) = dir {
+        if d.join("bpl.toml").is_file() {
+            return Ok(d.to_path_buf());
+        }
+        dir = d.parent().filter(|p| !p.as_os_str().is_empty());
+    }
+    Err(LoadError::NoConfig(start))
+}
+
+/// Loads and parses the project at `path`.
+pub fn load(path: &Path) -> Result<Project, LoadError> {
+    let root = find_root(path)?;
+    let config_path = root.join("bpl.toml");
+    let config_text = read(&config_path)?;
+    let mut sources = SourceMap::default();
+    let mut modules = Vec::new();
+    let mut diagnostics = Vec::new();
+
+    for (name, text) in prelude::FILES {
+        let id = sources.add(format!("<prelude>/{name}"), *text);
+        let (module, diags) = crate::syntax::parse(id, text);
+        debug_assert!(diags.is_empty(), "the prelude parses cleanly: {diags:?}");
+        diagnostics.extend(diags);
+        modules.push(module);
+    }
+    let prelude_len = modules.len();
+
+    let config_id = sources.add(display(&config_path), config_text);
+    let config = match Config::parse(&sources.get(config_id).text) {
+        Ok(c) => c,
+        Err((message, range)) => {
+            let span = range.map_or(Span::new(config_id, 0, 0), |r| Span::new(config_id, r.start, r.end));
+            diagnostics.push(
+                Diagnostic::new(codes::E0009, format!("invalid `bpl.toml`: {message}"))
+                    .primary(span, "here")
+                    .help("see the book's chapter on projects for every key of `bpl.toml`"),
+            );
+            Config::default()
+        }
+    };
+
+    for file in bpl_files(&root)? {
+        let text = read(&file)?;
+        let id = sources.add(display(&file), text);
+        let (module, diags) = parse_file(id, &sources);
+        diagnostics.extend(diags);
+        modules.push(module);
+    }
+
+    Ok(Project {
+        root,
+        config,
+        sources,
+        modules,
+        prelude_len,
+        diagnostics,
+    })
+}
+
+fn parse_file(id: FileId, sources: &SourceMap) -> (Module, Vec<Diagnostic>) {
+    crate::syntax::parse(id, &sources.get(id).text)
+}
+
+fn display(p: &Path) -> String {
+    let s = p.display().to_string();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+fn read(path: &Path) -> Result<String, LoadError> {
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
+    String::from_utf8(bytes).map_err(|_| {
+        LoadError::Io(
+            path.to_path_buf(),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "not valid UTF-8"),
+        )
+    })
+}
+
+/// Every `.bpl` file under `root`, in a stable order, skipping build output,
+/// hidden directories and dependencies.
+pub fn bpl_files(root: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(root).sort_by_file_name().into_iter().filter_entry(|e| {
+        let name = e.file_name().to_string_lossy();
+        e.depth() == 0 || !(name.starts_with('.') || name == "target" || name == "node_modules")
+    });
+    for entry in walker {
+        let entry = entry.map_err(|e| {
+            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+            LoadError::Io(path, e.into())
+        })?;
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|x| x == "bpl") {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
