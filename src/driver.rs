@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::diagnostic::{self, Diagnostic, Level};
 use crate::project::{self, LoadError, Project};
+use crate::semantic;
 
 pub struct Checked {
     pub project: Project,
@@ -14,17 +15,31 @@ pub struct Checked {
 
 /// Loads, parses and checks the project at `path`.
 pub fn check(path: &Path) -> Result<Checked, LoadError> {
-    let mut project = project::load(path)?;
+    Ok(check_project(project::load(path)?))
+}
+
+/// Checks a loaded (or in-memory) project.
+pub fn check_project(mut project: Project) -> Checked {
     let mut diagnostics = std::mem::take(&mut project.diagnostics);
+    // Names and contracts are checked once the text parses: a declaration
+    // that failed to parse would otherwise show up as a cascade of unknown
+    // names.
+    if !diagnostics.iter().any(Diagnostic::is_error) {
+        let options = semantic::Options {
+            default_time_zone: project.config.time_zone.clone(),
+        };
+        diagnostics.extend(semantic::analyze(&project.modules, &options));
+    }
     let deny = &project.config.lint.deny;
     for d in &mut diagnostics {
-        if d.level == Level::Warning && deny.iter().any(|c| c.eq_ignore_ascii_case(d.code.as_str())) {
+        if d.level == Level::Warning && deny.iter().any(|c| c.eq_ignore_ascii_case(d.code.as_str()))
+        {
             *d = d.clone().denied();
         }
     }
     diagnostic::sort(&mut diagnostics);
-    Ok(Checked {
+    Checked {
         project,
         diagnostics,
-    })
+    }
 }

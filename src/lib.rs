@@ -8,4 +8,5 @@ pub mod cli;
 pub mod diagnostic;
 pub mod driver;
 pub mod project;
+pub mod semantic;
 pub mod syntax;

@@ -77,29 +77,64 @@ pub fn find_root(path: &Path) -> Result<PathBuf, LoadError> {
     Err(LoadError::NoConfig(start))
 }
 
+/// A project with the prelude loaded and nothing else yet.
+fn with_prelude(root: PathBuf) -> Project {
+    let mut p = Project {
+        root,
+        config: Config::default(),
+        sources: SourceMap::default(),
+        modules: Vec::new(),
+        prelude_len: 0,
+        diagnostics: Vec::new(),
+    };
+    for (name, text) in prelude::FILES {
+        p.add_file(format!("<prelude>/{name}"), text.to_string());
+    }
+    p.prelude_len = p.modules.len();
+    p
+}
+
+impl Project {
+    /// Adds and parses one `.bpl` file.
+    pub fn add_file(&mut self, name: String, text: String) -> FileId {
+        let id = self.sources.add(name, text);
+        let (module, diags) = parse_file(id, &self.sources);
+        self.diagnostics.extend(diags);
+        self.modules.push(module);
+        id
+    }
+}
+
+/// A project held in memory: the prelude plus the given `(name, text)`
+/// files. For tests, the book's examples and editors.
+pub fn from_sources<'a>(
+    config: Config,
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Project {
+    let mut p = with_prelude(PathBuf::from("."));
+    p.config = config;
+    for (name, text) in files {
+        p.add_file(name.to_string(), text.to_string());
+    }
+    p
+}
+
 /// Loads and parses the project at `path`.
 pub fn load(path: &Path) -> Result<Project, LoadError> {
     let root = find_root(path)?;
     let config_path = root.join("bpl.toml");
     let config_text = read(&config_path)?;
-    let mut sources = SourceMap::default();
-    let mut modules = Vec::new();
+    let mut project = with_prelude(root.clone());
+    let sources = &mut project.sources;
     let mut diagnostics = Vec::new();
-
-    for (name, text) in prelude::FILES {
-        let id = sources.add(format!("<prelude>/{name}"), *text);
-        let (module, diags) = crate::syntax::parse(id, text);
-        debug_assert!(diags.is_empty(), "the prelude parses cleanly: {diags:?}");
-        diagnostics.extend(diags);
-        modules.push(module);
-    }
-    let prelude_len = modules.len();
 
     let config_id = sources.add(display(&config_path), config_text);
     let config = match Config::parse(&sources.get(config_id).text) {
         Ok(c) => c,
         Err((message, range)) => {
-            let span = range.map_or(Span::new(config_id, 0, 0), |r| Span::new(config_id, r.start, r.end));
+            let span = range.map_or(Span::new(config_id, 0, 0), |r| {
+                Span::new(config_id, r.start, r.end)
+            });
             diagnostics.push(
                 Diagnostic::new(codes::E0009, format!("invalid `bpl.toml`: {message}"))
                     .primary(span, "here")
@@ -109,22 +144,13 @@ pub fn load(path: &Path) -> Result<Project, LoadError> {
         }
     };
 
+    project.config = config;
+    project.diagnostics.extend(diagnostics);
     for file in bpl_files(&root)? {
         let text = read(&file)?;
-        let id = sources.add(display(&file), text);
-        let (module, diags) = parse_file(id, &sources);
-        diagnostics.extend(diags);
-        modules.push(module);
+        project.add_file(display(&file), text);
     }
-
-    Ok(Project {
-        root,
-        config,
-        sources,
-        modules,
-        prelude_len,
-        diagnostics,
-    })
+    Ok(project)
 }
 
 fn parse_file(id: FileId, sources: &SourceMap) -> (Module, Vec<Diagnostic>) {
@@ -150,13 +176,19 @@ fn read(path: &Path) -> Result<String, LoadError> {
 /// hidden directories and dependencies.
 pub fn bpl_files(root: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(root).sort_by_file_name().into_iter().filter_entry(|e| {
-        let name = e.file_name().to_string_lossy();
-        e.depth() == 0 || !(name.starts_with('.') || name == "target" || name == "node_modules")
-    });
+    let walker = walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            e.depth() == 0 || !(name.starts_with('.') || name == "target" || name == "node_modules")
+        });
     for entry in walker {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+            let path = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.to_path_buf());
             LoadError::Io(path, e.into())
         })?;
         if entry.file_type().is_file() && entry.path().extension().is_some_and(|x| x == "bpl") {

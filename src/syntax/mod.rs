@@ -3,5 +3,6 @@
 pub mod ast;
 pub mod parser;
 pub mod span;
+pub mod visit;
 
 pub use parser::parse;

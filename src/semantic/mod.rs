@@ -1,0 +1,39 @@
+//! Semantic analysis: resolves names across all files and the prelude, and
+//! checks the contract each declaration states — before anything runs.
+//!
+//! Each pass is a small module that reads the parsed modules and reports
+//! diagnostics; [`analyze`] runs them in order. Warnings a declaration allows
+//! (`allow W0101 because "..."`) are dropped at the end.
+
+mod allow;
+mod calls;
+mod contracts;
+mod declarations;
+mod inputs;
+mod symbols;
+
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::Module;
+
+pub use symbols::Symbols;
+
+/// Project settings the checks need.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `time_zone` from `bpl.toml`, used where a schedule names none.
+    pub default_time_zone: Option<String>,
+}
+
+/// Checks every module (prelude first) and returns the diagnostics found.
+pub fn analyze(modules: &[Module], options: &Options) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let symbols = Symbols::collect(modules, &mut diags);
+    for decl in symbols.decls() {
+        declarations::check(decl, &mut diags);
+        inputs::check(decl, &symbols, &mut diags);
+        calls::check(decl, &symbols, &mut diags);
+    }
+    calls::check_prelude_checks(&symbols, &mut diags);
+    contracts::check(&symbols, options, &mut diags);
+    allow::apply(&symbols, diags)
+}

@@ -1,0 +1,85 @@
+//! A borrowing walk over expressions, so passes that look at every expression
+//! (determinism, name resolution, types) do not each repeat the recursion.
+
+use super::ast::*;
+
+/// Calls `f` on every expression of a declaration body, outermost first, with
+/// the clause it belongs to.
+pub fn clause_exprs<'a>(clause: &'a Clause, f: &mut impl FnMut(&'a Expr)) {
+    let mut each = |e: &'a Expr| walk_expr(e, f);
+    match &clause.kind {
+        ClauseKind::Input(i) => {
+            if let InputBound::Where(e) = &i.bound {
+                each(e)
+            }
+        }
+        ClauseKind::Bind(b) => {
+            if let BindPolicy::AsOf(e) = &b.policy {
+                each(e)
+            }
+        }
+        ClauseKind::Compute(steps) => {
+            for s in steps {
+                step_exprs(s, &mut each);
+            }
+        }
+        ClauseKind::Quality(rules) => rules.iter().for_each(|r| each(&r.expr)),
+        ClauseKind::Reconcile(rules) => rules.iter().for_each(|r| each(&r.expr)),
+        ClauseKind::ClosedAfter(e) => each(e),
+        _ => {}
+    }
+}
+
+/// Calls `f` on the top-level expressions of one pipeline step.
+pub fn step_exprs<'a>(step: &'a Step, f: &mut impl FnMut(&'a Expr)) {
+    match &step.kind {
+        StepKind::From(_) => {}
+        StepKind::Where(e) => f(e),
+        StepKind::Join { on, .. } => f(on),
+        StepKind::Derive { assignments } | StepKind::Aggregate(assignments) => {
+            assignments.iter().for_each(|a| f(&a.expr))
+        }
+        StepKind::Group { keys, aggregates } => {
+            keys.iter().for_each(|k| f(&k.expr));
+            aggregates.iter().for_each(|a| f(&a.expr));
+        }
+        StepKind::Select(items) => items.iter().for_each(|k| f(&k.expr)),
+        StepKind::Dedupe { by, order } => {
+            by.iter().for_each(&mut *f);
+            order.iter().for_each(|k| f(&k.expr));
+        }
+    }
+}
+
+/// Calls `f` on `e` and every expression inside it, outermost first.
+pub fn walk_expr<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr)) {
+    f(e);
+    match &e.kind {
+        ExprKind::Literal(_) | ExprKind::Ident(_) => {}
+        ExprKind::Member(inner, _) | ExprKind::Unary(_, inner) | ExprKind::Paren(inner) => {
+            walk_expr(inner, f)
+        }
+        ExprKind::IsNull { expr, .. } => walk_expr(expr, f),
+        ExprKind::Binary(_, l, r) => {
+            walk_expr(l, f);
+            walk_expr(r, f);
+        }
+        ExprKind::List(items) => items.iter().for_each(|i| walk_expr(i, f)),
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            walk_expr(cond, f);
+            walk_expr(then, f);
+            walk_expr(otherwise, f);
+        }
+        ExprKind::Call(c) => {
+            c.args.iter().for_each(|a| walk_expr(a, f));
+            if let Some(o) = &c.over {
+                o.partition_by.iter().for_each(|p| walk_expr(p, f));
+                o.order_by.iter().for_each(|k| walk_expr(&k.expr, f));
+            }
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! One test per semantic check: a minimal spec that triggers it, with the
+//! rendered diagnostic pinned as a snapshot (source and error together), and
+//! a passing counterpart that differs only in the fix.
+
+use bplc::cli::render;
+use bplc::project::{self, Config};
+
+/// Checks `src` as the only file of a project and renders what it reports.
+fn check(src: &str) -> String {
+    let config = Config {
+        name: "test".into(),
+        ..Config::default()
+    };
+    let checked = bplc::driver::check_project(project::from_sources(config, [("test.bpl", src)]));
+    let mut out = String::new();
+    for d in &checked.diagnostics {
+        out.push_str(&render::text(&checked.project.sources, d, false));
+    }
+    out
+}
+
+macro_rules! assert_reports {
+    ($code:literal, $src:expr) => {{
+        let out = check($src);
+        assert!(
+            out.contains(concat!("[", $code, "]")) || out.contains($code),
+            "expected {}:\n{out}",
+            $code
+        );
+        insta::assert_snapshot!(format!("{}\n----\n{}", $src.trim(), out));
+    }};
+}
+
+macro_rules! assert_clean {
+    ($src:expr) => {{
+        let out = check($src);
+        assert!(out.is_empty(), "expected no diagnostics:\n{out}");
+    }};
+}
+
+/// A source, a reference and a dataset that check clean; tests vary one part.
+const SOURCE: &str = r#"
+source events {
+  columns {
+    id: string
+    day: date
+    at: timestamp
+  }
+  key id
+  max lateness 2d
+}
+"#;
+
+fn with_source(dataset: &str) -> String {
+    format!("{SOURCE}\n{dataset}")
+}
+
+const DATASET_OK: &str = r#"
+dataset daily {
+  version 1
+  partition by day: date
+  publish replace
+  schedule daily at 01:00 "UTC" lookback 3d
+  input ev = events where day == p
+  compute {
+    from ev
+    group by day = p {
+      n = row_count()
+    }
+  }
+}
+"#;
+
+#[test]
+fn clean_counterpart_checks_clean() {
+    assert_clean!(&with_source(DATASET_OK));
+}
+
+#[test]
+fn e0101_duplicate_declaration() {
+    assert_reports!(
+        "E0101",
+        &format!("{SOURCE}\nsource events {{\n  columns {{\n    id: string\n  }}\n}}")
+    );
+}
+
+#[test]
+fn e0102_unknown_input() {
+    assert_reports!(
+        "E0102",
+        &with_source(&DATASET_OK.replace("= events where", "= evnets where"))
+    );
+}
+
+#[test]
+fn e0103_clause_in_wrong_declaration() {
+    assert_reports!(
+        "E0103",
+        &SOURCE.replace("  key id\n", "  key id\n  publish replace\n")
+    );
+}
+
+#[test]
+fn e0104_clause_twice() {
+    assert_reports!(
+        "E0104",
+        &with_source(&DATASET_OK.replace("  version 1\n", "  version 1\n  version 2\n"))
+    );
+}
+
+#[test]
+fn e0105_missing_publish() {
+    assert_reports!(
+        "E0105",
+        &with_source(&DATASET_OK.replace("  publish replace\n", ""))
+    );
+}
+
+#[test]
+fn e0106_column_twice() {
+    assert_reports!(
+        "E0106",
+        &SOURCE.replace("    day: date\n", "    day: date\n    day: string\n")
+    );
+}
+
+#[test]
+fn e0107_unknown_key_column() {
+    assert_reports!("E0107", &SOURCE.replace("key id", "key ident"));
+}
+
+const REFERENCE: &str = r#"
+reference units {
+  columns {
+    unit_id: string
+    region: string
+    valid_from: timestamp
+    valid_to: timestamp?
+  }
+  key unit_id
+  valid from valid_from to valid_to
+}
+
+reference targets {
+  columns {
+    region: string
+    hours: int
+    version: string
+  }
+  versioned by version
+  versions "2026-01", "2026-07"
+}
+"#;
+
+fn with_reference(dataset: &str) -> String {
+    format!("{SOURCE}\n{REFERENCE}\n{dataset}")
+}
+
+#[test]
+fn e0108_reference_read_as_input() {
+    assert_reports!(
+        "E0108",
+        &with_reference(&DATASET_OK.replace(
+            "  input ev = events where day == p\n",
+            "  input ev = events where day == p\n  input u = units where day == p\n"
+        ))
+    );
+}
+
+#[test]
+fn e0108_dataset_bound_as_reference() {
+    assert_reports!(
+        "E0108",
+        &with_reference(&DATASET_OK.replace(
+            "  compute",
+            "  bind e = events as of processing time\n  compute"
+        ))
+    );
+}
+
+#[test]
+fn e0109_alias_twice() {
+    assert_reports!(
+        "E0109",
+        &with_reference(&DATASET_OK.replace(
+            "  compute",
+            "  bind ev = units as of processing time\n  compute"
+        ))
+    );
+}
+
+#[test]
+fn e0110_unbounded_input() {
+    assert_reports!(
+        "E0110",
+        &with_source(&DATASET_OK.replace("= events where day == p", "= events"))
+    );
+}
+
+#[test]
+fn e0110_boundary_without_p() {
+    assert_reports!(
+        "E0110",
+        &with_source(&DATASET_OK.replace("where day == p", "where day == @2026-01-01"))
+    );
+}
+
+#[test]
+fn all_history_is_an_explicit_boundary() {
+    assert_clean!(&with_source(
+        &DATASET_OK.replace("where day == p", "all history")
+    ));
+}
+
+#[test]
+fn e0111_window_upside_down() {
+    assert_reports!(
+        "E0111",
+        &with_source(&DATASET_OK.replace("where day == p", "where day in [p, p - 29d]"))
+    );
+}
+
+#[test]
+fn e0111_window_with_three_bounds() {
+    assert_reports!(
+        "E0111",
+        &with_source(&DATASET_OK.replace("where day == p", "where day in [p - 2d, p - 1d, p]"))
+    );
+}
+
+#[test]
+fn window_well_formed_checks_clean() {
+    assert_clean!(&with_source(
+        &DATASET_OK.replace("where day == p", "where day in [p - 29d, p]")
+    ));
+}
+
+fn with_bind(policy: &str) -> String {
+    with_reference(&DATASET_OK.replace("  compute", &format!("  {policy}\n  compute")))
+}
+
+#[test]
+fn e0112_pinned_unversioned_reference() {
+    assert_reports!("E0112", &with_bind(r#"bind u = units pinned "2026-01""#));
+}
+
+#[test]
+fn e0113_unknown_pinned_version() {
+    assert_reports!("E0113", &with_bind(r#"bind t = targets pinned "2026-06""#));
+}
+
+#[test]
+fn pinned_known_version_checks_clean() {
+    assert_clean!(&with_bind(r#"bind t = targets pinned "2026-07""#));
+}
+
+#[test]
+fn e0114_as_of_on_snapshot_reference() {
+    assert_reports!("E0114", &with_bind("bind t = targets as of ev.at"));
+}
+
+#[test]
+fn as_of_event_time_checks_clean() {
+    assert_clean!(&with_bind("bind u = units as of ev.at"));
+    assert_clean!(&with_bind("bind u = units as of report close"));
+}
+
+#[test]
+fn e0115_latest_without_reason() {
+    assert_reports!("E0115", &with_bind("bind u = units latest"));
+}
+
+#[test]
+fn latest_with_reason_checks_clean() {
+    assert_clean!(&with_bind(
+        r#"bind u = units latest because "the dashboard shows today's org chart by design""#
+    ));
+}
+
+#[test]
+fn e0116_unknown_function() {
+    assert_reports!(
+        "E0116",
+        &with_source(&DATASET_OK.replace("row_count()", "row_cuont()"))
+    );
+}
+
+#[test]
+fn e0117_wrong_argument_count() {
+    assert_reports!(
+        "E0117",
+        &with_source(&DATASET_OK.replace("row_count()", "to_date(ev.at)"))
+    );
+}
+
+#[test]
+fn e0118_now_is_nondeterministic() {
+    assert_reports!(
+        "E0118",
+        &with_source(&DATASET_OK.replace("row_count()", "now()"))
+    );
+}
+
+#[test]
+fn e0118_random_id_is_nondeterministic() {
+    assert_reports!(
+        "E0118",
+        &with_source(&DATASET_OK.replace("n = row_count()", "id = uuid()"))
+    );
+}
+
+#[test]
+fn e0119_dependency_cycle() {
+    let a = DATASET_OK
+        .replace("dataset daily", "dataset a")
+        .replace("= events where", "= c where");
+    let b = DATASET_OK
+        .replace("dataset daily", "dataset b")
+        .replace("= events where", "= a where");
+    let c = DATASET_OK
+        .replace("dataset daily", "dataset c")
+        .replace("= events where", "= b where");
+    assert_reports!("E0119", &format!("{SOURCE}\n{a}\n{b}\n{c}"));
+}
+
+#[test]
+fn e0120_two_owners_of_a_table() {
+    let other = DATASET_OK
+        .replace("dataset daily", "dataset daily_copy")
+        .replace("  version 1\n", "  version 1\n  table \"daily\"\n");
+    assert_reports!("E0120", &with_source(&format!("{DATASET_OK}\n{other}")));
+}
+
+#[test]
+fn e0121_closed_without_restatement() {
+    assert_reports!(
+        "E0121",
+        &with_source(
+            &DATASET_OK.replace("  compute", "  closed after month_end(p) + 5d\n  compute")
+        )
+    );
+}
+
+#[test]
+fn closed_with_restatement_checks_clean() {
+    assert_clean!(&with_source(&DATASET_OK.replace(
+        "  compute",
+        "  closed after month_end(p) + 5d\n  restate with reason\n  compute"
+    )));
+}
+
+#[test]
+fn e0122_schedule_without_time_zone() {
+    assert_reports!("E0122", &with_source(&DATASET_OK.replace(" \"UTC\"", "")));
+}
+
+#[test]
+fn e0123_allowing_an_error() {
+    assert_reports!(
+        "E0123",
+        &with_source(&DATASET_OK.replace(
+            "  version 1\n",
+            "  version 1\n  allow E0110 because \"trust me\"\n"
+        ))
+    );
+}
+
+#[test]
+fn w0101_lookback_shorter_than_lateness() {
+    assert_reports!(
+        "W0101",
+        &with_source(&DATASET_OK.replace("lookback 3d", "lookback 1d"))
+    );
+}
+
+#[test]
+fn w0101_can_be_allowed_with_a_reason() {
+    assert_clean!(&with_source(&DATASET_OK.replace("lookback 3d", "lookback 1d").replace(
+        "  version 1\n",
+        "  version 1\n  allow W0101 because \"late rows are picked up by the weekly backfill\"\n"
+    )));
+}
