@@ -380,3 +380,99 @@ fn w0101_can_be_allowed_with_a_reason() {
         "  version 1\n  allow W0101 because \"late rows are picked up by the weekly backfill\"\n"
     )));
 }
+
+#[test]
+fn e0124_unknown_qualified_column() {
+    assert_reports!(
+        "E0124",
+        &with_source(&DATASET_OK.replace(
+            "group by day = p {",
+            "where ev.idd != \"\"\n    group by day = p {"
+        ))
+    );
+}
+
+#[test]
+fn e0124_unknown_bare_column() {
+    assert_reports!(
+        "E0124",
+        &with_source(&DATASET_OK.replace(
+            "group by day = p {",
+            "where stauts != \"\"\n    group by day = p {"
+        ))
+    );
+}
+
+#[test]
+fn e0124_unknown_alias_in_pipeline() {
+    assert_reports!(
+        "E0124",
+        &with_source(&DATASET_OK.replace("from ev", "from events"))
+    );
+}
+
+#[test]
+fn e0125_ambiguous_column() {
+    let two_inputs = DATASET_OK
+        .replace(
+            "  input ev = events where day == p\n",
+            "  input ev = events where day == p\n  input old = events where day == p - 1d\n",
+        )
+        .replace(
+            "    from ev\n",
+            "    from ev\n    join old on ev.id == old.id\n    where at > @2026-01-01T00:00:00Z\n",
+        );
+    assert_reports!("E0125", &with_source(&two_inputs));
+}
+
+#[test]
+fn qualified_column_resolves_the_ambiguity() {
+    let two_inputs = DATASET_OK
+        .replace("  input ev = events where day == p\n", "  input ev = events where day == p\n  input old = events where day == p - 1d\n")
+        .replace("    from ev\n", "    from ev\n    join old on ev.id == old.id\n    where ev.at > @2026-01-01T00:00:00Z\n");
+    assert_clean!(&with_source(&two_inputs));
+}
+
+#[test]
+fn e0126_unnamed_output_expression() {
+    let select = DATASET_OK.replace(
+        "    group by day = p {\n      n = row_count()\n    }\n",
+        "    select ev.id, to_date(ev.at, \"UTC\")\n",
+    );
+    assert_reports!("E0126", &with_source(&select));
+}
+
+#[test]
+fn e0127_declared_column_not_computed() {
+    let declared = DATASET_OK.replace(
+        "  version 1\n",
+        "  version 1\n  columns {\n    day: date\n    n: int\n    extra: string\n  }\n",
+    );
+    assert_reports!("E0127", &with_source(&declared));
+}
+
+#[test]
+fn downstream_columns_resolve_against_the_computed_schema() {
+    let downstream = r#"
+dataset monthly {
+  version 1
+  partition by month: month
+  publish versioned
+  input d = daily where day in month(p)
+  compute {
+    from d
+    group by month = p {
+      total = sum(d.n)
+    }
+  }
+}
+"#;
+    assert_clean!(&with_source(&format!("{DATASET_OK}\n{downstream}")));
+    assert_reports!(
+        "E0124",
+        &with_source(&format!(
+            "{DATASET_OK}\n{}",
+            downstream.replace("sum(d.n)", "sum(d.count)")
+        ))
+    );
+}

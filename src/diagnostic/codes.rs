@@ -102,5 +102,9 @@ define_codes! {
     E0121: "closed periods without a restatement policy",
     E0122: "schedule without a time zone",
     E0123: "invalid allowance",
+    E0124: "unknown column",
+    E0125: "ambiguous column",
+    E0126: "output column without a name",
+    E0127: "computed columns differ from declared columns",
     W0101: "lookback shorter than the source's lateness",
 }

@@ -7,6 +7,7 @@
 
 mod allow;
 mod calls;
+mod columns;
 mod contracts;
 mod declarations;
 mod inputs;
@@ -28,10 +29,13 @@ pub struct Options {
 pub fn analyze(modules: &[Module], options: &Options) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let symbols = Symbols::collect(modules, &mut diags);
+    let schemas = columns::Schemas::build(&symbols);
+    let variants = columns::variants(&symbols);
     for decl in symbols.decls() {
         declarations::check(decl, &mut diags);
         inputs::check(decl, &symbols, &mut diags);
         calls::check(decl, &symbols, &mut diags);
+        columns::check(decl, &symbols, &schemas, &variants, &mut diags);
     }
     calls::check_prelude_checks(&symbols, &mut diags);
     contracts::check(&symbols, options, &mut diags);
