@@ -170,7 +170,7 @@ impl Scope<'_> {
                     return;
                 };
                 if base_name == "p" {
-                    if !self.partition.iter().any(|k| *k == col.name) {
+                    if !self.partition.contains(&col.name) {
                         diags.push(unknown_column(
                             &col.name,
                             col.span,
@@ -181,7 +181,7 @@ impl Scope<'_> {
                     return;
                 }
                 if let Some(Some(cols)) = self.alias(base_name) {
-                    if !cols.iter().any(|c| *c == col.name) {
+                    if !cols.contains(&col.name) {
                         let what = format!("`{base_name}`");
                         diags.push(unknown_column(
                             &col.name,
@@ -528,7 +528,7 @@ fn check_declared_output(
         .find(|c| matches!(c.kind, ClauseKind::Compute(_)))
         .map_or(decl.name.span, |c| c.span);
     for c in declared {
-        if !computed.iter().any(|x| *x == c.name.name) {
+        if !computed.contains(&c.name.name) {
             diags.push(
                 Diagnostic::new(
                     codes::E0127,
