@@ -31,8 +31,9 @@ function stable_id(parts: any...) -> string
 
 /// Rows in the group.
 aggregate function row_count() -> int
-/// Rows where the condition holds.
-aggregate function count(condition: bool) -> int
+/// Rows where the condition holds; a row whose condition is null (unknown)
+/// is not counted.
+aggregate function count(condition: bool?) -> int
 /// Distinct non-null values.
 aggregate function count_distinct(x: any?) -> int
 aggregate function sum(x: T?) -> T

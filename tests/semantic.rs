@@ -476,3 +476,111 @@ dataset monthly {
         ))
     );
 }
+
+#[test]
+fn e0128_comparing_a_date_with_a_timestamp() {
+    assert_reports!(
+        "E0128",
+        &with_source(&DATASET_OK.replace("where day == p", "where at == p"))
+    );
+}
+
+#[test]
+fn e0128_where_is_not_a_condition() {
+    assert_reports!(
+        "E0128",
+        &with_source(
+            &DATASET_OK.replace("group by day = p {", "where ev.id\n    group by day = p {")
+        )
+    );
+}
+
+#[test]
+fn e0128_enum_value_of_another_enum() {
+    let src = SOURCE.replace(
+        "    at: timestamp\n",
+        "    at: timestamp\n    kind: enum(opened, closed)\n    channel: enum(web, phone)\n",
+    );
+    let ds = DATASET_OK.replace(
+        "group by day = p {",
+        "where ev.kind == web\n    group by day = p {",
+    );
+    assert_reports!("E0128", &format!("{src}\n{ds}"));
+    assert_clean!(&format!("{src}\n{}", ds.replace("== web", "== closed")));
+}
+
+#[test]
+fn e0129_aggregate_in_a_row_rule() {
+    assert_reports!(
+        "E0129",
+        &with_source(&DATASET_OK.replace(
+            "  compute",
+            "  quality {\n    require row_count() > 0 else quarantine\n  }\n  compute"
+        ))
+    );
+}
+
+#[test]
+fn e0129_aggregate_in_where() {
+    assert_reports!(
+        "E0129",
+        &with_source(&DATASET_OK.replace(
+            "group by day = p {",
+            "where count_distinct(ev.id) > 1\n    group by day = p {"
+        ))
+    );
+}
+
+#[test]
+fn e0130_ungrouped_column() {
+    assert_reports!(
+        "E0130",
+        &with_source(&DATASET_OK.replace("n = row_count()", "n = row_count()\n      last = ev.at"))
+    );
+}
+
+#[test]
+fn e0130_grouping_key_may_be_used_directly() {
+    assert_clean!(&with_source(
+        &DATASET_OK
+            .replace("group by day = p {", "group by day = p, ev.id {")
+            .replace("n = row_count()", "n = row_count()\n      id_again = ev.id")
+    ));
+}
+
+#[test]
+fn e0131_nullable_argument() {
+    let src = SOURCE.replace(
+        "    at: timestamp\n",
+        "    at: timestamp\n    closed_at: timestamp?\n",
+    );
+    let ds = DATASET_OK.replace(
+        "group by day = p {",
+        "derive h = hours_between(ev.at, ev.closed_at)\n    group by day = p {",
+    );
+    assert_reports!("E0131", &format!("{src}\n{ds}"));
+    assert_clean!(&format!(
+        "{src}\n{}",
+        ds.replace("ev.closed_at)", "coalesce(ev.closed_at, ev.at))")
+    ));
+}
+
+#[test]
+fn e0131_declared_not_null_but_left_joined() {
+    let src = format!("{SOURCE}\n{REFERENCE}");
+    let ds = DATASET_OK
+        .replace(
+            "  version 1\n",
+            "  version 1\n  columns {\n    id: string\n    region: string\n  }\n",
+        )
+        .replace("  compute", "  bind u = units as of ev.at\n  compute")
+        .replace(
+            "    group by day = p {\n      n = row_count()\n    }\n",
+            "    left join u on u.unit_id == ev.id\n    select id = ev.id, region = u.region\n",
+        );
+    assert_reports!("E0131", &format!("{src}\n{ds}"));
+    assert_clean!(&format!(
+        "{src}\n{}",
+        ds.replace("    region: string\n  }", "    region: string?\n  }")
+    ));
+}

@@ -106,5 +106,9 @@ define_codes! {
     E0125: "ambiguous column",
     E0126: "output column without a name",
     E0127: "computed columns differ from declared columns",
+    E0128: "type mismatch",
+    E0129: "aggregate where a row is expected",
+    E0130: "column neither grouped nor aggregated",
+    E0131: "value that may be null where one is required",
     W0101: "lookback shorter than the source's lateness",
 }

@@ -1,39 +1,41 @@
-//! Column resolution: every name in a boundary, binding, pipeline step,
-//! quality rule and reconciliation resolves to a column of an input, a
-//! binding, a derived column, the output or the partition `p`; the output a
-//! pipeline computes matches the columns the dataset declares.
+//! Columns and types through a dataset: every expression of a boundary,
+//! binding, pipeline step, quality rule and reconciliation is checked in the
+//! scope it is evaluated in, and the output a pipeline computes matches the
+//! columns the dataset declares.
 //!
 //! A dataset that declares no columns gets the columns its pipeline
-//! computes, and downstream datasets are resolved against those, so names
-//! are checked across the whole graph.
+//! computes, with their inferred types, and downstream datasets are checked
+//! against those, so names and types are checked across the whole graph.
 
 use std::collections::HashMap;
 
 use super::declarations::columns as declared_columns;
+use super::expr::{AliasCols, Col, Mode, Scope};
+use super::ty::{unify, Ty, T};
 use super::Symbols;
-use crate::diagnostic::{codes, did_you_mean, Diagnostic};
+use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::*;
-use crate::syntax::span::Span;
-use crate::syntax::visit::walk_expr;
 
-/// Reconciliation counters every run keeps.
+/// Values every run counts, usable in reconciliation.
 const COUNTERS: &[&str] = &["input", "accepted", "quarantined", "duplicates", "output"];
 
-/// The column names of every declaration: declared, or computed.
+/// The typed columns of every declaration: declared, or computed.
 pub struct Schemas<'a> {
-    names: HashMap<&'a str, Vec<String>>,
+    cols: HashMap<&'a str, Vec<Col>>,
 }
 
 impl<'a> Schemas<'a> {
-    pub fn build(symbols: &Symbols<'a>) -> Schemas<'a> {
+    pub fn build(symbols: &'a Symbols<'a>, variants: &[String]) -> Schemas<'a> {
         let mut s = Schemas {
-            names: HashMap::new(),
+            cols: HashMap::new(),
         };
         for d in symbols.decls() {
             if let Some(cols) = declared_columns(d) {
-                s.names.insert(
+                s.cols.insert(
                     &d.name.name,
-                    cols.iter().map(|c| c.name.name.clone()).collect(),
+                    cols.iter()
+                        .map(|c| Col::new(c.name.name.clone(), Ty::from_ast(&c.ty)))
+                        .collect(),
                 );
             }
         }
@@ -41,16 +43,18 @@ impl<'a> Schemas<'a> {
         // as many rounds as the longest chain (cycles are reported elsewhere).
         let pending: Vec<&Decl> = symbols
             .decls()
-            .filter(|d| !s.names.contains_key(d.name.name.as_str()))
+            .filter(|d| d.kind == DeclKind::Dataset && !s.cols.contains_key(d.name.name.as_str()))
             .collect();
         for _ in 0..=pending.len() {
             let mut changed = false;
             for d in &pending {
-                if s.names.contains_key(d.name.name.as_str()) {
+                if s.cols.contains_key(d.name.name.as_str()) {
                     continue;
                 }
-                if let Some(cols) = computed_columns(d, &s, symbols) {
-                    s.names.insert(&d.name.name, cols);
+                let ctx = Context::new(d, symbols, &s, variants);
+                if ctx.inputs_known() {
+                    let cols = ctx.pipeline(&mut Vec::new());
+                    s.cols.insert(&d.name.name, cols);
                     changed = true;
                 }
             }
@@ -61,243 +65,12 @@ impl<'a> Schemas<'a> {
         s
     }
 
-    pub fn of(&self, decl: &str) -> Option<&[String]> {
-        self.names.get(decl).map(Vec::as_slice)
+    pub fn of(&self, decl: &str) -> Option<&[Col]> {
+        self.cols.get(decl).map(Vec::as_slice)
     }
 }
 
-fn steps(decl: &Decl) -> &[Step] {
-    decl.clauses
-        .iter()
-        .find_map(|c| match &c.kind {
-            ClauseKind::Compute(s) => Some(s.as_slice()),
-            _ => None,
-        })
-        .unwrap_or(&[])
-}
-
-/// The name an output expression gets: its own, or the column it reads.
-fn output_name(n: &NamedExpr) -> Option<&str> {
-    match (&n.name, &n.expr.kind) {
-        (Some(id), _) => Some(&id.name),
-        (None, ExprKind::Ident(x)) => Some(x),
-        (None, ExprKind::Member(_, id)) => Some(&id.name),
-        _ => None,
-    }
-}
-
-/// The output columns of a pipeline, or `None` while an input's schema is
-/// still unknown.
-fn computed_columns(
-    decl: &Decl,
-    schemas: &Schemas<'_>,
-    symbols: &Symbols<'_>,
-) -> Option<Vec<String>> {
-    let aliases = aliases(decl);
-    let mut cols: Vec<String> = Vec::new();
-    for step in steps(decl) {
-        match &step.kind {
-            StepKind::From(a) => {
-                let target = aliases.get(a.name.as_str())?;
-                cols = schemas.of(target)?.to_vec();
-                symbols.decl(target)?;
-            }
-            StepKind::Derive { assignments } => {
-                cols.extend(assignments.iter().map(|a| a.name.name.clone()))
-            }
-            StepKind::Group { keys, aggregates } => {
-                cols = keys
-                    .iter()
-                    .filter_map(output_name)
-                    .map(str::to_string)
-                    .collect();
-                cols.extend(aggregates.iter().map(|a| a.name.name.clone()));
-            }
-            StepKind::Aggregate(aggregates) => {
-                cols = aggregates.iter().map(|a| a.name.name.clone()).collect()
-            }
-            StepKind::Select(items) => {
-                cols = items
-                    .iter()
-                    .filter_map(output_name)
-                    .map(str::to_string)
-                    .collect()
-            }
-            StepKind::Where(_) | StepKind::Join { .. } | StepKind::Dedupe { .. } => {}
-        }
-    }
-    Some(cols)
-}
-
-/// Input and binding aliases of a dataset, to the names they read.
-fn aliases(decl: &Decl) -> HashMap<&str, &str> {
-    decl.clauses
-        .iter()
-        .filter_map(|c| match &c.kind {
-            ClauseKind::Input(i) => Some((i.alias.name.as_str(), i.target.name.as_str())),
-            ClauseKind::Bind(b) => Some((b.alias.name.as_str(), b.target.name.as_str())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// What names mean at one point of a dataset.
-struct Scope<'s> {
-    /// Aliases in scope, to their column names (`None`: schema unknown, so
-    /// nothing about it is reported).
-    aliases: Vec<(&'s str, Option<&'s [String]>)>,
-    /// Unqualified names: derived columns, the output, counters.
-    names: Vec<String>,
-    /// Enum variants of any column in reach: bare words compare with them.
-    variants: &'s [String],
-    /// Partition key names, for `p.tenant_id`.
-    partition: &'s [String],
-}
-
-impl Scope<'_> {
-    fn alias(&self, name: &str) -> Option<Option<&[String]>> {
-        self.aliases
-            .iter()
-            .find(|(a, _)| *a == name)
-            .map(|(_, c)| *c)
-    }
-
-    fn check(&self, e: &Expr, decl: &Decl, diags: &mut Vec<Diagnostic>) {
-        walk_expr(e, &mut |x| match &x.kind {
-            ExprKind::Ident(name) => self.check_bare(name, x.span, decl, diags),
-            ExprKind::Member(base, col) => {
-                let ExprKind::Ident(base_name) = &base.kind else {
-                    return;
-                };
-                if base_name == "p" {
-                    if !self.partition.contains(&col.name) {
-                        diags.push(unknown_column(
-                            &col.name,
-                            col.span,
-                            "the partition `p`",
-                            self.partition.iter().map(String::as_str),
-                        ));
-                    }
-                    return;
-                }
-                if let Some(Some(cols)) = self.alias(base_name) {
-                    if !cols.contains(&col.name) {
-                        let what = format!("`{base_name}`");
-                        diags.push(unknown_column(
-                            &col.name,
-                            col.span,
-                            &what,
-                            cols.iter().map(String::as_str),
-                        ));
-                    }
-                }
-            }
-            _ => {}
-        });
-    }
-
-    /// A bare name: `p`, an alias (as a function argument), a derived or
-    /// output column, a counter, an enum variant, or a column of exactly one
-    /// alias in scope.
-    fn check_bare(&self, name: &str, span: Span, decl: &Decl, diags: &mut Vec<Diagnostic>) {
-        if name == "p"
-            || self.alias(name).is_some()
-            || self.names.iter().any(|n| n == name)
-            || self.variants.iter().any(|v| v == name)
-        {
-            return;
-        }
-        let owners: Vec<&str> = self
-            .aliases
-            .iter()
-            .filter(|(_, cols)| cols.is_none_or(|c| c.iter().any(|x| x == name)))
-            .map(|(a, _)| *a)
-            .collect();
-        let known: Vec<&str> = self
-            .aliases
-            .iter()
-            .filter(|(_, c)| c.is_some())
-            .map(|(a, _)| *a)
-            .collect();
-        match owners.as_slice() {
-            [_] => {}
-            [] => {
-                let mut candidates: Vec<&str> = self.names.iter().map(String::as_str).collect();
-                for (_, cols) in &self.aliases {
-                    candidates.extend(cols.unwrap_or(&[]).iter().map(String::as_str));
-                }
-                let mut d = Diagnostic::new(codes::E0124, format!("no column `{name}` in scope"))
-                    .primary(
-                        span,
-                        format!("not a column of {}", scope_words(&known, decl)),
-                    );
-                if let Some(s) = did_you_mean(name, candidates) {
-                    d = d.help(format!("did you mean `{s}`?"));
-                } else {
-                    d = d.help("qualify a column with the input it comes from, e.g. `ev.case_id`; derive new columns with `derive name = ...`");
-                }
-                diags.push(d);
-            }
-            many if many.len() == known.len() || many.iter().all(|a| known.contains(a)) => diags
-                .push(
-                    Diagnostic::new(codes::E0125, format!("`{name}` is ambiguous"))
-                        .primary(
-                            span,
-                            format!(
-                                "a column of {}",
-                                many.iter()
-                                    .map(|a| format!("`{a}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(" and ")
-                            ),
-                        )
-                        .help(format!(
-                            "qualify it: {}",
-                            many.iter()
-                                .map(|a| format!("`{a}.{name}`"))
-                                .collect::<Vec<_>>()
-                                .join(" or ")
-                        )),
-                ),
-            _ => {}
-        }
-    }
-}
-
-fn scope_words(aliases: &[&str], decl: &Decl) -> String {
-    match aliases {
-        [] => format!("`{}`", decl.name.name),
-        _ => aliases
-            .iter()
-            .map(|a| format!("`{a}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-}
-
-fn unknown_column<'a>(
-    name: &str,
-    span: Span,
-    of: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Diagnostic {
-    let candidates: Vec<&str> = candidates.collect();
-    let d = Diagnostic::new(codes::E0124, format!("{of} has no column `{name}`"))
-        .primary(span, "no such column");
-    match did_you_mean(name, candidates.iter().copied()) {
-        Some(s) => d.help(format!("did you mean `{s}`?")),
-        None => d.help(format!(
-            "its columns are {}",
-            candidates
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
-}
-
-/// Every enum variant declared anywhere: a bare word equal to one is a literal.
+/// Every enum variant declared anywhere.
 pub fn variants(symbols: &Symbols<'_>) -> Vec<String> {
     let mut v = Vec::new();
     for d in symbols.decls() {
@@ -312,253 +85,405 @@ pub fn variants(symbols: &Symbols<'_>) -> Vec<String> {
     v
 }
 
-pub fn check(
-    decl: &Decl,
-    symbols: &Symbols<'_>,
-    schemas: &Schemas<'_>,
-    variants: &[String],
+/// One dataset with what its expressions can see.
+struct Context<'a, 's> {
+    decl: &'a Decl,
+    symbols: &'s Symbols<'s>,
+    aliases: Vec<AliasCols<'s>>,
+    partition: Vec<Col>,
+    counters: Vec<Col>,
+    variants: &'s [String],
+}
+
+impl<'a, 's> Context<'a, 's>
+where
+    'a: 's,
+{
+    fn new(
+        decl: &'a Decl,
+        symbols: &'s Symbols<'s>,
+        schemas: &'s Schemas<'s>,
+        variants: &'s [String],
+    ) -> Context<'a, 's> {
+        let aliases = decl
+            .clauses
+            .iter()
+            .filter_map(|c| match &c.kind {
+                ClauseKind::Input(i) => Some((&i.alias, &i.target)),
+                ClauseKind::Bind(b) => Some((&b.alias, &b.target)),
+                _ => None,
+            })
+            .map(|(alias, target)| AliasCols {
+                name: &alias.name,
+                cols: schemas.of(&target.name),
+                nullable: false,
+            })
+            .collect();
+        let partition = decl
+            .clauses
+            .iter()
+            .filter_map(|c| match &c.kind {
+                ClauseKind::Partition(keys) => Some(keys.iter().map(|k| {
+                    let ty = match &k.kind {
+                        PartitionType::Column(t) => Ty::from_ast(t),
+                        PartitionType::Hash { .. } => Ty::of(T::Int),
+                        PartitionType::Run(_) => Ty::of(T::String),
+                    };
+                    Col::new(k.name.name.clone(), ty)
+                })),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        Context {
+            decl,
+            symbols,
+            aliases,
+            partition,
+            counters: COUNTERS
+                .iter()
+                .map(|c| Col::new(*c, Ty::of(T::Int)))
+                .collect(),
+            variants,
+        }
+    }
+
+    /// Whether every input's schema is known (the computed ones settle late).
+    fn inputs_known(&self) -> bool {
+        self.aliases
+            .iter()
+            .all(|a| a.cols.is_some() || self.symbols.decl(a.name).is_none())
+    }
+
+    fn scope(&self, aliases: Vec<AliasCols<'s>>, names: Vec<Col>, scalars: &'s [Col]) -> Scope<'_> {
+        Scope {
+            aliases,
+            names,
+            scalars,
+            variants: self.variants,
+            partition: &self.partition,
+            symbols: self.symbols,
+            dataset: &self.decl.name.name,
+        }
+    }
+
+    fn steps(&self) -> &'a [Step] {
+        self.decl
+            .clauses
+            .iter()
+            .find_map(|c| match &c.kind {
+                ClauseKind::Compute(s) => Some(s.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+
+    /// Walks the pipeline step by step, checking each expression where it
+    /// is evaluated; returns the output columns.
+    fn pipeline(&self, diags: &mut Vec<Diagnostic>) -> Vec<Col> {
+        let mut scope = self.scope(Vec::new(), Vec::new(), &[]);
+        let mut output: Option<Vec<Col>> = None;
+        for step in self.steps() {
+            match &step.kind {
+                StepKind::From(a) | StepKind::Join { alias: a, .. } => {
+                    let left = matches!(step.kind, StepKind::Join { left: true, .. });
+                    match self.aliases.iter().find(|x| x.name == a.name) {
+                        Some(entry) => scope.aliases.push(AliasCols {
+                            nullable: left,
+                            ..*entry
+                        }),
+                        None => diags.push(
+                            Diagnostic::new(
+                                codes::E0124,
+                                format!("no input or binding is called `{}`", a.name),
+                            )
+                            .primary(a.span, "not an alias of this dataset")
+                            .help(format!(
+                                "the pipeline reads the dataset's inputs and bindings by alias: {}",
+                                self.aliases
+                                    .iter()
+                                    .map(|a| format!("`{}`", a.name))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
+                        ),
+                    }
+                    if let StepKind::Join { on, .. } = &step.kind {
+                        scope.condition(on, Mode::Row, "a join matches rows on a condition, e.g. `on ev.unit_id == units.unit_id`", diags);
+                    }
+                }
+                StepKind::Where(e) => scope.condition(
+                    e,
+                    Mode::Row,
+                    "`where` keeps the rows for which a condition holds",
+                    diags,
+                ),
+                StepKind::Dedupe { by, order } => {
+                    by.iter()
+                        .for_each(|e| drop(scope.infer(e, Mode::Row, diags)));
+                    order
+                        .iter()
+                        .for_each(|k| drop(scope.infer(&k.expr, Mode::Row, diags)));
+                }
+                StepKind::Derive { assignments } => {
+                    for a in assignments {
+                        let ty = scope.infer(&a.expr, Mode::Row, diags);
+                        scope.names.push(Col::new(a.name.name.clone(), ty.clone()));
+                        if let Some(out) = &mut output {
+                            out.push(Col::new(a.name.name.clone(), ty));
+                        }
+                    }
+                }
+                StepKind::Group { keys, aggregates } => {
+                    let mut cols: Vec<Col> = Vec::new();
+                    for k in keys {
+                        let ty = scope.infer(&k.expr, Mode::Row, diags);
+                        match output_name(k) {
+                            Some(n) => cols.push(Col::new(n, ty)),
+                            None => diags.push(unnamed(k, "this grouping key has no name", "write `name = expression`, e.g. `group by day = to_date(ev.at, \"UTC\")`")),
+                        }
+                    }
+                    for a in aggregates {
+                        let ty = scope.infer(&a.expr, Mode::Grouped(keys), diags);
+                        cols.push(Col::new(a.name.name.clone(), ty));
+                    }
+                    scope.aliases.clear();
+                    scope.names = cols.clone();
+                    output = Some(cols);
+                }
+                StepKind::Aggregate(aggregates) => {
+                    let cols: Vec<Col> = aggregates
+                        .iter()
+                        .map(|a| {
+                            Col::new(
+                                a.name.name.clone(),
+                                scope.infer(&a.expr, Mode::Grouped(&[]), diags),
+                            )
+                        })
+                        .collect();
+                    scope.aliases.clear();
+                    scope.names = cols.clone();
+                    output = Some(cols);
+                }
+                StepKind::Select(items) => {
+                    let mut cols = Vec::new();
+                    for item in items {
+                        let ty = scope.infer(&item.expr, Mode::Row, diags);
+                        match output_name(item) {
+                            Some(n) => cols.push(Col::new(n, ty)),
+                            None => diags.push(unnamed(
+                                item,
+                                "this output column has no name",
+                                "write `name = expression`; only a plain column names itself",
+                            )),
+                        }
+                    }
+                    scope.aliases.clear();
+                    scope.names = cols.clone();
+                    output = Some(cols);
+                }
+            }
+        }
+        match output {
+            Some(cols) => cols,
+            // No shaping step: the first input's columns plus what was derived.
+            None => {
+                let mut cols: Vec<Col> = scope
+                    .aliases
+                    .first()
+                    .and_then(|a| a.cols)
+                    .map(<[Col]>::to_vec)
+                    .unwrap_or_default();
+                cols.extend(scope.names);
+                cols
+            }
+        }
+    }
+
+    fn check(&self, output: &[Col], diags: &mut Vec<Diagnostic>) {
+        for clause in &self.decl.clauses {
+            match &clause.kind {
+                ClauseKind::Input(i) => {
+                    if let InputBound::Where(e) = &i.bound {
+                        // A boundary speaks of the input's own columns.
+                        let own = self
+                            .aliases
+                            .iter()
+                            .filter(|a| a.name == i.alias.name)
+                            .copied()
+                            .collect();
+                        self.scope(own, Vec::new(), &[]).condition(e, Mode::Row, "a boundary is a condition on the input's partition column, e.g. `business_date in [p - 29d, p]`", diags);
+                    }
+                }
+                ClauseKind::Bind(b) => {
+                    if let BindPolicy::AsOf(e) = &b.policy {
+                        let t = self.scope(self.aliases.clone(), Vec::new(), &[]).infer(
+                            e,
+                            Mode::Row,
+                            diags,
+                        );
+                        if !matches!(t.t, T::Timestamp | T::Date | T::Unknown) {
+                            diags.push(super::expr::mismatch(
+                                e.span,
+                                format!("`as of` takes a timestamp or date, found {}", t.t),
+                                "bind as of the time the fact happened, e.g. `as of ev.event_time`",
+                            ));
+                        }
+                    }
+                }
+                ClauseKind::Quality(rules) => {
+                    for r in rules {
+                        let scope =
+                            self.scope(self.aliases.clone(), output.to_vec(), &self.counters);
+                        let mode = match r.level {
+                            RuleLevel::Row => Mode::Row,
+                            RuleLevel::Partition => Mode::Grouped(&[]),
+                        };
+                        let what = match r.level {
+                            RuleLevel::Row => "a `require` rule is a condition each row must meet",
+                            RuleLevel::Partition => "an `expect` rule is a condition on the whole partition, e.g. `row_count() > 0`",
+                        };
+                        scope.condition(&r.expr, mode, what, diags);
+                    }
+                }
+                ClauseKind::Reconcile(rules) => {
+                    let scope = self.scope(self.aliases.clone(), output.to_vec(), &self.counters);
+                    for r in rules {
+                        scope.condition(&r.expr, Mode::Grouped(&[]), "a reconciliation is a condition over the partition, e.g. `input == accepted + quarantined + duplicates`", diags);
+                    }
+                }
+                ClauseKind::ClosedAfter(e) => {
+                    let t = self
+                        .scope(Vec::new(), Vec::new(), &[])
+                        .infer(e, Mode::Row, diags);
+                    if !matches!(t.t, T::Date | T::Timestamp | T::Unknown) {
+                        diags.push(super::expr::mismatch(e.span, format!("`closed after` takes a date, found {}", t.t), "say when a partition closes in terms of `p`, e.g. `closed after month_end(p) + 5d`"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.check_declared_output(output, diags);
+    }
+
+    /// A dataset that declares its columns computes exactly those.
+    fn check_declared_output(&self, computed: &[Col], diags: &mut Vec<Diagnostic>) {
+        let decl = self.decl;
+        let Some(declared) = declared_columns(decl) else {
+            return;
+        };
+        let Some(compute) = decl
+            .clauses
+            .iter()
+            .find(|c| matches!(c.kind, ClauseKind::Compute(_)))
+        else {
+            return;
+        };
+        for c in declared {
+            let Some(got) = computed.iter().find(|x| x.name == c.name.name) else {
+                diags.push(
+                    Diagnostic::new(
+                        codes::E0127,
+                        format!("declared column `{}` is not computed", c.name.name),
+                    )
+                    .primary(c.name.span, "declared here")
+                    .secondary(compute.span, "the pipeline does not produce it")
+                    .help(format!(
+                        "compute it (e.g. in the final `select`), or remove `{}` from `columns`",
+                        c.name.name
+                    )),
+                );
+                continue;
+            };
+            let want = Ty::from_ast(&c.ty);
+            if unify(&want.t, &got.ty.t).is_none() {
+                diags.push(
+                    super::expr::mismatch(
+                        c.ty.span,
+                        format!(
+                            "`{}` is declared {} but computed as {}",
+                            c.name.name, want.t, got.ty.t
+                        ),
+                        "make the pipeline compute the declared type, or declare what it computes",
+                    )
+                    .secondary(
+                        compute.span,
+                        format!("computes `{}` as {}", c.name.name, got.ty.t),
+                    ),
+                );
+            } else if got.ty.nullable && !want.nullable {
+                diags.push(
+                    Diagnostic::new(
+                        codes::E0131,
+                        format!(
+                            "`{}` is declared not null but may be computed as null",
+                            c.name.name
+                        ),
+                    )
+                    .primary(c.ty.span, "declared without `?`")
+                    .secondary(
+                        compute.span,
+                        format!("computes `{}` as {}", c.name.name, got.ty),
+                    )
+                    .help(format!(
+                        "declare it `{}: {}?`, or give missing values a default with `coalesce`",
+                        c.name.name, want.t
+                    )),
+                );
+            }
+        }
+        for col in computed {
+            if !declared.iter().any(|c| c.name.name == col.name) {
+                diags.push(
+                    Diagnostic::new(
+                        codes::E0127,
+                        format!(
+                            "the pipeline computes `{}`, which `columns` does not declare",
+                            col.name
+                        ),
+                    )
+                    .primary(compute.span, format!("produces `{}`", col.name))
+                    .secondary(
+                        decl.name.span,
+                        "declares its columns, so the output must match them",
+                    )
+                    .help(format!(
+                        "declare `{}` in `columns`, or leave it out of the output",
+                        col.name
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// The name an output expression gets: its own, or the column it reads.
+fn output_name(n: &NamedExpr) -> Option<String> {
+    match (&n.name, &n.expr.kind) {
+        (Some(id), _) => Some(id.name.clone()),
+        (None, ExprKind::Ident(x)) => Some(x.clone()),
+        (None, ExprKind::Member(_, id)) => Some(id.name.clone()),
+        _ => None,
+    }
+}
+
+fn unnamed(n: &NamedExpr, message: &str, help: &str) -> Diagnostic {
+    Diagnostic::new(codes::E0126, message)
+        .primary(n.expr.span, "name it")
+        .help(help)
+}
+
+pub fn check<'s>(
+    decl: &'s Decl,
+    symbols: &'s Symbols<'s>,
+    schemas: &'s Schemas<'s>,
+    variants: &'s [String],
     diags: &mut Vec<Diagnostic>,
 ) {
     if decl.kind != DeclKind::Dataset {
         return;
     }
-    let alias_map = aliases(decl);
-    let schema_of = |alias: &str| alias_map.get(alias).and_then(|t| schemas.of(t));
-    let partition: Vec<String> = decl
-        .clauses
-        .iter()
-        .filter_map(|c| match &c.kind {
-            ClauseKind::Partition(keys) => Some(keys.iter().map(|k| k.name.name.clone())),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    let all_aliases: Vec<(&str, Option<&[String]>)> =
-        alias_map.keys().map(|a| (*a, schema_of(a))).collect();
-    let output: Vec<String> = schemas
-        .of(&decl.name.name)
-        .map(<[String]>::to_vec)
-        .unwrap_or_default();
-
-    for clause in &decl.clauses {
-        match &clause.kind {
-            ClauseKind::Input(i) => {
-                // A boundary speaks of the input's own columns, unqualified.
-                if let InputBound::Where(e) = &i.bound {
-                    let scope = Scope {
-                        aliases: vec![(i.alias.name.as_str(), schema_of(&i.alias.name))],
-                        names: Vec::new(),
-                        variants,
-                        partition: &partition,
-                    };
-                    scope.check(e, decl, diags);
-                }
-            }
-            ClauseKind::Bind(b) => {
-                if let BindPolicy::AsOf(e) = &b.policy {
-                    let scope = Scope {
-                        aliases: all_aliases.clone(),
-                        names: Vec::new(),
-                        variants,
-                        partition: &partition,
-                    };
-                    scope.check(e, decl, diags);
-                }
-            }
-            ClauseKind::Compute(steps) => {
-                check_pipeline(decl, steps, &all_aliases, &partition, variants, diags)
-            }
-            ClauseKind::Quality(rules) => {
-                let scope = Scope {
-                    aliases: all_aliases.clone(),
-                    names: output.clone(),
-                    variants,
-                    partition: &partition,
-                };
-                rules.iter().for_each(|r| scope.check(&r.expr, decl, diags));
-            }
-            ClauseKind::Reconcile(rules) => {
-                let mut names = output.clone();
-                names.extend(COUNTERS.iter().map(|c| c.to_string()));
-                let scope = Scope {
-                    aliases: all_aliases.clone(),
-                    names,
-                    variants,
-                    partition: &partition,
-                };
-                rules.iter().for_each(|r| scope.check(&r.expr, decl, diags));
-            }
-            _ => {}
-        }
-    }
-    check_declared_output(decl, symbols, schemas, diags);
-}
-
-/// Walks the pipeline, keeping what each step can see.
-fn check_pipeline<'s>(
-    decl: &Decl,
-    steps: &[Step],
-    all_aliases: &[(&'s str, Option<&'s [String]>)],
-    partition: &'s [String],
-    variants: &'s [String],
-    diags: &mut Vec<Diagnostic>,
-) {
-    let mut scope = Scope {
-        aliases: Vec::new(),
-        names: Vec::new(),
-        variants,
-        partition,
-    };
-    let lookup = |name: &str| all_aliases.iter().find(|(a, _)| *a == name).copied();
-    for step in steps {
-        match &step.kind {
-            StepKind::From(a) | StepKind::Join { alias: a, .. } => {
-                match lookup(&a.name) {
-                    Some(entry) => scope.aliases.push(entry),
-                    None => diags.push(
-                        Diagnostic::new(
-                            codes::E0124,
-                            format!("no input or binding is called `{}`", a.name),
-                        )
-                        .primary(a.span, "not an alias of this dataset")
-                        .help(format!(
-                            "the pipeline reads the dataset's inputs and bindings by alias: {}",
-                            all_aliases
-                                .iter()
-                                .map(|(a, _)| format!("`{a}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    ),
-                }
-                if let StepKind::Join { on, .. } = &step.kind {
-                    scope.check(on, decl, diags);
-                }
-            }
-            StepKind::Where(e) => scope.check(e, decl, diags),
-            StepKind::Dedupe { by, order } => {
-                by.iter().for_each(|e| scope.check(e, decl, diags));
-                order.iter().for_each(|k| scope.check(&k.expr, decl, diags));
-            }
-            StepKind::Derive { assignments } => {
-                for a in assignments {
-                    scope.check(&a.expr, decl, diags);
-                    scope.names.push(a.name.name.clone());
-                }
-            }
-            StepKind::Group { keys, aggregates } => {
-                keys.iter().for_each(|k| scope.check(&k.expr, decl, diags));
-                aggregates
-                    .iter()
-                    .for_each(|a| scope.check(&a.expr, decl, diags));
-                scope.aliases.clear();
-                scope.names = keys
-                    .iter()
-                    .filter_map(output_name)
-                    .map(str::to_string)
-                    .collect();
-                scope
-                    .names
-                    .extend(aggregates.iter().map(|a| a.name.name.clone()));
-            }
-            StepKind::Aggregate(aggregates) => {
-                aggregates
-                    .iter()
-                    .for_each(|a| scope.check(&a.expr, decl, diags));
-                scope.aliases.clear();
-                scope.names = aggregates.iter().map(|a| a.name.name.clone()).collect();
-            }
-            StepKind::Select(items) => {
-                for item in items {
-                    scope.check(&item.expr, decl, diags);
-                    if output_name(item).is_none() {
-                        diags.push(
-                            Diagnostic::new(codes::E0126, "this output column has no name")
-                                .primary(item.expr.span, "name it")
-                                .help(
-                                    "write `name = expression`; only a plain column names itself",
-                                ),
-                        );
-                    }
-                }
-                scope.aliases.clear();
-                scope.names = items
-                    .iter()
-                    .filter_map(output_name)
-                    .map(str::to_string)
-                    .collect();
-            }
-        }
-    }
-    for k in steps.iter().filter_map(|s| match &s.kind {
-        StepKind::Group { keys, .. } => Some(keys),
-        _ => None,
-    }) {
-        for key in k.iter().filter(|k| output_name(k).is_none()) {
-            diags.push(
-                Diagnostic::new(codes::E0126, "this grouping key has no name")
-                    .primary(key.expr.span, "name it")
-                    .help(
-                        "write `name = expression`, e.g. `group by day = to_date(ev.at, \"UTC\")`",
-                    ),
-            );
-        }
-    }
-}
-
-/// A dataset that declares its columns computes exactly those.
-fn check_declared_output(
-    decl: &Decl,
-    symbols: &Symbols<'_>,
-    schemas: &Schemas<'_>,
-    diags: &mut Vec<Diagnostic>,
-) {
-    let Some(declared) = declared_columns(decl) else {
-        return;
-    };
-    if steps(decl).is_empty() {
-        return;
-    }
-    let Some(computed) = computed_columns(decl, schemas, symbols) else {
-        return;
-    };
-    let compute_span = decl
-        .clauses
-        .iter()
-        .find(|c| matches!(c.kind, ClauseKind::Compute(_)))
-        .map_or(decl.name.span, |c| c.span);
-    for c in declared {
-        if !computed.contains(&c.name.name) {
-            diags.push(
-                Diagnostic::new(
-                    codes::E0127,
-                    format!("declared column `{}` is not computed", c.name.name),
-                )
-                .primary(c.name.span, "declared here")
-                .secondary(compute_span, "the pipeline does not produce it")
-                .help(format!(
-                    "compute it (e.g. in the final `select`), or remove `{}` from `columns`",
-                    c.name.name
-                )),
-            );
-        }
-    }
-    for name in &computed {
-        if !declared.iter().any(|c| c.name.name == *name) {
-            diags.push(
-                Diagnostic::new(
-                    codes::E0127,
-                    format!("the pipeline computes `{name}`, which `columns` does not declare"),
-                )
-                .primary(compute_span, format!("produces `{name}`"))
-                .secondary(
-                    decl.name.span,
-                    "declares its columns, so the output must match them",
-                )
-                .help(format!(
-                    "declare `{name}` in `columns`, or leave it out of the output"
-                )),
-            );
-        }
-    }
+    let ctx = Context::new(decl, symbols, schemas, variants);
+    let output = ctx.pipeline(diags);
+    ctx.check(&output, diags);
 }

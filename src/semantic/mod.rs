@@ -10,8 +10,10 @@ mod calls;
 mod columns;
 mod contracts;
 mod declarations;
+mod expr;
 mod inputs;
 mod symbols;
+mod ty;
 
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::Module;
@@ -29,8 +31,8 @@ pub struct Options {
 pub fn analyze(modules: &[Module], options: &Options) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let symbols = Symbols::collect(modules, &mut diags);
-    let schemas = columns::Schemas::build(&symbols);
     let variants = columns::variants(&symbols);
+    let schemas = columns::Schemas::build(&symbols, &variants);
     for decl in symbols.decls() {
         declarations::check(decl, &mut diags);
         inputs::check(decl, &symbols, &mut diags);

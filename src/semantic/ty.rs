@@ -1,0 +1,133 @@
+//! Types as the checker sees them: the column types of the language, plus
+//! the few the checker needs internally (an enum literal before it meets its
+//! enum, a table alias passed to a counter, and `Unknown` for anything that
+//! already failed, so one mistake is reported once).
+
+use std::fmt;
+use std::rc::Rc;
+
+use crate::syntax::ast::{Type, TypeExpr};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum T {
+    /// Already reported, or not knowable yet: compatible with everything.
+    Unknown,
+    Bool,
+    Int,
+    Float,
+    Decimal,
+    String,
+    Date,
+    Timestamp,
+    Month,
+    Duration,
+    Enum(Rc<[String]>),
+    /// A bare word that is a variant of some enum.
+    EnumLit(String),
+    /// An input or binding alias, e.g. the argument of `rows(cases)`.
+    Table,
+    /// A window `[lo, hi]` or list of values of one type.
+    List(Box<T>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ty {
+    pub t: T,
+    pub nullable: bool,
+}
+
+impl Ty {
+    pub fn of(t: T) -> Ty {
+        Ty { t, nullable: false }
+    }
+
+    pub fn unknown() -> Ty {
+        Ty::of(T::Unknown)
+    }
+
+    pub fn null() -> Ty {
+        Ty {
+            t: T::Unknown,
+            nullable: true,
+        }
+    }
+
+    pub fn nullable_if(mut self, n: bool) -> Ty {
+        self.nullable |= n;
+        self
+    }
+
+    pub fn from_ast(t: &TypeExpr) -> Ty {
+        let t2 = match &t.ty {
+            Type::String => T::String,
+            Type::Int => T::Int,
+            Type::Float => T::Float,
+            Type::Bool => T::Bool,
+            Type::Date => T::Date,
+            Type::Timestamp => T::Timestamp,
+            Type::Month => T::Month,
+            Type::Duration => T::Duration,
+            Type::Decimal { .. } => T::Decimal,
+            Type::Enum(vs) => T::Enum(vs.iter().map(|v| v.name.clone()).collect()),
+            Type::Any | Type::Numeric | Type::Var(_) | Type::Error => T::Unknown,
+        };
+        Ty {
+            t: t2,
+            nullable: t.nullable,
+        }
+    }
+}
+
+impl T {
+    pub fn is_numeric(&self) -> bool {
+        matches!(self, T::Int | T::Float | T::Decimal | T::Unknown)
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, T::Unknown)
+    }
+}
+
+/// The common type of two values compared, combined or chosen between, if
+/// they have one: numbers widen (int < decimal < float), an enum literal
+/// meets its enum, `Unknown` meets anything.
+pub fn unify(a: &T, b: &T) -> Option<T> {
+    use T::*;
+    Some(match (a, b) {
+        (Unknown, x) | (x, Unknown) => x.clone(),
+        (x, y) if x == y => x.clone(),
+        (Int, Decimal) | (Decimal, Int) => Decimal,
+        (Int | Decimal, Float) | (Float, Int | Decimal) => Float,
+        (Enum(vs), EnumLit(v)) | (EnumLit(v), Enum(vs)) if vs.contains(v) => Enum(vs.clone()),
+        (EnumLit(_), EnumLit(_)) => a.clone(),
+        (List(x), List(y)) => List(Box::new(unify(x, y)?)),
+        _ => return None,
+    })
+}
+
+impl fmt::Display for T {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            T::Unknown => f.write_str("any"),
+            T::Bool => f.write_str("bool"),
+            T::Int => f.write_str("int"),
+            T::Float => f.write_str("float"),
+            T::Decimal => f.write_str("decimal"),
+            T::String => f.write_str("string"),
+            T::Date => f.write_str("date"),
+            T::Timestamp => f.write_str("timestamp"),
+            T::Month => f.write_str("month"),
+            T::Duration => f.write_str("duration"),
+            T::Enum(vs) => write!(f, "enum({})", vs.join(", ")),
+            T::EnumLit(v) => write!(f, "the enum value `{v}`"),
+            T::Table => f.write_str("an input"),
+            T::List(t) => write!(f, "a list of {t}"),
+        }
+    }
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.t, if self.nullable { "?" } else { "" })
+    }
+}
