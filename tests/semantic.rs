@@ -3,7 +3,7 @@
 //! a passing counterpart that differs only in the fix.
 
 use bplc::cli::render;
-use bplc::project::{self, Config};
+use bplc::project::{self, Config, Lint};
 
 /// Checks `src` as the only file of a project and renders what it reports.
 fn check(src: &str) -> String {
@@ -583,4 +583,91 @@ fn e0131_declared_not_null_but_left_joined() {
         "{src}\n{}",
         ds.replace("    region: string\n  }", "    region: string?\n  }")
     ));
+}
+
+#[test]
+fn e0132_quarantine_on_a_partition_expectation() {
+    assert_reports!(
+        "E0132",
+        &with_source(&DATASET_OK.replace(
+            "  compute",
+            "  quality {\n    expect row_count() > 0 else quarantine\n  }\n  compute"
+        ))
+    );
+}
+
+#[test]
+fn e0132_fail_partition_on_a_row_rule() {
+    assert_reports!(
+        "E0132",
+        &with_source(&DATASET_OK.replace(
+            "  compute",
+            "  quality {\n    require ev.id != \"\" else fail partition\n  }\n  compute"
+        ))
+    );
+}
+
+#[test]
+fn every_severity_on_its_level_checks_clean() {
+    let rules = "  quality {\n    require ev.id != \"\" else quarantine\n    require ev.id != \"x\" else warn\n    expect row_count() > 0 else fail partition\n    expect row_count() < 1000000 else manual review\n    expect row_count() > 1 else info\n    expect row_count() > 2 else fail run\n  }\n  compute";
+    assert_clean!(&with_source(&DATASET_OK.replace("  compute", rules)));
+}
+
+#[test]
+fn e0133_unknown_time_zone() {
+    assert_reports!(
+        "E0133",
+        &with_source(&DATASET_OK.replace("\"UTC\"", "\"Asia/Jakart\""))
+    );
+}
+
+#[test]
+fn e0133_unknown_time_zone_in_a_function() {
+    assert_reports!(
+        "E0133",
+        &with_source(&DATASET_OK.replace("where day == p", "where to_date(at, \"WIB\") == p"))
+    );
+}
+
+#[test]
+fn w0102_run_time_in_a_daylight_saving_gap() {
+    assert_reports!(
+        "W0102",
+        &with_source(&DATASET_OK.replace("01:00 \"UTC\"", "02:30 \"America/New_York\""))
+    );
+}
+
+#[test]
+fn w0102_run_time_in_a_daylight_saving_overlap() {
+    assert_reports!(
+        "W0102",
+        &with_source(&DATASET_OK.replace("01:00 \"UTC\"", "01:30 \"America/New_York\""))
+    );
+}
+
+#[test]
+fn run_time_outside_transitions_checks_clean() {
+    assert_clean!(&with_source(
+        &DATASET_OK.replace("01:00 \"UTC\"", "05:00 \"America/New_York\"")
+    ));
+}
+
+/// `deny` in bpl.toml turns a warning into an error; an unknown code is a
+/// configuration error.
+#[test]
+fn deny_turns_a_warning_into_an_error() {
+    let src = with_source(&DATASET_OK.replace("lookback 3d", "lookback 1d"));
+    let config = Config {
+        name: "t".into(),
+        lint: Lint {
+            deny: vec!["W0101".into()],
+        },
+        ..Config::default()
+    };
+    let checked =
+        bplc::driver::check_project(project::from_sources(config, [("test.bpl", src.as_str())]));
+    assert!(checked
+        .diagnostics
+        .iter()
+        .any(|d| d.code.as_str() == "W0101" && d.is_error()));
 }

@@ -110,5 +110,8 @@ define_codes! {
     E0129: "aggregate where a row is expected",
     E0130: "column neither grouped nor aggregated",
     E0131: "value that may be null where one is required",
+    E0132: "severity that cannot route this kind of rule",
+    E0133: "unknown time zone",
     W0101: "lookback shorter than the source's lateness",
+    W0102: "scheduled time in a daylight-saving gap or overlap",
 }

@@ -6,7 +6,7 @@ mod prelude;
 
 use std::path::{Path, PathBuf};
 
-pub use config::Config;
+pub use config::{Config, Lint};
 
 use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::Module;
@@ -144,6 +144,11 @@ pub fn load(path: &Path) -> Result<Project, LoadError> {
         }
     };
 
+    diagnostics.extend(validate_config(
+        &config,
+        config_id,
+        &sources.get(config_id).text,
+    ));
     project.config = config;
     project.diagnostics.extend(diagnostics);
     for file in bpl_files(&root)? {
@@ -151,6 +156,45 @@ pub fn load(path: &Path) -> Result<Project, LoadError> {
         project.add_file(display(&file), text);
     }
     Ok(project)
+}
+
+/// Values `bpl.toml` may hold syntactically but that mean nothing: an
+/// unknown time zone, a `deny` entry that is not a warning code.
+fn validate_config(config: &Config, file: FileId, text: &str) -> Vec<Diagnostic> {
+    let span_of = |value: &str| {
+        let quoted = format!("\"{value}\"");
+        text.find(&quoted).map_or(Span::new(file, 0, 0), |at| {
+            Span::new(file, at, at + quoted.len())
+        })
+    };
+    let mut diags = Vec::new();
+    if let Some(tz) = &config.time_zone {
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            diags.push(
+                Diagnostic::new(
+                    codes::E0009,
+                    format!("invalid `bpl.toml`: unknown time zone \"{tz}\""),
+                )
+                .primary(span_of(tz), "not an IANA time zone")
+                .help("use an IANA name such as \"Asia/Jakarta\" or \"UTC\""),
+            );
+        }
+    }
+    for code in &config.lint.deny {
+        let known = crate::diagnostic::Code::lookup(code)
+            .is_some_and(|i| i.code.default_level() == crate::diagnostic::Level::Warning);
+        if !known {
+            diags.push(
+                Diagnostic::new(
+                    codes::E0009,
+                    format!("invalid `bpl.toml`: `{code}` is not a warning code"),
+                )
+                .primary(span_of(code), "cannot be denied")
+                .help("`deny` lists warning codes such as \"W0101\"; errors always fail the check"),
+            );
+        }
+    }
+    diags
 }
 
 fn parse_file(id: FileId, sources: &SourceMap) -> (Module, Vec<Diagnostic>) {

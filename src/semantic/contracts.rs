@@ -14,6 +14,7 @@ pub fn check(symbols: &Symbols<'_>, options: &Options, diags: &mut Vec<Diagnosti
     owners(symbols, diags);
     for decl in symbols.decls().filter(|d| d.kind == DeclKind::Dataset) {
         closed_periods(decl, diags);
+        severities(decl, diags);
         schedule(decl, options, diags);
         lookback(decl, symbols, diags);
     }
@@ -231,6 +232,40 @@ fn lookback(decl: &Decl, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
                     late.amount,
                     late.unit.suffix()
                 )),
+            );
+        }
+    }
+}
+
+/// A row rule can quarantine the row; only a partition-level expectation can
+/// hold the partition.
+fn severities(decl: &Decl, diags: &mut Vec<Diagnostic>) {
+    for clause in &decl.clauses {
+        let ClauseKind::Quality(rules) = &clause.kind else {
+            continue;
+        };
+        for r in rules {
+            let help = match (r.level, r.severity) {
+                (RuleLevel::Row, Severity::FailPartition) => {
+                    "a `require` rule judges one row: quarantine the row (`else quarantine`), or state the partition-level condition with `expect`, e.g. `expect count(<bad>) == 0 else fail partition`"
+                }
+                (RuleLevel::Partition, Severity::Quarantine) => {
+                    "an `expect` rule judges the whole partition, so there is no row to quarantine: use `fail partition`, `warn` or `manual review`, or write a row rule with `require`"
+                }
+                _ => continue,
+            };
+            let level = match r.level {
+                RuleLevel::Row => "a row rule (`require`)",
+                RuleLevel::Partition => "a partition expectation (`expect`)",
+            };
+            diags.push(
+                Diagnostic::new(
+                    codes::E0132,
+                    format!("`{}` cannot route {level}", r.severity.words()),
+                )
+                .primary(r.severity_span, format!("`else {}`", r.severity.words()))
+                .secondary(r.span, level)
+                .help(help),
             );
         }
     }

@@ -13,6 +13,7 @@ mod declarations;
 mod expr;
 mod inputs;
 mod symbols;
+mod time_zones;
 mod ty;
 
 use crate::diagnostic::Diagnostic;
@@ -41,5 +42,6 @@ pub fn analyze(modules: &[Module], options: &Options) -> Vec<Diagnostic> {
     }
     calls::check_prelude_checks(&symbols, &mut diags);
     contracts::check(&symbols, options, &mut diags);
+    time_zones::check(&symbols, &mut diags);
     allow::apply(&symbols, diags)
 }
