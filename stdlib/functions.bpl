@@ -17,6 +17,11 @@ function days_between(start: date, end: date) -> int
 function abs(x: T) -> T
 /// Rounds to `digits` decimal places, half away from zero.
 function round(x: T, digits: int) -> T
+/// A number as a float: approximate, for ratios and statistics.
+function to_float(x: numeric) -> float
+/// A number as an exact decimal with `scale` digits after the point,
+/// rounded half away from zero.
+function to_decimal(x: numeric, scale: int) -> decimal(38, 9)
 /// Lower-cases a string (Unicode simple case folding, locale-independent).
 function lower(s: string) -> string
 /// Upper-cases a string (Unicode simple case folding, locale-independent).

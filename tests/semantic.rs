@@ -671,3 +671,21 @@ fn deny_turns_a_warning_into_an_error() {
         .iter()
         .any(|d| d.code.as_str() == "W0101" && d.is_error()));
 }
+
+#[test]
+fn e0128_decimal_and_float_do_not_mix() {
+    let src = SOURCE.replace(
+        "    at: timestamp\n",
+        "    at: timestamp\n    amount: decimal(18, 2)\n    ratio: float\n",
+    );
+    let ds = DATASET_OK.replace("n = row_count()", "n = sum(ev.amount * ev.ratio)");
+    assert_reports!("E0128", &format!("{src}\n{ds}"));
+    assert_clean!(&format!(
+        "{src}\n{}",
+        ds.replace("ev.amount * ev.ratio", "to_float(ev.amount) * ev.ratio")
+    ));
+    assert_clean!(&format!(
+        "{src}\n{}",
+        ds.replace("ev.amount * ev.ratio", "ev.amount * 1.5")
+    ));
+}

@@ -493,14 +493,12 @@ impl Scope<'_> {
             },
             Mul | Div => match (&l.t, &r.t) {
                 (T::Duration, b) if b.is_numeric() => Some(T::Duration),
-                // `/` never truncates: 7 / 2 is 3.5, as a person reads it.
-                (a, b) if a.is_numeric() && b.is_numeric() && op == Div => {
-                    Some(if a.is_unknown() && b.is_unknown() {
-                        T::Unknown
-                    } else {
-                        T::Float
-                    })
-                }
+                // `/` never truncates: 7 / 2 is 3.5, as a person reads it;
+                // a decimal stays exact.
+                (a, b) if a.is_numeric() && b.is_numeric() && op == Div => match unify(a, b) {
+                    Some(T::Int) => Some(T::Float),
+                    other => other,
+                },
                 (a, b) if a.is_numeric() && b.is_numeric() => unify(a, b),
                 _ => None,
             },
@@ -537,9 +535,9 @@ impl Scope<'_> {
 fn binary_help(op: BinaryOp) -> &'static str {
     match op {
         BinaryOp::In => "`x in [low, high]` needs bounds of x's type; `day in month(p)` takes a date and a month",
-        BinaryOp::Add | BinaryOp::Sub => "add numbers to numbers, or a duration to a date or timestamp: `p - 29d`",
-        BinaryOp::Mul | BinaryOp::Div => "multiply and divide numbers (or a duration by a number)",
-        _ => "compare values of one type; convert first, e.g. `to_date(ev.at, \"UTC\") == p`",
+        BinaryOp::Add | BinaryOp::Sub => "add numbers to numbers, or a duration to a date or timestamp: `p - 29d`; a decimal and a float do not mix: convert with `to_float(x)` or `to_decimal(x, 2)`",
+        BinaryOp::Mul | BinaryOp::Div => "multiply and divide numbers (or a duration by a number); a decimal and a float do not mix: convert with `to_float(x)` or `to_decimal(x, 2)`",
+        _ => "compare values of one type; convert first, e.g. `to_date(ev.at, \"UTC\") == p`, `to_float(amount)`",
     }
 }
 
@@ -558,7 +556,7 @@ fn ret_var(symbols: &Symbols<'_>, name: &str, n: usize) -> Option<String> {
 fn literal(l: &Literal) -> Ty {
     Ty::of(match l {
         Literal::Integer(_) => T::Int,
-        Literal::Decimal(_) => T::Decimal,
+        Literal::Decimal(_) => T::DecimalLit,
         Literal::Percent(_) => T::Float,
         Literal::Duration(_) => T::Duration,
         Literal::Date(_) => T::Date,

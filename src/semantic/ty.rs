@@ -16,6 +16,8 @@ pub enum T {
     Int,
     Float,
     Decimal,
+    /// A literal such as `0.01`: exact, so it fits a decimal or a float.
+    DecimalLit,
     String,
     Date,
     Timestamp,
@@ -80,7 +82,10 @@ impl Ty {
 
 impl T {
     pub fn is_numeric(&self) -> bool {
-        matches!(self, T::Int | T::Float | T::Decimal | T::Unknown)
+        matches!(
+            self,
+            T::Int | T::Float | T::Decimal | T::DecimalLit | T::Unknown
+        )
     }
 
     pub fn is_unknown(&self) -> bool {
@@ -89,15 +94,18 @@ impl T {
 }
 
 /// The common type of two values compared, combined or chosen between, if
-/// they have one: numbers widen (int < decimal < float), an enum literal
-/// meets its enum, `Unknown` meets anything.
+/// they have one: an int widens to a decimal or a float, a decimal literal
+/// fits either, but a decimal column and a float never mix silently (exact
+/// money would become approximate). An enum literal meets its enum;
+/// `Unknown` meets anything.
 pub fn unify(a: &T, b: &T) -> Option<T> {
     use T::*;
     Some(match (a, b) {
         (Unknown, x) | (x, Unknown) => x.clone(),
         (x, y) if x == y => x.clone(),
-        (Int, Decimal) | (Decimal, Int) => Decimal,
-        (Int | Decimal, Float) | (Float, Int | Decimal) => Float,
+        (Int | DecimalLit, Decimal) | (Decimal, Int | DecimalLit) => Decimal,
+        (Int, DecimalLit) | (DecimalLit, Int) => DecimalLit,
+        (Int | DecimalLit, Float) | (Float, Int | DecimalLit) => Float,
         (Enum(vs), EnumLit(v)) | (EnumLit(v), Enum(vs)) if vs.contains(v) => Enum(vs.clone()),
         (EnumLit(_), EnumLit(_)) => a.clone(),
         (List(x), List(y)) => List(Box::new(unify(x, y)?)),
@@ -112,7 +120,7 @@ impl fmt::Display for T {
             T::Bool => f.write_str("bool"),
             T::Int => f.write_str("int"),
             T::Float => f.write_str("float"),
-            T::Decimal => f.write_str("decimal"),
+            T::Decimal | T::DecimalLit => f.write_str("decimal"),
             T::String => f.write_str("string"),
             T::Date => f.write_str("date"),
             T::Timestamp => f.write_str("timestamp"),
