@@ -87,10 +87,6 @@ impl T {
             T::Int | T::Float | T::Decimal | T::DecimalLit | T::Unknown
         )
     }
-
-    pub fn is_unknown(&self) -> bool {
-        matches!(self, T::Unknown)
-    }
 }
 
 /// The common type of two values compared, combined or chosen between, if
