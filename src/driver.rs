@@ -9,6 +9,8 @@ use crate::semantic;
 
 pub struct Checked {
     pub project: Project,
+    /// The checked program; `None` when the project does not parse.
+    pub program: Option<semantic::hir::Program>,
     /// Every diagnostic, sorted by file and position, with `deny` applied.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -21,6 +23,7 @@ pub fn check(path: &Path) -> Result<Checked, LoadError> {
 /// Checks a loaded (or in-memory) project.
 pub fn check_project(mut project: Project) -> Checked {
     let mut diagnostics = std::mem::take(&mut project.diagnostics);
+    let mut program = None;
     // Names and contracts are checked once the text parses: a declaration
     // that failed to parse would otherwise show up as a cascade of unknown
     // names.
@@ -28,7 +31,9 @@ pub fn check_project(mut project: Project) -> Checked {
         let options = semantic::Options {
             default_time_zone: project.config.time_zone.clone(),
         };
-        diagnostics.extend(semantic::analyze(&project.modules, &options));
+        let analysis = semantic::analyze(&project.modules, &options);
+        diagnostics.extend(analysis.diagnostics);
+        program = Some(analysis.program);
     }
     let deny = &project.config.lint.deny;
     for d in &mut diagnostics {
@@ -40,6 +45,7 @@ pub fn check_project(mut project: Project) -> Checked {
     diagnostic::sort(&mut diagnostics);
     Checked {
         project,
+        program,
         diagnostics,
     }
 }

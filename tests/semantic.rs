@@ -689,3 +689,68 @@ fn e0128_decimal_and_float_do_not_mix() {
         ds.replace("ev.amount * ev.ratio", "ev.amount * 1.5")
     ));
 }
+
+/// The checked program's view of the enforcement example: every input
+/// boundary as a partition mapping, and every close rule.
+#[test]
+fn enforcement_example_mappings() {
+    let checked = bplc::driver::check(std::path::Path::new("examples/enforcement_sla")).unwrap();
+    assert!(checked.diagnostics.is_empty());
+    let program = checked.program.unwrap();
+    let mut out = String::new();
+    for d in program.datasets() {
+        out.push_str(&format!(
+            "{} (grain {:?}, v{})\n",
+            d.name,
+            d.grain(),
+            d.version
+        ));
+        for i in &d.inputs {
+            out.push_str(&format!(
+                "  input {} = {}: {:?}\n",
+                i.alias,
+                program.get(i.target).name,
+                i.mapping
+            ));
+        }
+        for b in &d.binds {
+            out.push_str(&format!(
+                "  bind {} = {}: {:?}\n",
+                b.alias,
+                program.get(b.target).name,
+                b.policy
+            ));
+        }
+        if let Some(c) = d.closed_after {
+            out.push_str(&format!("  closed: {c:?}, restate {:?}\n", d.restate));
+        }
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn e0134_boundary_the_planner_cannot_read() {
+    assert_reports!(
+        "E0134",
+        &with_source(&DATASET_OK.replace("where day == p", "where day == p * 2"))
+    );
+}
+
+#[test]
+fn e0134_months_on_a_daily_partition() {
+    assert_reports!(
+        "E0134",
+        &with_source(&DATASET_OK.replace("where day == p", "where day in [p - 1mo, p]"))
+    );
+}
+
+#[test]
+fn e0135_close_rule_the_planner_cannot_read() {
+    assert_reports!(
+        "E0135",
+        &with_source(&DATASET_OK.replace(
+            "  compute",
+            "  closed after month_start(month(p))\n  restate with reason\n  compute"
+        ))
+    );
+}

@@ -112,6 +112,8 @@ define_codes! {
     E0131: "value that may be null where one is required",
     E0132: "severity that cannot route this kind of rule",
     E0133: "unknown time zone",
+    E0134: "boundary that is not a partition mapping",
+    E0135: "close rule the planner cannot read",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
 }

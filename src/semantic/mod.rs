@@ -11,7 +11,9 @@ mod columns;
 mod contracts;
 mod declarations;
 mod expr;
+pub mod hir;
 mod inputs;
+mod lower;
 mod symbols;
 mod time_zones;
 mod ty;
@@ -19,7 +21,9 @@ mod ty;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::Module;
 
+pub use expr::Col;
 pub use symbols::Symbols;
+pub use ty::{Ty, T};
 
 /// Project settings the checks need.
 #[derive(Debug, Clone, Default)]
@@ -28,8 +32,14 @@ pub struct Options {
     pub default_time_zone: Option<String>,
 }
 
-/// Checks every module (prelude first) and returns the diagnostics found.
-pub fn analyze(modules: &[Module], options: &Options) -> Vec<Diagnostic> {
+/// The result of analysis: the checked program and what was found.
+pub struct Analysis {
+    pub program: hir::Program,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Checks every module (prelude first).
+pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     let mut diags = Vec::new();
     let symbols = Symbols::collect(modules, &mut diags);
     let variants = columns::variants(&symbols);
@@ -43,5 +53,9 @@ pub fn analyze(modules: &[Module], options: &Options) -> Vec<Diagnostic> {
     calls::check_prelude_checks(&symbols, &mut diags);
     contracts::check(&symbols, options, &mut diags);
     time_zones::check(&symbols, &mut diags);
-    allow::apply(&symbols, diags)
+    let program = lower::lower(&symbols, &schemas, &mut diags);
+    Analysis {
+        program,
+        diagnostics: allow::apply(&symbols, diags),
+    }
 }
