@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod driver;
+pub mod graph;
 pub mod project;
 pub mod semantic;
 pub mod syntax;

@@ -13,7 +13,14 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
     };
     let summary = Summary::of(&checked.diagnostics, checked.project.user_modules().len());
     let mut out = std::io::stdout().lock();
-    let result = render::emit(cli, &checked.project.sources, &checked.diagnostics, &summary, &mut out);
+    let result = render::emit(
+        cli.format,
+        cli.color,
+        &checked.project.sources,
+        &checked.diagnostics,
+        &summary,
+        &mut out,
+    );
     if let Err(e) = result.and_then(|_| out.flush()) {
         return usage_error(format!("cannot write output: {e}"));
     }

@@ -4,6 +4,7 @@
 
 mod check;
 mod explain;
+mod plan;
 pub mod render;
 
 use std::path::PathBuf;
@@ -17,7 +18,11 @@ pub const EXIT_NOT_OK: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "bplc", version, about = "Compiler and runtime for .bpl batch pipeline specifications")]
+#[command(
+    name = "bplc",
+    version,
+    about = "Compiler and runtime for .bpl batch pipeline specifications"
+)]
 pub struct Cli {
     /// When to use colours in text output.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
@@ -50,6 +55,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain(ExplainArgs),
+    /// Plan a backfill: every downstream partition a change touches.
+    PlanBackfill(plan::PlanArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -77,6 +84,7 @@ pub fn main() -> ExitCode {
     let code = match &cli.command {
         Command::Check(args) => check::run(&cli, args),
         Command::Explain(args) => explain::run(&cli, args),
+        Command::PlanBackfill(args) => plan::run(&cli, args),
     };
     ExitCode::from(code)
 }

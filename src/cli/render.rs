@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
 use serde::Serialize;
 
-use super::{Cli, Color, Format};
+use super::{Color, Format};
 use crate::diagnostic::{Diagnostic, Level};
 use crate::syntax::span::{SourceMap, Span};
 
@@ -31,19 +31,21 @@ impl Summary {
 }
 
 pub fn emit(
-    cli: &Cli,
+    format: Format,
+    color: Color,
     sources: &SourceMap,
     diags: &[Diagnostic],
     summary: &Summary,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    match cli.format {
+    match format {
         Format::Text => {
-            let color = match cli.color {
+            let color = match color {
                 Color::Always => true,
                 Color::Never => false,
                 Color::Auto => {
-                    std::env::var_os("NO_COLOR").is_none() && io::IsTerminal::is_terminal(&io::stderr())
+                    std::env::var_os("NO_COLOR").is_none()
+                        && io::IsTerminal::is_terminal(&io::stderr())
                 }
             };
             let mut err = io::stderr().lock();
@@ -53,8 +55,15 @@ pub fn emit(
             writeln!(err, "{}", closing_line(summary))
         }
         Format::Json => {
-            let json: Vec<JsonDiagnostic> = diags.iter().map(|d| JsonDiagnostic::new(sources, d)).collect();
-            writeln!(out, "{}", serde_json::to_string_pretty(&json).expect("diagnostics serialize"))
+            let json: Vec<JsonDiagnostic> = diags
+                .iter()
+                .map(|d| JsonDiagnostic::new(sources, d))
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&json).expect("diagnostics serialize")
+            )
         }
         Format::Github => {
             for d in diags {
@@ -69,7 +78,11 @@ pub fn closing_line(s: &Summary) -> String {
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     match (s.errors, s.warnings) {
         (0, 0) => format!("checked {}: no problems found", plural(s.files, "file")),
-        (0, w) => format!("checked {}: {}", plural(s.files, "file"), plural(w, "warning")),
+        (0, w) => format!(
+            "checked {}: {}",
+            plural(s.files, "file"),
+            plural(w, "warning")
+        ),
         (e, w) => format!(
             "checked {}: {}, {}",
             plural(s.files, "file"),
@@ -293,7 +306,9 @@ pub fn github(sources: &SourceMap, d: &Diagnostic) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

@@ -1,0 +1,233 @@
+//! `bplc plan-backfill`: which downstream partitions a change touches,
+//! wave by wave, read like a release plan.
+
+use std::io::Write;
+
+use chrono::NaiveDate;
+
+use super::render::{self, Summary};
+use super::{usage_error, Cli, Format, EXIT_NOT_OK};
+use crate::driver;
+use crate::graph::plan::{self, show_range, Action, Mode, Plan, Request};
+use crate::graph::DepGraph;
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The source, reference or dataset that changed.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// The changed partitions, inclusive: `2026-06-15..2026-06-30` or
+    /// `2026-06..2026-07`. Without it, the whole history.
+    #[arg(long)]
+    pub range: Option<String>,
+    /// What the backfill will do with the partitions it recomputes.
+    #[arg(long, value_enum, default_value_t = ModeArg::DryRun)]
+    pub mode: ModeArg,
+    /// Why the backfill runs; required to restate closed partitions.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// The date closed periods are judged at (default: today, UTC). Pin it
+    /// for a reproducible plan.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// A job version bump of this dataset: all its partitions are stale.
+    #[arg(long, value_name = "DATASET", conflicts_with = "from")]
+    pub changed_version: Option<String>,
+    /// The project directory.
+    #[arg(long, default_value = ".")]
+    pub project: std::path::PathBuf,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    DryRun,
+    Shadow,
+    CompareOnly,
+    Replace,
+    Restatement,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::DryRun => Mode::DryRun,
+            ModeArg::Shadow => Mode::Shadow,
+            ModeArg::CompareOnly => Mode::CompareOnly,
+            ModeArg::Replace => Mode::Replace,
+            ModeArg::Restatement => Mode::Restatement,
+        }
+    }
+}
+
+pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
+    if cli.format == Format::Github {
+        return usage_error("`--format github` is for `check`; use `text` or `json`");
+    }
+    let (from, changed_version) = match (&args.from, &args.changed_version) {
+        (Some(f), None) => (f.clone(), false),
+        (None, Some(d)) => (d.clone(), true),
+        _ => return usage_error("say what changed: `--from NAME` or `--changed-version DATASET`"),
+    };
+    let range = match &args.range {
+        None => None,
+        Some(r) => match r.split_once("..") {
+            Some((a, b)) => Some((a.to_string(), b.to_string())),
+            None => Some((r.clone(), r.clone())),
+        },
+    };
+    let as_of = match &args.as_of {
+        Some(t) => match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+            Ok(d) => d,
+            Err(_) => {
+                return usage_error(format!("`--as-of {t}` is not a date: write `2026-07-20`"))
+            }
+        },
+        None => chrono::Utc::now().date_naive(),
+    };
+    let checked = match driver::check(&args.project) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let Some(program) = checked
+        .program
+        .as_ref()
+        .filter(|_| !checked.diagnostics.iter().any(|d| d.is_error()))
+    else {
+        let summary = Summary::of(&checked.diagnostics, checked.project.user_modules().len());
+        let _ = render::emit(
+            Format::Text,
+            cli.color,
+            &checked.project.sources,
+            &checked.diagnostics,
+            &summary,
+            &mut std::io::stderr(),
+        );
+        eprintln!(
+            "error: the project has errors; a plan is only made for a project that checks clean"
+        );
+        return EXIT_NOT_OK;
+    };
+    let graph = DepGraph::build(program);
+    let req = Request {
+        from,
+        range,
+        mode: args.mode.into(),
+        reason: args.reason.clone(),
+        as_of,
+        changed_version,
+    };
+    let plan = match plan::plan(&graph, &req) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let mut out = std::io::stdout().lock();
+    let written = match cli.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&plan).expect("plans serialize")
+        ),
+        _ => write!(out, "{}", text(&plan, args.range.as_deref())),
+    };
+    if let Err(e) = written {
+        return usage_error(format!("cannot write output: {e}"));
+    }
+    0
+}
+
+/// The plan as a person reads it: waves, datasets, ranges, why.
+pub fn text(plan: &Plan, range: Option<&str>) -> String {
+    let mut s = String::new();
+    let mode = serde_json::to_value(plan.mode)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "Backfill plan: {} changed, {}\n  mode {mode}, closed periods as of {}{}\n",
+        plan.from,
+        range.map_or("whole history".to_string(), |r| r.to_string()),
+        plan.as_of,
+        plan.reason
+            .as_ref()
+            .map_or(String::new(), |r| format!(", reason \"{r}\"")),
+    ));
+    let width = plan
+        .steps
+        .iter()
+        .map(|st| st.dataset.len())
+        .max()
+        .unwrap_or(0);
+    let mut current = usize::MAX;
+    for step in &plan.steps {
+        if step.wave != current {
+            current = step.wave;
+            s.push_str(&format!("\nwave {current}\n"));
+        }
+        let ranges = step
+            .ranges
+            .iter()
+            .map(show_range)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let count = match step.partitions {
+            Some(1) => "1 partition".to_string(),
+            Some(n) => format!("{n} partitions"),
+            None => "every partition".to_string(),
+        };
+        let action = match step.action {
+            Action::Replace => "replace",
+            Action::Restatement => "restate",
+            Action::Skipped => "skip",
+        };
+        s.push_str(&format!(
+            "  {:<width$}  {action:<7}  {ranges}  ({count})\n",
+            step.dataset
+        ));
+        if let Some(why) = &step.why {
+            s.push_str(&format!("  {:<width$}           {why}\n", ""));
+        }
+        if step.action != Action::Skipped {
+            for i in &step.inputs {
+                s.push_str(&format!(
+                    "  {:<width$}           input {} = {} over {}\n",
+                    "", i.alias, i.reads, i.boundary
+                ));
+            }
+            for b in &step.bindings {
+                s.push_str(&format!(
+                    "  {:<width$}           bind {} = {} {}\n",
+                    "", b.alias, b.reference, b.policy
+                ));
+            }
+        }
+    }
+    if plan.steps.is_empty() {
+        s.push_str("\nnothing downstream reads the changed partitions\n");
+    }
+    if !plan.warnings.is_empty() {
+        s.push_str("\nwarnings\n");
+        for w in &plan.warnings {
+            s.push_str(&format!("  - {w}\n"));
+        }
+    }
+    let datasets = {
+        let mut names: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter(|st| st.action != Action::Skipped)
+            .map(|st| st.dataset.as_str())
+            .collect();
+        names.dedup();
+        names.len()
+    };
+    s.push_str(&format!(
+        "\n{datasets} dataset{}, {} to recompute\n",
+        if datasets == 1 { "" } else { "s" },
+        plan.partitions()
+            .map_or("every partition of each".to_string(), |n| format!(
+                "{n} partition{}",
+                if n == 1 { "" } else { "s" }
+            ))
+    ));
+    s
+}
