@@ -39,27 +39,47 @@ impl<'a> Schemas<'a> {
                 );
             }
         }
-        // Computed schemas may read other computed schemas: settle them in
-        // as many rounds as the longest chain (cycles are reported elsewhere).
-        let pending: Vec<&Decl> = symbols
+        // Computed schemas read other computed schemas: settle them in
+        // dependency order (Kahn), so a long chain costs one pass. Datasets on
+        // a cycle (reported elsewhere) keep no schema and are not judged.
+        let pending: HashMap<&str, &Decl> = symbols
             .decls()
             .filter(|d| d.kind == DeclKind::Dataset && !s.cols.contains_key(d.name.name.as_str()))
+            .map(|d| (d.name.name.as_str(), d))
             .collect();
-        for _ in 0..=pending.len() {
-            let mut changed = false;
-            for d in &pending {
-                if s.cols.contains_key(d.name.name.as_str()) {
-                    continue;
-                }
-                let ctx = Context::new(d, symbols, &s, variants);
-                if ctx.inputs_known() {
-                    let cols = ctx.pipeline(&mut Vec::new());
-                    s.cols.insert(&d.name.name, cols);
-                    changed = true;
+        let mut waiting: HashMap<&str, usize> = HashMap::new();
+        let mut readers: HashMap<&str, Vec<&Decl>> = HashMap::new();
+        for d in symbols
+            .decls()
+            .filter(|d| pending.contains_key(d.name.name.as_str()))
+        {
+            let mut n = 0;
+            for c in &d.clauses {
+                if let ClauseKind::Input(i) = &c.kind {
+                    if pending.contains_key(i.target.name.as_str()) {
+                        n += 1;
+                        readers.entry(i.target.name.as_str()).or_default().push(d);
+                    }
                 }
             }
-            if !changed {
-                break;
+            waiting.insert(&d.name.name, n);
+        }
+        let mut ready: Vec<&Decl> = symbols
+            .decls()
+            .filter(|d| waiting.get(d.name.name.as_str()) == Some(&0))
+            .collect();
+        ready.reverse();
+        while let Some(d) = ready.pop() {
+            let cols = Context::new(d, symbols, &s, variants).pipeline(&mut Vec::new());
+            s.cols.insert(&d.name.name, cols);
+            for r in readers.get(d.name.name.as_str()).into_iter().flatten() {
+                let n = waiting
+                    .get_mut(r.name.name.as_str())
+                    .expect("every reader waits");
+                *n -= 1;
+                if *n == 0 {
+                    ready.push(r);
+                }
             }
         }
         s
@@ -146,13 +166,6 @@ where
                 .collect(),
             variants,
         }
-    }
-
-    /// Whether every input's schema is known (the computed ones settle late).
-    fn inputs_known(&self) -> bool {
-        self.aliases
-            .iter()
-            .all(|a| a.cols.is_some() || self.symbols.decl(a.name).is_none())
     }
 
     fn scope(&self, aliases: Vec<AliasCols<'s>>, names: Vec<Col>, scalars: &'s [Col]) -> Scope<'_> {
