@@ -318,7 +318,9 @@ pub enum BindPolicy {
     ProcessingTime,
     ReportClose,
     Pinned(StrLit),
-    Latest { reason: Option<StrLit> },
+    Latest {
+        reason: Option<StrLit>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -543,7 +545,10 @@ pub enum Literal {
     Percent(String),
     Duration(DurationLit),
     Date(chrono::NaiveDate),
-    Month { year: i32, month: u32 },
+    Month {
+        year: i32,
+        month: u32,
+    },
     /// As written after the `@`.
     Timestamp(String),
     String(String),

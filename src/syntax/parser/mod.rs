@@ -29,9 +29,12 @@ pub fn parse(file: FileId, src: &str) -> (Module, Vec<Diagnostic>) {
     };
     if let Some((depth_at, _)) = too_deep(src) {
         let span = Span::new(file, depth_at, depth_at + 1);
-        let d = Diagnostic::new(codes::E0008, format!("brackets are nested more than {MAX_NESTING} deep"))
-            .primary(span, "this bracket is too deep")
-            .help("split the expression with `derive` steps; no real pipeline needs this much nesting");
+        let d = Diagnostic::new(
+            codes::E0008,
+            format!("brackets are nested more than {MAX_NESTING} deep"),
+        )
+        .primary(span, "this bracket is too deep")
+        .help("split the expression with `derive` steps; no real pipeline needs this much nesting");
         return (empty, vec![d]);
     }
     match BplParser::parse(Rule::file, src) {
@@ -43,7 +46,16 @@ pub fn parse(file: FileId, src: &str) -> (Module, Vec<Diagnostic>) {
             (module, diags)
         }
         // `file` has catch-alls at every level, so this is rare: a limit hit.
-        Err(e) => (empty, vec![errors::from_pest(file, 0, src, &e, errors::Context::TopLevel)]),
+        Err(e) => (
+            empty,
+            vec![errors::from_pest(
+                file,
+                0,
+                src,
+                &e,
+                errors::Context::TopLevel,
+            )],
+        ),
     }
 }
 

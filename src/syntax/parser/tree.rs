@@ -70,11 +70,18 @@ impl<'s> Builder<'s> {
         Span::new(self.file, s.start(), end)
     }
 
-
     /// The items of a block, each built by `build`; broken lines become
     /// diagnostics. A broken line that starts on the line where the item
     /// before it ended is that item running on, so the two are diagnosed
-    /// together: `where a in [p, p` then reports the missing `]`.
+    /// together: `where a in [p, p` then reports the missing `]` (a `,`
+    /// between them separates two items instead). An item is
+    /// built only once the next one shows it is whole, so the part that
+    /// parsed (`amount: decimal` of `amount: decimal(18)`) reports nothing
+    /// of its own.
+    ///
+    /// A reconcile rule ends where its expression can no longer go on, so a
+    /// second rule starting on the line where one ended is the first one
+    /// broken (`input == accepted within` reads `within` as a rule).
     fn items<'i, T>(
         &self,
         pairs: impl Iterator<Item = P<'i>>,
@@ -82,25 +89,40 @@ impl<'s> Builder<'s> {
         mut build: impl FnMut(P<'i>) -> T,
     ) -> Vec<T> {
         let mut out = Vec::new();
-        let mut prev: Option<(usize, usize)> = None;
+        // The item read last, not yet built: its pair, start and end.
+        let mut pending: Option<(P<'i>, usize, usize)> = None;
         for p in pairs {
             let span = p.as_span();
-            if p.as_rule() != Rule::bad_line {
-                let trimmed = self.span(&p);
-                prev = Some((span.start(), trimmed.end as usize));
-                out.push(build(p));
-                continue;
-            }
-            let start = match prev {
-                Some((s, e)) if !self.src[e..span.start()].contains('\n') => {
-                    out.pop();
-                    s
+            let runs_on = |prev_end: usize| !self.src[prev_end..span.start()].contains(['\n', ',']);
+            let bad = matches!(p.as_rule(), Rule::bad_line | Rule::bad_item);
+            let broken = bad || ctx == Context::Reconcile;
+            match pending.take() {
+                // A stray `}` is its own mistake, not the item before running on.
+                Some((_, start, end))
+                    if broken && runs_on(end) && !self.src[span.start()..].starts_with('}') =>
+                {
+                    let end = if bad {
+                        span.end()
+                    } else {
+                        self.span(&p).end as usize
+                    };
+                    let text = &self.src[start..end];
+                    self.report(errors::diagnose_region(self.file, start, text, ctx));
+                    continue;
                 }
-                _ => span.start(),
-            };
-            prev = None;
-            let text = &self.src[start..span.end()];
-            self.report(errors::diagnose_region(self.file, start, text, ctx));
+                Some((q, ..)) => out.push(build(q)),
+                None => {}
+            }
+            if bad {
+                let text = &self.src[span.start()..span.end()];
+                self.report(errors::diagnose_region(self.file, span.start(), text, ctx));
+            } else {
+                let end = self.span(&p).end as usize;
+                pending = Some((p, span.start(), end));
+            }
+        }
+        if let Some((q, ..)) = pending {
+            out.push(build(q));
         }
         out
     }
@@ -153,22 +175,10 @@ impl<'s> Builder<'s> {
     }
 
     pub fn module(&self, root: P<'_>) -> Module {
-        let mut items = Vec::new();
-        for p in root.into_inner() {
-            match p.as_rule() {
-                Rule::declaration => items.push(self.declaration(p)),
-                Rule::bad_item => self.report(errors::diagnose_region(
-                    self.file,
-                    p.as_span().start(),
-                    p.as_str(),
-                    Context::TopLevel,
-                )),
-                _ => {}
-            }
-        }
+        let pairs = root.into_inner().filter(|p| p.as_rule() != Rule::EOI);
         Module {
             file: self.file,
-            items,
+            items: self.items(pairs, Context::TopLevel, |p| self.declaration(p)),
         }
     }
 
@@ -178,7 +188,10 @@ impl<'s> Builder<'s> {
             .filter(|c| c.as_rule() == Rule::doc)
             .map(|c| {
                 let text = &c.as_str()[3..];
-                text.strip_prefix(' ').unwrap_or(text).trim_end().to_string()
+                text.strip_prefix(' ')
+                    .unwrap_or(text)
+                    .trim_end()
+                    .to_string()
             })
             .collect()
     }
@@ -239,7 +252,9 @@ impl<'s> Builder<'s> {
             ),
             Rule::snapshot_clause => ClauseKind::Snapshot(self.ident(kids(p).next().unwrap())),
             Rule::cursor_clause => ClauseKind::Cursor(self.names(kids(p).next().unwrap())),
-            Rule::lateness_clause => ClauseKind::MaxLateness(self.duration(kids(p).next().unwrap())),
+            Rule::lateness_clause => {
+                ClauseKind::MaxLateness(self.duration(kids(p).next().unwrap()))
+            }
             Rule::validity_clause => {
                 let mut it = kids(p);
                 ClauseKind::Validity {
@@ -248,7 +263,9 @@ impl<'s> Builder<'s> {
                 }
             }
             Rule::versioned_clause => ClauseKind::VersionedBy(self.ident(kids(p).next().unwrap())),
-            Rule::versions_clause => ClauseKind::Versions(kids(p).map(|s| self.string(s)).collect()),
+            Rule::versions_clause => {
+                ClauseKind::Versions(kids(p).map(|s| self.string(s)).collect())
+            }
             Rule::version_clause => {
                 let n = kids(p).next().unwrap();
                 ClauseKind::Version {
@@ -273,10 +290,14 @@ impl<'s> Builder<'s> {
                 ClauseKind::Quality(self.items(kids(p), Context::Quality, |x| self.quality_rule(x)))
             }
             Rule::reconcile_clause => {
-                ClauseKind::Reconcile(self.items(kids(p), Context::Reconcile, |x| self.reconcile_rule(x)))
+                ClauseKind::Reconcile(
+                    self.items(kids(p), Context::Reconcile, |x| self.reconcile_rule(x)),
+                )
             }
             Rule::corrections_clause => {
-                ClauseKind::Corrections(self.items(kids(p), Context::Corrections, |x| self.correction_rule(x)))
+                ClauseKind::Corrections(
+                    self.items(kids(p), Context::Corrections, |x| self.correction_rule(x)),
+                )
             }
             Rule::closed_clause => ClauseKind::ClosedAfter(self.expr(kids(p).next().unwrap())),
             Rule::restate_clause => ClauseKind::Restate(if has_kw(&p, Rule::kw_never) {
@@ -329,7 +350,10 @@ impl<'s> Builder<'s> {
                 if !(1..=38).contains(&precision) || scale > precision {
                     self.report(
                         Diagnostic::new(codes::E0005, "invalid decimal precision or scale")
-                            .primary(s_span.to(span), "precision must be 1 to 38 and scale at most the precision")
+                            .primary(
+                                s_span.to(span),
+                                "precision must be 1 to 38 and scale at most the precision",
+                            )
                             .help("a money amount is usually `decimal(18, 2)`"),
                     );
                 }
@@ -443,14 +467,24 @@ impl<'s> Builder<'s> {
     }
 
     fn check_clock_time(&self, p: &P<'_>) {
-        let parts: Vec<u32> = p.as_str().split(':').filter_map(|x| x.parse().ok()).collect();
+        let parts: Vec<u32> = p
+            .as_str()
+            .split(':')
+            .filter_map(|x| x.parse().ok())
+            .collect();
         let ok = parts.first().is_some_and(|&h| h < 24)
             && parts.get(1).is_some_and(|&m| m < 60)
             && parts.get(2).is_none_or(|&s| s < 60);
         if !ok {
             self.report(
-                Diagnostic::new(codes::E0005, format!("`{}` is not a time of day", p.as_str()))
-                    .primary(self.span(p), "hours run 00 to 23, minutes and seconds 00 to 59"),
+                Diagnostic::new(
+                    codes::E0005,
+                    format!("`{}` is not a time of day", p.as_str()),
+                )
+                .primary(
+                    self.span(p),
+                    "hours run 00 to 23, minutes and seconds 00 to 59",
+                ),
             );
         }
     }
@@ -850,9 +884,12 @@ impl<'s> Builder<'s> {
             _ => {
                 let date_ok = chrono::NaiveDate::parse_from_str(&text[..10], "%Y-%m-%d").is_ok();
                 let time = &text[11..];
-                let time_ok = chrono::NaiveTime::parse_from_str(&time[..time.len().min(8)], "%H:%M:%S")
-                    .or_else(|_| chrono::NaiveTime::parse_from_str(&time[..time.len().min(5)], "%H:%M"))
-                    .is_ok();
+                let time_ok =
+                    chrono::NaiveTime::parse_from_str(&time[..time.len().min(8)], "%H:%M:%S")
+                        .or_else(|_| {
+                            chrono::NaiveTime::parse_from_str(&time[..time.len().min(5)], "%H:%M")
+                        })
+                        .is_ok();
                 if !(date_ok && time_ok) {
                     bad("timestamp");
                 }
