@@ -754,3 +754,15 @@ fn e0135_close_rule_the_planner_cannot_read() {
         ))
     );
 }
+
+#[test]
+fn run_partitions_parse_with_trailing_whitespace_and_comments() {
+    let ds = DATASET_OK
+        .replace(
+            "partition by day: date",
+            "partition by run_id: run // one per run",
+        )
+        .replace("where day == p", "all history")
+        .replace("group by day = p {", "group by day = ev.day {");
+    assert_clean!(&with_source(&ds));
+}

@@ -4,6 +4,7 @@
 
 mod check;
 mod explain;
+mod fmt;
 mod plan;
 pub mod render;
 
@@ -57,6 +58,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Plan a backfill: every downstream partition a change touches.
     PlanBackfill(plan::PlanArgs),
+    /// Rewrite `.bpl` files in the canonical layout; `--check` only lists them.
+    Fmt(fmt::FmtArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(&cli, args),
         Command::Explain(args) => explain::run(&cli, args),
         Command::PlanBackfill(args) => plan::run(&cli, args),
+        Command::Fmt(args) => fmt::run(&cli, args),
     };
     ExitCode::from(code)
 }

@@ -103,6 +103,40 @@ impl Project {
         self.modules.push(module);
         id
     }
+
+    /// Adds and parses many files, on every core: files parse independently,
+    /// and results are kept in the order given so output stays stable.
+    pub fn add_files(&mut self, files: Vec<(String, String)>) {
+        let ids: Vec<FileId> = files
+            .into_iter()
+            .map(|(n, t)| self.sources.add(n, t))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(ids.len().max(1));
+        let chunk = ids.len().div_ceil(threads).max(1);
+        let sources = &self.sources;
+        let parsed: Vec<Vec<(Module, Vec<Diagnostic>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|id| parse_file(*id, sources))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("parsing never panics"))
+                .collect()
+        });
+        for (module, diags) in parsed.into_iter().flatten() {
+            self.diagnostics.extend(diags);
+            self.modules.push(module);
+        }
+    }
 }
 
 /// A project held in memory: the prelude plus the given `(name, text)`
@@ -151,10 +185,11 @@ pub fn load(path: &Path) -> Result<Project, LoadError> {
     ));
     project.config = config;
     project.diagnostics.extend(diagnostics);
+    let mut files = Vec::new();
     for file in bpl_files(&root)? {
-        let text = read(&file)?;
-        project.add_file(display(&file), text);
+        files.push((display(&file), read(&file)?));
     }
+    project.add_files(files);
     Ok(project)
 }
 

@@ -20,6 +20,10 @@ pub(crate) struct BplParser;
 /// input can exhaust the stack of the parser or of the tree builder.
 pub const MAX_NESTING: usize = 200;
 
+/// `if` expressions nest without brackets (`else if ...`), so they are
+/// bounded per declaration too.
+pub const MAX_IFS: usize = 500;
+
 /// Parses one file. Never panics; a file with errors still yields every
 /// declaration that parsed, and one diagnostic per broken region.
 pub fn parse(file: FileId, src: &str) -> (Module, Vec<Diagnostic>) {
@@ -27,14 +31,21 @@ pub fn parse(file: FileId, src: &str) -> (Module, Vec<Diagnostic>) {
         file,
         items: Vec::new(),
     };
-    if let Some((depth_at, _)) = too_deep(src) {
-        let span = Span::new(file, depth_at, depth_at + 1);
-        let d = Diagnostic::new(
-            codes::E0008,
-            format!("brackets are nested more than {MAX_NESTING} deep"),
-        )
-        .primary(span, "this bracket is too deep")
-        .help("split the expression with `derive` steps; no real pipeline needs this much nesting");
+    if let Some(limit) = too_deep(src) {
+        let d = match limit {
+            Limit::Brackets(at) => Diagnostic::new(
+                codes::E0008,
+                format!("brackets are nested more than {MAX_NESTING} deep"),
+            )
+            .primary(Span::new(file, at, at + 1), "this bracket is too deep")
+            .help("split the expression with `derive` steps; no real pipeline needs this much nesting"),
+            Limit::Ifs(at) => Diagnostic::new(
+                codes::E0008,
+                format!("more than {MAX_IFS} `if` expressions in one declaration"),
+            )
+            .primary(Span::new(file, at, at + 2), "one `if` too many")
+            .help("map many values with a `reference` table and a `join` instead of a chain of `if`s"),
+        };
         return (empty, vec![d]);
     }
     match BplParser::parse(Rule::file, src) {
@@ -59,11 +70,18 @@ pub fn parse(file: FileId, src: &str) -> (Module, Vec<Diagnostic>) {
     }
 }
 
-/// The first offset where bracket nesting exceeds [`MAX_NESTING`], ignoring
-/// strings and comments.
-fn too_deep(src: &str) -> Option<(usize, usize)> {
+enum Limit {
+    Brackets(usize),
+    Ifs(usize),
+}
+
+/// The first offset where bracket nesting exceeds [`MAX_NESTING`], or where
+/// a declaration's `if` count exceeds [`MAX_IFS`], ignoring strings and
+/// comments. These bound the recursion of the parser and the tree builder.
+fn too_deep(src: &str) -> Option<Limit> {
     let bytes = src.as_bytes();
-    let (mut depth, mut i) = (0usize, 0usize);
+    let (mut depth, mut ifs, mut i) = (0usize, 0usize, 0usize);
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     while i < bytes.len() {
         match bytes[i] {
             b'"' => {
@@ -80,10 +98,24 @@ fn too_deep(src: &str) -> Option<(usize, usize)> {
             b'(' | b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Some((i, depth));
+                    return Some(Limit::Brackets(i));
                 }
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    ifs = 0;
+                }
+            }
+            b'i' if bytes.get(i + 1) == Some(&b'f')
+                && (i == 0 || !word(bytes[i - 1]))
+                && !bytes.get(i + 2).is_some_and(|&c| word(c)) =>
+            {
+                ifs += 1;
+                if ifs > MAX_IFS {
+                    return Some(Limit::Ifs(i));
+                }
+            }
             _ => {}
         }
         i += 1;

@@ -414,7 +414,7 @@ impl<'s> Builder<'s> {
                     buckets: self.integer(h.next().unwrap()),
                 }
             }
-            _ if t.as_str() == "run" => PartitionType::Run(self.span(&t)),
+            _ if &self.src[self.span(&t).range()] == "run" => PartitionType::Run(self.span(&t)),
             _ => PartitionType::Column(self.type_expr(t)),
         };
         PartitionKey { name, kind, span }
