@@ -766,3 +766,13 @@ fn run_partitions_parse_with_trailing_whitespace_and_comments() {
         .replace("group by day = p {", "group by day = ev.day {");
     assert_clean!(&with_source(&ds));
 }
+
+#[test]
+fn where_is_not_null_narrows_a_nullable_column() {
+    let src = SOURCE.replace(
+        "    at: timestamp\n",
+        "    at: timestamp\n    closed_at: timestamp?\n",
+    );
+    let ds = DATASET_OK.replace("group by day = p {", "where ev.closed_at is not null\n    derive h = hours_between(ev.at, ev.closed_at)\n    group by day = p {");
+    assert_clean!(&format!("{src}\n{ds}"));
+}

@@ -177,6 +177,7 @@ where
             partition: &self.partition,
             symbols: self.symbols,
             dataset: &self.decl.name.name,
+            not_null: Vec::new(),
         }
     }
 
@@ -225,12 +226,15 @@ where
                         scope.condition(on, Mode::Row, "a join matches rows on a condition, e.g. `on ev.unit_id == units.unit_id`", diags);
                     }
                 }
-                StepKind::Where(e) => scope.condition(
-                    e,
-                    Mode::Row,
-                    "`where` keeps the rows for which a condition holds",
-                    diags,
-                ),
+                StepKind::Where(e) => {
+                    scope.condition(
+                        e,
+                        Mode::Row,
+                        "`where` keeps the rows for which a condition holds",
+                        diags,
+                    );
+                    scope.narrow(e);
+                }
                 StepKind::Dedupe { by, order } => {
                     by.iter()
                         .for_each(|e| drop(scope.infer(e, Mode::Row, diags)));
@@ -261,6 +265,7 @@ where
                         cols.push(Col::new(a.name.name.clone(), ty));
                     }
                     scope.aliases.clear();
+                    scope.not_null.clear();
                     scope.names = cols.clone();
                     output = Some(cols);
                 }
@@ -275,6 +280,7 @@ where
                         })
                         .collect();
                     scope.aliases.clear();
+                    scope.not_null.clear();
                     scope.names = cols.clone();
                     output = Some(cols);
                 }
@@ -292,6 +298,7 @@ where
                         }
                     }
                     scope.aliases.clear();
+                    scope.not_null.clear();
                     scope.names = cols.clone();
                     output = Some(cols);
                 }

@@ -50,6 +50,9 @@ pub struct Scope<'s> {
     pub symbols: &'s Symbols<'s>,
     /// The dataset being checked, for messages.
     pub dataset: &'s str,
+    /// Columns a `where ... is not null` has already filtered: `col` or
+    /// `alias.col`. Reading them gives a value, not a nullable one.
+    pub not_null: Vec<String>,
 }
 
 /// Where an expression is evaluated.
@@ -159,6 +162,38 @@ impl Scope<'_> {
         }
     }
 
+    fn narrowed(&self, mut ty: Ty, key: &str) -> Ty {
+        if self.not_null.iter().any(|k| k == key) {
+            ty.nullable = false;
+        }
+        ty
+    }
+
+    /// Records the columns a `where` condition proves present: the
+    /// conjuncts `x is not null`.
+    pub fn narrow(&mut self, condition: &Expr) {
+        match &condition.kind {
+            ExprKind::Binary(BinaryOp::And, l, r) => {
+                self.narrow(l);
+                self.narrow(r);
+            }
+            ExprKind::Paren(inner) => self.narrow(inner),
+            ExprKind::IsNull {
+                expr,
+                negated: true,
+            } => match &expr.kind {
+                ExprKind::Ident(n) => self.not_null.push(n.clone()),
+                ExprKind::Member(base, col) => {
+                    if let ExprKind::Ident(b) = &base.kind {
+                        self.not_null.push(format!("{b}.{}", col.name));
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
     /// Infers `e` and requires a (possibly nullable) condition.
     pub fn condition(&self, e: &Expr, mode: Mode<'_>, what: &str, diags: &mut Vec<Diagnostic>) {
         let t = self.infer(e, mode, diags);
@@ -190,7 +225,7 @@ impl Scope<'_> {
         }
         if let Some(c) = self.names.iter().rev().find(|c| c.name == name) {
             self.grouped_check(name, span, mode, diags);
-            return c.ty.clone();
+            return self.narrowed(c.ty.clone(), name);
         }
         let owners: Vec<(&AliasCols<'_>, Option<&Col>)> = self
             .aliases
@@ -212,7 +247,8 @@ impl Scope<'_> {
         match owners.as_slice() {
             [(a, col)] => {
                 self.grouped_check(name, span, mode, diags);
-                col.map_or_else(Ty::unknown, |c| c.ty.clone().nullable_if(a.nullable))
+                let ty = col.map_or_else(Ty::unknown, |c| c.ty.clone().nullable_if(a.nullable));
+                self.narrowed(ty, name)
             }
             [] => {
                 let mut candidates: Vec<&str> =
@@ -307,7 +343,10 @@ impl Scope<'_> {
             return Ty::unknown();
         };
         match cols.iter().find(|c| c.name == col.name) {
-            Some(c) => c.ty.clone().nullable_if(alias.nullable),
+            Some(c) => self.narrowed(
+                c.ty.clone().nullable_if(alias.nullable),
+                &format!("{base_name}.{}", col.name),
+            ),
             None => {
                 diags.push(unknown_column(
                     &col.name,
