@@ -329,10 +329,12 @@ pub fn plan(graph: &DepGraph<'_>, req: &Request) -> Result<Plan, PlanError> {
             needs_reason.join("; ")
         ));
     }
-    steps.sort_by(|a, b| {
-        let start = |s: &Step| s.ranges.first().and_then(|r| r.start.clone());
-        (a.wave, &a.dataset, start(a)).cmp(&(b.wave, &b.dataset, start(b)))
-    });
+    // Borrowed keys: cloning the start in the comparator was a fifth of
+    // the time of a 10,000-dataset plan.
+    fn start(s: &Step) -> Option<&str> {
+        s.ranges.first().and_then(|r| r.start.as_deref())
+    }
+    steps.sort_by(|a, b| (a.wave, &a.dataset, start(a)).cmp(&(b.wave, &b.dataset, start(b))));
     Ok(Plan {
         from: origin.name.clone(),
         from_kind: origin.kind,
@@ -351,12 +353,24 @@ fn parse_range(a: &str, b: &str, grain: Grain) -> Result<IntervalSet, PlanError>
             "`{t}` is not a partition: write `2026-06-15` for a day or `2026-06` for a month"
         ))
     };
-    let lo = calendar::parse(a, grain).ok_or_else(|| bad(a))?;
-    let mut hi = calendar::parse(b, grain).ok_or_else(|| bad(b))?;
-    if grain == Grain::Day && calendar::is_month(b) {
-        hi = last_day(month_of_day(hi));
-    }
-    if lo > hi {
+    // Each bound in days, as written: a month as a lower bound is its first
+    // day, as an upper bound its last.
+    let in_days = |t: &str, upper: bool| {
+        let d = calendar::parse(t, Grain::Day).ok_or_else(|| bad(t))?;
+        Ok(if upper && calendar::is_month(t) {
+            last_day(month_of_day(d))
+        } else {
+            d
+        })
+    };
+    let (first, last) = (in_days(a, false)?, in_days(b, true)?);
+    let (lo, hi) = match grain {
+        Grain::Day => (first, last),
+        Grain::Month => (month_of_day(first), month_of_day(last)),
+    };
+    // Judged as written, so `2026-06-20..2026-06-10` is refused on a
+    // monthly dataset too, although both days fall in June.
+    if first > last {
         return Err(PlanError::BadRange(format!(
             "the range `{a}..{b}` ends before it starts"
         )));
@@ -508,7 +522,9 @@ fn offset(n: i64, unit: &str) -> String {
     }
 }
 
-fn policy_words(p: &BindPolicyKind) -> String {
+/// A binding policy as the user would read it: `as of event time`,
+/// `pinned "2026-07"`.
+pub fn policy_words(p: &BindPolicyKind) -> String {
     match p {
         BindPolicyKind::AsOfEventTime => "as of event time".into(),
         BindPolicyKind::AsOfProcessingTime => "as of processing time".into(),
