@@ -3,10 +3,16 @@
 use std::io::Write;
 
 use super::render::{self, Summary};
-use super::{usage_error, CheckArgs, Cli, EXIT_NOT_OK};
+use super::{usage_error, CheckArgs, Cli, Format, EXIT_NOT_OK};
 use crate::driver;
 
 pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
+    if matches!(cli.format, Format::Dot | Format::Mermaid) {
+        return usage_error(format!(
+            "`--format {}` is for `graph`; `check` takes text, json or github",
+            super::graph::format_name(cli.format)
+        ));
+    }
     let checked = match driver::check(&args.path) {
         Ok(c) => c,
         Err(e) => return usage_error(e),

@@ -5,6 +5,7 @@
 mod check;
 mod explain;
 mod fmt;
+mod graph;
 mod plan;
 pub mod render;
 
@@ -48,6 +49,10 @@ pub enum Format {
     Json,
     /// GitHub Actions workflow annotations (`check` only).
     Github,
+    /// Graphviz DOT (`graph` only).
+    Dot,
+    /// A Mermaid flowchart (`graph` only).
+    Mermaid,
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,6 +65,8 @@ pub enum Command {
     PlanBackfill(plan::PlanArgs),
     /// Rewrite `.bpl` files in the canonical layout; `--check` only lists them.
     Fmt(fmt::FmtArgs),
+    /// The dependency graph, with partition mappings on its edges.
+    Graph(graph::GraphArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -89,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&cli, args),
         Command::PlanBackfill(args) => plan::run(&cli, args),
         Command::Fmt(args) => fmt::run(&cli, args),
+        Command::Graph(args) => graph::run(&cli, args),
     };
     ExitCode::from(code)
 }

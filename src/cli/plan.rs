@@ -63,6 +63,12 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
     if cli.format == Format::Github {
         return usage_error("`--format github` is for `check`; use `text` or `json`");
     }
+    if matches!(cli.format, Format::Dot | Format::Mermaid) {
+        return usage_error(format!(
+            "`--format {}` is for `graph`; use `text` or `json`",
+            super::graph::format_name(cli.format)
+        ));
+    }
     let (from, changed_version) = match (&args.from, &args.changed_version) {
         (Some(f), None) => (f.clone(), false),
         (None, Some(d)) => (d.clone(), true),

@@ -39,7 +39,9 @@ pub fn emit(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
-        Format::Text => {
+        // Diagnostics have no graph form: `check` refuses `dot` and
+        // `mermaid`, and any other caller gets the text a person reads.
+        Format::Text | Format::Dot | Format::Mermaid => {
             let color = match color {
                 Color::Always => true,
                 Color::Never => false,
