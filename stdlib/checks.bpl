@@ -13,5 +13,5 @@ check accepted_values(x: T, values: T...) = x in values
 /// No two rows share the value (a partition-level expectation).
 check unique(x: any) = count_distinct(x) == row_count()
 
-/// The value is not empty after trimming nothing: an empty string is a missing value in disguise.
+/// The string is not empty: an empty string is often a missing value in disguise.
 check not_empty(x: string) = x != ""

@@ -355,3 +355,16 @@ fn check_help() {
     assert_eq!(code(&out), Some(0));
     insta::assert_snapshot!(stdout(&out));
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_an_io_error_with_e0010() {
+    let dir = clean_project();
+    std::fs::write(dir.path().join("bad.bpl"), [0xff, 0xfe, b'x']).unwrap();
+    let out = bplc().arg("check").arg(dir.path()).output().unwrap();
+    assert_eq!(code(&out), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("E0010") && err.contains("not valid UTF-8"),
+        "{err}"
+    );
+}

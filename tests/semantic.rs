@@ -776,3 +776,24 @@ fn where_is_not_null_narrows_a_nullable_column() {
     let ds = DATASET_OK.replace("group by day = p {", "where ev.closed_at is not null\n    derive h = hours_between(ev.at, ev.closed_at)\n    group by day = p {");
     assert_clean!(&format!("{src}\n{ds}"));
 }
+
+#[test]
+fn an_aggregating_check_is_used_like_an_aggregate() {
+    assert_clean!(&with_source(&DATASET_OK.replace(
+        "  compute",
+        "  quality {\n    expect unique(n) else fail partition\n  }\n  compute"
+    )));
+}
+
+#[test]
+fn e0004_prelude_only_type_in_a_column() {
+    assert_reports!(
+        "E0004",
+        &SOURCE.replace("    day: date\n", "    day: date\n    amount: numeric\n")
+    );
+}
+
+#[test]
+fn e0132_quarantine_on_a_reconciliation() {
+    assert_reports!("E0132", &with_source(&DATASET_OK.replace("  compute", "  reconcile {\n    input == accepted + quarantined + duplicates else quarantine\n  }\n  compute")));
+}

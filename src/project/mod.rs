@@ -30,7 +30,7 @@ impl std::fmt::Display for LoadError {
                 "no `bpl.toml` in `{}` or any directory above it; a project is a directory with a `bpl.toml`",
                 p.display()
             ),
-            LoadError::Io(p, e) => write!(f, "cannot read `{}`: {e}", p.display()),
+            LoadError::Io(p, e) => write!(f, "[E0010] cannot read `{}`: {e}", p.display()),
         }
     }
 }

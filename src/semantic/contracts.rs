@@ -241,6 +241,18 @@ fn lookback(decl: &Decl, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
 /// hold the partition.
 fn severities(decl: &Decl, diags: &mut Vec<Diagnostic>) {
     for clause in &decl.clauses {
+        if let ClauseKind::Reconcile(rules) = &clause.kind {
+            for r in rules {
+                if let Some((Severity::Quarantine, span)) = r.severity {
+                    diags.push(
+                        Diagnostic::new(codes::E0132, "`quarantine` cannot route a reconciliation")
+                            .primary(span, "`else quarantine`")
+                            .secondary(r.span, "a reconciliation judges the whole partition")
+                            .help("a failed reconciliation fails the run by default; say `else warn`, `else fail partition` or `else manual review` to route it otherwise"),
+                    );
+                }
+            }
+        }
         let ClauseKind::Quality(rules) = &clause.kind else {
             continue;
         };

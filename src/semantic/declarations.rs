@@ -133,6 +133,18 @@ fn check_columns(decl: &Decl, diags: &mut Vec<Diagnostic>) {
     let Some(cols) = columns(decl) else { return };
     let mut by_name: HashMap<&str, &Column> = HashMap::new();
     for c in cols {
+        if matches!(c.ty.ty, Type::Any | Type::Numeric | Type::Var(_)) {
+            let shown = match &c.ty.ty {
+                Type::Var(v) => v.clone(),
+                Type::Any => "any".into(),
+                _ => "numeric".into(),
+            };
+            diags.push(
+                Diagnostic::new(codes::E0004, format!("`{shown}` is not a column type"))
+                    .primary(c.ty.span, "only prelude function signatures use it")
+                    .help("a column has one concrete type: `string`, `int`, `float`, `decimal(p, s)`, `bool`, `date`, `timestamp`, `month` or `enum(...)`"),
+            );
+        }
         if let Some(first) = by_name.insert(&c.name.name, c) {
             diags.push(
                 Diagnostic::new(

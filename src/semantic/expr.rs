@@ -383,7 +383,14 @@ impl Scope<'_> {
                     None => return self.args_unchecked(call, mode, diags),
                 },
                 (None, Some(c)) if fits(&c.params) => {
-                    (&c.params, Ty::of(T::Bool), FunctionKind::Scalar)
+                    // A check whose body aggregates (`unique`) is used like
+                    // an aggregate: its arguments are read across the rows.
+                    let kind = if aggregates(self.symbols, &c.body) {
+                        FunctionKind::Aggregate
+                    } else {
+                        FunctionKind::Scalar
+                    };
+                    (&c.params, Ty::of(T::Bool), kind)
                 }
                 // Unknown or wrong arity: reported by the call checks.
                 _ => return self.args_unchecked(call, mode, diags),
@@ -578,6 +585,20 @@ fn binary_help(op: BinaryOp) -> &'static str {
         BinaryOp::Mul | BinaryOp::Div => "multiply and divide numbers (or a duration by a number); a decimal and a float do not mix: convert with `to_float(x)` or `to_decimal(x, 2)`",
         _ => "compare values of one type; convert first, e.g. `to_date(ev.at, \"UTC\") == p`, `to_float(amount)`",
     }
+}
+
+/// Whether an expression calls an aggregate function.
+fn aggregates(symbols: &Symbols<'_>, e: &Expr) -> bool {
+    let mut found = false;
+    crate::syntax::visit::walk_expr(e, &mut |x| {
+        if let ExprKind::Call(c) = &x.kind {
+            found |= c.over.is_none()
+                && symbols
+                    .functions(&c.name.name)
+                    .is_some_and(|fs| fs.iter().any(|f| f.kind == FunctionKind::Aggregate));
+        }
+    });
+    found
 }
 
 /// The type variable a function returns, if its return type is one.

@@ -67,6 +67,33 @@ pub(crate) const CLAUSES: &[&str] = &[
     "allow",
 ];
 
+/// The clauses as they are written, for help texts.
+const CLAUSE_FORMS: &[&str] = &[
+    "table",
+    "columns",
+    "key",
+    "clock",
+    "snapshot by",
+    "cursor by",
+    "max lateness",
+    "valid from",
+    "versioned by",
+    "versions",
+    "version",
+    "partition by",
+    "publish",
+    "schedule",
+    "input",
+    "bind",
+    "compute",
+    "quality",
+    "reconcile",
+    "corrections",
+    "closed after",
+    "restate",
+    "allow",
+];
+
 /// The words a pipeline step can start with.
 const STEPS: &[&str] = &[
     "from",
@@ -152,16 +179,16 @@ pub(crate) fn diagnose_region(file: FileId, base: usize, text: &str, ctx: Contex
                 codes::E0007,
                 format!("expected a declaration, found `{}`", shown(text)),
             )
-            .primary(word_span, "not `source`, `reference` or `dataset`");
+            .primary(word_span, "a file holds declarations");
             d = if CLAUSES.contains(&word) {
                 d.help(format!(
-                    "`{word}` is a clause: it belongs inside a `dataset {{ ... }}` block; \
+                    "`{word}` is a clause: it belongs inside a `source`, `reference` or `dataset` block; \
                      check the braces above for a `}}` that closes the block too early"
                 ))
             } else if let Some(s) = did_you_mean(word, DECLARATIONS.iter().copied()) {
                 d.help(format!("did you mean `{s}`?"))
             } else {
-                d.help("a file holds `source`, `reference` and `dataset` declarations")
+                d.help("a file holds `source`, `reference` and `dataset` declarations (and, in the prelude, `function` and `check`)")
             };
             return d;
         }
@@ -191,7 +218,7 @@ pub(crate) fn diagnose_region(file: FileId, base: usize, text: &str, ctx: Contex
                     (None, Some(s)) => d.help(format!("did you mean `{s}`?")),
                     (None, None) => d.help(format!(
                         "a declaration's clauses are {}",
-                        list(CLAUSES.iter().copied())
+                        list(CLAUSE_FORMS.iter().copied())
                     )),
                 };
                 return d;

@@ -384,7 +384,8 @@ impl<'s> Builder<'s> {
             _ => {
                 let mut d = Diagnostic::new(codes::E0004, format!("unknown type `{name}`"))
                     .primary(self.span(&p), "not a column type");
-                d = match did_you_mean(name, TYPE_NAMES.iter().copied()) {
+                d = match sql_type(name).or_else(|| did_you_mean(name, TYPE_NAMES.iter().copied()))
+                {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!(
                         "column types are {}",
@@ -842,7 +843,7 @@ impl<'s> Builder<'s> {
                 self.report(
                     Diagnostic::new(codes::E0005, "integer too large")
                         .primary(self.span(&p), "does not fit in 64 bits")
-                        .help("write it as a decimal, e.g. `1e30` is not supported but `1000000000000000000000.0` is"),
+                        .help("integers are 64-bit; write a larger number as a decimal with a point, e.g. `1000000000000000000000.0`"),
                 );
                 Literal::Integer(0)
             }),
@@ -897,6 +898,19 @@ impl<'s> Builder<'s> {
             }
         }
     }
+}
+
+/// The bpl type for a type name from SQL or another language.
+fn sql_type(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "varchar" | "text" | "char" | "str" | "nvarchar" => "string",
+        "integer" | "bigint" | "smallint" | "long" | "i64" | "int64" => "int",
+        "double" | "real" | "float64" | "f64" => "float",
+        "boolean" => "bool",
+        "datetime" | "timestamptz" | "instant" => "timestamp",
+        "numeric" | "money" | "number" => "decimal(18, 2)",
+        _ => return None,
+    })
 }
 
 /// Length of `text` without trailing whitespace and line comments.
