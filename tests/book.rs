@@ -11,6 +11,7 @@
 //! | fence | what the test requires |
 //! | --- | --- |
 //! | ```` ```bpl ```` | parses with no diagnostic at all |
+//! | plain ```` ```bpl ```` on a semantic error page (E01xx, W01xx) | the right example: passes a full `bplc check` with no diagnostic |
 //! | ```` ```bpl,fail ```` | `bplc check` reports at least one error; on an error page (`errors/E0003.md`) every diagnostic has that page's code |
 //! | ```` ```bpl,fail=E0121 ```` | the same, and every diagnostic is E0121, on any page |
 //! | ```` ```bpl,fail,check=NAME ```` | `fail` (or `warn`), checked with the declarations of the context `NAME` (without adding to it) |
@@ -314,13 +315,20 @@ fn every_bpl_block_of_the_book_does_what_its_fence_says() {
                 continue;
             }
             counted += 1;
-            let m = match mode(&block) {
+            let mut m = match mode(&block) {
                 Ok(m) => m,
                 Err(e) => {
                     fail(e);
                     continue;
                 }
             };
+            // A semantic error page's right example is a whole project: it
+            // must pass the full check, not only parse. (Syntax pages, E00xx,
+            // show fragments of projects.)
+            let semantic_page = page.is_some_and(|p| !p.code.as_str().starts_with("E00"));
+            if semantic_page && !m.fail && !m.warn && m.fragment.is_none() && m.check.is_none() {
+                m.check = Some(String::new());
+            }
 
             // Parse, whatever the block is: the text must at least be what
             // the grammar says, and a fragment is only parsed.
