@@ -741,3 +741,43 @@ fn the_prelude_chapter_lists_every_function_and_check() {
         missing.join("\n  ")
     );
 }
+
+/// `fmt` is idempotent on every example of the book that parses, and keeps
+/// its meaning: formatting twice gives what formatting once gave, and the
+/// formatted text parses to the same tree.
+#[test]
+fn fmt_is_idempotent_on_every_bpl_block_of_the_book() {
+    let mut failures = Vec::new();
+    let mut formatted = 0;
+    for path in pages() {
+        let markdown = std::fs::read_to_string(&path).expect("readable page");
+        for block in blocks(&markdown).into_iter().filter(|b| b.lang == "bpl") {
+            let Ok(m) = mode(&block) else { continue };
+            if m.fragment.is_some() {
+                continue;
+            }
+            let file = FileId(0);
+            let Ok(once) = bplc::syntax::fmt::format(file, &block.text) else {
+                continue; // a block that does not parse (a `fail` example)
+            };
+            formatted += 1;
+            let at = format!("{}:{}", shown(&path), block.line);
+            match bplc::syntax::fmt::format(file, &once) {
+                Ok(twice) if twice == once => {}
+                Ok(twice) => failures.push(format!(
+                    "{at}: formatting twice changed the text:\n{once}\n---\n{twice}"
+                )),
+                Err(_) => {
+                    failures.push(format!("{at}: the formatted text does not parse:\n{once}"))
+                }
+            }
+            let (a, _) = bplc::syntax::parse(file, &block.text);
+            let (b, _) = bplc::syntax::parse(file, &once);
+            if !bplc::syntax::fmt::same_ast(&a, &b) {
+                failures.push(format!("{at}: formatting changed the meaning"));
+            }
+        }
+    }
+    assert!(formatted > 50, "only {formatted} blocks were formatted");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
