@@ -1334,3 +1334,144 @@ fn cli_project_with_errors_exits_one() {
         String::from_utf8_lossy(&out.stderr).contains("only made for a project that checks clean")
     );
 }
+
+/// Calendar roll-ups beyond months: days into ISO weeks, months into
+/// quarters, quarters into years, with a quarter closing ten days after it
+/// ends.
+const CALENDAR: &str = r#"
+source events {
+  columns {
+    id: string
+    at: timestamp
+    amount: decimal(18, 2)
+  }
+  key id
+}
+
+dataset daily {
+  version 1
+  partition by day: date
+  publish replace
+  input ev = events by event clock where to_date(at, "UTC") == p
+  compute {
+    from ev
+    group by day = p {
+      total = sum(ev.amount)
+    }
+  }
+}
+
+dataset weekly {
+  version 1
+  partition by week_of: week
+  publish replace
+  input d = daily where day in week(p)
+  compute {
+    from d
+    group by week_of = p {
+      total = sum(d.total)
+    }
+  }
+}
+
+dataset monthly {
+  version 1
+  partition by month_of: month
+  publish replace
+  input d = daily where day in month(p)
+  compute {
+    from d
+    group by month_of = p {
+      total = sum(d.total)
+    }
+  }
+}
+
+dataset quarterly {
+  version 1
+  partition by quarter_of: quarter
+  publish versioned
+  input m = monthly where month_of in quarter(p)
+  compute {
+    from m
+    group by quarter_of = p {
+      total = sum(m.total)
+    }
+  }
+  closed after quarter_end(p) + 10d
+  restate with reason
+}
+
+dataset yearly {
+  version 1
+  partition by year_of: year
+  publish versioned
+  input q = quarterly where quarter_of in year(p)
+  compute {
+    from q
+    group by year_of = p {
+      total = sum(q.total)
+    }
+  }
+}
+"#;
+
+#[test]
+fn weeks_quarters_and_years_roll_up() {
+    // 2026-06-30 is a Tuesday: ISO week 27, June, the second quarter.
+    let plan = ok(
+        CALENDAR,
+        &request("events", Some("2026-06-30"), "2026-07-05"),
+    );
+    assert_eq!(
+        lines(&plan),
+        vec![
+            "1 replace daily 2026-06-30 (1)",
+            "2 replace monthly 2026-06 (1)",
+            "2 replace weekly 2026-W27 (1)",
+            "3 replace quarterly 2026-Q2 (1)",
+            "4 replace yearly 2026 (1)",
+        ]
+    );
+    // Ten days after the quarter ends, it is closed: restated, not replaced.
+    let later = ok(
+        CALENDAR,
+        &request("events", Some("2026-06-30"), "2026-07-11"),
+    );
+    assert!(
+        lines(&later).contains(&"3 restate quarterly 2026-Q2 (1)".to_string()),
+        "{:?}",
+        lines(&later)
+    );
+}
+
+#[test]
+fn a_week_straddling_two_months_touches_both() {
+    // ISO week 2026-W27 runs from Monday 2026-06-29 to Sunday 2026-07-05.
+    let plan = ok(CALENDAR, &request("weekly", Some("2026-W27"), "2026-07-06"));
+    assert!(lines(&plan).is_empty() || plan.steps.iter().all(|s| s.dataset == "weekly"));
+    let from_days = ok(
+        CALENDAR,
+        &request("daily", Some("2026-06-29..2026-07-05"), "2026-07-06"),
+    );
+    assert!(
+        lines(&from_days).contains(&"2 replace monthly 2026-06..2026-07 (2)".to_string()),
+        "{:?}",
+        lines(&from_days)
+    );
+    assert!(
+        lines(&from_days).contains(&"2 replace weekly 2026-W27 (1)".to_string()),
+        "{:?}",
+        lines(&from_days)
+    );
+}
+
+#[test]
+fn a_quarter_range_on_a_daily_source() {
+    let plan = ok(CALENDAR, &request("events", Some("2026-Q1"), "2026-12-31"));
+    assert!(
+        lines(&plan).contains(&"1 replace daily 2026-01-01..2026-03-31 (90)".to_string()),
+        "{:?}",
+        lines(&plan)
+    );
+}

@@ -166,6 +166,7 @@ fn changed_set(raw: &RawChange, grain: Grain) -> IntervalSet {
                 let m = month_of(center_day()) + start / 30;
                 IntervalSet::range(m, m + len / 20)
             }
+            other => unreachable!("this property test draws days and months, not {other:?}"),
         };
         set = set.union(&r);
     }
@@ -248,6 +249,7 @@ fn universe(grain: Grain, radius: i64) -> (i64, i64) {
     match grain {
         Grain::Day => (a, b),
         Grain::Month => (month_of(a), month_of(b)),
+        other => unreachable!("this property test draws days and months, not {other:?}"),
     }
 }
 
@@ -260,6 +262,7 @@ fn reads(p: i64, lo: i64, hi: i64, input: Grain, output: Grain) -> (i64, i64) {
         (Grain::Day, Grain::Month) => (first_day_of(p + lo), last_day_of(p + hi)),
         // A day reads the months its window's days fall in.
         (Grain::Month, Grain::Day) => (month_of(p + lo), month_of(p + hi)),
+        other => unreachable!("this property test draws days and months, not {other:?}"),
     }
 }
 
@@ -500,6 +503,7 @@ fn source_text(nodes: &[Node]) -> String {
             Some(Grain::Day) => ("day", "date"),
             Some(Grain::Month) => ("month_key", "month"),
             None => unreachable!("no unpartitioned datasets in generated source"),
+            Some(other) => unreachable!("this property test draws days and months, not {other:?}"),
         };
         s.push_str(&format!(
             "dataset n{j} {{\n  version 1\n  partition by {key}: {ty}\n  publish replace\n"
@@ -529,6 +533,9 @@ fn source_text(nodes: &[Node]) -> String {
                     offset(lo, "d"),
                     offset(hi, "d")
                 ),
+                (_, a, b) => {
+                    unreachable!("this property test draws days and months, not {a:?} and {b:?}")
+                }
             };
             s.push_str(&format!("  input i{k} = n{up} {bound}\n"));
         }
@@ -557,6 +564,7 @@ fn expected_ranges(a: &Affected, grain: Grain) -> Ranges {
     let show = |x: i64| match grain {
         Grain::Day => date_of(x).format("%Y-%m-%d").to_string(),
         Grain::Month => format!("{:04}-{:02}", x.div_euclid(12), x.rem_euclid(12) + 1),
+        other => unreachable!("this property test draws days and months, not {other:?}"),
     };
     let mut out = Vec::new();
     let mut start: Option<Option<i64>> = below.then_some(None);

@@ -303,7 +303,10 @@ fn node(d: &Decl, level: usize) -> Node {
         .map(|k| {
             let ty = match &k.kind {
                 PartitionKind::Time(Grain::Day) => "date".to_string(),
+                PartitionKind::Time(Grain::Week) => "week".to_string(),
                 PartitionKind::Time(Grain::Month) => "month".to_string(),
+                PartitionKind::Time(Grain::Quarter) => "quarter".to_string(),
+                PartitionKind::Time(Grain::Year) => "year".to_string(),
                 PartitionKind::Dimension => d
                     .columns
                     .iter()

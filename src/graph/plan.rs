@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::calendar::{self, first_day, last_day, month_of_day};
+use super::calendar;
 use super::interval::IntervalSet;
 use super::{DepGraph, Edge};
 use crate::semantic::hir::{
@@ -350,24 +350,13 @@ pub fn plan(graph: &DepGraph<'_>, req: &Request) -> Result<Plan, PlanError> {
 fn parse_range(a: &str, b: &str, grain: Grain) -> Result<IntervalSet, PlanError> {
     let bad = |t: &str| {
         PlanError::BadRange(format!(
-            "`{t}` is not a partition: write `2026-06-15` for a day or `2026-06` for a month"
+            "`{t}` is not a partition: write `2026-06-15` for a day, `2026-W25` for a week, `2026-06` for a month, `2026-Q2` for a quarter or `2026` for a year"
         ))
     };
-    // Each bound in days, as written: a month as a lower bound is its first
-    // day, as an upper bound its last.
-    let in_days = |t: &str, upper: bool| {
-        let d = calendar::parse(t, Grain::Day).ok_or_else(|| bad(t))?;
-        Ok(if upper && calendar::is_month(t) {
-            last_day(month_of_day(d))
-        } else {
-            d
-        })
-    };
-    let (first, last) = (in_days(a, false)?, in_days(b, true)?);
-    let (lo, hi) = match grain {
-        Grain::Day => (first, last),
-        Grain::Month => (month_of_day(first), month_of_day(last)),
-    };
+    // Each bound in days, as written: a month (or week, quarter, year) as a
+    // lower bound is its first day, as an upper bound its last.
+    let (first, _) = calendar::parse_days(a).ok_or_else(|| bad(a))?;
+    let (_, last) = calendar::parse_days(b).ok_or_else(|| bad(b))?;
     // Judged as written, so `2026-06-20..2026-06-10` is refused on a
     // monthly dataset too, although both days fall in June.
     if first > last {
@@ -375,7 +364,10 @@ fn parse_range(a: &str, b: &str, grain: Grain) -> Result<IntervalSet, PlanError>
             "the range `{a}..{b}` ends before it starts"
         )));
     }
-    Ok(IntervalSet::range(lo, hi))
+    Ok(IntervalSet::range(
+        calendar::of_day(first, grain),
+        calendar::of_day(last, grain),
+    ))
 }
 
 /// The output partitions whose input window meets `changed`: the inverse
@@ -386,8 +378,8 @@ pub fn inverse(
     input: Option<Grain>,
     output: Option<Grain>,
 ) -> IntervalSet {
-    let (lo, hi) = match (mapping.time, input, output) {
-        (TimeMapping::Window { lo, hi }, Some(_), Some(_)) => (lo, hi),
+    let (lo, hi, gi, go) = match (mapping.time, input, output) {
+        (TimeMapping::Window { lo, hi }, Some(gi), Some(go)) => (lo, hi, gi, go),
         _ => {
             return if changed.is_empty() {
                 IntervalSet::empty()
@@ -396,40 +388,49 @@ pub fn inverse(
             }
         }
     };
-    match (input, output) {
-        (Some(Grain::Day), Some(Grain::Month)) => {
-            changed.map_ends(|a| month_of_day(a) - hi, |b| month_of_day(b) - lo)
-        }
-        (Some(Grain::Month), Some(Grain::Day)) => {
-            changed.map_ends(|a| first_day(a) - hi, |b| last_day(b) - lo)
-        }
-        _ => changed.map_ends(|a| a - hi, |b| b - lo),
+    if gi == go {
+        return changed.map_ends(|a| a - hi, |b| b - lo);
     }
+    // Output p reads the input partitions overlapping the days of
+    // [p + lo, p + hi]; so changed input partitions [a, b] reach the outputs
+    // holding their days, shifted back by the window. Exact for any pair of
+    // grains, including weeks that straddle months.
+    changed.map_ends(
+        |a| calendar::of_day(calendar::first_day_of(a, gi), go) - hi,
+        |b| calendar::of_day(calendar::last_day_of(b, gi), go) - lo,
+    )
 }
 
 /// The partitions (at `grain`) closed on `as_of`: those whose period ended
 /// more than `offset_days` before it.
 pub fn closed_set(rule: CloseRule, grain: Grain, as_of: NaiveDate) -> IntervalSet {
-    // A partition is closed once `as_of` is after its period's last day
-    // plus the offset, i.e. that last day is at most `latest`.
+    // A partition is closed once `as_of` is after the last day of the period
+    // holding it, plus the offset: that last day is at most `latest`. The
+    // period is the close rule's, or the partition itself when coarser.
     let latest = calendar::day(as_of) - rule.offset_days - 1;
-    let last = match (rule.period, grain) {
-        (Grain::Month, Grain::Month) => {
-            let m = month_of_day(latest);
-            if last_day(m) <= latest {
-                m
-            } else {
-                m - 1
-            }
-        }
-        (Grain::Month, Grain::Day) => {
-            let m = month_of_day(latest);
-            last_day(if last_day(m) <= latest { m } else { m - 1 })
-        }
-        (Grain::Day, Grain::Day) => latest,
-        (Grain::Day, Grain::Month) => month_of_day(latest + 1) - 1,
+    let period = if coarser(grain, rule.period) {
+        grain
+    } else {
+        rule.period
     };
+    let mut last_period = calendar::of_day(latest, period);
+    if calendar::last_day_of(last_period, period) > latest {
+        last_period -= 1;
+    }
+    let last = calendar::of_day(calendar::last_day_of(last_period, period), grain);
     IntervalSet::range(calendar::UNBOUNDED_LOW, last)
+}
+
+/// Whether grain `a` is coarser than `b`.
+fn coarser(a: Grain, b: Grain) -> bool {
+    let rank = |g: Grain| match g {
+        Grain::Day => 0,
+        Grain::Week => 1,
+        Grain::Month => 2,
+        Grain::Quarter => 3,
+        Grain::Year => 4,
+    };
+    rank(a) > rank(b)
 }
 
 /// A change older than the scheduled lookback would never have been picked
@@ -444,17 +445,13 @@ fn lookback_missed(
     let (Some(schedule), Some(g)) = (&d.schedule, grain) else {
         return;
     };
-    let today = match g {
-        Grain::Day => calendar::day(req.as_of),
-        Grain::Month => month_of_day(calendar::day(req.as_of)),
-    };
+    let today = calendar::of_day(calendar::day(req.as_of), g);
     let covered = IntervalSet::range(today - schedule.lookback, today);
     let outside = set
         .subtract(&covered)
         .intersect(&IntervalSet::range(calendar::UNBOUNDED_LOW, today));
     if !outside.is_empty() && !set.is_unbounded() {
-        let unit = if g == Grain::Month { "mo" } else { "d" };
-        missed.push(format!("`{}` ({}{unit})", d.name, schedule.lookback));
+        missed.push(format!("`{}` ({})", d.name, duration(schedule.lookback, g)));
     }
 }
 
@@ -483,23 +480,27 @@ pub fn show_range(r: &Range) -> String {
 /// A mapping as the user would write it, given the grains of the input
 /// and the output.
 pub fn describe(m: &Mapping, input: Option<Grain>, output: Option<Grain>) -> String {
-    let unit = match output {
-        Some(Grain::Month) => "mo",
-        _ => "d",
+    let name = |g: Grain| match g {
+        Grain::Day => ("day", "days"),
+        Grain::Week => ("week", "weeks"),
+        Grain::Month => ("month", "months"),
+        Grain::Quarter => ("quarter", "quarters"),
+        Grain::Year => ("year", "years"),
     };
     let p = match (input, output) {
-        (Some(Grain::Day), Some(Grain::Month)) => "days of month(p)",
-        (Some(Grain::Month), Some(Grain::Day)) => "month(p)",
-        _ => "p",
+        (Some(i), Some(o)) if coarser(o, i) => format!("{} of {}(p)", name(i).1, name(o).0),
+        (Some(i), Some(o)) if coarser(i, o) => format!("{}(p)", name(i).0),
+        _ => "p".to_string(),
     };
+    let g = output.unwrap_or(Grain::Day);
     let time = match (m.time, input, output) {
         (TimeMapping::All, ..) | (_, None, _) | (_, _, None) => "all history".to_string(),
-        (TimeMapping::Window { lo: 0, hi: 0 }, ..) => p.to_string(),
+        (TimeMapping::Window { lo: 0, hi: 0 }, ..) => p,
         (TimeMapping::Window { lo, hi }, ..) if p == "p" => {
-            format!("[{}, {}]", offset(lo, unit), offset(hi, unit))
+            format!("[{}, {}]", offset(lo, g), offset(hi, g))
         }
         (TimeMapping::Window { lo, hi }, ..) => {
-            format!("[{}, {}] ({p})", offset(lo, unit), offset(hi, unit))
+            format!("[{}, {}] ({p})", offset(lo, g), offset(hi, g))
         }
     };
     let dims: Vec<String> = m
@@ -514,11 +515,19 @@ pub fn describe(m: &Mapping, input: Option<Grain>, output: Option<Grain>) -> Str
     }
 }
 
-fn offset(n: i64, unit: &str) -> String {
+fn offset(n: i64, g: Grain) -> String {
     match n {
         0 => "p".into(),
-        n if n < 0 => format!("p - {}{unit}", -n),
-        n => format!("p + {n}{unit}"),
+        n if n < 0 => format!("p - {}", duration(-n, g)),
+        n => format!("p + {}", duration(n, g)),
+    }
+}
+
+/// `n` partitions of a grain as a duration the user would write.
+fn duration(n: i64, g: Grain) -> String {
+    match g {
+        Grain::Quarter => format!("{}mo", 3 * n),
+        _ => format!("{n}{}", g.unit()),
     }
 }
 

@@ -524,13 +524,20 @@ impl Scope<'_> {
             Eq | Ne | Lt | Le | Gt | Ge => unify(&l.t, &r.t).map(|_| T::Bool),
             In => match &r.t {
                 T::List(inner) => unify(&l.t, inner).map(|_| T::Bool),
-                T::Month if matches!(l.t, T::Date | T::Unknown) => Some(T::Bool),
+                // `day in month(p)`: a value in the calendar unit holding it.
+                c if l.t == T::Unknown || l.t.lies_in(c) => Some(T::Bool),
                 T::Unknown => Some(T::Bool),
                 _ => None,
             },
             Add | Sub => match (&l.t, &r.t) {
-                (T::Date | T::Timestamp | T::Month, T::Duration) => Some(l.t.clone()),
-                (T::Duration, T::Date | T::Timestamp | T::Month) if op == Add => Some(r.t.clone()),
+                (a, T::Duration) if a.calendar_rank().is_some() || *a == T::Timestamp => {
+                    Some(l.t.clone())
+                }
+                (T::Duration, b)
+                    if op == Add && (b.calendar_rank().is_some() || *b == T::Timestamp) =>
+                {
+                    Some(r.t.clone())
+                }
                 (T::Date, T::Date) if op == Sub => Some(T::Int),
                 (T::Timestamp, T::Timestamp) if op == Sub => Some(T::Duration),
                 (T::Duration, T::Duration) => Some(T::Duration),

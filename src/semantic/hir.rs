@@ -81,7 +81,48 @@ impl Decl {
 #[serde(rename_all = "snake_case")]
 pub enum Grain {
     Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
     Month,
+    Quarter,
+    Year,
+}
+
+impl Grain {
+    /// The grain of a calendar type name, if it is one.
+    pub fn of_type(t: &crate::syntax::ast::Type) -> Option<Grain> {
+        use crate::syntax::ast::Type;
+        Some(match t {
+            Type::Date => Grain::Day,
+            Type::Week => Grain::Week,
+            Type::Month => Grain::Month,
+            Type::Quarter => Grain::Quarter,
+            Type::Year => Grain::Year,
+            _ => return None,
+        })
+    }
+
+    /// The grain a calendar function reads `p` at (`month(p)`), or the
+    /// period its `_end` variant closes (`month_end(p)`).
+    pub fn of_function(name: &str) -> Option<Grain> {
+        Some(match name.strip_suffix("_end").unwrap_or(name) {
+            "week" => Grain::Week,
+            "month" => Grain::Month,
+            "quarter" => Grain::Quarter,
+            "year" => Grain::Year,
+            _ => return None,
+        })
+    }
+
+    /// The duration suffix one partition of this grain is written in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Grain::Day => "d",
+            Grain::Week => "w",
+            Grain::Month | Grain::Quarter => "mo",
+            Grain::Year => "y",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,7 +134,7 @@ pub struct PartitionKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartitionKind {
-    /// `date` (day) or `month`.
+    /// `date` (day), `week`, `month`, `quarter` or `year`.
     Time(Grain),
     /// A static dimension such as a tenant or a region.
     Dimension,

@@ -8,7 +8,7 @@ use super::hir::*;
 use super::Symbols;
 use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::{
-    self, BinaryOp, ClauseKind, DeclKind, DurationUnit, ExprKind, InputBound, PartitionType, Type,
+    self, BinaryOp, ClauseKind, DeclKind, DurationUnit, ExprKind, InputBound, PartitionType,
 };
 use crate::syntax::span::Span;
 
@@ -98,10 +98,9 @@ fn shell(d: &ast::Decl, schemas: &Schemas<'_>) -> Decl {
                     .map(|k| PartitionKey {
                         name: k.name.name.clone(),
                         kind: match &k.kind {
-                            PartitionType::Column(t) => match t.ty {
-                                Type::Date => PartitionKind::Time(Grain::Day),
-                                Type::Month => PartitionKind::Time(Grain::Month),
-                                _ => PartitionKind::Dimension,
+                            PartitionType::Column(t) => match Grain::of_type(&t.ty) {
+                                Some(g) => PartitionKind::Time(g),
+                                None => PartitionKind::Dimension,
                             },
                             PartitionType::Hash { column, buckets } => PartitionKind::Hash {
                                 column: column.name.clone(),
@@ -146,16 +145,37 @@ fn seconds(d: &ast::DurationLit) -> u64 {
 
 /// A lookback in partitions of the grain, rounded up.
 fn lookback_units(l: &ast::DurationLit, grain: Option<Grain>) -> i64 {
-    let n = l.amount as i64;
-    match (grain, l.unit) {
-        (Some(Grain::Month), DurationUnit::Months) => n,
-        (Some(Grain::Month), DurationUnit::Years) => n * 12,
-        (Some(Grain::Month), _) => (seconds(l) as i64).div_euclid(28 * 86_400) + 1,
-        (_, DurationUnit::Days) => n,
-        (_, DurationUnit::Weeks) => n * 7,
-        (_, DurationUnit::Months) => n * 31,
-        (_, DurationUnit::Years) => n * 366,
-        _ => (seconds(l) as i64 + 86_399) / 86_400,
+    if let Some(n) = exact_units(l, grain.unwrap_or(Grain::Day)) {
+        return n;
+    }
+    let days = (seconds(l) as i64 + 86_399) / 86_400;
+    let per = match grain.unwrap_or(Grain::Day) {
+        Grain::Day => 1,
+        Grain::Week => 7,
+        Grain::Month => 28,
+        Grain::Quarter => 90,
+        Grain::Year => 365,
+    };
+    (days + per - 1) / per
+}
+
+/// A duration as a whole number of partitions of `grain`, if it is one:
+/// `2w` is 14 days or 2 weeks, `6mo` is 2 quarters, `1y` is 12 months.
+fn exact_units(d: &ast::DurationLit, grain: Grain) -> Option<i64> {
+    let n = d.amount as i64;
+    let whole = |total: i64, per: i64| (total % per == 0).then_some(total / per);
+    match (grain, d.unit) {
+        (Grain::Day, DurationUnit::Days) => Some(n),
+        (Grain::Day, DurationUnit::Weeks) => Some(7 * n),
+        (Grain::Week, DurationUnit::Weeks) => Some(n),
+        (Grain::Week, DurationUnit::Days) => whole(n, 7),
+        (Grain::Month, DurationUnit::Months) => Some(n),
+        (Grain::Month, DurationUnit::Years) => Some(12 * n),
+        (Grain::Quarter, DurationUnit::Months) => whole(n, 3),
+        (Grain::Quarter, DurationUnit::Years) => Some(4 * n),
+        (Grain::Year, DurationUnit::Years) => Some(n),
+        (Grain::Year, DurationUnit::Months) => whole(n, 12),
+        _ => None,
     }
 }
 
@@ -308,9 +328,13 @@ fn time_offset(
         ExprKind::Member(base, _) if matches!(&base.kind, ExprKind::Ident(n) if n == "p") => {
             Some(0)
         }
-        // `month(p)` reads p at month grain; the grains of the two sides
-        // decide whether that widens or narrows.
-        ExprKind::Call(c) if c.name.name == "month" && c.args.len() == 1 => {
+        // `month(p)` (or `week`, `quarter`, `year`) reads p at that grain;
+        // the grains of the two sides decide whether that widens or narrows.
+        ExprKind::Call(c)
+            if c.args.len() == 1
+                && !c.name.name.ends_with("_end")
+                && Grain::of_function(&c.name.name).is_some() =>
+        {
             time_offset(&c.args[0], out, grain, diags)
         }
         ExprKind::Binary(op @ (BinaryOp::Add | BinaryOp::Sub), l, r) => {
@@ -322,23 +346,17 @@ fn time_offset(
                 ));
                 return None;
             };
-            let n = d.amount as i64;
-            let units = match (grain, d.unit) {
-                (Some(Grain::Month), DurationUnit::Months) => n,
-                (Some(Grain::Month), DurationUnit::Years) => 12 * n,
-                (Some(Grain::Day) | None, DurationUnit::Days) => n,
-                (Some(Grain::Day) | None, DurationUnit::Weeks) => 7 * n,
-                (Some(Grain::Month), _) => {
-                    diags.push(unsupported(
-                        r.span,
-                        "a monthly partition moves in whole months: write `1mo` or `1y`",
-                    ));
-                    return None;
-                }
-                _ => {
-                    diags.push(unsupported(r.span, "a daily partition moves in whole days: write `29d` or `2w`; a month back is `month(p) - 1mo` on a monthly dataset"));
-                    return None;
-                }
+            let g = grain.unwrap_or(Grain::Day);
+            let Some(units) = exact_units(d, g) else {
+                let help = match g {
+                    Grain::Day => "a daily partition moves in whole days: write `29d` or `2w`; a month back is `month(p) - 1mo` on a monthly dataset",
+                    Grain::Week => "a weekly partition moves in whole weeks: write `1w` or `14d`",
+                    Grain::Month => "a monthly partition moves in whole months: write `1mo` or `1y`",
+                    Grain::Quarter => "a quarterly partition moves in whole quarters: write `3mo` or `1y`",
+                    Grain::Year => "a yearly partition moves in whole years: write `1y` or `12mo`",
+                };
+                diags.push(unsupported(r.span, help));
+                return None;
             };
             Some(if *op == BinaryOp::Add {
                 base + units
@@ -385,7 +403,8 @@ fn close_rule(
     };
     let period = match &base.kind {
         ExprKind::Ident(p) if p == "p" => grain,
-        ExprKind::Call(c) if c.name.name == "month_end" => Some(Grain::Month),
+        ExprKind::Member(b, _) if matches!(&b.kind, ExprKind::Ident(p) if p == "p") => grain,
+        ExprKind::Call(c) if c.name.name.ends_with("_end") => Grain::of_function(&c.name.name),
         _ => None,
     };
     match period {

@@ -22,6 +22,9 @@ pub enum T {
     Date,
     Timestamp,
     Month,
+    Week,
+    Quarter,
+    Year,
     Duration,
     Enum(Rc<[String]>),
     /// A bare word that is a variant of some enum.
@@ -68,6 +71,9 @@ impl Ty {
             Type::Date => T::Date,
             Type::Timestamp => T::Timestamp,
             Type::Month => T::Month,
+            Type::Week => T::Week,
+            Type::Quarter => T::Quarter,
+            Type::Year => T::Year,
             Type::Duration => T::Duration,
             Type::Decimal { .. } => T::Decimal,
             Type::Enum(vs) => T::Enum(vs.iter().map(|v| v.name.clone()).collect()),
@@ -81,6 +87,30 @@ impl Ty {
 }
 
 impl T {
+    /// The calendar grains, finest first: a value of a finer grain lies in
+    /// exactly one value of each coarser one (a week only in itself: weeks
+    /// straddle months).
+    pub fn calendar_rank(&self) -> Option<u8> {
+        Some(match self {
+            T::Date => 0,
+            T::Week => 1,
+            T::Month => 2,
+            T::Quarter => 3,
+            T::Year => 4,
+            _ => return None,
+        })
+    }
+
+    /// Whether every value of `self` lies inside one value of `coarser`.
+    pub fn lies_in(&self, coarser: &T) -> bool {
+        match (self.calendar_rank(), coarser.calendar_rank()) {
+            (Some(0), Some(c)) => c > 0,
+            (Some(1), _) => false,
+            (Some(f), Some(c)) => c > f,
+            _ => false,
+        }
+    }
+
     pub fn is_numeric(&self) -> bool {
         matches!(
             self,
@@ -121,6 +151,9 @@ impl fmt::Display for T {
             T::Date => f.write_str("date"),
             T::Timestamp => f.write_str("timestamp"),
             T::Month => f.write_str("month"),
+            T::Week => f.write_str("week"),
+            T::Quarter => f.write_str("quarter"),
+            T::Year => f.write_str("year"),
             T::Duration => f.write_str("duration"),
             T::Enum(vs) => write!(f, "enum({})", vs.join(", ")),
             T::EnumLit(v) => write!(f, "the enum value `{v}`"),

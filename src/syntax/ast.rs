@@ -179,6 +179,12 @@ pub enum Type {
     Timestamp,
     /// A calendar month, `@2026-06`.
     Month,
+    /// An ISO week (Monday to Sunday).
+    Week,
+    /// A calendar quarter.
+    Quarter,
+    /// A calendar year.
+    Year,
     Duration,
     Decimal {
         precision: u32,
@@ -204,6 +210,9 @@ pub const TYPE_NAMES: &[&str] = &[
     "date",
     "timestamp",
     "month",
+    "week",
+    "quarter",
+    "year",
     "duration",
     "decimal",
     "enum",

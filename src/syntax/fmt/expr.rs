@@ -198,6 +198,9 @@ pub fn type_expr(t: &TypeExpr) -> String {
         Type::Date => "date".to_string(),
         Type::Timestamp => "timestamp".to_string(),
         Type::Month => "month".to_string(),
+        Type::Week => "week".to_string(),
+        Type::Quarter => "quarter".to_string(),
+        Type::Year => "year".to_string(),
         Type::Duration => "duration".to_string(),
         Type::Decimal { precision, scale } => format!("decimal({precision}, {scale})"),
         Type::Enum(values) => {
