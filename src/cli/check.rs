@@ -30,6 +30,10 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
     if let Err(e) = result.and_then(|_| out.flush()) {
         return usage_error(format!("cannot write output: {e}"));
     }
+    // The process ends right after: freeing every tree of a large project
+    // one by one would only delay the exit (a seventh of a 10,000-dataset
+    // check).
+    std::mem::forget(checked);
     if summary.errors > 0 {
         EXIT_NOT_OK
     } else {
