@@ -19,7 +19,7 @@ mod time_zones;
 mod ty;
 
 use crate::diagnostic::Diagnostic;
-use crate::syntax::ast::Module;
+use crate::syntax::ast::{Decl, Module};
 
 pub use expr::Col;
 pub use symbols::Symbols;
@@ -44,12 +44,34 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     let symbols = Symbols::collect(modules, &mut diags);
     let variants = columns::variants(&symbols);
     let schemas = columns::Schemas::build(&symbols, &variants);
-    for decl in symbols.decls() {
-        declarations::check(decl, &mut diags);
-        inputs::check(decl, &symbols, &mut diags);
-        calls::check(decl, &symbols, &mut diags);
-        columns::check(decl, &symbols, &schemas, &variants, &mut diags);
-    }
+    // Each declaration is checked on its own against the shared, read-only
+    // tables: split them over the cores, keeping the diagnostics in order.
+    let decls: Vec<&Decl> = symbols.decls().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = decls.len().div_ceil(threads).max(1);
+    let per_chunk: Vec<Vec<Diagnostic>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = decls
+            .chunks(chunk)
+            .map(|part| {
+                let (symbols, schemas, variants) = (&symbols, &schemas, &variants);
+                scope.spawn(move || {
+                    let mut diags = Vec::new();
+                    for decl in part {
+                        declarations::check(decl, &mut diags);
+                        inputs::check(decl, symbols, &mut diags);
+                        calls::check(decl, symbols, &mut diags);
+                        columns::check(decl, symbols, schemas, variants, &mut diags);
+                    }
+                    diags
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("checks never panic"))
+            .collect()
+    });
+    diags.extend(per_chunk.into_iter().flatten());
     calls::check_prelude_checks(&symbols, &mut diags);
     contracts::check(&symbols, options, &mut diags);
     time_zones::check(&symbols, &mut diags);

@@ -4,7 +4,7 @@
 //! already failed, so one mistake is reported once).
 
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::syntax::ast::{Type, TypeExpr};
 
@@ -26,7 +26,7 @@ pub enum T {
     Quarter,
     Year,
     Duration,
-    Enum(Rc<[String]>),
+    Enum(Arc<[String]>),
     /// A bare word that is a variant of some enum.
     EnumLit(String),
     /// An input or binding alias, e.g. the argument of `rows(cases)`.
