@@ -14,9 +14,7 @@ use std::path::PathBuf;
 use petgraph::visit::EdgeRef;
 use serde::Serialize;
 
-use super::render::{self, Summary};
 use super::{usage_error, Cli, Format, EXIT_NOT_OK};
-use crate::driver;
 use crate::graph::plan::{describe, policy_words, PlanError};
 use crate::graph::{DepGraph, Edge};
 use crate::semantic::hir::{Decl, DeclId, Grain, PartitionKind};
@@ -101,29 +99,14 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
             format_name(cli.format)
         ));
     }
-    let checked = match driver::check(&args.project) {
+    let checked = match super::clean_project(cli, &args.project, "the graph is only drawn") {
         Ok(c) => c,
-        Err(e) => return usage_error(e),
+        Err(code) => return code,
     };
-    let Some(program) = checked
+    let program = checked
         .program
         .as_ref()
-        .filter(|_| !checked.diagnostics.iter().any(|d| d.is_error()))
-    else {
-        let summary = Summary::of(&checked.diagnostics, checked.project.user_modules().len());
-        let _ = render::emit(
-            Format::Text,
-            cli.color,
-            &checked.project.sources,
-            &checked.diagnostics,
-            &summary,
-            &mut std::io::stderr(),
-        );
-        eprintln!(
-            "error: the project has errors; the graph is only drawn for a project that checks clean"
-        );
-        return EXIT_NOT_OK;
-    };
+        .expect("a clean project has a program");
     let graph = DepGraph::build(program);
     let view = match view(&graph, &checked.project.config.name, args.focus.as_deref()) {
         Ok(v) => v,

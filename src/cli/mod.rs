@@ -101,6 +101,31 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Loads and checks the project for a command that needs a clean one (graph,
+/// plan-backfill). On errors it prints the diagnostics to stderr, says what
+/// `what` needs, and returns the exit code to end with.
+pub(crate) fn clean_project(
+    cli: &Cli,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<crate::driver::Checked, u8> {
+    let checked = crate::driver::check(path).map_err(usage_error)?;
+    if checked.program.is_some() && !checked.diagnostics.iter().any(|d| d.is_error()) {
+        return Ok(checked);
+    }
+    let summary = render::Summary::of(&checked.diagnostics, checked.project.user_modules().len());
+    let _ = render::emit(
+        Format::Text,
+        cli.color,
+        &checked.project.sources,
+        &checked.diagnostics,
+        &summary,
+        &mut std::io::stderr(),
+    );
+    eprintln!("error: the project has errors; {what} for a project that checks clean");
+    Err(EXIT_NOT_OK)
+}
+
 /// Prints a usage or I/O error and returns exit code 2.
 pub(crate) fn usage_error(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");

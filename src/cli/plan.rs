@@ -5,9 +5,7 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 
-use super::render::{self, Summary};
-use super::{usage_error, Cli, Format, EXIT_NOT_OK};
-use crate::driver;
+use super::{usage_error, Cli, Format};
 use crate::graph::plan::{self, show_range, Action, Mode, Plan, Request};
 use crate::graph::DepGraph;
 
@@ -90,29 +88,14 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
         },
         None => chrono::Utc::now().date_naive(),
     };
-    let checked = match driver::check(&args.project) {
+    let checked = match super::clean_project(cli, &args.project, "a plan is only made") {
         Ok(c) => c,
-        Err(e) => return usage_error(e),
+        Err(code) => return code,
     };
-    let Some(program) = checked
+    let program = checked
         .program
         .as_ref()
-        .filter(|_| !checked.diagnostics.iter().any(|d| d.is_error()))
-    else {
-        let summary = Summary::of(&checked.diagnostics, checked.project.user_modules().len());
-        let _ = render::emit(
-            Format::Text,
-            cli.color,
-            &checked.project.sources,
-            &checked.diagnostics,
-            &summary,
-            &mut std::io::stderr(),
-        );
-        eprintln!(
-            "error: the project has errors; a plan is only made for a project that checks clean"
-        );
-        return EXIT_NOT_OK;
-    };
+        .expect("a clean project has a program");
     let graph = DepGraph::build(program);
     let req = Request {
         from,
