@@ -368,3 +368,31 @@ fn a_file_that_is_not_utf8_is_an_io_error_with_e0010() {
         "{err}"
     );
 }
+
+#[test]
+fn every_command_refuses_a_format_it_does_not_print() {
+    let example = example();
+    let example = example.to_str().unwrap();
+    for (args, format) in [
+        (vec!["explain", "E0001"], "dot"),
+        (vec!["explain", "E0001"], "github"),
+        (vec!["fmt", "--check", example], "mermaid"),
+    ] {
+        let out = bplc()
+            .args(["--format", format])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            code(&out),
+            Some(2),
+            "{args:?} --format {format}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains(&format!("`--format {format}` is for")),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

@@ -7,11 +7,10 @@ use super::{usage_error, CheckArgs, Cli, Format, EXIT_NOT_OK};
 use crate::driver;
 
 pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
-    if matches!(cli.format, Format::Dot | Format::Mermaid) {
-        return usage_error(format!(
-            "`--format {}` is for `graph`; `check` takes text, json or github",
-            super::graph::format_name(cli.format)
-        ));
+    if let Err(code) =
+        super::accept_format(cli, "check", &[Format::Text, Format::Json, Format::Github])
+    {
+        return code;
     }
     let checked = match driver::check(&args.path) {
         Ok(c) => c,

@@ -4,6 +4,9 @@ use super::{usage_error, Cli, ExplainArgs, Format};
 use crate::diagnostic::Code;
 
 pub fn run(cli: &Cli, args: &ExplainArgs) -> u8 {
+    if let Err(code) = super::accept_format(cli, "explain", &[Format::Text, Format::Json]) {
+        return code;
+    }
     let Some(info) = Code::lookup(&args.code) else {
         return usage_error(format!(
             "`{}` is not a bplc diagnostic code; codes look like `E0001` or `W0101` (see the book's error index)",

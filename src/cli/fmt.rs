@@ -40,6 +40,10 @@ struct Outcome {
 }
 
 pub fn run(cli: &Cli, args: &FmtArgs) -> u8 {
+    if let Err(code) = super::accept_format(cli, "fmt", &[super::Format::Text, super::Format::Json])
+    {
+        return code;
+    }
     let files = match files(&args.path) {
         Ok(files) => files,
         Err(message) => return usage_error(message),

@@ -90,14 +90,9 @@ impl EdgeView {
 }
 
 pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
-    if !matches!(
-        cli.format,
-        Format::Text | Format::Json | Format::Dot | Format::Mermaid
-    ) {
-        return usage_error(format!(
-            "`--format {}` is not a graph format; `graph` takes text, dot, mermaid or json",
-            format_name(cli.format)
-        ));
+    let formats = [Format::Text, Format::Dot, Format::Mermaid, Format::Json];
+    if let Err(code) = super::accept_format(cli, "graph", &formats) {
+        return code;
     }
     let checked = match super::clean_project(cli, &args.project, "the graph is only drawn") {
         Ok(c) => c,
@@ -130,17 +125,6 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
         return usage_error(format!("cannot write output: {e}"));
     }
     0
-}
-
-/// The spelling of a `--format` value, for messages.
-pub(crate) fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Text => "text",
-        Format::Json => "json",
-        Format::Github => "github",
-        Format::Dot => "dot",
-        Format::Mermaid => "mermaid",
-    }
 }
 
 #[derive(Debug)]

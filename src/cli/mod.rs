@@ -101,6 +101,39 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+impl Format {
+    /// The spelling of a `--format` value, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Github => "github",
+            Format::Dot => "dot",
+            Format::Mermaid => "mermaid",
+        }
+    }
+}
+
+/// Refuses a `--format` the command does not print: `Err` carries exit code 2.
+pub(crate) fn accept_format(cli: &Cli, command: &str, allowed: &[Format]) -> Result<(), u8> {
+    if allowed.contains(&cli.format) {
+        return Ok(());
+    }
+    let owner = match cli.format {
+        Format::Github => "check",
+        _ => "graph",
+    };
+    let names: Vec<&str> = allowed.iter().map(|f| f.name()).collect();
+    let list = match names.split_last() {
+        Some((last, init)) if !init.is_empty() => format!("{} or {last}", init.join(", ")),
+        _ => names.join(""),
+    };
+    Err(usage_error(format!(
+        "`--format {}` is for `{owner}`; `{command}` takes {list}",
+        cli.format.name()
+    )))
+}
+
 /// Loads and checks the project for a command that needs a clean one (graph,
 /// plan-backfill). On errors it prints the diagnostics to stderr, says what
 /// `what` needs, and returns the exit code to end with.

@@ -58,14 +58,8 @@ impl From<ModeArg> for Mode {
 }
 
 pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
-    if cli.format == Format::Github {
-        return usage_error("`--format github` is for `check`; use `text` or `json`");
-    }
-    if matches!(cli.format, Format::Dot | Format::Mermaid) {
-        return usage_error(format!(
-            "`--format {}` is for `graph`; use `text` or `json`",
-            super::graph::format_name(cli.format)
-        ));
+    if let Err(code) = super::accept_format(cli, "plan-backfill", &[Format::Text, Format::Json]) {
+        return code;
     }
     let (from, changed_version) = match (&args.from, &args.changed_version) {
         (Some(f), None) => (f.clone(), false),
