@@ -118,7 +118,9 @@ pub fn text(sources: &SourceMap, d: &Diagnostic, color: bool) -> String {
 struct Report {
     message: String,
     code: String,
-    level: Level,
+    /// `None` for a label drawn in another file: shown as advice under
+    /// the diagnostic it belongs to, not as a second error.
+    level: Option<Level>,
     help: Option<String>,
     source: Option<NamedSource<std::sync::Arc<str>>>,
     labels: Vec<LabeledSpan>,
@@ -137,7 +139,7 @@ impl Report {
                 related.push(Report {
                     message: l.message.clone(),
                     code: String::new(),
-                    level: d.level,
+                    level: None,
                     help: None,
                     source: Some(named(sources, l.span)),
                     labels: vec![labeled(l.span, "", true)],
@@ -148,7 +150,7 @@ impl Report {
         Report {
             message: d.message.clone(),
             code: d.code.to_string(),
-            level: d.level,
+            level: Some(d.level),
             help: d.help.clone(),
             source: d.primary_span().map(|s| named(sources, s)),
             labels,
@@ -186,8 +188,9 @@ impl miette::Diagnostic for Report {
 
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.level {
-            Level::Error => miette::Severity::Error,
-            Level::Warning => miette::Severity::Warning,
+            Some(Level::Error) => miette::Severity::Error,
+            Some(Level::Warning) => miette::Severity::Warning,
+            None => miette::Severity::Advice,
         })
     }
 
