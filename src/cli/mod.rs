@@ -135,16 +135,19 @@ pub(crate) fn accept_format(cli: &Cli, command: &str, allowed: &[Format]) -> Res
 }
 
 /// Loads and checks the project for a command that needs a clean one (graph,
-/// plan-backfill). On errors it prints the diagnostics to stderr, says what
-/// `what` needs, and returns the exit code to end with.
+/// plan-backfill), and hands back its checked program. On errors it prints
+/// the diagnostics to stderr, says what `what` needs, and returns the exit
+/// code to end with.
 pub(crate) fn clean_project(
     cli: &Cli,
     path: &std::path::Path,
     what: &str,
-) -> Result<crate::driver::Checked, u8> {
-    let checked = crate::driver::check(path).map_err(usage_error)?;
-    if checked.program.is_some() && !checked.diagnostics.iter().any(|d| d.is_error()) {
-        return Ok(checked);
+) -> Result<(crate::driver::Checked, crate::semantic::hir::Program), u8> {
+    let mut checked = crate::driver::check(path).map_err(usage_error)?;
+    if !checked.diagnostics.iter().any(|d| d.is_error()) {
+        if let Some(program) = checked.program.take() {
+            return Ok((checked, program));
+        }
     }
     let summary = render::Summary::of(&checked.diagnostics, checked.project.user_modules().len());
     let _ = render::emit(

@@ -82,15 +82,11 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
         },
         None => chrono::Utc::now().date_naive(),
     };
-    let checked = match super::clean_project(cli, &args.project, "a plan is only made") {
+    let (_, program) = match super::clean_project(cli, &args.project, "a plan is only made") {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let program = checked
-        .program
-        .as_ref()
-        .expect("a clean project has a program");
-    let graph = DepGraph::build(program);
+    let graph = DepGraph::build(&program);
     let req = Request {
         from,
         range,

@@ -91,7 +91,9 @@ fn check_call(e: &Expr, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
             )
             .help(signature_help(name, symbols)),
         );
+        return;
     }
+    super::time_zones::zone_arguments(call, symbols, diags);
 }
 
 /// Parameter count and whether the last one is variadic.

@@ -10,7 +10,6 @@ use chrono_tz::Tz;
 use super::Symbols;
 use crate::diagnostic::{codes, did_you_mean, Diagnostic};
 use crate::syntax::ast::*;
-use crate::syntax::visit::clause_exprs;
 
 /// Years whose transitions are checked for a schedule: the zone rules of the
 /// recent past and near future, which is what a schedule runs in.
@@ -29,16 +28,13 @@ pub fn check(symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
                     }
                 }
             }
-            clause_exprs(clause, &mut |e| zone_arguments(e, symbols, diags));
         }
     }
 }
 
-/// String literals passed to a parameter called `time_zone`.
-fn zone_arguments(e: &Expr, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
-    let ExprKind::Call(call) = &e.kind else {
-        return;
-    };
+/// String literals passed to a parameter called `time_zone`. Called by the
+/// call checks, which already visit every call.
+pub fn zone_arguments(call: &Call, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
     let Some(f) = symbols
         .functions(&call.name.name)
         .and_then(|fs| fs.iter().find(|f| f.params.len() == call.args.len()))
