@@ -178,22 +178,6 @@ fn schedule(decl: &Decl, options: &Options, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Seconds in a duration, months counted short (28 days) so a lookback in
-/// months is never credited with more than it surely covers.
-fn seconds(d: &DurationLit, short_months: bool) -> u64 {
-    let unit: u64 = match d.unit {
-        DurationUnit::Seconds => 1,
-        DurationUnit::Minutes => 60,
-        DurationUnit::Hours => 3_600,
-        DurationUnit::Days => 86_400,
-        DurationUnit::Weeks => 7 * 86_400,
-        DurationUnit::Months if short_months => 28 * 86_400,
-        DurationUnit::Months => 31 * 86_400,
-        DurationUnit::Years => 365 * 86_400,
-    };
-    d.amount as u64 * unit
-}
-
 fn lookback(decl: &Decl, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
     let Some((s, schedule_span)) = find(decl, |c| match c {
         ClauseKind::Schedule(s) => Some(s),
@@ -201,7 +185,7 @@ fn lookback(decl: &Decl, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
     }) else {
         return;
     };
-    let covered = s.lookback.map_or(0, |l| seconds(&l, true));
+    let covered = s.lookback.map_or(0, |l| l.seconds(Reckon::Shortest));
     for input in inputs(decl) {
         let Some(source) = symbols
             .decl(&input.target.name)
@@ -215,7 +199,7 @@ fn lookback(decl: &Decl, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
         }) else {
             continue;
         };
-        if covered < seconds(&late, false) {
+        if covered < late.seconds(Reckon::Longest) {
             let at = s.lookback.map_or(schedule_span, |l| l.span);
             diags.push(
                 Diagnostic::new(

@@ -117,7 +117,8 @@ fn mentions_p(e: &Expr) -> bool {
     found
 }
 
-/// `x in [lo, hi]`: two bounds, and `lo <= hi` when both are `p ± duration`.
+/// `x in [lo, hi]` has two bounds; their order is checked where the boundary
+/// is read as a mapping (`lower`).
 fn check_windows(e: &Expr, diags: &mut Vec<Diagnostic>) {
     walk_expr(e, &mut |x| {
         let ExprKind::Binary(BinaryOp::In, _, rhs) = &x.kind else {
@@ -135,54 +136,8 @@ fn check_windows(e: &Expr, diags: &mut Vec<Diagnostic>) {
                 .primary(rhs.span, "expected `[lower, upper]`")
                 .help("write the window as `[p - 29d, p]`: both ends included"),
             );
-            return;
-        }
-        if let (Some(lo), Some(hi)) = (offset_days(&bounds[0]), offset_days(&bounds[1])) {
-            if lo > hi {
-                diags.push(
-                    Diagnostic::new(
-                        codes::E0111,
-                        "the window's lower bound is after its upper bound",
-                    )
-                    .primary(bounds[0].span, format!("{} from `p`", signed_days(lo)))
-                    .secondary(bounds[1].span, format!("{} from `p`", signed_days(hi)))
-                    .help("swap the bounds: a window is `[earlier, later]`, e.g. `[p - 29d, p]`"),
-                );
-            }
         }
     });
-}
-
-fn signed_days(d: i64) -> String {
-    format!("{d:+} days")
-}
-
-/// The offset of `p`, `p + n<unit>` or `p - n<unit>` in days (months count as
-/// 31 so the order of mixed bounds is still decided correctly).
-fn offset_days(e: &Expr) -> Option<i64> {
-    match &e.kind {
-        ExprKind::Ident(n) if n == "p" => Some(0),
-        ExprKind::Paren(inner) => offset_days(inner),
-        ExprKind::Binary(op @ (BinaryOp::Add | BinaryOp::Sub), l, r) => {
-            let base = offset_days(l)?;
-            let ExprKind::Literal(Literal::Duration(d)) = &r.kind else {
-                return None;
-            };
-            let days = match d.unit {
-                DurationUnit::Days => d.amount as i64,
-                DurationUnit::Weeks => d.amount as i64 * 7,
-                DurationUnit::Months => d.amount as i64 * 31,
-                DurationUnit::Years => d.amount as i64 * 366,
-                _ => return None,
-            };
-            Some(if *op == BinaryOp::Add {
-                base + days
-            } else {
-                base - days
-            })
-        }
-        _ => None,
-    }
 }
 
 fn has_clause(decl: &Decl, f: impl Fn(&ClauseKind) -> bool) -> bool {

@@ -113,7 +113,9 @@ fn shell(d: &ast::Decl, schemas: &Schemas<'_>) -> Decl {
             }
             ClauseKind::Publish(m) => decl.publish = Some(*m),
             ClauseKind::Restate(r) => decl.restate = Some(*r),
-            ClauseKind::MaxLateness(l) => decl.max_lateness_secs = Some(seconds(l)),
+            ClauseKind::MaxLateness(l) => {
+                decl.max_lateness_secs = Some(l.seconds(ast::Reckon::Longest))
+            }
             _ => {}
         }
     }
@@ -130,25 +132,12 @@ fn shell(d: &ast::Decl, schemas: &Schemas<'_>) -> Decl {
     decl
 }
 
-fn seconds(d: &ast::DurationLit) -> u64 {
-    let unit: u64 = match d.unit {
-        DurationUnit::Seconds => 1,
-        DurationUnit::Minutes => 60,
-        DurationUnit::Hours => 3_600,
-        DurationUnit::Days => 86_400,
-        DurationUnit::Weeks => 7 * 86_400,
-        DurationUnit::Months => 31 * 86_400,
-        DurationUnit::Years => 366 * 86_400,
-    };
-    d.amount as u64 * unit
-}
-
 /// A lookback in partitions of the grain, rounded up.
 fn lookback_units(l: &ast::DurationLit, grain: Option<Grain>) -> i64 {
     if let Some(n) = exact_units(l, grain.unwrap_or(Grain::Day)) {
         return n;
     }
-    let days = (seconds(l) as i64 + 86_399) / 86_400;
+    let days = (l.seconds(ast::Reckon::Longest) as i64 + 86_399) / 86_400;
     let per = match grain.unwrap_or(Grain::Day) {
         Grain::Day => 1,
         Grain::Week => 7,
@@ -293,6 +282,25 @@ fn p_side(
         ExprKind::List(bounds) if bounds.len() == 2 => {
             let lo = time_offset(&bounds[0], out, grain, diags)?;
             let hi = time_offset(&bounds[1], out, grain, diags)?;
+            if lo > hi {
+                let unit = match grain.unwrap_or(Grain::Day) {
+                    Grain::Day => "days",
+                    Grain::Week => "weeks",
+                    Grain::Month => "months",
+                    Grain::Quarter => "quarters",
+                    Grain::Year => "years",
+                };
+                diags.push(
+                    Diagnostic::new(
+                        codes::E0111,
+                        "the window's lower bound is after its upper bound",
+                    )
+                    .primary(bounds[0].span, format!("{lo:+} {unit} from `p`"))
+                    .secondary(bounds[1].span, format!("{hi:+} {unit} from `p`"))
+                    .help("swap the bounds: a window is `[earlier, later]`, e.g. `[p - 29d, p]`"),
+                );
+                return None;
+            }
             Some(PSide::Window(lo, hi))
         }
         ExprKind::Member(base, key) if matches!(&base.kind, ExprKind::Ident(n) if n == "p") => {

@@ -584,6 +584,34 @@ pub enum DurationUnit {
     Years,
 }
 
+/// How long a calendar month or year counts as, where a duration must be
+/// turned into seconds: the shortest when asking what a duration surely
+/// covers, the longest when asking how far it may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reckon {
+    Shortest,
+    Longest,
+}
+
+impl DurationLit {
+    /// The duration in seconds; months and years reckoned as `reckon` says.
+    pub fn seconds(&self, reckon: Reckon) -> u64 {
+        let day = 86_400;
+        let unit: u64 = match (self.unit, reckon) {
+            (DurationUnit::Seconds, _) => 1,
+            (DurationUnit::Minutes, _) => 60,
+            (DurationUnit::Hours, _) => 3_600,
+            (DurationUnit::Days, _) => day,
+            (DurationUnit::Weeks, _) => 7 * day,
+            (DurationUnit::Months, Reckon::Shortest) => 28 * day,
+            (DurationUnit::Months, Reckon::Longest) => 31 * day,
+            (DurationUnit::Years, Reckon::Shortest) => 365 * day,
+            (DurationUnit::Years, Reckon::Longest) => 366 * day,
+        };
+        self.amount as u64 * unit
+    }
+}
+
 impl DurationUnit {
     pub fn suffix(self) -> &'static str {
         match self {
