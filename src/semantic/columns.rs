@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use super::declarations::columns as declared_columns;
-use super::expr::{AliasCols, Col, Mode, Scope};
+use super::expr::{AliasCols, Col, Mode, Scope, TypeTable};
 use super::ty::{unify, Ty, T};
 use super::Symbols;
 use crate::diagnostic::{codes, Diagnostic};
@@ -70,7 +70,7 @@ impl<'a> Schemas<'a> {
             .collect();
         ready.reverse();
         while let Some(d) = ready.pop() {
-            let cols = Context::new(d, symbols, &s, variants).pipeline(&mut Vec::new());
+            let cols = Context::new(d, symbols, &s, variants, None).pipeline(&mut Vec::new());
             s.cols.insert(&d.name.name, cols);
             for r in readers.get(d.name.name.as_str()).into_iter().flatten() {
                 let n = waiting
@@ -113,6 +113,8 @@ struct Context<'a, 's> {
     partition: Vec<Col>,
     counters: Vec<Col>,
     variants: &'s [String],
+    /// Where expression types are recorded; none while schemas are built.
+    types: Option<&'s TypeTable>,
 }
 
 impl<'a, 's> Context<'a, 's>
@@ -124,6 +126,7 @@ where
         symbols: &'s Symbols<'s>,
         schemas: &'s Schemas<'s>,
         variants: &'s [String],
+        types: Option<&'s TypeTable>,
     ) -> Context<'a, 's> {
         let aliases = decl
             .clauses
@@ -165,6 +168,7 @@ where
                 .map(|c| Col::new(*c, Ty::of(T::Int)))
                 .collect(),
             variants,
+            types,
         }
     }
 
@@ -178,6 +182,7 @@ where
             symbols: self.symbols,
             dataset: &self.decl.name.name,
             not_null: Vec::new(),
+            types: self.types,
         }
     }
 
@@ -493,17 +498,19 @@ fn unnamed(n: &NamedExpr, message: &str, help: &str) -> Diagnostic {
         .help(help)
 }
 
+/// Checks a dataset's expressions; records the type of each in `types`.
 pub fn check<'s>(
     decl: &'s Decl,
     symbols: &'s Symbols<'s>,
     schemas: &'s Schemas<'s>,
     variants: &'s [String],
+    types: &'s TypeTable,
     diags: &mut Vec<Diagnostic>,
 ) {
     if decl.kind != DeclKind::Dataset {
         return;
     }
-    let ctx = Context::new(decl, symbols, schemas, variants);
+    let ctx = Context::new(decl, symbols, schemas, variants, Some(types));
     let output = ctx.pipeline(diags);
     ctx.check(&output, diags);
 }

@@ -53,7 +53,13 @@ pub struct Scope<'s> {
     /// Columns a `where ... is not null` has already filtered: `col` or
     /// `alias.col`. Reading them gives a value, not a nullable one.
     pub not_null: Vec<String>,
+    /// Where to record the type of every expression inferred, by span, for
+    /// lowering to the checked program (see `super::job`).
+    pub types: Option<&'s TypeTable>,
 }
+
+/// The inferred type of each expression node, by its span.
+pub type TypeTable = std::cell::RefCell<HashMap<Span, T>>;
 
 /// Where an expression is evaluated.
 #[derive(Clone, Copy)]
@@ -74,6 +80,14 @@ impl Scope<'_> {
 
     /// Infers the type of `e`, reporting what is wrong on the way.
     pub fn infer(&self, e: &Expr, mode: Mode<'_>, diags: &mut Vec<Diagnostic>) -> Ty {
+        let ty = self.infer_node(e, mode, diags);
+        if let Some(types) = self.types {
+            types.borrow_mut().insert(e.span, ty.t.clone());
+        }
+        ty
+    }
+
+    fn infer_node(&self, e: &Expr, mode: Mode<'_>, diags: &mut Vec<Diagnostic>) -> Ty {
         if let Mode::Grouped(keys) = mode {
             if keys.iter().any(|k| same_expr(&k.expr, e)) {
                 // A grouping key is one value per group.

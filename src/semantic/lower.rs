@@ -3,7 +3,10 @@
 //! becomes a [`Mapping`]; a boundary that cannot be read as one is an error,
 //! because impact analysis and input locking both depend on it.
 
+use std::collections::HashMap;
+
 use super::columns::Schemas;
+use super::ty::T;
 use super::hir::*;
 use super::Symbols;
 use crate::diagnostic::{codes, Diagnostic};
@@ -12,12 +15,23 @@ use crate::syntax::ast::{
 };
 use crate::syntax::span::Span;
 
-pub fn lower(symbols: &Symbols<'_>, schemas: &Schemas<'_>, diags: &mut Vec<Diagnostic>) -> Program {
+pub fn lower(
+    symbols: &Symbols<'_>,
+    schemas: &Schemas<'_>,
+    types: &HashMap<Span, T>,
+    diags: &mut Vec<Diagnostic>,
+) -> Program {
     let mut program = Program::default();
     // Every declaration first, so inputs can point at any of them.
     for d in symbols.decls() {
         program.push(shell(d, schemas));
     }
+    let columns = |name: &str| schemas.of(name).unwrap_or(&[]);
+    let jobs = super::job::Lowering {
+        symbols,
+        types,
+        columns: &columns,
+    };
     for d in symbols.decls() {
         let Some(id) = program.lookup(&d.name.name).map(|x| x.id) else {
             continue;
@@ -60,6 +74,10 @@ pub fn lower(symbols: &Symbols<'_>, schemas: &Schemas<'_>, diags: &mut Vec<Diagn
         let decl = &mut program.decls[id.0 as usize];
         decl.inputs = inputs;
         decl.binds = binds;
+        decl.access = super::job::access(d);
+        if d.kind == DeclKind::Dataset {
+            decl.job = Some(jobs.job(d));
+        }
     }
     program
 }
@@ -86,6 +104,8 @@ fn shell(d: &ast::Decl, schemas: &Schemas<'_>) -> Decl {
         closed_after: None,
         restate: None,
         max_lateness_secs: None,
+        access: Access::default(),
+        job: None,
     };
     for c in &d.clauses {
         match &c.kind {

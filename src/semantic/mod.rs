@@ -13,12 +13,16 @@ mod declarations;
 mod expr;
 pub mod hir;
 mod inputs;
+mod job;
 mod lower;
 mod symbols;
 mod time_zones;
 mod ty;
 
+use std::collections::HashMap;
+
 use crate::diagnostic::Diagnostic;
+use crate::syntax::span::Span;
 use crate::syntax::ast::{Decl, Module};
 
 pub use expr::Col;
@@ -49,20 +53,21 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     let decls: Vec<&Decl> = symbols.decls().collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = decls.len().div_ceil(threads).max(1);
-    let per_chunk: Vec<Vec<Diagnostic>> = std::thread::scope(|scope| {
+    let per_chunk: Vec<(Vec<Diagnostic>, HashMap<Span, T>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = decls
             .chunks(chunk)
             .map(|part| {
                 let (symbols, schemas, variants) = (&symbols, &schemas, &variants);
                 scope.spawn(move || {
                     let mut diags = Vec::new();
+                    let types = expr::TypeTable::default();
                     for decl in part {
                         declarations::check(decl, &mut diags);
                         inputs::check(decl, symbols, &mut diags);
                         calls::check(decl, symbols, &mut diags);
-                        columns::check(decl, symbols, schemas, variants, &mut diags);
+                        columns::check(decl, symbols, schemas, variants, &types, &mut diags);
                     }
-                    diags
+                    (diags, types.into_inner())
                 })
             })
             .collect();
@@ -71,11 +76,15 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
             .map(|h| h.join().expect("checks never panic"))
             .collect()
     });
-    diags.extend(per_chunk.into_iter().flatten());
+    let mut types = HashMap::new();
+    for (d, t) in per_chunk {
+        diags.extend(d);
+        types.extend(t);
+    }
     calls::check_prelude_checks(&symbols, &mut diags);
     contracts::check(&symbols, options, &mut diags);
     time_zones::check(&symbols, &mut diags);
-    let program = lower::lower(&symbols, &schemas, &mut diags);
+    let program = lower::lower(&symbols, &schemas, &types, &mut diags);
     Analysis {
         program,
         diagnostics: allow::apply(&symbols, diags),

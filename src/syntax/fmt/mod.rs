@@ -35,8 +35,8 @@
 //! comments before a `}` stay inside the block; the rest end the file.
 
 pub mod comments;
-mod expr;
-mod line;
+pub mod expr;
+pub mod line;
 
 use self::comments::{blank_line_between, open_brace, Comment, Comments};
 use self::expr::{params, type_expr};

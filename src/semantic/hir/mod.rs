@@ -65,6 +65,10 @@ pub struct Decl {
     pub restate: Option<RestatePolicy>,
     /// Sources: how late rows may arrive, in seconds.
     pub max_lateness_secs: Option<u64>,
+    /// Sources and references: locks, clocks, validity and versions.
+    pub access: Access,
+    /// Datasets: what they compute and promise.
+    pub job: Option<Job>,
 }
 
 impl Decl {
@@ -230,3 +234,6 @@ pub struct CloseRule {
     pub period: Grain,
     pub offset_days: i64,
 }
+
+mod job;
+pub use job::*;
