@@ -8,6 +8,8 @@ mod fmt;
 mod graph;
 mod plan;
 pub mod render;
+mod run;
+mod show;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +69,20 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// The dependency graph, with partition mappings on its edges.
     Graph(graph::GraphArgs),
+    /// Run a dataset's job for a date or range: lock, compute, validate, publish.
+    Run(run::RunArgs),
+    /// List the runs in the ledger.
+    Runs(run::RunsArgs),
+    /// Show a run's whole manifest.
+    Show(run::RunIdArgs),
+    /// Resolve a run a crash left mid-way, from durable state only.
+    Recover(run::RunIdArgs),
+    /// Publish a run held for manual review.
+    Approve(run::RunIdArgs),
+    /// Discard a run held for manual review.
+    Reject(run::RunIdArgs),
+    /// Make an earlier version of a versioned partition active again.
+    Rollback(run::RollbackArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -97,6 +113,13 @@ pub fn main() -> ExitCode {
         Command::PlanBackfill(args) => plan::run(&cli, args),
         Command::Fmt(args) => fmt::run(&cli, args),
         Command::Graph(args) => graph::run(&cli, args),
+        Command::Run(args) => run::run(&cli, args),
+        Command::Runs(args) => run::runs(&cli, args),
+        Command::Show(args) => run::show(&cli, args),
+        Command::Recover(args) => run::on_run(&cli, args, "recover"),
+        Command::Approve(args) => run::on_run(&cli, args, "approve"),
+        Command::Reject(args) => run::on_run(&cli, args, "reject"),
+        Command::Rollback(args) => run::rollback(&cli, args),
     };
     ExitCode::from(code)
 }

@@ -114,6 +114,12 @@ define_codes! {
     E0133: "unknown time zone",
     E0134: "boundary that is not a partition mapping",
     E0135: "close rule the planner cannot read",
+    E0301: "partition leased by another run",
+    E0302: "input table missing or not as declared",
+    E0303: "unreadable or newer ledger",
+    E0304: "no such run, or not in a state for the command",
+    E0305: "pipeline the engine cannot run",
+    E0306: "engine failure during a run",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
 }

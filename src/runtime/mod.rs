@@ -1,1 +1,135 @@
-//! The runtime.
+//! The runtime: runs a job plan against an [`engine::Engine`] under the
+//! lifecycle of DESIGN.md section 3 — PLANNED, INPUT_LOCKED, RUNNING,
+//! VALIDATING, COMMITTING, PUBLISHED (or FAILED, HELD, UNKNOWN) — recording
+//! every transition in the [`ledger::Ledger`] before taking the next step.
+
+pub mod engine;
+pub mod fault;
+pub mod functions;
+pub mod ledger;
+pub mod lifecycle;
+pub mod manifest;
+pub mod recover;
+pub mod rollback;
+
+use std::path::Path;
+
+use crate::diagnostic::codes::{self, Code};
+
+/// The wall-clock time, for the record only (when a step happened); never
+/// to decide what a run computes.
+pub fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Why a runtime command could not do what was asked.
+#[derive(Debug)]
+pub enum RuntimeError {
+    Leased {
+        dataset: String,
+        partition: String,
+        holder: String,
+    },
+    MissingInput(String),
+    LedgerTooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    Corrupt {
+        what: String,
+        detail: String,
+    },
+    NoSuchRun(String),
+    WrongState {
+        run_id: String,
+        status: &'static str,
+        wanted: &'static str,
+    },
+    Unsupported(String),
+    Engine(String),
+    Io(String),
+}
+
+impl RuntimeError {
+    pub fn sql(e: rusqlite::Error) -> RuntimeError {
+        RuntimeError::Engine(e.to_string())
+    }
+
+    pub fn io(path: &Path, e: std::io::Error) -> RuntimeError {
+        RuntimeError::Io(format!("{}: {e}", path.display()))
+    }
+
+    /// An error opening or migrating the ledger: it is not a ledger we can read.
+    pub fn ledger(path: &Path, e: rusqlite::Error) -> RuntimeError {
+        RuntimeError::Corrupt {
+            what: format!("the ledger `{}`", path.display()),
+            detail: e.to_string(),
+        }
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            RuntimeError::Leased { .. } => codes::E0301,
+            RuntimeError::MissingInput(_) => codes::E0302,
+            RuntimeError::LedgerTooNew { .. } | RuntimeError::Corrupt { .. } => codes::E0303,
+            RuntimeError::NoSuchRun(_) | RuntimeError::WrongState { .. } => codes::E0304,
+            RuntimeError::Unsupported(_) => codes::E0305,
+            RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
+        }
+    }
+
+    pub fn help(&self) -> String {
+        match self {
+            RuntimeError::Leased { holder, .. } => format!(
+                "wait for {holder} to finish, or resolve it with `bplc recover {holder}` if it crashed"
+            ),
+            RuntimeError::MissingInput(_) => "load the table (for a demo: `bplc demo-data`), or fix the declaration to match the table".into(),
+            RuntimeError::LedgerTooNew { .. } => "use the bplc release that wrote this ledger, or a newer one".into(),
+            RuntimeError::Corrupt { .. } => "restore the ledger from a backup; bplc does not guess at a damaged ledger".into(),
+            RuntimeError::NoSuchRun(_) => "list runs with `bplc runs`".into(),
+            RuntimeError::WrongState { .. } => "see the run with `bplc show RUN`".into(),
+            RuntimeError::Unsupported(_) => "rewrite the step, or run the dataset on an engine that supports it".into(),
+            RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuntimeError::Leased {
+                dataset,
+                partition,
+                holder,
+            } => write!(
+                f,
+                "partition {partition} of `{dataset}` is owned by the unfinished run {holder}"
+            ),
+            RuntimeError::MissingInput(m) => f.write_str(m),
+            RuntimeError::LedgerTooNew {
+                path,
+                found,
+                supported,
+            } => write!(
+                f,
+                "the ledger `{path}` has schema version {found}; this bplc reads up to {supported}"
+            ),
+            RuntimeError::Corrupt { what, detail } => write!(f, "cannot read {what}: {detail}"),
+            RuntimeError::NoSuchRun(r) => write!(f, "no run is called `{r}`"),
+            RuntimeError::WrongState {
+                run_id,
+                status,
+                wanted,
+            } => write!(
+                f,
+                "run {run_id} is {status}; this needs a run that is {wanted}"
+            ),
+            RuntimeError::Unsupported(m) => f.write_str(m),
+            RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
+            RuntimeError::Io(m) => f.write_str(m),
+        }
+    }
+}

@@ -207,7 +207,7 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, ctx: Ctx) -> R {
         }
         if op == Sub && l.ty == T::Timestamp && r.ty == T::Timestamp {
             return Ok(format!(
-                "((julianday({}) - julianday({})) * 86400.0)",
+                "(unixepoch({}) - unixepoch({}))",
                 sql(l, ctx)?,
                 sql(r, ctx)?
             ));
@@ -307,7 +307,8 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
         "coalesce" if args.len() == 1 => a(0)?,
         "coalesce" => format!("coalesce({})", all()?),
         "to_date" => format!("bpl_to_date({}, {})", a(0)?, a(1)?),
-        "hours_between" => format!("((julianday({}) - julianday({})) * 24.0)", a(1)?, a(0)?),
+        // Whole seconds, so the result is exact for whole-second timestamps.
+        "hours_between" => format!("((unixepoch({}) - unixepoch({})) / 3600.0)", a(1)?, a(0)?),
         "days_between" => format!(
             "CAST(julianday({}) - julianday({}) AS INTEGER)",
             a(1)?,
@@ -318,7 +319,13 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
         "to_float" => format!("CAST({} AS REAL)", a(0)?),
         "to_decimal" => format!("round({}, {})", a(0)?, a(1)?),
         "lower" | "upper" => format!("bpl_{name}({})", a(0)?),
-        "concat" => format!("({})", args.iter().map(|x| sql(x, ctx)).collect::<Result<Vec<_>, _>>()?.join(" || ")),
+        "concat" => format!(
+            "({})",
+            args.iter()
+                .map(|x| sql(x, ctx))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(" || ")
+        ),
         "stable_id" => format!("bpl_stable_id({})", all()?),
         "month" | "year" => calendar(name, &a(0)?),
         "week" | "quarter" => calendar(name, &a(0)?),

@@ -377,9 +377,9 @@ fn shape(plan: &JobPlan, stages: &Stages, accepted: &str) -> Result<String, Unsu
         .columns
         .iter()
         .map(|c| {
-            let derived = stages.shaping.iter().chain(&plan.job.steps).any(|s| {
-                matches!(s, Step::Derive(items) if items.iter().any(|n| n.name == c.name))
-            });
+            let derived = stages.shaping.iter().chain(&plan.job.steps).any(
+                |s| matches!(s, Step::Derive(items) if items.iter().any(|n| n.name == c.name)),
+            );
             match (&stages.first, shaped || derived) {
                 (Some(a), false) => format!("{} AS {}", flat(a, &c.name), ident(&c.name)),
                 _ => ident(&c.name),
@@ -397,7 +397,10 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     for i in &plan.inputs {
         let body = input_sql(i)?;
         ctes.push(format!("{} AS ({body})", cte(&i.table.alias)));
-        rows.push((i.table.alias.clone(), format!("SELECT count(*) FROM ({body})")));
+        rows.push((
+            i.table.alias.clone(),
+            format!("SELECT count(*) FROM ({body})"),
+        ));
         if let Boundary::Partitions { column, .. } = &i.boundary {
             partition_counts.push((
                 i.table.alias.clone(),
@@ -408,7 +411,10 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     for b in &plan.binds {
         let body = bind_sql(b);
         ctes.push(format!("{} AS ({body})", cte(&b.table.alias)));
-        rows.push((b.table.alias.clone(), format!("SELECT count(*) FROM ({body})")));
+        rows.push((
+            b.table.alias.clone(),
+            format!("SELECT count(*) FROM ({body})"),
+        ));
     }
     let with = if ctes.is_empty() {
         String::new()
@@ -468,7 +474,10 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
                     .join(" AND ")
             }
         };
-        accepted = format!("SELECT * FROM temp.bpl_rows WHERE {}", passes(&quarantining));
+        accepted = format!(
+            "SELECT * FROM temp.bpl_rows WHERE {}",
+            passes(&quarantining)
+        );
         row_rule_failures = row_rules
             .iter()
             .map(|r| {
@@ -516,13 +525,22 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
                 .join(", ");
             let rule = quarantining
                 .iter()
-                .map(|r| format!("CASE WHEN {} = 0 THEN {} END", ident(&r.flag), string(&r.name)))
+                .map(|r| {
+                    format!(
+                        "CASE WHEN {} = 0 THEN {} END",
+                        ident(&r.flag),
+                        string(&r.name)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let (rule, reason) = if quarantining.len() == 1 {
                 (rule, reason)
             } else {
-                (format!("concat_ws(', ', {rule})"), format!("concat_ws('; ', {reason})"))
+                (
+                    format!("concat_ws(', ', {rule})"),
+                    format!("concat_ws('; ', {reason})"),
+                )
             };
             quarantine = Some(format!(
                 "INSERT INTO ledger.quarantine (run_id, dataset, partition, rule, reason, record) \
@@ -543,7 +561,11 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     let row_id_parts = if plan.key.is_empty() {
         out_cols.join(", ")
     } else {
-        plan.key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")
+        plan.key
+            .iter()
+            .map(|k| ident(k))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let stage = format!(
         "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_run_id, _bpl_as_of, _bpl_row_id) \
@@ -554,9 +576,19 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         plan.version,
         cols = out_cols.join(", "),
     );
-    let gate = |rule_sql: String| format!("SELECT {rule_sql} FROM {} WHERE {this_version}", ident(&data));
+    let gate = |rule_sql: String| {
+        format!(
+            "SELECT {rule_sql} FROM {} WHERE {this_version}",
+            ident(&data)
+        )
+    };
     let mut expectations = Vec::new();
-    for r in plan.job.rules.iter().filter(|r| r.level == RuleLevel::Partition) {
+    for r in plan
+        .job
+        .rules
+        .iter()
+        .filter(|r| r.level == RuleLevel::Partition)
+    {
         expectations.push(Gate {
             name: r.name.clone(),
             severity: r.severity,
@@ -568,9 +600,10 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     let mut reconciliations = Vec::new();
     for r in &plan.job.reconcile {
         let sides = match (&r.tolerance, &r.expr.kind) {
-            (Some(_), crate::semantic::hir::ExprKind::Binary(crate::syntax::ast::BinaryOp::Eq, l, rr)) => {
-                Some((gate(sql(l, PLAIN)?), gate(sql(rr, PLAIN)?)))
-            }
+            (
+                Some(_),
+                crate::semantic::hir::ExprKind::Binary(crate::syntax::ast::BinaryOp::Eq, l, rr),
+            ) => Some((gate(sql(l, PLAIN)?), gate(sql(rr, PLAIN)?))),
             _ => None,
         };
         reconciliations.push(Gate {
@@ -603,7 +636,9 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             stages
                 .dedupes
                 .iter()
-                .map(|(b, a)| format!("((SELECT count(*) FROM ({b})) - (SELECT count(*) FROM ({a})))"))
+                .map(|(b, a)| format!(
+                    "((SELECT count(*) FROM ({b})) - (SELECT count(*) FROM ({a})))"
+                ))
                 .collect::<Vec<_>>()
                 .join(" + ")
         ))

@@ -1,0 +1,452 @@
+//! The runtime commands: `run`, `runs`, `show`, `recover`, `approve`,
+//! `reject` and `rollback`. Each opens the project's warehouse and ledger
+//! (paths from `bpl.toml`, relative to the project) and reports in text or
+//! JSON. Exit codes: 0 the run published (or the command did what it was
+//! asked), 1 the run failed or is held, 2 usage or I/O error.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use super::{accept_format, clean_project, usage_error, Cli, Format, EXIT_NOT_OK};
+use crate::graph::calendar;
+use crate::plan::JobPlan;
+use crate::runtime::engine::SqliteEngine;
+use crate::runtime::ledger::Ledger;
+use crate::runtime::lifecycle::{Request, Runner};
+use crate::runtime::manifest::{Manifest, Status};
+use crate::runtime::RuntimeError;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The dataset to run.
+    pub dataset: Option<String>,
+    /// The run date: the run computes this partition and its lookback.
+    #[arg(long, conflicts_with = "range")]
+    pub date: Option<String>,
+    /// A range of run dates, inclusive: `2026-07-01..2026-07-04`.
+    #[arg(long)]
+    pub range: Option<String>,
+    /// The processing time (`2026-07-05T01:00:00Z`): what bindings as of
+    /// processing time see, and what output rows are stamped with. Default:
+    /// now, recorded in the manifest so a retry uses the same.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// A dimension key's value: `--dim tenant_id=acme`.
+    #[arg(long = "dim", value_name = "KEY=VALUE")]
+    pub dims: Vec<String>,
+    /// Run a FAILED run again from its recorded input lock.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["dataset", "date", "range"])]
+    pub retry: Option<String>,
+    /// The project directory.
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+    /// Show each step of the run.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunsArgs {
+    /// Only runs of this dataset.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunIdArgs {
+    /// A run id, as `bplc runs` lists them (`run-000042`).
+    pub run: String,
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RollbackArgs {
+    pub dataset: String,
+    /// The partition, as written in the ledger (`2026-06`, `acme/2026-06-15`).
+    #[arg(long)]
+    pub partition: String,
+    /// The version to make active again.
+    #[arg(long)]
+    pub to_version: i64,
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+}
+
+/// The project's checked program, warehouse and ledger.
+struct Opened {
+    program: crate::semantic::hir::Program,
+    warehouse: PathBuf,
+    ledger: PathBuf,
+}
+
+fn open(cli: &Cli, project: &Path, what: &str) -> Result<Opened, u8> {
+    let (checked, program) = clean_project(cli, project, what)?;
+    let root = &checked.project.root;
+    Ok(Opened {
+        program,
+        warehouse: root.join(&checked.project.config.warehouse),
+        ledger: root.join(&checked.project.config.ledger),
+    })
+}
+
+fn runtime_error(e: RuntimeError) -> u8 {
+    eprintln!("error[{}]: {e}\n  help: {}", e.code(), e.help());
+    match e {
+        RuntimeError::Io(_) | RuntimeError::LedgerTooNew { .. } | RuntimeError::Corrupt { .. } => {
+            super::EXIT_USAGE
+        }
+        _ => EXIT_NOT_OK,
+    }
+}
+
+fn plan_of(o: &Opened, dataset: &str) -> Result<JobPlan, u8> {
+    JobPlan::build(&o.program, dataset).map_err(usage_error)
+}
+
+/// `2026-07-04`, or `YYYY-MM-DD HH:MM:SS` UTC from an RFC 3339 time.
+fn as_of(text: Option<&str>) -> Result<String, u8> {
+    match text {
+        None => Ok(chrono::Utc::now()
+            .format(crate::sql::types::TIMESTAMP_FORMAT)
+            .to_string()),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| {
+                d.with_timezone(&chrono::Utc)
+                    .format(crate::sql::types::TIMESTAMP_FORMAT)
+                    .to_string()
+            })
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|d| format!("{d} 00:00:00"))
+            })
+            .map_err(|_| {
+                usage_error(format!(
+                    "`--as-of {t}` is not a time: write `2026-07-05T01:00:00Z` or `2026-07-05`"
+                ))
+            }),
+    }
+}
+
+fn progress(cli: &Cli, verbose: bool) -> impl FnMut(&str) {
+    let show = verbose || (cli.format == Format::Text && std::io::stderr().is_terminal());
+    move |line: &str| {
+        if show {
+            eprintln!("  {line}");
+        }
+    }
+}
+
+pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "run", &[Format::Text, Format::Json]) {
+        return code;
+    }
+    let o = match open(cli, &args.project, "runs are only made") {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let ledger_path = o.ledger.clone();
+    let mut ledger = match Ledger::open(&ledger_path) {
+        Ok(l) => l,
+        Err(e) => return runtime_error(e),
+    };
+    // A retry names its dataset in the ledger.
+    let dataset = match (&args.retry, &args.dataset) {
+        (Some(r), _) => match ledger.manifest(r) {
+            Ok(m) => m.dataset,
+            Err(e) => return runtime_error(e),
+        },
+        (None, Some(d)) => d.clone(),
+        (None, None) => {
+            return usage_error("name the dataset to run: `bplc run DATASET --date 2026-07-04`")
+        }
+    };
+    let plan = match plan_of(&o, &dataset) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let mut engine = match SqliteEngine::open(&o.warehouse, &ledger_path) {
+        Ok(e) => e,
+        Err(e) => return runtime_error(e),
+    };
+    let mut say = progress(cli, args.verbose);
+    let mut runner = Runner {
+        plan: &plan,
+        engine: &mut engine,
+        ledger: &mut ledger,
+        progress: &mut say,
+    };
+    let result = match &args.retry {
+        Some(r) => runner.retry(r),
+        None => {
+            let req = match request(&plan, args) {
+                Ok(r) => r,
+                Err(c) => return c,
+            };
+            runner.run(&req)
+        }
+    };
+    match result {
+        Ok(m) => report(cli, &m),
+        Err(e) => runtime_error(e),
+    }
+}
+
+fn request(plan: &JobPlan, args: &RunArgs) -> Result<Request, u8> {
+    let dates = match (&args.date, &args.range) {
+        (Some(d), _) => d.clone(),
+        (None, Some(r)) => r.clone(),
+        (None, None) if plan.grain().is_none() => String::new(),
+        (None, None) => {
+            return Err(usage_error(format!(
+                "`{}` is partitioned by date: give `--date 2026-07-04` or `--range 2026-07-01..2026-07-04` (bplc never assumes \"yesterday\")",
+                plan.dataset
+            )))
+        }
+    };
+    let (from, to) = match plan.grain() {
+        Some(g) => {
+            let (a, b) = dates.split_once("..").unwrap_or((&dates, &dates));
+            let parse = |t: &str| {
+                calendar::parse(t, g).ok_or_else(|| {
+                    usage_error(format!(
+                        "`{t}` is not a date: write `2026-07-04` (or `2026-07` for a month)"
+                    ))
+                })
+            };
+            let (from, to) = (parse(a)?, parse(b)?);
+            if from > to {
+                return Err(usage_error(format!(
+                    "the range `{dates}` ends before it starts"
+                )));
+            }
+            (from, to)
+        }
+        None => (0, 0),
+    };
+    let mut dimensions = Vec::new();
+    for d in &args.dims {
+        match d.split_once('=') {
+            Some((k, v)) => dimensions.push((k.trim().to_string(), v.trim().to_string())),
+            None => return Err(usage_error(format!("`--dim {d}`: write `--dim KEY=VALUE`"))),
+        }
+    }
+    Ok(Request {
+        from,
+        to,
+        dates,
+        as_of: as_of(args.as_of.as_deref())?,
+        dimensions,
+    })
+}
+
+/// Prints a run's outcome; the exit code says whether it published.
+fn report(cli: &Cli, m: &Manifest) -> u8 {
+    if cli.format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(m).expect("manifest serialises")
+        );
+    } else {
+        print!("{}", super::show::manifest_text(m));
+    }
+    match m.status {
+        Status::Published => 0,
+        _ => EXIT_NOT_OK,
+    }
+}
+
+pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "runs", &[Format::Text, Format::Json]) {
+        return code;
+    }
+    let o = match open(cli, &args.project, "the ledger is only read") {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let ledger = match Ledger::open(&o.ledger) {
+        Ok(l) => l,
+        Err(e) => return runtime_error(e),
+    };
+    match ledger.runs(args.dataset.as_deref()) {
+        Ok(runs) if cli.format == Format::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&runs).expect("serialises")
+            );
+            0
+        }
+        Ok(runs) => {
+            if runs.is_empty() {
+                println!("no runs yet");
+            }
+            for r in runs {
+                let parts = match r.partitions.as_slice() {
+                    [] => String::new(),
+                    [one] => one.clone(),
+                    [first, .., last] => format!("{first}..{last} ({})", r.partitions.len()),
+                };
+                println!(
+                    "{:<12} {:<13} {:<28} {:<24} {}",
+                    r.run_id,
+                    r.status.name(),
+                    r.dataset,
+                    parts,
+                    r.planned_at
+                );
+            }
+            0
+        }
+        Err(e) => runtime_error(e),
+    }
+}
+
+pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "show", &[Format::Text, Format::Json]) {
+        return code;
+    }
+    let o = match open(cli, &args.project, "the ledger is only read") {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let ledger = match Ledger::open(&o.ledger) {
+        Ok(l) => l,
+        Err(e) => return runtime_error(e),
+    };
+    let (m, transitions) = match ledger
+        .manifest(&args.run)
+        .and_then(|m| ledger.transitions(&args.run).map(|t| (m, t)))
+    {
+        Ok(x) => x,
+        Err(e) => return runtime_error(e),
+    };
+    if cli.format == Format::Json {
+        let mut v = serde_json::to_value(&m).expect("serialises");
+        v["transitions"] = transitions
+            .iter()
+            .map(|(s, at, d)| serde_json::json!({"status": s, "at": at, "detail": d}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
+    } else {
+        print!("{}", super::show::manifest_text(&m));
+        println!("transitions:");
+        for (s, at, d) in transitions {
+            println!("  {at}  {s:<13} {d}");
+        }
+    }
+    0
+}
+
+/// `recover`, `approve` and `reject`: a command on one existing run.
+pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
+    if let Err(code) = accept_format(cli, command, &[Format::Text, Format::Json]) {
+        return code;
+    }
+    let o = match open(cli, &args.project, "runs are only resolved") {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let mut ledger = match Ledger::open(&o.ledger) {
+        Ok(l) => l,
+        Err(e) => return runtime_error(e),
+    };
+    let dataset = match ledger.manifest(&args.run) {
+        Ok(m) => m.dataset,
+        Err(e) => return runtime_error(e),
+    };
+    let plan = match plan_of(&o, &dataset) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let mut engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+        Ok(e) => e,
+        Err(e) => return runtime_error(e),
+    };
+    if command == "recover" {
+        return match crate::runtime::recover::recover(&plan, &mut engine, &mut ledger, &args.run) {
+            Ok((decision, m)) => {
+                if cli.format == Format::Json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({
+                            "run_id": m.run_id, "decision": decision, "status": m.status
+                        }))
+                        .expect("serialises")
+                    );
+                } else {
+                    println!(
+                        "{}: {} (now {})",
+                        m.run_id,
+                        decision.name(),
+                        m.status.name()
+                    );
+                }
+                match decision {
+                    crate::runtime::recover::Recovery::ManualReviewRequired => EXIT_NOT_OK,
+                    _ => 0,
+                }
+            }
+            Err(e) => runtime_error(e),
+        };
+    }
+    let mut say = progress(cli, false);
+    let mut runner = Runner {
+        plan: &plan,
+        engine: &mut engine,
+        ledger: &mut ledger,
+        progress: &mut say,
+    };
+    let result = if command == "approve" {
+        runner.approve(&args.run)
+    } else {
+        runner.reject(&args.run)
+    };
+    match result {
+        Ok(m) if command == "reject" => {
+            if cli.format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&m).expect("serialises"));
+            } else {
+                println!("{}: rejected; nothing was published", m.run_id);
+            }
+            0
+        }
+        Ok(m) => report(cli, &m),
+        Err(e) => runtime_error(e),
+    }
+}
+
+pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "rollback", &[Format::Text, Format::Json]) {
+        return code;
+    }
+    let o = match open(cli, &args.project, "rollback is only done") {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let plan = match plan_of(&o, &args.dataset) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+        Ok(e) => e,
+        Err(e) => return runtime_error(e),
+    };
+    match crate::runtime::rollback::rollback(&engine, &plan, &args.partition, args.to_version) {
+        Ok(from) => {
+            if cli.format == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({"dataset": plan.dataset, "partition": args.partition, "from_version": from, "to_version": args.to_version})
+                );
+            } else {
+                println!(
+                    "{} {}: active version {} -> {}",
+                    plan.dataset, args.partition, from, args.to_version
+                );
+            }
+            0
+        }
+        Err(e) => runtime_error(e),
+    }
+}

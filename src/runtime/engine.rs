@@ -1,0 +1,797 @@
+//! The one trait the lifecycle talks to the data through, and its first
+//! implementation on SQLite. The lifecycle decides; an engine stages,
+//! measures, publishes and inspects. PostgreSQL or a distributed engine is
+//! another implementation of [`Engine`], with the lifecycle untouched.
+
+use std::path::Path;
+
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, Statement};
+
+use super::manifest::{Binding, Counters, InputLock};
+use super::RuntimeError;
+use crate::plan::JobPlan;
+use crate::semantic::hir::{BindPolicyKind, Lock};
+use crate::sql::sqlite::{Gate, LoweredJob};
+use crate::sql::types::{ident, sqlite_type};
+use crate::syntax::ast::DeclKind;
+
+/// One partition a run computes, with every value its statements bind.
+#[derive(Debug, Clone)]
+pub struct PartitionRun {
+    /// The partition's id: its key values joined by `/`.
+    pub partition: String,
+    /// The time key's value (`2026-06-15`, `2026-06`), or the id.
+    pub p: String,
+    pub keys: Vec<(String, String)>,
+    pub version: i64,
+    /// A dataset input's window in its own partitions: `(alias, lo, hi)`.
+    pub windows: Vec<(String, String, String)>,
+    pub report_close: String,
+}
+
+/// What a run shares across its partitions.
+#[derive(Debug, Clone)]
+pub struct RunScope {
+    pub run_id: String,
+    pub as_of: String,
+    pub lock: Vec<InputLock>,
+}
+
+/// What staging one partition measured.
+#[derive(Debug, Clone, Default)]
+pub struct Staged {
+    pub counters: Counters,
+    /// Rows failing each row rule, by rule name.
+    pub row_rule_failures: Vec<(String, i64)>,
+    pub rows: Vec<(String, i64)>,
+    pub partition_counts: Vec<(String, i64)>,
+}
+
+/// A gate as evaluated: `Some(passed)`, or `None` when it had no value.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub gate: Gate,
+    pub passed: Option<bool>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub expectations: Vec<Evaluated>,
+    pub reconciliations: Vec<Evaluated>,
+    pub key_duplicates: Option<i64>,
+    pub out_of_partition: Option<i64>,
+    pub rows: i64,
+    pub checksum: String,
+}
+
+/// What durable state says about a run, for recovery.
+#[derive(Debug, Clone, Default)]
+pub struct Inspection {
+    /// The commit marker is present: the publish transaction committed.
+    pub committed: bool,
+    /// Staged rows of the run that no pointer points at.
+    pub staged_rows: i64,
+    /// Partitions whose active version this run wrote.
+    pub active: Vec<(String, i64)>,
+}
+
+/// A partition to publish.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub partition: String,
+    pub version: i64,
+    pub reason: Option<String>,
+}
+
+pub trait Engine {
+    /// Creates the job's storage and checks every input exists as declared.
+    fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError>;
+    /// Records where each input stands now: the run reads up to here.
+    fn lock_inputs(&mut self, plan: &JobPlan) -> Result<Vec<InputLock>, RuntimeError>;
+    /// Resolves each binding to a version and a checksum of its rows.
+    fn bindings(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        part: &PartitionRun,
+    ) -> Result<Vec<Binding>, RuntimeError>;
+    /// The version a new write of a partition gets.
+    fn next_version(&mut self, plan: &JobPlan, partition: &str) -> Result<i64, RuntimeError>;
+    /// Computes a partition into an unpublished version; routes quarantine.
+    fn stage(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        part: &PartitionRun,
+    ) -> Result<Staged, RuntimeError>;
+    /// Evaluates the gates over a staged partition.
+    fn measure(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        part: &PartitionRun,
+        staged: &Staged,
+    ) -> Result<Measured, RuntimeError>;
+    /// Makes the staged versions active, all or none, with a commit marker.
+    fn publish(
+        &mut self,
+        plan: &JobPlan,
+        run_id: &str,
+        what: &[Publication],
+    ) -> Result<(), RuntimeError>;
+    /// Removes a run's staged, unpublished rows.
+    fn discard(&mut self, plan: &JobPlan, run_id: &str) -> Result<i64, RuntimeError>;
+    fn inspect(&mut self, plan: &JobPlan, run_id: &str) -> Result<Inspection, RuntimeError>;
+}
+
+/// The embedded default: a SQLite file holding sources, references, every
+/// dataset's rows (all versions) and the partition pointers.
+pub struct SqliteEngine {
+    conn: Connection,
+    lowered: Option<(String, LoweredJob)>,
+}
+
+const SYSTEM_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS _bpl_pointer (
+    dataset TEXT NOT NULL, partition TEXT NOT NULL, version INTEGER NOT NULL,
+    run_id TEXT NOT NULL, published_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, partition));
+CREATE TABLE IF NOT EXISTS _bpl_versions (
+    dataset TEXT NOT NULL, partition TEXT NOT NULL, version INTEGER NOT NULL,
+    run_id TEXT NOT NULL, status TEXT NOT NULL, prior_version INTEGER,
+    reason TEXT, published_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, partition, version));
+CREATE TABLE IF NOT EXISTS _bpl_commits (
+    run_id TEXT PRIMARY KEY, dataset TEXT NOT NULL, committed_at TEXT NOT NULL);
+";
+
+impl SqliteEngine {
+    /// Opens the warehouse, with the ledger attached for quarantine records.
+    pub fn open(warehouse: &Path, ledger: &Path) -> Result<SqliteEngine, RuntimeError> {
+        if let Some(dir) = warehouse.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(warehouse, e))?;
+        }
+        let conn = Connection::open(warehouse).map_err(RuntimeError::sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(RuntimeError::sql)?;
+        super::functions::register(&conn).map_err(RuntimeError::sql)?;
+        conn.execute_batch(SYSTEM_TABLES)
+            .map_err(RuntimeError::sql)?;
+        conn.execute(
+            "ATTACH DATABASE ?1 AS ledger",
+            params![ledger.to_string_lossy()],
+        )
+        .map_err(RuntimeError::sql)?;
+        Ok(SqliteEngine {
+            conn,
+            lowered: None,
+        })
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn lowered(&mut self, plan: &JobPlan) -> Result<LoweredJob, RuntimeError> {
+        if let Some((name, l)) = &self.lowered {
+            if *name == plan.dataset {
+                return Ok(l.clone());
+            }
+        }
+        let l = crate::sql::sqlite::lower(plan).map_err(|u| RuntimeError::Unsupported(u.0))?;
+        self.lowered = Some((plan.dataset.clone(), l.clone()));
+        Ok(l)
+    }
+
+    fn columns_of(&self, table: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("PRAGMA table_info({})", ident(table)))
+            .map_err(RuntimeError::sql)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(RuntimeError::sql)?;
+        rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
+    }
+
+    fn scalar(&self, sql: &str, values: &[(String, Value)]) -> Result<Value, RuntimeError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
+        bind(&mut stmt, values)?;
+        let mut rows = stmt.raw_query();
+        match rows.next().map_err(RuntimeError::sql)? {
+            Some(row) => row.get::<_, Value>(0).map_err(RuntimeError::sql),
+            None => Ok(Value::Null),
+        }
+    }
+
+    fn count(&self, sql: &str, values: &[(String, Value)]) -> Result<i64, RuntimeError> {
+        Ok(match self.scalar(sql, values)? {
+            Value::Integer(i) => i,
+            _ => 0,
+        })
+    }
+
+    fn execute(&self, sql: &str, values: &[(String, Value)]) -> Result<usize, RuntimeError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
+        bind(&mut stmt, values)?;
+        stmt.raw_execute().map_err(RuntimeError::sql)
+    }
+
+    /// Fills the temp tables naming the dataset versions the run locked.
+    fn lock_tables(&self, plan: &JobPlan, run: &RunScope) -> Result<(), RuntimeError> {
+        for i in plan
+            .inputs
+            .iter()
+            .filter(|i| i.table.kind == DeclKind::Dataset)
+        {
+            let t = ident(&format!("bpl_lock_{}", i.table.alias));
+            self.conn
+                .execute_batch(&format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS {t} (partition TEXT PRIMARY KEY, version INTEGER NOT NULL); DELETE FROM temp.{t};"
+                ))
+                .map_err(RuntimeError::sql)?;
+            if let Some(lock) = run.lock.iter().find(|l| l.alias == i.table.alias) {
+                let mut stmt = self
+                    .conn
+                    .prepare(&format!("INSERT INTO temp.{t} VALUES (?1, ?2)"))
+                    .map_err(RuntimeError::sql)?;
+                for (p, v) in &lock.versions {
+                    stmt.execute(params![p, v]).map_err(RuntimeError::sql)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every value a job's statements may name; each is bound where present.
+pub fn values(plan: &JobPlan, run: &RunScope, part: &PartitionRun) -> Vec<(String, Value)> {
+    let mut v: Vec<(String, Value)> = vec![
+        (":p".into(), Value::Text(part.p.clone())),
+        (":partition".into(), Value::Text(part.partition.clone())),
+        (":version".into(), Value::Integer(part.version)),
+        (":run_id".into(), Value::Text(run.run_id.clone())),
+        (":as_of".into(), Value::Text(run.as_of.clone())),
+        (
+            ":report_close".into(),
+            Value::Text(part.report_close.clone()),
+        ),
+    ];
+    for (k, value) in &part.keys {
+        v.push((format!(":p_{k}"), Value::Text(value.clone())));
+    }
+    for (alias, lo, hi) in &part.windows {
+        v.push((format!(":lo_{alias}"), Value::Text(lo.clone())));
+        v.push((format!(":hi_{alias}"), Value::Text(hi.clone())));
+    }
+    for lock in &run.lock {
+        let Some(hwm) = &lock.high_water_mark else {
+            continue;
+        };
+        let single = plan
+            .inputs
+            .iter()
+            .find(|i| i.table.alias == lock.alias)
+            .is_none_or(|i| !matches!(i.lock, Some(Lock::Cursor(_))));
+        for (k, value) in hwm.iter().enumerate() {
+            let name = if single {
+                format!(":hwm_{}", lock.alias)
+            } else {
+                format!(":hwm_{}_{k}", lock.alias)
+            };
+            v.push((name, from_json(value)));
+        }
+    }
+    v
+}
+
+fn from_json(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Integer(*b as i64),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::Real(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => Value::Text(s.clone()),
+        other => Value::Text(other.to_string()),
+    }
+}
+
+fn bind(stmt: &mut Statement<'_>, values: &[(String, Value)]) -> Result<(), RuntimeError> {
+    for (name, value) in values {
+        if let Some(i) = stmt.parameter_index(name).map_err(RuntimeError::sql)? {
+            stmt.raw_bind_parameter(i, value)
+                .map_err(RuntimeError::sql)?;
+        }
+    }
+    Ok(())
+}
+
+fn truthy(v: &Value) -> Option<bool> {
+    match v {
+        Value::Integer(i) => Some(*i != 0),
+        Value::Real(f) => Some(*f != 0.0),
+        _ => None,
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Real(f) => Some(*f),
+        _ => None,
+    }
+}
+
+impl Engine for SqliteEngine {
+    fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        let tables = plan
+            .inputs
+            .iter()
+            .map(|i| &i.table)
+            .chain(plan.binds.iter().map(|b| &b.table));
+        for t in tables {
+            if t.kind == DeclKind::Dataset {
+                let data = format!("{}__data", t.table);
+                if self.columns_of(&data)?.is_empty() {
+                    return Err(RuntimeError::MissingInput(format!(
+                        "input `{}` ({}) has never been published: run `bplc run {}` first",
+                        t.alias, t.decl, t.decl
+                    )));
+                }
+                continue;
+            }
+            let found = self.columns_of(&t.table)?;
+            if found.is_empty() {
+                return Err(RuntimeError::MissingInput(format!(
+                    "the {} `{}` reads the table `{}`, which is not in the warehouse",
+                    t.kind.keyword(),
+                    t.decl,
+                    t.table
+                )));
+            }
+            for c in &t.columns {
+                match found.iter().find(|(n, _)| *n == c.name) {
+                    None => {
+                        return Err(RuntimeError::MissingInput(format!(
+                            "the table `{}` of `{}` has no column `{}`",
+                            t.table, t.decl, c.name
+                        )))
+                    }
+                    Some((_, ty)) => {
+                        let want = sqlite_type(&c.ty);
+                        let ty = ty.to_ascii_uppercase();
+                        let fits = ty.is_empty()
+                            || ty.contains(want)
+                            || (want == "REAL"
+                                && (ty.contains("NUMERIC") || ty.contains("DECIMAL")))
+                            || (want == "INTEGER" && ty.contains("INT"));
+                        if !fits {
+                            return Err(RuntimeError::MissingInput(format!(
+                                "column `{}` of the table `{}` is {ty}; `{}` declares it {} (stored as {want})",
+                                c.name, t.table, t.decl, c.ty
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        let lowered = self.lowered(plan)?;
+        self.conn
+            .execute_batch(&format!(
+                "{}; {};",
+                lowered.create_data, lowered.create_view
+            ))
+            .map_err(RuntimeError::sql)
+    }
+
+    fn lock_inputs(&mut self, plan: &JobPlan) -> Result<Vec<InputLock>, RuntimeError> {
+        let mut locks = Vec::new();
+        for i in &plan.inputs {
+            let t = &i.table;
+            let mut lock = InputLock {
+                alias: t.alias.clone(),
+                input: t.decl.clone(),
+                high_water_mark: None,
+                versions: Vec::new(),
+            };
+            if t.kind == DeclKind::Dataset {
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT partition, version FROM _bpl_pointer WHERE dataset = ?1 ORDER BY partition")
+                    .map_err(RuntimeError::sql)?;
+                lock.versions = stmt
+                    .query_map(params![t.decl], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(RuntimeError::sql)?
+                    .collect::<Result<_, _>>()
+                    .map_err(RuntimeError::sql)?;
+            } else {
+                let cols: Vec<String> = match &i.lock {
+                    Some(Lock::Snapshot(c)) => vec![c.clone()],
+                    Some(Lock::Cursor(cs)) => cs.clone(),
+                    None => vec!["rowid".into()],
+                };
+                let quoted: Vec<String> = cols
+                    .iter()
+                    .map(|c| if c == "rowid" { c.clone() } else { ident(c) })
+                    .collect();
+                let sql = format!(
+                    "SELECT {} FROM {} ORDER BY {} LIMIT 1",
+                    quoted.join(", "),
+                    ident(&t.table),
+                    quoted
+                        .iter()
+                        .map(|c| format!("{c} DESC"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let row: Option<Vec<Value>> = self
+                    .conn
+                    .query_row(&sql, [], |r| {
+                        (0..cols.len()).map(|k| r.get::<_, Value>(k)).collect()
+                    })
+                    .optional()
+                    .map_err(RuntimeError::sql)?;
+                // An empty table locks at nothing: the run reads no rows.
+                lock.high_water_mark = Some(
+                    row.unwrap_or_else(|| vec![Value::Null; cols.len()])
+                        .into_iter()
+                        .map(super::functions::to_json)
+                        .collect(),
+                );
+            }
+            locks.push(lock);
+        }
+        Ok(locks)
+    }
+
+    fn bindings(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        part: &PartitionRun,
+    ) -> Result<Vec<Binding>, RuntimeError> {
+        let lowered = self.lowered(plan)?;
+        let values = values(plan, run, part);
+        let mut out = Vec::new();
+        for b in &plan.binds {
+            let count = lowered
+                .rows
+                .iter()
+                .find(|(a, _)| *a == b.table.alias)
+                .map(|(_, q)| q.clone())
+                .unwrap_or_default();
+            let rows = self.count(&count, &values)?;
+            let cols = b
+                .table
+                .columns
+                .iter()
+                .map(|c| ident(&c.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let checksum_sql = count.replacen(
+                "SELECT count(*) FROM",
+                &format!("SELECT bpl_checksum({cols}) FROM"),
+                1,
+            );
+            let checksum = match self.scalar(&checksum_sql, &values)? {
+                Value::Text(t) => t,
+                _ => String::new(),
+            };
+            let (policy, version) = match &b.policy {
+                BindPolicyKind::Pinned(v) => ("pinned".to_string(), v.clone()),
+                BindPolicyKind::AsOfEventTime => (
+                    "as of event time".into(),
+                    "effective-dated rows, matched per row".into(),
+                ),
+                BindPolicyKind::AsOfProcessingTime => {
+                    ("as of processing time".into(), run.as_of.clone())
+                }
+                BindPolicyKind::AsOfReportClose => {
+                    ("as of report close".into(), part.report_close.clone())
+                }
+                BindPolicyKind::Latest { .. } => ("latest".into(), "current rows".into()),
+            };
+            out.push(Binding {
+                alias: b.table.alias.clone(),
+                reference: b.table.decl.clone(),
+                policy,
+                version,
+                rows,
+                checksum,
+            });
+        }
+        Ok(out)
+    }
+
+    fn next_version(&mut self, plan: &JobPlan, partition: &str) -> Result<i64, RuntimeError> {
+        let lowered = self.lowered(plan)?;
+        let a = self.count(
+            "SELECT coalesce(max(version), 0) FROM _bpl_versions WHERE dataset = :d AND partition = :p",
+            &[
+                (":d".into(), Value::Text(plan.dataset.clone())),
+                (":p".into(), Value::Text(partition.into())),
+            ],
+        )?;
+        let b = self.count(
+            &format!(
+                "SELECT coalesce(max(_bpl_version), 0) FROM {} WHERE _bpl_partition = :p",
+                ident(&lowered.data_table)
+            ),
+            &[(":p".into(), Value::Text(partition.into()))],
+        )?;
+        Ok(a.max(b) + 1)
+    }
+
+    fn stage(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        part: &PartitionRun,
+    ) -> Result<Staged, RuntimeError> {
+        let l = self.lowered(plan)?;
+        self.lock_tables(plan, run)?;
+        let v = values(plan, run, part);
+        let mut staged = Staged::default();
+        self.conn
+            .execute_batch("DROP TABLE IF EXISTS temp.bpl_rows; BEGIN IMMEDIATE;")
+            .map_err(RuntimeError::sql)?;
+        let result = (|| -> Result<(), RuntimeError> {
+            for (alias, q) in &l.rows {
+                staged.rows.push((alias.clone(), self.count(q, &v)?));
+            }
+            for (alias, q) in &l.partition_counts {
+                staged
+                    .partition_counts
+                    .push((alias.clone(), self.count(q, &v)?));
+            }
+            staged.counters.input = self.count(&l.input_count, &v)?;
+            if let Some(q) = &l.duplicates {
+                staged.counters.duplicates = self.count(q, &v)?;
+            }
+            if let Some(m) = &l.materialize {
+                self.execute(m, &v)?;
+                for (name, q) in &l.row_rule_failures {
+                    staged
+                        .row_rule_failures
+                        .push((name.clone(), self.count(q, &v)?));
+                }
+            }
+            if let Some(q) = &l.quarantine {
+                self.execute(q, &v)?;
+            }
+            if let Some(q) = &l.quarantined_count {
+                staged.counters.quarantined = self.count(q, &v)?;
+            }
+            staged.counters.accepted = self.count(&l.accepted_count, &v)?;
+            self.execute(&l.stage, &v)?;
+            staged.counters.output = self.count(&l.output_count, &v)?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self
+                .conn
+                .execute_batch("COMMIT; DROP TABLE IF EXISTS temp.bpl_rows;"),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        .map_err(RuntimeError::sql)?;
+        Ok(staged)
+    }
+
+    fn measure(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        part: &PartitionRun,
+        staged: &Staged,
+    ) -> Result<Measured, RuntimeError> {
+        let l = self.lowered(plan)?;
+        let mut v = values(plan, run, part);
+        let c = &staged.counters;
+        for (name, n) in [
+            ("input", c.input),
+            ("accepted", c.accepted),
+            ("quarantined", c.quarantined),
+            ("duplicates", c.duplicates),
+            ("output", c.output),
+        ] {
+            v.push((format!(":counter_{name}"), Value::Integer(n)));
+        }
+        for (alias, n) in &staged.rows {
+            v.push((format!(":rows_{alias}"), Value::Integer(*n)));
+        }
+        for (alias, n) in &staged.partition_counts {
+            v.push((format!(":partition_count_{alias}"), Value::Integer(*n)));
+        }
+        let evaluate = |gates: &[Gate]| -> Result<Vec<Evaluated>, RuntimeError> {
+            gates
+                .iter()
+                .map(|g| {
+                    let (passed, detail) = match &g.sides {
+                        Some((left, right)) => {
+                            let (a, b) = (self.scalar(left, &v)?, self.scalar(right, &v)?);
+                            let tolerance = plan
+                                .job
+                                .reconcile
+                                .iter()
+                                .find(|r| r.name == g.name)
+                                .and_then(|r| r.tolerance);
+                            match (number(&a), number(&b)) {
+                                (Some(x), Some(y)) => {
+                                    let allowed = match tolerance {
+                                        Some(crate::semantic::hir::Tolerance::Absolute(t)) => t,
+                                        Some(crate::semantic::hir::Tolerance::Relative(r)) => {
+                                            r * x.abs().max(y.abs())
+                                        }
+                                        None => 0.0,
+                                    };
+                                    (
+                                        Some((x - y).abs() <= allowed),
+                                        Some(format!("left = {x}, right = {y}, allowed difference = {allowed}")),
+                                    )
+                                }
+                                _ => (None, Some("no value: the partition has no rows".into())),
+                            }
+                        }
+                        None => {
+                            let value = self.scalar(&g.sql, &v)?;
+                            let passed = truthy(&value);
+                            (
+                                passed,
+                                passed.is_none().then(|| "no value: the partition has no rows".to_string()),
+                            )
+                        }
+                    };
+                    Ok(Evaluated {
+                        gate: g.clone(),
+                        passed,
+                        detail,
+                    })
+                })
+                .collect()
+        };
+        let expectations = evaluate(&l.expectations)?;
+        let reconciliations = evaluate(&l.reconciliations)?;
+        let key_duplicates = match &l.key_duplicates {
+            Some(q) => Some(self.count(q, &v)?),
+            None => None,
+        };
+        let out_of_partition = match &l.out_of_partition {
+            Some(q) => Some(self.count(q, &v)?),
+            None => None,
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(&l.checksum)
+            .map_err(RuntimeError::sql)?;
+        bind(&mut stmt, &v)?;
+        let mut rows = stmt.raw_query();
+        let (rows_n, checksum) = match rows.next().map_err(RuntimeError::sql)? {
+            Some(r) => (
+                r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
+                r.get::<_, Option<String>>(1)
+                    .map_err(RuntimeError::sql)?
+                    .unwrap_or_default(),
+            ),
+            None => (0, String::new()),
+        };
+        Ok(Measured {
+            expectations,
+            reconciliations,
+            key_duplicates,
+            out_of_partition,
+            rows: rows_n,
+            checksum,
+        })
+    }
+
+    fn publish(
+        &mut self,
+        plan: &JobPlan,
+        run_id: &str,
+        what: &[Publication],
+    ) -> Result<(), RuntimeError> {
+        let l = self.lowered(plan)?;
+        let replace = plan.publish == crate::syntax::ast::PublishMode::Replace;
+        let now = super::now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(RuntimeError::sql)?;
+        for p in what {
+            let prior: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM _bpl_pointer WHERE dataset = ?1 AND partition = ?2",
+                    params![plan.dataset, p.partition],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(RuntimeError::sql)?;
+            tx.execute(
+                "INSERT INTO _bpl_pointer (dataset, partition, version, run_id, published_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (dataset, partition) DO UPDATE SET version = excluded.version,
+                   run_id = excluded.run_id, published_at = excluded.published_at",
+                params![plan.dataset, p.partition, p.version, run_id, now],
+            )
+            .map_err(RuntimeError::sql)?;
+            tx.execute(
+                "UPDATE _bpl_versions SET status = 'SUPERSEDED'
+                 WHERE dataset = ?1 AND partition = ?2 AND status = 'ACTIVE'",
+                params![plan.dataset, p.partition],
+            )
+            .map_err(RuntimeError::sql)?;
+            tx.execute(
+                "INSERT INTO _bpl_versions (dataset, partition, version, run_id, status, prior_version, reason, published_at)
+                 VALUES (?1, ?2, ?3, ?4, 'ACTIVE', ?5, ?6, ?7)",
+                params![plan.dataset, p.partition, p.version, run_id, prior, p.reason, now],
+            )
+            .map_err(RuntimeError::sql)?;
+            if replace {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {} WHERE _bpl_partition = ?1 AND _bpl_version <> ?2",
+                        ident(&l.data_table)
+                    ),
+                    params![p.partition, p.version],
+                )
+                .map_err(RuntimeError::sql)?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO _bpl_commits (run_id, dataset, committed_at) VALUES (?1, ?2, ?3)",
+            params![run_id, plan.dataset, now],
+        )
+        .map_err(RuntimeError::sql)?;
+        super::fault::point("mid-commit");
+        tx.commit().map_err(RuntimeError::sql)
+    }
+
+    fn discard(&mut self, plan: &JobPlan, run_id: &str) -> Result<i64, RuntimeError> {
+        let l = self.lowered(plan)?;
+        let n = self.execute(
+            &l.discard,
+            &[(":run_id".into(), Value::Text(run_id.into()))],
+        )?;
+        Ok(n as i64)
+    }
+
+    fn inspect(&mut self, plan: &JobPlan, run_id: &str) -> Result<Inspection, RuntimeError> {
+        let l = self.lowered(plan)?;
+        let rid = || vec![(":run_id".to_string(), Value::Text(run_id.into()))];
+        let committed = self.count(
+            "SELECT count(*) FROM _bpl_commits WHERE run_id = :run_id",
+            &rid(),
+        )? > 0;
+        let staged_rows = if self.columns_of(&l.data_table)?.is_empty() {
+            0
+        } else {
+            self.count(
+                &l.discard.replacen("DELETE FROM", "SELECT count(*) FROM", 1),
+                &rid(),
+            )?
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT partition, version FROM _bpl_pointer WHERE dataset = ?1 AND run_id = ?2 ORDER BY partition")
+            .map_err(RuntimeError::sql)?;
+        let active = stmt
+            .query_map(params![plan.dataset, run_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(RuntimeError::sql)?
+            .collect::<Result<_, _>>()
+            .map_err(RuntimeError::sql)?;
+        Ok(Inspection {
+            committed,
+            staged_rows,
+            active,
+        })
+    }
+}

@@ -1,0 +1,305 @@
+//! The scalar and aggregate functions the SQLite dialect calls (`bpl_*`).
+//! Written once in Rust with chrono and chrono-tz, so a result depends on
+//! its arguments only — never on the host's time zone or locale.
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, Result};
+
+use crate::sql::types::{DATE_FORMAT, TIMESTAMP_FORMAT};
+
+const FLAGS: FunctionFlags = FunctionFlags::SQLITE_UTF8.union(FunctionFlags::SQLITE_DETERMINISTIC);
+
+/// Registers every `bpl_*` function on a connection.
+pub fn register(conn: &Connection) -> Result<()> {
+    conn.create_scalar_function("bpl_to_date", 2, FLAGS, |ctx| {
+        let (Some(ts), Some(tz)) = (text(ctx, 0), text(ctx, 1)) else {
+            return Ok(None);
+        };
+        Ok(to_date(&ts, &tz))
+    })?;
+    date_fn(conn, "bpl_week", |d| {
+        let w = d.iso_week();
+        Some(format!("{:04}-W{:02}", w.year(), w.week()))
+    })?;
+    date_fn(conn, "bpl_quarter", |d| {
+        Some(format!("{:04}-Q{}", d.year(), (d.month() - 1) / 3 + 1))
+    })?;
+    date_fn(conn, "bpl_month_end", |d| {
+        Some(fmt(last_of_month(d.year(), d.month())?))
+    })?;
+    date_fn(conn, "bpl_week_start", |d| {
+        Some(fmt(d - chrono::Days::new(
+            d.weekday().num_days_from_monday() as u64,
+        )))
+    })?;
+    date_fn(conn, "bpl_week_end", |d| {
+        Some(fmt(d + chrono::Days::new(
+            6 - d.weekday().num_days_from_monday() as u64,
+        )))
+    })?;
+    date_fn(conn, "bpl_quarter_end", |d| {
+        Some(fmt(last_of_month(d.year(), ((d.month() - 1) / 3 + 1) * 3)?))
+    })?;
+    date_fn(conn, "bpl_year_end", |d| {
+        Some(fmt(last_of_month(d.year(), 12)?))
+    })?;
+    conn.create_scalar_function("bpl_days_in_month", 1, FLAGS, |ctx| {
+        Ok(text(ctx, 0)
+            .and_then(|t| first_day(&t))
+            .and_then(|d| last_of_month(d.year(), d.month()))
+            .map(|d| d.day() as i64))
+    })?;
+    conn.create_scalar_function("bpl_lower", 1, FLAGS, |ctx| {
+        Ok(text(ctx, 0).map(|t| t.to_lowercase()))
+    })?;
+    conn.create_scalar_function("bpl_upper", 1, FLAGS, |ctx| {
+        Ok(text(ctx, 0).map(|t| t.to_uppercase()))
+    })?;
+    conn.create_scalar_function("bpl_stable_id", -1, FLAGS, |ctx| {
+        let mut h = Fnv::new(0);
+        for i in 0..ctx.len() {
+            h.value(ctx.get_raw(i));
+        }
+        Ok(format!("{:016x}", h.0))
+    })?;
+    conn.create_aggregate_function("bpl_checksum", -1, FLAGS, Checksum)?;
+    conn.create_aggregate_function("bpl_percentile", 2, FLAGS, Percentile)?;
+    Ok(())
+}
+
+fn text(ctx: &Context<'_>, i: usize) -> Option<String> {
+    match ctx.get_raw(i) {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().map(str::to_owned),
+        ValueRef::Integer(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn fmt(d: NaiveDate) -> String {
+    d.format(DATE_FORMAT).to_string()
+}
+
+/// The first day of what a date, month (`2026-06`) or timestamp names.
+fn first_day(t: &str) -> Option<NaiveDate> {
+    let t = t.trim();
+    if t.len() == 7 {
+        return NaiveDate::parse_from_str(&format!("{t}-01"), DATE_FORMAT).ok();
+    }
+    NaiveDate::parse_from_str(t.get(..10)?, DATE_FORMAT).ok()
+}
+
+fn last_of_month(year: i32, month: u32) -> Option<NaiveDate> {
+    let (y, m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1)?.pred_opt()
+}
+
+fn date_fn(
+    conn: &Connection,
+    name: &str,
+    f: impl Fn(NaiveDate) -> Option<String> + Send + 'static,
+) -> Result<()> {
+    conn.create_scalar_function(name, 1, FLAGS, move |ctx| {
+        Ok(text(ctx, 0).and_then(|t| first_day(&t)).and_then(&f))
+    })
+}
+
+/// The calendar date of a UTC timestamp in an IANA time zone.
+pub fn to_date(ts: &str, tz: &str) -> Option<String> {
+    let zone: chrono_tz::Tz = tz.parse().ok()?;
+    let at = NaiveDateTime::parse_from_str(ts.trim(), TIMESTAMP_FORMAT)
+        .or_else(|_| NaiveDateTime::parse_from_str(ts.trim(), "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    Some(fmt(zone.from_utc_datetime(&at).date_naive()))
+}
+
+/// FNV-1a, 64 bits: small, stable across machines and releases.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new(seed: u64) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325 ^ seed)
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// Hashes a value with its type, so `1` and `'1'` differ and a null is
+    /// not an empty string.
+    fn value(&mut self, v: ValueRef<'_>) {
+        match v {
+            ValueRef::Null => self.bytes(&[0]),
+            ValueRef::Integer(i) => {
+                self.bytes(&[1]);
+                self.bytes(&i.to_le_bytes());
+            }
+            ValueRef::Real(f) => {
+                self.bytes(&[2]);
+                self.bytes(&f.to_bits().to_le_bytes());
+            }
+            ValueRef::Text(t) => {
+                self.bytes(&[3]);
+                self.bytes(&(t.len() as u64).to_le_bytes());
+                self.bytes(t);
+            }
+            ValueRef::Blob(b) => {
+                self.bytes(&[4]);
+                self.bytes(&(b.len() as u64).to_le_bytes());
+                self.bytes(b);
+            }
+        }
+    }
+}
+
+/// An order-independent content checksum: the wrapping sum of two
+/// independent 64-bit row hashes, so the same rows in any order give the
+/// same value.
+struct Checksum;
+
+impl Aggregate<(u64, u64), Option<String>> for Checksum {
+    fn init(&self, _: &mut Context<'_>) -> Result<(u64, u64)> {
+        Ok((0, 0))
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut (u64, u64)) -> Result<()> {
+        let (mut a, mut b) = (Fnv::new(0), Fnv::new(0x9e37_79b9_7f4a_7c15));
+        for i in 0..ctx.len() {
+            a.value(ctx.get_raw(i));
+            b.value(ctx.get_raw(i));
+        }
+        acc.0 = acc.0.wrapping_add(a.0);
+        acc.1 = acc.1.wrapping_add(b.0);
+        Ok(())
+    }
+
+    fn finalize(&self, _: &mut Context<'_>, acc: Option<(u64, u64)>) -> Result<Option<String>> {
+        let (a, b) = acc.unwrap_or((0, 0));
+        Ok(Some(format!("{a:016x}{b:016x}")))
+    }
+}
+
+/// The `q` quantile by linear interpolation between closest ranks.
+struct Percentile;
+
+impl Aggregate<(Vec<f64>, f64), Option<f64>> for Percentile {
+    fn init(&self, _: &mut Context<'_>) -> Result<(Vec<f64>, f64)> {
+        Ok((Vec::new(), 0.5))
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut (Vec<f64>, f64)) -> Result<()> {
+        if let Some(q) = number(ctx.get_raw(1)) {
+            acc.1 = q.clamp(0.0, 1.0);
+        }
+        if let Some(x) = number(ctx.get_raw(0)) {
+            acc.0.push(x);
+        }
+        Ok(())
+    }
+
+    fn finalize(&self, _: &mut Context<'_>, acc: Option<(Vec<f64>, f64)>) -> Result<Option<f64>> {
+        let Some((mut xs, q)) = acc else {
+            return Ok(None);
+        };
+        if xs.is_empty() {
+            return Ok(None);
+        }
+        xs.sort_by(f64::total_cmp);
+        let pos = q * (xs.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        Ok(Some(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo as f64)))
+    }
+}
+
+fn number(v: ValueRef<'_>) -> Option<f64> {
+    match v {
+        ValueRef::Integer(i) => Some(i as f64),
+        ValueRef::Real(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// A value read back from SQLite, for reports.
+pub fn to_json(v: Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Integer(i) => i.into(),
+        Value::Real(f) => f.into(),
+        Value::Text(t) => t.into(),
+        Value::Blob(b) => format!("<{} bytes>", b.len()).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_date_uses_the_named_zone_not_the_host() {
+        assert_eq!(
+            to_date("2026-06-14 18:30:00", "Asia/Jakarta").as_deref(),
+            Some("2026-06-15")
+        );
+        assert_eq!(
+            to_date("2026-06-14 18:30:00", "UTC").as_deref(),
+            Some("2026-06-14")
+        );
+        assert_eq!(to_date("nonsense", "UTC"), None);
+        assert_eq!(to_date("2026-06-14 18:30:00", "Mars/Olympus"), None);
+    }
+
+    #[test]
+    fn calendar_functions() {
+        let c = Connection::open_in_memory().unwrap();
+        register(&c).unwrap();
+        let q = |sql: &str| -> String { c.query_row(sql, [], |r| r.get::<_, String>(0)).unwrap() };
+        assert_eq!(q("SELECT bpl_month_end('2024-02-10')"), "2024-02-29");
+        assert_eq!(q("SELECT bpl_month_end('2026-12')"), "2026-12-31");
+        assert_eq!(q("SELECT bpl_week('2026-01-01')"), "2026-W01");
+        assert_eq!(q("SELECT bpl_quarter('2026-06-30')"), "2026-Q2");
+        assert_eq!(q("SELECT bpl_quarter_end('2026-05')"), "2026-06-30");
+        assert_eq!(q("SELECT bpl_week_start('2026-06-17')"), "2026-06-15");
+        let n: i64 = c
+            .query_row("SELECT bpl_days_in_month('2026-02')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 28);
+    }
+
+    #[test]
+    fn checksum_ignores_row_order_but_not_values() {
+        let c = Connection::open_in_memory().unwrap();
+        register(&c).unwrap();
+        c.execute_batch(
+            "CREATE TABLE t(a, b); INSERT INTO t VALUES (1, 'x'), (2, NULL), (3, 'z');",
+        )
+        .unwrap();
+        let sum = |sql: &str| -> String { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let a = sum("SELECT bpl_checksum(a, b) FROM (SELECT * FROM t ORDER BY a)");
+        let b = sum("SELECT bpl_checksum(a, b) FROM (SELECT * FROM t ORDER BY a DESC)");
+        assert_eq!(a, b);
+        c.execute_batch("UPDATE t SET b = '' WHERE a = 2").unwrap();
+        assert_ne!(a, sum("SELECT bpl_checksum(a, b) FROM t"));
+    }
+
+    #[test]
+    fn percentile_interpolates() {
+        let c = Connection::open_in_memory().unwrap();
+        register(&c).unwrap();
+        let p: f64 = c
+            .query_row(
+                "SELECT bpl_percentile(x, 0.5) FROM (SELECT 1 AS x UNION ALL SELECT 2 UNION ALL SELECT 4 UNION ALL SELECT 10)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(p, 3.0);
+    }
+}

@@ -1,0 +1,316 @@
+//! The ledger: its own SQLite file holding every run's manifest, the
+//! state transitions of each run, the leases that keep two runs off one
+//! partition, and quarantined records. Its schema is versioned; a ledger
+//! written by a newer bplc is refused rather than guessed at.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+
+use super::manifest::{Manifest, Status};
+use super::RuntimeError;
+
+/// Migrations, in order; the schema version is how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, transitions, leases, quarantine
+    "CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        dataset TEXT NOT NULL,
+        status TEXT NOT NULL,
+        manifest TEXT NOT NULL
+     );
+     CREATE INDEX runs_dataset ON runs (dataset, seq);
+     CREATE TABLE transitions (
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        seq INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        at TEXT NOT NULL,
+        detail TEXT,
+        PRIMARY KEY (run_id, seq)
+     );
+     CREATE TABLE leases (
+        dataset TEXT NOT NULL,
+        partition TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        PRIMARY KEY (dataset, partition)
+     );
+     CREATE TABLE quarantine (
+        run_id TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        partition TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        record TEXT NOT NULL
+     );
+     CREATE INDEX quarantine_run ON quarantine (run_id);",
+];
+
+pub struct Ledger {
+    conn: Connection,
+}
+
+/// One line of `bplc runs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub dataset: String,
+    pub status: Status,
+    pub partitions: Vec<String>,
+    pub planned_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl Ledger {
+    /// Opens (creating and migrating) the ledger at `path`.
+    pub fn open(path: &Path) -> Result<Ledger, RuntimeError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(path, e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| RuntimeError::ledger(path, e))?;
+        let ledger = Ledger { conn };
+        ledger.migrate(path)?;
+        Ok(ledger)
+    }
+
+    fn migrate(&self, path: &Path) -> Result<(), RuntimeError> {
+        let c = &self.conn;
+        c.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| RuntimeError::ledger(path, e))?;
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| RuntimeError::ledger(path, e))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(RuntimeError::LedgerTooNew {
+                path: path.display().to_string(),
+                found: version,
+                supported: known,
+            });
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let batch = format!("BEGIN; {m}; PRAGMA user_version = {}; COMMIT;", i + 1);
+            c.execute_batch(&batch)
+                .map_err(|e| RuntimeError::ledger(path, e))?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> String {
+        self.conn.path().unwrap_or("").to_string()
+    }
+
+    /// Creates a run and takes its leases in one transaction; if another
+    /// unfinished run holds one of the partitions, nothing is written.
+    pub fn begin(&mut self, manifest: &mut Manifest) -> Result<(), RuntimeError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(RuntimeError::sql)?;
+        for p in &manifest.partitions {
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT run_id FROM leases WHERE dataset = ?1 AND partition = ?2",
+                    params![manifest.dataset, p],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(RuntimeError::sql)?;
+            if let Some(holder) = holder {
+                return Err(RuntimeError::Leased {
+                    dataset: manifest.dataset.clone(),
+                    partition: p.clone(),
+                    holder,
+                });
+            }
+        }
+        let seq: i64 = tx
+            .query_row("SELECT coalesce(max(seq), 0) + 1 FROM runs", [], |r| {
+                r.get(0)
+            })
+            .map_err(RuntimeError::sql)?;
+        manifest.run_id = format!("run-{seq:06}");
+        for p in &manifest.partitions {
+            tx.execute(
+                "INSERT INTO leases (dataset, partition, run_id) VALUES (?1, ?2, ?3)",
+                params![manifest.dataset, p, manifest.run_id],
+            )
+            .map_err(RuntimeError::sql)?;
+        }
+        tx.execute(
+            "INSERT INTO runs (run_id, seq, dataset, status, manifest) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                manifest.run_id,
+                seq,
+                manifest.dataset,
+                manifest.status.name(),
+                json(manifest)
+            ],
+        )
+        .map_err(RuntimeError::sql)?;
+        insert_transition(&tx, manifest, "run planned")?;
+        tx.commit().map_err(RuntimeError::sql)
+    }
+
+    /// Takes a finished run's leases again, for a retry.
+    pub fn reacquire(&mut self, manifest: &Manifest) -> Result<(), RuntimeError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(RuntimeError::sql)?;
+        for p in &manifest.partitions {
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT run_id FROM leases WHERE dataset = ?1 AND partition = ?2",
+                    params![manifest.dataset, p],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(RuntimeError::sql)?;
+            match holder {
+                Some(h) if h != manifest.run_id => {
+                    return Err(RuntimeError::Leased {
+                        dataset: manifest.dataset.clone(),
+                        partition: p.clone(),
+                        holder: h,
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    tx.execute(
+                        "INSERT INTO leases (dataset, partition, run_id) VALUES (?1, ?2, ?3)",
+                        params![manifest.dataset, p, manifest.run_id],
+                    )
+                    .map_err(RuntimeError::sql)?;
+                }
+            }
+        }
+        tx.commit().map_err(RuntimeError::sql)
+    }
+
+    /// Writes the manifest with its new status, and the transition, durably.
+    pub fn transition(&mut self, manifest: &Manifest, detail: &str) -> Result<(), RuntimeError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(RuntimeError::sql)?;
+        tx.execute(
+            "UPDATE runs SET status = ?2, manifest = ?3 WHERE run_id = ?1",
+            params![manifest.run_id, manifest.status.name(), json(manifest)],
+        )
+        .map_err(RuntimeError::sql)?;
+        insert_transition(&tx, manifest, detail)?;
+        if manifest.status.is_final() {
+            tx.execute(
+                "DELETE FROM leases WHERE run_id = ?1",
+                params![manifest.run_id],
+            )
+            .map_err(RuntimeError::sql)?;
+        }
+        tx.commit().map_err(RuntimeError::sql)
+    }
+
+    /// Saves the manifest without a transition (results gathered mid-step).
+    pub fn save(&mut self, manifest: &Manifest) -> Result<(), RuntimeError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET manifest = ?2 WHERE run_id = ?1",
+                params![manifest.run_id, json(manifest)],
+            )
+            .map_err(RuntimeError::sql)?;
+        Ok(())
+    }
+
+    pub fn manifest(&self, run_id: &str) -> Result<Manifest, RuntimeError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT manifest FROM runs WHERE run_id = ?1",
+                params![run_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(RuntimeError::sql)?;
+        let text = text.ok_or_else(|| RuntimeError::NoSuchRun(run_id.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| RuntimeError::Corrupt {
+            what: format!("the manifest of {run_id}"),
+            detail: e.to_string(),
+        })
+    }
+
+    pub fn transitions(&self, run_id: &str) -> Result<Vec<(String, String, String)>, RuntimeError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT status, at, coalesce(detail, '') FROM transitions WHERE run_id = ?1 ORDER BY seq")
+            .map_err(RuntimeError::sql)?;
+        let rows = stmt
+            .query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(RuntimeError::sql)?;
+        rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
+    }
+
+    pub fn runs(&self, dataset: Option<&str>) -> Result<Vec<RunSummary>, RuntimeError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT manifest FROM runs WHERE ?1 IS NULL OR dataset = ?1 ORDER BY seq")
+            .map_err(RuntimeError::sql)?;
+        let texts = stmt
+            .query_map(params![dataset], |r| r.get::<_, String>(0))
+            .map_err(RuntimeError::sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(RuntimeError::sql)?;
+        texts
+            .iter()
+            .map(|t| {
+                let m: Manifest = serde_json::from_str(t).map_err(|e| RuntimeError::Corrupt {
+                    what: "a run manifest".into(),
+                    detail: e.to_string(),
+                })?;
+                Ok(RunSummary {
+                    run_id: m.run_id,
+                    dataset: m.dataset,
+                    status: m.status,
+                    partitions: m.partitions,
+                    planned_at: m.times.planned.unwrap_or_default(),
+                    finished_at: m.times.finished,
+                })
+            })
+            .collect()
+    }
+
+    /// Quarantined records of a run: `(partition, rule, reason, record)`.
+    pub fn quarantined(
+        &self,
+        run_id: &str,
+    ) -> Result<Vec<(String, String, String, String)>, RuntimeError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT partition, rule, reason, record FROM quarantine WHERE run_id = ?1 ORDER BY rowid")
+            .map_err(RuntimeError::sql)?;
+        let rows = stmt
+            .query_map(params![run_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(RuntimeError::sql)?;
+        rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
+    }
+}
+
+fn json(m: &Manifest) -> String {
+    serde_json::to_string(m).expect("a manifest serialises")
+}
+
+fn insert_transition(
+    tx: &rusqlite::Transaction<'_>,
+    m: &Manifest,
+    detail: &str,
+) -> Result<(), RuntimeError> {
+    tx.execute(
+        "INSERT INTO transitions (run_id, seq, status, at, detail)
+         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM transitions WHERE run_id = ?1), ?2, ?3, ?4)",
+        params![m.run_id, m.status.name(), super::now(), detail],
+    )
+    .map_err(RuntimeError::sql)?;
+    Ok(())
+}

@@ -1,0 +1,531 @@
+//! The run lifecycle. Each step writes the run's new status to the ledger
+//! before the next begins, so a crash anywhere leaves a record `bplc
+//! recover` can resolve from durable state alone:
+//!
+//! PLANNED -> INPUT_LOCKED -> RUNNING -> VALIDATING -> COMMITTING -> PUBLISHED
+//!
+//! or FAILED (nothing published), HELD (waiting for approval) and UNKNOWN.
+
+use super::engine::{Engine, Measured, PartitionRun, Publication, RunScope, Staged};
+use super::fault;
+use super::ledger::Ledger;
+use super::manifest::{Check, Decision, Manifest, Output, Parameters, Status, Times};
+use super::RuntimeError;
+use crate::graph::calendar;
+use crate::plan::{input_range, Boundary, JobPlan};
+use crate::semantic::hir::PartitionKind;
+use crate::syntax::ast::Severity;
+
+/// What `bplc run` asks for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// First and last partition of the run dates, as ordinals of the
+    /// dataset's time grain (ignored by a dataset without one).
+    pub from: i64,
+    pub to: i64,
+    /// The dates as the user wrote them, for the manifest.
+    pub dates: String,
+    /// The processing time, `YYYY-MM-DD HH:MM:SS` UTC.
+    pub as_of: String,
+    /// Values of the partition's dimension keys.
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// Drives one dataset's runs.
+pub struct Runner<'a> {
+    pub plan: &'a JobPlan,
+    pub engine: &'a mut dyn Engine,
+    pub ledger: &'a mut Ledger,
+    /// Told about each step, for progress output.
+    pub progress: &'a mut dyn FnMut(&str),
+}
+
+impl Runner<'_> {
+    /// Plans, locks, computes, validates and publishes a run.
+    pub fn run(&mut self, req: &Request) -> Result<Manifest, RuntimeError> {
+        let plan = self.plan;
+        self.engine.prepare(plan)?;
+        let run_key = plan.partition.iter().any(|k| k.kind == PartitionKind::Run);
+        let partitions = if run_key {
+            Vec::new()
+        } else {
+            self.partitions(req)?.into_iter().map(|p| p.0).collect()
+        };
+        let mut m = Manifest {
+            run_id: String::new(),
+            dataset: plan.dataset.clone(),
+            job_version: plan.version,
+            mode: "run".into(),
+            attempt: 1,
+            parameters: Parameters {
+                dates: req.dates.clone(),
+                as_of: req.as_of.clone(),
+                dimensions: req.dimensions.clone(),
+            },
+            status: Status::Planned,
+            partitions,
+            input_lock: Vec::new(),
+            bindings: Vec::new(),
+            times: Times {
+                planned: Some(super::now()),
+                ..Times::default()
+            },
+            outputs: Vec::new(),
+            error: None,
+            recovery: None,
+        };
+        self.ledger.begin(&mut m)?;
+        if run_key {
+            m.partitions = vec![m.run_id.clone()];
+        }
+        (self.progress)(&format!(
+            "{} planned: {} partition(s)",
+            m.run_id,
+            m.partitions.len()
+        ));
+        match self.engine.lock_inputs(plan) {
+            Ok(lock) => m.input_lock = lock,
+            Err(e) => return self.fail(m, e),
+        }
+        m.status = Status::InputLocked;
+        m.times.locked = Some(super::now());
+        self.ledger.transition(&m, "inputs locked")?;
+        fault::point("after-lock");
+        self.execute(m, req)
+    }
+
+    /// Runs a failed run again from its recorded input lock: it reads
+    /// exactly the rows the first attempt read.
+    pub fn retry(&mut self, run_id: &str) -> Result<Manifest, RuntimeError> {
+        let mut m = self.ledger.manifest(run_id)?;
+        if m.status != Status::Failed {
+            return Err(RuntimeError::WrongState {
+                run_id: run_id.into(),
+                status: m.status.name(),
+                wanted: "FAILED (retry a run that crashed after `bplc recover`)",
+            });
+        }
+        self.engine.prepare(self.plan)?;
+        self.ledger.reacquire(&m)?;
+        m.attempt += 1;
+        m.mode = "retry".into();
+        m.outputs.clear();
+        m.error = None;
+        m.status = Status::InputLocked;
+        self.ledger
+            .transition(&m, "retry: inputs as locked by the first attempt")?;
+        let req = Request {
+            from: 0,
+            to: 0,
+            dates: m.parameters.dates.clone(),
+            as_of: m.parameters.as_of.clone(),
+            dimensions: m.parameters.dimensions.clone(),
+        };
+        self.execute(m, &req)
+    }
+
+    /// The partitions of a request: `(id, time ordinal)`, oldest first.
+    fn partitions(&self, req: &Request) -> Result<Vec<(String, Option<i64>)>, RuntimeError> {
+        let plan = self.plan;
+        let mut dims = Vec::new();
+        for k in &plan.partition {
+            if k.kind == PartitionKind::Dimension {
+                let v = req
+                    .dimensions
+                    .iter()
+                    .find(|(n, _)| *n == k.name)
+                    .ok_or_else(|| {
+                        RuntimeError::Unsupported(format!(
+                            "`{}` is partitioned by `{}`: pass `--dim {}=VALUE`",
+                            plan.dataset, k.name, k.name
+                        ))
+                    })?;
+                dims.push(v.1.clone());
+            }
+        }
+        let id = |time: Option<String>| {
+            let mut parts = dims.clone();
+            parts.extend(time);
+            if parts.is_empty() {
+                "all".to_string()
+            } else {
+                parts.join("/")
+            }
+        };
+        Ok(match plan.grain() {
+            Some(g) => plan
+                .run_partitions(req.from, req.to)
+                .into_iter()
+                .map(|o| (id(Some(calendar::format(o, g))), Some(o)))
+                .collect(),
+            None => vec![(id(None), None)],
+        })
+    }
+
+    fn partition_run(
+        &mut self,
+        m: &Manifest,
+        id: &str,
+        ordinal: Option<i64>,
+    ) -> Result<PartitionRun, RuntimeError> {
+        let plan = self.plan;
+        let mut keys: Vec<(String, String)> = m.parameters.dimensions.clone();
+        let (p, windows, close) = match (plan.grain(), ordinal) {
+            (Some(g), Some(o)) => {
+                let p = calendar::format(o, g);
+                let windows = plan
+                    .inputs
+                    .iter()
+                    .filter_map(|i| match &i.boundary {
+                        Boundary::Partitions {
+                            input_grain,
+                            lo,
+                            hi,
+                            ..
+                        } => {
+                            let (a, b) = input_range(o, g, *input_grain, *lo, *hi);
+                            Some((
+                                i.table.alias.clone(),
+                                calendar::format(a, *input_grain),
+                                calendar::format(b, *input_grain),
+                            ))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let close_day = plan
+                    .closes_on(o)
+                    .unwrap_or_else(|| calendar::last_day_of(o, g) + 1);
+                if let Some((k, _)) = &plan.time_key {
+                    keys.push((k.clone(), p.clone()));
+                }
+                (
+                    p,
+                    windows,
+                    format!(
+                        "{} 00:00:00",
+                        calendar::format(close_day, crate::semantic::hir::Grain::Day)
+                    ),
+                )
+            }
+            _ => (id.to_string(), Vec::new(), m.parameters.as_of.clone()),
+        };
+        for k in &plan.partition {
+            if k.kind == PartitionKind::Run {
+                keys.push((k.name.clone(), m.run_id.clone()));
+            }
+        }
+        Ok(PartitionRun {
+            partition: id.to_string(),
+            p,
+            keys,
+            version: self.engine.next_version(plan, id)?,
+            windows,
+            report_close: close,
+        })
+    }
+
+    /// RUNNING through PUBLISHED, from a locked run.
+    fn execute(&mut self, mut m: Manifest, req: &Request) -> Result<Manifest, RuntimeError> {
+        let plan = self.plan;
+        let scope = RunScope {
+            run_id: m.run_id.clone(),
+            as_of: m.parameters.as_of.clone(),
+            lock: m.input_lock.clone(),
+        };
+        let ids: Vec<(String, Option<i64>)> =
+            if m.partitions.len() == 1 && m.partitions[0] == m.run_id {
+                vec![(m.run_id.clone(), None)]
+            } else {
+                let recorded = Request {
+                    dimensions: m.parameters.dimensions.clone(),
+                    ..req.clone()
+                };
+                let all = if m.mode == "retry" {
+                    // Recompute ordinals from the recorded partition ids.
+                    m.partitions
+                        .iter()
+                        .map(|id| {
+                            let time = id.rsplit('/').next().unwrap_or(id);
+                            (
+                                id.clone(),
+                                plan.grain().and_then(|g| calendar::parse(time, g)),
+                            )
+                        })
+                        .collect()
+                } else {
+                    self.partitions(&recorded)?
+                };
+                all
+            };
+        m.status = Status::Running;
+        m.times.started = Some(super::now());
+        self.ledger.transition(&m, "computing")?;
+        let mut runs = Vec::new();
+        let mut staged: Vec<Staged> = Vec::new();
+        for (id, ordinal) in &ids {
+            let step = (|| -> Result<(PartitionRun, Staged), RuntimeError> {
+                let part = self.partition_run(&m, id, *ordinal)?;
+                for b in self.engine.bindings(plan, &scope, &part)? {
+                    if !m
+                        .bindings
+                        .iter()
+                        .any(|x| x.alias == b.alias && x.version == b.version)
+                    {
+                        m.bindings.push(b);
+                    }
+                }
+                let s = self.engine.stage(plan, &scope, &part)?;
+                Ok((part, s))
+            })();
+            match step {
+                Ok((part, s)) => {
+                    (self.progress)(&format!(
+                        "staged {} of {}: {} rows in, {} out",
+                        part.partition, plan.dataset, s.counters.input, s.counters.output
+                    ));
+                    runs.push(part);
+                    staged.push(s);
+                }
+                Err(e) => return self.fail(m, e),
+            }
+            fault::point("mid-staging");
+        }
+        m.status = Status::Validating;
+        self.ledger.transition(&m, "validating")?;
+        let mut fail_run: Vec<String> = Vec::new();
+        let mut review: Vec<String> = Vec::new();
+        for (part, s) in runs.iter().zip(&staged) {
+            let measured = match self.engine.measure(plan, &scope, part, s) {
+                Ok(x) => x,
+                Err(e) => return self.fail(m, e),
+            };
+            let output = judge(plan, part, s, &measured, &mut fail_run, &mut review);
+            m.outputs.push(output);
+        }
+        fault::point("after-validate");
+        if !fail_run.is_empty() {
+            let e = format!("failed: {}", fail_run.join("; "));
+            return self.finish_failed(m, e);
+        }
+        if !review.is_empty() {
+            m.status = Status::Held;
+            m.error = Some(format!("waiting for review: {}", review.join("; ")));
+            self.ledger.transition(&m, "held for manual review")?;
+            (self.progress)(&format!(
+                "{} is HELD: approve with `bplc approve {}`",
+                m.run_id, m.run_id
+            ));
+            return Ok(m);
+        }
+        self.commit(m)
+    }
+
+    /// COMMITTING and PUBLISHED: the partitions that passed become active.
+    fn commit(&mut self, mut m: Manifest) -> Result<Manifest, RuntimeError> {
+        let plan = self.plan;
+        let publish: Vec<Publication> = m
+            .outputs
+            .iter()
+            .filter(|o| o.decision == Decision::Publish)
+            .map(|o| Publication {
+                partition: o.partition.clone(),
+                version: o.version,
+                reason: None,
+            })
+            .collect();
+        if publish.is_empty() {
+            return self.finish_failed(
+                m,
+                "every partition was held back by `fail partition` rules".into(),
+            );
+        }
+        m.status = Status::Committing;
+        self.ledger.transition(&m, "publishing")?;
+        if let Err(e) = self.engine.publish(plan, &m.run_id, &publish) {
+            return self.fail(m, e);
+        }
+        fault::point("after-commit");
+        for o in &mut m.outputs {
+            o.published = o.decision == Decision::Publish;
+        }
+        // Held-back partitions' staged rows are not kept.
+        self.engine.discard(plan, &m.run_id)?;
+        m.status = Status::Published;
+        m.times.finished = Some(super::now());
+        let held = m.outputs.iter().filter(|o| !o.published).count();
+        let detail = if held == 0 {
+            format!("published {} partition(s)", publish.len())
+        } else {
+            format!("published {} partition(s), held back {held}", publish.len())
+        };
+        self.ledger.transition(&m, &detail)?;
+        (self.progress)(&format!("{} PUBLISHED: {detail}", m.run_id));
+        Ok(m)
+    }
+
+    /// `bplc approve`: publishes a held run.
+    pub fn approve(&mut self, run_id: &str) -> Result<Manifest, RuntimeError> {
+        let mut m = self.held(run_id)?;
+        m.error = None;
+        self.ledger.transition(&m, "approved")?;
+        m.status = Status::Validating;
+        self.commit(m)
+    }
+
+    /// `bplc reject`: discards a held run.
+    pub fn reject(&mut self, run_id: &str) -> Result<Manifest, RuntimeError> {
+        let m = self.held(run_id)?;
+        self.finish_failed(m, "rejected at review".into())
+    }
+
+    fn held(&mut self, run_id: &str) -> Result<Manifest, RuntimeError> {
+        let m = self.ledger.manifest(run_id)?;
+        if m.status != Status::Held {
+            return Err(RuntimeError::WrongState {
+                run_id: run_id.into(),
+                status: m.status.name(),
+                wanted: "HELD",
+            });
+        }
+        self.engine.prepare(self.plan)?;
+        Ok(m)
+    }
+
+    /// Records an error, removes staged rows, and marks the run FAILED.
+    fn fail(&mut self, m: Manifest, e: RuntimeError) -> Result<Manifest, RuntimeError> {
+        let message = format!("[{}] {e}", e.code());
+        self.finish_failed(m, message)
+    }
+
+    fn finish_failed(&mut self, mut m: Manifest, error: String) -> Result<Manifest, RuntimeError> {
+        let _ = self.engine.discard(self.plan, &m.run_id);
+        m.status = Status::Failed;
+        m.error = Some(error.clone());
+        m.times.finished = Some(super::now());
+        self.ledger.transition(&m, &error)?;
+        (self.progress)(&format!("{} FAILED: {error}", m.run_id));
+        Ok(m)
+    }
+}
+
+/// Routes one staged partition's results by severity.
+fn judge(
+    plan: &JobPlan,
+    part: &PartitionRun,
+    s: &Staged,
+    measured: &Measured,
+    fail_run: &mut Vec<String>,
+    review: &mut Vec<String>,
+) -> Output {
+    let mut hold = false;
+    let mut route = |name: &str, severity: Severity, passed: bool| {
+        if passed {
+            return;
+        }
+        let what = format!("{name} on {}", part.partition);
+        match severity {
+            Severity::FailRun => fail_run.push(what),
+            Severity::ManualReview => review.push(what),
+            Severity::FailPartition => hold = true,
+            Severity::Info | Severity::Warn | Severity::Quarantine => {}
+        }
+    };
+    let mut quality = Vec::new();
+    for rule in plan
+        .job
+        .rules
+        .iter()
+        .filter(|r| r.level == crate::syntax::ast::RuleLevel::Row)
+    {
+        let failing = s
+            .row_rule_failures
+            .iter()
+            .find(|(n, _)| *n == rule.name)
+            .map_or(0, |x| x.1);
+        // A quarantine rule routes rows; the partition still passes.
+        let passed = failing == 0 || rule.severity == Severity::Quarantine;
+        route(&rule.name, rule.severity, failing == 0);
+        quality.push(Check {
+            name: rule.name.clone(),
+            text: rule.text.clone(),
+            severity: rule.severity.words().into(),
+            passed,
+            failing_rows: Some(failing),
+            detail: None,
+        });
+    }
+    for e in &measured.expectations {
+        let passed = e.passed.unwrap_or(true);
+        route(&e.gate.name, e.gate.severity, passed);
+        quality.push(Check {
+            name: e.gate.name.clone(),
+            text: e.gate.text.clone(),
+            severity: e.gate.severity.words().into(),
+            passed,
+            failing_rows: None,
+            detail: e.detail.clone(),
+        });
+    }
+    let mut reconciliation = Vec::new();
+    for r in &measured.reconciliations {
+        let passed = r.passed.unwrap_or(true);
+        route(&r.gate.name, r.gate.severity, passed);
+        let c = &s.counters;
+        let detail = r.detail.clone().or_else(|| {
+            r.gate.text.contains("input").then(|| {
+                format!(
+                    "input = {}, accepted = {}, quarantined = {}, duplicates = {}",
+                    c.input, c.accepted, c.quarantined, c.duplicates
+                )
+            })
+        });
+        reconciliation.push(Check {
+            name: r.gate.name.clone(),
+            text: r.gate.text.clone(),
+            severity: r.gate.severity.words().into(),
+            passed,
+            failing_rows: None,
+            detail,
+        });
+    }
+    if let Some(n) = measured.key_duplicates {
+        route("key_unique", Severity::FailRun, n == 0);
+        reconciliation.push(Check {
+            name: "key_unique".into(),
+            text: format!("no two rows share the key ({})", plan.key.join(", ")),
+            severity: Severity::FailRun.words().into(),
+            passed: n == 0,
+            failing_rows: Some(n),
+            detail: None,
+        });
+    }
+    if let Some(n) = measured.out_of_partition {
+        route("within_partition", Severity::FailRun, n == 0);
+        reconciliation.push(Check {
+            name: "within_partition".into(),
+            text: "every row lies in the partition it is written to".into(),
+            severity: Severity::FailRun.words().into(),
+            passed: n == 0,
+            failing_rows: Some(n),
+            detail: None,
+        });
+    }
+    let mut counters = s.counters.clone();
+    counters.output = measured.rows;
+    Output {
+        partition: part.partition.clone(),
+        version: part.version,
+        rows: measured.rows,
+        checksum: measured.checksum.clone(),
+        counters,
+        quality,
+        reconciliation,
+        decision: if hold {
+            Decision::HoldPartition
+        } else {
+            Decision::Publish
+        },
+        published: false,
+    }
+}

@@ -1,0 +1,152 @@
+//! The run manifest: everything a run decided and observed, written to the
+//! ledger at every transition. `bplc show RUN` prints it whole; its JSON
+//! shape is documented in the book (cli/run.md).
+
+use serde::{Deserialize, Serialize};
+
+/// A run's place in the lifecycle. Every transition is durable before the
+/// next step starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Planned,
+    InputLocked,
+    Running,
+    Validating,
+    Committing,
+    Published,
+    Failed,
+    /// Waiting for `bplc approve` or `bplc reject`.
+    Held,
+    /// A crash left the run mid-way; `bplc recover` decides what happened.
+    Unknown,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Planned => "PLANNED",
+            Status::InputLocked => "INPUT_LOCKED",
+            Status::Running => "RUNNING",
+            Status::Validating => "VALIDATING",
+            Status::Committing => "COMMITTING",
+            Status::Published => "PUBLISHED",
+            Status::Failed => "FAILED",
+            Status::Held => "HELD",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Whether the run is over and its leases released.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Published | Status::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Times {
+    pub planned: Option<String>,
+    pub locked: Option<String>,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+}
+
+/// What a run was asked to do.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Parameters {
+    /// The run date or range as given (`2026-07-04`, `2026-07-01..2026-07-04`).
+    pub dates: String,
+    /// The processing time bindings and output rows are stamped with.
+    pub as_of: String,
+    /// Values for the partition's dimension keys (`tenant_id=acme`).
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// How one input was locked at run start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InputLock {
+    pub alias: String,
+    pub input: String,
+    /// Sources: the high-water mark (a snapshot value, a cursor tuple, or
+    /// the last rowid) — a retry reads up to it and no further.
+    pub high_water_mark: Option<Vec<serde_json::Value>>,
+    /// Datasets: the active version of each partition read.
+    pub versions: Vec<(String, i64)>,
+}
+
+/// A reference binding as the run resolved it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Binding {
+    pub alias: String,
+    pub reference: String,
+    pub policy: String,
+    pub version: String,
+    pub rows: i64,
+    pub checksum: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counters {
+    pub input: i64,
+    pub duplicates: i64,
+    pub quarantined: i64,
+    pub accepted: i64,
+    pub output: i64,
+}
+
+/// One quality rule or reconciliation, evaluated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub text: String,
+    pub severity: String,
+    pub passed: bool,
+    /// Row rules: rows that failed.
+    pub failing_rows: Option<i64>,
+    /// What was measured, for reports (`left = 10, right = 10`).
+    pub detail: Option<String>,
+}
+
+/// What happens to one partition the run computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Publish,
+    /// `fail partition`: this partition is held back; the others publish.
+    HoldPartition,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Output {
+    pub partition: String,
+    pub version: i64,
+    pub rows: i64,
+    pub checksum: String,
+    pub counters: Counters,
+    pub quality: Vec<Check>,
+    pub reconciliation: Vec<Check>,
+    pub decision: Decision,
+    pub published: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub dataset: String,
+    pub job_version: u32,
+    /// `run`, or `retry` for a later attempt of the same run.
+    pub mode: String,
+    pub attempt: u32,
+    pub parameters: Parameters,
+    pub status: Status,
+    /// Output partitions the run owns.
+    pub partitions: Vec<String>,
+    pub input_lock: Vec<InputLock>,
+    pub bindings: Vec<Binding>,
+    pub times: Times,
+    pub outputs: Vec<Output>,
+    /// Why the run failed or is held.
+    pub error: Option<String>,
+    /// `bplc recover`'s decision, once made.
+    pub recovery: Option<String>,
+}
