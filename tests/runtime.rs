@@ -1,0 +1,424 @@
+//! The runtime end to end, against real SQLite files: the example's jobs,
+//! routing by every severity, approval, leases, determinism, versioned
+//! publish with rollback, and bad input.
+
+mod runtime_support;
+
+use runtime_support::{enforcement_rows, reading, readings_project, Project};
+use serde_json::Value;
+
+const AS_OF: &str = "2026-07-05T00:00:00Z";
+
+fn status(v: &Value) -> &str {
+    v["status"].as_str().unwrap_or("?")
+}
+
+fn outputs(v: &Value) -> &Vec<Value> {
+    v["outputs"].as_array().expect("outputs")
+}
+
+#[test]
+fn the_enforcement_example_runs_end_to_end() {
+    let p = Project::example("enforcement_sla");
+    enforcement_rows(&p.warehouse());
+    let (code, silver) = p.json(&[
+        "run",
+        "silver_cases",
+        "--date",
+        "2026-07-04",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!((code, status(&silver)), (0, "PUBLISHED"), "{silver}");
+    // The run date and its 3-day lookback.
+    let parts: Vec<&str> = outputs(&silver)
+        .iter()
+        .map(|o| o["partition"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        parts,
+        ["2026-07-01", "2026-07-02", "2026-07-03", "2026-07-04"]
+    );
+    // 07-02: nine deliveries, one a duplicate; 07-03: one negative penalty.
+    let day2 = &outputs(&silver)[1]["counters"];
+    assert_eq!(
+        (
+            day2["input"].as_i64(),
+            day2["duplicates"].as_i64(),
+            day2["accepted"].as_i64()
+        ),
+        (Some(9), Some(1), Some(8))
+    );
+    let day3 = &outputs(&silver)[2]["counters"];
+    assert_eq!(
+        (day3["quarantined"].as_i64(), day3["accepted"].as_i64()),
+        (Some(1), Some(7))
+    );
+    for o in outputs(&silver) {
+        let identity = o["reconciliation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["text"] == "input == accepted + quarantined + duplicates")
+            .unwrap();
+        assert_eq!(identity["passed"], true);
+    }
+    assert_eq!(p.count("SELECT count(*) FROM silver_cases"), 31);
+    assert_eq!(
+        p.count("SELECT count(*) FROM silver_cases WHERE event_id = 'e1'"),
+        1
+    );
+    // The quarantined row is in the ledger with its rule and the whole record.
+    let ledger = rusqlite::Connection::open(p.ledger_path()).unwrap();
+    let (rule, record): (String, String) = ledger
+        .query_row("SELECT rule, record FROM quarantine", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(rule, "penalty_not_negative");
+    assert!(record.contains("\"ev.event_id\":\"e7\""), "{record}");
+
+    let (code, daily) = p.json(&[
+        "run",
+        "case_daily_metrics",
+        "--date",
+        "2026-07-04",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!((code, status(&daily)), (0, "PUBLISHED"), "{daily}");
+    let (code, sla) = p.json(&[
+        "run",
+        "case_sla_daily_metrics",
+        "--date",
+        "2026-07-04",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!((code, status(&sla)), (0, "PUBLISHED"), "{sla}");
+    // Unit u2 has no owning unit: its closed cases are quarantined, not lost.
+    let last = outputs(&sla).last().unwrap();
+    assert!(last["counters"]["quarantined"].as_i64().unwrap() > 0);
+    let bindings = sla["bindings"].as_array().unwrap();
+    let pinned = bindings.iter().find(|b| b["alias"] == "sla").unwrap();
+    assert_eq!(
+        (pinned["version"].as_str(), pinned["rows"].as_i64()),
+        (Some("2026-07"), Some(2))
+    );
+    // Every published row carries the run that wrote it and its as-of time.
+    assert_eq!(
+        p.rows("SELECT DISTINCT _bpl_run_id, _bpl_as_of FROM case_sla_daily_metrics"),
+        [format!(
+            "Text(\"{}\")|Text(\"2026-07-05 00:00:00\")",
+            sla["run_id"].as_str().unwrap()
+        )]
+    );
+    let (code, runs) = p.json(&["runs"]);
+    assert_eq!(code, 0);
+    assert_eq!(runs.as_array().unwrap().len(), 3);
+    let (code, shown) = p.json(&["show", silver["run_id"].as_str().unwrap()]);
+    assert_eq!(code, 0);
+    let transitions: Vec<&str> = shown["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        transitions,
+        [
+            "PLANNED",
+            "INPUT_LOCKED",
+            "RUNNING",
+            "VALIDATING",
+            "COMMITTING",
+            "PUBLISHED"
+        ]
+    );
+}
+
+#[test]
+fn warn_and_quarantine_publish_fail_run_publishes_nothing() {
+    let p = readings_project("quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    reading(&p, "b", -3, "2026-07-01");
+    reading(&p, "c", 995, "2026-07-01");
+    let (code, run) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!((code, status(&run)), (0, "PUBLISHED"), "{run}");
+    let out = outputs(&run)
+        .iter()
+        .find(|o| o["partition"] == "2026-07-01")
+        .unwrap();
+    assert_eq!(out["counters"]["quarantined"], 1);
+    // The warning is recorded, and the data published anyway.
+    let warn = out["quality"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["severity"] == "warn")
+        .unwrap();
+    assert_eq!(warn["passed"], false);
+    assert_eq!(
+        p.rows("SELECT day, total, n FROM daily"),
+        ["Text(\"2026-07-01\")|Integer(1000)|Integer(2)"]
+    );
+
+    let p = readings_project("fail run", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    reading(&p, "b", -3, "2026-07-01");
+    let (code, run) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!((code, status(&run)), (1, "FAILED"), "{run}");
+    assert_eq!(p.count("SELECT count(*) FROM daily"), 0);
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily__data"),
+        0,
+        "staged rows are removed"
+    );
+}
+
+#[test]
+fn fail_partition_holds_back_that_partition_only() {
+    let p = readings_project("quarantine", "warn");
+    // 06-30 is empty; 07-01 has a row.
+    reading(&p, "a", 5, "2026-07-01");
+    let (code, run) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!((code, status(&run)), (0, "PUBLISHED"), "{run}");
+    let decisions: Vec<(&str, bool)> = outputs(&run)
+        .iter()
+        .map(|o| {
+            (
+                o["partition"].as_str().unwrap(),
+                o["published"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(decisions, [("2026-06-30", false), ("2026-07-01", true)]);
+    assert_eq!(p.rows("SELECT day FROM daily"), ["Text(\"2026-07-01\")"]);
+}
+
+#[test]
+fn manual_review_holds_until_approved_or_rejected_and_keeps_its_lease() {
+    let p = readings_project("quarantine", "manual review");
+    reading(&p, "a", 5000, "2026-07-01");
+    let (code, run) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!((code, status(&run)), (1, "HELD"), "{run}");
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily"),
+        0,
+        "nothing visible while held"
+    );
+    let id = run["run_id"].as_str().unwrap().to_string();
+
+    // A second run over the same partition is refused and changes nothing.
+    let (code, _, err) = p.text(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E0301") && err.contains(&id), "{err}");
+    let (_, runs) = p.json(&["runs"]);
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+
+    let (code, approved) = p.json(&["approve", &id]);
+    assert_eq!((code, status(&approved)), (0, "PUBLISHED"), "{approved}");
+    assert_eq!(p.rows("SELECT total FROM daily"), ["Integer(5000)"]);
+
+    let (code, again) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!((code, status(&again)), (1, "HELD"));
+    let (code, _) = p.json(&["reject", again["run_id"].as_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        p.rows("SELECT total, _bpl_run_id FROM daily"),
+        [format!("Integer(5000)|Text(\"{id}\")")]
+    );
+    let (code, _, err) = p.text(&["approve", again["run_id"].as_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E0304"), "{err}");
+}
+
+#[test]
+fn the_same_run_gives_the_same_checksums_under_any_time_zone_and_locale() {
+    let checksums = |env: &[(&str, &str)]| {
+        let p = Project::example("enforcement_sla");
+        enforcement_rows(&p.warehouse());
+        let mut all = Vec::new();
+        for dataset in ["silver_cases", "case_sla_daily_metrics"] {
+            let (code, run) = p.json_with(
+                &["run", dataset, "--date", "2026-07-04", "--as-of", AS_OF],
+                env,
+            );
+            assert_eq!(code, 0, "{run}");
+            all.extend(
+                outputs(&run)
+                    .iter()
+                    .map(|o| o["checksum"].as_str().unwrap().to_string()),
+            );
+        }
+        all
+    };
+    let utc = checksums(&[("TZ", "UTC"), ("LANG", "C"), ("LC_ALL", "C")]);
+    let jakarta = checksums(&[
+        ("TZ", "Asia/Jakarta"),
+        ("LANG", "de_DE.UTF-8"),
+        ("LC_ALL", "de_DE.UTF-8"),
+    ]);
+    assert_eq!(utc, jakarta);
+    assert_eq!(utc, checksums(&[]));
+}
+
+#[test]
+fn versioned_publish_keeps_versions_and_rolls_back() {
+    let p = readings_project("quarantine", "warn");
+    let specs = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
+    std::fs::write(
+        p.path().join("specs.bpl"),
+        specs.replace("publish replace", "publish versioned"),
+    )
+    .unwrap();
+    reading(&p, "a", 5, "2026-07-01");
+    let (code, first) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{first}");
+    reading(&p, "b", 7, "2026-07-01");
+    let (code, second) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{second}");
+    let v = outputs(&second)
+        .iter()
+        .find(|o| o["partition"] == "2026-07-01")
+        .unwrap();
+    assert_eq!(v["version"], 2);
+    assert_eq!(p.rows("SELECT total FROM daily"), ["Integer(12)"]);
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily__data WHERE day = '2026-07-01'"),
+        2,
+        "both versions kept"
+    );
+    let (code, _) = p.json(&[
+        "rollback",
+        "daily",
+        "--partition",
+        "2026-07-01",
+        "--to-version",
+        "1",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(p.rows("SELECT total FROM daily"), ["Integer(5)"]);
+    let (code, _, err) = p.text(&[
+        "rollback",
+        "daily",
+        "--partition",
+        "2026-07-01",
+        "--to-version",
+        "7",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not kept"), "{err}");
+}
+
+#[test]
+fn replace_keeps_only_the_active_version() {
+    let p = readings_project("quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    reading(&p, "b", 7, "2026-07-01");
+    let (code, _) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 0);
+    assert_eq!(p.rows("SELECT total FROM daily"), ["Integer(12)"]);
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily__data WHERE day = '2026-07-01'"),
+        1
+    );
+}
+
+#[test]
+fn missing_or_mistyped_inputs_are_coded_errors_and_publish_nothing() {
+    let p = Project::example("enforcement_sla");
+    let (code, _, err) = p.text(&[
+        "run",
+        "silver_cases",
+        "--date",
+        "2026-07-04",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("E0302") && err.contains("raw_case_events"),
+        "{err}"
+    );
+
+    let p = readings_project("quarantine", "warn");
+    p.warehouse()
+        .execute_batch("DROP TABLE readings; CREATE TABLE readings(id TEXT, v INTEGER, at TEXT);")
+        .unwrap();
+    let (code, _, err) = p.text(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("E0302") && err.contains("no column `day`"),
+        "{err}"
+    );
+
+    let p = readings_project("quarantine", "warn");
+    p.warehouse()
+        .execute_batch(
+            "DROP TABLE readings; CREATE TABLE readings(id TEXT, v TEXT, day TEXT, at TEXT);",
+        )
+        .unwrap();
+    let (code, _, err) = p.text(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E0302") && err.contains("`v`"), "{err}");
+    let (_, runs) = p.json(&["runs"]);
+    assert_eq!(
+        runs,
+        serde_json::json!([]),
+        "a refused run leaves no record"
+    );
+
+    // Dataset input never published.
+    let p = Project::example("enforcement_sla");
+    enforcement_rows(&p.warehouse());
+    let (code, _, err) = p.text(&[
+        "run",
+        "case_daily_metrics",
+        "--date",
+        "2026-07-04",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("never been published"), "{err}");
+}
+
+#[test]
+fn a_corrupt_or_newer_ledger_is_refused() {
+    let p = readings_project("quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    std::fs::write(
+        p.ledger_path(),
+        "this is not a database, it is a shopping list",
+    )
+    .unwrap();
+    let (code, _, err) = p.text(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 2);
+    assert!(err.contains("E0303"), "{err}");
+    assert_eq!(
+        p.count("SELECT count(*) FROM sqlite_master WHERE name = 'daily__data'"),
+        0
+    );
+
+    std::fs::remove_file(p.ledger_path()).unwrap();
+    rusqlite::Connection::open(p.ledger_path())
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99")
+        .unwrap();
+    let (code, _, err) = p.text(&["runs"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("E0303") && err.contains("99"), "{err}");
+}
+
+#[test]
+fn a_run_needs_an_explicit_date() {
+    let p = readings_project("quarantine", "warn");
+    let (code, _, err) = p.text(&["run", "daily"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--date"), "{err}");
+    let (code, _, err) = p.text(&["run", "daily", "--date", "yesterday"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a date"), "{err}");
+}
