@@ -129,12 +129,38 @@ fn as_of(text: Option<&str>) -> Result<String, u8> {
     }
 }
 
+/// Progress on stderr: a spinner with the current step on a terminal,
+/// one line per step with `-v`, nothing otherwise (so JSON stays clean).
 fn progress(cli: &Cli, verbose: bool) -> impl FnMut(&str) {
-    let show = verbose || (cli.format == Format::Text && std::io::stderr().is_terminal());
-    move |line: &str| {
-        if show {
-            eprintln!("  {line}");
+    if verbose {
+        // `-v` also shows the runtime's tracing spans: each step, each statement.
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("BPLC_LOG")
+                    .unwrap_or_else(|_| "bplc=debug".into()),
+            )
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .without_time()
+            .try_init();
+    }
+    let bar = (!verbose && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let _ = cli;
+    move |line: &str| match &bar {
+        Some(bar)
+            if line.contains(" PUBLISHED")
+                || line.contains(" FAILED")
+                || line.contains(" HELD") =>
+        {
+            bar.finish_and_clear()
         }
+        Some(bar) => bar.set_message(line.to_string()),
+        None if verbose => eprintln!("  {line}"),
+        None => {}
     }
 }
 

@@ -90,7 +90,12 @@ pub fn manifest_text(m: &Manifest) -> String {
                 let _ = writeln!(
                     s,
                     "    {} {}: {}{}{}",
-                    if q.passed { "note" } else { "FAILED" },
+                    match (q.passed, q.severity.as_str()) {
+                        (true, _) => "routed",
+                        (false, "info") => "info",
+                        (false, "warn") => "warning",
+                        (false, _) => "FAILED",
+                    },
                     q.severity,
                     q.text,
                     q.failing_rows

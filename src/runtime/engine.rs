@@ -197,6 +197,7 @@ impl SqliteEngine {
     }
 
     fn scalar(&self, sql: &str, values: &[(String, Value)]) -> Result<Value, RuntimeError> {
+        tracing::debug!(sql, "query");
         let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
         bind(&mut stmt, values)?;
         let mut rows = stmt.raw_query();
@@ -214,6 +215,7 @@ impl SqliteEngine {
     }
 
     fn execute(&self, sql: &str, values: &[(String, Value)]) -> Result<usize, RuntimeError> {
+        tracing::debug!(sql, "execute");
         let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
         bind(&mut stmt, values)?;
         stmt.raw_execute().map_err(RuntimeError::sql)

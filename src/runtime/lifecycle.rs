@@ -264,6 +264,7 @@ impl Runner<'_> {
         let mut runs = Vec::new();
         let mut staged: Vec<Staged> = Vec::new();
         for (id, ordinal) in &ids {
+            let _span = tracing::info_span!("stage", partition = %id).entered();
             let step = (|| -> Result<(PartitionRun, Staged), RuntimeError> {
                 let part = self.partition_run(&m, id, *ordinal)?;
                 for b in self.engine.bindings(plan, &scope, &part)? {
@@ -296,6 +297,7 @@ impl Runner<'_> {
         let mut fail_run: Vec<String> = Vec::new();
         let mut review: Vec<String> = Vec::new();
         for (part, s) in runs.iter().zip(&staged) {
+            let _span = tracing::info_span!("validate", partition = %part.partition).entered();
             let measured = match self.engine.measure(plan, &scope, part, s) {
                 Ok(x) => x,
                 Err(e) => return self.fail(m, e),
@@ -342,6 +344,7 @@ impl Runner<'_> {
         }
         m.status = Status::Committing;
         self.ledger.transition(&m, "publishing")?;
+        let _span = tracing::info_span!("publish", partitions = publish.len()).entered();
         if let Err(e) = self.engine.publish(plan, &m.run_id, &publish) {
             return self.fail(m, e);
         }
