@@ -6,7 +6,9 @@ use std::path::Path;
 use bplc::plan::JobPlan;
 
 fn lower_example(name: &str) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
     let checked = bplc::driver::check(&root).expect("example loads");
     assert!(
         !checked.diagnostics.iter().any(|d| d.is_error()),

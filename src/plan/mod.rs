@@ -168,10 +168,14 @@ impl JobPlan {
                     lo: *lo,
                     hi: *hi,
                 },
-                (_, _, Mapping {
-                    time: TimeMapping::All,
-                    ..
-                }) if filter.is_none() => Boundary::All,
+                (
+                    _,
+                    _,
+                    Mapping {
+                        time: TimeMapping::All,
+                        ..
+                    },
+                ) if filter.is_none() => Boundary::All,
                 _ => match filter {
                     Some(f) => Boundary::Filter(f),
                     None => Boundary::All,
@@ -254,5 +258,8 @@ fn time_column(d: &hir::Decl) -> Option<String> {
 pub fn input_range(p: i64, out: Grain, input: Grain, lo: i64, hi: i64) -> (i64, i64) {
     let first = calendar::first_day_of(p + lo, out);
     let last = calendar::last_day_of(p + hi, out);
-    (calendar::of_day(first, input), calendar::of_day(last, input))
+    (
+        calendar::of_day(first, input),
+        calendar::of_day(last, input),
+    )
 }

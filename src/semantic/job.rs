@@ -27,11 +27,9 @@ pub fn access(d: &ast::Decl) -> Access {
             ClauseKind::Cursor(cols) => {
                 a.lock = Some(Lock::Cursor(cols.iter().map(|c| c.name.clone()).collect()))
             }
-            ClauseKind::Clock(bindings) => a.clocks.extend(
-                bindings
-                    .iter()
-                    .map(|b| (b.kind, b.column.name.clone())),
-            ),
+            ClauseKind::Clock(bindings) => a
+                .clocks
+                .extend(bindings.iter().map(|b| (b.kind, b.column.name.clone()))),
             ClauseKind::Validity { from, to } => {
                 a.validity = Some((from.name.clone(), to.name.clone()))
             }
@@ -112,7 +110,9 @@ impl<'a> Lowering<'a> {
                         Step::From(a.name.clone())
                     }
                     StepKind::Join { left, alias, on } => {
-                        scope.aliases.extend(all.iter().filter(|x| x.0 == alias.name));
+                        scope
+                            .aliases
+                            .extend(all.iter().filter(|x| x.0 == alias.name));
                         Step::Join {
                             left: *left,
                             alias: alias.name.clone(),
@@ -139,7 +139,11 @@ impl<'a> Lowering<'a> {
                     StepKind::Group { keys, aggregates } => {
                         let keys = self.named(keys, &scope);
                         let aggregates = self.assignments(aggregates, &scope);
-                        output = keys.iter().chain(&aggregates).map(|n| n.name.clone()).collect();
+                        output = keys
+                            .iter()
+                            .chain(&aggregates)
+                            .map(|n| n.name.clone())
+                            .collect();
                         scope.aliases.clear();
                         scope.names = output.clone();
                         Step::Group { keys, aggregates }
@@ -175,7 +179,10 @@ impl<'a> Lowering<'a> {
                     for r in rules {
                         n += 1;
                         job.rules.push(hir::Rule {
-                            name: r.name.as_ref().map_or(format!("rule_{n}"), |i| i.name.clone()),
+                            name: r
+                                .name
+                                .as_ref()
+                                .map_or(format!("rule_{n}"), |i| i.name.clone()),
                             level: r.level,
                             expr: self.expr(&r.expr, &output_scope),
                             severity: r.severity,
@@ -187,7 +194,10 @@ impl<'a> Lowering<'a> {
                     for r in rules {
                         n += 1;
                         job.reconcile.push(hir::Reconciliation {
-                            name: r.name.as_ref().map_or(format!("reconcile_{n}"), |i| i.name.clone()),
+                            name: r
+                                .name
+                                .as_ref()
+                                .map_or(format!("reconcile_{n}"), |i| i.name.clone()),
                             expr: self.expr(&r.expr, &output_scope),
                             tolerance: r.tolerance.as_ref().and_then(tolerance),
                             severity: r.severity.map_or(Severity::FailRun, |(s, _)| s),
@@ -243,7 +253,12 @@ impl<'a> Lowering<'a> {
     }
 
     /// Lowers `e`; `params` substitutes the parameters of a reusable check.
-    fn expr_with(&self, e: &ast::Expr, scope: &Scope<'_>, params: &[(&str, hir::Expr)]) -> hir::Expr {
+    fn expr_with(
+        &self,
+        e: &ast::Expr,
+        scope: &Scope<'_>,
+        params: &[(&str, hir::Expr)],
+    ) -> hir::Expr {
         let ty = self.ty(e);
         let kind = match &e.kind {
             ExprKind::Paren(inner) => return self.expr_with(inner, scope, params),
@@ -355,7 +370,11 @@ fn output_names(d: &ast::Decl, job: &Job, all: &[(&str, &[super::Col])]) -> Vec<
     for s in &job.steps {
         match s {
             Step::Group { keys, aggregates } => {
-                names = keys.iter().chain(aggregates).map(|n| n.name.clone()).collect();
+                names = keys
+                    .iter()
+                    .chain(aggregates)
+                    .map(|n| n.name.clone())
+                    .collect();
                 shaped = true;
             }
             Step::Aggregate(a) | Step::Select(a) => {
@@ -474,7 +493,10 @@ fn percent(p: &str) -> String {
 
 fn tolerance(l: &Literal) -> Option<Tolerance> {
     match l {
-        Literal::Percent(p) => p.parse::<f64>().ok().map(|v| Tolerance::Relative(v / 100.0)),
+        Literal::Percent(p) => p
+            .parse::<f64>()
+            .ok()
+            .map(|v| Tolerance::Relative(v / 100.0)),
         Literal::Integer(i) => Some(Tolerance::Absolute(*i as f64)),
         Literal::Decimal(d) => d.parse().ok().map(Tolerance::Absolute),
         _ => None,

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use super::columns::Schemas;
-use super::ty::T;
 use super::hir::*;
+use super::ty::T;
 use super::Symbols;
 use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::{

@@ -22,8 +22,8 @@ mod ty;
 use std::collections::HashMap;
 
 use crate::diagnostic::Diagnostic;
-use crate::syntax::span::Span;
 use crate::syntax::ast::{Decl, Module};
+use crate::syntax::span::Span;
 
 pub use expr::Col;
 pub use symbols::Symbols;

@@ -32,7 +32,9 @@ pub enum ExprKind {
         name: String,
     },
     /// `p` (`key: None`) or `p.tenant`.
-    Partition { key: Option<String> },
+    Partition {
+        key: Option<String>,
+    },
     /// A pipeline counter: `input`, `accepted`, `quarantined`, `duplicates`, `output`.
     Counter(String),
     /// An enum value such as `closed`.
@@ -47,7 +49,10 @@ pub enum ExprKind {
     },
     Unary(UnaryOp, Box<Expr>),
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
-    IsNull { expr: Box<Expr>, negated: bool },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
     List(Vec<Expr>),
     If {
         cond: Box<Expr>,
@@ -72,7 +77,10 @@ pub enum Lit {
     /// `@2026-06-15T10:00:00Z`, as written.
     Timestamp(String),
     /// A calendar-aware duration: months and years stay months.
-    Duration { amount: i64, unit: DurationUnit },
+    Duration {
+        amount: i64,
+        unit: DurationUnit,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,10 +124,20 @@ pub struct Named {
 pub enum Step {
     From(String),
     Where(Expr),
-    Join { left: bool, alias: String, on: Expr },
+    Join {
+        left: bool,
+        alias: String,
+        on: Expr,
+    },
     Derive(Vec<Named>),
-    Dedupe { by: Vec<Expr>, order: Vec<SortKey> },
-    Group { keys: Vec<Named>, aggregates: Vec<Named> },
+    Dedupe {
+        by: Vec<Expr>,
+        order: Vec<SortKey>,
+    },
+    Group {
+        keys: Vec<Named>,
+        aggregates: Vec<Named>,
+    },
     Aggregate(Vec<Named>),
     Select(Vec<Named>),
 }
@@ -127,7 +145,10 @@ pub enum Step {
 impl Step {
     /// Whether the step turns rows into output rows (and ends the row stage).
     pub fn shapes(&self) -> bool {
-        matches!(self, Step::Group { .. } | Step::Aggregate(_) | Step::Select(_))
+        matches!(
+            self,
+            Step::Group { .. } | Step::Aggregate(_) | Step::Select(_)
+        )
     }
 }
 
