@@ -2,7 +2,9 @@
 //! command takes `--format`. Exit codes: 0 ok (warnings allowed), 1 the
 //! project or the run is not OK, 2 usage or I/O error.
 
+mod backfill;
 mod check;
+mod demo;
 mod explain;
 mod fmt;
 mod graph;
@@ -83,6 +85,13 @@ pub enum Command {
     Reject(run::RunIdArgs),
     /// Make an earlier version of a versioned partition active again.
     Rollback(run::RollbackArgs),
+    /// Fill the sources and references in the warehouse with deterministic
+    /// demo rows: joinable, with late, duplicate and invalid rows mixed in.
+    DemoData(demo::DemoArgs),
+    /// Execute a backfill: the planned runs, wave by wave, in a mode.
+    Backfill(backfill::BackfillArgs),
+    /// Compare two versions of a partition, row by row.
+    Diff(backfill::DiffArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -120,6 +129,9 @@ pub fn main() -> ExitCode {
         Command::Approve(args) => run::on_run(&cli, args, "approve"),
         Command::Reject(args) => run::on_run(&cli, args, "reject"),
         Command::Rollback(args) => run::rollback(&cli, args),
+        Command::DemoData(args) => demo::run(&cli, args),
+        Command::Backfill(args) => backfill::run(&cli, args),
+        Command::Diff(args) => backfill::diff(&cli, args),
     };
     ExitCode::from(code)
 }

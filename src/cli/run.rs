@@ -76,13 +76,13 @@ pub struct RollbackArgs {
 }
 
 /// The project's checked program, warehouse and ledger.
-struct Opened {
-    program: crate::semantic::hir::Program,
-    warehouse: PathBuf,
-    ledger: PathBuf,
+pub(crate) struct Opened {
+    pub program: crate::semantic::hir::Program,
+    pub warehouse: PathBuf,
+    pub ledger: PathBuf,
 }
 
-fn open(cli: &Cli, project: &Path, what: &str) -> Result<Opened, u8> {
+pub(crate) fn open(cli: &Cli, project: &Path, what: &str) -> Result<Opened, u8> {
     let (checked, program) = clean_project(cli, project, what)?;
     let root = &checked.project.root;
     Ok(Opened {
@@ -92,7 +92,7 @@ fn open(cli: &Cli, project: &Path, what: &str) -> Result<Opened, u8> {
     })
 }
 
-fn runtime_error(e: RuntimeError) -> u8 {
+pub(crate) fn runtime_error(e: RuntimeError) -> u8 {
     eprintln!("error[{}]: {e}\n  help: {}", e.code(), e.help());
     match e {
         RuntimeError::Io(_) | RuntimeError::LedgerTooNew { .. } | RuntimeError::Corrupt { .. } => {
@@ -102,12 +102,12 @@ fn runtime_error(e: RuntimeError) -> u8 {
     }
 }
 
-fn plan_of(o: &Opened, dataset: &str) -> Result<JobPlan, u8> {
+pub(crate) fn plan_of(o: &Opened, dataset: &str) -> Result<JobPlan, u8> {
     JobPlan::build(&o.program, dataset).map_err(usage_error)
 }
 
 /// `2026-07-04`, or `YYYY-MM-DD HH:MM:SS` UTC from an RFC 3339 time.
-fn as_of(text: Option<&str>) -> Result<String, u8> {
+pub(crate) fn as_of(text: Option<&str>) -> Result<String, u8> {
     match text {
         None => Ok(chrono::Utc::now()
             .format(crate::sql::types::TIMESTAMP_FORMAT)
@@ -264,6 +264,9 @@ fn request(plan: &JobPlan, args: &RunArgs) -> Result<Request, u8> {
         dates,
         as_of: as_of(args.as_of.as_deref())?,
         dimensions,
+        lookback: true,
+        target: crate::runtime::manifest::Target::Publish,
+        backfill: None,
     })
 }
 

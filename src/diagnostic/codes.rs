@@ -120,6 +120,7 @@ define_codes! {
     E0304: "no such run, or not in a state for the command",
     E0305: "pipeline the engine cannot run",
     E0306: "engine failure during a run",
+    E0307: "replacing a closed partition",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
 }

@@ -228,11 +228,18 @@ impl JobPlan {
         self.time_key.as_ref().map(|(_, g)| *g)
     }
 
-    /// The partitions a run for `date` recomputes: the run date's partition
-    /// and `lookback` before it, oldest first.
-    pub fn run_partitions(&self, from: i64, to: i64) -> Vec<i64> {
-        let lo = from - self.lookback;
-        (lo..=to).collect()
+    /// The columns that identify an output row, for diffs: the declared
+    /// key, else the grouping keys, else every column.
+    pub fn identity(&self) -> Vec<String> {
+        if !self.key.is_empty() {
+            return self.key.clone();
+        }
+        for step in &self.job.steps {
+            if let hir::Step::Group { keys, .. } = step {
+                return keys.iter().map(|k| k.name.clone()).collect();
+            }
+        }
+        self.columns.iter().map(|c| c.name.clone()).collect()
     }
 
     /// The day a partition closes, if the dataset has a close rule.

@@ -8,6 +8,7 @@ use std::path::Path;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Statement};
 
+use super::diff::{Diff, MetricDelta, RowChange};
 use super::manifest::{Binding, Counters, InputLock};
 use super::RuntimeError;
 use crate::plan::JobPlan;
@@ -82,14 +83,34 @@ pub struct Inspection {
 pub struct Publication {
     pub partition: String,
     pub version: i64,
-    pub reason: Option<String>,
+    pub how: Publish,
+}
+
+/// Where a staged version goes when it passes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Publish {
+    /// The active version; with `publish replace`, the one it replaces goes.
+    Active,
+    /// A closed partition: version N+1 becomes active as RESTATED, the
+    /// prior one stays readable as SUBMITTED.
+    Restate { reason: String, summary: String },
+    /// Shadow tables only: readers of the dataset see nothing new; a
+    /// backfill's later steps and `compare-only` read it by `scope`.
+    Shadow { scope: String },
 }
 
 pub trait Engine {
     /// Creates the job's storage and checks every input exists as declared.
     fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError>;
-    /// Records where each input stands now: the run reads up to here.
-    fn lock_inputs(&mut self, plan: &JobPlan) -> Result<Vec<InputLock>, RuntimeError>;
+    /// Records where each input stands now: the run reads up to here. A
+    /// dataset input's shadow versions of `overlay` take the place of its
+    /// published ones (a shadow backfill reads its own upstream results).
+    fn lock_inputs(
+        &mut self,
+        plan: &JobPlan,
+        overlay: Option<&str>,
+    ) -> Result<Vec<InputLock>, RuntimeError>;
     /// Resolves each binding to a version and a checksum of its rows.
     fn bindings(
         &mut self,
@@ -124,6 +145,27 @@ pub trait Engine {
     /// Removes a run's staged, unpublished rows.
     fn discard(&mut self, plan: &JobPlan, run_id: &str) -> Result<i64, RuntimeError>;
     fn inspect(&mut self, plan: &JobPlan, run_id: &str) -> Result<Inspection, RuntimeError>;
+    /// Compares two stored versions of a partition; `from: None` is the
+    /// active version (nothing, if the partition was never published).
+    fn diff(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+        from: Option<i64>,
+        to: i64,
+    ) -> Result<Diff, RuntimeError>;
+    /// Removes a shadow scope's versions of a dataset (a dry run's).
+    fn drop_shadow(&mut self, plan: &JobPlan, scope: &str) -> Result<(), RuntimeError>;
+    /// Removes every shadow version of one partition: a run that will
+    /// publish it makes the previews obsolete, and takes the next number.
+    fn clear_shadows(&mut self, plan: &JobPlan, partition: &str) -> Result<(), RuntimeError>;
+    /// The active version of a partition, and the one `scope` shadows it with.
+    fn versions(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+        scope: Option<&str>,
+    ) -> Result<(Option<i64>, Option<i64>), RuntimeError>;
 }
 
 /// The embedded default: a SQLite file holding sources, references, every
@@ -141,10 +183,14 @@ CREATE TABLE IF NOT EXISTS _bpl_pointer (
 CREATE TABLE IF NOT EXISTS _bpl_versions (
     dataset TEXT NOT NULL, partition TEXT NOT NULL, version INTEGER NOT NULL,
     run_id TEXT NOT NULL, status TEXT NOT NULL, prior_version INTEGER,
-    reason TEXT, published_at TEXT NOT NULL,
+    reason TEXT, summary TEXT, published_at TEXT NOT NULL,
     PRIMARY KEY (dataset, partition, version));
 CREATE TABLE IF NOT EXISTS _bpl_commits (
     run_id TEXT PRIMARY KEY, dataset TEXT NOT NULL, committed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _bpl_shadow (
+    scope TEXT NOT NULL, dataset TEXT NOT NULL, partition TEXT NOT NULL,
+    version INTEGER NOT NULL, run_id TEXT NOT NULL,
+    PRIMARY KEY (scope, dataset, partition));
 ";
 
 impl SqliteEngine {
@@ -168,6 +214,18 @@ impl SqliteEngine {
             conn,
             lowered: None,
         })
+    }
+
+    /// Creates a job's storage without checking its inputs: for commands
+    /// that only read what was published.
+    pub fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        let lowered = self.lowered(plan)?;
+        self.conn
+            .execute_batch(&format!(
+                "{}; {};",
+                lowered.create_data, lowered.create_view
+            ))
+            .map_err(RuntimeError::sql)
     }
 
     pub fn connection(&self) -> &Connection {
@@ -390,7 +448,11 @@ impl Engine for SqliteEngine {
             .map_err(RuntimeError::sql)
     }
 
-    fn lock_inputs(&mut self, plan: &JobPlan) -> Result<Vec<InputLock>, RuntimeError> {
+    fn lock_inputs(
+        &mut self,
+        plan: &JobPlan,
+        overlay: Option<&str>,
+    ) -> Result<Vec<InputLock>, RuntimeError> {
         let mut locks = Vec::new();
         for i in &plan.inputs {
             let t = &i.table;
@@ -403,10 +465,19 @@ impl Engine for SqliteEngine {
             if t.kind == DeclKind::Dataset {
                 let mut stmt = self
                     .conn
-                    .prepare("SELECT partition, version FROM _bpl_pointer WHERE dataset = ?1 ORDER BY partition")
+                    .prepare(
+                        "SELECT partition, version FROM _bpl_shadow WHERE scope = ?2 AND dataset = ?1
+                         UNION ALL
+                         SELECT partition, version FROM _bpl_pointer p WHERE dataset = ?1
+                           AND NOT EXISTS (SELECT 1 FROM _bpl_shadow s WHERE s.scope = ?2
+                             AND s.dataset = ?1 AND s.partition = p.partition)
+                         ORDER BY 1",
+                    )
                     .map_err(RuntimeError::sql)?;
                 lock.versions = stmt
-                    .query_map(params![t.decl], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_map(params![t.decl, overlay.unwrap_or("")], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                     .map_err(RuntimeError::sql)?
                     .collect::<Result<_, _>>()
                     .map_err(RuntimeError::sql)?;
@@ -707,11 +778,25 @@ impl Engine for SqliteEngine {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(RuntimeError::sql)?;
         for p in what {
-            let prior: Option<i64> = tx
+            if let Publish::Shadow { scope } = &p.how {
+                tx.execute(
+                    "INSERT INTO _bpl_shadow (scope, dataset, partition, version, run_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (scope, dataset, partition) DO UPDATE SET
+                       version = excluded.version, run_id = excluded.run_id",
+                    params![scope, plan.dataset, p.partition, p.version, run_id],
+                )
+                .map_err(RuntimeError::sql)?;
+                continue;
+            }
+            let prior: Option<(i64, String)> = tx
                 .query_row(
-                    "SELECT version FROM _bpl_pointer WHERE dataset = ?1 AND partition = ?2",
+                    "SELECT p.version, coalesce(v.status, 'ACTIVE') FROM _bpl_pointer p
+                     LEFT JOIN _bpl_versions v ON v.dataset = p.dataset
+                       AND v.partition = p.partition AND v.version = p.version
+                     WHERE p.dataset = ?1 AND p.partition = ?2",
                     params![plan.dataset, p.partition],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
                 .map_err(RuntimeError::sql)?;
@@ -723,28 +808,53 @@ impl Engine for SqliteEngine {
                 params![plan.dataset, p.partition, p.version, run_id, now],
             )
             .map_err(RuntimeError::sql)?;
-            tx.execute(
-                "UPDATE _bpl_versions SET status = 'SUPERSEDED'
-                 WHERE dataset = ?1 AND partition = ?2 AND status = 'ACTIVE'",
-                params![plan.dataset, p.partition],
-            )
-            .map_err(RuntimeError::sql)?;
-            tx.execute(
-                "INSERT INTO _bpl_versions (dataset, partition, version, run_id, status, prior_version, reason, published_at)
-                 VALUES (?1, ?2, ?3, ?4, 'ACTIVE', ?5, ?6, ?7)",
-                params![plan.dataset, p.partition, p.version, run_id, prior, p.reason, now],
-            )
-            .map_err(RuntimeError::sql)?;
-            if replace {
+            let (status, reason, summary) = match &p.how {
+                Publish::Restate { reason, summary } => {
+                    ("RESTATED", Some(reason.as_str()), Some(summary.as_str()))
+                }
+                _ => ("ACTIVE", None, None),
+            };
+            if let Some((prior, prior_was)) = &prior {
+                // A version that was ever a reported figure of a closed
+                // period stays readable: restating keeps it as SUBMITTED.
+                let evidence = matches!(prior_was.as_str(), "SUBMITTED" | "RESTATED");
+                let becomes = match (status, evidence) {
+                    ("RESTATED", false) => "SUBMITTED",
+                    (_, true) => prior_was.as_str(),
+                    _ => "SUPERSEDED",
+                };
                 tx.execute(
-                    &format!(
-                        "DELETE FROM {} WHERE _bpl_partition = ?1 AND _bpl_version <> ?2",
-                        ident(&l.data_table)
-                    ),
-                    params![p.partition, p.version],
+                    "UPDATE _bpl_versions SET status = ?4 WHERE dataset = ?1 AND partition = ?2 AND version = ?3",
+                    params![plan.dataset, p.partition, prior, becomes],
                 )
                 .map_err(RuntimeError::sql)?;
+                if replace && becomes == "SUPERSEDED" {
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM {} WHERE _bpl_partition = ?1 AND _bpl_version = ?2",
+                            ident(&l.data_table)
+                        ),
+                        params![p.partition, prior],
+                    )
+                    .map_err(RuntimeError::sql)?;
+                }
             }
+            tx.execute(
+                "INSERT INTO _bpl_versions (dataset, partition, version, run_id, status, prior_version, reason, summary, published_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    plan.dataset,
+                    p.partition,
+                    p.version,
+                    run_id,
+                    status,
+                    prior.as_ref().map(|x| x.0),
+                    reason,
+                    summary,
+                    now
+                ],
+            )
+            .map_err(RuntimeError::sql)?;
         }
         tx.execute(
             "INSERT INTO _bpl_commits (run_id, dataset, committed_at) VALUES (?1, ?2, ?3)",
@@ -781,7 +891,11 @@ impl Engine for SqliteEngine {
         };
         let mut stmt = self
             .conn
-            .prepare("SELECT partition, version FROM _bpl_pointer WHERE dataset = ?1 AND run_id = ?2 ORDER BY partition")
+            .prepare(
+                "SELECT partition, version FROM _bpl_pointer WHERE dataset = ?1 AND run_id = ?2
+                 UNION SELECT partition, version FROM _bpl_shadow WHERE dataset = ?1 AND run_id = ?2
+                 ORDER BY 1",
+            )
             .map_err(RuntimeError::sql)?;
         let active = stmt
             .query_map(params![plan.dataset, run_id], |r| {
@@ -795,5 +909,145 @@ impl Engine for SqliteEngine {
             staged_rows,
             active,
         })
+    }
+
+    fn diff(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+        from: Option<i64>,
+        to: i64,
+    ) -> Result<Diff, RuntimeError> {
+        let from = match from {
+            Some(v) => Some(v),
+            None => self.versions(plan, partition, None)?.0,
+        };
+        let q = crate::sql::diff::diff(plan);
+        let v = vec![
+            (":partition".to_string(), Value::Text(partition.into())),
+            (":from".to_string(), Value::Integer(from.unwrap_or(-1))),
+            (":to".to_string(), Value::Integer(to)),
+        ];
+        let mut d = Diff {
+            dataset: plan.dataset.clone(),
+            partition: partition.into(),
+            from_version: from,
+            to_version: to,
+            ..Diff::default()
+        };
+        let mut stmt = self.conn.prepare(&q.counts).map_err(RuntimeError::sql)?;
+        bind(&mut stmt, &v)?;
+        let mut rows = stmt.raw_query();
+        if let Some(r) = rows.next().map_err(RuntimeError::sql)? {
+            let n = |i: usize| r.get::<_, i64>(i).map_err(RuntimeError::sql);
+            (d.added, d.removed, d.changed, d.unchanged) = (n(0)?, n(1)?, n(2)?, n(3)?);
+        }
+        drop(rows);
+        for (column, sql) in &q.metrics {
+            let mut stmt = self.conn.prepare(sql).map_err(RuntimeError::sql)?;
+            bind(&mut stmt, &v)?;
+            let mut rows = stmt.raw_query();
+            if let Some(r) = rows.next().map_err(RuntimeError::sql)? {
+                let (a, b): (f64, f64) = (
+                    r.get(0).map_err(RuntimeError::sql)?,
+                    r.get(1).map_err(RuntimeError::sql)?,
+                );
+                d.metrics.push(MetricDelta {
+                    column: column.clone(),
+                    from: a,
+                    to: b,
+                    delta: b - a,
+                });
+            }
+        }
+        let mut stmt = self.conn.prepare(&q.sample).map_err(RuntimeError::sql)?;
+        bind(&mut stmt, &v)?;
+        let mut rows = stmt.raw_query();
+        let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+        while let Some(r) = rows.next().map_err(RuntimeError::sql)? {
+            d.rows.push(RowChange {
+                change: r.get(0).map_err(RuntimeError::sql)?,
+                key: json(r.get(1).map_err(RuntimeError::sql)?).unwrap_or_default(),
+                before: json(r.get(2).map_err(RuntimeError::sql)?),
+                after: json(r.get(3).map_err(RuntimeError::sql)?),
+            });
+        }
+        Ok(d)
+    }
+
+    fn drop_shadow(&mut self, plan: &JobPlan, scope: &str) -> Result<(), RuntimeError> {
+        let l = self.lowered(plan)?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(RuntimeError::sql)?;
+        tx.execute(
+            &format!(
+                "DELETE FROM {d} WHERE EXISTS (SELECT 1 FROM _bpl_shadow s WHERE s.scope = ?1 AND s.dataset = ?2
+                   AND s.partition = {d}._bpl_partition AND s.version = {d}._bpl_version)",
+                d = ident(&l.data_table)
+            ),
+            params![scope, plan.dataset],
+        )
+        .map_err(RuntimeError::sql)?;
+        tx.execute(
+            "DELETE FROM _bpl_shadow WHERE scope = ?1 AND dataset = ?2",
+            params![scope, plan.dataset],
+        )
+        .map_err(RuntimeError::sql)?;
+        tx.commit().map_err(RuntimeError::sql)
+    }
+
+    fn clear_shadows(&mut self, plan: &JobPlan, partition: &str) -> Result<(), RuntimeError> {
+        let l = self.lowered(plan)?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(RuntimeError::sql)?;
+        tx.execute(
+            &format!(
+                "DELETE FROM {d} WHERE _bpl_partition = ?2 AND EXISTS (SELECT 1 FROM _bpl_shadow s
+                   WHERE s.dataset = ?1 AND s.partition = ?2 AND s.version = {d}._bpl_version)",
+                d = ident(&l.data_table)
+            ),
+            params![plan.dataset, partition],
+        )
+        .map_err(RuntimeError::sql)?;
+        tx.execute(
+            "DELETE FROM _bpl_shadow WHERE dataset = ?1 AND partition = ?2",
+            params![plan.dataset, partition],
+        )
+        .map_err(RuntimeError::sql)?;
+        tx.commit().map_err(RuntimeError::sql)
+    }
+
+    fn versions(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+        scope: Option<&str>,
+    ) -> Result<(Option<i64>, Option<i64>), RuntimeError> {
+        let active = self
+            .conn
+            .query_row(
+                "SELECT version FROM _bpl_pointer WHERE dataset = ?1 AND partition = ?2",
+                params![plan.dataset, partition],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(RuntimeError::sql)?;
+        let shadow = match scope {
+            Some(scope) => self
+                .conn
+                .query_row(
+                    "SELECT version FROM _bpl_shadow WHERE scope = ?1 AND dataset = ?2 AND partition = ?3",
+                    params![scope, plan.dataset, partition],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(RuntimeError::sql)?,
+            None => None,
+        };
+        Ok((active, shadow))
     }
 }

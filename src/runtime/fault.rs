@@ -22,3 +22,18 @@ pub fn point(name: &str) {
     }
     let _ = name;
 }
+
+/// Whether `BPLC_FAULT=fail:<dataset>:<partition>` asks this partition's
+/// run to fail with an engine error (not a crash): for testing how a
+/// backfill stops exactly the partitions downstream of a failure.
+pub fn fails(dataset: &str, partition: &str) -> bool {
+    #[cfg(feature = "fault-injection")]
+    if let Ok(v) = std::env::var("BPLC_FAULT") {
+        return v.strip_prefix("fail:").is_some_and(|rest| {
+            rest.split(',')
+                .any(|one| one.split_once(':') == Some((dataset, partition)))
+        });
+    }
+    let _ = (dataset, partition);
+    false
+}

@@ -45,6 +45,24 @@ const MIGRATIONS: &[&str] = &[
         record TEXT NOT NULL
      );
      CREATE INDEX quarantine_run ON quarantine (run_id);",
+    // 2: backfills and the runs each made
+    "CREATE TABLE backfills (
+        backfill_id TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        status TEXT NOT NULL,
+        report TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+     );
+     CREATE TABLE backfill_runs (
+        backfill_id TEXT NOT NULL REFERENCES backfills (backfill_id),
+        dataset TEXT NOT NULL,
+        partition TEXT NOT NULL,
+        run_id TEXT,
+        outcome TEXT NOT NULL,
+        at TEXT NOT NULL
+     );
+     CREATE INDEX backfill_runs_by ON backfill_runs (backfill_id, dataset, partition);",
 ];
 
 pub struct Ledger {
@@ -294,6 +312,76 @@ impl Ledger {
             })
             .map_err(RuntimeError::sql)?;
         rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
+    }
+}
+
+impl Ledger {
+    /// Records a backfill (or finds it again, to resume it).
+    pub fn backfill(&mut self, id: &str, spec: &serde_json::Value) -> Result<bool, RuntimeError> {
+        let now = super::now();
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO backfills (backfill_id, spec, status, created_at, updated_at)
+                 VALUES (?1, ?2, 'RUNNING', ?3, ?3) ON CONFLICT (backfill_id) DO NOTHING",
+                params![id, spec.to_string(), now],
+            )
+            .map_err(RuntimeError::sql)?;
+        Ok(n == 0)
+    }
+
+    /// Records what one partition of a backfill came to.
+    pub fn backfill_run(
+        &mut self,
+        id: &str,
+        dataset: &str,
+        partition: &str,
+        run_id: Option<&str>,
+        outcome: &str,
+    ) -> Result<(), RuntimeError> {
+        self.conn
+            .execute(
+                "INSERT INTO backfill_runs (backfill_id, dataset, partition, run_id, outcome, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, dataset, partition, run_id, outcome, super::now()],
+            )
+            .map_err(RuntimeError::sql)?;
+        Ok(())
+    }
+
+    /// The partitions a backfill already finished, with the run that did it.
+    pub fn backfill_done(
+        &self,
+        id: &str,
+    ) -> Result<Vec<(String, String, String, String)>, RuntimeError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT dataset, partition, coalesce(run_id, ''), outcome FROM backfill_runs
+                 WHERE backfill_id = ?1 AND outcome IN ('published', 'restated', 'shadowed', 'validated')",
+            )
+            .map_err(RuntimeError::sql)?;
+        let rows = stmt
+            .query_map(params![id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(RuntimeError::sql)?;
+        rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
+    }
+
+    pub fn finish_backfill(
+        &mut self,
+        id: &str,
+        status: &str,
+        report: &serde_json::Value,
+    ) -> Result<(), RuntimeError> {
+        self.conn
+            .execute(
+                "UPDATE backfills SET status = ?2, report = ?3, updated_at = ?4 WHERE backfill_id = ?1",
+                params![id, status, report.to_string(), super::now()],
+            )
+            .map_err(RuntimeError::sql)?;
+        Ok(())
     }
 }
 

@@ -6,10 +6,10 @@
 //!
 //! or FAILED (nothing published), HELD (waiting for approval) and UNKNOWN.
 
-use super::engine::{Engine, Measured, PartitionRun, Publication, RunScope, Staged};
+use super::engine::{Engine, Measured, PartitionRun, Publication, Publish, RunScope, Staged};
 use super::fault;
 use super::ledger::Ledger;
-use super::manifest::{Check, Decision, Manifest, Output, Parameters, Status, Times};
+use super::manifest::{Check, Decision, Manifest, Output, Parameters, Status, Target, Times};
 use super::RuntimeError;
 use crate::graph::calendar;
 use crate::plan::{input_range, Boundary, JobPlan};
@@ -29,6 +29,12 @@ pub struct Request {
     pub as_of: String,
     /// Values of the partition's dimension keys.
     pub dimensions: Vec<(String, String)>,
+    /// Whether a run date also recomputes the lookback before it (a
+    /// scheduled run), or exactly the partitions asked (a backfill step).
+    pub lookback: bool,
+    pub target: Target,
+    /// The backfill this run is a step of.
+    pub backfill: Option<String>,
 }
 
 /// Drives one dataset's runs.
@@ -51,11 +57,19 @@ impl Runner<'_> {
         } else {
             self.partitions(req)?.into_iter().map(|p| p.0).collect()
         };
+        self.check_closed(req)?;
         let mut m = Manifest {
             run_id: String::new(),
             dataset: plan.dataset.clone(),
             job_version: plan.version,
-            mode: "run".into(),
+            mode: if req.backfill.is_some() {
+                "backfill"
+            } else {
+                "run"
+            }
+            .into(),
+            target: req.target.clone(),
+            backfill: req.backfill.clone(),
             attempt: 1,
             parameters: Parameters {
                 dates: req.dates.clone(),
@@ -83,7 +97,11 @@ impl Runner<'_> {
             m.run_id,
             m.partitions.len()
         ));
-        match self.engine.lock_inputs(plan) {
+        let overlay = match &req.target {
+            Target::Shadow { scope } => Some(scope.as_str()),
+            _ => None,
+        };
+        match self.engine.lock_inputs(plan, overlay) {
             Ok(lock) => m.input_lock = lock,
             Err(e) => return self.fail(m, e),
         }
@@ -120,8 +138,48 @@ impl Runner<'_> {
             dates: m.parameters.dates.clone(),
             as_of: m.parameters.as_of.clone(),
             dimensions: m.parameters.dimensions.clone(),
+            lookback: false,
+            target: m.target.clone(),
+            backfill: m.backfill.clone(),
         };
         self.execute(m, &req)
+    }
+
+    /// Refuses what the dataset's closed periods forbid: replacing a closed
+    /// partition, restating without a reason or under `restate never`.
+    fn check_closed(&self, req: &Request) -> Result<(), RuntimeError> {
+        let plan = self.plan;
+        let as_of =
+            chrono::NaiveDate::parse_from_str(req.as_of.get(..10).unwrap_or(""), "%Y-%m-%d")
+                .map(calendar::day)
+                .unwrap_or(i64::MAX);
+        let closed: Vec<String> = self
+            .partitions(req)?
+            .into_iter()
+            .filter(|(_, o)| o.and_then(|o| plan.closes_on(o)).is_some_and(|d| d < as_of))
+            .map(|(id, _)| id)
+            .collect();
+        match &req.target {
+            Target::Publish if !closed.is_empty() => Err(RuntimeError::Closed {
+                dataset: plan.dataset.clone(),
+                partitions: closed,
+            }),
+            Target::Restate { reason } => {
+                if plan.restate == Some(crate::syntax::ast::RestatePolicy::Never) {
+                    return Err(RuntimeError::Unsupported(format!(
+                        "`{}` says `restate never`: its closed partitions are final",
+                        plan.dataset
+                    )));
+                }
+                if reason.trim().is_empty() {
+                    return Err(RuntimeError::Unsupported(
+                        "a restatement needs a reason: `--reason \"...\"`".into(),
+                    ));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The partitions of a request: `(id, time ordinal)`, oldest first.
@@ -152,10 +210,9 @@ impl Runner<'_> {
                 parts.join("/")
             }
         };
+        let lookback = if req.lookback { plan.lookback } else { 0 };
         Ok(match plan.grain() {
-            Some(g) => plan
-                .run_partitions(req.from, req.to)
-                .into_iter()
+            Some(g) => (req.from - lookback..=req.to)
                 .map(|o| (id(Some(calendar::format(o, g))), Some(o)))
                 .collect(),
             None => vec![(id(None), None)],
@@ -215,6 +272,9 @@ impl Runner<'_> {
                 keys.push((k.name.clone(), m.run_id.clone()));
             }
         }
+        if !matches!(m.target, Target::Shadow { .. }) {
+            self.engine.clear_shadows(plan, id)?;
+        }
         Ok(PartitionRun {
             partition: id.to_string(),
             p,
@@ -266,6 +326,12 @@ impl Runner<'_> {
         for (id, ordinal) in &ids {
             let _span = tracing::info_span!("stage", partition = %id).entered();
             let step = (|| -> Result<(PartitionRun, Staged), RuntimeError> {
+                if fault::fails(&plan.dataset, id) {
+                    return Err(RuntimeError::Engine(format!(
+                        "fault injected: {}:{id}",
+                        plan.dataset
+                    )));
+                }
                 let part = self.partition_run(&m, id, *ordinal)?;
                 for b in self.engine.bindings(plan, &scope, &part)? {
                     if !m
@@ -305,6 +371,12 @@ impl Runner<'_> {
             let output = judge(plan, part, s, &measured, &mut fail_run, &mut review);
             m.outputs.push(output);
         }
+        if let Target::Restate { .. } = &m.target {
+            for o in &mut m.outputs {
+                let d = self.engine.diff(plan, &o.partition, None, o.version)?;
+                o.change = Some(serde_json::to_value(d.summary()).expect("serialises"));
+            }
+        }
         fault::point("after-validate");
         if !fail_run.is_empty() {
             let e = format!("failed: {}", fail_run.join("; "));
@@ -333,7 +405,16 @@ impl Runner<'_> {
             .map(|o| Publication {
                 partition: o.partition.clone(),
                 version: o.version,
-                reason: None,
+                how: match &m.target {
+                    Target::Publish => Publish::Active,
+                    Target::Restate { reason } => Publish::Restate {
+                        reason: reason.clone(),
+                        summary: o.change.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+                    },
+                    Target::Shadow { scope } => Publish::Shadow {
+                        scope: scope.clone(),
+                    },
+                },
             })
             .collect();
         if publish.is_empty() {
@@ -354,7 +435,10 @@ impl Runner<'_> {
         }
         // Held-back partitions' staged rows are not kept.
         self.engine.discard(plan, &m.run_id)?;
-        m.status = Status::Published;
+        m.status = match m.target {
+            Target::Shadow { .. } => Status::Shadowed,
+            _ => Status::Published,
+        };
         m.times.finished = Some(super::now());
         let held = m.outputs.iter().filter(|o| !o.published).count();
         let detail = if held == 0 {
@@ -363,7 +447,7 @@ impl Runner<'_> {
             format!("published {} partition(s), held back {held}", publish.len())
         };
         self.ledger.transition(&m, &detail)?;
-        (self.progress)(&format!("{} PUBLISHED: {detail}", m.run_id));
+        (self.progress)(&format!("{} {}: {detail}", m.run_id, m.status.name()));
         Ok(m)
     }
 
@@ -530,5 +614,6 @@ fn judge(
             Decision::Publish
         },
         published: false,
+        change: None,
     }
 }

@@ -18,6 +18,9 @@ pub enum Status {
     Failed,
     /// Waiting for `bplc approve` or `bplc reject`.
     Held,
+    /// Computed, validated and written to shadow tables only (a shadow,
+    /// compare-only or dry-run backfill); readers see nothing new.
+    Shadowed,
     /// A crash left the run mid-way; `bplc recover` decides what happened.
     Unknown,
 }
@@ -33,13 +36,14 @@ impl Status {
             Status::Published => "PUBLISHED",
             Status::Failed => "FAILED",
             Status::Held => "HELD",
+            Status::Shadowed => "SHADOWED",
             Status::Unknown => "UNKNOWN",
         }
     }
 
     /// Whether the run is over and its leases released.
     pub fn is_final(self) -> bool {
-        matches!(self, Status::Published | Status::Failed)
+        matches!(self, Status::Published | Status::Failed | Status::Shadowed)
     }
 }
 
@@ -116,6 +120,19 @@ pub enum Decision {
     HoldPartition,
 }
 
+/// Where a run's passing partitions go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The active version (closed partitions are refused).
+    #[default]
+    Publish,
+    /// Closed partitions, as restated versions with a reason.
+    Restate { reason: String },
+    /// Shadow tables of a backfill `scope` only.
+    Shadow { scope: String },
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Output {
     pub partition: String,
@@ -127,6 +144,9 @@ pub struct Output {
     pub reconciliation: Vec<Check>,
     pub decision: Decision,
     pub published: bool,
+    /// For a restatement: what changed against the prior version.
+    #[serde(default)]
+    pub change: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,8 +154,14 @@ pub struct Manifest {
     pub run_id: String,
     pub dataset: String,
     pub job_version: u32,
-    /// `run`, or `retry` for a later attempt of the same run.
+    /// `run`, or `retry` for a later attempt of the same run, or
+    /// `backfill` for a step of a backfill.
     pub mode: String,
+    #[serde(default)]
+    pub target: Target,
+    /// The backfill this run is a step of.
+    #[serde(default)]
+    pub backfill: Option<String>,
     pub attempt: u32,
     pub parameters: Parameters,
     pub status: Status,

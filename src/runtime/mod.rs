@@ -3,6 +3,9 @@
 //! VALIDATING, COMMITTING, PUBLISHED (or FAILED, HELD, UNKNOWN) — recording
 //! every transition in the [`ledger::Ledger`] before taking the next step.
 
+pub mod backfill;
+pub mod demo;
+pub mod diff;
 pub mod engine;
 pub mod fault;
 pub mod functions;
@@ -49,6 +52,11 @@ pub enum RuntimeError {
         wanted: &'static str,
     },
     Unsupported(String),
+    /// Replacing a closed partition: only a restatement may change it.
+    Closed {
+        dataset: String,
+        partitions: Vec<String>,
+    },
     Engine(String),
     Io(String),
 }
@@ -77,6 +85,7 @@ impl RuntimeError {
             RuntimeError::LedgerTooNew { .. } | RuntimeError::Corrupt { .. } => codes::E0303,
             RuntimeError::NoSuchRun(_) | RuntimeError::WrongState { .. } => codes::E0304,
             RuntimeError::Unsupported(_) => codes::E0305,
+            RuntimeError::Closed { .. } => codes::E0307,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
         }
     }
@@ -92,6 +101,11 @@ impl RuntimeError {
             RuntimeError::NoSuchRun(_) => "list runs with `bplc runs`".into(),
             RuntimeError::WrongState { .. } => "see the run with `bplc show RUN`".into(),
             RuntimeError::Unsupported(_) => "rewrite the step, or run the dataset on an engine that supports it".into(),
+            RuntimeError::Closed { dataset, partitions } => format!(
+                "restate it instead: `bplc backfill --from {dataset} --range {}..{} --mode restatement --reason \"...\"`",
+                partitions.first().map_or("", String::as_str),
+                partitions.last().map_or("", String::as_str)
+            ),
             RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
         }
     }
@@ -128,6 +142,15 @@ impl std::fmt::Display for RuntimeError {
                 "run {run_id} is {status}; this needs a run that is {wanted}"
             ),
             RuntimeError::Unsupported(m) => f.write_str(m),
+            RuntimeError::Closed {
+                dataset,
+                partitions,
+            } => write!(
+                f,
+                "{} of `{dataset}` {} closed; a closed partition is never replaced",
+                partitions.join(", "),
+                if partitions.len() == 1 { "is" } else { "are" }
+            ),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
         }

@@ -701,12 +701,13 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ident(&data)
         ),
         discard: format!(
-            "DELETE FROM {} WHERE _bpl_run_id = :run_id AND NOT EXISTS (SELECT 1 FROM _bpl_pointer p \
-             WHERE p.dataset = {} AND p.partition = {}._bpl_partition AND p.version = {}._bpl_version)",
-            ident(&data),
-            string(&plan.dataset),
-            ident(&data),
-            ident(&data)
+            "DELETE FROM {data} WHERE _bpl_run_id = :run_id \
+             AND NOT EXISTS (SELECT 1 FROM _bpl_pointer p WHERE p.dataset = {name} \
+               AND p.partition = {data}._bpl_partition AND p.version = {data}._bpl_version) \
+             AND NOT EXISTS (SELECT 1 FROM _bpl_shadow s WHERE s.dataset = {name} \
+               AND s.partition = {data}._bpl_partition AND s.version = {data}._bpl_version)",
+            data = ident(&data),
+            name = string(&plan.dataset),
         ),
     })
 }

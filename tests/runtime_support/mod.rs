@@ -249,3 +249,52 @@ pub fn reading(p: &Project, id: &str, v: i64, day: &str) {
         )
         .unwrap();
 }
+
+/// A season of data for examples/enforcement_sla: one case a day from
+/// 2026-06-01 to 2026-07-31 in unit u1 (region west, SLA 48 hours), opened
+/// at 01:00 and closed at 05:00 UTC, so no day breaches the SLA.
+pub fn enforcement_season(c: &Connection) {
+    c.execute_batch(
+        "CREATE TABLE raw_case_events(event_id TEXT, case_id TEXT, unit_id TEXT, kind TEXT,
+            opened_at TEXT, event_time TEXT, ingested_at TEXT, penalty_amount REAL);
+         CREATE TABLE raw_assignment_events(case_event_id TEXT, assignee TEXT, assigned_at TEXT, ingested_at TEXT);
+         CREATE TABLE raw_escalation_events(case_event_id TEXT, level INTEGER, reason TEXT,
+            escalated_at TEXT, exported_at TEXT);
+         CREATE TABLE org_units(unit_id TEXT, owning_unit TEXT, region TEXT, valid_from TEXT, valid_to TEXT);
+         CREATE TABLE sla_calendar(region TEXT, sla_hours INTEGER, calendar_version TEXT);
+         INSERT INTO org_units VALUES ('u1', 'hq', 'west', '2026-01-01 00:00:00', NULL);
+         INSERT INTO sla_calendar VALUES ('west', 48, '2026-07');",
+    )
+    .unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+    let mut insert = c
+        .prepare("INSERT INTO raw_case_events VALUES (?1, ?2, 'u1', ?3, ?4, ?5, ?6, 0)")
+        .unwrap();
+    let mut assign = c
+        .prepare("INSERT INTO raw_assignment_events VALUES (?1, 'ann', ?2, ?3)")
+        .unwrap();
+    for d in 0..61 {
+        let day = start + chrono::Days::new(d);
+        let case = format!("c{day}");
+        let at = |h: u32| format!("{day} {h:02}:00:00");
+        for (k, (kind, hour)) in [
+            ("opened", 1),
+            ("assigned", 2),
+            ("escalated", 3),
+            ("closed", 5),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let id = format!("{case}-{k}");
+            insert
+                .execute(rusqlite::params![id, case, kind, at(1), at(hour), at(10)])
+                .unwrap();
+            if kind == "assigned" {
+                assign
+                    .execute(rusqlite::params![id, at(hour), at(10)])
+                    .unwrap();
+            }
+        }
+    }
+}

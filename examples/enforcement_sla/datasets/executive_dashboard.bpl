@@ -23,7 +23,7 @@ dataset executive_dashboard {
   }
 
   reconcile {
-    complete: partition_count(daily) == days_in_month(p)
+    complete: partition_count(daily) == days_in_month(p) else fail partition
   }
 
   closed after month_end(p) + 5d

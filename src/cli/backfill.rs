@@ -1,0 +1,336 @@
+//! `bplc backfill` executes a backfill plan; `bplc diff` compares two
+//! versions of a partition. Both report in text or JSON.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use super::plan::ModeArg;
+use super::run::{as_of, open, plan_of, runtime_error};
+use super::{accept_format, usage_error, Cli, Format, EXIT_NOT_OK};
+use crate::graph::plan::{self as planner, Request};
+use crate::graph::DepGraph;
+use crate::runtime::backfill::{self, Mode, Report, Spec, Step};
+use crate::runtime::engine::{Engine, SqliteEngine};
+use crate::runtime::ledger::Ledger;
+
+#[derive(clap::Args, Debug)]
+pub struct BackfillArgs {
+    /// The source, reference or dataset that changed.
+    #[arg(long, required_unless_present = "plan")]
+    pub from: Option<String>,
+    /// The changed partitions, inclusive: `2026-06-15..2026-06-30`.
+    #[arg(long)]
+    pub range: Option<String>,
+    /// What to do with the partitions the plan recomputes.
+    #[arg(long, value_enum, default_value_t = ModeArg::DryRun)]
+    pub mode: ModeArg,
+    /// Why: required to restate closed partitions; recorded with every version.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Processing time of the runs, and the date closed periods are judged
+    /// at (`2026-07-20` or `2026-07-20T01:00:00Z`). Default: now.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Execute a plan saved with `bplc plan-backfill --format json`.
+    #[arg(long, conflicts_with_all = ["from", "range"])]
+    pub plan: Option<PathBuf>,
+    /// The project directory.
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    pub dataset: String,
+    /// The partition (`2026-06`, `2026-06-15`).
+    #[arg(long)]
+    pub partition: String,
+    /// The versions to compare, `1..2`; default the active one against the
+    /// one before it.
+    #[arg(long)]
+    pub versions: Option<String>,
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+}
+
+fn mode(m: ModeArg) -> Mode {
+    match m {
+        ModeArg::DryRun => Mode::DryRun,
+        ModeArg::Shadow => Mode::Shadow,
+        ModeArg::CompareOnly => Mode::CompareOnly,
+        ModeArg::Replace => Mode::Replace,
+        ModeArg::Restatement => Mode::Restatement,
+    }
+}
+
+pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "backfill", &[Format::Text, Format::Json]) {
+        return code;
+    }
+    let o = match open(cli, &args.project, "a backfill is only run") {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let spec = match &args.plan {
+        Some(path) => match saved(path, args) {
+            Ok(s) => s,
+            Err(c) => return c,
+        },
+        None => match planned(&o.program, args) {
+            Ok(s) => s,
+            Err(c) => return c,
+        },
+    };
+    if spec.mode == Mode::Restatement && spec.reason.as_deref().is_none_or(|r| r.trim().is_empty())
+    {
+        let closed = spec.steps.iter().any(|s| s.action == "restatement");
+        if closed {
+            return usage_error("a restatement needs a reason: `--reason \"...\"` (it is recorded with every restated version)");
+        }
+    }
+    let mut ledger = match Ledger::open(&o.ledger) {
+        Ok(l) => l,
+        Err(e) => return runtime_error(e),
+    };
+    let mut engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+        Ok(e) => e,
+        Err(e) => return runtime_error(e),
+    };
+    let bar = (cli.format == Format::Text && std::io::stderr().is_terminal()).then(|| {
+        let total: u64 = spec.steps.len() as u64;
+        let bar = indicatif::ProgressBar::new(total.max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let mut say = |line: &str| match &bar {
+        Some(b) => b.set_message(line.to_string()),
+        None => tracing::info!("{line}"),
+    };
+    let result = backfill::execute(&o.program, &spec, &mut engine, &mut ledger, &mut say);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match result {
+        Ok(report) => {
+            if cli.format == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serialises")
+                );
+            } else {
+                print!("{}", text(&report));
+            }
+            if report.status == "complete" {
+                0
+            } else {
+                EXIT_NOT_OK
+            }
+        }
+        Err(e) => runtime_error(e),
+    }
+}
+
+/// Plans the backfill exactly as `plan-backfill` would.
+fn planned(program: &crate::semantic::hir::Program, args: &BackfillArgs) -> Result<Spec, u8> {
+    let from = args.from.clone().unwrap_or_default();
+    let range = args.range.as_ref().map(|r| match r.split_once("..") {
+        Some((a, b)) => (a.to_string(), b.to_string()),
+        None => (r.clone(), r.clone()),
+    });
+    let processing = as_of(args.as_of.as_deref())?;
+    let day = chrono::NaiveDate::parse_from_str(&processing[..10], "%Y-%m-%d")
+        .map_err(|_| usage_error("`--as-of` is not a date"))?;
+    let graph = DepGraph::build(program);
+    let req = Request {
+        from: from.clone(),
+        range,
+        mode: args.mode.into(),
+        reason: args.reason.clone(),
+        as_of: day,
+        changed_version: false,
+    };
+    let plan = planner::plan(&graph, &req).map_err(usage_error)?;
+    let value = serde_json::to_value(&plan).expect("plans serialise");
+    let steps: Vec<Step> = serde_json::from_value(value["steps"].clone()).map_err(usage_error)?;
+    Ok(Spec {
+        from,
+        range: args.range.clone(),
+        mode: mode(args.mode),
+        reason: args.reason.clone(),
+        as_of: processing,
+        steps,
+    })
+}
+
+/// A plan saved by `plan-backfill --format json`.
+fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage_error(format!("cannot read `{}`: {e}", path.display())))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| usage_error(format!("`{}` is not a plan: {e}", path.display())))?;
+    let steps: Vec<Step> = serde_json::from_value(v["steps"].clone())
+        .map_err(|e| usage_error(format!("`{}` is not a plan: {e}", path.display())))?;
+    let plan_mode: Option<Mode> = serde_json::from_value(v["mode"].clone()).ok();
+    let changed = v["changed"].as_array().and_then(|c| c.first()).map(|r| {
+        format!(
+            "{}..{}",
+            r["start"].as_str().unwrap_or(""),
+            r["end"].as_str().unwrap_or("")
+        )
+    });
+    let processing = match (&args.as_of, v["as_of"].as_str()) {
+        (Some(t), _) => as_of(Some(t))?,
+        (None, Some(d)) => as_of(Some(d))?,
+        (None, None) => as_of(None)?,
+    };
+    Ok(Spec {
+        from: v["from"].as_str().unwrap_or("").to_string(),
+        range: changed,
+        mode: plan_mode.unwrap_or(mode(args.mode)),
+        reason: args
+            .reason
+            .clone()
+            .or(v["reason"].as_str().map(str::to_string)),
+        as_of: processing,
+        steps,
+    })
+}
+
+fn text(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Backfill {} ({}): {} changed{}, mode {}, as of {} — {}",
+        r.backfill_id,
+        if r.resumed { "resumed" } else { "new" },
+        r.from,
+        r.range
+            .as_ref()
+            .map(|x| format!(" {x}"))
+            .unwrap_or_default(),
+        serde_json::to_value(r.mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        r.as_of,
+        r.status.to_uppercase()
+    );
+    let mut wave = usize::MAX;
+    for step in &r.steps {
+        if step.wave != wave {
+            wave = step.wave;
+            let _ = writeln!(s, "wave {wave}");
+        }
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for p in &step.partitions {
+            *counts.entry(p.outcome.as_str()).or_default() += 1;
+        }
+        let _ = writeln!(
+            s,
+            "  {:<28} {}",
+            step.dataset,
+            counts
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for p in &step.partitions {
+            if let Some(d) = &p.diff {
+                if !d.is_empty() {
+                    for line in d.to_string().lines() {
+                        let _ = writeln!(s, "    {line}");
+                    }
+                }
+            }
+            if matches!(
+                p.outcome.as_str(),
+                "failed" | "blocked" | "refused" | "held"
+            ) {
+                let _ = writeln!(
+                    s,
+                    "    {} {}: {}",
+                    p.partition,
+                    p.outcome,
+                    p.error.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "totals: {}",
+        r.totals
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    s
+}
+
+pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "diff", &[Format::Text, Format::Json]) {
+        return code;
+    }
+    let o = match open(cli, &args.project, "versions are only compared") {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let plan = match plan_of(&o, &args.dataset) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let mut engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+        Ok(e) => e,
+        Err(e) => return runtime_error(e),
+    };
+    if let Err(e) = engine.prepare_storage(&plan) {
+        return runtime_error(e);
+    }
+    let (from, to) = match &args.versions {
+        Some(v) => match v
+            .split_once("..")
+            .map(|(a, b)| (a.trim().parse::<i64>(), b.trim().parse::<i64>()))
+        {
+            Some((Ok(a), Ok(b))) => (a, b),
+            _ => {
+                return usage_error(format!(
+                    "`--versions {v}`: write two version numbers, `1..2`"
+                ))
+            }
+        },
+        None => match engine.versions(&plan, &args.partition, None) {
+            Ok((Some(active), _)) if active > 1 => (active - 1, active),
+            Ok((Some(_), _)) => {
+                return usage_error(format!(
+                    "partition {} of `{}` has one version; name two with `--versions`",
+                    args.partition, args.dataset
+                ))
+            }
+            Ok((None, _)) => {
+                return usage_error(format!(
+                    "partition {} of `{}` has never been published",
+                    args.partition, args.dataset
+                ))
+            }
+            Err(e) => return runtime_error(e),
+        },
+    };
+    match engine.diff(&plan, &args.partition, Some(from), to) {
+        Ok(d) => {
+            if cli.format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&d).expect("serialises"));
+            } else {
+                print!("{d}");
+            }
+            0
+        }
+        Err(e) => runtime_error(e),
+    }
+}

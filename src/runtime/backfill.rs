@@ -1,0 +1,427 @@
+//! Executing a backfill plan: the planned partitions of each dataset, wave
+//! by wave, each as a run of its own through the same lifecycle as `bplc
+//! run`. A partition that fails stops exactly the downstream partitions
+//! that read it; running the same backfill again resumes it, skipping what
+//! it already finished. The backfill, its scope and the runs it made are
+//! recorded in the ledger.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::diff::Diff;
+use super::engine::Engine;
+use super::ledger::Ledger;
+use super::lifecycle::{Request, Runner};
+use super::manifest::{Status, Target};
+use super::RuntimeError;
+use crate::graph::calendar;
+use crate::plan::{input_range, Boundary, JobPlan};
+use crate::semantic::hir::Program;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Compute and validate; keep nothing but the report.
+    DryRun,
+    /// Write shadow versions beside the published ones.
+    Shadow,
+    /// Shadow, then compare each partition with what is published.
+    CompareOnly,
+    /// Publish over open partitions; closed ones are refused.
+    Replace,
+    /// Publish open partitions, restate closed ones with the reason.
+    Restatement,
+}
+
+/// A plan step as `plan-backfill --format json` writes it; only the
+/// fields execution needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+    pub dataset: String,
+    pub wave: usize,
+    /// `replace`, `restatement` or `skipped`.
+    pub action: String,
+    #[serde(default)]
+    pub why: Option<String>,
+    pub ranges: Vec<Range>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Range {
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+/// What a backfill is: the saved plan plus how to execute it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub from: String,
+    pub range: Option<String>,
+    pub mode: Mode,
+    pub reason: Option<String>,
+    /// Processing time of every run, `YYYY-MM-DD HH:MM:SS` UTC; closed
+    /// periods are judged at its date.
+    pub as_of: String,
+    pub steps: Vec<Step>,
+}
+
+impl Spec {
+    /// The backfill's id: the same backfill asked again has the same id,
+    /// which is how it resumes.
+    pub fn id(&self) -> String {
+        let text = format!(
+            "{}|{}|{:?}|{}|{}",
+            self.from,
+            self.range.as_deref().unwrap_or(""),
+            self.mode,
+            self.reason.as_deref().unwrap_or(""),
+            self.as_of
+        );
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("bf-{:012x}", h & 0xffff_ffff_ffff)
+    }
+
+    /// Shadow and compare-only of one change share their shadow tables, so
+    /// compare-only reuses what shadow computed.
+    fn scope(&self, id: &str) -> String {
+        match self.mode {
+            Mode::DryRun => format!("dry-run:{id}"),
+            _ => format!(
+                "shadow:{}:{}",
+                self.from,
+                self.range.as_deref().unwrap_or("all")
+            ),
+        }
+    }
+}
+
+/// What became of one partition.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionOutcome {
+    pub partition: String,
+    /// `published`, `restated`, `shadowed`, `validated`, `held` (a `fail
+    /// partition` gate held it back), `failed`, `blocked`, `refused`,
+    /// `already_done` or `skipped`.
+    pub outcome: String,
+    pub run_id: Option<String>,
+    pub version: Option<i64>,
+    pub checksum: Option<String>,
+    pub error: Option<String>,
+    /// compare-only: the shadow result against what is published.
+    pub diff: Option<Diff>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub dataset: String,
+    pub wave: usize,
+    pub action: String,
+    pub why: Option<String>,
+    pub partitions: Vec<PartitionOutcome>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub backfill_id: String,
+    pub resumed: bool,
+    pub from: String,
+    pub range: Option<String>,
+    pub mode: Mode,
+    pub reason: Option<String>,
+    pub as_of: String,
+    /// `complete`, or `incomplete` when a partition failed, was refused or
+    /// was blocked by one that did not complete. Held partitions are
+    /// reported but do not make a backfill incomplete: their gate decided.
+    pub status: String,
+    pub steps: Vec<StepReport>,
+    pub totals: BTreeMap<String, usize>,
+}
+
+/// The partitions of a step: `(id, ordinal)` at the dataset's grain.
+fn partitions(plan: &JobPlan, step: &Step) -> Result<Vec<(String, i64)>, RuntimeError> {
+    let Some(g) = plan.grain() else {
+        return Err(RuntimeError::Unsupported(format!(
+            "`{}` has no time partition; backfill it with `bplc run {}`",
+            plan.dataset, plan.dataset
+        )));
+    };
+    let mut out = Vec::new();
+    for r in &step.ranges {
+        let (Some(a), Some(b)) = (&r.start, &r.end) else {
+            return Err(RuntimeError::Unsupported(format!(
+                "the plan for `{}` is unbounded (the whole history); give the backfill a `--range`",
+                plan.dataset
+            )));
+        };
+        let parse = |t: &str| {
+            calendar::parse(t, g).ok_or_else(|| {
+                RuntimeError::Unsupported(format!("`{t}` is not a partition of `{}`", plan.dataset))
+            })
+        };
+        for o in parse(a)?..=parse(b)? {
+            out.push((calendar::format(o, g), o));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether output partition `o` reads a partition that failed upstream.
+fn blocked(plan: &JobPlan, o: i64, failed: &BTreeMap<String, BTreeSet<i64>>) -> Option<String> {
+    let g = plan.grain()?;
+    for i in &plan.inputs {
+        let Some(bad) = failed.get(&i.table.decl) else {
+            continue;
+        };
+        if bad.is_empty() {
+            continue;
+        }
+        let hit = match &i.boundary {
+            Boundary::Partitions {
+                input_grain,
+                lo,
+                hi,
+                ..
+            } => {
+                let (a, b) = input_range(o, g, *input_grain, *lo, *hi);
+                bad.range(a..=b)
+                    .next()
+                    .map(|x| calendar::format(*x, *input_grain))
+            }
+            _ => bad.iter().next().map(|x| x.to_string()),
+        };
+        if let Some(p) = hit {
+            return Some(format!(
+                "reads {} {p}, which did not complete",
+                i.table.decl
+            ));
+        }
+    }
+    None
+}
+
+pub fn execute(
+    program: &Program,
+    spec: &Spec,
+    engine: &mut dyn Engine,
+    ledger: &mut Ledger,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report, RuntimeError> {
+    let id = spec.id();
+    let resumed = ledger.backfill(&id, &serde_json::to_value(spec).expect("serialises"))?;
+    let done: BTreeMap<(String, String), (String, String)> = ledger
+        .backfill_done(&id)?
+        .into_iter()
+        .map(|(d, p, r, o)| ((d, p), (r, o)))
+        .collect();
+    let scope = spec.scope(&id);
+    let mut failed: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let waves = spec.steps.iter().map(|s| s.wave).max().unwrap_or(0);
+    let mut steps: Vec<&Step> = spec.steps.iter().collect();
+    steps.sort_by_key(|s| s.wave);
+    for step in steps {
+        let mut report = StepReport {
+            dataset: step.dataset.clone(),
+            wave: step.wave,
+            action: step.action.clone(),
+            why: step.why.clone(),
+            partitions: Vec::new(),
+        };
+        let plan = JobPlan::build(program, &step.dataset)
+            .map_err(|e| RuntimeError::Unsupported(e.to_string()))?;
+        let parts = partitions(&plan, step)?;
+        let upstream = upstream_failures(&failed, &step.dataset);
+        let mut failures_here = BTreeSet::new();
+        for (n, (partition, o)) in parts.iter().enumerate() {
+            let mut outcome = PartitionOutcome {
+                partition: partition.clone(),
+                outcome: String::new(),
+                run_id: None,
+                version: None,
+                checksum: None,
+                error: None,
+                diff: None,
+            };
+            let target = match (spec.mode, step.action.as_str()) {
+                (_, "skipped") => None,
+                (Mode::DryRun | Mode::Shadow | Mode::CompareOnly, _) => Some(Target::Shadow {
+                    scope: scope.clone(),
+                }),
+                (Mode::Restatement, "restatement") => Some(Target::Restate {
+                    reason: spec.reason.clone().unwrap_or_default(),
+                }),
+                _ => Some(Target::Publish),
+            };
+            if let Some((run, was)) = done.get(&(step.dataset.clone(), partition.clone())) {
+                outcome.outcome = "already_done".into();
+                outcome.run_id = Some(run.clone());
+                outcome.error = Some(format!("{was} by an earlier attempt of this backfill"));
+            } else if let Some(why) = target.as_ref().and_then(|_| blocked(&plan, *o, &upstream)) {
+                outcome.outcome = "blocked".into();
+                outcome.error = Some(why);
+                failures_here.insert(*o);
+            } else if let Some(target) = target {
+                let reused = match (spec.mode, &target) {
+                    (Mode::CompareOnly, _) => engine.versions(&plan, partition, Some(&scope))?.1,
+                    _ => None,
+                };
+                if let Some(v) = reused {
+                    outcome.outcome = "shadowed".into();
+                    outcome.version = Some(v);
+                    outcome.error = Some("the shadow result of an earlier shadow backfill".into());
+                } else {
+                    let req = Request {
+                        from: *o,
+                        to: *o,
+                        dates: partition.clone(),
+                        as_of: spec.as_of.clone(),
+                        dimensions: Vec::new(),
+                        lookback: false,
+                        target: target.clone(),
+                        backfill: Some(id.clone()),
+                    };
+                    let mut quiet = |_: &str| {};
+                    let mut runner = Runner {
+                        plan: &plan,
+                        engine: &mut *engine,
+                        ledger: &mut *ledger,
+                        progress: &mut quiet,
+                    };
+                    match runner.run(&req) {
+                        Ok(m) => {
+                            outcome.run_id = Some(m.run_id.clone());
+                            let out = m.outputs.iter().find(|x| x.partition == *partition);
+                            outcome.version = out.map(|x| x.version);
+                            outcome.checksum = out.map(|x| x.checksum.clone());
+                            outcome.outcome = match (m.status, &target) {
+                                (Status::Published, Target::Restate { .. }) => "restated",
+                                (Status::Published, _) => "published",
+                                (Status::Shadowed, _) if spec.mode == Mode::DryRun => "validated",
+                                (Status::Shadowed, _) => "shadowed",
+                                _ => "failed",
+                            }
+                            .into();
+                            // Held back by a `fail partition` gate: deliberate, reported,
+                            // and downstream partitions that read it wait.
+                            if out.is_some_and(|x| {
+                                x.decision == super::manifest::Decision::HoldPartition
+                            }) {
+                                outcome.outcome = "held".into();
+                            }
+                            if outcome.outcome == "failed" {
+                                outcome.error = m
+                                    .error
+                                    .clone()
+                                    .or(Some(format!("run is {}", m.status.name())));
+                            }
+                        }
+                        Err(e) => {
+                            outcome.outcome = if matches!(e, RuntimeError::Closed { .. }) {
+                                "refused"
+                            } else {
+                                "failed"
+                            }
+                            .into();
+                            outcome.error = Some(format!("[{}] {e}", e.code()));
+                        }
+                    }
+                }
+                if spec.mode == Mode::CompareOnly {
+                    if let Some(v) = outcome.version.filter(|_| outcome.outcome == "shadowed") {
+                        outcome.diff = Some(engine.diff(&plan, partition, None, v)?);
+                    }
+                }
+                if matches!(outcome.outcome.as_str(), "failed" | "refused" | "held") {
+                    failures_here.insert(*o);
+                }
+                ledger.backfill_run(
+                    &id,
+                    &step.dataset,
+                    partition,
+                    outcome.run_id.as_deref(),
+                    &outcome.outcome,
+                )?;
+            } else {
+                outcome.outcome = "skipped".into();
+                outcome.error = step.why.clone();
+            }
+            progress(&format!(
+                "wave {}/{waves}: {} {partition} ({}/{}) {}",
+                step.wave,
+                step.dataset,
+                n + 1,
+                parts.len(),
+                outcome.outcome
+            ));
+            report.partitions.push(outcome);
+        }
+        failed
+            .entry(step.dataset.clone())
+            .or_default()
+            .extend(failures_here);
+        reports.push(report);
+    }
+    if spec.mode == Mode::DryRun {
+        discard_scope(program, spec, engine, &scope)?;
+    }
+    let mut totals = BTreeMap::new();
+    for r in &reports {
+        for p in &r.partitions {
+            *totals.entry(p.outcome.clone()).or_insert(0) += 1;
+        }
+    }
+    let incomplete = ["failed", "blocked", "refused"]
+        .iter()
+        .any(|k| totals.contains_key(*k));
+    let report = Report {
+        backfill_id: id.clone(),
+        resumed,
+        from: spec.from.clone(),
+        range: spec.range.clone(),
+        mode: spec.mode,
+        reason: spec.reason.clone(),
+        as_of: spec.as_of.clone(),
+        status: if incomplete { "incomplete" } else { "complete" }.into(),
+        steps: reports,
+        totals,
+    };
+    ledger.finish_backfill(
+        &id,
+        &report.status.to_uppercase(),
+        &serde_json::to_value(&report).expect("serialises"),
+    )?;
+    Ok(report)
+}
+
+/// The failures a step's partitions are judged against: every upstream's,
+/// not the step's own (its partitions do not read each other).
+fn upstream_failures(
+    failed: &BTreeMap<String, BTreeSet<i64>>,
+    dataset: &str,
+) -> BTreeMap<String, BTreeSet<i64>> {
+    failed
+        .iter()
+        .filter(|(d, _)| d.as_str() != dataset)
+        .map(|(d, s)| (d.clone(), s.clone()))
+        .collect()
+}
+
+/// A dry run keeps nothing: its shadow versions are removed at the end.
+fn discard_scope(
+    program: &Program,
+    spec: &Spec,
+    engine: &mut dyn Engine,
+    scope: &str,
+) -> Result<(), RuntimeError> {
+    for step in &spec.steps {
+        if let Ok(plan) = JobPlan::build(program, &step.dataset) {
+            engine.drop_shadow(&plan, scope)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,372 @@
+//! Backfills end to end on examples/enforcement_sla: an initial load, a
+//! correction inside a closed month planned, shadowed, compared and
+//! restated; a failure in wave 2 that stops only its dependants, and the
+//! resumed backfill that finishes with the same result as an uninterrupted
+//! one.
+
+mod runtime_support;
+
+use runtime_support::{enforcement_season, Project};
+use serde_json::Value;
+
+const LOAD: &[&str] = &[
+    "backfill",
+    "--from",
+    "raw_case_events",
+    "--range",
+    "2026-06-01..2026-07-31",
+    "--mode",
+    "replace",
+    "--as-of",
+    "2026-07-01",
+];
+
+fn loaded() -> Project {
+    let p = Project::example("enforcement_sla");
+    enforcement_season(&p.warehouse());
+    let (code, report) = p.json(LOAD);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["status"], "complete");
+    // The 30-day window spills into August, whose dashboard month has
+    // 29 days of metrics: its completeness gate holds it back.
+    let all = outcomes(&report);
+    assert_eq!(outcome_of(&all, "executive_dashboard", "2026-08"), "held");
+    assert_eq!(
+        outcome_of(&all, "case_sla_daily_metrics", "2026-08-29"),
+        "published"
+    );
+    p
+}
+
+/// `(dataset, partition) -> outcome` of a backfill report.
+fn outcomes(report: &Value) -> Vec<(String, String, String)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["partitions"].as_array().unwrap().iter().map(move |p| {
+                (
+                    s["dataset"].as_str().unwrap().to_string(),
+                    p["partition"].as_str().unwrap().to_string(),
+                    p["outcome"].as_str().unwrap().to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn outcome_of<'a>(all: &'a [(String, String, String)], dataset: &str, partition: &str) -> &'a str {
+    &all.iter()
+        .find(|(d, p, _)| d == dataset && p == partition)
+        .unwrap_or_else(|| panic!("{dataset} {partition} is in the report"))
+        .2
+}
+
+/// The late correction: the case closed on 2026-06-15 was opened 60 hours
+/// before, not 4: it breaches the 48-hour SLA.
+fn correct_june_15(p: &Project) {
+    let n = p
+        .warehouse()
+        .execute(
+            "UPDATE raw_case_events SET opened_at = '2026-06-12 17:00:00', ingested_at = '2026-07-19 00:00:00'
+             WHERE case_id = 'c2026-06-15' AND kind = 'closed'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+const CHANGE: &[&str] = &[
+    "--from",
+    "raw_case_events",
+    "--range",
+    "2026-06-15..2026-06-15",
+    "--as-of",
+    "2026-07-20",
+];
+
+fn backfill(p: &Project, mode: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["backfill"];
+    args.extend_from_slice(CHANGE);
+    args.extend_from_slice(&["--mode", mode]);
+    args.extend_from_slice(extra);
+    p.json(&args)
+}
+
+#[test]
+fn the_initial_load_publishes_every_open_partition_and_holds_the_incomplete_month() {
+    let p = loaded();
+    assert_eq!(p.count("SELECT count(*) FROM silver_cases"), 61 * 4);
+    assert_eq!(p.count("SELECT count(*) FROM case_daily_metrics"), 61);
+    assert_eq!(
+        p.rows("SELECT report_month, closed_cases, breaches FROM executive_dashboard"),
+        [
+            // A sum of 30-day rolling counts, as the dashboard defines it.
+            "Text(\"2026-06\")|Integer(465)|Integer(0)".to_string(),
+            "Text(\"2026-07\")|Integer(930)|Integer(0)".to_string()
+        ]
+    );
+    // Resuming a finished backfill does nothing again.
+    let (code, again) = p.json(LOAD);
+    assert_eq!(code, 0);
+    assert_eq!(again["resumed"], true);
+    assert!(outcomes(&again)
+        .iter()
+        .all(|(_, _, o)| o == "already_done" || o == "held"));
+}
+
+#[test]
+fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated() {
+    let p = loaded();
+    let published_before = p.rows("SELECT * FROM executive_dashboard");
+    correct_june_15(&p);
+
+    // Replace refuses the closed month and says how to restate it.
+    let (code, plan) = p.json(&[
+        "plan-backfill",
+        "--from",
+        "raw_case_events",
+        "--range",
+        "2026-06-15",
+        "--mode",
+        "replace",
+        "--as-of",
+        "2026-07-20",
+    ]);
+    assert_eq!(code, 0);
+    let june = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["dataset"] == "executive_dashboard" && s["action"] == "skipped")
+        .unwrap();
+    assert!(june["why"].as_str().unwrap().contains("restatement"));
+
+    // Shadow: computed beside the published data, which does not change.
+    let (code, shadow) = backfill(&p, "shadow", &[]);
+    assert_eq!(code, 0, "{shadow}");
+    let all = outcomes(&shadow);
+    assert_eq!(all.len(), 1 + 1 + 30 + 2);
+    assert!(all.iter().all(|(_, _, o)| o == "shadowed"), "{all:?}");
+    assert_eq!(
+        p.rows("SELECT * FROM executive_dashboard"),
+        published_before
+    );
+
+    // Compare-only: the exact difference, per partition, by key.
+    let (code, compared) = backfill(&p, "compare-only", &[]);
+    assert_eq!(code, 0, "{compared}");
+    let diff = |dataset: &str, partition: &str| -> Value {
+        compared["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["dataset"] == dataset)
+            .flat_map(|s| s["partitions"].as_array().unwrap().iter())
+            .find(|x| x["partition"] == partition)
+            .unwrap()["diff"]
+            .clone()
+    };
+    let silver = diff("silver_cases", "2026-06-15");
+    assert_eq!(
+        (
+            silver["added"].as_i64(),
+            silver["removed"].as_i64(),
+            silver["changed"].as_i64()
+        ),
+        (Some(0), Some(0), Some(1))
+    );
+    assert_eq!(
+        silver["rows"][0]["key"],
+        serde_json::json!({"event_id": "c2026-06-15-3"})
+    );
+    assert_eq!(silver["rows"][0]["after"]["resolution_hours"], 60.0);
+    assert_eq!(diff("case_daily_metrics", "2026-06-15")["changed"], 0);
+    for day in ["2026-06-15", "2026-06-30", "2026-07-14"] {
+        let d = diff("case_sla_daily_metrics", day);
+        assert_eq!(d["changed"], 1, "{day}");
+        let breaches = d["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["column"] == "breaches")
+            .unwrap();
+        assert_eq!(breaches["delta"], 1.0, "{day}");
+    }
+    let metric = |d: &Value, col: &str| {
+        d["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["column"] == col)
+            .unwrap()["delta"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(
+        metric(&diff("executive_dashboard", "2026-06"), "breaches"),
+        16.0
+    );
+    assert_eq!(
+        metric(&diff("executive_dashboard", "2026-07"), "breaches"),
+        14.0
+    );
+    assert_eq!(
+        p.rows("SELECT * FROM executive_dashboard"),
+        published_before
+    );
+
+    // Restatement without a reason is refused.
+    let (code, _) = backfill(&p, "restatement", &[]);
+    assert_eq!(code, 2);
+
+    let (code, restated) = backfill(
+        &p,
+        "restatement",
+        &["--reason", "INC-42: case c2026-06-15 opened earlier"],
+    );
+    assert_eq!(code, 0, "{restated}");
+    let all = outcomes(&restated);
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-06"),
+        "restated"
+    );
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-07"),
+        "published"
+    );
+    assert_eq!(
+        outcome_of(&all, "case_sla_daily_metrics", "2026-06-20"),
+        "published"
+    );
+    assert_eq!(
+        p.rows("SELECT report_month, breaches FROM executive_dashboard"),
+        [
+            "Text(\"2026-06\")|Integer(16)".to_string(),
+            "Text(\"2026-07\")|Integer(14)".to_string()
+        ]
+    );
+    // Version 1 is still readable; version 2 is active and carries the reason.
+    let versions = p.rows(
+        "SELECT partition, version, status, coalesce(prior_version, 0), coalesce(reason, '') FROM _bpl_versions
+         WHERE dataset = 'executive_dashboard' ORDER BY 1, 2",
+    );
+    assert_eq!(
+        versions,
+        [
+            "Text(\"2026-06\")|Integer(1)|Text(\"SUBMITTED\")|Integer(0)|Text(\"\")",
+            "Text(\"2026-06\")|Integer(2)|Text(\"RESTATED\")|Integer(1)|Text(\"INC-42: case c2026-06-15 opened earlier\")",
+            "Text(\"2026-07\")|Integer(1)|Text(\"SUPERSEDED\")|Integer(0)|Text(\"\")",
+            "Text(\"2026-07\")|Integer(2)|Text(\"ACTIVE\")|Integer(1)|Text(\"\")",
+        ]
+    );
+    assert_eq!(
+        p.rows("SELECT breaches FROM executive_dashboard__data WHERE report_month = '2026-06' AND _bpl_version = 1"),
+        ["Integer(0)"]
+    );
+    let summary: String = p
+        .warehouse()
+        .query_row("SELECT summary FROM _bpl_versions WHERE dataset = 'executive_dashboard' AND version = 2 AND partition = '2026-06'", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        summary.contains("\"changed\":1") && summary.contains("breaches"),
+        "{summary}"
+    );
+    // bplc diff shows the same change between the two versions.
+    let (code, d) = p.json(&["diff", "executive_dashboard", "--partition", "2026-06"]);
+    assert_eq!(code, 0, "{d}");
+    assert_eq!(
+        (
+            d["from_version"].as_i64(),
+            d["to_version"].as_i64(),
+            d["changed"].as_i64()
+        ),
+        (Some(1), Some(2), Some(1))
+    );
+}
+
+#[test]
+fn a_failure_in_wave_two_stops_its_dependants_only_and_the_backfill_resumes() {
+    let clean = loaded();
+    let p = Project::example("enforcement_sla");
+    enforcement_season(&p.warehouse());
+    let (code, first) = p.json_with(
+        LOAD,
+        &[("BPLC_FAULT", "fail:case_sla_daily_metrics:2026-06-20")],
+    );
+    assert_eq!(code, 1, "{first}");
+    assert_eq!(first["status"], "incomplete");
+    let all = outcomes(&first);
+    assert_eq!(
+        outcome_of(&all, "case_sla_daily_metrics", "2026-06-20"),
+        "failed"
+    );
+    assert_eq!(
+        outcome_of(&all, "case_sla_daily_metrics", "2026-06-21"),
+        "published"
+    );
+    assert_eq!(
+        outcome_of(&all, "case_daily_metrics", "2026-06-20"),
+        "published"
+    );
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-06"),
+        "blocked"
+    );
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-07"),
+        "published"
+    );
+
+    let (code, resumed) = p.json(LOAD);
+    assert_eq!(code, 0, "{resumed}");
+    assert_eq!(resumed["resumed"], true);
+    let all = outcomes(&resumed);
+    assert_eq!(
+        outcome_of(&all, "case_sla_daily_metrics", "2026-06-20"),
+        "published"
+    );
+    assert_eq!(
+        outcome_of(&all, "case_sla_daily_metrics", "2026-06-21"),
+        "already_done"
+    );
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-06"),
+        "published"
+    );
+    for view in [
+        "silver_cases",
+        "case_daily_metrics",
+        "case_sla_daily_metrics",
+        "executive_dashboard",
+    ] {
+        let cols = "*";
+        let strip = |rows: Vec<String>| -> Vec<String> {
+            // Run ids and row ids differ between the two projects' ledgers.
+            rows.into_iter()
+                .map(|r| r.split("|Text(\"run-").next().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            strip(p.rows(&format!("SELECT {cols} FROM {view}"))),
+            strip(clean.rows(&format!("SELECT {cols} FROM {view}"))),
+            "{view}"
+        );
+    }
+}
+
+#[test]
+fn a_dry_run_keeps_nothing_but_its_report() {
+    let p = loaded();
+    correct_june_15(&p);
+    let before = p.count("SELECT count(*) FROM case_sla_daily_metrics__data");
+    let (code, report) = backfill(&p, "dry-run", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert!(outcomes(&report).iter().all(|(_, _, o)| o == "validated"));
+    assert_eq!(
+        p.count("SELECT count(*) FROM case_sla_daily_metrics__data"),
+        before
+    );
+    assert_eq!(p.count("SELECT count(*) FROM _bpl_shadow"), 0);
+}
