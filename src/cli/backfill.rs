@@ -230,10 +230,15 @@ fn text(r: &Report) -> String {
         for p in &step.partitions {
             *counts.entry(p.outcome.as_str()).or_default() += 1;
         }
+        let name = if step.action == "replace" {
+            step.dataset.clone()
+        } else {
+            format!("{} ({})", step.dataset, step.action)
+        };
         let _ = writeln!(
             s,
-            "  {:<28} {}",
-            step.dataset,
+            "  {:<36} {}",
+            name,
             counts
                 .iter()
                 .map(|(k, n)| format!("{n} {k}"))

@@ -308,10 +308,21 @@ pub fn execute(
                             .into();
                             // Held back by a `fail partition` gate: deliberate, reported,
                             // and downstream partitions that read it wait.
-                            if out.is_some_and(|x| {
-                                x.decision == super::manifest::Decision::HoldPartition
-                            }) {
+                            if let Some(o) = out
+                                .filter(|x| x.decision == super::manifest::Decision::HoldPartition)
+                            {
                                 outcome.outcome = "held".into();
+                                let gates: Vec<String> = o
+                                    .quality
+                                    .iter()
+                                    .chain(&o.reconciliation)
+                                    .filter(|c| !c.passed && c.severity == "fail partition")
+                                    .map(|c| match &c.detail {
+                                        Some(d) => format!("{} [{d}]", c.text),
+                                        None => c.text.clone(),
+                                    })
+                                    .collect();
+                                outcome.error = Some(format!("held back by {}", gates.join("; ")));
                             }
                             if outcome.outcome == "failed" {
                                 outcome.error = m

@@ -56,6 +56,34 @@ impl Diff {
     }
 }
 
+/// A number as a person reads it: no float noise past ten digits.
+fn num(x: f64) -> String {
+    let s = format!("{:.10}", x);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
+/// The columns whose values differ between two JSON rows.
+fn changes(before: &serde_json::Value, after: &serde_json::Value) -> String {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
+        return String::new();
+    };
+    a.iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "{k} {} -> {v}",
+                b.get(k).unwrap_or(&serde_json::Value::Null)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl std::fmt::Display for Diff {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
@@ -71,19 +99,22 @@ impl std::fmt::Display for Diff {
             self.unchanged
         )?;
         for m in self.metrics.iter().filter(|m| m.delta != 0.0) {
-            writeln!(f, "  {}: {} -> {} ({:+})", m.column, m.from, m.to, m.delta)?;
-        }
-        for r in &self.rows {
+            let sign = if m.delta > 0.0 { "+" } else { "" };
             writeln!(
                 f,
-                "  {:<8} {}{}",
-                r.change,
-                r.key,
-                match (&r.before, &r.after) {
-                    (Some(b), Some(a)) => format!(": {b} -> {a}"),
-                    _ => String::new(),
-                }
+                "  total {}: {} -> {} ({sign}{})",
+                m.column,
+                num(m.from),
+                num(m.to),
+                num(m.delta)
             )?;
+        }
+        for r in &self.rows {
+            let detail = match (&r.before, &r.after) {
+                (Some(b), Some(a)) => format!(": {}", changes(b, a)),
+                _ => String::new(),
+            };
+            writeln!(f, "  {:<8} {}{detail}", r.change, r.key)?;
         }
         Ok(())
     }

@@ -715,10 +715,19 @@ impl Engine for SqliteEngine {
                         None => {
                             let value = self.scalar(&g.sql, &v)?;
                             let passed = truthy(&value);
-                            (
-                                passed,
-                                passed.is_none().then(|| "no value: the partition has no rows".to_string()),
-                            )
+                            let detail = match (&g.operands, passed) {
+                                (_, None) => Some("no value: the partition has no rows".to_string()),
+                                (Some(sides), Some(false)) => {
+                                    let mut shown = Vec::new();
+                                    for (text, q) in sides {
+                                        let x = super::functions::to_json(self.scalar(q, &v)?);
+                                        shown.push(format!("{text} = {x}"));
+                                    }
+                                    Some(shown.join(", "))
+                                }
+                                _ => None,
+                            };
+                            (passed, detail)
                         }
                     };
                     Ok(Evaluated {

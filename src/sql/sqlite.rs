@@ -61,6 +61,49 @@ pub struct Gate {
     pub sql: String,
     /// For a tolerated equality: the two sides, compared in Rust.
     pub sides: Option<(String, String)>,
+    /// For a comparison: each side with its text, so a report can say
+    /// what was measured (`partition_count(daily) = 29`).
+    pub operands: Option<[(String, String); 2]>,
+}
+
+/// The two sides of a comparison, as queries over the staged partition.
+fn operands(
+    e: &crate::semantic::hir::Expr,
+    gate: &dyn Fn(String) -> String,
+) -> Result<Option<[(String, String); 2]>, Unsupported> {
+    use crate::syntax::ast::BinaryOp::*;
+    Ok(match &e.kind {
+        crate::semantic::hir::ExprKind::Binary(Eq | Ne | Lt | Le | Gt | Ge, l, r) => Some([
+            (show(l), gate(sql(l, PLAIN)?)),
+            (show(r), gate(sql(r, PLAIN)?)),
+        ]),
+        _ => None,
+    })
+}
+
+/// An expression as the user would write it, for reports.
+fn show(e: &crate::semantic::hir::Expr) -> String {
+    use crate::semantic::hir::{ExprKind as K, Lit};
+    match &e.kind {
+        K::Lit(Lit::Int(i)) => i.to_string(),
+        K::Lit(Lit::Number(n)) => n.clone(),
+        K::Lit(Lit::String(s)) => format!("{s:?}"),
+        K::Column {
+            alias: Some(a),
+            name,
+        } => format!("{a}.{name}"),
+        K::Column { alias: None, name } | K::Counter(name) | K::Variant(name) | K::Alias(name) => {
+            name.clone()
+        }
+        K::Partition { key: None } => "p".into(),
+        K::Partition { key: Some(k) } => format!("p.{k}"),
+        K::Call { name, args, .. } => format!(
+            "{name}({})",
+            args.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
+        K::Binary(op, l, r) => format!("{} {} {}", show(l), op.symbol(), show(r)),
+        _ => "…".into(),
+    }
 }
 
 /// Every statement one run of a job needs, for one partition at a time.
@@ -595,6 +638,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             text: r.text.clone(),
             sql: gate(sql(&r.expr, PLAIN)?),
             sides: None,
+            operands: operands(&r.expr, &gate)?,
         });
     }
     let mut reconciliations = Vec::new();
@@ -612,6 +656,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             text: r.text.clone(),
             sql: gate(sql(&r.expr, PLAIN)?),
             sides,
+            operands: operands(&r.expr, &gate)?,
         });
     }
     let key_duplicates = (!plan.key.is_empty()).then(|| {
