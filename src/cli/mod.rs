@@ -85,8 +85,10 @@ pub enum Command {
     Reject(run::RunIdArgs),
     /// Make an earlier version of a versioned partition active again.
     Rollback(run::RollbackArgs),
-    /// Fill the sources and references in the warehouse with deterministic
-    /// demo rows: joinable, with late, duplicate and invalid rows mixed in.
+    /// Fill the sources and references with deterministic demo rows
+    ///
+    /// Rows that join across tables, with late, duplicate and invalid ones
+    /// mixed in, written to the warehouse named in `bpl.toml`.
     DemoData(demo::DemoArgs),
     /// Execute a backfill: the planned runs, wave by wave, in a mode.
     Backfill(backfill::BackfillArgs),

@@ -43,6 +43,8 @@ pub struct InputPlan {
     #[serde(flatten)]
     pub table: Table,
     pub boundary: Boundary,
+    /// Static dimensions passed through: `(output key, input column)`.
+    pub dimensions: Vec<(String, String)>,
     /// Sources: how the run locks what it reads.
     pub lock: Option<Lock>,
 }
@@ -184,6 +186,7 @@ impl JobPlan {
             inputs.push(InputPlan {
                 table: table(program, &i.alias, i.target),
                 boundary,
+                dimensions: i.mapping.dimensions.clone(),
                 lock: target.access.lock.clone(),
             });
         }
@@ -221,6 +224,15 @@ impl JobPlan {
             closed_after: d.closed_after,
             restate: d.restate,
         })
+    }
+
+    /// The dimension keys of the partition, in order.
+    pub fn dimension_keys(&self) -> Vec<&str> {
+        self.partition
+            .iter()
+            .filter(|k| k.kind == PartitionKind::Dimension)
+            .map(|k| k.name.as_str())
+            .collect()
     }
 
     /// The time grain of the partition, if it has one.

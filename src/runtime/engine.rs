@@ -154,6 +154,9 @@ pub trait Engine {
         from: Option<i64>,
         to: i64,
     ) -> Result<Diff, RuntimeError>;
+    /// The values a dimension key takes in the inputs that pass it through:
+    /// the partitions a run computes when it is not given one.
+    fn dimension_values(&mut self, plan: &JobPlan, key: &str) -> Result<Vec<String>, RuntimeError>;
     /// Removes a shadow scope's versions of a dataset (a dry run's).
     fn drop_shadow(&mut self, plan: &JobPlan, scope: &str) -> Result<(), RuntimeError>;
     /// Removes every shadow version of one partition: a run that will
@@ -270,6 +273,21 @@ impl SqliteEngine {
             Value::Integer(i) => i,
             _ => 0,
         })
+    }
+
+    /// A count, or its value when `counted` already holds the same statement.
+    fn count_once(
+        &self,
+        counted: &mut Vec<(String, i64)>,
+        sql: &str,
+        values: &[(String, Value)],
+    ) -> Result<i64, RuntimeError> {
+        if let Some((_, n)) = counted.iter().find(|(s, _)| s == sql) {
+            return Ok(*n);
+        }
+        let n = self.count(sql, values)?;
+        counted.push((sql.to_string(), n));
+        Ok(n)
     }
 
     fn execute(&self, sql: &str, values: &[(String, Value)]) -> Result<usize, RuntimeError> {
@@ -613,25 +631,28 @@ impl Engine for SqliteEngine {
             .execute_batch("DROP TABLE IF EXISTS temp.bpl_rows; BEGIN IMMEDIATE;")
             .map_err(RuntimeError::sql)?;
         let result = (|| -> Result<(), RuntimeError> {
+            // Each count scans the input; one the lowering wrote twice (the
+            // same text) runs once: nothing it reads changes in between.
+            let mut counted = Vec::new();
             for (alias, q) in &l.rows {
-                staged.rows.push((alias.clone(), self.count(q, &v)?));
+                let n = self.count_once(&mut counted, q, &v)?;
+                staged.rows.push((alias.clone(), n));
             }
             for (alias, q) in &l.partition_counts {
-                staged
-                    .partition_counts
-                    .push((alias.clone(), self.count(q, &v)?));
+                let n = self.count_once(&mut counted, q, &v)?;
+                staged.partition_counts.push((alias.clone(), n));
             }
-            staged.counters.input = self.count(&l.input_count, &v)?;
+            staged.counters.input = self.count_once(&mut counted, &l.input_count, &v)?;
             if let Some(q) = &l.duplicates {
-                staged.counters.duplicates = self.count(q, &v)?;
+                staged.counters.duplicates = self.count_once(&mut counted, q, &v)?;
             }
             if let Some(m) = &l.materialize {
                 self.execute(m, &v)?;
-                for (name, q) in &l.row_rule_failures {
-                    staged
-                        .row_rule_failures
-                        .push((name.clone(), self.count(q, &v)?));
-                }
+            }
+            for (name, q) in &l.row_rule_failures {
+                staged
+                    .row_rule_failures
+                    .push((name.clone(), self.count(q, &v)?));
             }
             if let Some(q) = &l.quarantine {
                 self.execute(q, &v)?;
@@ -639,7 +660,7 @@ impl Engine for SqliteEngine {
             if let Some(q) = &l.quarantined_count {
                 staged.counters.quarantined = self.count(q, &v)?;
             }
-            staged.counters.accepted = self.count(&l.accepted_count, &v)?;
+            staged.counters.accepted = self.count_once(&mut counted, &l.accepted_count, &v)?;
             self.execute(&l.stage, &v)?;
             staged.counters.output = self.count(&l.output_count, &v)?;
             Ok(())
@@ -1028,6 +1049,30 @@ impl Engine for SqliteEngine {
         )
         .map_err(RuntimeError::sql)?;
         tx.commit().map_err(RuntimeError::sql)
+    }
+
+    fn dimension_values(&mut self, plan: &JobPlan, key: &str) -> Result<Vec<String>, RuntimeError> {
+        let mut values = std::collections::BTreeSet::new();
+        for i in &plan.inputs {
+            for (out, col) in &i.dimensions {
+                if out != key {
+                    continue;
+                }
+                let sql = format!(
+                    "SELECT DISTINCT CAST({c} AS TEXT) FROM {t} WHERE {c} IS NOT NULL",
+                    c = ident(col),
+                    t = ident(&i.table.table)
+                );
+                let mut stmt = self.conn.prepare(&sql).map_err(RuntimeError::sql)?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, String>(0))
+                    .map_err(RuntimeError::sql)?;
+                for v in rows {
+                    values.insert(v.map_err(RuntimeError::sql)?);
+                }
+            }
+        }
+        Ok(values.into_iter().collect())
     }
 
     fn versions(

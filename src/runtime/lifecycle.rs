@@ -147,7 +147,7 @@ impl Runner<'_> {
 
     /// Refuses what the dataset's closed periods forbid: replacing a closed
     /// partition, restating without a reason or under `restate never`.
-    fn check_closed(&self, req: &Request) -> Result<(), RuntimeError> {
+    fn check_closed(&mut self, req: &Request) -> Result<(), RuntimeError> {
         let plan = self.plan;
         let as_of =
             chrono::NaiveDate::parse_from_str(req.as_of.get(..10).unwrap_or(""), "%Y-%m-%d")
@@ -183,26 +183,36 @@ impl Runner<'_> {
     }
 
     /// The partitions of a request: `(id, time ordinal)`, oldest first.
-    fn partitions(&self, req: &Request) -> Result<Vec<(String, Option<i64>)>, RuntimeError> {
+    /// An id is the partition's key values joined by `/`: dimension values
+    /// first (each given with `--dim`, or every value the inputs hold),
+    /// then the time key.
+    fn partitions(&mut self, req: &Request) -> Result<Vec<(String, Option<i64>)>, RuntimeError> {
         let plan = self.plan;
-        let mut dims = Vec::new();
-        for k in &plan.partition {
-            if k.kind == PartitionKind::Dimension {
-                let v = req
-                    .dimensions
-                    .iter()
-                    .find(|(n, _)| *n == k.name)
-                    .ok_or_else(|| {
-                        RuntimeError::Unsupported(format!(
-                            "`{}` is partitioned by `{}`: pass `--dim {}=VALUE`",
-                            plan.dataset, k.name, k.name
-                        ))
-                    })?;
-                dims.push(v.1.clone());
+        let mut combos: Vec<Vec<String>> = vec![Vec::new()];
+        for k in plan.dimension_keys() {
+            let values = match req.dimensions.iter().find(|(n, _)| n == k) {
+                Some((_, v)) => vec![v.clone()],
+                None => self.engine.dimension_values(plan, k)?,
+            };
+            if let Some(bad) = values.iter().find(|v| v.contains('/') || v.is_empty()) {
+                return Err(RuntimeError::Unsupported(format!(
+                    "`{}` partitions by `{k}`, whose value {bad:?} cannot name a partition",
+                    plan.dataset
+                )));
             }
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    values.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.push(v.clone());
+                        c
+                    })
+                })
+                .collect();
         }
-        let id = |time: Option<String>| {
-            let mut parts = dims.clone();
+        let id = |dims: &[String], time: Option<String>| {
+            let mut parts = dims.to_vec();
             parts.extend(time);
             if parts.is_empty() {
                 "all".to_string()
@@ -211,12 +221,17 @@ impl Runner<'_> {
             }
         };
         let lookback = if req.lookback { plan.lookback } else { 0 };
-        Ok(match plan.grain() {
-            Some(g) => (req.from - lookback..=req.to)
-                .map(|o| (id(Some(calendar::format(o, g))), Some(o)))
-                .collect(),
-            None => vec![(id(None), None)],
-        })
+        let mut out = Vec::new();
+        for dims in &combos {
+            match plan.grain() {
+                Some(g) => out.extend(
+                    (req.from - lookback..=req.to)
+                        .map(|o| (id(dims, Some(calendar::format(o, g))), Some(o))),
+                ),
+                None => out.push((id(dims, None), None)),
+            }
+        }
+        Ok(out)
     }
 
     fn partition_run(
@@ -226,7 +241,13 @@ impl Runner<'_> {
         ordinal: Option<i64>,
     ) -> Result<PartitionRun, RuntimeError> {
         let plan = self.plan;
-        let mut keys: Vec<(String, String)> = m.parameters.dimensions.clone();
+        // The id starts with the dimension values, in key order.
+        let mut keys: Vec<(String, String)> = plan
+            .dimension_keys()
+            .into_iter()
+            .zip(id.split('/'))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let (p, windows, close) = match (plan.grain(), ordinal) {
             (Some(g), Some(o)) => {
                 let p = calendar::format(o, g);

@@ -402,8 +402,11 @@ fn classify(program: &Program, uf: &mut UnionFind, a: &mut Analysis, rows: u64) 
     for d in program.decls.iter().filter(|d| is_data(d)) {
         let key: Vec<usize> = d.key.iter().filter_map(|k| a.id(d.id, k)).collect();
         if let Some((&last, init)) = key.split_last() {
+            // A leading column before a finer id (a tenant before an
+            // account or an entry) is coarse; before an enum it is not.
+            let finer = !matches!(a.domains[last].kind, DomainKind::Enum(_) | DomainKind::Free);
             for &k in init {
-                if entities(a, k) && k != last {
+                if entities(a, k) && k != last && finer {
                     coarse.insert(k);
                     if entities(a, last)
                         && !reaches(a, last, k)

@@ -311,7 +311,7 @@ fn int_range(name: &str) -> (i64, i64) {
     if has(&["level", "priority", "tier", "severity", "rank"]) {
         (1, 4)
     } else if name.ends_with("hours") {
-        (4, 96)
+        (24, 96)
     } else if name.ends_with("days") {
         (1, 30)
     } else if has(&["count", "qty", "quantity", "number"]) {
