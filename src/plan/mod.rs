@@ -226,13 +226,24 @@ impl JobPlan {
         })
     }
 
-    /// The dimension keys of the partition, in order.
+    /// The keys that split a partition besides time, in order: static
+    /// dimensions and hash buckets.
     pub fn dimension_keys(&self) -> Vec<&str> {
         self.partition
             .iter()
-            .filter(|k| k.kind == PartitionKind::Dimension)
+            .filter(|k| matches!(k.kind, PartitionKind::Dimension | PartitionKind::Hash { .. }))
             .map(|k| k.name.as_str())
             .collect()
+    }
+
+    /// The hash key, if the partition has one: `(key, column, buckets)`.
+    pub fn hash_key(&self) -> Option<(&str, &str, u32)> {
+        self.partition.iter().find_map(|k| match &k.kind {
+            PartitionKind::Hash { column, buckets } => {
+                Some((k.name.as_str(), column.as_str(), *buckets))
+            }
+            _ => None,
+        })
     }
 
     /// The time grain of the partition, if it has one.

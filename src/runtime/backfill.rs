@@ -144,11 +144,10 @@ pub struct Report {
 
 /// The partitions of a step: `(id, ordinal)` at the dataset's grain.
 fn partitions(plan: &JobPlan, step: &Step) -> Result<Vec<(String, i64)>, RuntimeError> {
+    // Without a time key, one run recomputes the dataset (every bucket or
+    // dimension value), whatever the range.
     let Some(g) = plan.grain() else {
-        return Err(RuntimeError::Unsupported(format!(
-            "`{}` has no time partition; backfill it with `bplc run {}`",
-            plan.dataset, plan.dataset
-        )));
+        return Ok(vec![("all".to_string(), 0)]);
     };
     let mut out = Vec::new();
     for r in &step.ranges {
@@ -172,7 +171,6 @@ fn partitions(plan: &JobPlan, step: &Step) -> Result<Vec<(String, i64)>, Runtime
 
 /// Whether output partition `o` reads a partition that failed upstream.
 fn blocked(plan: &JobPlan, o: i64, failed: &BTreeMap<String, BTreeSet<i64>>) -> Option<String> {
-    let g = plan.grain()?;
     for i in &plan.inputs {
         let Some(bad) = failed.get(&i.table.decl) else {
             continue;
@@ -180,13 +178,20 @@ fn blocked(plan: &JobPlan, o: i64, failed: &BTreeMap<String, BTreeSet<i64>>) -> 
         if bad.is_empty() {
             continue;
         }
-        let hit = match &i.boundary {
-            Boundary::Partitions {
-                input_grain,
-                lo,
-                hi,
-                ..
-            } => {
+        // A whole step failed, or this dataset reads whole inputs: any
+        // failure upstream is one this partition read.
+        let whole = bad.contains(&i64::MIN) || plan.grain().is_none();
+        let hit = match (&i.boundary, plan.grain()) {
+            _ if whole => Some("some partitions".to_string()),
+            (
+                Boundary::Partitions {
+                    input_grain,
+                    lo,
+                    hi,
+                    ..
+                },
+                Some(g),
+            ) => {
                 let (a, b) = input_range(o, g, *input_grain, *lo, *hi);
                 bad.range(a..=b)
                     .next()
@@ -234,7 +239,28 @@ pub fn execute(
         };
         let plan = JobPlan::build(program, &step.dataset)
             .map_err(|e| RuntimeError::Unsupported(e.to_string()))?;
-        let parts = partitions(&plan, step)?;
+        let parts = match partitions(&plan, step) {
+            Ok(p) => p,
+            Err(e) => {
+                // A step that cannot be expanded fails, and so does
+                // everything downstream of it; the rest of the plan runs.
+                report.partitions.push(PartitionOutcome {
+                    partition: "*".into(),
+                    outcome: "failed".into(),
+                    run_id: None,
+                    version: None,
+                    checksum: None,
+                    error: Some(format!("[{}] {e}", e.code())),
+                    diff: None,
+                });
+                failed
+                    .entry(step.dataset.clone())
+                    .or_default()
+                    .insert(i64::MIN);
+                reports.push(report);
+                continue;
+            }
+        };
         let upstream = upstream_failures(&failed, &step.dataset);
         let mut failures_here = BTreeSet::new();
         for (n, (partition, o)) in parts.iter().enumerate() {

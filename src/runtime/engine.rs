@@ -47,6 +47,8 @@ pub struct Staged {
     pub row_rule_failures: Vec<(String, i64)>,
     pub rows: Vec<(String, i64)>,
     pub partition_counts: Vec<(String, i64)>,
+    /// Aggregates over input columns the gates read, by counter name.
+    pub input_aggregates: Vec<(String, Value)>,
 }
 
 /// A gate as evaluated: `Some(passed)`, or `None` when it had no value.
@@ -661,6 +663,9 @@ impl Engine for SqliteEngine {
                 staged.counters.quarantined = self.count(q, &v)?;
             }
             staged.counters.accepted = self.count_once(&mut counted, &l.accepted_count, &v)?;
+            for (name, q) in &l.input_aggregates {
+                staged.input_aggregates.push((name.clone(), self.scalar(q, &v)?));
+            }
             self.execute(&l.stage, &v)?;
             staged.counters.output = self.count(&l.output_count, &v)?;
             Ok(())
@@ -703,6 +708,9 @@ impl Engine for SqliteEngine {
         for (alias, n) in &staged.partition_counts {
             v.push((format!(":partition_count_{alias}"), Value::Integer(*n)));
         }
+        for (name, x) in &staged.input_aggregates {
+            v.push((format!(":counter_{name}"), x.clone()));
+        }
         let evaluate = |gates: &[Gate]| -> Result<Vec<Evaluated>, RuntimeError> {
             gates
                 .iter()
@@ -741,6 +749,9 @@ impl Engine for SqliteEngine {
                                 (Some(sides), Some(false)) => {
                                     let mut shown = Vec::new();
                                     for (text, q) in sides {
+                                        if q.starts_with("SELECT") && !q.contains(" FROM ") {
+                                            continue;
+                                        }
                                         let x = super::functions::to_json(self.scalar(q, &v)?);
                                         shown.push(format!("{text} = {x}"));
                                     }

@@ -64,6 +64,12 @@ pub fn register(conn: &Connection) -> Result<()> {
         }
         Ok(format!("{:016x}", h.0))
     })?;
+    conn.create_scalar_function("bpl_bucket", 2, FLAGS, |ctx| {
+        let n: i64 = ctx.get(1)?;
+        let mut h = Fnv::new(0);
+        h.value(ctx.get_raw(0));
+        Ok((n > 0).then(|| (h.0 % n as u64) as i64))
+    })?;
     conn.create_aggregate_function("bpl_checksum", -1, FLAGS, Checksum)?;
     conn.create_aggregate_function("bpl_percentile", 2, FLAGS, Percentile)?;
     Ok(())

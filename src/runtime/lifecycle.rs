@@ -149,10 +149,7 @@ impl Runner<'_> {
     /// partition, restating without a reason or under `restate never`.
     fn check_closed(&mut self, req: &Request) -> Result<(), RuntimeError> {
         let plan = self.plan;
-        let as_of =
-            chrono::NaiveDate::parse_from_str(req.as_of.get(..10).unwrap_or(""), "%Y-%m-%d")
-                .map(calendar::day)
-                .unwrap_or(i64::MAX);
+        let as_of = as_of_day(&req.as_of);
         let closed: Vec<String> = self
             .partitions(req)?
             .into_iter()
@@ -190,9 +187,10 @@ impl Runner<'_> {
         let plan = self.plan;
         let mut combos: Vec<Vec<String>> = vec![Vec::new()];
         for k in plan.dimension_keys() {
-            let values = match req.dimensions.iter().find(|(n, _)| n == k) {
-                Some((_, v)) => vec![v.clone()],
-                None => self.engine.dimension_values(plan, k)?,
+            let values = match (req.dimensions.iter().find(|(n, _)| n == k), plan.hash_key()) {
+                (Some((_, v)), _) => vec![v.clone()],
+                (None, Some((hash, _, n))) if hash == k => (0..n).map(|b| b.to_string()).collect(),
+                (None, _) => self.engine.dimension_values(plan, k)?,
             };
             if let Some(bad) = values.iter().find(|v| v.contains('/') || v.is_empty()) {
                 return Err(RuntimeError::Unsupported(format!(
@@ -221,11 +219,21 @@ impl Runner<'_> {
             }
         };
         let lookback = if req.lookback { plan.lookback } else { 0 };
+        // A scheduled run's lookback stops at the closed periods: they
+        // change only through a restatement. The run dates themselves are
+        // checked, and refused if closed (`check_closed`).
+        let as_of = as_of_day(&req.as_of);
+        let open = |o: i64| {
+            o >= req.from
+                || req.target != Target::Publish
+                || plan.closes_on(o).is_none_or(|d| d >= as_of)
+        };
         let mut out = Vec::new();
         for dims in &combos {
             match plan.grain() {
                 Some(g) => out.extend(
                     (req.from - lookback..=req.to)
+                        .filter(|o| open(*o))
                         .map(|o| (id(dims, Some(calendar::format(o, g))), Some(o))),
                 ),
                 None => out.push((id(dims, None), None)),
@@ -515,6 +523,13 @@ impl Runner<'_> {
         (self.progress)(&format!("{} FAILED: {error}", m.run_id));
         Ok(m)
     }
+}
+
+/// The day number of a processing time (`2026-07-20 01:00:00`).
+fn as_of_day(as_of: &str) -> i64 {
+    chrono::NaiveDate::parse_from_str(as_of.get(..10).unwrap_or(""), "%Y-%m-%d")
+        .map(calendar::day)
+        .unwrap_or(i64::MAX)
 }
 
 /// Routes one staged partition's results by severity.

@@ -4,8 +4,10 @@
 //! `derive`, `dedupe`) whose columns are flattened to `alias__column`, and
 //! the *shaping stage* (`group`, `aggregate`, `select`) that turns accepted
 //! rows into output rows. Row rules are evaluated on the row stage; when a
-//! job has any, the row stage is materialised once so routing, counting and
-//! shaping read the same rows.
+//! rule quarantines, the row stage is materialised once so routing, counting
+//! and shaping read the same rows. Otherwise each rule counts its failures in
+//! one scan, and counts that are the same statement (`rows(alias)`, input,
+//! accepted) are lowered to the same text, so the engine runs them once.
 //!
 //! Parameters the runtime binds: `:p` and `:p_<key>` (the partition),
 //! `:lo_<alias>`/`:hi_<alias>` (a dataset input's window), `:hwm_<alias>` or
@@ -73,10 +75,16 @@ fn operands(
 ) -> Result<Option<[(String, String); 2]>, Unsupported> {
     use crate::syntax::ast::BinaryOp::*;
     Ok(match &e.kind {
-        crate::semantic::hir::ExprKind::Binary(Eq | Ne | Lt | Le | Gt | Ge, l, r) => Some([
-            (show(l), gate(sql(l, PLAIN)?)),
-            (show(r), gate(sql(r, PLAIN)?)),
-        ]),
+        crate::semantic::hir::ExprKind::Binary(Eq | Ne | Lt | Le | Gt | Ge, l, r) => {
+            // A literal side is itself; only the measured side is queried.
+            let side = |x: &crate::semantic::hir::Expr| -> Result<(String, String), Unsupported> {
+                Ok(match &x.kind {
+                    crate::semantic::hir::ExprKind::Lit(_) => (show(x), format!("SELECT {}", sql(x, PLAIN)?)),
+                    _ => (show(x), gate(sql(x, PLAIN)?)),
+                })
+            };
+            Some([side(l)?, side(r)?])
+        }
         _ => None,
     })
 }
@@ -132,6 +140,9 @@ pub struct LoweredJob {
     pub quarantine: Option<String>,
     pub quarantined_count: Option<String>,
     pub accepted_count: String,
+    /// Aggregates over input columns that gates read, measured on the
+    /// accepted rows: `(counter name, SELECT)`.
+    pub input_aggregates: Vec<(String, String)>,
     /// Computes the partition and writes it as an unpublished version.
     pub stage: String,
     pub output_count: String,
@@ -170,11 +181,17 @@ fn input_sql(i: &InputPlan) -> Result<String, Unsupported> {
         ident(&t.table)
     };
     match &i.boundary {
-        Boundary::Partitions { column, .. } => conditions.push(format!(
-            "{} BETWEEN :lo_{a} AND :hi_{a}",
-            ident(column),
-            a = t.alias
-        )),
+        Boundary::Partitions { column, .. } => {
+            conditions.push(format!(
+                "{} BETWEEN :lo_{a} AND :hi_{a}",
+                ident(column),
+                a = t.alias
+            ));
+            // `tenant_id == p.tenant_id`: the same tenant's partitions only.
+            for (out, col) in &i.dimensions {
+                conditions.push(format!("{} = :p_{out}", ident(col)));
+            }
+        }
         Boundary::Filter(e) => conditions.push(sql(e, BOUNDARY)?),
         Boundary::All => {}
     }
@@ -430,7 +447,15 @@ fn shape(plan: &JobPlan, stages: &Stages, accepted: &str) -> Result<String, Unsu
         })
         .collect::<Vec<_>>()
         .join(", ");
-    Ok(format!("SELECT {cols} FROM ({q})"))
+    // A hash-partitioned output keeps the rows of its bucket.
+    let bucket = match plan.hash_key() {
+        Some((key, column, n)) => format!(
+            " WHERE bpl_bucket({}, {n}) = CAST(:p_{key} AS INTEGER)",
+            ident(column)
+        ),
+        None => String::new(),
+    };
+    Ok(format!("SELECT {cols} FROM ({q}){bucket}"))
 }
 
 pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
@@ -481,10 +506,29 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     let data = data_table(&plan.table);
     let this_version = "_bpl_partition = :partition AND _bpl_version = :version";
     let (materialize, accepted, row_rule_failures, quarantine, quarantined_count);
-    if row_rules.is_empty() {
+    if !row_rules.iter().any(|r| r.severity == Severity::Quarantine) {
+        // Rules that route no rows only count their failures: one scan of
+        // the row stage each, cheaper than copying it to a temp table.
         materialize = None;
         accepted = format!("{with}SELECT * FROM ({})", stages.rows);
-        row_rule_failures = Vec::new();
+        row_rule_failures = plan
+            .job
+            .rules
+            .iter()
+            .filter(|r| r.level == RuleLevel::Row)
+            .zip(&row_rules)
+            .map(|(r, rr)| {
+                sql(&r.expr, ROW).map(|s| {
+                    (
+                        rr.name.clone(),
+                        format!(
+                            "{with}SELECT count(*) FROM ({}) WHERE coalesce({s}, 0) = 0",
+                            stages.rows
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         quarantine = None;
         quarantined_count = None;
     } else {
@@ -598,7 +642,22 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ));
         }
     }
-    let accepted_count = format!("SELECT count(*) FROM ({accepted})");
+    // A row stage that starts with a plain `from` counts the same rows as
+    // `rows(alias)`, and with no join, dedupe or routing rule every input row
+    // is accepted: the same statement, which the engine runs once.
+    let input_count = match stages.first.as_deref().and_then(|a| {
+        table_of(plan, a)
+            .filter(|t| stages.leading == flattened(t))
+            .and_then(|_| rows.iter().find(|(x, _)| x == a))
+    }) {
+        Some((_, q)) => format!("{with}{q}"),
+        None => format!("{with}SELECT count(*) FROM ({})", stages.leading),
+    };
+    let accepted_count = if materialize.is_none() && stages.rows == stages.leading {
+        input_count.clone()
+    } else {
+        format!("SELECT count(*) FROM ({accepted})")
+    };
     let output = shape(plan, &stages, &accepted)?;
     let out_cols: Vec<String> = plan.columns.iter().map(|c| ident(&c.name)).collect();
     let row_id_parts = if plan.key.is_empty() {
@@ -625,6 +684,22 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ident(&data)
         )
     };
+    // An aggregate over an input's columns in a gate (`sum(ledger.amount)`
+    // in a control total) is measured on the accepted rows while they
+    // exist, during staging, and read back as a counter.
+    let mut input_aggregates: Vec<(String, String)> = Vec::new();
+    let mut lift = |e: &crate::semantic::hir::Expr| -> Result<crate::semantic::hir::Expr, Unsupported> {
+        let mut e = e.clone();
+        lift_input_aggregates(&mut e, &mut |call| {
+            let name = format!("agg{}", input_aggregates.len());
+            input_aggregates.push((
+                name.clone(),
+                format!("SELECT {} FROM ({accepted})", sql(call, ROW)?),
+            ));
+            Ok(name)
+        })?;
+        Ok(e)
+    };
     let mut expectations = Vec::new();
     for r in plan
         .job
@@ -632,17 +707,22 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         .iter()
         .filter(|r| r.level == RuleLevel::Partition)
     {
+        let expr = lift(&r.expr)?;
         expectations.push(Gate {
             name: r.name.clone(),
             severity: r.severity,
             text: r.text.clone(),
-            sql: gate(sql(&r.expr, PLAIN)?),
+            sql: gate(sql(&expr, PLAIN)?),
             sides: None,
-            operands: operands(&r.expr, &gate)?,
+            operands: operands(&expr, &gate)?,
         });
     }
     let mut reconciliations = Vec::new();
     for r in &plan.job.reconcile {
+        let r = &crate::semantic::hir::Reconciliation {
+            expr: lift(&r.expr)?,
+            ..r.clone()
+        };
         let sides = match (&r.tolerance, &r.expr.kind) {
             (
                 Some(_),
@@ -726,7 +806,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             .into_iter()
             .map(|(a, q)| (a, format!("{with}{q}")))
             .collect(),
-        input_count: format!("{with}SELECT count(*) FROM ({})", stages.leading),
+        input_count,
         duplicates,
         materialize,
         row_rules,
@@ -734,6 +814,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         quarantine,
         quarantined_count,
         accepted_count,
+        input_aggregates,
         stage,
         output_count: format!("SELECT count(*) FROM {} WHERE {this_version}", ident(&data)),
         expectations,
@@ -755,6 +836,54 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             name = string(&plan.dataset),
         ),
     })
+}
+
+/// Replaces each aggregate call over an input's columns with the counter
+/// `name_of(call)` returns.
+fn lift_input_aggregates(
+    e: &mut crate::semantic::hir::Expr,
+    name_of: &mut dyn FnMut(&crate::semantic::hir::Expr) -> Result<String, Unsupported>,
+) -> Result<(), Unsupported> {
+    use crate::semantic::hir::{CallKind, ExprKind as K};
+    fn reads_input(e: &crate::semantic::hir::Expr) -> bool {
+        match &e.kind {
+            K::Column { alias: Some(_), .. } => true,
+            K::Call { args, .. } | K::List(args) => args.iter().any(reads_input),
+            K::Unary(_, x) | K::IsNull { expr: x, .. } => reads_input(x),
+            K::Binary(_, l, r) => reads_input(l) || reads_input(r),
+            K::If { cond, then, otherwise } => {
+                reads_input(cond) || reads_input(then) || reads_input(otherwise)
+            }
+            _ => false,
+        }
+    }
+    match &mut e.kind {
+        K::Call {
+            kind: CallKind::Aggregate,
+            args,
+            ..
+        } if args.iter().any(reads_input) => {
+            let name = name_of(e)?;
+            e.kind = K::Counter(name);
+        }
+        K::Call { args, .. } | K::List(args) => {
+            for a in args {
+                lift_input_aggregates(a, name_of)?;
+            }
+        }
+        K::Unary(_, x) | K::IsNull { expr: x, .. } => lift_input_aggregates(x, name_of)?,
+        K::Binary(_, l, r) => {
+            lift_input_aggregates(l, name_of)?;
+            lift_input_aggregates(r, name_of)?;
+        }
+        K::If { cond, then, otherwise } => {
+            lift_input_aggregates(cond, name_of)?;
+            lift_input_aggregates(then, name_of)?;
+            lift_input_aggregates(otherwise, name_of)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Whether the row stage reads an alias (as `from` or `join`).
