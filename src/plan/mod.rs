@@ -231,7 +231,12 @@ impl JobPlan {
     pub fn dimension_keys(&self) -> Vec<&str> {
         self.partition
             .iter()
-            .filter(|k| matches!(k.kind, PartitionKind::Dimension | PartitionKind::Hash { .. }))
+            .filter(|k| {
+                matches!(
+                    k.kind,
+                    PartitionKind::Dimension | PartitionKind::Hash { .. }
+                )
+            })
             .map(|k| k.name.as_str())
             .collect()
     }

@@ -664,7 +664,9 @@ impl Engine for SqliteEngine {
             }
             staged.counters.accepted = self.count_once(&mut counted, &l.accepted_count, &v)?;
             for (name, q) in &l.input_aggregates {
-                staged.input_aggregates.push((name.clone(), self.scalar(q, &v)?));
+                staged
+                    .input_aggregates
+                    .push((name.clone(), self.scalar(q, &v)?));
             }
             self.execute(&l.stage, &v)?;
             staged.counters.output = self.count(&l.output_count, &v)?;

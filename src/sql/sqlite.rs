@@ -79,7 +79,9 @@ fn operands(
             // A literal side is itself; only the measured side is queried.
             let side = |x: &crate::semantic::hir::Expr| -> Result<(String, String), Unsupported> {
                 Ok(match &x.kind {
-                    crate::semantic::hir::ExprKind::Lit(_) => (show(x), format!("SELECT {}", sql(x, PLAIN)?)),
+                    crate::semantic::hir::ExprKind::Lit(_) => {
+                        (show(x), format!("SELECT {}", sql(x, PLAIN)?))
+                    }
                     _ => (show(x), gate(sql(x, PLAIN)?)),
                 })
             };
@@ -688,18 +690,19 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     // in a control total) is measured on the accepted rows while they
     // exist, during staging, and read back as a counter.
     let mut input_aggregates: Vec<(String, String)> = Vec::new();
-    let mut lift = |e: &crate::semantic::hir::Expr| -> Result<crate::semantic::hir::Expr, Unsupported> {
-        let mut e = e.clone();
-        lift_input_aggregates(&mut e, &mut |call| {
-            let name = format!("agg{}", input_aggregates.len());
-            input_aggregates.push((
-                name.clone(),
-                format!("SELECT {} FROM ({accepted})", sql(call, ROW)?),
-            ));
-            Ok(name)
-        })?;
-        Ok(e)
-    };
+    let mut lift =
+        |e: &crate::semantic::hir::Expr| -> Result<crate::semantic::hir::Expr, Unsupported> {
+            let mut e = e.clone();
+            lift_input_aggregates(&mut e, &mut |call| {
+                let name = format!("agg{}", input_aggregates.len());
+                input_aggregates.push((
+                    name.clone(),
+                    format!("SELECT {} FROM ({accepted})", sql(call, ROW)?),
+                ));
+                Ok(name)
+            })?;
+            Ok(e)
+        };
     let mut expectations = Vec::new();
     for r in plan
         .job
@@ -851,9 +854,11 @@ fn lift_input_aggregates(
             K::Call { args, .. } | K::List(args) => args.iter().any(reads_input),
             K::Unary(_, x) | K::IsNull { expr: x, .. } => reads_input(x),
             K::Binary(_, l, r) => reads_input(l) || reads_input(r),
-            K::If { cond, then, otherwise } => {
-                reads_input(cond) || reads_input(then) || reads_input(otherwise)
-            }
+            K::If {
+                cond,
+                then,
+                otherwise,
+            } => reads_input(cond) || reads_input(then) || reads_input(otherwise),
             _ => false,
         }
     }
@@ -876,7 +881,11 @@ fn lift_input_aggregates(
             lift_input_aggregates(l, name_of)?;
             lift_input_aggregates(r, name_of)?;
         }
-        K::If { cond, then, otherwise } => {
+        K::If {
+            cond,
+            then,
+            otherwise,
+        } => {
             lift_input_aggregates(cond, name_of)?;
             lift_input_aggregates(then, name_of)?;
             lift_input_aggregates(otherwise, name_of)?;
