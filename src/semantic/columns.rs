@@ -7,7 +7,7 @@
 //! computes, with their inferred types, and downstream datasets are checked
 //! against those, so names and types are checked across the whole graph.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::declarations::columns as declared_columns;
 use super::expr::{AliasCols, Col, Mode, Scope, TypeTable};
@@ -27,7 +27,7 @@ pub struct Schemas<'a> {
 impl<'a> Schemas<'a> {
     pub fn build(symbols: &'a Symbols<'a>, variants: &[String]) -> Schemas<'a> {
         let mut s = Schemas {
-            cols: HashMap::new(),
+            cols: HashMap::default(),
         };
         for d in symbols.decls() {
             if let Some(cols) = declared_columns(d) {
@@ -47,8 +47,8 @@ impl<'a> Schemas<'a> {
             .filter(|d| d.kind == DeclKind::Dataset && !s.cols.contains_key(d.name.name.as_str()))
             .map(|d| (d.name.name.as_str(), d))
             .collect();
-        let mut waiting: HashMap<&str, usize> = HashMap::new();
-        let mut readers: HashMap<&str, Vec<&Decl>> = HashMap::new();
+        let mut waiting: HashMap<&str, usize> = HashMap::default();
+        let mut readers: HashMap<&str, Vec<&Decl>> = HashMap::default();
         for d in symbols
             .decls()
             .filter(|d| pending.contains_key(d.name.name.as_str()))

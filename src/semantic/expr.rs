@@ -3,7 +3,7 @@
 //! aggregates where a row is expected, ungrouped columns, and nullable values
 //! where a value is required.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::ty::{unify, Ty, T};
 use super::Symbols;
@@ -430,7 +430,7 @@ impl Scope<'_> {
             (_, true, _) | (FunctionKind::Window, _, _) => Mode::Row,
             _ => mode,
         };
-        let mut bound: HashMap<String, T> = HashMap::new();
+        let mut bound: HashMap<String, T> = HashMap::default();
         for (i, arg) in call.args.iter().enumerate() {
             let at = self.infer(arg, arg_mode, diags);
             let Some(param) = params.get(i).or(params.last()) else {

@@ -4,7 +4,7 @@
 //! checks, on a program that checked clean, so every name resolves; types
 //! come from the table the checker filled in.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::hir::{self, Access, CallKind, Job, Lit, Lock, Named, Step, Tolerance};
 use super::ty::T;

@@ -3,7 +3,7 @@
 //! becomes a [`Mapping`]; a boundary that cannot be read as one is an error,
 //! because impact analysis and input locking both depend on it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::columns::Schemas;
 use super::hir::*;

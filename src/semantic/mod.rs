@@ -19,7 +19,7 @@ mod symbols;
 mod time_zones;
 mod ty;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{Decl, Module};
@@ -76,7 +76,7 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
             .map(|h| h.join().expect("checks never panic"))
             .collect()
     });
-    let mut types = HashMap::new();
+    let mut types = HashMap::default();
     for (d, t) in per_chunk {
         diags.extend(d);
         types.extend(t);

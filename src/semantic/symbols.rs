@@ -1,7 +1,7 @@
 //! The project's names: one namespace for sources, references and datasets
 //! (they are all tables), one for functions and checks (they are called).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::diagnostic::{codes, did_you_mean, Diagnostic};
 use crate::syntax::ast::*;
@@ -19,9 +19,9 @@ impl<'a> Symbols<'a> {
     pub fn collect(modules: &'a [Module], diags: &mut Vec<Diagnostic>) -> Symbols<'a> {
         let mut s = Symbols {
             decls: Vec::new(),
-            by_name: HashMap::new(),
-            functions: HashMap::new(),
-            checks: HashMap::new(),
+            by_name: HashMap::default(),
+            functions: HashMap::default(),
+            checks: HashMap::default(),
         };
         for item in modules.iter().flat_map(|m| &m.items) {
             match item {
