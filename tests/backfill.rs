@@ -370,3 +370,78 @@ fn a_dry_run_keeps_nothing_but_its_report() {
     );
     assert_eq!(p.count("SELECT count(*) FROM _bpl_shadow"), 0);
 }
+
+#[test]
+fn a_closed_month_is_never_replaced_and_a_saved_plan_runs_as_reviewed() {
+    let p = loaded();
+    correct_june_15(&p);
+    // A plain run refuses the closed month and says how to restate it.
+    let (code, _, err) = p.text(&[
+        "run",
+        "executive_dashboard",
+        "--date",
+        "2026-06",
+        "--as-of",
+        "2026-07-20",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("E0307") && err.contains("--mode restatement"),
+        "{err}"
+    );
+    // A scheduled run whose lookback reaches the closed month computes
+    // only the open one.
+    let (code, july) = p.json(&[
+        "run",
+        "executive_dashboard",
+        "--date",
+        "2026-07",
+        "--as-of",
+        "2026-07-20",
+    ]);
+    assert_eq!(code, 0, "{july}");
+    let parts: Vec<&str> = july["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["partition"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, ["2026-07"]);
+
+    // The plan that was reviewed is the plan that runs.
+    let (code, plan) = p.json(&[
+        "plan-backfill",
+        "--from",
+        "raw_case_events",
+        "--range",
+        "2026-06-15",
+        "--mode",
+        "restatement",
+        "--as-of",
+        "2026-07-20",
+        "--reason",
+        "INC-42",
+    ]);
+    assert_eq!(code, 0);
+    let saved = p.path().join("plan.json");
+    std::fs::write(&saved, plan.to_string()).unwrap();
+    let (code, report) = p.json(&[
+        "backfill",
+        "--plan",
+        saved.to_str().unwrap(),
+        "--as-of",
+        "2026-07-20",
+    ]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["mode"], "restatement");
+    assert_eq!(report["reason"], "INC-42");
+    let all = outcomes(&report);
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-06"),
+        "restated"
+    );
+    assert_eq!(
+        p.rows("SELECT reason FROM _bpl_versions WHERE dataset = 'executive_dashboard' AND status = 'RESTATED'"),
+        ["Text(\"INC-42\")"]
+    );
+}
