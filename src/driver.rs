@@ -20,8 +20,19 @@ pub fn check(path: &Path) -> Result<Checked, LoadError> {
     Ok(check_project(project::load(path)?))
 }
 
-/// Checks a loaded (or in-memory) project.
-pub fn check_project(mut project: Project) -> Checked {
+/// Checks a loaded (or in-memory) project: the diagnostics and the
+/// program's graph, without what only running needs (see [`compile`]).
+pub fn check_project(project: Project) -> Checked {
+    passes(project, false)
+}
+
+/// Loads and checks the project at `path`, and lowers every dataset's job
+/// for the runtime: what `run`, `backfill` and the SQL backends read.
+pub fn compile(path: &Path) -> Result<Checked, LoadError> {
+    Ok(passes(project::load(path)?, true))
+}
+
+fn passes(mut project: Project, lower_jobs: bool) -> Checked {
     let mut diagnostics = std::mem::take(&mut project.diagnostics);
     let mut program = None;
     // Names and contracts are checked once the text parses: a declaration
@@ -30,6 +41,7 @@ pub fn check_project(mut project: Project) -> Checked {
     if !diagnostics.iter().any(Diagnostic::is_error) {
         let options = semantic::Options {
             default_time_zone: project.config.time_zone.clone(),
+            lower_jobs,
         };
         let analysis = semantic::analyze(&project.modules, &options);
         diagnostics.extend(analysis.diagnostics);

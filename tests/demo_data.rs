@@ -41,7 +41,7 @@ fn copy(from: &Path, to: &Path) {
 }
 
 fn program(dir: &Path) -> (Program, Option<chrono_tz::Tz>) {
-    let checked = bplc::driver::check(dir).unwrap();
+    let checked = bplc::driver::compile(dir).unwrap();
     assert!(
         !checked.diagnostics.iter().any(|d| d.is_error()),
         "the example checks clean"

@@ -9,7 +9,7 @@ fn lower_example(name: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name);
-    let checked = bplc::driver::check(&root).expect("example loads");
+    let checked = bplc::driver::compile(&root).expect("example loads");
     assert!(
         !checked.diagnostics.iter().any(|d| d.is_error()),
         "{name} checks clean"

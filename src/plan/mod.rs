@@ -143,7 +143,11 @@ impl JobPlan {
                 d.kind.keyword()
             )));
         }
-        let job = d.job.clone().unwrap_or_default();
+        let job = d.job.clone().ok_or_else(|| {
+            PlanError(format!(
+                "`{dataset}` was checked without lowering its job: compile the project with `driver::compile`"
+            ))
+        })?;
         let time_key = d.partition.iter().find_map(|k| match k.kind {
             PartitionKind::Time(g) => Some((k.name.clone(), g)),
             _ => None,

@@ -504,13 +504,13 @@ pub fn check<'s>(
     symbols: &'s Symbols<'s>,
     schemas: &'s Schemas<'s>,
     variants: &'s [String],
-    types: &'s TypeTable,
+    types: Option<&'s TypeTable>,
     diags: &mut Vec<Diagnostic>,
 ) {
     if decl.kind != DeclKind::Dataset {
         return;
     }
-    let ctx = Context::new(decl, symbols, schemas, variants, Some(types));
+    let ctx = Context::new(decl, symbols, schemas, variants, types);
     let output = ctx.pipeline(diags);
     ctx.check(&output, diags);
 }

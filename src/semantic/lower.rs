@@ -18,7 +18,7 @@ use crate::syntax::span::Span;
 pub fn lower(
     symbols: &Symbols<'_>,
     schemas: &Schemas<'_>,
-    types: &HashMap<Span, T>,
+    types: Option<&HashMap<Span, T>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Program {
     let mut program = Program::default();
@@ -27,11 +27,11 @@ pub fn lower(
         program.push(shell(d, schemas));
     }
     let columns = |name: &str| schemas.of(name).unwrap_or(&[]);
-    let jobs = super::job::Lowering {
+    let jobs = types.map(|types| super::job::Lowering {
         symbols,
         types,
         columns: &columns,
-    };
+    });
     for d in symbols.decls() {
         let Some(id) = program.lookup(&d.name.name).map(|x| x.id) else {
             continue;
@@ -75,7 +75,7 @@ pub fn lower(
         decl.inputs = inputs;
         decl.binds = binds;
         decl.access = super::job::access(d);
-        if d.kind == DeclKind::Dataset {
+        if let (DeclKind::Dataset, Some(jobs)) = (d.kind, &jobs) {
             decl.job = Some(jobs.job(d));
         }
     }

@@ -34,6 +34,10 @@ pub use ty::{Ty, T};
 pub struct Options {
     /// `time_zone` from `bpl.toml`, used where a schedule names none.
     pub default_time_zone: Option<String>,
+    /// Also lower each dataset's compute, quality and reconcile blocks to
+    /// the program (`hir::Job`), for running. A check alone does not need
+    /// them, and skipping them keeps `bplc check` and the editor fast.
+    pub lower_jobs: bool,
 }
 
 /// The result of analysis: the checked program and what was found.
@@ -61,11 +65,12 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
                 scope.spawn(move || {
                     let mut diags = Vec::new();
                     let types = expr::TypeTable::default();
+                    let record = options.lower_jobs.then_some(&types);
                     for decl in part {
                         declarations::check(decl, &mut diags);
                         inputs::check(decl, symbols, &mut diags);
                         calls::check(decl, symbols, &mut diags);
-                        columns::check(decl, symbols, schemas, variants, &types, &mut diags);
+                        columns::check(decl, symbols, schemas, variants, record, &mut diags);
                     }
                     (diags, types.into_inner())
                 })
@@ -84,7 +89,7 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     calls::check_prelude_checks(&symbols, &mut diags);
     contracts::check(&symbols, options, &mut diags);
     time_zones::check(&symbols, &mut diags);
-    let program = lower::lower(&symbols, &schemas, &types, &mut diags);
+    let program = lower::lower(&symbols, &schemas, options.lower_jobs.then_some(&types), &mut diags);
     Analysis {
         program,
         diagnostics: allow::apply(&symbols, diags),
