@@ -8,6 +8,7 @@ mod demo;
 mod explain;
 mod fmt;
 mod graph;
+mod lsp;
 mod plan;
 pub mod render;
 mod run;
@@ -94,6 +95,8 @@ pub enum Command {
     Backfill(backfill::BackfillArgs),
     /// Compare two versions of a partition, row by row.
     Diff(backfill::DiffArgs),
+    /// The language server, over stdio: editors start it.
+    Lsp(lsp::LspArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -134,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::DemoData(args) => demo::run(&cli, args),
         Command::Backfill(args) => backfill::run(&cli, args),
         Command::Diff(args) => backfill::diff(&cli, args),
+        Command::Lsp(args) => lsp::run(&cli, args),
     };
     ExitCode::from(code)
 }
@@ -180,7 +184,7 @@ pub(crate) fn clean_project(
     path: &std::path::Path,
     what: &str,
 ) -> Result<(crate::driver::Checked, crate::semantic::hir::Program), u8> {
-    let mut checked = crate::driver::check(path).map_err(usage_error)?;
+    let mut checked = crate::driver::compile(path).map_err(usage_error)?;
     if !checked.diagnostics.iter().any(|d| d.is_error()) {
         if let Some(program) = checked.program.take() {
             return Ok((checked, program));
