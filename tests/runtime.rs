@@ -422,3 +422,25 @@ fn a_run_needs_an_explicit_date() {
     assert_eq!(code, 2);
     assert!(err.contains("not a date"), "{err}");
 }
+
+#[test]
+fn no_lookback_computes_exactly_the_dates_given() {
+    let p = readings_project("quarantine", "warn");
+    reading(&p, "a", 5, "2026-06-30");
+    reading(&p, "b", 7, "2026-07-01");
+    let (code, run) = p.json(&[
+        "run",
+        "daily",
+        "--date",
+        "2026-07-01",
+        "--no-lookback",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(code, 0, "{run}");
+    let parts: Vec<&str> = outputs(&run)
+        .iter()
+        .map(|o| o["partition"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, ["2026-07-01"]);
+}

@@ -26,6 +26,10 @@ pub struct RunArgs {
     /// A range of run dates, inclusive: `2026-07-01..2026-07-04`.
     #[arg(long)]
     pub range: Option<String>,
+    /// Compute exactly the dates given, as a backfill step does: no
+    /// lookback before them.
+    #[arg(long, conflicts_with = "retry")]
+    pub no_lookback: bool,
     /// The processing time (`2026-07-05T01:00:00Z`): what bindings as of
     /// processing time see, and what output rows are stamped with. Default:
     /// now, recorded in the manifest so a retry uses the same.
@@ -264,7 +268,7 @@ fn request(plan: &JobPlan, args: &RunArgs) -> Result<Request, u8> {
         dates,
         as_of: as_of(args.as_of.as_deref())?,
         dimensions,
-        lookback: true,
+        lookback: !args.no_lookback,
         target: crate::runtime::manifest::Target::Publish,
         backfill: None,
     })

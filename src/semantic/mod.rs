@@ -89,7 +89,12 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     calls::check_prelude_checks(&symbols, &mut diags);
     contracts::check(&symbols, options, &mut diags);
     time_zones::check(&symbols, &mut diags);
-    let program = lower::lower(&symbols, &schemas, options.lower_jobs.then_some(&types), &mut diags);
+    let program = lower::lower(
+        &symbols,
+        &schemas,
+        options.lower_jobs.then_some(&types),
+        &mut diags,
+    );
     Analysis {
         program,
         diagnostics: allow::apply(&symbols, diags),
