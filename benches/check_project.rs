@@ -30,6 +30,11 @@
 #[path = "generator/mod.rs"]
 mod generator;
 
+// The allocator of the `bplc` binary (src/main.rs), so the in-process rows
+// measure what the binary does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
