@@ -421,9 +421,14 @@ impl Expected {
                 tokens: Vec::new(),
             };
         };
+        // Character ranges are digits, letters and the one-character ranges
+        // the grammar uses for speed on whitespace, comments and `_`: never
+        // punctuation a message should name.
         let tokens: Vec<String> = attempts
             .expected_tokens()
             .iter()
+            // (pest does not export the token type, so its Debug form tells.)
+            .filter(|t| !format!("{t:?}").starts_with("Range"))
             .map(|t| t.to_string())
             .collect();
         let token_pos = attempts.max_position.min(text.len());
@@ -1052,8 +1057,7 @@ fn describe(rule: Rule, ctx: Context) -> Option<(Group, String)> {
         | Rule::op_neg
         | Rule::op_not
         | Rule::kw_not
-        | Rule::call
-        | Rule::call_head
+        | Rule::name_or_call
         | Rule::if_expr
         | Rule::kw_if
         | Rule::kw_true
@@ -1130,7 +1134,15 @@ fn describe(rule: Rule, ctx: Context) -> Option<(Group, String)> {
         Rule::rule_kind => s("`require` or `expect`"),
         Rule::order_by => s("`order by`"),
         Rule::over_clause => s("`over (...)`"),
-        Rule::nullable | Rule::doc | Rule::rule_name | Rule::variadic | Rule::function_kind => None,
+        // `call_args` is tried right after every name in an expression, so it
+        // is among the rules expected after any name; naming it would only
+        // add noise (`(` glued to a name is rarely what was missing).
+        Rule::nullable
+        | Rule::doc
+        | Rule::rule_name
+        | Rule::variadic
+        | Rule::function_kind
+        | Rule::call_args => None,
         r => {
             let name = format!("{r:?}");
             name.strip_prefix("kw_").map(|w| (Other, format!("`{w}`")))

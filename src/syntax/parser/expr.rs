@@ -1,86 +1,135 @@
-//! Expressions: the grammar gives a flat token list, the PrattParser gives it
-//! shape. The precedence table mirrors `BinaryOp::precedence`, which the
-//! formatter uses to decide where parentheses are needed.
+//! Expressions: the grammar gives a flat token list
+//! (`prefix* primary postfix* (infix prefix* primary postfix*)*`) and
+//! precedence climbing gives it shape. The binding strengths are the ones in
+//! `ast` (`BinaryOp::precedence`, `NOT_PRECEDENCE`, `NEG_PRECEDENCE`), which
+//! the formatter also uses to decide where parentheses are needed, so the
+//! two can never disagree. (pest's PrattParser did the same with its own
+//! copy of the table and a hash lookup per token.)
 
-use std::sync::LazyLock;
-
-use pest::pratt_parser::{Assoc, Op, PrattParser};
+use std::iter::Peekable;
 
 use super::tree::{kids, Builder, P};
 use super::Rule;
 use crate::syntax::ast::*;
 
-static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
-    PrattParser::new()
-        .op(Op::infix(Rule::op_or, Assoc::Left))
-        .op(Op::infix(Rule::op_and, Assoc::Left))
-        .op(Op::prefix(Rule::op_not))
-        .op(Op::infix(Rule::op_eq, Assoc::Left)
-            | Op::infix(Rule::op_ne, Assoc::Left)
-            | Op::infix(Rule::op_lt, Assoc::Left)
-            | Op::infix(Rule::op_le, Assoc::Left)
-            | Op::infix(Rule::op_gt, Assoc::Left)
-            | Op::infix(Rule::op_ge, Assoc::Left)
-            | Op::infix(Rule::op_in, Assoc::Left))
-        .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
-        .op(Op::infix(Rule::op_mul, Assoc::Left) | Op::infix(Rule::op_div, Assoc::Left))
-        .op(Op::prefix(Rule::op_neg))
-        .op(Op::postfix(Rule::is_null) | Op::postfix(Rule::is_not_null) | Op::postfix(Rule::member))
-});
+/// Postfix operators (`.name`, `is null`) bind tighter than anything else.
+const POSTFIX_PRECEDENCE: u8 = NEG_PRECEDENCE + 1;
 
 pub(super) fn build(b: &Builder<'_>, p: P<'_>) -> Expr {
-    PRATT
-        .map_primary(|p| primary(b, p))
-        .map_prefix(|op, rhs| {
-            let op_kind = if op.as_rule() == Rule::op_not {
-                UnaryOp::Not
+    let mut tokens = p.into_inner().peekable();
+    climb(b, &mut tokens, 0)
+}
+
+/// How tightly the operator token `p` binds its left operand; 0 for
+/// anything that is not an infix or postfix operator.
+fn left_binding(p: &P<'_>) -> u8 {
+    match p.as_rule() {
+        Rule::member | Rule::is_null | Rule::is_not_null => POSTFIX_PRECEDENCE,
+        rule => binary_op(rule).map_or(0, BinaryOp::precedence),
+    }
+}
+
+fn binary_op(rule: Rule) -> Option<BinaryOp> {
+    Some(match rule {
+        Rule::op_or => BinaryOp::Or,
+        Rule::op_and => BinaryOp::And,
+        Rule::op_eq => BinaryOp::Eq,
+        Rule::op_ne => BinaryOp::Ne,
+        Rule::op_lt => BinaryOp::Lt,
+        Rule::op_le => BinaryOp::Le,
+        Rule::op_gt => BinaryOp::Gt,
+        Rule::op_ge => BinaryOp::Ge,
+        Rule::op_in => BinaryOp::In,
+        Rule::op_add => BinaryOp::Add,
+        Rule::op_sub => BinaryOp::Sub,
+        Rule::op_mul => BinaryOp::Mul,
+        Rule::op_div => BinaryOp::Div,
+        _ => return None,
+    })
+}
+
+/// One operand and every operator after it that binds tighter than `min`.
+/// Binary operators are left-associative: the right operand stops at an
+/// operator of the same strength. A prefix operator takes everything
+/// tighter than itself (`not a == b` is `not (a == b)`, `-a * b` is
+/// `(-a) * b`).
+fn climb<'i>(b: &Builder<'_>, tokens: &mut Peekable<impl Iterator<Item = P<'i>>>, min: u8) -> Expr {
+    let first = tokens.next().expect("the grammar puts an operand first");
+    let mut lhs = match first.as_rule() {
+        Rule::op_not | Rule::op_neg => {
+            let (op, strength) = if first.as_rule() == Rule::op_not {
+                (UnaryOp::Not, NOT_PRECEDENCE)
             } else {
-                UnaryOp::Neg
+                (UnaryOp::Neg, NEG_PRECEDENCE)
             };
+            let operand = climb(b, tokens, strength - 1);
             Expr {
-                span: b.span(&op).to(rhs.span),
-                kind: ExprKind::Unary(op_kind, Box::new(rhs)),
+                span: b.span(&first).to(operand.span),
+                kind: ExprKind::Unary(op, Box::new(operand)),
             }
-        })
-        .map_postfix(|lhs, op| {
-            let span = lhs.span.to(b.span(&op));
-            let kind = match op.as_rule() {
-                Rule::member => ExprKind::Member(Box::new(lhs), b.ident(kids(op).next().unwrap())),
-                rule => ExprKind::IsNull {
-                    expr: Box::new(lhs),
-                    negated: rule == Rule::is_not_null,
-                },
-            };
-            Expr { kind, span }
-        })
-        .map_infix(|lhs, op, rhs| {
-            let op = match op.as_rule() {
-                Rule::op_or => BinaryOp::Or,
-                Rule::op_and => BinaryOp::And,
-                Rule::op_eq => BinaryOp::Eq,
-                Rule::op_ne => BinaryOp::Ne,
-                Rule::op_lt => BinaryOp::Lt,
-                Rule::op_le => BinaryOp::Le,
-                Rule::op_gt => BinaryOp::Gt,
-                Rule::op_ge => BinaryOp::Ge,
-                Rule::op_in => BinaryOp::In,
-                Rule::op_add => BinaryOp::Add,
-                Rule::op_sub => BinaryOp::Sub,
-                Rule::op_mul => BinaryOp::Mul,
-                _ => BinaryOp::Div,
-            };
-            Expr {
-                span: lhs.span.to(rhs.span),
-                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+        }
+        _ => primary(b, first),
+    };
+    while let Some(next) = tokens.peek() {
+        let strength = left_binding(next);
+        if strength <= min {
+            break;
+        }
+        let op = tokens.next().expect("peeked");
+        lhs = match binary_op(op.as_rule()) {
+            Some(binary) => {
+                let rhs = climb(b, tokens, strength);
+                Expr {
+                    span: lhs.span.to(rhs.span),
+                    kind: ExprKind::Binary(binary, Box::new(lhs), Box::new(rhs)),
+                }
             }
-        })
-        .parse(p.into_inner())
+            None => postfix(b, lhs, op),
+        };
+    }
+    lhs
+}
+
+fn postfix(b: &Builder<'_>, lhs: Expr, op: P<'_>) -> Expr {
+    let span = lhs.span.to(b.span(&op));
+    let kind = match op.as_rule() {
+        Rule::member => ExprKind::Member(Box::new(lhs), b.ident(kids(op).next().unwrap())),
+        rule => ExprKind::IsNull {
+            expr: Box::new(lhs),
+            negated: rule == Rule::is_not_null,
+        },
+    };
+    Expr { kind, span }
+}
+
+/// `name(args) over (...)`, from the name and the `call_args` pair.
+fn call(b: &Builder<'_>, name: Ident, call_args: P<'_>) -> ExprKind {
+    let mut args = Vec::new();
+    let mut over = None;
+    for c in kids(call_args) {
+        match c.as_rule() {
+            Rule::expr => args.push(build(b, c)),
+            _ => {
+                let mut o = Over {
+                    partition_by: Vec::new(),
+                    order_by: Vec::new(),
+                };
+                for part in kids(c) {
+                    match part.as_rule() {
+                        Rule::order_by => o.order_by = b.order_by(part),
+                        _ => o.partition_by.push(build(b, part)),
+                    }
+                }
+                over = Some(o);
+            }
+        }
+    }
+    ExprKind::Call(Call { name, args, over })
 }
 
 fn primary(b: &Builder<'_>, p: P<'_>) -> Expr {
     let span = b.span(&p);
     let kind = match p.as_rule() {
-        Rule::ident => ExprKind::Ident(p.as_str().to_string()),
         Rule::paren => ExprKind::Paren(Box::new(build(b, kids(p).next().unwrap()))),
         Rule::list => ExprKind::List(kids(p).map(|e| build(b, e)).collect()),
         Rule::if_expr => {
@@ -91,36 +140,94 @@ fn primary(b: &Builder<'_>, p: P<'_>) -> Expr {
                 otherwise: Box::new(it.next().unwrap()),
             }
         }
-        Rule::call => {
-            let mut name = None;
-            let mut args = Vec::new();
-            let mut over = None;
-            for c in kids(p) {
-                match c.as_rule() {
-                    Rule::call_head => name = Some(b.ident(kids(c).next().unwrap())),
-                    Rule::expr => args.push(build(b, c)),
-                    _ => {
-                        let mut o = Over {
-                            partition_by: Vec::new(),
-                            order_by: Vec::new(),
-                        };
-                        for part in kids(c) {
-                            match part.as_rule() {
-                                Rule::order_by => o.order_by = b.order_by(part),
-                                _ => o.partition_by.push(build(b, part)),
-                            }
-                        }
-                        over = Some(o);
-                    }
-                }
+        Rule::name_or_call => {
+            let mut parts = p.into_inner();
+            let name = parts.next().expect("a name comes first");
+            match parts.next() {
+                None => ExprKind::Ident(name.as_str().to_string()),
+                Some(call_args) => call(b, b.ident(name), call_args),
             }
-            ExprKind::Call(Call {
-                name: name.unwrap(),
-                args,
-                over,
-            })
         }
         _ => ExprKind::Literal(b.literal(p)),
     };
     Expr { kind, span }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::syntax::ast::{BinaryOp, Expr, ExprKind, Item, UnaryOp};
+    use crate::syntax::span::FileId;
+
+    /// The tree of one expression as an S-expression, so a test can say
+    /// exactly which operator took which operand.
+    fn tree(src: &str) -> String {
+        fn show(e: &Expr) -> String {
+            match &e.kind {
+                ExprKind::Ident(n) => n.clone(),
+                ExprKind::Member(x, name) => format!("(. {} {})", show(x), name.name),
+                ExprKind::Unary(UnaryOp::Not, x) => format!("(not {})", show(x)),
+                ExprKind::Unary(UnaryOp::Neg, x) => format!("(neg {})", show(x)),
+                ExprKind::IsNull { expr, negated } => {
+                    format!(
+                        "({} {})",
+                        if *negated { "notnull" } else { "null" },
+                        show(expr)
+                    )
+                }
+                ExprKind::Binary(op, l, r) => {
+                    let op = match op {
+                        BinaryOp::Or => "or",
+                        BinaryOp::And => "and",
+                        BinaryOp::Eq => "==",
+                        BinaryOp::Lt => "<",
+                        BinaryOp::In => "in",
+                        BinaryOp::Add => "+",
+                        BinaryOp::Sub => "-",
+                        BinaryOp::Mul => "*",
+                        BinaryOp::Div => "/",
+                        other => panic!("not used here: {other:?}"),
+                    };
+                    format!("({op} {} {})", show(l), show(r))
+                }
+                ExprKind::Paren(x) => show(x),
+                other => panic!("not used here: {other:?}"),
+            }
+        }
+        let (module, diags) = super::super::parse(FileId(0), &format!("check c(a: int) = {src}"));
+        assert!(diags.is_empty(), "{src}: {diags:?}");
+        match &module.items[0] {
+            Item::Check(c) => show(&c.body),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn binary_operators_bind_by_precedence_and_associate_left() {
+        assert_eq!(tree("a or b and c"), "(or a (and b c))");
+        assert_eq!(tree("a and b or c"), "(or (and a b) c)");
+        assert_eq!(tree("a == b + c * d"), "(== a (+ b (* c d)))");
+        assert_eq!(tree("a - b - c"), "(- (- a b) c)");
+        assert_eq!(tree("a / b * c"), "(* (/ a b) c)");
+        assert_eq!(tree("a in b and c < d"), "(and (in a b) (< c d))");
+        assert_eq!(tree("(a - b) - c"), "(- (- a b) c)");
+        assert_eq!(tree("a - (b - c)"), "(- a (- b c))");
+    }
+
+    #[test]
+    fn prefix_operators_take_what_binds_tighter_than_themselves() {
+        assert_eq!(tree("not a == b and c"), "(and (not (== a b)) c)");
+        assert_eq!(tree("not a or b"), "(or (not a) b)");
+        assert_eq!(tree("not not a"), "(not (not a))");
+        assert_eq!(tree("-a * b"), "(* (neg a) b)");
+        assert_eq!(tree("a * -b + c"), "(+ (* a (neg b)) c)");
+        assert_eq!(tree("a == not b and c"), "(and (== a (not b)) c)");
+    }
+
+    #[test]
+    fn postfix_operators_bind_tightest() {
+        assert_eq!(tree("-a.b"), "(neg (. a b))");
+        assert_eq!(tree("not a.b is null"), "(not (null (. a b)))");
+        assert_eq!(tree("a + b is not null"), "(+ a (notnull b))");
+        assert_eq!(tree("a.b.c"), "(. (. a b) c)");
+    }
 }

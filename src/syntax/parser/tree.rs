@@ -29,6 +29,40 @@ fn is_keyword(rule: Rule) -> bool {
     table[rule as usize]
 }
 
+/// True for the atomic token rules: their text never ends in skipped
+/// whitespace or comments, so [`Builder::span`] need not look for any.
+/// (Catch-alls are atomic too, but may end in a comment.)
+fn is_token(rule: Rule) -> bool {
+    static TABLE: OnceLock<Vec<bool>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = vec![false; Rule::all_rules().len() + 1];
+        for r in Rule::all_rules() {
+            t[*r as usize] = is_keyword(*r);
+        }
+        for r in [
+            Rule::ident,
+            Rule::string,
+            Rule::integer,
+            Rule::number,
+            Rule::percent,
+            Rule::duration,
+            Rule::temporal,
+            Rule::clock_time,
+            Rule::code,
+            Rule::clock_kind,
+            Rule::publish_mode,
+            Rule::cadence,
+            Rule::weekday,
+            Rule::rule_kind,
+            Rule::member,
+        ] {
+            t[r as usize] = true;
+        }
+        t
+    });
+    table[rule as usize]
+}
+
 /// The meaningful children of a pair: everything but keyword tokens.
 pub(super) fn kids(p: P<'_>) -> impl Iterator<Item = P<'_>> {
     p.into_inner().filter(|c| !is_keyword(c.as_rule()))
@@ -66,6 +100,9 @@ impl<'s> Builder<'s> {
     /// implicit skipping leaves at its end (`a ~ b?` skips before trying `b`).
     pub fn span(&self, p: &P<'_>) -> Span {
         let s = p.as_span();
+        if is_token(p.as_rule()) {
+            return Span::new(self.file, s.start(), s.end());
+        }
         let end = s.start() + trim_trailing_trivia(s.as_str());
         Span::new(self.file, s.start(), end)
     }
