@@ -127,15 +127,7 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(RuntimeError::sql)?;
         for p in &manifest.partitions {
-            let holder: Option<String> = tx
-                .query_row(
-                    "SELECT run_id FROM leases WHERE dataset = ?1 AND partition = ?2",
-                    params![manifest.dataset, p],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(RuntimeError::sql)?;
-            if let Some(holder) = holder {
+            if let Some(holder) = lease_holder(&tx, &manifest.dataset, p)? {
                 return Err(RuntimeError::Leased {
                     dataset: manifest.dataset.clone(),
                     partition: p.clone(),
@@ -150,11 +142,7 @@ impl Ledger {
             .map_err(RuntimeError::sql)?;
         manifest.run_id = format!("run-{seq:06}");
         for p in &manifest.partitions {
-            tx.execute(
-                "INSERT INTO leases (dataset, partition, run_id) VALUES (?1, ?2, ?3)",
-                params![manifest.dataset, p, manifest.run_id],
-            )
-            .map_err(RuntimeError::sql)?;
+            take_lease(&tx, &manifest.dataset, p, &manifest.run_id)?;
         }
         tx.execute(
             "INSERT INTO runs (run_id, seq, dataset, status, manifest) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -178,15 +166,7 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(RuntimeError::sql)?;
         for p in &manifest.partitions {
-            let holder: Option<String> = tx
-                .query_row(
-                    "SELECT run_id FROM leases WHERE dataset = ?1 AND partition = ?2",
-                    params![manifest.dataset, p],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(RuntimeError::sql)?;
-            match holder {
+            match lease_holder(&tx, &manifest.dataset, p)? {
                 Some(h) if h != manifest.run_id => {
                     return Err(RuntimeError::Leased {
                         dataset: manifest.dataset.clone(),
@@ -195,13 +175,7 @@ impl Ledger {
                     })
                 }
                 Some(_) => {}
-                None => {
-                    tx.execute(
-                        "INSERT INTO leases (dataset, partition, run_id) VALUES (?1, ?2, ?3)",
-                        params![manifest.dataset, p, manifest.run_id],
-                    )
-                    .map_err(RuntimeError::sql)?;
-                }
+                None => take_lease(&tx, &manifest.dataset, p, &manifest.run_id)?,
             }
         }
         tx.commit().map_err(RuntimeError::sql)
@@ -387,6 +361,35 @@ impl Ledger {
 
 fn json(m: &Manifest) -> String {
     serde_json::to_string(m).expect("a manifest serialises")
+}
+
+/// The run that holds the lease on one partition of a dataset, if any.
+fn lease_holder(
+    tx: &rusqlite::Transaction<'_>,
+    dataset: &str,
+    partition: &str,
+) -> Result<Option<String>, RuntimeError> {
+    tx.query_row(
+        "SELECT run_id FROM leases WHERE dataset = ?1 AND partition = ?2",
+        params![dataset, partition],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(RuntimeError::sql)
+}
+
+fn take_lease(
+    tx: &rusqlite::Transaction<'_>,
+    dataset: &str,
+    partition: &str,
+    run_id: &str,
+) -> Result<(), RuntimeError> {
+    tx.execute(
+        "INSERT INTO leases (dataset, partition, run_id) VALUES (?1, ?2, ?3)",
+        params![dataset, partition, run_id],
+    )
+    .map(drop)
+    .map_err(RuntimeError::sql)
 }
 
 fn insert_transition(
