@@ -458,7 +458,7 @@ impl Shift {
                 self.ident(field);
             }
             ExprKind::Call(c) => {
-                let Call { name, args, over } = c;
+                let Call { name, args, over } = &mut **c;
                 self.ident(name);
                 args.iter_mut().for_each(|a| self.expr(a));
                 if let Some(o) = over {

@@ -515,7 +515,9 @@ pub enum ExprKind {
     Ident(String),
     /// `ev.event_time`
     Member(Box<Expr>, Ident),
-    Call(Call),
+    /// Boxed: a call is three times the size of any other expression, and
+    /// every `Expr` is as large as its largest kind.
+    Call(Box<Call>),
     Unary(UnaryOp, Box<Expr>),
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     IsNull {

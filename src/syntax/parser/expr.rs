@@ -128,7 +128,7 @@ fn call(b: &Builder<'_>, name: Ident, call_args: P<'_>) -> ExprKind {
             }
         }
     }
-    ExprKind::Call(Call { name, args, over })
+    ExprKind::Call(Box::new(Call { name, args, over }))
 }
 
 fn primary(b: &Builder<'_>, p: P<'_>) -> Expr {
