@@ -277,7 +277,11 @@ pub(crate) fn diagnose_region(file: FileId, base: usize, text: &str, ctx: Contex
         return d;
     }
     // Error detail costs time, so the first pass runs without it; only
-    // the re-parse of a broken region, which is short, asks for it.
+    // the re-parse of a broken region, which is short, asks for it. pest's
+    // switch is one global flag, not a per-parse option, so once a region
+    // has been diagnosed every later parse in the process keeps the detail
+    // (slower, same result). It is never switched off again: that could
+    // race a diagnosis on another thread and change its message.
     pest::set_error_detail(true);
     match BplParser::parse(rule, text) {
         Err(e) => from_pest(file, base, text, &e, ctx),
