@@ -52,28 +52,14 @@ use rusqlite::types::Value;
 use rusqlite::Connection;
 use serde_json::Value as Json;
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{best, copy_synced, env, median, remove_db, secs};
+
 const START: &str = "2026-06-01";
 /// Before 2026-06 closes (five days after month end): no partition is closed.
 const AS_OF: &str = "2026-07-01";
 const FROM: &str = "raw_case_events";
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-fn best(v: &[Duration]) -> Duration {
-    v.iter().copied().min().unwrap_or_default()
-}
-
-fn median(v: &[Duration]) -> Duration {
-    let mut v = v.to_vec();
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
 
 // ---------------------------------------------------------------------------
 //  Files
@@ -94,20 +80,6 @@ fn copy_project(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &dest).expect("copy a file");
         }
     }
-}
-
-fn remove_db(path: &Path) {
-    for suffix in ["", "-journal", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-}
-
-fn copy_synced(from: &Path, to: &Path) {
-    remove_db(to);
-    std::fs::copy(from, to).expect("copy a database");
-    std::fs::File::open(to)
-        .and_then(|f| f.sync_all())
-        .expect("sync the copy");
 }
 
 /// The state a measurement starts from: a warehouse and a ledger (none
@@ -526,6 +498,11 @@ impl Side {
     }
 }
 
+/// Milliseconds per run: `total` over `runs` runs.
+fn mean_ms(total: Duration, runs: usize) -> f64 {
+    1000.0 * secs(total) / runs.max(1) as f64
+}
+
 fn fmt_cpu(v: &[Duration]) -> String {
     if v.is_empty() {
         "n/a".into()
@@ -867,8 +844,8 @@ fn main() {
             let (_, tf) = f.lifecycle.get(d).copied().unwrap_or_default();
             println!(
                 "| {d} | {k} | {:.1} ms | {:.1} ms |",
-                1000.0 * secs(tb) / k.max(1) as f64,
-                1000.0 * secs(tf) / k.max(1) as f64
+                mean_ms(tb, k),
+                mean_ms(tf, k)
             );
         }
         let sum = |s: &Split| s.lifecycle.values().map(|x| x.1).sum::<Duration>();
@@ -940,8 +917,8 @@ fn main() {
                 let (_, tc) = c.lifecycle.get(d).copied().unwrap_or_default();
                 println!(
                     "  {d}: mean lifecycle {:.1} ms in sequence, {:.1} ms concurrently",
-                    1000.0 * secs(ts) / k.max(1) as f64,
-                    1000.0 * secs(tc) / k.max(1) as f64
+                    mean_ms(ts, k),
+                    mean_ms(tc, k)
                 );
             }
         }

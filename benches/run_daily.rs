@@ -38,6 +38,10 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{best, copy_synced, env, median, secs};
+
 const DATE: &str = "2026-07-01";
 const AS_OF: &str = "2026-07-02T01:00:00Z";
 const AS_OF_SQL: &str = "2026-07-02 01:00:00";
@@ -203,16 +207,6 @@ fn generate(path: &Path, n: u64) {
         [n as i64],
     )
     .expect("generate events");
-}
-
-fn copy_synced(from: &Path, to: &Path) {
-    for suffix in ["", "-journal", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", to.display()));
-    }
-    std::fs::copy(from, to).expect("copy the warehouse");
-    std::fs::File::open(to)
-        .and_then(|f| f.sync_all())
-        .expect("sync the copy");
 }
 
 // ---------------------------------------------------------------------------
@@ -384,26 +378,8 @@ struct Outcome {
     breakdown: Vec<(String, Duration)>,
 }
 
-fn best(v: &[Duration]) -> Duration {
-    v.iter().copied().min().unwrap_or_default()
-}
-
-fn median(v: &[Duration]) -> Duration {
-    let mut v = v.to_vec();
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
 fn mb(kb: Option<u64>) -> String {
     kb.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// The published rows, sorted, for comparing with the baseline.
@@ -446,7 +422,7 @@ fn json_number(v: &serde_json::Value, path: &[&str]) -> Option<i64> {
 fn breakdown(dir: &Path, pristine: &Path, dataset: &str, n: u64) -> Vec<(String, Duration)> {
     let db = dir.join("breakdown.sqlite");
     copy_synced(pristine, &db);
-    let checked = bplc::driver::check(dir).expect("load the project");
+    let checked = bplc::driver::compile(dir).expect("load the project");
     let program = checked.program.expect("a checked program");
     let plan = bplc::plan::JobPlan::build(&program, dataset).expect("plan the job");
     let l = bplc::sql::sqlite::lower(&plan).expect("lower the job");

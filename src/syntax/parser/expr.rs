@@ -55,20 +55,20 @@ fn binary_op(rule: Rule) -> Option<BinaryOp> {
 /// `(-a) * b`).
 fn climb<'i>(b: &Builder<'_>, tokens: &mut Peekable<impl Iterator<Item = P<'i>>>, min: u8) -> Expr {
     let first = tokens.next().expect("the grammar puts an operand first");
-    let mut lhs = match first.as_rule() {
-        Rule::op_not | Rule::op_neg => {
-            let (op, strength) = if first.as_rule() == Rule::op_not {
-                (UnaryOp::Not, NOT_PRECEDENCE)
-            } else {
-                (UnaryOp::Neg, NEG_PRECEDENCE)
-            };
+    let prefix = match first.as_rule() {
+        Rule::op_not => Some((UnaryOp::Not, NOT_PRECEDENCE)),
+        Rule::op_neg => Some((UnaryOp::Neg, NEG_PRECEDENCE)),
+        _ => None,
+    };
+    let mut lhs = match prefix {
+        Some((op, strength)) => {
             let operand = climb(b, tokens, strength - 1);
             Expr {
                 span: b.span(&first).to(operand.span),
                 kind: ExprKind::Unary(op, Box::new(operand)),
             }
         }
-        _ => primary(b, first),
+        None => primary(b, first),
     };
     while let Some(next) = tokens.peek() {
         let strength = left_binding(next);
