@@ -196,7 +196,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let mut engine = match SqliteEngine::open(&o.warehouse, &ledger_path) {
+    let mut engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };
@@ -392,7 +392,7 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let mut engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+    let mut engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };
@@ -461,7 +461,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+    let engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };

@@ -47,6 +47,9 @@ pub struct InputPlan {
     pub dimensions: Vec<(String, String)>,
     /// Sources: how the run locks what it reads.
     pub lock: Option<Lock>,
+    /// Datasets: the keys that split a partition besides time, in the
+    /// order they appear in a partition id (`tenant/2026-06-15`).
+    pub dimension_keys: Vec<String>,
 }
 
 /// Which rows of an input feed output partition `p`.
@@ -192,6 +195,17 @@ impl JobPlan {
                 boundary,
                 dimensions: i.mapping.dimensions.clone(),
                 lock: target.access.lock.clone(),
+                dimension_keys: target
+                    .partition
+                    .iter()
+                    .filter(|k| {
+                        matches!(
+                            k.kind,
+                            PartitionKind::Dimension | PartitionKind::Hash { .. }
+                        )
+                    })
+                    .map(|k| k.name.clone())
+                    .collect(),
             });
         }
         let binds = d

@@ -6,6 +6,7 @@
 /// The points a run can be cut at, in lifecycle order.
 pub const POINTS: &[&str] = &[
     "after-lock",
+    "in-staging",
     "mid-staging",
     "after-validate",
     "mid-commit",

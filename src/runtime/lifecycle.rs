@@ -301,9 +301,6 @@ impl Runner<'_> {
                 keys.push((k.name.clone(), m.run_id.clone()));
             }
         }
-        if !matches!(m.target, Target::Shadow { .. }) {
-            self.engine.clear_shadows(plan, id)?;
-        }
         Ok(PartitionRun {
             partition: id.to_string(),
             p,
@@ -350,42 +347,43 @@ impl Runner<'_> {
         m.status = Status::Running;
         m.times.started = Some(super::now());
         self.ledger.transition(&m, "computing")?;
-        let mut runs = Vec::new();
-        let mut staged: Vec<Staged> = Vec::new();
-        for (id, ordinal) in &ids {
-            let _span = tracing::info_span!("stage", partition = %id).entered();
-            let step = (|| -> Result<(PartitionRun, Staged), RuntimeError> {
-                if fault::fails(&plan.dataset, id) {
-                    return Err(RuntimeError::Engine(format!(
-                        "fault injected: {}:{id}",
-                        plan.dataset
-                    )));
-                }
-                let part = self.partition_run(&m, id, *ordinal)?;
-                for b in self.engine.bindings(plan, &scope, &part)? {
-                    if !m
-                        .bindings
-                        .iter()
-                        .any(|x| x.alias == b.alias && x.version == b.version)
-                    {
-                        m.bindings.push(b);
-                    }
-                }
-                let s = self.engine.stage(plan, &scope, &part)?;
-                Ok((part, s))
-            })();
-            match step {
-                Ok((part, s)) => {
-                    (self.progress)(&format!(
-                        "staged {} of {}: {} rows in, {} out",
-                        part.partition, plan.dataset, s.counters.input, s.counters.output
-                    ));
-                    runs.push(part);
-                    staged.push(s);
-                }
-                Err(e) => return self.fail(m, e),
+        // One batch: every partition of the run is staged by the same
+        // set-based statements, in one transaction.
+        let step = (|| -> Result<(Vec<PartitionRun>, Vec<Staged>), RuntimeError> {
+            if !matches!(m.target, Target::Shadow { .. }) {
+                let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
+                self.engine.clear_shadows(plan, &all)?;
             }
-            fault::point("mid-staging");
+            let runs = ids
+                .iter()
+                .map(|(id, ordinal)| self.partition_run(&m, id, *ordinal))
+                .collect::<Result<Vec<_>, _>>()?;
+            for b in self.engine.bindings(plan, &scope, &runs)? {
+                m.bindings.push(b);
+            }
+            let _span = tracing::info_span!("stage", partitions = runs.len()).entered();
+            let staged = self.engine.stage(plan, &scope, &runs)?;
+            Ok((runs, staged))
+        })();
+        let (runs, mut staged) = match step {
+            Ok(x) => x,
+            Err(e) => return self.fail(m, e),
+        };
+        // Staged and committed, not yet validated: recovery cleans it.
+        fault::point("mid-staging");
+        let mut quarantined = Vec::new();
+        for (part, s) in runs.iter().zip(&mut staged) {
+            (self.progress)(&format!(
+                "staged {} of {}: {} rows in, {} accepted",
+                part.partition, plan.dataset, s.counters.input, s.counters.accepted
+            ));
+            quarantined.push((part.partition.as_str(), std::mem::take(&mut s.quarantine)));
+        }
+        if let Err(e) = self
+            .ledger
+            .quarantine(&m.run_id, &plan.dataset, &quarantined)
+        {
+            return self.fail(m, e);
         }
         m.status = Status::Validating;
         self.ledger.transition(&m, "validating")?;

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod manifest;
 pub mod recover;
 pub mod rollback;
+pub mod tally;
 
 use std::path::Path;
 

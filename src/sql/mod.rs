@@ -4,5 +4,6 @@
 
 pub mod diff;
 pub mod expr;
+pub mod range;
 pub mod sqlite;
 pub mod types;
