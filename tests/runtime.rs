@@ -444,3 +444,30 @@ fn no_lookback_computes_exactly_the_dates_given() {
         .collect();
     assert_eq!(parts, ["2026-07-01"]);
 }
+
+#[test]
+fn an_output_name_the_project_does_not_own_is_refused_before_staging() {
+    let p = readings_project("quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE daily(day TEXT, note TEXT); INSERT INTO daily VALUES ('x', 'theirs');",
+        )
+        .unwrap();
+    let (code, _, err) = p.text(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("E0308") && err.contains("`daily`"), "{err}");
+    // Nothing was staged or created, and their table is untouched.
+    assert_eq!(
+        p.count("SELECT count(*) FROM sqlite_master WHERE name = 'daily__data'"),
+        0
+    );
+    assert_eq!(p.rows("SELECT note FROM daily"), vec!["Text(\"theirs\")"]);
+
+    // The project's own view, from an earlier run, is its own.
+    let p = readings_project("quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    let args = ["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF];
+    assert_eq!(p.text(&args).0, 0);
+    assert_eq!(p.text(&args).0, 0);
+}

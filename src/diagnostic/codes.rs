@@ -121,6 +121,7 @@ define_codes! {
     E0305: "pipeline the engine cannot run",
     E0306: "engine failure during a run",
     E0307: "replacing a closed partition",
+    E0308: "output name taken by a table the project does not own",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
 }

@@ -246,6 +246,7 @@ impl SqliteEngine {
     /// Creates a job's storage without checking its inputs: for commands
     /// that only read what was published.
     pub fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
         self.conn
             .execute_batch(&format!(
@@ -253,6 +254,37 @@ impl SqliteEngine {
                 lowered.create_data, lowered.create_view
             ))
             .map_err(RuntimeError::sql)
+    }
+
+    /// Refuses an output name that something other than bplc created: the
+    /// view would not be created (it exists), and readers would go on
+    /// reading the other table while the run said PUBLISHED. bplc's own
+    /// view reads the dataset's data table through the pointer.
+    fn check_owned(&self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        let found: Option<(String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT type, sql FROM sqlite_master WHERE name = ?1 COLLATE NOCASE
+                   AND type IN ('table', 'view')",
+                params![plan.table],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(RuntimeError::sql)?;
+        let Some((kind, sql)) = found else {
+            return Ok(());
+        };
+        let data = ident(&format!("{}__data", plan.table));
+        let ours =
+            kind == "view" && sql.is_some_and(|s| s.contains(&data) && s.contains("_bpl_pointer"));
+        if ours {
+            return Ok(());
+        }
+        Err(RuntimeError::NotOwned {
+            dataset: plan.dataset.clone(),
+            name: plan.table.clone(),
+            kind,
+        })
     }
 
     pub fn connection(&self) -> &Connection {
@@ -645,6 +677,7 @@ impl Engine for SqliteEngine {
                 }
             }
         }
+        self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
         self.conn
             .execute_batch(&format!(

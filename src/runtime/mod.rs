@@ -58,6 +58,12 @@ pub enum RuntimeError {
         dataset: String,
         partitions: Vec<String>,
     },
+    /// The dataset's output name is a table or view bplc did not create.
+    NotOwned {
+        dataset: String,
+        name: String,
+        kind: String,
+    },
     Engine(String),
     Io(String),
 }
@@ -87,6 +93,7 @@ impl RuntimeError {
             RuntimeError::NoSuchRun(_) | RuntimeError::WrongState { .. } => codes::E0304,
             RuntimeError::Unsupported(_) => codes::E0305,
             RuntimeError::Closed { .. } => codes::E0307,
+            RuntimeError::NotOwned { .. } => codes::E0308,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
         }
     }
@@ -106,6 +113,9 @@ impl RuntimeError {
                 "restate it instead: `bplc backfill --from {dataset} --range {}..{} --mode restatement --reason \"...\"`",
                 partitions.first().map_or("", String::as_str),
                 partitions.last().map_or("", String::as_str)
+            ),
+            RuntimeError::NotOwned { dataset, name, .. } => format!(
+                "give `{dataset}` another `table` name, or move the existing `{name}` out of the warehouse if it is no longer read"
             ),
             RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
         }
@@ -151,6 +161,14 @@ impl std::fmt::Display for RuntimeError {
                 "{} of `{dataset}` {} closed; a closed partition is never replaced",
                 partitions.join(", "),
                 if partitions.len() == 1 { "is" } else { "are" }
+            ),
+            RuntimeError::NotOwned {
+                dataset,
+                name,
+                kind,
+            } => write!(
+                f,
+                "the warehouse already has a {kind} `{name}` that bplc did not create; `{dataset}` would publish where its readers never look"
             ),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
