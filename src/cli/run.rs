@@ -89,6 +89,7 @@ pub(crate) struct Opened {
 pub(crate) fn open(cli: &Cli, project: &Path, what: &str) -> Result<Opened, u8> {
     let (checked, program) = clean_project(cli, project, what)?;
     let root = &checked.project.root;
+    crate::runtime::set_lock_timeout(checked.project.config.lock_timeout);
     Ok(Opened {
         program,
         warehouse: root.join(&checked.project.config.warehouse),

@@ -122,6 +122,7 @@ define_codes! {
     E0306: "engine failure during a run",
     E0307: "replacing a closed partition",
     E0308: "output name taken by a table the project does not own",
+    E0309: "run stopped by a signal",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
 }

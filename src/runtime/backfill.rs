@@ -359,6 +359,9 @@ pub fn execute(
                 for (&n, outcome) in segment.iter().zip(results) {
                     outcomes[n] = Some(outcome);
                 }
+                // The interrupted run is recorded FAILED; repeating the
+                // backfill resumes it.
+                super::cancel::check()?;
             }
         }
         for (n, (partition, o)) in parts.iter().enumerate() {

@@ -227,11 +227,12 @@ impl SqliteEngine {
             std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(warehouse, e))?;
         }
         let conn = Connection::open(warehouse).map_err(RuntimeError::sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        conn.busy_timeout(super::lock_timeout())
             .map_err(RuntimeError::sql)?;
         conn.execute_batch(CONNECTION_SETTINGS)
             .map_err(RuntimeError::sql)?;
         super::functions::register(&conn).map_err(RuntimeError::sql)?;
+        super::cancel::watch(&conn);
         let tally = super::tally::Tally::default();
         tally.register(&conn).map_err(RuntimeError::sql)?;
         conn.execute_batch(SYSTEM_TABLES)
@@ -859,6 +860,7 @@ impl Engine for SqliteEngine {
             }
             // Inside the batch transaction: SQLite rolls it all back.
             super::fault::point("in-staging");
+            super::cancel::check()?;
             Ok(staged)
         })();
         match result {

@@ -94,7 +94,7 @@ impl Ledger {
 
     fn migrate(&self, path: &Path) -> Result<(), RuntimeError> {
         let c = &self.conn;
-        c.busy_timeout(std::time::Duration::from_secs(10))
+        c.busy_timeout(super::lock_timeout())
             .map_err(|e| RuntimeError::ledger(path, e))?;
         c.execute_batch(super::engine::CONNECTION_SETTINGS)
             .map_err(|e| RuntimeError::ledger(path, e))?;

@@ -109,6 +109,9 @@ impl Runner<'_> {
         m.times.locked = Some(super::now());
         self.ledger.transition(&m, "inputs locked")?;
         fault::point("after-lock");
+        if let Err(e) = super::cancel::check() {
+            return self.fail(m, e);
+        }
         self.execute(m, req)
     }
 
@@ -399,12 +402,21 @@ impl Runner<'_> {
             m.outputs.push(output);
         }
         if let Target::Restate { .. } = &m.target {
-            for o in &mut m.outputs {
-                let d = self.engine.diff(plan, &o.partition, None, o.version)?;
-                o.change = Some(serde_json::to_value(d.summary()).expect("serialises"));
+            for k in 0..m.outputs.len() {
+                let (partition, version) = (m.outputs[k].partition.clone(), m.outputs[k].version);
+                match self.engine.diff(plan, &partition, None, version) {
+                    Ok(d) => {
+                        m.outputs[k].change =
+                            Some(serde_json::to_value(d.summary()).expect("serialises"))
+                    }
+                    Err(e) => return self.fail(m, e),
+                }
             }
         }
         fault::point("after-validate");
+        if let Err(e) = super::cancel::check() {
+            return self.fail(m, e);
+        }
         if !fail_run.is_empty() {
             let e = format!("failed: {}", fail_run.join("; "));
             return self.finish_failed(m, e);
@@ -460,8 +472,14 @@ impl Runner<'_> {
         for o in &mut m.outputs {
             o.published = o.decision == Decision::Publish;
         }
-        // Held-back partitions' staged rows are not kept.
-        self.engine.discard(plan, &m.run_id)?;
+        // Held-back partitions' staged rows are not kept. The publish has
+        // committed: a failure to clean up is recovery's to finish, not a
+        // reason to say the run failed.
+        if m.outputs.iter().any(|o| !o.published) {
+            if let Err(e) = self.engine.discard(plan, &m.run_id) {
+                tracing::warn!(error = %e, "staged rows of held-back partitions were not removed");
+            }
+        }
         m.status = match m.target {
             Target::Shadow { .. } => Status::Shadowed,
             _ => Status::Published,
@@ -508,6 +526,12 @@ impl Runner<'_> {
 
     /// Records an error, removes staged rows, and marks the run FAILED.
     fn fail(&mut self, m: Manifest, e: RuntimeError) -> Result<Manifest, RuntimeError> {
+        // A statement a signal interrupted fails with SQLite's own words.
+        let e = if super::cancel::requested() {
+            RuntimeError::Interrupted
+        } else {
+            e
+        };
         let message = format!("[{}] {e}", e.code());
         self.finish_failed(m, message)
     }
