@@ -36,7 +36,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::Connection;
 use serde_json::Value as Json;
@@ -45,11 +45,13 @@ use serde_json::Value as Json;
 mod child;
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/ledger.rs"]
+mod ledger;
 #[path = "pipeline/project.rs"]
 mod project;
 
 use child::{mb, run_child, time_available, Child};
-use common::{best, copy_synced, env, median, remove_db, secs};
+use common::{best, bplc_copy, copy_synced, env, median, remove_db, secs, work_dir};
 use project::{Spec, TableDiff};
 
 /// Makes this binary the hand-written side: `build` or `rerun` ...
@@ -104,10 +106,17 @@ struct Side {
     wall: Vec<Duration>,
     cpu: Vec<Duration>,
     rss_kb: Option<u64>,
+    /// `bplc` only: per dataset, its runs and the sum of their lifecycles
+    /// (planned to finished), in the fastest repetition.
+    split: Vec<(String, usize, Duration)>,
 }
 
 impl Side {
-    fn record(&mut self, c: &Child) {
+    /// Records a repetition; `split` is kept if it was the fastest.
+    fn record(&mut self, c: &Child, split: Vec<(String, usize, Duration)>) {
+        if self.wall.iter().all(|w| *w > c.wall) {
+            self.split = split;
+        }
         self.wall.push(c.wall);
         self.cpu.extend(c.cpu);
         self.rss_kb = self.rss_kb.max(c.rss_kb);
@@ -160,6 +169,32 @@ fn run_bplc(bin: &Path, f: &Files, step: Step, spec: Spec, use_time: bool) -> (C
         }
     }
     (c, published)
+}
+
+/// Where a `bplc` step's time went, from the ledger: per dataset, its runs
+/// planned since `since` and the sum of their lifecycles.
+fn split(bin: &Path, f: &Files, since: SystemTime) -> Vec<(String, usize, Duration)> {
+    let out = Command::new(bin)
+        .args(["--color", "never", "--format", "json", "runs", "--project"])
+        .arg(&f.dir)
+        .output()
+        .expect("start bplc runs");
+    let report: Json = serde_json::from_slice(&out.stdout).expect("bplc runs prints JSON");
+    let mut per: Vec<(String, usize, Duration)> = Vec::new();
+    for r in ledger::runs(&report) {
+        if r.planned < since {
+            continue;
+        }
+        let took = r.finished.duration_since(r.planned).unwrap_or_default();
+        match per.iter_mut().find(|x| x.0 == r.dataset) {
+            Some(x) => {
+                x.1 += 1;
+                x.2 += took;
+            }
+            None => per.push((r.dataset, 1, took)),
+        }
+    }
+    per
 }
 
 /// Flushes a database written untimed, so its write-back does not land in
@@ -267,13 +302,14 @@ fn measure(root: &Path, bin: &Path, n: u64, runs: usize, use_time: bool) -> Meas
             // Alternate which side goes first, so drift hits both alike.
             for bplc_side in [rep % 2 == 1, rep % 2 == 0] {
                 if bplc_side {
+                    let since = SystemTime::now();
                     let (c, published) = run_bplc(bin, &f, step, spec, use_time);
                     m.partitions[k] = published;
-                    m.bplc[k].record(&c);
+                    m.bplc[k].record(&c, split(bin, &f, since));
                     eprintln!("  #{} {} bplc: {:.2} s", rep + 1, step.name(), secs(c.wall));
                 } else {
                     let c = run_hand(&f, step, use_time);
-                    m.hand[k].record(&c);
+                    m.hand[k].record(&c, Vec::new());
                     eprintln!(
                         "  #{} {} by hand: {:.2} s",
                         rep + 1,
@@ -356,13 +392,33 @@ fn report(m: &Measured, runs: usize, cores: usize) {
             ratio(&b.wall, &h.wall),
             cpu(&h.cpu),
             cpu(&b.cpu),
-            if h.cpu.is_empty() || b.cpu.is_empty() {
+            // `/usr/bin/time` counts in hundredths of a second.
+            if h.cpu.is_empty() || b.cpu.is_empty() || best(&h.cpu) < Duration::from_millis(10) {
                 "n/a".into()
             } else {
                 format!("{:.2}x", ratio(&b.cpu, &h.cpu))
             },
             mb(h.rss_kb),
             mb(b.rss_kb),
+        );
+    }
+    println!();
+    println!("where bplc's time goes (the ledger's run times, fastest repetition):");
+    println!("| step | dataset | runs | sum of their lifecycles | per run |");
+    println!("|---|---|---|---|---|");
+    for (k, what) in ["full build", "rerun"].iter().enumerate() {
+        let side = &m.bplc[k];
+        for (dataset, runs, took) in &side.split {
+            println!(
+                "| {what} | {dataset} | {runs} | {:.2} s | {:.1} ms |",
+                secs(*took),
+                1000.0 * secs(*took) / (*runs).max(1) as f64
+            );
+        }
+        let inside: Duration = side.split.iter().map(|x| x.2).sum();
+        println!(
+            "| {what} | outside the runs (start, check, plan, the backfill's records) | | {:.2} s | |",
+            secs(best(&side.wall).saturating_sub(inside))
         );
     }
     for (k, when) in ["after the full build", "after the rerun"]
@@ -429,21 +485,8 @@ fn main() {
             3
         })
         .max(1);
-    let tmp;
-    let root: PathBuf = match env("BPLC_BENCH_KEEP") {
-        Some(d) => {
-            std::fs::create_dir_all(&d).expect("create BPLC_BENCH_KEEP");
-            PathBuf::from(d)
-        }
-        None => {
-            tmp = tempfile::tempdir().expect("temporary directory");
-            tmp.path().to_path_buf()
-        }
-    };
-    // A copy of the release binary: a rebuild while the benchmark runs
-    // does not change what it times.
-    let bin = root.join("bplc");
-    std::fs::copy(env!("CARGO_BIN_EXE_bplc"), &bin).expect("copy the bplc binary");
+    let (_tmp, root) = work_dir();
+    let bin = bplc_copy(&root);
     let use_time = time_available();
     let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
     if !use_time {

@@ -31,7 +31,7 @@
 //! to show where the time goes. Target: `bplc run` within 1.3x of the
 //! baseline, peak memory under 200 MB at 10M rows.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,7 @@ mod child;
 #[path = "common/mod.rs"]
 mod common;
 use child::{mb, run_child, time_available};
-use common::{best, copy_synced, env, median, secs};
+use common::{best, bplc_copy, copy_synced, env, median, secs, work_dir};
 
 const DATE: &str = "2026-07-01";
 const AS_OF: &str = "2026-07-02T01:00:00Z";
@@ -501,21 +501,11 @@ fn main() {
         .collect();
     assert!(!cases.is_empty(), "BPLC_BENCH_CASES names no case");
 
-    let tmp;
-    let dir: PathBuf = match env("BPLC_BENCH_KEEP") {
-        Some(d) => {
-            std::fs::create_dir_all(&d).expect("create BPLC_BENCH_KEEP");
-            PathBuf::from(d)
-        }
-        None => {
-            tmp = tempfile::tempdir().expect("temporary directory");
-            tmp.path().to_path_buf()
-        }
-    };
+    let (_tmp, dir) = work_dir();
     std::fs::write(dir.join("bpl.toml"), BPL_TOML).expect("write bpl.toml");
     std::fs::write(dir.join("specs.bpl"), SPEC).expect("write specs.bpl");
     std::fs::create_dir_all(dir.join("target")).expect("create target");
-    let bplc = env!("CARGO_BIN_EXE_bplc");
+    let bplc = bplc_copy(&dir);
     let use_time = time_available();
     let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
 
@@ -581,7 +571,7 @@ fn main() {
             for suffix in ["", "-journal", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", ledger.display()));
             }
-            let mut cmd = Command::new(bplc);
+            let mut cmd = Command::new(&bplc);
             cmd.env("NO_COLOR", "1")
                 .env_remove("BPLC_FAULT")
                 .args(["--color", "never", "--format", "json", "run", case.dataset])
