@@ -54,7 +54,10 @@ use serde_json::Value as Json;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{best, copy_synced, env, median, remove_db, secs};
+#[path = "common/ledger.rs"]
+mod ledger;
+use common::{best, bplc_copy, copy_synced, env, median, remove_db, secs, work_dir};
+use ledger::Run;
 
 const START: &str = "2026-06-01";
 /// Before 2026-06 closes (five days after month end): no partition is closed.
@@ -393,30 +396,9 @@ fn published(warehouse: &Path, datasets: &[String]) -> BTreeMap<String, Vec<Stri
 //  The ledger's run times
 // ---------------------------------------------------------------------------
 
-struct Run {
-    dataset: String,
-    planned: SystemTime,
-    finished: SystemTime,
-}
-
-fn time(t: &str) -> SystemTime {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(SystemTime::from)
-        .unwrap_or_else(|e| panic!("`{t}` is not a ledger time: {e}"))
-}
-
 fn ledger_runs(bin: &str, dir: &Path) -> Vec<Run> {
     let (_, out) = bplc(bin, dir, &["runs"]);
-    json(&out, "bplc runs")
-        .as_array()
-        .expect("a list of runs")
-        .iter()
-        .map(|r| Run {
-            dataset: r["dataset"].as_str().expect("a dataset").to_string(),
-            planned: time(r["planned_at"].as_str().expect("planned_at")),
-            finished: time(r["finished_at"].as_str().expect("finished_at")),
-        })
-        .collect()
+    ledger::runs(&json(&out, "bplc runs"))
 }
 
 fn between(a: SystemTime, b: SystemTime) -> Duration {
@@ -527,21 +509,8 @@ fn main() {
     let ticks = clock_ticks();
     let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
 
-    let tmp;
-    let dir: PathBuf = match env("BPLC_BENCH_KEEP") {
-        Some(d) => {
-            std::fs::create_dir_all(&d).expect("create BPLC_BENCH_KEEP");
-            PathBuf::from(d)
-        }
-        None => {
-            tmp = tempfile::tempdir().expect("temporary directory");
-            tmp.path().to_path_buf()
-        }
-    };
-    // A copy of the release binary: a rebuild while the benchmark runs
-    // does not change what it times.
-    let bin_path = dir.join("bplc");
-    std::fs::copy(env!("CARGO_BIN_EXE_bplc"), &bin_path).expect("copy the bplc binary");
+    let (_tmp, dir) = work_dir();
+    let bin_path = bplc_copy(&dir);
     let bin_text = bin_path.to_string_lossy().into_owned();
     let bin = bin_text.as_str();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/enforcement_sla");

@@ -31,16 +31,19 @@
 //! to show where the time goes. Target: `bplc run` within 1.3x of the
 //! baseline, peak memory under 200 MB at 10M rows.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "common/mod.rs"]
 mod common;
-use common::{best, copy_synced, env, median, secs};
+use child::{mb, run_child, time_available};
+use common::{best, bplc_copy, copy_synced, env, median, secs, work_dir};
 
 const DATE: &str = "2026-07-01";
 const AS_OF: &str = "2026-07-02T01:00:00Z";
@@ -210,115 +213,8 @@ fn generate(path: &Path, n: u64) {
 }
 
 // ---------------------------------------------------------------------------
-//  Children: timing and peak memory
+//  The baseline child
 // ---------------------------------------------------------------------------
-
-struct Child {
-    wall: Duration,
-    /// User + system CPU time, when it could be measured.
-    cpu: Option<Duration>,
-    /// Peak resident set in kB, when it could be measured.
-    rss_kb: Option<u64>,
-    stdout: String,
-}
-
-fn time_available() -> bool {
-    Path::new("/usr/bin/time").exists()
-        && Command::new("/usr/bin/time")
-            .args(["-f", "%U %S %M", "true"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-}
-
-/// Runs a command to the end; its wall time, CPU time and peak RSS.
-fn run_child(cmd: Command, use_time: bool, rss_file: &Path) -> Child {
-    let mut cmd = if use_time {
-        let mut wrapped = Command::new("/usr/bin/time");
-        wrapped
-            .args(["-f", "%U %S %M", "-o"])
-            .arg(rss_file)
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        for (k, v) in cmd.get_envs() {
-            match v {
-                Some(v) => wrapped.env(k, v),
-                None => wrapped.env_remove(k),
-            };
-        }
-        wrapped
-    } else {
-        cmd
-    };
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd.spawn().expect("start the child");
-    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<_>));
-    let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<_>));
-    // Without /usr/bin/time: VmHWM only grows, so the last sample before
-    // exit is the peak, within one polling interval.
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut polled: Option<u64> = None;
-    let status = if use_time {
-        child.wait().expect("wait for the child")
-    } else {
-        loop {
-            if let Some(kb) = std::fs::read_to_string(&status_file)
-                .ok()
-                .and_then(|s| vm_hwm(&s))
-            {
-                polled = Some(polled.map_or(kb, |p| p.max(kb)));
-            }
-            match child.try_wait().expect("poll the child") {
-                Some(s) => break s,
-                None => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    };
-    let wall = start.elapsed();
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    assert!(
-        status.success(),
-        "the child failed ({status}):\n{stdout}{stderr}"
-    );
-    // `/usr/bin/time -f "%U %S %M"`: user and system seconds, peak kB.
-    let measured: Option<(f64, f64, u64)> = use_time
-        .then(|| std::fs::read_to_string(rss_file).ok())
-        .flatten()
-        .and_then(|t| {
-            t.lines().rev().find_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                match f[..] {
-                    [u, s, m] => Some((u.parse().ok()?, s.parse().ok()?, m.parse().ok()?)),
-                    _ => None,
-                }
-            })
-        });
-    Child {
-        wall,
-        cpu: measured.map(|(u, s, _)| Duration::from_secs_f64(u + s)),
-        rss_kb: measured.map(|m| m.2).or(polled),
-        stdout,
-    }
-}
-
-fn vm_hwm(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
 
 /// The baseline child: the hand-written job on one file, nothing else.
 fn baseline_child(db: &str) {
@@ -376,10 +272,6 @@ struct Outcome {
     base_rss: Option<u64>,
     bplc_rss: Option<u64>,
     breakdown: Vec<(String, Duration)>,
-}
-
-fn mb(kb: Option<u64>) -> String {
-    kb.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
 }
 
 /// The published rows, sorted, for comparing with the baseline.
@@ -609,21 +501,11 @@ fn main() {
         .collect();
     assert!(!cases.is_empty(), "BPLC_BENCH_CASES names no case");
 
-    let tmp;
-    let dir: PathBuf = match env("BPLC_BENCH_KEEP") {
-        Some(d) => {
-            std::fs::create_dir_all(&d).expect("create BPLC_BENCH_KEEP");
-            PathBuf::from(d)
-        }
-        None => {
-            tmp = tempfile::tempdir().expect("temporary directory");
-            tmp.path().to_path_buf()
-        }
-    };
+    let (_tmp, dir) = work_dir();
     std::fs::write(dir.join("bpl.toml"), BPL_TOML).expect("write bpl.toml");
     std::fs::write(dir.join("specs.bpl"), SPEC).expect("write specs.bpl");
     std::fs::create_dir_all(dir.join("target")).expect("create target");
-    let bplc = env!("CARGO_BIN_EXE_bplc");
+    let bplc = bplc_copy(&dir);
     let use_time = time_available();
     let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
 
@@ -689,7 +571,7 @@ fn main() {
             for suffix in ["", "-journal", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", ledger.display()));
             }
-            let mut cmd = Command::new(bplc);
+            let mut cmd = Command::new(&bplc);
             cmd.env("NO_COLOR", "1")
                 .env_remove("BPLC_FAULT")
                 .args(["--color", "never", "--format", "json", "run", case.dataset])
