@@ -471,3 +471,87 @@ fn an_output_name_the_project_does_not_own_is_refused_before_staging() {
     assert_eq!(p.text(&args).0, 0);
     assert_eq!(p.text(&args).0, 0);
 }
+
+#[test]
+fn unmatched_counts_the_rows_a_left_join_found_no_match_for() {
+    let spec = r#"source readings {
+  table "readings"
+  columns {
+    id: string
+    unit: string
+    day: date
+    at: timestamp
+  }
+  key id
+  clock event = at
+  snapshot by at
+}
+
+reference units {
+  table "units"
+  columns {
+    unit: string
+    region: string
+  }
+  key unit
+}
+
+dataset by_region {
+  version 1
+  partition by day: date
+  publish replace
+
+  input r = readings where day == p
+  bind u = units latest because "a test of joins"
+
+  compute {
+    from r
+    left join u on u.unit == r.unit
+    group by day = p, region = coalesce(u.region, "none") {
+      n = row_count()
+    }
+  }
+
+  reconcile {
+    referential: unmatched(u) == 0 else fail run
+  }
+}
+"#;
+    let p = Project::new(&[("specs.bpl", spec)]);
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE readings(id TEXT, unit TEXT, day TEXT, at TEXT);
+             CREATE TABLE units(unit TEXT, region TEXT);
+             INSERT INTO units VALUES ('u1', 'west');
+             INSERT INTO readings VALUES ('a', 'u1', '2026-07-01', '2026-07-01 10:00:00'),
+               ('b', 'u2', '2026-07-01', '2026-07-01 11:00:00'),
+               ('c', 'u3', '2026-07-01', '2026-07-01 12:00:00');",
+        )
+        .unwrap();
+    let args = ["run", "by_region", "--date", "2026-07-01", "--as-of", AS_OF];
+    let (code, run) = p.json(&args);
+    assert_eq!(code, 1, "{run}");
+    assert_eq!(run["status"], "FAILED");
+    let check = &run["outputs"][0]["reconciliation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "referential")
+        .unwrap()
+        .clone();
+    assert_eq!(check["passed"], false, "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unmatched(u) = 2"),
+        "{check}"
+    );
+
+    // Every unit known: it passes.
+    p.warehouse()
+        .execute_batch("INSERT INTO units VALUES ('u2', 'east'), ('u3', 'east');")
+        .unwrap();
+    let (code, run) = p.json(&args);
+    assert_eq!(code, 0, "{run}");
+}

@@ -52,6 +52,8 @@ pub struct Staged {
     pub input_aggregates: Vec<(String, Value)>,
     /// Rows routed to quarantine, for the ledger.
     pub quarantine: Vec<super::tally::Quarantined>,
+    /// Accepted rows whose join found no match, by alias (`unmatched(b)`).
+    pub unmatched: Vec<(String, i64)>,
 }
 
 /// A gate as evaluated: `Some(passed)`, or `None` when it had no value.
@@ -427,7 +429,8 @@ impl SqliteEngine {
         self.fill_batch(plan, stage, run, parts)?;
         // A batch of one binds its partition's values (`:p`, report close).
         let v = values(plan, run, first);
-        self.tally.reset(&stage.rules, &stage.points);
+        self.tally
+            .reset(&stage.rules, &stage.points, stage.unmatched.len());
         self.execute(&stage.stage, &v)?;
         let mut tallies = self.tally.take();
         let grouped = |q: &str| -> Result<Vec<(String, Value)>, RuntimeError> {
@@ -498,6 +501,12 @@ impl SqliteEngine {
                     input_aggregates: of(&aggregates, &part.partition)
                         .into_iter()
                         .map(|(a, v)| (a, v.unwrap_or(Value::Null)))
+                        .collect(),
+                    unmatched: stage
+                        .unmatched
+                        .iter()
+                        .cloned()
+                        .zip(t.unmatched.iter().copied().chain(std::iter::repeat(0)))
                         .collect(),
                     quarantine: t.records,
                 }
@@ -902,9 +911,33 @@ impl Engine for SqliteEngine {
         for (alias, n) in &staged.partition_counts {
             v.push((format!(":partition_count_{alias}"), Value::Integer(*n)));
         }
+        for (alias, n) in &staged.unmatched {
+            v.push((format!(":unmatched_{alias}"), Value::Integer(*n)));
+        }
         for (name, x) in &staged.input_aggregates {
             v.push((format!(":counter_{name}"), x.clone()));
         }
+        let mut stmt = self
+            .conn
+            .prepare_cached(&l.checksum)
+            .map_err(RuntimeError::sql)?;
+        bind(&mut stmt, &v)?;
+        let mut rows = stmt.raw_query();
+        let (rows_n, checksum) = match rows.next().map_err(RuntimeError::sql)? {
+            Some(r) => (
+                r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
+                r.get::<_, Option<String>>(1)
+                    .map_err(RuntimeError::sql)?
+                    .unwrap_or_default(),
+            ),
+            None => (0, String::new()),
+        };
+        // Why a gate has no value: say which, truly.
+        let no_value = if rows_n == 0 {
+            "no value: the partition has no rows"
+        } else {
+            "no value: the expression is null on this partition's rows"
+        };
         let evaluate = |gates: &[Gate]| -> Result<Vec<Evaluated>, RuntimeError> {
             gates
                 .iter()
@@ -932,14 +965,14 @@ impl Engine for SqliteEngine {
                                         Some(format!("left = {x}, right = {y}, allowed difference = {allowed}")),
                                     )
                                 }
-                                _ => (None, Some("no value: the partition has no rows".into())),
+                                _ => (None, Some(no_value.into())),
                             }
                         }
                         None => {
                             let value = self.scalar(&g.sql, &v)?;
                             let passed = truthy(&value);
                             let detail = match (&g.operands, passed) {
-                                (_, None) => Some("no value: the partition has no rows".to_string()),
+                                (_, None) => Some(no_value.to_string()),
                                 (Some(sides), Some(false)) => {
                                     let mut shown = Vec::new();
                                     for (text, q) in sides {
@@ -973,21 +1006,6 @@ impl Engine for SqliteEngine {
         let out_of_partition = match &l.out_of_partition {
             Some(q) => Some(self.count(q, &v)?),
             None => None,
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(&l.checksum)
-            .map_err(RuntimeError::sql)?;
-        bind(&mut stmt, &v)?;
-        let mut rows = stmt.raw_query();
-        let (rows_n, checksum) = match rows.next().map_err(RuntimeError::sql)? {
-            Some(r) => (
-                r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
-                r.get::<_, Option<String>>(1)
-                    .map_err(RuntimeError::sql)?
-                    .unwrap_or_default(),
-            ),
-            None => (0, String::new()),
         };
         Ok(Measured {
             expectations,

@@ -32,12 +32,15 @@ pub struct PartitionTally {
     pub accepted: i64,
     /// Failing rows of each row rule, by index into the job's rules.
     pub failures: Vec<i64>,
+    /// Accepted rows whose join found no match, by counted alias.
+    pub unmatched: Vec<i64>,
     pub records: Vec<Quarantined>,
 }
 
 #[derive(Default)]
 struct State {
     rules: Vec<RowRule>,
+    unmatched: usize,
     points: Vec<Vec<usize>>,
     index: FxHashMap<String, usize>,
     parts: Vec<(String, PartitionTally)>,
@@ -54,6 +57,7 @@ impl State {
                     partition.to_string(),
                     PartitionTally {
                         failures: vec![0; self.rules.len()],
+                        unmatched: vec![0; self.unmatched],
                         ..PartitionTally::default()
                     },
                 ));
@@ -80,12 +84,14 @@ impl Tally {
         })
     }
 
-    /// Starts counting a statement with these rules and route points.
-    pub fn reset(&self, rules: &[RowRule], points: &[Vec<usize>]) {
+    /// Starts counting a statement with these rules, route points and
+    /// number of aliases whose unmatched rows are counted.
+    pub fn reset(&self, rules: &[RowRule], points: &[Vec<usize>], unmatched: usize) {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *s = State {
             rules: rules.to_vec(),
             points: points.to_vec(),
+            unmatched,
             ..State::default()
         };
     }
@@ -123,7 +129,13 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             Ok(true)
         }
         tally::ACCEPT => {
-            s.part(text(ctx, 1)?).accepted += 1;
+            let t = s.part(text(ctx, 1)?);
+            t.accepted += 1;
+            for (k, n) in t.unmatched.iter_mut().enumerate() {
+                if int(ctx, 2 + k) != 0 {
+                    *n += 1;
+                }
+            }
             Ok(true)
         }
         tally::DEDUPE => {

@@ -73,7 +73,9 @@ pub mod tally {
     /// `bpl_tally(2, partition, row_number)`: passes the first row of a
     /// dedupe group, counts the others as duplicates.
     pub const DEDUPE: i64 = 2;
-    /// `bpl_tally(3, partition)`: an accepted row; always passes.
+    /// `bpl_tally(3, partition, unmatched..)`: an accepted row, and for
+    /// each alias a gate's `unmatched()` reads, whether its join found no
+    /// match; always passes.
     pub const ACCEPT: i64 = 3;
 }
 
@@ -102,6 +104,9 @@ pub struct RangeStage {
     /// `(counter, SELECT partition, value)`: aggregates over accepted
     /// input rows that gates read (control totals).
     pub input_aggregates: Vec<(String, String)>,
+    /// Joined aliases whose unmatched accepted rows are counted, in the
+    /// order of the accept tally's arguments.
+    pub unmatched: Vec<String>,
 }
 
 /// The window table of a dataset input.
@@ -290,11 +295,15 @@ fn flattened(t: &Table, first: bool, keys: &[String]) -> String {
     let mut cols = Vec::new();
     if first {
         cols.push(parts_columns("", keys));
-    } else if t.kind != DeclKind::Reference {
-        cols.push(format!(
-            "_bpl_partition AS {}",
-            flat(&t.alias, "_bpl_partition")
-        ));
+    } else {
+        // 1 on every joined row: NULL after a left join means no match.
+        cols.push(format!("1 AS {}", flat(&t.alias, "_bpl_matched")));
+        if t.kind != DeclKind::Reference {
+            cols.push(format!(
+                "_bpl_partition AS {}",
+                flat(&t.alias, "_bpl_partition")
+            ));
+        }
     }
     cols.extend(
         t.columns
@@ -329,6 +338,8 @@ struct Builder<'a> {
     keys: &'a [String],
     /// With `bpl_tally` calls; without, the same rows by plain filters.
     tally: bool,
+    /// Joined aliases whose unmatched rows a gate counts.
+    unmatched: &'a [String],
     fences: usize,
     points: Vec<Vec<usize>>,
 }
@@ -407,9 +418,18 @@ impl Builder<'_> {
         if !self.tally {
             return rows;
         }
+        // Accepted rows also say which joins found no match.
+        let unmatched = if kind == tally::ACCEPT {
+            self.unmatched
+                .iter()
+                .map(|a| format!(", ({} IS NULL)", flat(a, "_bpl_matched")))
+                .collect::<String>()
+        } else {
+            String::new()
+        };
         fenced(
             &rows,
-            &format!("bpl_tally({kind}, _bpl_partition)"),
+            &format!("bpl_tally({kind}, _bpl_partition{unmatched})"),
             &mut self.fences,
         )
     }
@@ -681,6 +701,17 @@ pub fn lower(
         .filter(|r| r.level == RuleLevel::Row)
         .map(|r| &r.expr)
         .collect();
+    // `unmatched(b)` counts accepted rows whose join with `b` found nothing.
+    let unmatched: Vec<String> = plan
+        .job
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Join { alias, .. } => Some(alias.clone()),
+            _ => None,
+        })
+        .filter(|a| reads_param(gates, &format!(":unmatched_{a}")))
+        .collect();
     let build = |tally: bool| {
         let mut b = Builder {
             plan,
@@ -688,6 +719,7 @@ pub fn lower(
             exprs: exprs.clone(),
             keys: &keys,
             tally,
+            unmatched: &unmatched,
             fences: 0,
             points: Vec::new(),
         };
@@ -790,6 +822,7 @@ pub fn lower(
         rows: counts,
         partition_counts,
         input_aggregates,
+        unmatched,
     })
 }
 
