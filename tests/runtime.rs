@@ -555,3 +555,70 @@ dataset by_region {
     let (code, run) = p.json(&args);
     assert_eq!(code, 0, "{run}");
 }
+
+#[test]
+fn the_typed_input_boundary_quarantines_bad_values_and_normalises_timestamps() {
+    let p = readings_project("quarantine", "warn");
+    p.warehouse()
+        .execute_batch(
+            "INSERT INTO readings VALUES
+               ('a', 5, '2026-07-01', '2026-07-01T10:00:00Z'),
+               ('b', 'high', '2026-07-01', '2026-07-01 11:00:00'),
+               (NULL, 3, '2026-07-01', '2026-07-01 11:30:00'),
+               ('c', 4, '2026-07-01', '2026-07-01 12:00:00+02:00'),
+               ('d', 6, '2026-07-01', 'yesterday');",
+        )
+        .unwrap();
+    let (code, run) = p.json(&[
+        "run",
+        "daily",
+        "--date",
+        "2026-07-01",
+        "--no-lookback",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(code, 0, "{run}");
+    let out = &run["outputs"][0];
+    let c = &out["counters"];
+    assert_eq!(
+        (
+            c["input"].as_i64(),
+            c["quarantined"].as_i64(),
+            c["accepted"].as_i64()
+        ),
+        (Some(5), Some(3), Some(2)),
+        "{out}"
+    );
+    // a (5) and c (4): the timestamps with T/Z and an offset were read.
+    assert_eq!(
+        p.rows("SELECT total, n FROM daily"),
+        vec!["Integer(9)|Integer(2)"]
+    );
+    let ledger = rusqlite::Connection::open(p.ledger_path()).unwrap();
+    let mut stmt = ledger
+        .prepare("SELECT rule, reason FROM quarantine ORDER BY reason")
+        .unwrap();
+    let reasons: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (
+                "typed_input".to_string(),
+                "at: 'yesterday' is not a valid timestamp".to_string()
+            ),
+            (
+                "typed_input".to_string(),
+                "id: null in a column that may not be null".to_string()
+            ),
+            (
+                "typed_input".to_string(),
+                "v: 'high' is not a valid int".to_string()
+            ),
+        ]
+    );
+}

@@ -50,6 +50,8 @@ pub struct InputPlan {
     /// Datasets: the keys that split a partition besides time, in the
     /// order they appear in a partition id (`tenant/2026-06-15`).
     pub dimension_keys: Vec<String>,
+    /// The input's declared key: its columns may not be null.
+    pub key: Vec<String>,
 }
 
 /// Which rows of an input feed output partition `p`.
@@ -206,6 +208,7 @@ impl JobPlan {
                     })
                     .map(|k| k.name.clone())
                     .collect(),
+                key: target.key.clone(),
             });
         }
         let binds = d

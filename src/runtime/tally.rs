@@ -29,6 +29,8 @@ pub struct PartitionTally {
     pub input: i64,
     pub duplicates: i64,
     pub quarantined: i64,
+    /// Of the quarantined: bad rows at the typed input boundary.
+    pub bad: i64,
     pub accepted: i64,
     /// Failing rows of each row rule, by index into the job's rules.
     pub failures: Vec<i64>,
@@ -137,6 +139,26 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
                 }
             }
             Ok(true)
+        }
+        tally::BOUNDARY => {
+            let partition = text(ctx, 1)?.to_string();
+            let problems = match ctx.get_raw(2) {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ => return Ok(true),
+            };
+            let record = match ctx.get_raw(3) {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ => "{}".into(),
+            };
+            let t = s.part(&partition);
+            t.quarantined += 1;
+            t.bad += 1;
+            t.records.push(Quarantined {
+                rule: "typed_input".into(),
+                reason: problems,
+                record,
+            });
+            Ok(false)
         }
         tally::DEDUPE => {
             let first = int(ctx, 2) == 1;

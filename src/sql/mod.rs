@@ -2,6 +2,7 @@
 //! is the first dialect. Values are stored in one convention across the
 //! warehouse (see [`types`]), so every dialect and the demo data agree.
 
+pub mod boundary;
 pub mod diff;
 pub mod expr;
 pub mod range;

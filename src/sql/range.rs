@@ -73,6 +73,10 @@ pub mod tally {
     /// `bpl_tally(2, partition, row_number)`: passes the first row of a
     /// dedupe group, counts the others as duplicates.
     pub const DEDUPE: i64 = 2;
+    /// `bpl_tally(4, partition, problems, record)`: a row of the driving
+    /// source at the typed input boundary; passes unless it has problems,
+    /// which quarantine it.
+    pub const BOUNDARY: i64 = 4;
     /// `bpl_tally(3, partition, unmatched..)`: an accepted row, and for
     /// each alias a gate's `unmatched()` reads, whether its join found no
     /// match; always passes.
@@ -275,17 +279,36 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
         None => format!("s.rowid <= :hwm_{}", t.alias),
     });
     // The source is the outer loop (CROSS JOIN keeps the order), so it is
-    // scanned once for the whole batch, each row finding its partition.
+    // scanned once for the whole batch, each row finding its partition by
+    // its values as the boundary typed them; the lock reads them as stored.
     let on = if on.is_empty() {
         String::new()
     } else {
         format!(" ON {}", on.join(" AND "))
     };
+    let lock = rest.pop().expect("the lock condition");
+    let typed: Vec<super::boundary::Typed> = t
+        .columns
+        .iter()
+        .map(|c| super::boundary::column("s", c, !c.nullable || i.key.contains(&c.name)))
+        .collect();
+    let read = typed
+        .iter()
+        .zip(&t.columns)
+        .map(|(x, c)| format!("{} AS {}", x.value, ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let filter = if rest.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", rest.join(" AND "))
+    };
     Ok(format!(
-        "SELECT {tagged}, {} FROM {} AS s CROSS JOIN {PARTS} AS parts{on} WHERE {}",
+        "SELECT {tagged}, {}, s._bpl_bad FROM (SELECT {read}, {} AS _bpl_bad FROM {} AS s WHERE {lock}) AS s \
+         CROSS JOIN {PARTS} AS parts{on}{filter}",
         cols("s"),
+        super::boundary::problems(&typed),
         ident(&t.table),
-        rest.join(" AND ")
     ))
 }
 
@@ -293,8 +316,12 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
 /// feeds, so a join can match it.
 fn flattened(t: &Table, first: bool, keys: &[String]) -> String {
     let mut cols = Vec::new();
+    let source = t.kind == DeclKind::Source;
     if first {
         cols.push(parts_columns("", keys));
+        if source {
+            cols.push("_bpl_bad".into());
+        }
     } else {
         // 1 on every joined row: NULL after a left join means no match.
         cols.push(format!("1 AS {}", flat(&t.alias, "_bpl_matched")));
@@ -310,7 +337,13 @@ fn flattened(t: &Table, first: bool, keys: &[String]) -> String {
             .iter()
             .map(|c| format!("{} AS {}", ident(&c.name), flat(&t.alias, &c.name))),
     );
-    format!("SELECT {} FROM {}", cols.join(", "), cte(&t.alias))
+    // A joined source's bad rows take no part in the join.
+    let good = if source && !first {
+        " WHERE _bpl_bad IS NULL"
+    } else {
+        ""
+    };
+    format!("SELECT {} FROM {}{good}", cols.join(", "), cte(&t.alias))
 }
 
 /// The aliases and derived names an expression reads.
@@ -340,6 +373,8 @@ struct Builder<'a> {
     tally: bool,
     /// Joined aliases whose unmatched rows a gate counts.
     unmatched: &'a [String],
+    /// The alias the pipeline starts `from`.
+    first: Option<String>,
     fences: usize,
     points: Vec<Vec<usize>>,
 }
@@ -414,6 +449,44 @@ impl Builder<'_> {
         Ok(fenced(&flagged, &call, &mut self.fences))
     }
 
+    /// Counts the input, then routes the driving source's bad rows.
+    fn input(&mut self, rows: String) -> String {
+        let rows = self.count(rows, tally::INPUT);
+        let source = self
+            .first
+            .as_deref()
+            .and_then(|a| table_of(self.plan, a))
+            .is_some_and(|t| t.kind == DeclKind::Source);
+        if !source {
+            return rows;
+        }
+        if !self.tally {
+            return format!("SELECT * FROM ({rows}) WHERE _bpl_bad IS NULL");
+        }
+        let t = table_of(self.plan, self.first.as_deref().unwrap_or_default())
+            .expect("the first input");
+        let record = t
+            .columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}, {}",
+                    string(&format!("{}.{}", t.alias, c.name)),
+                    flat(&t.alias, &c.name)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        fenced(
+            &rows,
+            &format!(
+                "bpl_tally({}, _bpl_partition, _bpl_bad, CASE WHEN _bpl_bad IS NOT NULL THEN json_object({record}) END)",
+                tally::BOUNDARY
+            ),
+            &mut self.fences,
+        )
+    }
+
     fn count(&mut self, rows: String, kind: i64) -> String {
         if !self.tally {
             return rows;
@@ -471,13 +544,13 @@ impl Builder<'_> {
                 let mut shaping = vec![step.clone()];
                 shaping.extend(iter.cloned());
                 if !counted_input {
-                    rows = self.count(rows, tally::INPUT);
+                    rows = self.input(rows);
                 }
                 rows = self.route(rows, std::mem::take(&mut late), &present)?;
                 return Ok((self.count(rows, tally::ACCEPT), shaping, first));
             }
             if matches!(step, Step::Join { .. } | Step::Dedupe { .. }) && !counted_input {
-                rows = self.count(rows, tally::INPUT);
+                rows = self.input(rows);
                 counted_input = true;
             }
             rows = match step {
@@ -547,7 +620,7 @@ impl Builder<'_> {
             };
         }
         if !counted_input {
-            rows = self.count(rows, tally::INPUT);
+            rows = self.input(rows);
         }
         rows = self.route(rows, std::mem::take(&mut late), &present)?;
         Ok((self.count(rows, tally::ACCEPT), Vec::new(), first))
@@ -720,6 +793,10 @@ pub fn lower(
             keys: &keys,
             tally,
             unmatched: &unmatched,
+            first: plan.job.steps.iter().find_map(|s| match s {
+                Step::From(a) => Some(a.clone()),
+                _ => None,
+            }),
             fences: 0,
             points: Vec::new(),
         };
