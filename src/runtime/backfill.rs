@@ -364,6 +364,7 @@ pub fn execute(
                 super::cancel::check()?;
             }
         }
+        let mut recorded = Vec::new();
         for (n, (partition, o)) in parts.iter().enumerate() {
             let mut outcome = outcomes[n]
                 .take()
@@ -377,13 +378,7 @@ pub fn execute(
                 if matches!(outcome.outcome.as_str(), "failed" | "refused" | "held") {
                     failures_here.insert(*o);
                 }
-                ledger.backfill_run(
-                    &id,
-                    &step.dataset,
-                    partition,
-                    outcome.run_id.as_deref(),
-                    &outcome.outcome,
-                )?;
+                recorded.push(n);
             }
             progress(&format!(
                 "wave {}/{waves}: {} {partition} ({}/{}) {}",
@@ -395,6 +390,19 @@ pub fn execute(
             ));
             report.partitions.push(outcome);
         }
+        // One ledger transaction for the step's record, not one per partition.
+        let rows: Vec<(&str, Option<&str>, &str)> = recorded
+            .iter()
+            .map(|&n| {
+                let o = &report.partitions[n];
+                (
+                    o.partition.as_str(),
+                    o.run_id.as_deref(),
+                    o.outcome.as_str(),
+                )
+            })
+            .collect();
+        ledger.backfill_runs(&id, &step.dataset, &rows)?;
         failed
             .entry(step.dataset.clone())
             .or_default()

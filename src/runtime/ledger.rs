@@ -341,22 +341,36 @@ impl Ledger {
     }
 
     /// Records what one partition of a backfill came to.
-    pub fn backfill_run(
+    /// Records what a backfill step did to each of its partitions:
+    /// `(partition, run id, outcome)`, in one transaction.
+    pub fn backfill_runs(
         &mut self,
         id: &str,
         dataset: &str,
-        partition: &str,
-        run_id: Option<&str>,
-        outcome: &str,
+        outcomes: &[(&str, Option<&str>, &str)],
     ) -> Result<(), RuntimeError> {
-        self.conn
-            .execute(
-                "INSERT INTO backfill_runs (backfill_id, dataset, partition, run_id, outcome, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, dataset, partition, run_id, outcome, super::now()],
-            )
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(RuntimeError::sql)?;
-        Ok(())
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO backfill_runs (backfill_id, dataset, partition, run_id, outcome, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(RuntimeError::sql)?;
+            let at = super::now();
+            for (partition, run_id, outcome) in outcomes {
+                insert
+                    .execute(params![id, dataset, partition, run_id, outcome, at])
+                    .map_err(RuntimeError::sql)?;
+            }
+        }
+        tx.commit().map_err(RuntimeError::sql)
     }
 
     /// The partitions a backfill already finished, with the run that did it.

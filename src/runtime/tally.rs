@@ -141,16 +141,21 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             Ok(true)
         }
         tally::BOUNDARY => {
-            let partition = text(ctx, 1)?.to_string();
+            let partition = text(ctx, 1)?;
             let problems = match ctx.get_raw(2) {
                 ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                _ => return Ok(true),
+                _ => {
+                    s.part(partition).input += 1;
+                    return Ok(true);
+                }
             };
+            let partition = partition.to_string();
             let record = match ctx.get_raw(3) {
                 ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
                 _ => "{}".into(),
             };
             let t = s.part(&partition);
+            t.input += 1;
             t.quarantined += 1;
             t.bad += 1;
             t.records.push(Quarantined {

@@ -9,7 +9,8 @@
 //! reason, counted, never published.
 //!
 //! Values already in the stored form are recognised by SQLite's own
-//! `typeof` and `GLOB`, so the common case costs no function call;
+//! `typeof`, `date` and `datetime`, so the common case calls no function
+//! of ours;
 //! `bpl_as` (see `runtime::functions::convert`) converts the rest —
 //! timestamps with `T`, `Z` or an offset become UTC `YYYY-MM-DD HH:MM:SS`.
 
@@ -23,8 +24,6 @@ pub struct Typed {
     pub value: String,
     pub problem: String,
 }
-
-const DATE: &str = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]";
 
 /// Reads column `c` of the table aliased `q`; `required` when a null is a
 /// problem (a key column, or one declared without `?`).
@@ -42,22 +41,12 @@ pub fn column(q: &str, c: &Column, required: bool) -> Typed {
             Some("bool"),
         ),
         T::String => (format!("typeof({x}) = 'text'"), Some("string")),
-        T::Date => (
-            format!("typeof({x}) = 'text' AND {x} GLOB '{DATE}' AND date({x}) = {x}"),
-            Some("date"),
-        ),
-        T::Timestamp => (
-            format!(
-                "typeof({x}) = 'text' AND {x} GLOB '{DATE} [0-9][0-9]:[0-9][0-9]:[0-9][0-9]' \
-                 AND datetime({x}) = {x}"
-            ),
-            Some("timestamp"),
-        ),
+        // SQLite's own date functions give back exactly the stored form
+        // of a valid value, and something else (or NULL) for anything else.
+        T::Date => (format!("date({x}) = {x}"), Some("date")),
+        T::Timestamp => (format!("datetime({x}) = {x}"), Some("timestamp")),
         T::Month => (
-            format!(
-                "typeof({x}) = 'text' AND {x} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]' \
-                 AND date({x} || '-01') IS NOT NULL"
-            ),
+            format!("length({x}) = 7 AND date({x} || '-01') = {x} || '-01'"),
             Some("month"),
         ),
         T::Enum(variants) => (

@@ -74,8 +74,8 @@ pub mod tally {
     /// dedupe group, counts the others as duplicates.
     pub const DEDUPE: i64 = 2;
     /// `bpl_tally(4, partition, problems, record)`: a row of the driving
-    /// source at the typed input boundary; passes unless it has problems,
-    /// which quarantine it.
+    /// source's input at the typed input boundary; counted as input, and
+    /// passes unless it has problems, which quarantine it.
     pub const BOUNDARY: i64 = 4;
     /// `bpl_tally(3, partition, unmatched..)`: an accepted row, and for
     /// each alias a gate's `unmatched()` reads, whether its join found no
@@ -236,6 +236,7 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
     // the rest filter the joined rows.
     let mut on = Vec::new();
     let mut rest = Vec::new();
+    let mut prefilter = Vec::new();
     match &i.boundary {
         Boundary::Filter(e) => {
             for c in conjuncts(e) {
@@ -252,11 +253,23 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
                     _ => None,
                 };
                 match key {
-                    Some((k, value)) => on.push(format!(
-                        "parts.{} = {}",
-                        partition_column(k.as_deref()),
-                        sql(value, BOUNDARY)?
-                    )),
+                    Some((k, value)) => {
+                        let value_sql = sql(value, BOUNDARY)?;
+                        // A bare column keyed by the time key is also bounded
+                        // by the batch's first and last partition, so an
+                        // index on it is used and rows outside the batch are
+                        // never read.
+                        if k.is_none() && matches!(value.kind, ExprKind::Column { .. }) {
+                            prefilter.push(format!(
+                                "s.{c} BETWEEN (SELECT min(_bpl_p) FROM {PARTS}) AND (SELECT max(_bpl_p) FROM {PARTS})",
+                                c = value_sql
+                            ));
+                        }
+                        on.push(format!(
+                            "parts.{} = {value_sql}",
+                            partition_column(k.as_deref()),
+                        ))
+                    }
                     None => rest.push(sql(c, BOUNDARY)?),
                 }
             }
@@ -286,7 +299,8 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
     } else {
         format!(" ON {}", on.join(" AND "))
     };
-    let lock = rest.pop().expect("the lock condition");
+    prefilter.push(rest.pop().expect("the lock condition"));
+    let lock = prefilter.join(" AND ");
     let typed: Vec<super::boundary::Typed> = t
         .columns
         .iter()
@@ -449,16 +463,16 @@ impl Builder<'_> {
         Ok(fenced(&flagged, &call, &mut self.fences))
     }
 
-    /// Counts the input, then routes the driving source's bad rows.
+    /// Counts the input and routes the driving source's bad rows: one
+    /// tally point for both.
     fn input(&mut self, rows: String) -> String {
-        let rows = self.count(rows, tally::INPUT);
         let source = self
             .first
             .as_deref()
             .and_then(|a| table_of(self.plan, a))
             .is_some_and(|t| t.kind == DeclKind::Source);
         if !source {
-            return rows;
+            return self.count(rows, tally::INPUT);
         }
         if !self.tally {
             return format!("SELECT * FROM ({rows}) WHERE _bpl_bad IS NULL");
