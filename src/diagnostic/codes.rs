@@ -114,6 +114,8 @@ define_codes! {
     E0133: "unknown time zone",
     E0134: "boundary that is not a partition mapping",
     E0135: "close rule the planner cannot read",
+    E0140: "sum of a non-additive measure across partitions",
+    E0141: "sum of an overlapping measure across partitions",
     E0301: "partition leased by another run",
     E0302: "input table missing or not as declared",
     E0303: "unreadable or newer ledger",
