@@ -547,7 +547,10 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
         let alias = &self.aliases[rolled];
         let what = match &wrong {
             Some((i, col)) => format!("`{}.{col}`", self.aliases[*i].name),
-            None => "this value".to_string(),
+            None => m
+                .origin
+                .as_ref()
+                .map_or_else(|| "this value".to_string(), |(_, why)| why.clone()),
         };
         let overlapping = m.class == Additivity::Overlapping;
         let (code, message, help) = if overlapping {
