@@ -35,8 +35,8 @@
 //! --format json`) split each side into its runs' lifecycles and what lies
 //! between them, and the backfill into its waves.
 //!
-//! Last, the waves' parallelism: wave 2 holds two datasets that do not read
-//! each other. On a warehouse where wave 1 is published, it times their
+//! Last, the waves' parallelism: wave 2 holds two daily datasets that do
+//! not read each other (and the dashboard's few months). On a warehouse where wave 1 is published, it times their
 //! per-partition runs one after the other against the two datasets run
 //! concurrently by two processes (`bplc run` per partition, as the
 //! baseline), and says whether the concurrent runs all published and how
@@ -670,10 +670,16 @@ fn main() {
             .filter(|d| wave_of[*d] == 2)
             .cloned()
             .collect();
+        // Its two daily datasets: the dashboard's few months beside them
+        // would time nothing.
+        wave2_sets.sort_by_key(|d| {
+            std::cmp::Reverse(parts.iter().filter(|p| &p.dataset == d).count())
+        });
+        wave2_sets.truncate(2);
         assert_eq!(
             wave2_sets.len(),
             2,
-            "wave 2 of the example holds two datasets"
+            "wave 2 of the example holds two daily datasets"
         );
         // Wave 1 published, untimed: the state wave 2 starts from.
         project.reset(&pristine);
