@@ -672,9 +672,8 @@ fn main() {
             .collect();
         // Its two daily datasets: the dashboard's few months beside them
         // would time nothing.
-        wave2_sets.sort_by_key(|d| {
-            std::cmp::Reverse(parts.iter().filter(|p| &p.dataset == d).count())
-        });
+        wave2_sets
+            .sort_by_key(|d| std::cmp::Reverse(parts.iter().filter(|p| &p.dataset == d).count()));
         wave2_sets.truncate(2);
         assert_eq!(
             wave2_sets.len(),

@@ -40,14 +40,16 @@ fn junes_closed_cases_are_the_distinct_cases_closed_in_june() {
     ]);
     assert_eq!(code, 0, "{report}");
 
-    let dashboard = p.count(
-        "SELECT sum(closed_cases) FROM executive_dashboard WHERE report_month = '2026-06'",
-    );
+    let dashboard =
+        p.count("SELECT sum(closed_cases) FROM executive_dashboard WHERE report_month = '2026-06'");
     let closed = p.count(
         "SELECT count(DISTINCT case_id) FROM silver_cases
          WHERE kind = 'closed' AND business_date BETWEEN '2026-06-01' AND '2026-06-30'",
     );
-    assert!(closed > 1000, "the demo data closes cases in June: {closed}");
+    assert!(
+        closed > 1000,
+        "the demo data closes cases in June: {closed}"
+    );
     assert_eq!(dashboard, closed, "June's closed cases on the dashboard");
 
     // Region by region, breaches included.

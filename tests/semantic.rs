@@ -850,7 +850,11 @@ const OWN_DAY: &str = "day == p";
 fn e0141_summing_a_rolling_count_over_a_month() {
     assert_reports!(
         "E0141",
-        &rollup(ROLLING, "      closed = count(ev.closed)", "      closed = sum(d.closed)")
+        &rollup(
+            ROLLING,
+            "      closed = count(ev.closed)",
+            "      closed = sum(d.closed)"
+        )
     );
 }
 
@@ -858,7 +862,11 @@ fn e0141_summing_a_rolling_count_over_a_month() {
 fn e0140_summing_a_distinct_count_over_a_month() {
     assert_reports!(
         "E0140",
-        &rollup(OWN_DAY, "      cases = count_distinct(ev.case_id)", "      cases = sum(d.cases)")
+        &rollup(
+            OWN_DAY,
+            "      cases = count_distinct(ev.case_id)",
+            "      cases = sum(d.cases)"
+        )
     );
 }
 
@@ -905,16 +913,24 @@ fn min_max_and_count_of_a_rolling_figure_are_not_refused() {
 
 #[test]
 fn a_wide_boundary_narrowed_to_the_partition_by_where_stays_additive() {
-    let src = rollup(ROLLING, "      closed = count(ev.closed)", "      closed = sum(d.closed)")
-        .replace("    from ev\n", "    from ev\n    where ev.day == p\n");
+    let src = rollup(
+        ROLLING,
+        "      closed = count(ev.closed)",
+        "      closed = sum(d.closed)",
+    )
+    .replace("    from ev\n", "    from ev\n    where ev.day == p\n");
     assert_clean!(&src);
 }
 
 #[test]
 fn a_rolling_sum_of_additive_figures_is_not_refused() {
-    let src = rollup(OWN_DAY, "      closed = count(ev.closed)", "      closed = sum(d.closed)")
-        .replace("day in month(p)", "day in [p - 6d, p]")
-        .replace("report_month: month", "report_month: date");
+    let src = rollup(
+        OWN_DAY,
+        "      closed = count(ev.closed)",
+        "      closed = sum(d.closed)",
+    )
+    .replace("day in month(p)", "day in [p - 6d, p]")
+    .replace("report_month: month", "report_month: date");
     assert_clean!(&src);
 }
 
@@ -930,8 +946,15 @@ fn a_sum_of_distinct_counts_can_be_allowed_with_a_reason() {
 
 #[test]
 fn e0123_allowing_e0140_needs_a_reason() {
-    let src = rollup(OWN_DAY, "      cases = count_distinct(ev.case_id)", "      case_days = sum(d.cases)")
-        .replace("  input d = daily", "  allow E0140 because \"\"\n  input d = daily");
+    let src = rollup(
+        OWN_DAY,
+        "      cases = count_distinct(ev.case_id)",
+        "      case_days = sum(d.cases)",
+    )
+    .replace(
+        "  input d = daily",
+        "  allow E0140 because \"\"\n  input d = daily",
+    );
     assert_reports!("E0123", &src);
 }
 

@@ -1,125 +1,14 @@
-//! Additivity: how each output column combines across partitions, and the
-//! error of summing one that does not add up.
-//!
-//! A `sum` or `count` over a partition's own rows adds up: June's figure is
-//! the sum of June's days. A distinct count, an average, a ratio, a minimum
-//! or a maximum does not (a case open on two days is one case, not two), and
-//! nor does any figure computed over a window wider than its partition (a
-//! 30-day rolling count counts each case on thirty days). Every column of
-//! every dataset gets a class ([`Additivity`]), upstream first; a dataset
-//! that reads several partitions of an input into one (a month of days, a
-//! window of days) may `sum` only the columns of it that add up: E0140 for a
-//! non-additive one, E0141 for an overlapping one, unless the dataset allows
-//! it with a reason (`allow E0141 because "..."`, see `allow`).
-//!
-//! Runs after lowering, on the AST for spans and the program for mappings.
+//! One dataset's pipeline, step by step: the class of every expression,
+//! and the `sum`s that roll up a column that does not add up.
 
-use rustc_hash::FxHashMap as HashMap;
-
-use super::hir::{Additivity, Decl, DeclId, Grain, Mapping, PartitionKind, Program, TimeMapping};
-use super::Symbols;
+use super::{overlap, spread, Columns, Measure};
 use crate::diagnostic::{codes, Diagnostic};
-use crate::syntax::ast::{self, BinaryOp, ClauseKind, DeclKind, ExprKind, FunctionKind, StepKind};
+use crate::semantic::columns::output_name;
+use crate::semantic::hir::{Additivity, Decl, PartitionKind, Program};
+use crate::semantic::Symbols;
+use crate::syntax::ast::{self, BinaryOp, ClauseKind, ExprKind, FunctionKind, StepKind};
 use crate::syntax::span::Span;
 use crate::syntax::visit::walk_expr;
-
-/// A class, and where and why it was decided, for the secondary label.
-#[derive(Debug, Clone)]
-struct Measure {
-    class: Additivity,
-    origin: Option<(Span, String)>,
-}
-
-impl Measure {
-    fn of(class: Additivity) -> Measure {
-        Measure {
-            class,
-            origin: None,
-        }
-    }
-
-    fn because(class: Additivity, span: Span, why: String) -> Measure {
-        Measure {
-            class,
-            origin: Some((span, why)),
-        }
-    }
-
-    /// The worse of two; on a tie, `self`.
-    fn or_worse(self, other: Measure) -> Measure {
-        if other.class > self.class {
-            other
-        } else {
-            self
-        }
-    }
-
-    /// An aggregate's figure, as opposed to a value of one row.
-    fn is_figure(&self) -> bool {
-        self.class >= Additivity::Additive
-    }
-}
-
-type Columns = HashMap<String, Measure>;
-
-/// Classifies every dataset's columns, upstream first, and reports sums
-/// that do not add up. Datasets on a dependency cycle (reported elsewhere)
-/// are left unclassified.
-pub fn check(symbols: &Symbols<'_>, program: &mut Program, diags: &mut Vec<Diagnostic>) {
-    let n = program.decls.len();
-    let mut classes: Vec<Option<Columns>> = vec![None; n];
-    let mut waiting = vec![0usize; n];
-    let mut readers: Vec<Vec<DeclId>> = vec![Vec::new(); n];
-    let mut ready = Vec::new();
-    for d in &program.decls {
-        if d.kind != DeclKind::Dataset {
-            let class = match d.kind {
-                DeclKind::Reference => Additivity::Key,
-                _ => Additivity::Row,
-            };
-            classes[d.id.0 as usize] = Some(
-                d.columns
-                    .iter()
-                    .map(|c| (c.name.clone(), Measure::of(class)))
-                    .collect(),
-            );
-            continue;
-        }
-        for i in &d.inputs {
-            if program.get(i.target).kind == DeclKind::Dataset {
-                waiting[d.id.0 as usize] += 1;
-                readers[i.target.0 as usize].push(d.id);
-            }
-        }
-        if waiting[d.id.0 as usize] == 0 {
-            ready.push(d.id);
-        }
-    }
-    ready.reverse();
-    while let Some(id) = ready.pop() {
-        let decl = program.get(id);
-        let columns = match symbols.decl(&decl.name) {
-            Some(ast) => Walk::new(ast, decl, program, &classes, symbols, diags).pipeline(ast),
-            None => Columns::default(),
-        };
-        program.decls[id.0 as usize].additivity = program.get(id)
-            .columns
-            .iter()
-            .map(|c| {
-                let class = columns.get(&c.name).map_or(Additivity::Row, |m| m.class);
-                (c.name.clone(), class)
-            })
-            .collect();
-        classes[id.0 as usize] = Some(columns);
-        for r in std::mem::take(&mut readers[id.0 as usize]) {
-            let w = &mut waiting[r.0 as usize];
-            *w -= 1;
-            if *w == 0 {
-                ready.push(r);
-            }
-        }
-    }
-}
 
 /// An input or binding as one dataset reads it.
 struct Alias<'p> {
@@ -163,7 +52,7 @@ impl Reads {
     }
 }
 
-struct Walk<'p, 's, 'd> {
+pub(super) struct Walk<'p, 's, 'd> {
     /// The dataset's whole declaration: labels made inside it are its own.
     span: Span,
     aliases: Vec<Alias<'p>>,
@@ -180,7 +69,7 @@ struct Walk<'p, 's, 'd> {
 }
 
 impl<'p, 's, 'd> Walk<'p, 's, 'd> {
-    fn new(
+    pub(super) fn new(
         ast: &'p ast::Decl,
         decl: &'p Decl,
         program: &'p Program,
@@ -225,7 +114,7 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
     }
 
     /// Walks the pipeline; returns the class of each output column.
-    fn pipeline(mut self, ast: &'p ast::Decl) -> Columns {
+    pub(super) fn pipeline(mut self, ast: &'p ast::Decl) -> Columns {
         let steps = ast
             .clauses
             .iter()
@@ -335,7 +224,8 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
                     ExprKind::Ident(n) if n == "p" => read.push(usize::MAX),
                     ExprKind::Member(base, _) => {
                         if let ExprKind::Ident(b) = &base.kind {
-                            if let Some(i) = self.aliases.iter().position(|a| a.name == b.as_str()) {
+                            if let Some(i) = self.aliases.iter().position(|a| a.name == b.as_str())
+                            {
                                 read.push(i);
                             }
                         }
@@ -360,7 +250,7 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
             ExprKind::Ident(n) => n == "p" && self.time_key.is_some(),
             ExprKind::Member(base, key) => {
                 matches!(&base.kind, ExprKind::Ident(n) if n == "p")
-                    && self.time_key.as_deref() == Some(key.name.as_str())
+                    && self.time_key == Some(key.name.as_str())
             }
             _ => false,
         }
@@ -387,14 +277,27 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
         if !self.row_stage || matches!(m.class, Additivity::Key | Additivity::Overlapping) {
             return m;
         }
-        let Some(window) = self.rows.iter().find_map(|&i| self.aliases[i].overlap.as_deref()) else {
+        let Some(window) = self
+            .rows
+            .iter()
+            .find_map(|&i| self.aliases[i].overlap.as_deref())
+        else {
             return m;
         };
         let what = match &m.origin {
-            Some((at, what)) if self.span.start <= at.start && at.end <= self.span.end && at.file == self.span.file => what.as_str(),
+            Some((at, what)) if self.owns(*at) => what.as_str(),
             _ => "a value",
         };
-        Measure::because(Additivity::Overlapping, span, format!("{what} over {window}"))
+        Measure::because(
+            Additivity::Overlapping,
+            span,
+            format!("{what} over {window}"),
+        )
+    }
+
+    /// Whether a span lies in this dataset's declaration.
+    fn owns(&self, at: Span) -> bool {
+        at.file == self.span.file && self.span.start <= at.start && at.end <= self.span.end
     }
 
     fn eval(&mut self, e: &ast::Expr, at: At, reads: &mut Reads) -> Measure {
@@ -406,10 +309,12 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
             ExprKind::Ident(n) => self.name(n, at, reads),
             ExprKind::Member(base, col) => match &base.kind {
                 ExprKind::Ident(b) if b == "p" => Measure::of(Key),
-                ExprKind::Ident(b) => match self.aliases.iter().position(|a| a.name == b.as_str()) {
-                    Some(i) => self.column(i, &col.name, at, reads),
-                    None => Measure::of(Key),
-                },
+                ExprKind::Ident(b) => {
+                    match self.aliases.iter().position(|a| a.name == b.as_str()) {
+                        Some(i) => self.column(i, &col.name, at, reads),
+                        None => Measure::of(Key),
+                    }
+                }
                 _ => self.eval(base, at, reads),
             },
             ExprKind::Call(c) => self.call(c, e.span, at, reads),
@@ -516,8 +421,11 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
                     } else {
                         args.swap_remove(0)
                     };
-                    if m.class.sums_wrongly() {
-                        if let Some(rolled) = inner.spread {
+                    // Wrong when the rolled-up input's own column does not add
+                    // up, or this dataset made it so (a ratio of its columns).
+                    let made_here = m.origin.as_ref().is_some_and(|(at, _)| self.owns(*at));
+                    if let (true, Some(rolled)) = (m.class.sums_wrongly(), inner.spread) {
+                        if inner.wrong.is_some() || made_here {
                             self.report(span, &m, rolled, inner.wrong.take());
                         }
                     }
@@ -568,7 +476,10 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
         };
         let mut d = Diagnostic::new(code, message).primary(
             span,
-            format!("adds up {}", alias.spread.as_deref().unwrap_or("several partitions")),
+            format!(
+                "adds up {}",
+                alias.spread.as_deref().unwrap_or("several partitions")
+            ),
         );
         if let Some((at, why)) = &m.origin {
             d = d.secondary(
@@ -600,79 +511,5 @@ fn noun(function: &str) -> String {
         "percentile" => "a percentile".to_string(),
         "null_rate" => "a rate".to_string(),
         other => format!("a `{other}`"),
-    }
-}
-
-/// The name an output expression gets: its own, or the column it reads.
-fn output_name(n: &ast::NamedExpr) -> Option<String> {
-    match (&n.name, &n.expr.kind) {
-        (Some(id), _) => Some(id.name.clone()),
-        (None, ExprKind::Ident(x)) => Some(x.clone()),
-        (None, ExprKind::Member(_, id)) => Some(id.name.clone()),
-        _ => None,
-    }
-}
-
-fn unit(g: Option<Grain>) -> &'static str {
-    match g.unwrap_or(Grain::Day) {
-        Grain::Day => "day",
-        Grain::Week => "week",
-        Grain::Month => "month",
-        Grain::Quarter => "quarter",
-        Grain::Year => "year",
-    }
-}
-
-/// How one output partition reads several partitions of an input, if it
-/// does: a roll-up (the days of a month) or a window.
-fn spread(m: &Mapping, out: &Decl, input: &Decl, alias: &str) -> Option<String> {
-    let partitioned = input
-        .partition
-        .iter()
-        .any(|k| !matches!(k.kind, PartitionKind::Run));
-    if !partitioned {
-        return None;
-    }
-    match m.time {
-        TimeMapping::All if input.grain().is_some() || m.dimensions.is_empty() => {
-            Some(format!("every partition of `{alias}`"))
-        }
-        TimeMapping::All => None,
-        TimeMapping::Window { lo, hi } if hi > lo => Some(format!(
-            "a window of {} {}s of `{alias}`",
-            hi - lo + 1,
-            unit(out.grain())
-        )),
-        TimeMapping::Window { .. } => match (input.grain(), out.grain()) {
-            (Some(i), Some(o)) if i < o => Some(format!(
-                "the {}s of each {} from `{alias}`",
-                unit(Some(i)),
-                unit(Some(o))
-            )),
-            _ => None,
-        },
-    }
-}
-
-/// How one partition of an input feeds several output partitions, if it
-/// does: a window wider than the output partition, or a coarser input.
-fn overlap(m: &Mapping, out: &Decl, input: &Decl, alias: &str) -> Option<String> {
-    if out.partition.is_empty() {
-        return None;
-    }
-    match m.time {
-        TimeMapping::All if out.grain().is_some() || m.dimensions.is_empty() => {
-            Some(format!("all history of `{alias}`"))
-        }
-        TimeMapping::All => None,
-        TimeMapping::Window { lo, hi } if hi > lo => Some(format!(
-            "a window of {} {}s of `{alias}`",
-            hi - lo + 1,
-            unit(out.grain())
-        )),
-        TimeMapping::Window { .. } => match (input.grain(), out.grain()) {
-            (Some(i), Some(o)) if i > o => Some(format!("whole {}s of `{alias}`", unit(Some(i)))),
-            _ => None,
-        },
     }
 }
