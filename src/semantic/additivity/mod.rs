@@ -134,6 +134,19 @@ fn unit(g: Option<Grain>) -> &'static str {
     }
 }
 
+/// A window of more than one partition, described (`a window of 30 days of
+/// `ev``): both a roll-up and an overlap.
+fn wide_window(m: &Mapping, out: &Decl, alias: &str) -> Option<String> {
+    match m.time {
+        TimeMapping::Window { lo, hi } if hi > lo => Some(format!(
+            "a window of {} {}s of `{alias}`",
+            hi - lo + 1,
+            unit(out.grain())
+        )),
+        _ => None,
+    }
+}
+
 /// How one output partition reads several partitions of an input, if it
 /// does: a roll-up (the days of a month) or a window.
 fn spread(m: &Mapping, out: &Decl, input: &Decl, alias: &str) -> Option<String> {
@@ -144,24 +157,16 @@ fn spread(m: &Mapping, out: &Decl, input: &Decl, alias: &str) -> Option<String> 
     if !partitioned {
         return None;
     }
-    match m.time {
-        TimeMapping::All if input.grain().is_some() || m.dimensions.is_empty() => {
+    match (m.time, input.grain(), out.grain()) {
+        (TimeMapping::All, g, _) if g.is_some() || m.dimensions.is_empty() => {
             Some(format!("every partition of `{alias}`"))
         }
-        TimeMapping::All => None,
-        TimeMapping::Window { lo, hi } if hi > lo => Some(format!(
-            "a window of {} {}s of `{alias}`",
-            hi - lo + 1,
-            unit(out.grain())
+        (TimeMapping::Window { lo, hi }, Some(i), Some(o)) if lo == hi && i < o => Some(format!(
+            "the {}s of each {} from `{alias}`",
+            unit(Some(i)),
+            unit(Some(o))
         )),
-        TimeMapping::Window { .. } => match (input.grain(), out.grain()) {
-            (Some(i), Some(o)) if i < o => Some(format!(
-                "the {}s of each {} from `{alias}`",
-                unit(Some(i)),
-                unit(Some(o))
-            )),
-            _ => None,
-        },
+        _ => wide_window(m, out, alias),
     }
 }
 
@@ -171,19 +176,13 @@ fn overlap(m: &Mapping, out: &Decl, input: &Decl, alias: &str) -> Option<String>
     if out.partition.is_empty() {
         return None;
     }
-    match m.time {
-        TimeMapping::All if out.grain().is_some() || m.dimensions.is_empty() => {
+    match (m.time, input.grain(), out.grain()) {
+        (TimeMapping::All, _, g) if g.is_some() || m.dimensions.is_empty() => {
             Some(format!("all history of `{alias}`"))
         }
-        TimeMapping::All => None,
-        TimeMapping::Window { lo, hi } if hi > lo => Some(format!(
-            "a window of {} {}s of `{alias}`",
-            hi - lo + 1,
-            unit(out.grain())
-        )),
-        TimeMapping::Window { .. } => match (input.grain(), out.grain()) {
-            (Some(i), Some(o)) if i > o => Some(format!("whole {}s of `{alias}`", unit(Some(i)))),
-            _ => None,
-        },
+        (TimeMapping::Window { lo, hi }, Some(i), Some(o)) if lo == hi && i > o => {
+            Some(format!("whole {}s of `{alias}`", unit(Some(i))))
+        }
+        _ => wide_window(m, out, alias),
     }
 }

@@ -149,24 +149,15 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
                     }
                 }
                 StepKind::Group { keys, aggregates } => {
-                    let mut cols: Vec<(String, Measure)> = keys
+                    let keys = keys
                         .iter()
                         .filter_map(output_name)
                         .map(|n| (n, Measure::of(Additivity::Key)))
                         .collect();
-                    for a in aggregates {
-                        let m = self.eval(&a.expr, At::Group, &mut Reads::default());
-                        cols.push((a.name.name.clone(), self.overlaid(m, a.expr.span)));
-                    }
-                    self.shape(cols, &mut output);
+                    self.group(keys, aggregates, &mut output);
                 }
                 StepKind::Aggregate(aggregates) => {
-                    let mut cols = Vec::new();
-                    for a in aggregates {
-                        let m = self.eval(&a.expr, At::Group, &mut Reads::default());
-                        cols.push((a.name.name.clone(), self.overlaid(m, a.expr.span)));
-                    }
-                    self.shape(cols, &mut output);
+                    self.group(Vec::new(), aggregates, &mut output);
                 }
                 StepKind::Select(items) => {
                     let mut cols = Vec::new();
@@ -254,6 +245,21 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
             }
             _ => false,
         }
+    }
+
+    /// `group by` (or `aggregate`, without keys): the keys, then each
+    /// aggregate's class.
+    fn group(
+        &mut self,
+        mut cols: Vec<(String, Measure)>,
+        aggregates: &[ast::Assignment],
+        output: &mut Option<Vec<(String, Measure)>>,
+    ) {
+        for a in aggregates {
+            let m = self.eval(&a.expr, At::Group, &mut Reads::default());
+            cols.push((a.name.name.clone(), self.overlaid(m, a.expr.span)));
+        }
+        self.shape(cols, output);
     }
 
     /// After a shaping step only its columns are in scope.
