@@ -923,6 +923,17 @@ fn a_wide_boundary_narrowed_to_the_partition_by_where_stays_additive() {
 }
 
 #[test]
+fn a_wide_boundary_narrowed_by_an_unqualified_column_stays_additive() {
+    let src = rollup(
+        ROLLING,
+        "      closed = count(ev.closed)",
+        "      closed = sum(d.closed)",
+    )
+    .replace("    from ev\n", "    from ev\n    where day == p\n");
+    assert_clean!(&src);
+}
+
+#[test]
 fn a_rolling_sum_of_additive_figures_is_not_refused() {
     let src = rollup(
         OWN_DAY,

@@ -213,6 +213,12 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
                 let mut read = Vec::new();
                 walk_expr(side, &mut |x| match &x.kind {
                     ExprKind::Ident(n) if n == "p" => read.push(usize::MAX),
+                    // An unqualified column: the input that has it.
+                    ExprKind::Ident(n) => read.extend(self.rows.iter().copied().filter(|&i| {
+                        self.aliases[i]
+                            .columns
+                            .is_some_and(|c| c.contains_key(n.as_str()))
+                    })),
                     ExprKind::Member(base, _) => {
                         if let ExprKind::Ident(b) = &base.kind {
                             if let Some(i) = self.aliases.iter().position(|a| a.name == b.as_str())
@@ -223,6 +229,7 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
                     }
                     _ => {}
                 });
+                read.sort_unstable();
                 read.dedup();
                 if let [i] = read[..] {
                     if i != usize::MAX {
