@@ -55,6 +55,16 @@ pub fn register(conn: &Connection) -> Result<()> {
         let kind = text(ctx, 1).unwrap_or_default();
         Ok(convert(ctx.get_raw(0), &kind))
     })?;
+    conn.create_scalar_function("bpl_problems", -1, FLAGS, |ctx| {
+        // The columns' checks are the first argument, a constant: parsed
+        // once per statement, not once per row.
+        let checks = ctx.get_or_create_aux(0, |v| {
+            serde_json::from_slice::<Vec<crate::sql::boundary::Check>>(
+                v.as_bytes().unwrap_or(b"[]"),
+            )
+        })?;
+        Ok(problems(&checks, (1..ctx.len()).map(|i| ctx.get_raw(i))))
+    })?;
     conn.create_scalar_function("bpl_lower", 1, FLAGS, |ctx| {
         Ok(text(ctx, 0).map(|t| t.to_lowercase()))
     })?;
@@ -166,6 +176,80 @@ pub fn convert(v: ValueRef<'_>, kind: &str) -> Option<Value> {
                 .map(|_| Value::Text(t.to_string()))
         }
         _ => None,
+    }
+}
+
+/// What is wrong with a source row's values, `; `-separated, or `None`
+/// for a good row: the typed input boundary's verdict on one row.
+pub fn problems<'a>(
+    checks: &[crate::sql::boundary::Check],
+    values: impl Iterator<Item = ValueRef<'a>>,
+) -> Option<String> {
+    let mut out: Option<String> = None;
+    for (c, v) in checks.iter().zip(values) {
+        let ok = match v {
+            ValueRef::Null => !c.required,
+            _ => fits(c, v),
+        };
+        if ok {
+            continue;
+        }
+        let problem = match v {
+            ValueRef::Null => format!("{}: null in a column that may not be null", c.name),
+            _ => format!("{}: {} is not a valid {}", c.name, quoted(v), c.ty),
+        };
+        match &mut out {
+            Some(s) => {
+                s.push_str("; ");
+                s.push_str(&problem);
+            }
+            None => out = Some(problem),
+        }
+    }
+    out
+}
+
+/// Whether a value is one of the column's type, stored or convertible.
+fn fits(c: &crate::sql::boundary::Check, v: ValueRef<'_>) -> bool {
+    match (c.kind.as_str(), v) {
+        ("int", ValueRef::Integer(_)) | ("number", ValueRef::Integer(_) | ValueRef::Real(_)) => {
+            true
+        }
+        ("string", ValueRef::Text(_)) | ("any", _) => true,
+        ("timestamp", ValueRef::Text(t)) if canonical_timestamp(t) => true,
+        ("enum", ValueRef::Text(t)) => c.variants.iter().any(|x| x.as_bytes() == t),
+        ("enum", _) => false,
+        (kind, v) => convert(v, kind).is_some(),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` naming a real instant, checked without parsing.
+fn canonical_timestamp(t: &[u8]) -> bool {
+    let digit = |i: usize| t[i].is_ascii_digit();
+    let num = |a: usize, b: usize| t[a..b].iter().fold(0u32, |n, d| n * 10 + (d - b'0') as u32);
+    t.len() == 19
+        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+            .iter()
+            .all(|&i| digit(i))
+        && t[4] == b'-'
+        && t[7] == b'-'
+        && t[10] == b' '
+        && t[13] == b':'
+        && t[16] == b':'
+        && NaiveDate::from_ymd_opt(num(0, 4) as i32, num(5, 7), num(8, 10)).is_some()
+        && num(11, 13) < 24
+        && num(14, 16) < 60
+        && num(17, 19) < 60
+}
+
+/// A value as SQLite's `quote()` writes it, for messages.
+fn quoted(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''")),
+        ValueRef::Blob(b) => format!("a blob of {} bytes", b.len()),
     }
 }
 

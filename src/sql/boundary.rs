@@ -8,100 +8,92 @@
 //! problem is a *bad row*: routed to quarantine with the problem as its
 //! reason, counted, never published.
 //!
-//! Values already in the stored form are recognised by SQLite's own
-//! `typeof`, `date` and `datetime`, so the common case calls no function
-//! of ours;
-//! `bpl_as` (see `runtime::functions::convert`) converts the rest —
-//! timestamps with `T`, `Z` or an offset become UTC `YYYY-MM-DD HH:MM:SS`.
+//! The check is one call per row of `bpl_problems` (see
+//! `runtime::functions::problems`), which reads the columns' types from its
+//! first argument once per statement. A value already in the stored shape
+//! is kept as it is by plain SQL (`typeof`, `length`); `bpl_as` converts
+//! the rest — timestamps with `T`, `Z` or an offset become UTC
+//! `YYYY-MM-DD HH:MM:SS`.
+
+use serde::{Deserialize, Serialize};
 
 use super::types::{ident, string};
 use crate::plan::Column;
 use crate::semantic::T;
 
-/// A column read through the boundary: its value as stored, and the
-/// problem with it (NULL when there is none).
-pub struct Typed {
-    pub value: String,
-    pub problem: String,
+/// What `bpl_problems` knows of one column.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    /// `int`, `number`, `bool`, `string`, `date`, `timestamp`, `month`,
+    /// `enum` or `any`.
+    pub kind: String,
+    /// The declared type, for the message.
+    pub ty: String,
+    /// A null is a problem.
+    pub required: bool,
+    /// An enum's variants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
 }
 
-/// Reads column `c` of the table aliased `q`; `required` when a null is a
-/// problem (a key column, or one declared without `?`).
-pub fn column(q: &str, c: &Column, required: bool) -> Typed {
-    let x = format!("{q}.{}", ident(&c.name));
-    // (already stored this way, kind for bpl_as)
-    let (fast, kind): (String, Option<&str>) = match &c.ty {
-        T::Int => (format!("typeof({x}) = 'integer'"), Some("int")),
-        T::Float | T::Decimal | T::DecimalLit | T::Duration => (
-            format!("typeof({x}) IN ('integer', 'real')"),
-            Some("number"),
+/// The `bpl_as` kind of a type, and the SQL test for a value of column `x`
+/// that is already in the stored shape.
+fn kind(t: &T, x: &str) -> (&'static str, String) {
+    match t {
+        T::Int => ("int", format!("typeof({x}) = 'integer'")),
+        T::Float | T::Decimal | T::DecimalLit | T::Duration => {
+            ("number", format!("typeof({x}) IN ('integer', 'real')"))
+        }
+        T::Bool => ("bool", format!("typeof({x}) = 'integer' AND {x} IN (0, 1)")),
+        T::String => ("string", format!("typeof({x}) = 'text'")),
+        // The shape only: a shaped but impossible value is a problem the
+        // row check reports, so the row never gets further.
+        T::Date => ("date", format!("typeof({x}) = 'text' AND length({x}) = 10")),
+        T::Timestamp => (
+            "timestamp",
+            format!("typeof({x}) = 'text' AND length({x}) = 19 AND substr({x}, 11, 1) = ' '"),
         ),
-        T::Bool => (
-            format!("typeof({x}) = 'integer' AND {x} IN (0, 1)"),
-            Some("bool"),
-        ),
-        T::String => (format!("typeof({x}) = 'text'"), Some("string")),
-        // SQLite's own date functions give back exactly the stored form
-        // of a valid value, and something else (or NULL) for anything else.
-        T::Date => (format!("date({x}) = {x}"), Some("date")),
-        T::Timestamp => (format!("datetime({x}) = {x}"), Some("timestamp")),
-        T::Month => (
-            format!("length({x}) = 7 AND date({x} || '-01') = {x} || '-01'"),
-            Some("month"),
-        ),
-        T::Enum(variants) => (
-            format!(
-                "{x} IN ({})",
-                variants
-                    .iter()
-                    .map(|v| string(v))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            None,
-        ),
-        // Calendar grains and anything else: read as they are.
-        _ => ("1".into(), None),
-    };
-    let null = if required {
-        string(&format!(
-            "{}: null in a column that may not be null",
-            c.name
-        ))
-    } else {
-        "NULL".into()
-    };
-    let what = string(&format!(" is not a valid {}", c.ty));
-    let name = string(&format!("{}: ", c.name));
-    match kind {
-        Some(kind) => Typed {
-            value: format!("CASE WHEN {fast} THEN {x} ELSE bpl_as({x}, '{kind}') END"),
-            problem: format!(
-                "CASE WHEN {x} IS NULL THEN {null} WHEN {fast} THEN NULL \
-                 WHEN bpl_as({x}, '{kind}') IS NOT NULL THEN NULL \
-                 ELSE {name} || quote({x}) || {what} END"
-            ),
-        },
-        None => Typed {
-            value: x.clone(),
-            problem: format!(
-                "CASE WHEN {x} IS NULL THEN {null} WHEN {fast} THEN NULL \
-                 ELSE {name} || quote({x}) || {what} END"
-            ),
-        },
+        T::Month => ("month", format!("typeof({x}) = 'text' AND length({x}) = 7")),
+        T::Enum(_) => ("enum", "1".into()),
+        _ => ("any", "1".into()),
     }
 }
 
-/// Every problem of a row, `; `-separated, or NULL for a good row.
-pub fn problems(typed: &[Typed]) -> String {
-    if typed.is_empty() {
+/// Column `c` of the table aliased `q`, as stored.
+pub fn value(q: &str, c: &Column) -> String {
+    let x = format!("{q}.{}", ident(&c.name));
+    match kind(&c.ty, &x) {
+        ("enum" | "any", _) => x,
+        (k, fast) => format!("CASE WHEN {fast} THEN {x} ELSE bpl_as({x}, '{k}') END"),
+    }
+}
+
+/// The problems of a row of the table aliased `q`: NULL for a good row.
+/// `required(c)`: whether a null in `c` is a problem.
+pub fn problems(q: &str, columns: &[Column], required: impl Fn(&Column) -> bool) -> String {
+    if columns.is_empty() {
         return "NULL".into();
     }
+    let checks: Vec<Check> = columns
+        .iter()
+        .map(|c| Check {
+            name: c.name.clone(),
+            kind: kind(&c.ty, "x").0.to_string(),
+            ty: c.ty.to_string(),
+            required: required(c),
+            variants: match &c.ty {
+                T::Enum(v) => v.to_vec(),
+                _ => Vec::new(),
+            },
+        })
+        .collect();
     format!(
-        "nullif(concat_ws('; ', {}), '')",
-        typed
+        "bpl_problems({}, {})",
+        string(&serde_json::to_string(&checks).expect("serialises")),
+        columns
             .iter()
-            .map(|t| t.problem.as_str())
+            .map(|c| format!("{q}.{}", ident(&c.name)))
             .collect::<Vec<_>>()
             .join(", ")
     )

@@ -301,17 +301,14 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
     };
     prefilter.push(rest.pop().expect("the lock condition"));
     let lock = prefilter.join(" AND ");
-    let typed: Vec<super::boundary::Typed> = t
+    let read = t
         .columns
         .iter()
-        .map(|c| super::boundary::column("s", c, !c.nullable || i.key.contains(&c.name)))
-        .collect();
-    let read = typed
-        .iter()
-        .zip(&t.columns)
-        .map(|(x, c)| format!("{} AS {}", x.value, ident(&c.name)))
+        .map(|c| format!("{} AS {}", super::boundary::value("s", c), ident(&c.name)))
         .collect::<Vec<_>>()
         .join(", ");
+    let problems =
+        super::boundary::problems("s", &t.columns, |c| !c.nullable || i.key.contains(&c.name));
     let filter = if rest.is_empty() {
         String::new()
     } else {
@@ -321,7 +318,7 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
         "SELECT {tagged}, {}, s._bpl_bad FROM (SELECT {read}, {} AS _bpl_bad FROM {} AS s WHERE {lock}) AS s \
          CROSS JOIN {PARTS} AS parts{on}{filter}",
         cols("s"),
-        super::boundary::problems(&typed),
+        problems,
         ident(&t.table),
     ))
 }

@@ -298,8 +298,6 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ident(k)
         )
     });
-    // The lift closure borrows `aggregates` until the gates are built.
-    drop(lift);
     let gate_sql: Vec<&str> = expectations
         .iter()
         .chain(&reconciliations)
