@@ -478,7 +478,7 @@ impl<'p, 's, 'd> Walk<'p, 's, 'd> {
             (
                 codes::E0141,
                 format!("summing {what} across partitions counts the same rows more than once"),
-                format!("each partition of `{}` already counts the rows of its whole window, so a sum over several of them counts a row once for every window it falls in: roll up from a dataset computed over each partition's own rows (`where business_date == p`), or compute the figure from the rows over the whole roll-up, e.g. `count_distinct(...)` over the source; if the sum is meant, say why: `allow E0141 because \"...\"`", alias.name),
+                format!("each partition of `{}` already counts the rows of its whole window, so a sum over several of them counts a row once for every window it falls in: roll up from a dataset computed over each partition's own rows (a boundary `== p`, not a window), or compute the figure from the rows over the whole roll-up, e.g. `count_distinct(...)` over the source; if the sum is meant, say why: `allow E0141 because \"...\"`", alias.name),
             )
         } else {
             (
