@@ -357,15 +357,16 @@ impl SqliteEngine {
         let mut insert = self
             .conn
             .prepare_cached(&format!(
-                "INSERT INTO {} VALUES (?1, ?2, ?3{})",
+                "INSERT INTO {} VALUES (?1, ?2, ?3, ?4{})",
                 crate::sql::range::PARTS,
                 (0..stage.keys.len())
-                    .map(|k| format!(", ?{}", k + 4))
+                    .map(|k| format!(", ?{}", k + 5))
                     .collect::<String>()
             ))
             .map_err(RuntimeError::sql)?;
-        for part in parts {
+        for (no, part) in parts.iter().enumerate() {
             let mut row: Vec<Value> = vec![
+                Value::Integer(no as i64),
                 Value::Text(part.partition.clone()),
                 Value::Text(part.p.clone()),
                 Value::Integer(part.version),
@@ -429,18 +430,23 @@ impl SqliteEngine {
         self.fill_batch(plan, stage, run, parts)?;
         // A batch of one binds its partition's values (`:p`, report close).
         let v = values(plan, run, first);
-        self.tally
-            .reset(&stage.rules, &stage.points, stage.unmatched.len());
+        self.tally.reset(
+            &stage.rules,
+            &stage.points,
+            stage.unmatched.len(),
+            parts.len(),
+        );
         self.execute(&stage.stage, &v)?;
         let mut tallies = self.tally.take();
-        let grouped = |q: &str| -> Result<Vec<(String, Value)>, RuntimeError> {
+        // Grouped statements answer by the partition's place in the batch.
+        let grouped = |q: &str| -> Result<Vec<(i64, Value)>, RuntimeError> {
             let mut stmt = self.conn.prepare_cached(q).map_err(RuntimeError::sql)?;
             bind(&mut stmt, &v)?;
             let mut rows = stmt.raw_query();
             let mut out = Vec::new();
             while let Some(r) = rows.next().map_err(RuntimeError::sql)? {
                 out.push((
-                    r.get::<_, String>(0).map_err(RuntimeError::sql)?,
+                    r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
                     r.get::<_, Value>(1).map_err(RuntimeError::sql)?,
                 ));
             }
@@ -455,13 +461,13 @@ impl SqliteEngine {
         let rows = per_partition(&stage.rows)?;
         let partition_counts = per_partition(&stage.partition_counts)?;
         let aggregates = per_partition(&stage.input_aggregates)?;
-        let of = |measured: &[(String, Vec<(String, Value)>)], partition: &str| {
+        let of = |measured: &[(String, Vec<(i64, Value)>)], no: usize| {
             measured
                 .iter()
                 .map(|(name, rows)| {
                     let value = rows
                         .iter()
-                        .find(|(p, _)| p == partition)
+                        .find(|(p, _)| *p == no as i64)
                         .map(|(_, x)| x.clone());
                     (name.clone(), value)
                 })
@@ -473,8 +479,9 @@ impl SqliteEngine {
         };
         Ok(parts
             .iter()
-            .map(|part| {
-                let t = tallies.remove(&part.partition).unwrap_or_default();
+            .enumerate()
+            .map(|(no, _)| {
+                let t = std::mem::take(&mut tallies[no]);
                 Staged {
                     counters: Counters {
                         input: t.input,
@@ -489,16 +496,16 @@ impl SqliteEngine {
                         .enumerate()
                         .map(|(k, r)| (r.name.clone(), t.failures.get(k).copied().unwrap_or(0)))
                         .collect(),
-                    rows: of(&rows, &part.partition)
+                    rows: of(&rows, no)
                         .into_iter()
                         .map(|(a, v)| (a, count(v)))
                         .collect(),
-                    partition_counts: of(&partition_counts, &part.partition)
+                    partition_counts: of(&partition_counts, no)
                         .into_iter()
                         .map(|(a, v)| (a, count(v)))
                         .collect(),
                     // An aggregate over no rows is NULL, as it was per partition.
-                    input_aggregates: of(&aggregates, &part.partition)
+                    input_aggregates: of(&aggregates, no)
                         .into_iter()
                         .map(|(a, v)| (a, v.unwrap_or(Value::Null)))
                         .collect(),

@@ -217,10 +217,23 @@ fn fits(c: &crate::sql::boundary::Check, v: ValueRef<'_>) -> bool {
         }
         ("string", ValueRef::Text(_)) | ("any", _) => true,
         ("timestamp", ValueRef::Text(t)) if canonical_timestamp(t) => true,
+        ("date", ValueRef::Text(t)) if t.len() == 10 && canonical_date(t) => true,
         ("enum", ValueRef::Text(t)) => c.variants.iter().any(|x| x.as_bytes() == t),
         ("enum", _) => false,
         (kind, v) => convert(v, kind).is_some(),
     }
+}
+
+/// `YYYY-MM-DD` naming a real day, checked without parsing; `t` holds at
+/// least ten bytes.
+fn canonical_date(t: &[u8]) -> bool {
+    let num = |a: usize, b: usize| t[a..b].iter().fold(0u32, |n, d| n * 10 + (d - b'0') as u32);
+    [0, 1, 2, 3, 5, 6, 8, 9]
+        .iter()
+        .all(|&i| t[i].is_ascii_digit())
+        && t[4] == b'-'
+        && t[7] == b'-'
+        && NaiveDate::from_ymd_opt(num(0, 4) as i32, num(5, 7), num(8, 10)).is_some()
 }
 
 /// `YYYY-MM-DD HH:MM:SS` naming a real instant, checked without parsing.
@@ -228,15 +241,11 @@ fn canonical_timestamp(t: &[u8]) -> bool {
     let digit = |i: usize| t[i].is_ascii_digit();
     let num = |a: usize, b: usize| t[a..b].iter().fold(0u32, |n, d| n * 10 + (d - b'0') as u32);
     t.len() == 19
-        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-            .iter()
-            .all(|&i| digit(i))
-        && t[4] == b'-'
-        && t[7] == b'-'
+        && canonical_date(t)
+        && [11, 12, 14, 15, 17, 18].iter().all(|&i| digit(i))
         && t[10] == b' '
         && t[13] == b':'
         && t[16] == b':'
-        && NaiveDate::from_ymd_opt(num(0, 4) as i32, num(5, 7), num(8, 10)).is_some()
         && num(11, 13) < 24
         && num(14, 16) < 60
         && num(17, 19) < 60

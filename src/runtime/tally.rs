@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
-use rustc_hash::FxHashMap;
 
 use crate::sql::range::tally;
 use crate::sql::sqlite::RowRule;
@@ -42,31 +41,21 @@ pub struct PartitionTally {
 #[derive(Default)]
 struct State {
     rules: Vec<RowRule>,
-    unmatched: usize,
     points: Vec<Vec<usize>>,
-    index: FxHashMap<String, usize>,
-    parts: Vec<(String, PartitionTally)>,
+    /// By the partition's place in the batch (`_bpl_no`).
+    parts: Vec<PartitionTally>,
 }
 
 impl State {
-    fn part(&mut self, partition: &str) -> &mut PartitionTally {
-        let k = match self.index.get(partition) {
-            Some(&k) => k,
-            None => {
-                let k = self.parts.len();
-                self.index.insert(partition.to_string(), k);
-                self.parts.push((
-                    partition.to_string(),
-                    PartitionTally {
-                        failures: vec![0; self.rules.len()],
-                        unmatched: vec![0; self.unmatched],
-                        ..PartitionTally::default()
-                    },
-                ));
-                k
-            }
-        };
-        &mut self.parts[k].1
+    fn part(&mut self, no: i64) -> rusqlite::Result<&mut PartitionTally> {
+        usize::try_from(no)
+            .ok()
+            .and_then(|k| self.parts.get_mut(k))
+            .ok_or_else(|| {
+                rusqlite::Error::UserFunctionError(
+                    format!("bpl_tally: no partition {no} in the batch").into(),
+                )
+            })
     }
 }
 
@@ -86,33 +75,28 @@ impl Tally {
         })
     }
 
-    /// Starts counting a statement with these rules, route points and
-    /// number of aliases whose unmatched rows are counted.
-    pub fn reset(&self, rules: &[RowRule], points: &[Vec<usize>], unmatched: usize) {
+    /// Starts counting a statement over `parts` partitions with these
+    /// rules, route points and number of aliases whose unmatched rows are
+    /// counted.
+    pub fn reset(&self, rules: &[RowRule], points: &[Vec<usize>], unmatched: usize, parts: usize) {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let empty = PartitionTally {
+            failures: vec![0; rules.len()],
+            unmatched: vec![0; unmatched],
+            ..PartitionTally::default()
+        };
         *s = State {
             rules: rules.to_vec(),
             points: points.to_vec(),
-            unmatched,
-            ..State::default()
+            parts: vec![empty; parts],
         };
     }
 
-    /// What was counted since the last reset, by partition.
-    pub fn take(&self) -> FxHashMap<String, PartitionTally> {
+    /// What was counted since the last reset, by the partition's place in
+    /// the batch.
+    pub fn take(&self) -> Vec<PartitionTally> {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut s.parts).into_iter().collect()
-    }
-}
-
-fn text<'a>(ctx: &'a Context<'_>, i: usize) -> rusqlite::Result<&'a str> {
-    match ctx.get_raw(i) {
-        ValueRef::Text(t) => {
-            std::str::from_utf8(t).map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))
-        }
-        other => Err(rusqlite::Error::UserFunctionError(
-            format!("bpl_tally: a partition id must be text, not {other:?}").into(),
-        )),
+        std::mem::take(&mut s.parts)
     }
 }
 
@@ -127,11 +111,11 @@ fn int(ctx: &Context<'_>, i: usize) -> i64 {
 fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
     match int(ctx, 0) {
         tally::INPUT => {
-            s.part(text(ctx, 1)?).input += 1;
+            s.part(int(ctx, 1))?.input += 1;
             Ok(true)
         }
         tally::ACCEPT => {
-            let t = s.part(text(ctx, 1)?);
+            let t = s.part(int(ctx, 1))?;
             t.accepted += 1;
             for (k, n) in t.unmatched.iter_mut().enumerate() {
                 if int(ctx, 2 + k) != 0 {
@@ -141,20 +125,19 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             Ok(true)
         }
         tally::BOUNDARY => {
-            let partition = text(ctx, 1)?;
+            let partition = int(ctx, 1);
             let problems = match ctx.get_raw(2) {
                 ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
                 _ => {
-                    s.part(partition).input += 1;
+                    s.part(partition)?.input += 1;
                     return Ok(true);
                 }
             };
-            let partition = partition.to_string();
             let record = match ctx.get_raw(3) {
                 ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
                 _ => "{}".into(),
             };
-            let t = s.part(&partition);
+            let t = s.part(partition)?;
             t.input += 1;
             t.quarantined += 1;
             t.bad += 1;
@@ -168,14 +151,14 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
         tally::DEDUPE => {
             let first = int(ctx, 2) == 1;
             if !first {
-                s.part(text(ctx, 1)?).duplicates += 1;
+                s.part(int(ctx, 1))?.duplicates += 1;
             }
             Ok(first)
         }
         tally::ROUTE => {
             let point = int(ctx, 1) as usize;
             let which = s.points.get(point).cloned().unwrap_or_default();
-            let partition = text(ctx, 2)?.to_string();
+            let partition = int(ctx, 2);
             let mut failed = Vec::new();
             for (n, &k) in which.iter().enumerate() {
                 if int(ctx, 3 + n) == 0 {
@@ -199,7 +182,7 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
                     },
                 })
             };
-            let t = s.part(&partition);
+            let t = s.part(partition)?;
             for k in failed {
                 t.failures[k] += 1;
             }

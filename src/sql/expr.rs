@@ -88,9 +88,9 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
                     let mut parts = Vec::new();
                     // Rows of different partitions never share a window.
                     match (ctx.range, o.partition_by.is_empty()) {
-                        (true, true) => parts.push("PARTITION BY _bpl_partition".to_string()),
+                        (true, true) => parts.push("PARTITION BY _bpl_no".to_string()),
                         (true, false) => parts.push(format!(
-                            "PARTITION BY _bpl_partition, {}",
+                            "PARTITION BY _bpl_no, {}",
                             list(&o.partition_by, ctx)?
                         )),
                         (false, false) => {

@@ -4,7 +4,9 @@
 //! `temp.bpl_parts` with the batch (one row per partition: its id, key
 //! values and version) and, for each dataset input, `temp.bpl_win_<alias>`
 //! with the locked input partitions inside each output partition's window.
-//! Every input row is tagged with the partition it feeds (`_bpl_partition`),
+//! Every input row is tagged with the partition it feeds (`_bpl_no`, its
+//! position in the batch: an integer is cheaper to join, sort and hand to
+//! `bpl_tally` than the partition's id),
 //! joins between inputs match on it, windows and `dedupe` are split by it,
 //! and shaping groups by it, so the statement's cost is the sum of the
 //! partitions' work: no statement reads an input partition outside the
@@ -121,7 +123,7 @@ pub fn window_table(alias: &str) -> String {
 /// The batch table's key columns as selected from it.
 fn parts_columns(prefix: &str, keys: &[String]) -> String {
     let mut cols = vec![
-        format!("{prefix}_bpl_partition"),
+        format!("{prefix}_bpl_no"),
         format!("{prefix}{}", partition_column(None)),
     ];
     cols.extend(
@@ -337,10 +339,7 @@ fn flattened(t: &Table, first: bool, keys: &[String]) -> String {
         // 1 on every joined row: NULL after a left join means no match.
         cols.push(format!("1 AS {}", flat(&t.alias, "_bpl_matched")));
         if t.kind != DeclKind::Reference {
-            cols.push(format!(
-                "_bpl_partition AS {}",
-                flat(&t.alias, "_bpl_partition")
-            ));
+            cols.push(format!("_bpl_no AS {}", flat(&t.alias, "_bpl_no")));
         }
     }
     cols.extend(
@@ -448,7 +447,7 @@ impl Builder<'_> {
             .join(", ");
         let point = self.points.len();
         let call = format!(
-            "bpl_tally({}, {point}, _bpl_partition, {}, CASE WHEN NOT ({passes}) THEN json_object({record}) END)",
+            "bpl_tally({}, {point}, _bpl_no, {}, CASE WHEN NOT ({passes}) THEN json_object({record}) END)",
             tally::ROUTE,
             which
                 .iter()
@@ -491,7 +490,7 @@ impl Builder<'_> {
         fenced(
             &rows,
             &format!(
-                "bpl_tally({}, _bpl_partition, _bpl_bad, CASE WHEN _bpl_bad IS NOT NULL THEN json_object({record}) END)",
+                "bpl_tally({}, _bpl_no, _bpl_bad, CASE WHEN _bpl_bad IS NOT NULL THEN json_object({record}) END)",
                 tally::BOUNDARY
             ),
             &mut self.fences,
@@ -513,7 +512,7 @@ impl Builder<'_> {
         };
         fenced(
             &rows,
-            &format!("bpl_tally({kind}, _bpl_partition{unmatched})"),
+            &format!("bpl_tally({kind}, _bpl_no{unmatched})"),
             &mut self.fences,
         )
     }
@@ -580,10 +579,7 @@ impl Builder<'_> {
                     })?;
                     let mut condition = sql(on, ROW)?;
                     if t.kind != DeclKind::Reference {
-                        condition = format!(
-                            "{condition} AND {} = _bpl_partition",
-                            flat(alias, "_bpl_partition")
-                        );
+                        condition = format!("{condition} AND {} = _bpl_no", flat(alias, "_bpl_no"));
                     }
                     if let Some(b) = plan.binds.iter().find(|b| b.table.alias == *alias) {
                         if let (Some(at), Some((from, to))) = (&b.as_of, &b.validity) {
@@ -614,13 +610,13 @@ impl Builder<'_> {
                         format!(" ORDER BY {}", order_by(order, ROW)?)
                     };
                     let numbered = format!(
-                        "SELECT *, row_number() OVER (PARTITION BY _bpl_partition, {}{order}) AS {rn} FROM ({rows})",
+                        "SELECT *, row_number() OVER (PARTITION BY _bpl_no, {}{order}) AS {rn} FROM ({rows})",
                         list(by, ROW)?
                     );
                     if self.tally {
                         fenced(
                             &numbered,
-                            &format!("bpl_tally({}, _bpl_partition, {rn})", tally::DEDUPE),
+                            &format!("bpl_tally({}, _bpl_no, {rn})", tally::DEDUPE),
                             &mut self.fences,
                         )
                     } else {
@@ -657,7 +653,7 @@ fn shape(
                 aggregates,
             } => {
                 shaped = true;
-                let mut by = vec!["_bpl_partition".to_string()];
+                let mut by = vec!["_bpl_no".to_string()];
                 for k in group
                     .iter()
                     .filter(|k| !matches!(k.expr.kind, ExprKind::Lit(_)))
@@ -732,7 +728,7 @@ fn shape(
         ),
         None => String::new(),
     };
-    Ok(format!("SELECT _bpl_partition, {cols} FROM ({q}){bucket}"))
+    Ok(format!("SELECT _bpl_no, {cols} FROM ({q}){bucket}"))
 }
 
 /// Whether a gate statement reads parameter `name` (not a longer one).
@@ -825,9 +821,9 @@ pub fn lower(
     };
     let stage = format!(
         "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_run_id, _bpl_as_of, _bpl_row_id) \
-         SELECT {o_cols}, o._bpl_partition, parts._bpl_version, :run_id, :as_of, \
+         SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, :run_id, :as_of, \
          bpl_stable_id({}, {}, {}) FROM ({with}{output}) AS o \
-         CROSS JOIN {PARTS} AS parts ON parts._bpl_partition = o._bpl_partition",
+         CROSS JOIN {PARTS} AS parts ON parts._bpl_no = o._bpl_no",
         ident(&data),
         string(&plan.dataset),
         plan.version,
@@ -852,10 +848,7 @@ pub fn lower(
         if reads_param(gates, &format!(":rows_{a}")) {
             counts.push((
                 a.clone(),
-                format!(
-                    "{with}SELECT _bpl_partition, count(*) FROM {} GROUP BY 1",
-                    cte(a)
-                ),
+                format!("{with}SELECT _bpl_no, count(*) FROM {} GROUP BY 1", cte(a)),
             ));
         }
         if let Boundary::Partitions { column, .. } = &i.boundary {
@@ -863,7 +856,7 @@ pub fn lower(
                 partition_counts.push((
                     a.clone(),
                     format!(
-                        "{with}SELECT _bpl_partition, count(DISTINCT {}) FROM {} GROUP BY 1",
+                        "{with}SELECT _bpl_no, count(DISTINCT {}) FROM {} GROUP BY 1",
                         ident(column),
                         cte(a)
                     ),
@@ -877,7 +870,7 @@ pub fn lower(
             counts.push((
                 a.clone(),
                 format!(
-                    "{with}SELECT parts._bpl_partition, (SELECT count(*) FROM {}) FROM {PARTS} AS parts",
+                    "{with}SELECT parts._bpl_no, (SELECT count(*) FROM {}) FROM {PARTS} AS parts",
                     cte(a)
                 ),
             ));
@@ -894,7 +887,7 @@ pub fn lower(
                 sql(call, ROW).map(|s| {
                     (
                         format!("agg{k}"),
-                        format!("{with}SELECT _bpl_partition, {s} FROM ({plain}) GROUP BY 1"),
+                        format!("{with}SELECT _bpl_no, {s} FROM ({plain}) GROUP BY 1"),
                     )
                 })
             })
@@ -923,7 +916,7 @@ pub fn batch_tables(stage: &RangeStage) -> String {
         .collect::<String>();
     let mut sql = format!(
         "DROP TABLE IF EXISTS {PARTS}; \
-         CREATE TEMP TABLE bpl_parts (_bpl_partition TEXT PRIMARY KEY, _bpl_p TEXT, \
+         CREATE TEMP TABLE bpl_parts (_bpl_no INTEGER PRIMARY KEY, _bpl_partition TEXT NOT NULL UNIQUE, _bpl_p TEXT, \
          _bpl_version INTEGER NOT NULL{keys}); \
          CREATE INDEX temp.bpl_parts_p ON bpl_parts (_bpl_p);"
     );
