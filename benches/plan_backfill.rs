@@ -247,6 +247,7 @@ fn request(from: &str, range: Option<(&str, &str)>) -> Request {
         reason: None,
         as_of: NaiveDate::from_ymd_opt(2026, 7, 20).unwrap(),
         changed_version: false,
+        explain: false,
     }
 }
 
@@ -296,16 +297,11 @@ fn load(n: usize) -> Loaded {
 }
 
 fn describe(p: &Plan) -> String {
-    let datasets = {
-        let mut names: Vec<&str> = p.steps.iter().map(|s| s.dataset.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        names.len()
-    };
-    let waves = p.steps.iter().map(|s| s.wave).max().unwrap_or(0);
     format!(
-        "{datasets} datasets, {} steps, {waves} waves, {} partitions",
-        p.steps.len(),
+        "{} datasets, {} actions, {} waves, {} partitions",
+        p.summary.datasets,
+        p.actions().count(),
+        p.summary.waves,
         p.partitions()
             .map_or("unbounded".to_string(), |n| n.to_string())
     )
@@ -395,7 +391,7 @@ fn main() {
         println!(
             "  {name:<22} {:>8.2} MiB  ({} bytes per planned dataset)",
             peak as f64 / (1 << 20) as f64,
-            peak / p.steps.len().max(1)
+            peak / p.datasets.len().max(1)
         );
     }
     let hwm_after = vm_hwm_kb();

@@ -425,6 +425,7 @@ fn mapping(edge: EdgeKind) -> Mapping {
             EdgeKind::All => TimeMapping::All,
         },
         dimensions: Vec::new(),
+        zone: None,
     }
 }
 
@@ -629,6 +630,7 @@ fn check_planner(raw: &[RawNode], change: &RawChange) -> Result<(), TestCaseErro
         reason: None,
         as_of: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
         changed_version: false,
+        explain: false,
     };
     let plan = plan::plan(&graph, &req).unwrap();
 
@@ -640,12 +642,12 @@ fn check_planner(raw: &[RawNode], change: &RawChange) -> Result<(), TestCaseErro
         wave[j] = carried[j].iter().map(|&i| wave[i] + 1).max().unwrap_or(0);
     }
     let mut steps: BTreeMap<String, (usize, Ranges)> = BTreeMap::new();
-    for s in &plan.steps {
-        prop_assert_eq!(s.action, Action::Replace);
+    for (d, a) in plan.actions() {
+        prop_assert_eq!(a.action, Action::Replace);
         let e = steps
-            .entry(s.dataset.clone())
-            .or_insert((s.wave, Vec::new()));
-        e.1.extend(s.ranges.iter().map(|r| (r.start.clone(), r.end.clone())));
+            .entry(d.dataset.clone())
+            .or_insert((d.wave, Vec::new()));
+        e.1.extend(a.ranges.iter().map(|r| (r.start.clone(), r.end.clone())));
     }
     for (j, node) in nodes.iter().enumerate().skip(1) {
         if node.inputs.is_empty() {

@@ -114,6 +114,7 @@ define_codes! {
     E0133: "unknown time zone",
     E0134: "boundary that is not a partition mapping",
     E0135: "close rule the planner cannot read",
+    E0136: "`--range` on something without time partitions",
     E0301: "partition leased by another run",
     E0302: "input table missing or not as declared",
     E0303: "unreadable or newer ledger",
@@ -123,4 +124,8 @@ define_codes! {
     E0307: "replacing a closed partition",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
+    W0201: "backfill crosses a closed period",
+    W0202: "change beyond the scheduled lookback",
+    W0203: "backfill reads a reference it cannot reproduce",
+    W0204: "restatement without a reason",
 }
