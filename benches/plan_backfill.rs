@@ -13,13 +13,26 @@
 //! * the heap a plan needs at its peak (a counting allocator), for a 1-year
 //!   and a 10-year range and for a graph a tenth the size, and VmHWM.
 //!
-//! Prints best and median of N runs and the ratios. The target is a plan
-//! under 200 ms.
+//! Then whole commands, each a fresh release `bplc` process timed from
+//! spawn to exit with its peak resident set, on the benchmark generator's
+//! project (`benches/generator`, the one `check_project` times) written to
+//! a temporary directory: `bplc check`, and `bplc plan-backfill --format
+//! json` over ten years from a source at the root and for one day at a
+//! leaf (`PLAN_BENCH_CLI_RUNS`, default 5).
+//!
+//! Prints best and median of N runs and the ratios. The targets: a plan
+//! under 200 ms in process; as a command, at most 1.2x the time and 1.1x
+//! the peak memory of `bplc check` on the same project.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+#[path = "generator/mod.rs"]
+mod generator;
+#[path = "process.rs"]
+mod process;
 
 use bplc::graph::plan::{self, Mode, Plan, Request};
 use bplc::graph::DepGraph;
@@ -411,6 +424,7 @@ fn main() {
             a.saturating_sub(b)
         );
     }
+    commands(n, env("PLAN_BENCH_CLI_RUNS", 5));
     println!(
         "\ntarget: a plan under 200 ms; slowest median {:.2} ms: {}",
         ms(worst),
@@ -419,5 +433,70 @@ fn main() {
         } else {
             "NOT met"
         }
+    );
+}
+
+/// `bplc check` against `bplc plan-backfill` on the generator's project of
+/// `n` datasets, each a fresh process.
+fn commands(n: usize, runs: usize) {
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let dir = temp.path();
+    let summary = generator::write(dir, generator::Spec::new(n)).expect("written");
+    let bplc = || std::process::Command::new(env!("CARGO_BIN_EXE_bplc"));
+    let plan = |from: String, range: &'static str| {
+        move || {
+            let mut c = bplc();
+            c.args(["--format", "json", "plan-backfill", "--project"])
+                .arg(dir)
+                .args(["--from", &from, "--range", range, "--as-of", "2026-07-20"]);
+            c
+        }
+    };
+    let check = process::measure_runs(runs, || {
+        let mut c = bplc();
+        c.arg("check").arg(dir);
+        c
+    });
+    let leaf = generator::dataset_name(summary.datasets - 1);
+    let rows = [
+        (
+            "plan-backfill, root, 10 years",
+            process::measure_runs(
+                runs,
+                plan(generator::source_name(0), "2016-01-01..2025-12-31"),
+            ),
+        ),
+        (
+            "plan-backfill, leaf, 1 day",
+            process::measure_runs(runs, plan(leaf.clone(), "2025-06-15")),
+        ),
+    ];
+    println!(
+        "\nwhole commands on the generator's project ({} datasets, {} files), best / median of {runs}, peak RSS:",
+        summary.datasets, summary.files
+    );
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    println!(
+        "  {:<32} {:>8.0} ms {:>8.0} ms {:>8.0} MB",
+        "bplc check",
+        ms(check.0),
+        ms(check.1),
+        mb(check.2)
+    );
+    let mut met = true;
+    for (name, (best, median, peak)) in rows {
+        let time = median.as_secs_f64() / check.1.as_secs_f64();
+        let memory = peak as f64 / check.2.max(1) as f64;
+        met &= time <= 1.2 && memory <= 1.1;
+        println!(
+            "  {name:<32} {:>8.0} ms {:>8.0} ms {:>8.0} MB   x{time:.2} time, x{memory:.2} memory of check",
+            ms(best),
+            ms(median),
+            mb(peak)
+        );
+    }
+    println!(
+        "target: plan-backfill within 1.2x check's time and 1.1x its peak memory (leaf: {leaf}): {}",
+        if met { "met" } else { "NOT met" }
     );
 }

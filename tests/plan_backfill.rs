@@ -1713,3 +1713,27 @@ fn text_summary_counts_skipped_datasets() {
         "{text}"
     );
 }
+
+/// `closed after p + 3d` on a monthly dataset adds days to a month: refused
+/// (E0128) with a help that says which day to count from.
+#[test]
+fn a_day_offset_from_a_month_is_refused_with_the_period_end_as_help() {
+    let src = WEEKLY_REPORT.replace("closed after month_end(p) + 1d", "closed after p + 3d");
+    let config = Config {
+        name: "t".into(),
+        ..Default::default()
+    };
+    let checked =
+        bplc::driver::check_project(project::from_sources(config, [("t.bpl", src.as_str())]));
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code, bplc::diagnostic::codes::E0128);
+    assert_eq!(
+        errors[0].help.as_deref(),
+        Some("`p` is a week here, not a day: count from the end of its period, e.g. `closed after week_end(p) + 3d`")
+    );
+}
