@@ -160,19 +160,7 @@ fn lines(plan: &Plan) -> Vec<String> {
 /// Whether a warning, written as the text output writes it (`W0201
 /// `report` 2026-06: message: `a`, `b`), contains `needle`.
 fn has_warning(plan: &Plan, needle: &str) -> bool {
-    plan.warnings.iter().any(|w| {
-        let mut line = w.code.to_string();
-        if let Some(d) = &w.dataset {
-            let parts: Vec<String> = w.partitions.iter().map(plan::show_range).collect();
-            line.push_str(&format!(" `{d}` {}:", parts.join(", ")).replace(" :", ":"));
-        }
-        line.push_str(&format!(" {}", w.message));
-        if !w.datasets.is_empty() {
-            let names: Vec<String> = w.datasets.iter().map(|d| format!("`{d}`")).collect();
-            line.push_str(&format!(": {}", names.join(", ")));
-        }
-        line.contains(needle)
-    })
+    plan.warnings.iter().any(|w| w.line().contains(needle))
 }
 
 /// A source with a date, a tenant and a reference of units.

@@ -6,7 +6,7 @@ use std::io::Write;
 use chrono::NaiveDate;
 
 use super::{usage_error, Cli, Format};
-use crate::graph::plan::{self, show_range, Action, Mode, Plan, PlanError, Request, Warning};
+use crate::graph::plan::{self, show_range, Action, Mode, Plan, PlanError, Request};
 use crate::graph::DepGraph;
 
 #[derive(clap::Args, Debug)]
@@ -217,7 +217,7 @@ pub fn text(plan: &Plan, range: Option<&str>) -> String {
     if !plan.warnings.is_empty() {
         s.push_str("\nwarnings\n");
         for w in &plan.warnings {
-            s.push_str(&format!("  - {}\n", warning_line(w)));
+            s.push_str(&format!("  - {}\n", w.line()));
         }
     }
     let n = plan.summary.datasets;
@@ -235,36 +235,4 @@ pub fn text(plan: &Plan, range: Option<&str>) -> String {
             ))
     ));
     s
-}
-
-/// Names listed in a text warning before "and N more".
-const LISTED: usize = 8;
-
-/// One warning as a line: its code, the dataset and partitions it is
-/// about, its message, and the datasets it lists (the first few).
-fn warning_line(w: &Warning) -> String {
-    let mut line = format!("{}", w.code);
-    if let Some(d) = &w.dataset {
-        line.push_str(&format!(" `{d}`"));
-        let parts: Vec<String> = w.partitions.iter().map(show_range).collect();
-        if !parts.is_empty() {
-            line.push_str(&format!(" {}", parts.join(", ")));
-        }
-        line.push(':');
-    }
-    line.push(' ');
-    line.push_str(&w.message);
-    if !w.datasets.is_empty() {
-        let names: Vec<String> = w
-            .datasets
-            .iter()
-            .take(LISTED)
-            .map(|d| format!("`{d}`"))
-            .collect();
-        line.push_str(&format!(": {}", names.join(", ")));
-        if w.datasets.len() > LISTED {
-            line.push_str(&format!(" and {} more", w.datasets.len() - LISTED));
-        }
-    }
-    line
 }

@@ -199,6 +199,45 @@ pub struct Warning {
     pub partitions: Vec<Range>,
 }
 
+/// Names a text warning lists before "and N more".
+const LISTED: usize = 8;
+
+impl Warning {
+    /// The warning as the text output writes it: its code, the dataset and
+    /// partitions it is about, its message, and the first few datasets it
+    /// lists.
+    pub fn line(&self) -> String {
+        let mut line = self.code.to_string();
+        if let Some(d) = &self.dataset {
+            line.push_str(&format!(" `{d}`"));
+            let parts: Vec<String> = self
+                .partitions
+                .iter()
+                .map(super::plan::show_range)
+                .collect();
+            if !parts.is_empty() {
+                line.push_str(&format!(" {}", parts.join(", ")));
+            }
+            line.push(':');
+        }
+        line.push(' ');
+        line.push_str(&self.message);
+        if !self.datasets.is_empty() {
+            let names: Vec<String> = self
+                .datasets
+                .iter()
+                .take(LISTED)
+                .map(|d| format!("`{d}`"))
+                .collect();
+            line.push_str(&format!(": {}", names.join(", ")));
+            if self.datasets.len() > LISTED {
+                line.push_str(&format!(" and {} more", self.datasets.len() - LISTED));
+            }
+        }
+        line
+    }
+}
+
 impl Plan {
     /// Total partitions to recompute (replace or restate); `None` if unbounded.
     pub fn partitions(&self) -> Option<u64> {
