@@ -467,7 +467,11 @@ fn commands(n: usize, runs: usize) {
         summary.datasets, summary.files, "", "wall best/median", "CPU best/median", "peak RSS"
     );
     let mb = |kb: u64| kb as f64 / 1024.0;
-    let names = ["bplc check", "plan-backfill, root, 10 years", "plan-backfill, leaf, 1 day"];
+    let names = [
+        "bplc check",
+        "plan-backfill, root, 10 years",
+        "plan-backfill, leaf, 1 day",
+    ];
     let base = costs[0];
     let mut met = true;
     for (name, c) in names.iter().zip(&costs) {
