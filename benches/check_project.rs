@@ -28,10 +28,12 @@
 //! resident set of the `bplc check` process, and the target: 2,000 datasets
 //! within 80 ms, 10,000 within 0.5 s.
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "generator/mod.rs"]
 mod generator;
-#[path = "process.rs"]
-mod process;
+#[path = "common/rounds.rs"]
+mod rounds;
 
 // The allocator of the `bplc` binary (src/main.rs), so the in-process rows
 // measure what the binary does.
@@ -189,7 +191,7 @@ fn main() {
         c.arg("check").arg(&dir);
         c
     };
-    let process = process::measure_rounds(runs, &[&check_cmd])[0];
+    let process = rounds::measure_rounds(runs, &[&check_cmd])[0];
     let cli = Stats {
         best: process.wall_best,
         median: process.wall_median,
@@ -226,10 +228,10 @@ fn main() {
         check.median.as_secs_f64() / read.median.as_secs_f64()
     );
     println!(
-        "`bplc check` process: CPU time (user + system) best {:.0} ms, median {:.0} ms; peak resident set {:.0} MB",
+        "`bplc check` process: CPU time (user + system) best {:.0} ms, median {:.0} ms; peak resident set {}",
         ms(process.cpu_best),
         ms(process.cpu_median),
-        cli_peak_kb as f64 / 1024.0
+        rounds::mb(cli_peak_kb)
     );
     // Issue 19's targets: 2,000 datasets in 80 ms, 10,000 in 0.5 s; other
     // sizes are judged against the nearer of the two.

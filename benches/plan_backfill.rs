@@ -29,10 +29,12 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "generator/mod.rs"]
 mod generator;
-#[path = "process.rs"]
-mod process;
+#[path = "common/rounds.rs"]
+mod rounds;
 
 use bplc::graph::plan::{self, Mode, Plan, Request};
 use bplc::graph::DepGraph;
@@ -460,13 +462,12 @@ fn commands(n: usize, runs: usize) {
     let leaf = generator::dataset_name(summary.datasets - 1);
     let root = plan(generator::source_name(0), "2016-01-01..2025-12-31");
     let one_day = plan(leaf.clone(), "2025-06-15");
-    let costs = process::measure_rounds(runs, &[&check, &root, &one_day]);
+    let costs = rounds::measure_rounds(runs, &[&check, &root, &one_day]);
     println!(
         "\nwhole commands on the generator's project ({} datasets, {} files), {runs} interleaved rounds:\n  \
          {:<32} {:>17} {:>17} {:>8}",
         summary.datasets, summary.files, "", "wall best/median", "CPU best/median", "peak RSS"
     );
-    let mb = |kb: u64| kb as f64 / 1024.0;
     let names = [
         "bplc check",
         "plan-backfill, root, 10 years",
@@ -482,14 +483,19 @@ fn commands(n: usize, runs: usize) {
             met &= wall <= 1.2 && memory <= 1.1;
         }
         println!(
-            "  {name:<32} {:>7.0} {:>7.0} ms {:>7.0} {:>7.0} ms {:>6.0} MB   x{wall:.2} wall, x{cpu:.2} CPU, x{memory:.2} memory of check",
+            "  {name:<32} {:>7.0} {:>7.0} ms {:>7.0} {:>7.0} ms {:>9}   x{wall:.2} wall, x{cpu:.2} CPU, x{memory:.2} memory of check",
             ms(c.wall_best),
             ms(c.wall_median),
             ms(c.cpu_best),
             ms(c.cpu_median),
-            mb(c.peak_rss_kb)
+            rounds::mb(c.peak_rss_kb)
         );
     }
+    println!(
+        "plan JSON: {:.1} MB from the root over 10 years, {:.1} kB for one day at the leaf",
+        costs[1].output_bytes as f64 / 1e6,
+        costs[2].output_bytes as f64 / 1e3
+    );
     println!(
         "target: plan-backfill within 1.2x check's time and 1.1x its peak memory (leaf: {leaf}): {}",
         if met { "met" } else { "NOT met" }
