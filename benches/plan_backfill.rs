@@ -13,13 +13,28 @@
 //! * the heap a plan needs at its peak (a counting allocator), for a 1-year
 //!   and a 10-year range and for a graph a tenth the size, and VmHWM.
 //!
-//! Prints best and median of N runs and the ratios. The target is a plan
-//! under 200 ms.
+//! Then whole commands, each a fresh release `bplc` process timed from
+//! spawn to exit with its peak resident set, on the benchmark generator's
+//! project (`benches/generator`, the one `check_project` times) written to
+//! a temporary directory: `bplc check`, and `bplc plan-backfill --format
+//! json` over ten years from a source at the root and for one day at a
+//! leaf (`PLAN_BENCH_CLI_RUNS`, default 5).
+//!
+//! Prints best and median of N runs and the ratios. The targets: a plan
+//! under 200 ms in process; as a command, at most 1.2x the time and 1.1x
+//! the peak memory of `bplc check` on the same project.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+#[path = "common/child.rs"]
+mod child;
+#[path = "generator/mod.rs"]
+mod generator;
+#[path = "common/rounds.rs"]
+mod rounds;
 
 use bplc::graph::plan::{self, Mode, Plan, Request};
 use bplc::graph::DepGraph;
@@ -247,6 +262,7 @@ fn request(from: &str, range: Option<(&str, &str)>) -> Request {
         reason: None,
         as_of: NaiveDate::from_ymd_opt(2026, 7, 20).unwrap(),
         changed_version: false,
+        explain: false,
     }
 }
 
@@ -296,16 +312,11 @@ fn load(n: usize) -> Loaded {
 }
 
 fn describe(p: &Plan) -> String {
-    let datasets = {
-        let mut names: Vec<&str> = p.steps.iter().map(|s| s.dataset.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        names.len()
-    };
-    let waves = p.steps.iter().map(|s| s.wave).max().unwrap_or(0);
     format!(
-        "{datasets} datasets, {} steps, {waves} waves, {} partitions",
-        p.steps.len(),
+        "{} datasets, {} actions, {} waves, {} partitions",
+        p.summary.datasets,
+        p.actions().count(),
+        p.summary.waves,
         p.partitions()
             .map_or("unbounded".to_string(), |n| n.to_string())
     )
@@ -395,7 +406,7 @@ fn main() {
         println!(
             "  {name:<22} {:>8.2} MiB  ({} bytes per planned dataset)",
             peak as f64 / (1 << 20) as f64,
-            peak / p.steps.len().max(1)
+            peak / p.datasets.len().max(1)
         );
     }
     let hwm_after = vm_hwm_kb();
@@ -415,6 +426,7 @@ fn main() {
             a.saturating_sub(b)
         );
     }
+    commands(n, env("PLAN_BENCH_CLI_RUNS", 5));
     println!(
         "\ntarget: a plan under 200 ms; slowest median {:.2} ms: {}",
         ms(worst),
@@ -423,5 +435,69 @@ fn main() {
         } else {
             "NOT met"
         }
+    );
+}
+
+/// `bplc check` against `bplc plan-backfill` on the generator's project of
+/// `n` datasets, each a fresh process.
+fn commands(n: usize, runs: usize) {
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let dir = temp.path();
+    let summary = generator::write(dir, generator::Spec::new(n)).expect("written");
+    let bplc = || std::process::Command::new(env!("CARGO_BIN_EXE_bplc"));
+    let plan = |from: String, range: &'static str| {
+        move || {
+            let mut c = bplc();
+            c.args(["--format", "json", "plan-backfill", "--project"])
+                .arg(dir)
+                .args(["--from", &from, "--range", range, "--as-of", "2026-07-20"]);
+            c
+        }
+    };
+    let check = || {
+        let mut c = bplc();
+        c.arg("check").arg(dir);
+        c
+    };
+    let leaf = generator::dataset_name(summary.datasets - 1);
+    let root = plan(generator::source_name(0), "2016-01-01..2025-12-31");
+    let one_day = plan(leaf.clone(), "2025-06-15");
+    let costs = rounds::measure_rounds(runs, &[&check, &root, &one_day]);
+    println!(
+        "\nwhole commands on the generator's project ({} datasets, {} files), {runs} interleaved rounds:\n  \
+         {:<32} {:>17} {:>17} {:>8}",
+        summary.datasets, summary.files, "", "wall best/median", "CPU best/median", "peak RSS"
+    );
+    let names = [
+        "bplc check",
+        "plan-backfill, root, 10 years",
+        "plan-backfill, leaf, 1 day",
+    ];
+    let base = costs[0];
+    let mut met = true;
+    for (name, c) in names.iter().zip(&costs) {
+        let wall = c.wall_median.as_secs_f64() / base.wall_median.as_secs_f64();
+        let cpu = c.cpu_median.as_secs_f64() / base.cpu_median.as_secs_f64();
+        let memory = c.peak_rss_kb as f64 / base.peak_rss_kb.max(1) as f64;
+        if !std::ptr::eq(c, &costs[0]) {
+            met &= wall <= 1.2 && memory <= 1.1;
+        }
+        println!(
+            "  {name:<32} {:>7.0} {:>7.0} ms {:>7.0} {:>7.0} ms {:>9}   x{wall:.2} wall, x{cpu:.2} CPU, x{memory:.2} memory of check",
+            ms(c.wall_best),
+            ms(c.wall_median),
+            ms(c.cpu_best),
+            ms(c.cpu_median),
+            rounds::mb(c.peak_rss_kb)
+        );
+    }
+    println!(
+        "plan JSON: {:.1} MB from the root over 10 years, {:.1} kB for one day at the leaf",
+        costs[1].output_bytes as f64 / 1e6,
+        costs[2].output_bytes as f64 / 1e3
+    );
+    println!(
+        "target: plan-backfill within 1.2x check's time and 1.1x its peak memory (leaf: {leaf}): {}",
+        if met { "met" } else { "NOT met" }
     );
 }

@@ -9,12 +9,14 @@ mod runtime_support;
 use runtime_support::{enforcement_season, Project};
 use serde_json::Value;
 
+/// A source's range is in UTC days; silver_cases reads them as Jakarta days
+/// (UTC+7), so UTC 06-01..07-30 reach Jakarta 06-01..07-31.
 const LOAD: &[&str] = &[
     "backfill",
     "--from",
     "raw_case_events",
     "--range",
-    "2026-06-01..2026-07-31",
+    "2026-06-01..2026-07-30",
     "--mode",
     "replace",
     "--as-of",
@@ -126,8 +128,10 @@ fn the_initial_load_publishes_every_open_partition() {
 fn a_month_missing_a_day_is_held_by_its_completeness_gate() {
     let p = Project::example("enforcement_sla");
     enforcement_season(&p.warehouse());
+    // UTC days, read as Jakarta days: UTC 07-29 reaches Jakarta 07-30, and
+    // nothing reaches July's last day.
     let mut short = LOAD.to_vec();
-    short[4] = "2026-06-01..2026-07-30";
+    short[4] = "2026-06-01..2026-07-29";
     let (code, report) = p.json(&short);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["status"], "complete");
@@ -164,11 +168,13 @@ fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated() {
         "2026-07-20",
     ]);
     assert_eq!(code, 0);
-    let june = plan["steps"]
+    let june = plan["datasets"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["dataset"] == "executive_dashboard" && s["action"] == "skipped")
+        .find(|d| d["dataset"] == "executive_dashboard")
+        .and_then(|d| d["actions"].as_array())
+        .and_then(|a| a.iter().find(|a| a["action"] == "skip"))
         .unwrap();
     assert!(june["why"].as_str().unwrap().contains("restatement"));
 
@@ -176,7 +182,10 @@ fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated() {
     let (code, shadow) = backfill(&p, "shadow", &[]);
     assert_eq!(code, 0, "{shadow}");
     let all = outcomes(&shadow);
-    assert_eq!(all.len(), 1 + 1 + 30 + 1);
+    // UTC day 06-15 is Jakarta 06-15 07:00 to 06-16 06:59: two days of
+    // silver_cases and case_daily_metrics, a 30-day window from each, and
+    // June's dashboard (both days are in June).
+    assert_eq!(all.len(), 2 + 2 + 31 + 1);
     assert!(all.iter().all(|(_, _, o)| o == "shadowed"), "{all:?}");
     assert_eq!(
         p.rows("SELECT * FROM executive_dashboard"),

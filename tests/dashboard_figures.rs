@@ -32,7 +32,8 @@ fn junes_closed_cases_are_the_distinct_cases_closed_in_june() {
         "--from",
         "raw_case_events",
         "--range",
-        "2026-06-01..2026-07-30",
+        // UTC days: Jakarta 1 to 30 July, as far as the demo data goes.
+        "2026-06-01..2026-07-29",
         "--mode",
         "replace",
         "--as-of",

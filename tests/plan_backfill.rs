@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use bplc::graph::plan::{self, Action, Mode, Plan, PlanError, Request};
+use bplc::graph::plan::{self, Mode, Plan, PlanError, Request};
 use bplc::graph::DepGraph;
 use bplc::project::{self, Config};
 use chrono::NaiveDate;
@@ -48,13 +48,47 @@ fn plan_json(project: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("plan-backfill prints JSON")
 }
 
+/// Every action of a JSON plan as a flat step: the dataset's fields
+/// (`dataset`, `wave`, `grain`, `inputs`, `bindings`) beside the action's
+/// (`action`, `why`, `ranges`, `partitions`), in plan order.
+fn steps(plan: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for d in plan["datasets"].as_array().expect("datasets is an array") {
+        for a in d["actions"].as_array().expect("actions is an array") {
+            out.push(json!({
+                "dataset": d["dataset"], "wave": d["wave"], "grain": d["partition"]["grain"],
+                "inputs": d["inputs"], "bindings": d["bindings"],
+                "action": a["action"], "why": a["why"], "ranges": a["ranges"],
+                "partitions": a["partitions"],
+            }));
+        }
+    }
+    out
+}
+
 /// The JSON steps of one dataset, in plan order.
-fn steps_of<'a>(plan: &'a Value, dataset: &str) -> Vec<&'a Value> {
-    plan["steps"]
-        .as_array()
-        .expect("steps is an array")
-        .iter()
+fn steps_of(plan: &Value, dataset: &str) -> Vec<Value> {
+    steps(plan)
+        .into_iter()
         .filter(|s| s["dataset"] == dataset)
+        .collect()
+}
+
+/// The warnings of a JSON plan as text: code, dataset, message, datasets.
+fn json_warnings(plan: &Value) -> Vec<String> {
+    plan["warnings"]
+        .as_array()
+        .expect("warnings is an array")
+        .iter()
+        .map(|w| {
+            format!(
+                "{} {} {} {}",
+                w["code"].as_str().unwrap(),
+                w["dataset"],
+                w["message"].as_str().unwrap(),
+                w["datasets"]
+            )
+        })
         .collect()
 }
 
@@ -78,6 +112,7 @@ fn request(from: &str, range: Option<&str>, as_of: &str) -> Request {
         reason: None,
         as_of: date(as_of),
         changed_version: false,
+        explain: false,
     }
 }
 
@@ -105,30 +140,27 @@ fn ok(src: &str, req: &Request) -> Plan {
     plan_src(src, req).unwrap_or_else(|e| panic!("no plan: {e}"))
 }
 
-/// One line per step: `wave action dataset ranges (partitions)`.
+/// One line per action: `wave action dataset ranges (partitions)`.
 fn lines(plan: &Plan) -> Vec<String> {
-    plan.steps
-        .iter()
-        .map(|s| {
-            let action = match s.action {
-                Action::Replace => "replace",
-                Action::Restatement => "restate",
-                Action::Skipped => "skip",
-            };
-            let ranges: Vec<String> = s.ranges.iter().map(plan::show_range).collect();
-            let n = s.partitions.map_or("all".to_string(), |n| n.to_string());
+    plan.actions()
+        .map(|(d, a)| {
+            let ranges: Vec<String> = a.ranges.iter().map(plan::show_range).collect();
+            let n = a.partitions.map_or("all".to_string(), |n| n.to_string());
             format!(
-                "{} {action} {} {} ({n})",
-                s.wave,
-                s.dataset,
+                "{} {} {} {} ({n})",
+                d.wave,
+                a.action.name(),
+                d.dataset,
                 ranges.join(", ")
             )
         })
         .collect()
 }
 
+/// Whether a warning, written as the text output writes it (`W0201
+/// `report` 2026-06: message: `a`, `b`), contains `needle`.
 fn has_warning(plan: &Plan, needle: &str) -> bool {
-    plan.warnings.iter().any(|w| w.contains(needle))
+    plan.warnings.iter().any(|w| w.line().contains(needle))
 }
 
 /// A source with a date, a tenant and a reference of units.
@@ -194,9 +226,7 @@ fn acceptance_one_day_of_silver_cases_with_june_closed() {
     assert_eq!(plan["changed"], json!([range("2026-06-15", "2026-06-15")]));
 
     // Exactly these steps, in this order, and nothing else.
-    let summary: Vec<(String, u64, String, Value, Value)> = plan["steps"]
-        .as_array()
-        .unwrap()
+    let summary: Vec<(String, u64, String, Value, Value)> = steps(&plan)
         .iter()
         .map(|s| {
             (
@@ -240,14 +270,14 @@ fn acceptance_one_day_of_silver_cases_with_june_closed() {
             step(
                 "executive_dashboard",
                 2,
-                "restatement",
+                "restate",
                 json!([range("2026-06", "2026-06")]),
                 1
             ),
         ]
     );
 
-    let sla = steps_of(&plan, "case_sla_daily_metrics")[0];
+    let sla = &steps_of(&plan, "case_sla_daily_metrics")[0];
     assert_eq!(sla["grain"], "day");
     assert_eq!(sla["why"], Value::Null);
     assert_eq!(
@@ -269,18 +299,18 @@ fn acceptance_one_day_of_silver_cases_with_june_closed() {
         "the roll-up reads every day of its month"
     );
 
-    let warnings: Vec<&str> = plan["warnings"]
-        .as_array()
-        .unwrap()
+    let warnings = &plan["warnings"];
+    assert_eq!(
+        warnings[0],
+        json!({
+            "code": "W0201", "dataset": "executive_dashboard",
+            "message": "crosses a closed period: restated as a new version",
+            "datasets": [], "partitions": [range("2026-06", "2026-06")],
+        })
+    );
+    assert!(json_warnings(&plan)
         .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
-    assert!(warnings
-        .iter()
-        .any(|w| w.contains("closed period") && w.contains("`executive_dashboard` 2026-06")));
-    assert!(warnings
-        .iter()
-        .any(|w| w.contains("restatement needs a reason")));
+        .any(|w| w.starts_with("W0204") && w.contains("executive_dashboard")));
 }
 
 #[test]
@@ -307,12 +337,8 @@ fn acceptance_one_day_of_silver_cases_before_june_closes() {
     assert_eq!(sla[0]["partitions"], 30);
     assert_eq!(steps_of(&plan, "silver_cases")[0]["partitions"], 1);
     assert_eq!(steps_of(&plan, "case_daily_metrics")[0]["partitions"], 1);
-    assert_eq!(plan["steps"].as_array().unwrap().len(), 4);
-    assert!(!plan["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|w| w.as_str().unwrap().contains("closed")));
+    assert_eq!(steps(&plan).len(), 4);
+    assert!(!json_warnings(&plan).iter().any(|w| w.contains("closed")));
 }
 
 /// `closed after month_end(p) + 5d`: June closes after 2026-07-05, so it is
@@ -336,7 +362,7 @@ fn acceptance_june_closes_on_the_sixth_of_july() {
     let closed = plan_json(&enforcement(), &args("2026-07-06"));
     let dash = steps_of(&closed, "executive_dashboard");
     assert_eq!(dash.len(), 1);
-    assert_eq!(dash[0]["action"], "restatement");
+    assert_eq!(dash[0]["action"], "restate");
     assert_eq!(dash[0]["ranges"], json!([range("2026-06", "2026-06")]));
 }
 
@@ -360,14 +386,12 @@ fn acceptance_restatement_with_a_reason_and_replace_mode() {
     );
     assert_eq!(with_reason["mode"], "restatement");
     assert_eq!(with_reason["reason"], "late closures");
-    assert!(!with_reason["warnings"]
-        .as_array()
-        .unwrap()
+    assert!(!json_warnings(&with_reason)
         .iter()
-        .any(|w| w.as_str().unwrap().contains("needs a reason")));
+        .any(|w| w.contains("needs a reason")));
     assert_eq!(
         steps_of(&with_reason, "executive_dashboard")[0]["action"],
-        "restatement"
+        "restate"
     );
 
     let replace = plan_json(
@@ -375,7 +399,7 @@ fn acceptance_restatement_with_a_reason_and_replace_mode() {
         &[&base[..], &["--mode", "replace"]].concat(),
     );
     let dash = steps_of(&replace, "executive_dashboard");
-    assert_eq!(dash[0]["action"], "skipped");
+    assert_eq!(dash[0]["action"], "skip");
     assert_eq!(dash[0]["ranges"], json!([range("2026-06", "2026-06")]));
     assert!(dash[0]["why"]
         .as_str()
@@ -684,11 +708,11 @@ fn range_across_closed_and_open_months() {
     assert_eq!(p.partitions(), Some(86));
     assert!(has_warning(
         &p,
-        "`ledger` 2026-04-20..2026-05-31 will be restated"
+        "W0201 `ledger` 2026-04-20..2026-05-31: crosses a closed period: restated"
     ));
     assert!(has_warning(
         &p,
-        "`report` 2026-04..2026-05 will be restated"
+        "W0201 `report` 2026-04..2026-05: crosses a closed period: restated"
     ));
     assert!(has_warning(&p, "restatement needs a reason"));
 
@@ -746,7 +770,7 @@ fn replace_mode_skips_closed_partitions() {
             "2 replace report 2026-06 (1)",
         ]
     );
-    let skipped = &p.steps[0];
+    let skipped = p.actions().next().unwrap().1;
     assert!(skipped
         .why
         .as_deref()
@@ -754,7 +778,10 @@ fn replace_mode_skips_closed_partitions() {
         .contains("replace is refused for closed partitions"));
     // Skipped partitions are not counted as work.
     assert_eq!(p.partitions(), Some(3));
-    assert!(has_warning(&p, "is closed and will not be recomputed"));
+    assert!(has_warning(
+        &p,
+        "W0201 `ledger` 2026-05-30..2026-05-31: crosses a closed period: closed, not recomputed"
+    ));
     assert!(!has_warning(&p, "needs a reason"));
 }
 
@@ -776,7 +803,11 @@ fn restate_never_skips_closed_partitions_in_every_mode() {
             ],
             "{mode:?}"
         );
-        assert!(p.steps[0]
+        assert!(p
+            .actions()
+            .next()
+            .unwrap()
+            .1
             .why
             .as_deref()
             .unwrap()
@@ -826,8 +857,8 @@ fn diamond_unions_paths_and_waves_follow_the_longest_path() {
             "4 replace d 2026-06-05, 2026-06-15, 2026-06-25 (3)",
         ]
     );
-    let d = p.steps.iter().find(|s| s.dataset == "d").unwrap();
-    assert_eq!(d.ranges.len(), 3);
+    let d = p.dataset("d").unwrap();
+    assert_eq!(d.actions[0].ranges.len(), 3);
 
     // The same diamond planned from a dataset in the middle.
     let p = ok(&src, &request("b", Some("2026-06-25"), "2026-01-01"));
@@ -911,7 +942,7 @@ fn static_dimensions_pass_through_and_fan_in() {
             "3 replace share 2026-06-15..2026-06-21 (7)",
         ]
     );
-    let step = |n: &str| p.steps.iter().find(|s| s.dataset == n).unwrap();
+    let step = |n: &str| p.dataset(n).unwrap();
     assert_eq!(
         step("per_tenant").inputs[0].boundary,
         "p, tenant = p.tenant"
@@ -921,8 +952,10 @@ fn static_dimensions_pass_through_and_fan_in() {
         "[p - 6d, p], tenant = p.tenant"
     );
     assert_eq!(step("total").inputs[0].boundary, "p");
-    assert_eq!(step("by_tenant").grain, None);
-    assert_eq!(step("by_tenant").partitions, None);
+    assert_eq!(step("by_tenant").partition.grain, None);
+    assert_eq!(step("by_tenant").partition.kind, "dimension");
+    assert_eq!(step("share").partition.kind, "time");
+    assert_eq!(step("by_tenant").actions[0].partitions, None);
     assert_eq!(
         p.partitions(),
         None,
@@ -967,7 +1000,7 @@ fn month_ranges_on_a_daily_source_cover_whole_months() {
     let src = project_of(&[ds("a", "day", &["ev = events where day == p"], "")]);
     let changed = |range: &str| {
         let p = ok(&src, &request("events", Some(range), "2026-01-01"));
-        (p.changed[0].clone(), p.steps[0].partitions)
+        (p.changed[0].clone(), p.datasets[0].actions[0].partitions)
     };
     let (r, n) = changed("2026-06..2026-06");
     assert_eq!(
@@ -1029,10 +1062,10 @@ fn whole_history_is_unbounded() {
     let v = serde_json::to_value(&p).unwrap();
     assert_eq!(v["changed"], json!([{ "start": null, "end": null }]));
     assert_eq!(
-        v["steps"][0]["ranges"],
+        steps(&v)[0]["ranges"],
         json!([{ "start": null, "end": "2026-05-31" }])
     );
-    assert_eq!(v["steps"][0]["partitions"], Value::Null);
+    assert_eq!(steps(&v)[0]["partitions"], Value::Null);
     // A whole-history plan is not a late change the lookback missed.
     assert!(!has_warning(&p, "lookback"));
 }
@@ -1092,17 +1125,25 @@ fn unreproducible_bindings_warn() {
     ]);
     let p = ok(&src, &request("events", Some("2026-06-15"), "2026-06-16"));
     assert!(
-        has_warning(&p, "`a` binds `units` latest"),
+        has_warning(&p, "W0203 `a`: binds `units` latest"),
         "{:?}",
         p.warnings
     );
-    assert!(has_warning(&p, "`b` binds `units` as of processing time"));
-    assert!(!has_warning(&p, "`c` binds"));
-    let a = p.steps.iter().find(|s| s.dataset == "a").unwrap();
+    assert!(has_warning(
+        &p,
+        "W0203 `b`: binds `units` as of processing time"
+    ));
+    assert!(!has_warning(&p, "`c`: binds"));
+    let a = p.dataset("a").unwrap();
     assert_eq!(a.bindings[0].policy, "latest");
     assert!(!a.bindings[0].reproducible);
+    // A reference has no partitions: a range on it is refused (E0136),
+    // not ignored.
+    let err = plan_src(&src, &request("units", Some("2026-06-15"), "2026-06-16")).unwrap_err();
+    assert_eq!(err.code(), Some(bplc::diagnostic::codes::E0136), "{err}");
+    assert!(err.to_string().contains("`units` is a reference"), "{err}");
     // A change to the reference itself touches every partition of its readers.
-    let p = ok(&src, &request("units", Some("2026-06-15"), "2026-06-16"));
+    let p = ok(&src, &request("units", None, "2026-06-16"));
     assert_eq!(p.from_kind, bplc::syntax::ast::DeclKind::Reference);
     assert_eq!(
         lines(&p),
@@ -1125,7 +1166,7 @@ fn lookback_warning_only_for_changes_older_than_the_lookback() {
     let recent = ok(&src, &request("events", Some("2026-06-15"), "2026-06-16"));
     assert!(!has_warning(&recent, "lookback"), "{:?}", recent.warnings);
     let old = ok(&src, &request("events", Some("2026-06-01"), "2026-06-16"));
-    assert!(has_warning(&old, "beyond the lookback of `a` (3d)"));
+    assert!(has_warning(&old, "W0202 scheduled runs would not have caught this change: it lies beyond the lookback of these datasets: `a`"));
 }
 
 #[test]
@@ -1143,7 +1184,7 @@ dataset snapshot_runs {{
     );
     let p = ok(&src, &request("events", Some("2026-06-15"), "2026-01-01"));
     assert_eq!(lines(&p), ["1 skip snapshot_runs all partitions (all)"]);
-    assert!(p.steps[0]
+    assert!(p.datasets[0].actions[0]
         .why
         .as_deref()
         .unwrap()
@@ -1180,7 +1221,7 @@ fn nothing_downstream() {
     let src =
         format!("{BASE}\nsource lonely {{\n  columns {{ id: string, day: date }}\n  key id\n}}\n");
     let p = ok(&src, &request("lonely", Some("2026-06-15"), "2026-01-01"));
-    assert!(p.steps.is_empty());
+    assert!(p.datasets.is_empty());
     assert_eq!(p.partitions(), Some(0));
 }
 
@@ -1442,7 +1483,7 @@ fn weeks_quarters_and_years_roll_up() {
 fn a_week_straddling_two_months_touches_both() {
     // ISO week 2026-W27 runs from Monday 2026-06-29 to Sunday 2026-07-05.
     let plan = ok(CALENDAR, &request("weekly", Some("2026-W27"), "2026-07-06"));
-    assert!(lines(&plan).is_empty() || plan.steps.iter().all(|s| s.dataset == "weekly"));
+    assert!(lines(&plan).is_empty() || plan.datasets.iter().all(|d| d.dataset == "weekly"));
     let from_days = ok(
         CALENDAR,
         &request("daily", Some("2026-06-29..2026-07-05"), "2026-07-06"),
@@ -1466,5 +1507,214 @@ fn a_quarter_range_on_a_daily_source() {
         lines(&plan).contains(&"1 replace daily 2026-01-01..2026-03-31 (90)".to_string()),
         "{:?}",
         lines(&plan)
+    );
+}
+
+// ---------------------------------------------------------------------------
+//  (e) Weeks with closing rules, and clocks read in a time zone
+// ---------------------------------------------------------------------------
+
+const WEEKLY_REPORT: &str = r#"
+source events {
+  columns { id: string, day: date }
+  key id
+}
+dataset weekly_report {
+  version 1
+  partition by report_week: week
+  publish versioned
+  input ev = events where day in week(p)
+  compute { from ev group by report_week = p { n = row_count() } }
+  closed after month_end(p) + 1d
+  restate with reason
+}
+"#;
+
+/// ISO week 2026-W27 runs from 29 June to 5 July: it closes with July (the
+/// month of its last day), not with June (the month of its Monday).
+#[test]
+fn a_week_closes_only_after_it_has_ended() {
+    let early = ok(
+        WEEKLY_REPORT,
+        &request("events", Some("2026-07-01"), "2026-07-02"),
+    );
+    assert_eq!(lines(&early), ["1 replace weekly_report 2026-W27 (1)"]);
+    assert!(!has_warning(&early, "W0201"), "{:?}", early.warnings);
+    // July ends on the 31st: the week is open through 1 August, closed on the 2nd.
+    let open = ok(
+        WEEKLY_REPORT,
+        &request("events", Some("2026-07-01"), "2026-08-01"),
+    );
+    assert_eq!(lines(&open), ["1 replace weekly_report 2026-W27 (1)"]);
+    let closed = ok(
+        WEEKLY_REPORT,
+        &request("events", Some("2026-07-01"), "2026-08-02"),
+    );
+    assert_eq!(lines(&closed), ["1 restate weekly_report 2026-W27 (1)"]);
+    // The week before, 22-28 June, closed with June.
+    let june = ok(
+        WEEKLY_REPORT,
+        &request("events", Some("2026-06-24"), "2026-07-02"),
+    );
+    assert_eq!(lines(&june), ["1 restate weekly_report 2026-W26 (1)"]);
+}
+
+/// One dataset per zone, each reading the same source's event clock in its
+/// zone: `to_date(event_time, ZONE) == p`.
+fn zoned_project() -> String {
+    let mut src = String::from(
+        "source raw {\n  columns { id: string, event_time: timestamp }\n  key id\n  clock event = event_time\n}\n",
+    );
+    for (name, zone) in [
+        ("london", "Europe/London"),
+        ("kolkata", "Asia/Kolkata"),
+        ("new_york", "America/New_York"),
+        ("utc", "UTC"),
+    ] {
+        src.push_str(&format!(
+            "dataset {name} {{\n  version 1\n  partition by day: date\n  publish replace\n  input ev = raw by event clock where to_date(event_time, \"{zone}\") == p\n  compute {{ from ev group by day = p {{ n = row_count() }} }}\n}}\n"
+        ));
+    }
+    src
+}
+
+/// A source's days are UTC days. On 29 March 2026 London moves to summer
+/// time, so an event at 23:30 UTC that day falls on London's 30 March.
+#[test]
+fn zone_converting_boundaries_widen_by_the_offset() {
+    let plan = ok(
+        &zoned_project(),
+        &request("raw", Some("2026-03-28..2026-03-29"), "2026-04-01"),
+    );
+    assert_eq!(
+        lines(&plan),
+        [
+            "1 replace kolkata 2026-03-28..2026-03-30 (3)",
+            "1 replace london 2026-03-28..2026-03-30 (3)",
+            "1 replace new_york 2026-03-27..2026-03-29 (3)",
+            "1 replace utc 2026-03-28..2026-03-29 (2)",
+        ]
+    );
+    // In winter London is on UTC: the same days.
+    let winter = ok(
+        &zoned_project(),
+        &request("raw", Some("2026-01-10..2026-01-11"), "2026-04-01"),
+    );
+    assert!(lines(&winter).contains(&"1 replace london 2026-01-10..2026-01-11 (2)".to_string()));
+    // The boundary text keeps the zone.
+    assert_eq!(
+        plan.dataset("kolkata").unwrap().inputs[0].boundary,
+        "p (days in Asia/Kolkata)"
+    );
+}
+
+#[test]
+fn cli_range_on_a_reference_is_refused_with_e0136() {
+    let (code, _, err) = plan_cmd(&[
+        "--from",
+        "org_hierarchy",
+        "--range",
+        "2026-06-01..2026-06-30",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("error[E0136]"), "{err}");
+    assert!(err.contains("help: plan without `--range`"), "{err}");
+}
+
+#[test]
+fn explain_says_which_input_and_path_brought_each_range_in() {
+    let plan = plan_json(
+        &enforcement(),
+        &[
+            "--from",
+            "silver_cases",
+            "--range",
+            "2026-06-15",
+            "--as-of",
+            "2026-07-20",
+            "--explain",
+        ],
+    );
+    let dash = &plan["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dataset"] == "executive_dashboard")
+        .unwrap()["actions"][0]["ranges"][0];
+    assert_eq!(
+        dash["because"],
+        json!([{
+            "via": "input", "alias": "cases", "reads": "silver_cases",
+            "path": ["silver_cases", "executive_dashboard"],
+        }])
+    );
+    // Without `--explain` the field is absent.
+    let plain = plan_json(
+        &enforcement(),
+        &[
+            "--from",
+            "silver_cases",
+            "--range",
+            "2026-06-15",
+            "--as-of",
+            "2026-07-20",
+        ],
+    );
+    assert!(plain["datasets"][0]["actions"][0]["ranges"][0]
+        .get("because")
+        .is_none());
+}
+
+#[test]
+fn text_summary_counts_skipped_datasets() {
+    let plan = bplc()
+        .args(["plan-backfill", "--project"])
+        .arg(enforcement())
+        .args([
+            "--from",
+            "silver_cases",
+            "--range",
+            "2026-06-01",
+            "--as-of",
+            "2026-07-20",
+            "--mode",
+            "replace",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(plan).unwrap();
+    // The 30-day window of 1 June ends in June: executive_dashboard only
+    // has its closed June, skipped in replace mode, and is still counted.
+    assert!(text.contains("executive_dashboard     skip"), "{text}");
+    assert!(
+        text.contains("\n4 datasets (1 skipped), 32 partitions to recompute"),
+        "{text}"
+    );
+}
+
+/// `closed after p + 3d` on a monthly dataset adds days to a month: refused
+/// (E0128) with a help that says which day to count from.
+#[test]
+fn a_day_offset_from_a_month_is_refused_with_the_period_end_as_help() {
+    let src = WEEKLY_REPORT.replace("closed after month_end(p) + 1d", "closed after p + 3d");
+    let config = Config {
+        name: "t".into(),
+        ..Default::default()
+    };
+    let checked =
+        bplc::driver::check_project(project::from_sources(config, [("t.bpl", src.as_str())]));
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code, bplc::diagnostic::codes::E0128);
+    assert_eq!(
+        errors[0].help.as_deref(),
+        Some("`p` is a week here, not a day: count from the end of its period, e.g. `closed after week_end(p) + 3d`")
     );
 }

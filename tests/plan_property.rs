@@ -6,9 +6,12 @@
 //! mapping alone: for every output partition `p` of a bounded universe,
 //! which input partitions does `p` read, and does that meet what changed?
 //!
-//! Two properties: the composition of [`plan::inverse`] over a DAG, and the
+//! Three properties: the composition of [`plan::inverse`] over a DAG; the
 //! whole planner (`plan::plan`) on a generated `.bpl` project, steps and
-//! waves included.
+//! waves included; and, end to end from `.bpl` source, weekly datasets with
+//! closing rules (a week closes with the month of its last day) and clocks
+//! read in a time zone over a source's UTC days, across daylight-saving
+//! changes in zones with and without them, whole, half and quarter hours.
 //!
 //! The brute force knows nothing of the planner's calendar: days are
 //! `NaiveDate::num_days_from_ce`, months `year * 12 + month - 1`, and month
@@ -425,6 +428,7 @@ fn mapping(edge: EdgeKind) -> Mapping {
             EdgeKind::All => TimeMapping::All,
         },
         dimensions: Vec::new(),
+        zone: None,
     }
 }
 
@@ -629,6 +633,7 @@ fn check_planner(raw: &[RawNode], change: &RawChange) -> Result<(), TestCaseErro
         reason: None,
         as_of: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
         changed_version: false,
+        explain: false,
     };
     let plan = plan::plan(&graph, &req).unwrap();
 
@@ -640,12 +645,12 @@ fn check_planner(raw: &[RawNode], change: &RawChange) -> Result<(), TestCaseErro
         wave[j] = carried[j].iter().map(|&i| wave[i] + 1).max().unwrap_or(0);
     }
     let mut steps: BTreeMap<String, (usize, Ranges)> = BTreeMap::new();
-    for s in &plan.steps {
-        prop_assert_eq!(s.action, Action::Replace);
+    for (d, a) in plan.actions() {
+        prop_assert_eq!(a.action, Action::Replace);
         let e = steps
-            .entry(s.dataset.clone())
-            .or_insert((s.wave, Vec::new()));
-        e.1.extend(s.ranges.iter().map(|r| (r.start.clone(), r.end.clone())));
+            .entry(d.dataset.clone())
+            .or_insert((d.wave, Vec::new()));
+        e.1.extend(a.ranges.iter().map(|r| (r.start.clone(), r.end.clone())));
     }
     for (j, node) in nodes.iter().enumerate().skip(1) {
         if node.inputs.is_empty() {
@@ -681,5 +686,145 @@ proptest! {
     #[test]
     fn planner_matches_brute_force(raw in raw_nodes(30), change in raw_change()) {
         check_planner(&raw, &change)?;
+    }
+}
+
+// ---------------------------------------------------------------------------
+//  Property 3: closing rules and zone-converting boundaries, end to end
+// ---------------------------------------------------------------------------
+
+/// Plans `text` (which must check clean) from `from` over `range` as of
+/// `as_of`, and returns each dataset's actions as `(action, start, end)`.
+fn planned(
+    text: &str,
+    from: &str,
+    range: (i64, i64),
+    as_of: i64,
+) -> BTreeMap<String, Vec<(String, String, String)>> {
+    let config = Config {
+        name: "t".into(),
+        ..Default::default()
+    };
+    let checked = bplc::driver::check_project(project::from_sources(config, [("t.bpl", text)]));
+    assert!(
+        !checked.diagnostics.iter().any(|d| d.is_error()),
+        "{text}\n{:?}",
+        checked.diagnostics
+    );
+    let program = checked.program.as_ref().unwrap();
+    let graph = DepGraph::build(program);
+    let show = |x: i64| date_of(x).format("%Y-%m-%d").to_string();
+    let req = Request {
+        from: from.into(),
+        range: Some((show(range.0), show(range.1))),
+        mode: Mode::Restatement,
+        reason: Some("property".into()),
+        as_of: date_of(as_of),
+        changed_version: false,
+        explain: false,
+    };
+    let plan = plan::plan(&graph, &req).unwrap();
+    let mut out: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    for (d, a) in plan.actions() {
+        for r in &a.ranges {
+            out.entry(d.dataset.clone()).or_default().push((
+                a.action.name().to_string(),
+                r.start.clone().unwrap(),
+                r.end.clone().unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+/// The ISO week (its Monday's day number) holding a day.
+fn monday_of(day: i64) -> i64 {
+    day - date_of(day).weekday().num_days_from_monday() as i64
+}
+
+fn iso_week(monday: i64) -> String {
+    let w = date_of(monday).iso_week();
+    format!("{:04}-W{:02}", w.year(), w.week())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// A weekly dataset closing `month_end(p) + n` days: a changed day's
+    /// week is restated exactly when the month of the week's Sunday ended
+    /// more than `n` days before the as-of date, and replaced otherwise.
+    #[test]
+    fn weeks_close_with_the_month_of_their_last_day(
+        day in -200i64..=200, len in 0i64..=20, offset in 0i64..=10, as_of in -30i64..=260,
+    ) {
+        let a = center_day() + day;
+        let b = a + len;
+        let as_of = a + as_of;
+        let text = format!(
+            "source events {{\n  columns {{ id: string, day: date }}\n  key id\n}}\n\
+             dataset weekly {{\n  version 1\n  partition by w: week\n  publish versioned\n  \
+             input ev = events where day in week(p)\n  \
+             compute {{ from ev group by w = p {{ n = row_count() }} }}\n  \
+             closed after month_end(p) + {offset}d\n  restate with reason\n}}\n"
+        );
+        let got = planned(&text, "events", (a, b), as_of);
+        // Brute force, a week at a time.
+        let mut expected: Vec<(String, String, String)> = Vec::new();
+        let mut monday = monday_of(a);
+        while monday <= b {
+            let sunday = monday + 6;
+            let open_through = last_day_of(month_of(sunday)) + offset;
+            let action = if as_of > open_through { "restate" } else { "replace" };
+            let week = iso_week(monday);
+            match expected.iter_mut().find(|e| e.0 == action && e.2 == iso_week(monday - 7)) {
+                Some(e) => e.2 = week,
+                None => expected.push((action.to_string(), week.clone(), week)),
+            }
+            monday += 7;
+        }
+        expected.sort();
+        let mut got = got.get("weekly").cloned().unwrap_or_default();
+        got.sort();
+        prop_assert_eq!(got, expected, "{} days from {}, as of {}", len + 1, date_of(a), date_of(as_of));
+    }
+
+    /// `to_date(event_time, ZONE) in [p - k, p]` over a source whose days
+    /// are UTC days, across daylight-saving changes: the planned partitions
+    /// are the local dates of the changed instants (walked a quarter of an
+    /// hour at a time), spread over the window.
+    #[test]
+    fn zone_converting_boundaries_end_to_end(
+        zone in 0usize..6, near in 0usize..4, start in -2i64..=2, len in 0i64..=2, k in 0i64..=2,
+    ) {
+        use chrono::TimeZone;
+        let zones = ["Europe/London", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "UTC"];
+        let dst = [(2026, 3, 29), (2026, 3, 8), (2026, 10, 25), (2026, 4, 5)];
+        let (y, m, d) = dst[near];
+        let a = day_of(NaiveDate::from_ymd_opt(y, m, d).unwrap()) + start;
+        let b = a + len;
+        let text = format!(
+            "source raw {{\n  columns {{ id: string, event_time: timestamp }}\n  key id\n  clock event = event_time\n}}\n\
+             dataset local {{\n  version 1\n  partition by day: date\n  publish replace\n  \
+             input ev = raw by event clock where to_date(event_time, \"{}\") in [p - {k}d, p]\n  \
+             compute {{ from ev group by day = p {{ n = row_count() }} }}\n}}\n",
+            zones[zone]
+        );
+        let got = planned(&text, "raw", (a, b), a);
+        let tz: chrono_tz::Tz = zones[zone].parse().unwrap();
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for day in a..=b {
+            let midnight = date_of(day).and_hms_opt(0, 0, 0).unwrap();
+            for q in 0..96 {
+                let local = day_of(tz.from_utc_datetime(&(midnight + chrono::Duration::minutes(15 * q))).date_naive());
+                lo = lo.min(local);
+                hi = hi.max(local);
+            }
+        }
+        let show = |x: i64| date_of(x).format("%Y-%m-%d").to_string();
+        prop_assert_eq!(
+            got.get("local").cloned().unwrap_or_default(),
+            vec![("replace".to_string(), show(lo), show(hi + k))],
+            "{} UTC days {}..{}", zones[zone], show(a), show(b)
+        );
     }
 }

@@ -158,12 +158,12 @@ const ROW_FILTERS: &[&str] = &[
     "u0.unit_id != \"\" and u0.amount >= 0",
 ];
 
-fn dataset_name(i: usize) -> String {
+pub fn dataset_name(i: usize) -> String {
     let domain = DOMAINS[i % DOMAINS.len()];
     format!("d{i:05}_{domain}")
 }
 
-fn source_name(s: usize) -> String {
+pub fn source_name(s: usize) -> String {
     format!("raw_{}_events_{s:02}", DOMAINS[s % DOMAINS.len()])
 }
 

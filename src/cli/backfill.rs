@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::plan::ModeArg;
 use super::run::{as_of, open, plan_of, runtime_error};
+use super::Needs;
 use super::{accept_format, usage_error, Cli, Format, EXIT_NOT_OK};
 use crate::graph::plan::{self as planner, Request};
 use crate::graph::DepGraph;
@@ -67,7 +68,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     if let Err(code) = accept_format(cli, "backfill", &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "a backfill is only run") {
+    let o = match open(cli, &args.project, "a backfill is only run", Needs::Jobs) {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -152,10 +153,11 @@ fn planned(program: &crate::semantic::hir::Program, args: &BackfillArgs) -> Resu
         reason: args.reason.clone(),
         as_of: day,
         changed_version: false,
+        explain: false,
     };
-    let plan = planner::plan(&graph, &req).map_err(usage_error)?;
-    let value = serde_json::to_value(&plan).expect("plans serialise");
-    let steps: Vec<Step> = serde_json::from_value(value["steps"].clone()).map_err(usage_error)?;
+    let plan = planner::plan(&graph, &req).map_err(super::plan::plan_error)?;
+    let steps = runtime_steps(&serde_json::to_value(&plan).expect("plans serialise"))
+        .map_err(usage_error)?;
     Ok(Spec {
         from,
         range: args.range.clone(),
@@ -172,7 +174,7 @@ fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
         .map_err(|e| usage_error(format!("cannot read `{}`: {e}", path.display())))?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| usage_error(format!("`{}` is not a plan: {e}", path.display())))?;
-    let steps: Vec<Step> = serde_json::from_value(v["steps"].clone())
+    let steps = runtime_steps(&v)
         .map_err(|e| usage_error(format!("`{}` is not a plan: {e}", path.display())))?;
     let plan_mode: Option<Mode> = serde_json::from_value(v["mode"].clone()).ok();
     let changed = v["changed"].as_array().and_then(|c| c.first()).map(|r| {
@@ -198,6 +200,57 @@ fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
         as_of: processing,
         steps,
     })
+}
+
+/// The steps the runtime executes, from a plan document: one per dataset
+/// and action, with the runtime's action names (`restatement`, `skipped`).
+/// Plans saved before the plan document had a version (a `steps` list)
+/// are read as they were.
+fn runtime_steps(plan: &serde_json::Value) -> Result<Vec<Step>, String> {
+    if plan.get("datasets").is_none() {
+        return serde_json::from_value(plan["steps"].clone()).map_err(|e| e.to_string());
+    }
+    let version = plan["version"].as_u64();
+    if version != Some(planner::PLAN_VERSION.into()) {
+        return Err(format!(
+            "plan version {} is not {} (the version this bplc writes); plan it again",
+            version.map_or("missing".into(), |v| v.to_string()),
+            planner::PLAN_VERSION
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        dataset: String,
+        wave: usize,
+        actions: Vec<Action>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Action {
+        action: String,
+        why: Option<String>,
+        ranges: Vec<backfill::Range>,
+    }
+    let entries: Vec<Entry> =
+        serde_json::from_value(plan["datasets"].clone()).map_err(|e| e.to_string())?;
+    let mut steps = Vec::new();
+    for e in entries {
+        for a in e.actions {
+            let action = match a.action.as_str() {
+                "replace" => "replace",
+                "restate" => "restatement",
+                "skip" => "skipped",
+                other => return Err(format!("unknown action `{other}` for `{}`", e.dataset)),
+            };
+            steps.push(Step {
+                dataset: e.dataset.clone(),
+                wave: e.wave,
+                action: action.to_string(),
+                why: a.why,
+                ranges: a.ranges,
+            });
+        }
+    }
+    Ok(steps)
 }
 
 fn text(r: &Report) -> String {
@@ -283,7 +336,12 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
     if let Err(code) = accept_format(cli, "diff", &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "versions are only compared") {
+    let o = match open(
+        cli,
+        &args.project,
+        "versions are only compared",
+        Needs::Jobs,
+    ) {
         Ok(o) => o,
         Err(c) => return c,
     };

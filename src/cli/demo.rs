@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{accept_format, clean_project, usage_error, Cli, Format, EXIT_USAGE};
+use super::{accept_format, clean_project, usage_error, Cli, Format, Needs, EXIT_USAGE};
 use crate::runtime::demo::{self, DemoOptions, DemoReport};
 
 #[derive(clap::Args, Debug)]
@@ -56,10 +56,11 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
         .or(args.path.as_ref())
         .cloned()
         .unwrap_or_else(|| PathBuf::from("."));
-    let (checked, program) = match clean_project(cli, &path, "demo data is only written") {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let (checked, program) =
+        match clean_project(cli, &path, "demo data is only written", Needs::Jobs) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
     let config = &checked.project.config;
     let time_zone = match config.time_zone.as_deref().map(str::parse::<chrono_tz::Tz>) {
         None => None,

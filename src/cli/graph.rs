@@ -94,11 +94,15 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
     if let Err(code) = super::accept_format(cli, "graph", &formats) {
         return code;
     }
-    let (checked, program) =
-        match super::clean_project(cli, &args.project, "the graph is only drawn") {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    let (checked, program) = match super::clean_project(
+        cli,
+        &args.project,
+        "the graph is only drawn",
+        super::Needs::Graph,
+    ) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let graph = DepGraph::build(&program);
     let view = match view(&graph, &checked.project.config.name, args.focus.as_deref()) {
         Ok(v) => v,

@@ -185,6 +185,18 @@ pub(crate) fn accept_format(cli: &Cli, command: &str, allowed: &[Format]) -> Res
     )))
 }
 
+/// What a command reads of the checked program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Needs {
+    /// Declarations, mappings and the graph: what `check` builds. Commands
+    /// that run no job (graph, plan-backfill, runs, show) stop here, so they
+    /// cost no more than `check`.
+    Graph,
+    /// Every dataset's job lowered for the runtime as well (`run`,
+    /// `backfill`, `demo-data`).
+    Jobs,
+}
+
 /// Loads and checks the project for a command that needs a clean one (graph,
 /// plan-backfill), and hands back its checked program. On errors it prints
 /// the diagnostics to stderr, says what `what` needs, and returns the exit
@@ -193,8 +205,13 @@ pub(crate) fn clean_project(
     cli: &Cli,
     path: &std::path::Path,
     what: &str,
+    needs: Needs,
 ) -> Result<(crate::driver::Checked, crate::semantic::hir::Program), u8> {
-    let mut checked = crate::driver::compile(path).map_err(usage_error)?;
+    let checked = match needs {
+        Needs::Graph => crate::driver::check(path),
+        Needs::Jobs => crate::driver::compile(path),
+    };
+    let mut checked = checked.map_err(usage_error)?;
     if !checked.diagnostics.iter().any(|d| d.is_error()) {
         if let Some(program) = checked.program.take() {
             return Ok((checked, program));

@@ -6,7 +6,7 @@ use std::io::Write;
 use chrono::NaiveDate;
 
 use super::{usage_error, Cli, Format};
-use crate::graph::plan::{self, show_range, Action, Mode, Plan, Request};
+use crate::graph::plan::{self, show_range, Action, Mode, Plan, PlanError, Request};
 use crate::graph::DepGraph;
 
 #[derive(clap::Args, Debug)]
@@ -31,6 +31,9 @@ pub struct PlanArgs {
     /// A job version bump of this dataset: all its partitions are stale.
     #[arg(long, value_name = "DATASET", conflicts_with = "from")]
     pub changed_version: Option<String>,
+    /// Say, for every planned range, which input and path brought it in.
+    #[arg(long)]
+    pub explain: bool,
     /// The project directory.
     #[arg(long, default_value = ".")]
     pub project: std::path::PathBuf,
@@ -82,10 +85,20 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
         },
         None => chrono::Utc::now().date_naive(),
     };
-    let (_, program) = match super::clean_project(cli, &args.project, "a plan is only made") {
+    let (checked, program) = match super::clean_project(
+        cli,
+        &args.project,
+        "a plan is only made",
+        super::Needs::Graph,
+    ) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // The process ends right after planning, as `check`'s does: freeing
+    // every tree of a large project one by one would only delay the exit.
+    // Keeping them costs the plan's own few megabytes on top of what the
+    // check needed (see book/src/performance-planning.md).
+    std::mem::forget(checked);
     let graph = DepGraph::build(&program);
     let req = Request {
         from,
@@ -94,24 +107,39 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
         reason: args.reason.clone(),
         as_of,
         changed_version,
+        explain: args.explain,
     };
     let plan = match plan::plan(&graph, &req) {
         Ok(p) => p,
-        Err(e) => return usage_error(e),
+        Err(e) => return plan_error(e),
     };
-    let mut out = std::io::stdout().lock();
+    // Streamed: a 10,000-dataset plan is megabytes of JSON, never held as
+    // one string.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = match cli.format {
-        Format::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&plan).expect("plans serialize")
-        ),
+        Format::Json => serde_json::to_writer_pretty(&mut out, &plan)
+            .map_err(std::io::Error::from)
+            .and_then(|_| writeln!(out)),
         _ => write!(out, "{}", text(&plan, args.range.as_deref())),
     };
-    if let Err(e) = written {
+    if let Err(e) = written.and_then(|_| out.flush()) {
         return usage_error(format!("cannot write output: {e}"));
     }
+    std::mem::forget((plan, graph));
+    std::mem::forget(program);
     0
+}
+
+/// Prints a planning error, with its code and help where it has them;
+/// exit code 2 (the request, not the project, is wrong).
+pub(crate) fn plan_error(e: PlanError) -> u8 {
+    match (e.code(), e.help()) {
+        (Some(code), Some(help)) => {
+            eprintln!("error[{code}]: {e}\n  help: {help}");
+            super::EXIT_USAGE
+        }
+        _ => usage_error(e),
+    }
 }
 
 /// The plan as a person reads it: waves, datasets, ranges, why.
@@ -121,8 +149,13 @@ pub fn text(plan: &Plan, range: Option<&str>) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
+    let utc = if plan.from_kind == crate::syntax::ast::DeclKind::Source && range.is_some() {
+        " (UTC days)"
+    } else {
+        ""
+    };
     s.push_str(&format!(
-        "Backfill plan: {} changed, {}\n  mode {mode}, closed periods as of {}{}\n",
+        "Backfill plan: {} changed, {}{utc}\n  mode {mode}, closed periods as of {}{}\n",
         plan.from,
         range.map_or("whole history".to_string(), |r| r.to_string()),
         plan.as_of,
@@ -131,77 +164,77 @@ pub fn text(plan: &Plan, range: Option<&str>) -> String {
             .map_or(String::new(), |r| format!(", reason \"{r}\"")),
     ));
     let width = plan
-        .steps
+        .datasets
         .iter()
-        .map(|st| st.dataset.len())
+        .map(|d| d.dataset.len())
         .max()
         .unwrap_or(0);
+    let pad = " ".repeat(width + 11);
     let mut current = usize::MAX;
-    for step in &plan.steps {
-        if step.wave != current {
-            current = step.wave;
+    for (d, a) in plan.actions() {
+        if d.wave != current {
+            current = d.wave;
             s.push_str(&format!("\nwave {current}\n"));
         }
-        let ranges = step
-            .ranges
-            .iter()
-            .map(show_range)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let count = match step.partitions {
+        let ranges = a.ranges.iter().map(show_range).collect::<Vec<_>>();
+        let count = match a.partitions {
             Some(1) => "1 partition".to_string(),
             Some(n) => format!("{n} partitions"),
             None => "every partition".to_string(),
         };
-        let action = match step.action {
-            Action::Replace => "replace",
-            Action::Restatement => "restate",
-            Action::Skipped => "skip",
-        };
         s.push_str(&format!(
-            "  {:<width$}  {action:<7}  {ranges}  ({count})\n",
-            step.dataset
+            "  {:<width$}  {:<7}  {}  ({count})\n",
+            d.dataset,
+            a.action.name(),
+            ranges.join(", ")
         ));
-        if let Some(why) = &step.why {
-            s.push_str(&format!("  {:<width$}           {why}\n", ""));
+        if let Some(why) = &a.why {
+            s.push_str(&format!("  {pad}{why}\n"));
         }
-        if step.action != Action::Skipped {
-            for i in &step.inputs {
+        for r in &a.ranges {
+            for b in r.because.iter().flatten() {
                 s.push_str(&format!(
-                    "  {:<width$}           input {} = {} over {}\n",
-                    "", i.alias, i.reads, i.boundary
+                    "  {pad}{} because {} {} = {} (path {})\n",
+                    show_range(r),
+                    b.via,
+                    b.alias,
+                    b.reads,
+                    b.path.join(" -> ")
                 ));
             }
-            for b in &step.bindings {
+        }
+        if a.action != Action::Skipped {
+            for i in &d.inputs {
                 s.push_str(&format!(
-                    "  {:<width$}           bind {} = {} {}\n",
-                    "", b.alias, b.reference, b.policy
+                    "  {pad}input {} = {} over {}\n",
+                    i.alias, i.reads, i.boundary
+                ));
+            }
+            for b in &d.bindings {
+                s.push_str(&format!(
+                    "  {pad}bind {} = {} {}\n",
+                    b.alias, b.reference, b.policy
                 ));
             }
         }
     }
-    if plan.steps.is_empty() {
+    if plan.datasets.is_empty() {
         s.push_str("\nnothing downstream reads the changed partitions\n");
     }
     if !plan.warnings.is_empty() {
         s.push_str("\nwarnings\n");
         for w in &plan.warnings {
-            s.push_str(&format!("  - {w}\n"));
+            s.push_str(&format!("  - {}\n", w.line()));
         }
     }
-    let datasets = {
-        let mut names: Vec<&str> = plan
-            .steps
-            .iter()
-            .filter(|st| st.action != Action::Skipped)
-            .map(|st| st.dataset.as_str())
-            .collect();
-        names.dedup();
-        names.len()
+    let n = plan.summary.datasets;
+    let skipped = match plan.summary.skipped {
+        0 => String::new(),
+        k => format!(" ({k} skipped)"),
     };
     s.push_str(&format!(
-        "\n{datasets} dataset{}, {} to recompute\n",
-        if datasets == 1 { "" } else { "s" },
+        "\n{n} dataset{}{skipped}, {} to recompute\n",
+        if n == 1 { "" } else { "s" },
         plan.partitions()
             .map_or("every partition of each".to_string(), |n| format!(
                 "{n} partition{}",

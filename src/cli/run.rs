@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use super::{accept_format, clean_project, usage_error, Cli, Format, EXIT_NOT_OK};
+use super::{accept_format, clean_project, usage_error, Cli, Format, Needs, EXIT_NOT_OK};
 use crate::graph::calendar;
 use crate::plan::JobPlan;
 use crate::runtime::engine::SqliteEngine;
@@ -86,8 +86,8 @@ pub(crate) struct Opened {
     pub ledger: PathBuf,
 }
 
-pub(crate) fn open(cli: &Cli, project: &Path, what: &str) -> Result<Opened, u8> {
-    let (checked, program) = clean_project(cli, project, what)?;
+pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Result<Opened, u8> {
+    let (checked, program) = clean_project(cli, project, what, needs)?;
     let root = &checked.project.root;
     crate::runtime::set_lock_timeout(checked.project.config.lock_timeout);
     Ok(Opened {
@@ -173,7 +173,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
     if let Err(code) = accept_format(cli, "run", &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "runs are only made") {
+    let o = match open(cli, &args.project, "runs are only made", Needs::Jobs) {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -295,7 +295,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
     if let Err(code) = accept_format(cli, "runs", &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "the ledger is only read") {
+    let o = match open(cli, &args.project, "the ledger is only read", Needs::Graph) {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -340,7 +340,7 @@ pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
     if let Err(code) = accept_format(cli, "show", &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "the ledger is only read") {
+    let o = match open(cli, &args.project, "the ledger is only read", Needs::Graph) {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -377,7 +377,7 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
     if let Err(code) = accept_format(cli, command, &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "runs are only resolved") {
+    let o = match open(cli, &args.project, "runs are only resolved", Needs::Jobs) {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -454,7 +454,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
     if let Err(code) = accept_format(cli, "rollback", &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "rollback is only done") {
+    let o = match open(cli, &args.project, "rollback is only done", Needs::Jobs) {
         Ok(o) => o,
         Err(c) => return c,
     };

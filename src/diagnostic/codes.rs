@@ -114,6 +114,7 @@ define_codes! {
     E0133: "unknown time zone",
     E0134: "boundary that is not a partition mapping",
     E0135: "close rule the planner cannot read",
+    E0136: "`--range` on something without time partitions",
     E0140: "sum of a non-additive measure across partitions",
     E0141: "sum of an overlapping measure across partitions",
     E0301: "partition leased by another run",
@@ -127,4 +128,8 @@ define_codes! {
     E0309: "run stopped by a signal",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
+    W0201: "backfill crosses a closed period",
+    W0202: "change beyond the scheduled lookback",
+    W0203: "backfill reads a reference it cannot reproduce",
+    W0204: "restatement without a reason",
 }

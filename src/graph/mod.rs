@@ -5,8 +5,10 @@
 //! partitions.
 
 pub mod calendar;
+pub mod closing;
 pub mod interval;
 pub mod plan;
+pub mod report;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;

@@ -8,8 +8,7 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
-use serde::Serialize;
+use chrono::{NaiveDate, TimeZone};
 
 use super::calendar;
 use super::interval::IntervalSet;
@@ -19,20 +18,17 @@ use crate::semantic::hir::{
 };
 use crate::syntax::ast::{DeclKind, RestatePolicy};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    DryRun,
-    Shadow,
-    CompareOnly,
-    Replace,
-    Restatement,
-}
+pub use super::report::{
+    Action, ActionPlan, Because, DatasetPlan, Mode, Partitioning, Plan, Range, StepBinding,
+    StepInput, Summary, Warning, PLAN_VERSION,
+};
+use crate::diagnostic::codes;
 
 #[derive(Debug, Clone)]
 pub struct Request {
     pub from: String,
     /// Inclusive bounds as the user wrote them: `2026-06-15` or `2026-06`.
+    /// A source's days are UTC days.
     pub range: Option<(String, String)>,
     pub mode: Mode,
     pub reason: Option<String>,
@@ -40,74 +36,8 @@ pub struct Request {
     pub as_of: NaiveDate,
     /// The change is a new version of `from` itself (all its partitions).
     pub changed_version: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Replace,
-    Restatement,
-    Skipped,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Range {
-    /// `YYYY-MM-DD` or `YYYY-MM`; `null` when unbounded (the whole history).
-    pub start: Option<String>,
-    pub end: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub dataset: String,
-    pub wave: usize,
-    pub action: Action,
-    /// Why a step is skipped, or what an action needs.
-    pub why: Option<String>,
-    pub grain: Option<Grain>,
-    pub ranges: Vec<Range>,
-    /// `null` when unbounded.
-    pub partitions: Option<u64>,
-    pub inputs: Vec<StepInput>,
-    pub bindings: Vec<StepBinding>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StepInput {
-    pub alias: String,
-    pub reads: String,
-    pub boundary: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StepBinding {
-    pub alias: String,
-    pub reference: String,
-    pub policy: String,
-    pub reproducible: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub from: String,
-    pub from_kind: DeclKind,
-    pub mode: Mode,
-    pub as_of: String,
-    pub reason: Option<String>,
-    /// The changed partitions of `from`.
-    pub changed: Vec<Range>,
-    pub steps: Vec<Step>,
-    pub warnings: Vec<String>,
-}
-
-impl Plan {
-    /// Total partitions to recompute (replace or restate); `None` if unbounded.
-    pub fn partitions(&self) -> Option<u64> {
-        self.steps
-            .iter()
-            .filter(|s| s.action != Action::Skipped)
-            .try_fold(0u64, |acc, s| s.partitions.map(|n| acc + n))
-    }
+    /// Say, for every range, which inputs and paths brought it in.
+    pub explain: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +48,30 @@ pub enum PlanError {
     },
     BadRange(String),
     NotADataset(String),
+    /// `--range` on a reference or a dataset without a time key: it has no
+    /// partitions a range could name (E0136).
+    RangeWithoutPartitions {
+        name: String,
+        what: &'static str,
+    },
     Cycle,
+}
+
+impl PlanError {
+    /// The stable code of an error that has one.
+    pub fn code(&self) -> Option<codes::Code> {
+        match self {
+            PlanError::RangeWithoutPartitions { .. } => Some(codes::E0136),
+            _ => None,
+        }
+    }
+
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            PlanError::RangeWithoutPartitions { .. } => Some("plan without `--range`: every partition that reads it is planned, because any of its rows may have changed"),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for PlanError {
@@ -135,6 +88,10 @@ impl std::fmt::Display for PlanError {
             PlanError::NotADataset(n) => write!(
                 f,
                 "`{n}` is not a dataset: only a dataset has a job version to change"
+            ),
+            PlanError::RangeWithoutPartitions { name, what } => write!(
+                f,
+                "`--range` names partitions, and `{name}` is {what} without a time partition key"
             ),
             PlanError::Cycle => {
                 f.write_str("the dependency graph has a cycle; run `bplc check` to see it")
@@ -171,180 +128,330 @@ pub fn plan(graph: &DepGraph<'_>, req: &Request) -> Result<Plan, PlanError> {
     let order = graph.topological().ok_or(PlanError::Cycle)?;
     let origin_grain = change_grain(origin);
     let changed = match (&req.range, origin_grain) {
-        (None, _) | (Some(_), None) => IntervalSet::all(),
+        (None, _) => IntervalSet::all(),
         (Some((a, b)), Some(g)) => parse_range(a, b, g)?,
+        (Some(_), None) => {
+            return Err(PlanError::RangeWithoutPartitions {
+                name: origin.name.clone(),
+                what: match origin.kind {
+                    DeclKind::Reference => "a reference",
+                    _ => "a dataset",
+                },
+            })
+        }
     };
 
-    let mut affected: HashMap<DeclId, IntervalSet> = HashMap::new();
-    affected.insert(origin.id, changed.clone());
-    let mut wave: HashMap<DeclId, usize> = HashMap::new();
-    if origin.kind == DeclKind::Dataset {
-        wave.insert(origin.id, 1);
-    } else {
-        wave.insert(origin.id, 0);
-    }
-    for &id in &order {
-        let Some(set) = affected.get(&id).cloned() else {
-            continue;
-        };
-        if set.is_empty() {
-            continue;
-        }
-        let from = program.get(id);
-        let from_wave = wave[&id];
-        for (down, edge) in graph.downstream(id) {
-            let to = program.get(down);
-            let reached = match edge {
-                Edge::Input { mapping, .. } => {
-                    inverse(mapping, &set, change_grain(from), to.grain())
-                }
-                Edge::Bind { .. } => IntervalSet::all(),
-            };
-            if reached.is_empty() {
-                continue;
-            }
-            let entry = affected.entry(down).or_default();
-            *entry = entry.union(&reached);
-            let w = wave.entry(down).or_insert(0);
-            *w = (*w).max(from_wave + 1);
-        }
-    }
-
-    let mut steps = Vec::new();
-    let mut warnings = Vec::new();
-    let mut needs_reason = Vec::new();
-    let mut missed_by_lookback = Vec::new();
+    let spread = propagate(graph, &order, origin, &changed, req.explain);
+    let mut datasets = Vec::new();
+    let mut warnings = Warnings::default();
     for &id in &order {
         let d = program.get(id);
         if d.kind != DeclKind::Dataset {
             continue;
         }
-        let Some(set) = affected.get(&id).filter(|s| !s.is_empty()) else {
+        let Some(set) = spread.affected.get(&id).filter(|s| !s.is_empty()) else {
             continue;
         };
-        let grain = d.grain();
-        let base = Step {
-            dataset: d.name.clone(),
-            wave: wave[&id],
-            action: Action::Replace,
-            why: None,
-            grain,
-            ranges: Vec::new(),
-            partitions: None,
-            inputs: d
-                .inputs
-                .iter()
-                .map(|i| StepInput {
-                    alias: i.alias.clone(),
-                    reads: program.get(i.target).name.clone(),
-                    boundary: describe(&i.mapping, change_grain(program.get(i.target)), grain),
-                })
-                .collect(),
-            bindings: d
-                .binds
-                .iter()
-                .map(|b| StepBinding {
-                    alias: b.alias.clone(),
-                    reference: program.get(b.target).name.clone(),
-                    policy: policy_words(&b.policy),
-                    reproducible: b.policy.reproducible(),
-                })
-                .collect(),
-        };
-        let with = |action: Action, why: Option<String>, s: &IntervalSet| Step {
-            action,
-            why,
-            ranges: ranges(s, grain),
-            partitions: s.count(),
-            ..base.clone()
-        };
-        if d.partition.iter().any(|k| k.kind == PartitionKind::Run) {
-            steps.push(with(Action::Skipped, Some("partitioned by run: every run writes a partition of its own; run it again instead".into()), set));
-            continue;
-        }
-        for b in &base.bindings {
-            if !b.reproducible {
-                warnings.push(format!(
-                    "`{}` binds `{}` {}: a backfill reads today's reference rows, not those the original runs read, so its output cannot reproduce history",
-                    d.name, b.reference, b.policy
-                ));
+        let mut entry = dataset_entry(graph, d, spread.wave[&id]);
+        entry.actions = actions(d, set, req, &mut warnings);
+        if entry.partition.kind != "run" {
+            for b in entry.bindings.iter().filter(|b| !b.reproducible) {
+                warnings.list.push(Warning {
+                    code: codes::W0203,
+                    dataset: Some(d.name.clone()),
+                    message: format!(
+                        "binds `{}` {}: a backfill reads today's reference rows, not those the original runs read",
+                        b.reference, b.policy
+                    ),
+                    datasets: Vec::new(),
+                    partitions: Vec::new(),
+                });
             }
         }
-        let closed = match (d.closed_after, grain) {
-            (Some(rule), Some(g)) => closed_set(rule, g, req.as_of).intersect(set),
-            _ => IntervalSet::empty(),
-        };
-        let open = set.subtract(&closed);
-        if !open.is_empty() {
-            steps.push(with(Action::Replace, None, &open));
-        }
-        if closed.is_empty() {
-            lookback_missed(d, set, grain, req, &mut missed_by_lookback);
-            continue;
-        }
-        let shown = ranges(&closed, grain)
-            .iter()
-            .map(show_range)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let step = match (d.restate, req.mode) {
-            (Some(RestatePolicy::Never), _) | (None, _) => with(
-                Action::Skipped,
-                Some(format!("closed, and `{}` does not allow restatement (`restate never` or no restate clause)", d.name)),
-                &closed,
-            ),
-            (_, Mode::Replace) => with(
-                Action::Skipped,
-                Some("closed: replace is refused for closed partitions; plan with `--mode restatement --reason \"...\"`".into()),
-                &closed,
-            ),
-            _ => {
-                if req.reason.is_none() {
-                    needs_reason.push(format!("`{}` {shown}", d.name));
+        if req.explain {
+            for a in &mut entry.actions {
+                for r in &mut a.ranges {
+                    r.because = Some(spread.because(graph, d, r));
                 }
-                with(Action::Restatement, Some("closed: written as a new version with the reason and a reference to the prior version".into()), &closed)
             }
-        };
-        warnings.push(format!(
-            "the plan crosses a closed period: `{}` {shown} {}",
-            d.name,
-            if step.action == Action::Restatement {
-                "will be restated as a new version"
-            } else {
-                "is closed and will not be recomputed"
-            }
-        ));
-        steps.push(step);
-        lookback_missed(d, set, grain, req, &mut missed_by_lookback);
+        }
+        datasets.push(entry);
     }
-    if !missed_by_lookback.is_empty() {
-        warnings.push(format!(
-            "scheduled runs would not have caught this change: it lies beyond the lookback of {}",
-            missed_by_lookback.join(", ")
-        ));
-    }
-    if !needs_reason.is_empty() {
-        warnings.push(format!(
-            "restatement needs a reason: pass `--reason \"...\"` (closed: {})",
-            needs_reason.join("; ")
-        ));
-    }
-    // Borrowed keys: cloning the start in the comparator was a fifth of
-    // the time of a 10,000-dataset plan.
-    fn start(s: &Step) -> Option<&str> {
-        s.ranges.first().and_then(|r| r.start.as_deref())
-    }
-    steps.sort_by(|a, b| (a.wave, &a.dataset, start(a)).cmp(&(b.wave, &b.dataset, start(b))));
-    Ok(Plan {
+    datasets.sort_by(|a, b| (a.wave, &a.dataset).cmp(&(b.wave, &b.dataset)));
+    let mut plan = Plan {
+        format: "bplc-plan",
+        version: PLAN_VERSION,
         from: origin.name.clone(),
         from_kind: origin.kind,
         mode: req.mode,
         as_of: req.as_of.format("%Y-%m-%d").to_string(),
         reason: req.reason.clone(),
         changed: ranges(&changed, origin_grain),
-        steps,
-        warnings,
-    })
+        summary: Summary {
+            datasets: datasets.len(),
+            skipped: datasets
+                .iter()
+                .filter(|d| d.actions.iter().all(|a| a.action == Action::Skipped))
+                .count(),
+            partitions: None,
+            waves: datasets.iter().map(|d| d.wave).max().unwrap_or(0),
+        },
+        datasets,
+        warnings: warnings.finish(),
+    };
+    plan.summary.partitions = plan.partitions();
+    Ok(plan)
+}
+
+/// How a change spread: the affected partitions and wave of every
+/// declaration it reached, and (with `--explain`) what reached each.
+struct Spread {
+    affected: HashMap<DeclId, IntervalSet>,
+    wave: HashMap<DeclId, usize>,
+    /// Per declaration: `(upstream, via, alias, partitions it brought)`.
+    reached_by: HashMap<DeclId, Vec<(DeclId, &'static str, String, IntervalSet)>>,
+    origin: DeclId,
+}
+
+fn propagate(
+    graph: &DepGraph<'_>,
+    order: &[DeclId],
+    origin: &Decl,
+    changed: &IntervalSet,
+    explain: bool,
+) -> Spread {
+    let program = graph.program;
+    let mut spread = Spread {
+        affected: HashMap::new(),
+        wave: HashMap::new(),
+        reached_by: HashMap::new(),
+        origin: origin.id,
+    };
+    spread.affected.insert(origin.id, changed.clone());
+    let first_wave = usize::from(origin.kind == DeclKind::Dataset);
+    spread.wave.insert(origin.id, first_wave);
+    for &id in order {
+        let Some(set) = spread.affected.get(&id).cloned() else {
+            continue;
+        };
+        if set.is_empty() {
+            continue;
+        }
+        let from = program.get(id);
+        let from_wave = spread.wave[&id];
+        for (down, edge) in graph.downstream(id) {
+            let to = program.get(down);
+            let (reached, via, alias) = match edge {
+                Edge::Input { mapping, alias } => (
+                    inverse(mapping, &set, change_grain(from), to.grain()),
+                    "input",
+                    alias,
+                ),
+                Edge::Bind { alias } => (IntervalSet::all(), "bind", alias),
+            };
+            if reached.is_empty() {
+                continue;
+            }
+            let entry = spread.affected.entry(down).or_default();
+            *entry = entry.union(&reached);
+            let w = spread.wave.entry(down).or_insert(0);
+            *w = (*w).max(from_wave + 1);
+            if explain {
+                spread
+                    .reached_by
+                    .entry(down)
+                    .or_default()
+                    .push((id, via, alias.clone(), reached));
+            }
+        }
+    }
+    spread
+}
+
+impl Spread {
+    /// The declarations from the origin to `id`, through the first input
+    /// that reached each.
+    fn path(&self, graph: &DepGraph<'_>, id: DeclId) -> Vec<String> {
+        let mut path = vec![graph.program.get(id).name.clone()];
+        let mut at = id;
+        while at != self.origin {
+            let Some(&(up, ..)) = self.reached_by.get(&at).and_then(|v| v.first()) else {
+                break;
+            };
+            path.push(graph.program.get(up).name.clone());
+            at = up;
+        }
+        path.reverse();
+        path
+    }
+
+    /// The inputs and bindings of `d` that brought in some of range `r`.
+    fn because(&self, graph: &DepGraph<'_>, d: &Decl, r: &Range) -> Vec<Because> {
+        let grain = d.grain();
+        let parse = |t: &Option<String>, unbounded: i64| match (t, grain) {
+            (Some(t), Some(g)) => calendar::parse(t, g).unwrap_or(unbounded),
+            _ => unbounded,
+        };
+        let range = IntervalSet::range(
+            parse(&r.start, calendar::UNBOUNDED_LOW),
+            parse(&r.end, calendar::UNBOUNDED_HIGH),
+        );
+        let mut out = Vec::new();
+        for (up, via, alias, reached) in self.reached_by.get(&d.id).into_iter().flatten() {
+            if reached.intersect(&range).is_empty() {
+                continue;
+            }
+            let mut path = self.path(graph, *up);
+            path.push(d.name.clone());
+            out.push(Because {
+                via,
+                alias: alias.clone(),
+                reads: graph.program.get(*up).name.clone(),
+                path,
+            });
+        }
+        out
+    }
+}
+
+/// A dataset's entry without its actions.
+fn dataset_entry(graph: &DepGraph<'_>, d: &Decl, wave: usize) -> DatasetPlan {
+    let program = graph.program;
+    let grain = d.grain();
+    DatasetPlan {
+        dataset: d.name.clone(),
+        wave,
+        partition: Partitioning::of(d),
+        actions: Vec::new(),
+        inputs: d
+            .inputs
+            .iter()
+            .map(|i| StepInput {
+                alias: i.alias.clone(),
+                reads: program.get(i.target).name.clone(),
+                boundary: describe(&i.mapping, change_grain(program.get(i.target)), grain),
+            })
+            .collect(),
+        bindings: d
+            .binds
+            .iter()
+            .map(|b| StepBinding {
+                alias: b.alias.clone(),
+                reference: program.get(b.target).name.clone(),
+                policy: policy_words(&b.policy),
+                reproducible: b.policy.reproducible(),
+            })
+            .collect(),
+    }
+}
+
+/// The affected partitions of `d` split into actions: open ones replaced,
+/// closed ones restated or skipped; a run-partitioned dataset skipped.
+fn actions(d: &Decl, set: &IntervalSet, req: &Request, warnings: &mut Warnings) -> Vec<ActionPlan> {
+    let grain = d.grain();
+    let with = |action: Action, why: Option<String>, s: &IntervalSet| ActionPlan {
+        action,
+        why,
+        ranges: ranges(s, grain),
+        partitions: s.count(),
+    };
+    if d.partition.iter().any(|k| k.kind == PartitionKind::Run) {
+        return vec![with(
+            Action::Skipped,
+            Some(
+                "partitioned by run: every run writes a partition of its own; run it again instead"
+                    .into(),
+            ),
+            set,
+        )];
+    }
+    let closed = match (d.closed_after, grain) {
+        (Some(rule), Some(g)) => closed_set(rule, g, req.as_of).intersect(set),
+        _ => IntervalSet::empty(),
+    };
+    let mut out = Vec::new();
+    let open = set.subtract(&closed);
+    if !open.is_empty() {
+        out.push(with(Action::Replace, None, &open));
+    }
+    if lookback_missed(d, set, grain, req) {
+        warnings.lookback.push(d.name.clone());
+    }
+    if closed.is_empty() {
+        return out;
+    }
+    let step = match (d.restate, req.mode) {
+        (Some(RestatePolicy::Never), _) | (None, _) => with(
+            Action::Skipped,
+            Some(format!("closed, and `{}` does not allow restatement (`restate never` or no restate clause)", d.name)),
+            &closed,
+        ),
+        (_, Mode::Replace) => with(
+            Action::Skipped,
+            Some("closed: replace is refused for closed partitions; plan with `--mode restatement --reason \"...\"`".into()),
+            &closed,
+        ),
+        _ => {
+            if req.reason.is_none() {
+                warnings.needs_reason.push(d.name.clone());
+            }
+            with(Action::Restatement, Some("closed: written as a new version with the reason and a reference to the prior version".into()), &closed)
+        }
+    };
+    warnings.list.push(Warning {
+        code: codes::W0201,
+        dataset: Some(d.name.clone()),
+        message: if step.action == Action::Restatement {
+            "crosses a closed period: restated as a new version".into()
+        } else {
+            "crosses a closed period: closed, not recomputed".into()
+        },
+        datasets: Vec::new(),
+        partitions: step.ranges.clone(),
+    });
+    out.push(step);
+    out.sort_by(|a, b| start(a).cmp(&start(b)));
+    out
+}
+
+fn start(a: &ActionPlan) -> Option<&str> {
+    a.ranges.first().and_then(|r| r.start.as_deref())
+}
+
+/// Warnings as they are found; the ones about many datasets are gathered
+/// into one warning each at the end.
+#[derive(Default)]
+struct Warnings {
+    list: Vec<Warning>,
+    lookback: Vec<String>,
+    needs_reason: Vec<String>,
+}
+
+impl Warnings {
+    fn finish(mut self) -> Vec<Warning> {
+        let many = |code, message: &str, datasets: Vec<String>| Warning {
+            code,
+            dataset: None,
+            message: message.to_string(),
+            datasets,
+            partitions: Vec::new(),
+        };
+        if !self.lookback.is_empty() {
+            self.list.push(many(
+                codes::W0202,
+                "scheduled runs would not have caught this change: it lies beyond the lookback of these datasets",
+                self.lookback,
+            ));
+        }
+        if !self.needs_reason.is_empty() {
+            self.list.push(many(
+                codes::W0204,
+                "restatement needs a reason: pass `--reason \"...\"`",
+                self.needs_reason,
+            ));
+        }
+        self.list
+    }
 }
 
 fn parse_range(a: &str, b: &str, grain: Grain) -> Result<IntervalSet, PlanError> {
@@ -388,6 +495,17 @@ pub fn inverse(
             }
         }
     };
+    // A source's changed UTC days become the days of the consumer's zone
+    // their instants fall on: one UTC day touches two local days in any
+    // zone but UTC.
+    let zoned;
+    let changed = match (&mapping.zone, gi) {
+        (Some(zone), Grain::Day) => {
+            zoned = in_zone(changed, zone);
+            &zoned
+        }
+        _ => changed,
+    };
     if gi == go {
         return changed.map_ends(|a| a - hi, |b| b - lo);
     }
@@ -401,23 +519,29 @@ pub fn inverse(
     )
 }
 
-/// The partitions (at `grain`) closed on `as_of`: those whose period ended
-/// more than `offset_days` before it.
-pub fn closed_set(rule: CloseRule, grain: Grain, as_of: NaiveDate) -> IntervalSet {
-    // A partition is closed once `as_of` is after the last day of the period
-    // holding it, plus the offset: that last day is at most `latest`. The
-    // period is the close rule's, or the partition itself when coarser.
-    let latest = calendar::day(as_of) - rule.offset_days - 1;
-    let period = if coarser(grain, rule.period) {
-        grain
-    } else {
-        rule.period
+/// UTC days as the days of `zone` their instants fall on: from the local
+/// date of the first day's midnight to that of the last day's final second.
+/// Exact across daylight-saving changes, since each end is converted at its
+/// own instant. A zone that does not parse (`check` refuses it first) is
+/// taken as a day either way.
+pub fn in_zone(days: &IntervalSet, zone: &str) -> IntervalSet {
+    let tz: Option<chrono_tz::Tz> = zone.parse().ok();
+    let local = |day: i64, seconds: i64, fallback: i64| {
+        let instant = calendar::date(day)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t + chrono::Duration::seconds(seconds));
+        match (tz, instant) {
+            (Some(tz), Some(t)) => calendar::day(tz.from_utc_datetime(&t).date_naive()),
+            _ => day.saturating_add(fallback),
+        }
     };
-    let mut last_period = calendar::of_day(latest, period);
-    if calendar::last_day_of(last_period, period) > latest {
-        last_period -= 1;
-    }
-    let last = calendar::of_day(calendar::last_day_of(last_period, period), grain);
+    days.map_ends(|a| local(a, 0, -1), |b| local(b, 86_399, 1))
+}
+
+/// The partitions (at `grain`) closed on `as_of`, by the rule the runtime
+/// applies too ([`super::closing`]).
+pub fn closed_set(rule: CloseRule, grain: Grain, as_of: NaiveDate) -> IntervalSet {
+    let last = super::closing::closed_through(rule, grain, calendar::day(as_of));
     IntervalSet::range(calendar::UNBOUNDED_LOW, last)
 }
 
@@ -433,26 +557,18 @@ fn coarser(a: Grain, b: Grain) -> bool {
     rank(a) > rank(b)
 }
 
-/// A change older than the scheduled lookback would never have been picked
-/// up by a scheduled run: only this backfill carries it.
-fn lookback_missed(
-    d: &Decl,
-    set: &IntervalSet,
-    grain: Option<Grain>,
-    req: &Request,
-    missed: &mut Vec<String>,
-) {
+/// Whether a change lies beyond the scheduled lookback of `d`: no
+/// scheduled run would have picked it up, only this backfill carries it.
+fn lookback_missed(d: &Decl, set: &IntervalSet, grain: Option<Grain>, req: &Request) -> bool {
     let (Some(schedule), Some(g)) = (&d.schedule, grain) else {
-        return;
+        return false;
     };
     let today = calendar::of_day(calendar::day(req.as_of), g);
     let covered = IntervalSet::range(today - schedule.lookback, today);
     let outside = set
         .subtract(&covered)
         .intersect(&IntervalSet::range(calendar::UNBOUNDED_LOW, today));
-    if !outside.is_empty() && !set.is_unbounded() {
-        missed.push(format!("`{}` ({})", d.name, duration(schedule.lookback, g)));
-    }
+    !outside.is_empty() && !set.is_unbounded()
 }
 
 fn ranges(s: &IntervalSet, grain: Option<Grain>) -> Vec<Range> {
@@ -463,6 +579,7 @@ fn ranges(s: &IntervalSet, grain: Option<Grain>) -> Vec<Range> {
         .map(|&(a, b)| Range {
             start: end(a, calendar::UNBOUNDED_LOW),
             end: end(b, calendar::UNBOUNDED_HIGH),
+            because: None,
         })
         .collect()
 }
@@ -502,6 +619,11 @@ pub fn describe(m: &Mapping, input: Option<Grain>, output: Option<Grain>) -> Str
         (TimeMapping::Window { lo, hi }, ..) => {
             format!("[{}, {}] ({p})", offset(lo, g), offset(hi, g))
         }
+    };
+    // A clock read in a zone: which zone's days `p` counts.
+    let time = match (&m.zone, m.time) {
+        (Some(zone), TimeMapping::Window { .. }) => format!("{time} (days in {zone})"),
+        _ => time,
     };
     let dims: Vec<String> = m
         .dimensions

@@ -291,14 +291,11 @@ impl JobPlan {
         self.columns.iter().map(|c| c.name.clone()).collect()
     }
 
-    /// The day a partition closes, if the dataset has a close rule.
+    /// The last day a partition is open, if the dataset has a close rule
+    /// (closed from the next day on; see [`crate::graph::closing`]).
     pub fn closes_on(&self, partition: i64) -> Option<i64> {
         let (rule, grain) = (self.closed_after?, self.grain()?);
-        let last = calendar::last_day_of(
-            calendar::of_day(calendar::last_day_of(partition, grain), rule.period),
-            rule.period,
-        );
-        Some(last + rule.offset_days)
+        Some(crate::graph::closing::open_through(rule, grain, partition))
     }
 }
 

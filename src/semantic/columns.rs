@@ -381,7 +381,18 @@ where
                     let t = self
                         .scope(Vec::new(), Vec::new(), &[])
                         .infer(e, Mode::Row, diags);
-                    if !matches!(t.t, T::Date | T::Timestamp | T::Unknown) {
+                    // On a monthly (weekly, ...) dataset `p` is a period, and
+                    // `p + 3d` adds days to a month: say which day to count from.
+                    let period = match t.t {
+                        T::Week => Some("week"),
+                        T::Month => Some("month"),
+                        T::Quarter => Some("quarter"),
+                        T::Year => Some("year"),
+                        _ => None,
+                    };
+                    if let Some(period) = period {
+                        diags.push(super::expr::mismatch(e.span, format!("`closed after` takes a date, found {}", t.t), &format!("`p` is a {period} here, not a day: count from the end of its period, e.g. `closed after {period}_end(p) + 3d`")));
+                    } else if !matches!(t.t, T::Date | T::Timestamp | T::Unknown) {
                         diags.push(super::expr::mismatch(e.span, format!("`closed after` takes a date, found {}", t.t), "say when a partition closes in terms of `p`, e.g. `closed after month_end(p) + 5d`"));
                     }
                 }

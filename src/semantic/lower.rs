@@ -208,6 +208,7 @@ fn mapping(
     let all = Mapping {
         time: TimeMapping::All,
         dimensions: Vec::new(),
+        zone: None,
     };
     let e = match &i.bound {
         InputBound::Where(e) => e,
@@ -218,6 +219,7 @@ fn mapping(
         _ => None,
     });
     let mut time: Option<(i64, i64)> = None;
+    let mut zone = None;
     let mut dimensions = Vec::new();
     for conjunct in conjuncts(e) {
         let (op, l, r) = match &conjunct.kind {
@@ -240,7 +242,11 @@ fn mapping(
                 continue;
             }
         };
-        match p_side(pside, out, out_grain, diags) {
+        let side = p_side(pside, out, out_grain, diags);
+        if matches!(side, Some(PSide::Time(_) | PSide::Window(..))) {
+            zone = clock_zone(col);
+        }
+        match side {
             Some(PSide::Time(o)) => time = Some((o, o)),
             Some(PSide::Window(lo, hi)) if op == BinaryOp::In => time = Some((lo, hi)),
             Some(PSide::Window(..)) => diags.push(unsupported(pside.span, "a window `[lo, hi]` follows `in`, not `==`")),
@@ -257,7 +263,25 @@ fn mapping(
         }
         _ => TimeMapping::All,
     };
-    Mapping { time, dimensions }
+    Mapping {
+        time,
+        dimensions,
+        zone: zone.filter(|_| target.kind == DeclKind::Source),
+    }
+}
+
+/// The zone of a clock date, `to_date(event_time, "Europe/London")`.
+fn clock_zone(e: &ast::Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Paren(x) => clock_zone(x),
+        ExprKind::Call(c) if c.name.name == "to_date" && c.args.len() == 2 => {
+            match &c.args[1].kind {
+                ExprKind::Literal(ast::Literal::String(z)) => Some(z.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 fn conjuncts(e: &ast::Expr) -> Vec<&ast::Expr> {

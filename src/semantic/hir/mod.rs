@@ -218,6 +218,11 @@ pub struct Mapping {
     pub time: TimeMapping,
     /// Static dimensions passed through: `(output key, input key)`.
     pub dimensions: Vec<(String, String)>,
+    /// The zone a source's clock is read in, `to_date(event_time,
+    /// "Europe/London") == p`: a source's days are UTC days, so the
+    /// output's day `p` is a window of UTC instants that can straddle two
+    /// of them. `None` when the input's partition values are dates already.
+    pub zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

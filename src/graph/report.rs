@@ -1,0 +1,259 @@
+//! The plan document `plan-backfill` prints and `backfill --plan` reads:
+//! one entry per dataset with its actions and their ranges, warnings with
+//! codes, and a version a CI job can rely on. Its JSON Schema is
+//! `schemas/plan.schema.json`; book/src/cli/plan-backfill.md documents it.
+//! Text and JSON use the same action names.
+
+use serde::Serialize;
+
+use crate::diagnostic::codes::Code;
+use crate::semantic::hir::{Decl, Grain, PartitionKind};
+use crate::syntax::ast::DeclKind;
+
+/// The version of the plan document. Bumped when a field is removed or
+/// changes meaning; new fields may appear without a bump.
+pub const PLAN_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    DryRun,
+    Shadow,
+    CompareOnly,
+    Replace,
+    Restatement,
+}
+
+/// What a backfill does with some partitions of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Action {
+    /// Recompute and publish over the current version.
+    #[serde(rename = "replace")]
+    Replace,
+    /// Closed: written as a new version with the reason.
+    #[serde(rename = "restate")]
+    Restatement,
+    /// Not recomputed; `why` says why.
+    #[serde(rename = "skip")]
+    Skipped,
+}
+
+impl Action {
+    /// The name in text and JSON alike.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Replace => "replace",
+            Action::Restatement => "restate",
+            Action::Skipped => "skip",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Range {
+    /// `YYYY-MM-DD`, `YYYY-Www`, `YYYY-MM`, `YYYY-Qn` or `YYYY`; `null`
+    /// when unbounded (the whole history).
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// With `--explain`: the inputs and bindings that brought the range in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<Vec<Because>>,
+}
+
+/// One input or binding that brought (part of) a range into the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Because {
+    /// `input` or `bind`.
+    pub via: &'static str,
+    /// The input's (or binding's) alias in the dataset.
+    pub alias: String,
+    /// What it reads.
+    pub reads: String,
+    /// The declarations the change travelled through, from the changed
+    /// one to this dataset.
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Always `bplc-plan`.
+    pub format: &'static str,
+    /// [`PLAN_VERSION`].
+    pub version: u32,
+    pub from: String,
+    pub from_kind: DeclKind,
+    pub mode: Mode,
+    pub as_of: String,
+    pub reason: Option<String>,
+    /// The changed partitions of `from` (a source's in UTC days).
+    pub changed: Vec<Range>,
+    pub summary: Summary,
+    /// Ordered by wave, then name.
+    pub datasets: Vec<DatasetPlan>,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Every dataset in the plan, skipped ones included.
+    pub datasets: usize,
+    /// Datasets with nothing to recompute (every action `skip`).
+    pub skipped: usize,
+    /// Partitions to recompute (replace or restate); `null` if unbounded.
+    pub partitions: Option<u64>,
+    pub waves: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetPlan {
+    pub dataset: String,
+    pub wave: usize,
+    pub partition: Partitioning,
+    /// Ordered by first partition.
+    pub actions: Vec<ActionPlan>,
+    pub inputs: Vec<StepInput>,
+    pub bindings: Vec<StepBinding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionPlan {
+    pub action: Action,
+    /// Why a range is skipped, or what an action needs.
+    pub why: Option<String>,
+    pub ranges: Vec<Range>,
+    /// `null` when unbounded.
+    pub partitions: Option<u64>,
+}
+
+/// How a dataset is partitioned, said outright.
+#[derive(Debug, Clone, Serialize)]
+pub struct Partitioning {
+    /// `time` (a calendar key, perhaps with dimensions), `dimension`
+    /// (dimension keys only), `hash`, `run` or `none`.
+    pub kind: &'static str,
+    /// The time key's grain; `null` without one.
+    pub grain: Option<Grain>,
+    pub keys: Vec<PartitionKeyInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionKeyInfo {
+    pub name: String,
+    /// `time`, `dimension`, `hash` or `run`.
+    pub kind: &'static str,
+}
+
+impl Partitioning {
+    pub fn of(d: &Decl) -> Partitioning {
+        let key_kind = |k: &PartitionKind| match k {
+            PartitionKind::Time(_) => "time",
+            PartitionKind::Dimension => "dimension",
+            PartitionKind::Hash { .. } => "hash",
+            PartitionKind::Run => "run",
+        };
+        let keys: Vec<PartitionKeyInfo> = d
+            .partition
+            .iter()
+            .map(|k| PartitionKeyInfo {
+                name: k.name.clone(),
+                kind: key_kind(&k.kind),
+            })
+            .collect();
+        let has = |kind: &str| keys.iter().any(|k| k.kind == kind);
+        let kind = ["run", "time", "hash", "dimension"]
+            .into_iter()
+            .find(|k| has(k))
+            .unwrap_or("none");
+        Partitioning {
+            kind,
+            grain: d.grain(),
+            keys,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepInput {
+    pub alias: String,
+    pub reads: String,
+    pub boundary: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepBinding {
+    pub alias: String,
+    pub reference: String,
+    pub policy: String,
+    pub reproducible: bool,
+}
+
+/// A warning: a code (`bplc explain W0201`), the dataset it is about
+/// (`null` when it lists several in `datasets`), a short message, and the
+/// partitions concerned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Warning {
+    pub code: Code,
+    pub dataset: Option<String>,
+    pub message: String,
+    pub datasets: Vec<String>,
+    pub partitions: Vec<Range>,
+}
+
+/// Names a text warning lists before "and N more".
+const LISTED: usize = 8;
+
+impl Warning {
+    /// The warning as the text output writes it: its code, the dataset and
+    /// partitions it is about, its message, and the first few datasets it
+    /// lists.
+    pub fn line(&self) -> String {
+        let mut line = self.code.to_string();
+        if let Some(d) = &self.dataset {
+            line.push_str(&format!(" `{d}`"));
+            let parts: Vec<String> = self
+                .partitions
+                .iter()
+                .map(super::plan::show_range)
+                .collect();
+            if !parts.is_empty() {
+                line.push_str(&format!(" {}", parts.join(", ")));
+            }
+            line.push(':');
+        }
+        line.push(' ');
+        line.push_str(&self.message);
+        if !self.datasets.is_empty() {
+            let names: Vec<String> = self
+                .datasets
+                .iter()
+                .take(LISTED)
+                .map(|d| format!("`{d}`"))
+                .collect();
+            line.push_str(&format!(": {}", names.join(", ")));
+            if self.datasets.len() > LISTED {
+                line.push_str(&format!(" and {} more", self.datasets.len() - LISTED));
+            }
+        }
+        line
+    }
+}
+
+impl Plan {
+    /// Total partitions to recompute (replace or restate); `None` if unbounded.
+    pub fn partitions(&self) -> Option<u64> {
+        self.actions()
+            .filter(|(_, a)| a.action != Action::Skipped)
+            .try_fold(0u64, |acc, (_, a)| a.partitions.map(|n| acc + n))
+    }
+
+    /// Every action with its dataset, in plan order.
+    pub fn actions(&self) -> impl Iterator<Item = (&DatasetPlan, &ActionPlan)> {
+        self.datasets
+            .iter()
+            .flat_map(|d| d.actions.iter().map(move |a| (d, a)))
+    }
+
+    pub fn dataset(&self, name: &str) -> Option<&DatasetPlan> {
+        self.datasets.iter().find(|d| d.dataset == name)
+    }
+}
