@@ -79,6 +79,8 @@ define_codes! {
     E0008: "nesting too deep",
     E0009: "invalid project configuration",
     E0010: "unreadable source file",
+    E0011: "expression nested too deep",
+    E0012: "reusable check that calls itself",
     E0101: "name defined twice",
     E0102: "unknown source, reference or dataset",
     E0103: "clause in the wrong kind of declaration",

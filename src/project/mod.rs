@@ -120,7 +120,7 @@ impl Project {
             let handles: Vec<_> = ids
                 .chunks(chunk)
                 .map(|part| {
-                    scope.spawn(move || {
+                    crate::syntax::spawn_scoped(scope, move || {
                         part.iter()
                             .map(|id| parse_file(*id, sources))
                             .collect::<Vec<_>>()

@@ -62,7 +62,7 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
             .chunks(chunk)
             .map(|part| {
                 let (symbols, schemas, variants) = (&symbols, &schemas, &variants);
-                scope.spawn(move || {
+                crate::syntax::spawn_scoped(scope, move || {
                     let mut diags = Vec::new();
                     let types = expr::TypeTable::default();
                     let record = options.lower_jobs.then_some(&types);
