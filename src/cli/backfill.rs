@@ -117,12 +117,12 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     match result {
         Ok(report) => {
             if cli.format == Format::Json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).expect("serialises")
                 );
             } else {
-                print!("{}", text(&report));
+                out!("{}", text(&report));
             }
             if report.status == "complete" {
                 0
@@ -330,9 +330,9 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
     match engine.diff(&plan, &args.partition, Some(from), to) {
         Ok(d) => {
             if cli.format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&d).expect("serialises"));
+                outln!("{}", serde_json::to_string_pretty(&d).expect("serialises"));
             } else {
-                print!("{d}");
+                out!("{d}");
             }
             0
         }

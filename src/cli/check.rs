@@ -17,7 +17,7 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
         Err(e) => return usage_error(e),
     };
     let summary = Summary::of(&checked.diagnostics, checked.project.user_modules().len());
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::stdout();
     let result = render::emit(
         cli.format,
         cli.color,

@@ -97,7 +97,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -123,10 +123,8 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
     0
 }
 
-/// Prints to standard output; a closed pipe (`| head`) is not an error.
 fn say(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    out!("{text}");
 }
 
 /// The text summary: one line per table.

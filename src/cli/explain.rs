@@ -20,9 +20,9 @@ pub fn run(cli: &Cli, args: &ExplainArgs) -> u8 {
                 "title": info.title,
                 "explanation": info.explanation,
             });
-            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
         }
-        _ => print!("{}", info.explanation),
+        _ => out!("{}", info.explanation),
     }
     0
 }

@@ -67,7 +67,7 @@ pub fn run(cli: &Cli, args: &FmtArgs) -> u8 {
         match format(id, &text) {
             Err(diags) => {
                 outcome.errors += 1;
-                let mut err = io::stderr().lock();
+                let mut err = super::output::stderr();
                 for d in &diags {
                     let _ = write!(err, "{}", render::text(&sources, d, color));
                 }
@@ -144,7 +144,7 @@ fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
 }
 
 fn report(format: Format, check: bool, o: &Outcome) -> io::Result<()> {
-    let mut out = io::stdout().lock();
+    let mut out = super::output::stdout();
     if format == Format::Json {
         let json = serde_json::to_string_pretty(o).expect("the outcome serializes");
         writeln!(out, "{json}")?;
@@ -172,6 +172,6 @@ fn report(format: Format, check: bool, o: &Outcome) -> io::Result<()> {
     if o.errors > 0 {
         line.push_str(&format!(", {} with syntax errors left unchanged", o.errors));
     }
-    eprintln!("{line}");
+    errln!("{line}");
     Ok(())
 }

@@ -104,7 +104,7 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
         Ok(v) => v,
         Err(ViewError::UnknownFocus(e)) => return usage_error(e),
         Err(ViewError::Cycle) => {
-            eprintln!("error: the dependency graph has a cycle; run `bplc check` to see it");
+            errln!("error: the dependency graph has a cycle; run `bplc check` to see it");
             return EXIT_NOT_OK;
         }
     };
@@ -117,7 +117,7 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
         Format::Mermaid => mermaid(&view),
         _ => text(&view),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::stdout();
     if let Err(e) = out.write_all(shown.as_bytes()).and_then(|_| out.flush()) {
         return usage_error(format!("cannot write output: {e}"));
     }

@@ -22,7 +22,7 @@ pub fn run(cli: &Cli, _args: &LspArgs) -> u8 {
         Ok(true) => 0,
         Ok(false) => EXIT_NOT_OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             EXIT_NOT_OK
         }
     }

@@ -2,6 +2,19 @@
 //! command takes `--format`. Exit codes: 0 ok (warnings allowed), 1 the
 //! project or the run is not OK, 2 usage or I/O error.
 
+/// `print!`, `println!`, `eprint!` and `eprintln!` for commands: through
+/// [`output`], so a closed pipe ends the output instead of the process.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::output::print(format_args!($($arg)*)) };
+}
+macro_rules! outln {
+    () => { $crate::cli::output::print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::cli::output::eprint(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod backfill;
 mod check;
 mod demo;
@@ -9,6 +22,7 @@ mod explain;
 mod fmt;
 mod graph;
 mod lsp;
+pub mod output;
 mod plan;
 pub mod render;
 mod run;
@@ -139,6 +153,9 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => backfill::diff(&cli, args),
         Command::Lsp(args) => lsp::run(&cli, args),
     };
+    if output::failed() && code == 0 {
+        return ExitCode::from(EXIT_USAGE);
+    }
     ExitCode::from(code)
 }
 
@@ -197,14 +214,14 @@ pub(crate) fn clean_project(
         &checked.project.sources,
         &checked.diagnostics,
         &summary,
-        &mut std::io::stderr(),
+        &mut output::stderr(),
     );
-    eprintln!("error: the project has errors; {what} for a project that checks clean");
+    errln!("error: the project has errors; {what} for a project that checks clean");
     Err(EXIT_NOT_OK)
 }
 
 /// Prints a usage or I/O error and returns exit code 2.
 pub(crate) fn usage_error(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     EXIT_USAGE
 }

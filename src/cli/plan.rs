@@ -99,7 +99,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::stdout();
     let written = match cli.format {
         Format::Json => writeln!(
             out,

@@ -53,7 +53,7 @@ pub fn emit(
                         && io::IsTerminal::is_terminal(&io::stderr())
                 }
             };
-            let mut err = io::stderr().lock();
+            let mut err = super::output::stderr();
             for d in diags {
                 write!(err, "{}", text(sources, d, color))?;
             }

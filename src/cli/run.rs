@@ -97,7 +97,7 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str) -> Result<Opened, u8> 
 }
 
 pub(crate) fn runtime_error(e: RuntimeError) -> u8 {
-    eprintln!("error[{}]: {e}\n  help: {}", e.code(), e.help());
+    errln!("error[{}]: {e}\n  help: {}", e.code(), e.help());
     match e {
         RuntimeError::Io(_) | RuntimeError::LedgerTooNew { .. } | RuntimeError::Corrupt { .. } => {
             super::EXIT_USAGE
@@ -163,7 +163,7 @@ fn progress(cli: &Cli, verbose: bool) -> impl FnMut(&str) {
             bar.finish_and_clear()
         }
         Some(bar) => bar.set_message(line.to_string()),
-        None if verbose => eprintln!("  {line}"),
+        None if verbose => errln!("  {line}"),
         None => {}
     }
 }
@@ -277,12 +277,12 @@ fn request(plan: &JobPlan, args: &RunArgs) -> Result<Request, u8> {
 /// Prints a run's outcome; the exit code says whether it published.
 fn report(cli: &Cli, m: &Manifest) -> u8 {
     if cli.format == Format::Json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(m).expect("manifest serialises")
         );
     } else {
-        print!("{}", super::show::manifest_text(m));
+        out!("{}", super::show::manifest_text(m));
     }
     match m.status {
         Status::Published => 0,
@@ -304,7 +304,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
     };
     match ledger.runs(args.dataset.as_deref()) {
         Ok(runs) if cli.format == Format::Json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&runs).expect("serialises")
             );
@@ -312,7 +312,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
         }
         Ok(runs) => {
             if runs.is_empty() {
-                println!("no runs yet");
+                outln!("no runs yet");
             }
             for r in runs {
                 let parts = match r.partitions.as_slice() {
@@ -320,7 +320,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
                     [one] => one.clone(),
                     [first, .., last] => format!("{first}..{last} ({})", r.partitions.len()),
                 };
-                println!(
+                outln!(
                     "{:<12} {:<13} {:<28} {:<24} {}",
                     r.run_id,
                     r.status.name(),
@@ -360,12 +360,12 @@ pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
             .iter()
             .map(|(s, at, d)| serde_json::json!({"status": s, "at": at, "detail": d}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
+        outln!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
     } else {
-        print!("{}", super::show::manifest_text(&m));
-        println!("transitions:");
+        out!("{}", super::show::manifest_text(&m));
+        outln!("transitions:");
         for (s, at, d) in transitions {
-            println!("  {at}  {s:<13} {d}");
+            outln!("  {at}  {s:<13} {d}");
         }
     }
     0
@@ -400,7 +400,7 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
         return match crate::runtime::recover::recover(&plan, &mut engine, &mut ledger, &args.run) {
             Ok((decision, m)) => {
                 if cli.format == Format::Json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&serde_json::json!({
                             "run_id": m.run_id, "decision": decision, "status": m.status
@@ -408,7 +408,7 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
                         .expect("serialises")
                     );
                 } else {
-                    println!(
+                    outln!(
                         "{}: {} (now {})",
                         m.run_id,
                         decision.name(),
@@ -438,9 +438,9 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
     match result {
         Ok(m) if command == "reject" => {
             if cli.format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&m).expect("serialises"));
+                outln!("{}", serde_json::to_string_pretty(&m).expect("serialises"));
             } else {
-                println!("{}: rejected; nothing was published", m.run_id);
+                outln!("{}: rejected; nothing was published", m.run_id);
             }
             0
         }
@@ -468,12 +468,12 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
     match crate::runtime::rollback::rollback(&engine, &plan, &args.partition, args.to_version) {
         Ok(from) => {
             if cli.format == Format::Json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"dataset": plan.dataset, "partition": args.partition, "from_version": from, "to_version": args.to_version})
                 );
             } else {
-                println!(
+                outln!(
                     "{} {}: active version {} -> {}",
                     plan.dataset, args.partition, from, args.to_version
                 );
