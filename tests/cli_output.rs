@@ -63,7 +63,12 @@ fn a_closed_pipe_ends_the_output_quietly() {
     for args in commands {
         let out = into_closed_pipe(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {:?} {stderr}", out.status);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
         assert!(stderr.is_empty(), "{args:?} said: {stderr}");
     }
 }

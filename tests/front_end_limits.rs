@@ -82,7 +82,10 @@ fn chains(n: usize) -> Vec<(&'static str, String)> {
         ("member", format!("r{}", ".v".repeat(n))),
         ("is null", format!("r.v{}", " is null".repeat(n))),
         // Two levels each: `==` and `not`.
-        ("comparison with not", format!("true{}", " == not true".repeat(n / 2))),
+        (
+            "comparison with not",
+            format!("true{}", " == not true".repeat(n / 2)),
+        ),
     ]
 }
 
@@ -205,7 +208,10 @@ fn the_language_server_survives_long_chains() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("\"E0011\""), "{kind}: no E0011 published");
         for id in 2..=5 {
-            assert!(text.contains(&format!("\"id\":{id}")), "{kind}: no answer {id}");
+            assert!(
+                text.contains(&format!("\"id\":{id}")),
+                "{kind}: no answer {id}"
+            );
         }
     }
 }

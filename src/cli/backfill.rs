@@ -67,12 +67,14 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     if let Err(code) = accept_format(cli, "backfill", &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "a backfill is only run") {
+    let o = match open(cli, &args.project, "a backfill is only run")
+        .and_then(|o| o.writable().map(|()| o))
+    {
         Ok(o) => o,
         Err(c) => return c,
     };
     let spec = match &args.plan {
-        Some(path) => match saved(path, args) {
+        Some(path) => match saved(path, args).and_then(|s| declared(&o.program, path, s)) {
             Ok(s) => s,
             Err(c) => return c,
         },
@@ -164,6 +166,43 @@ fn planned(program: &crate::semantic::hir::Program, args: &BackfillArgs) -> Resu
         as_of: processing,
         steps,
     })
+}
+
+/// A saved plan whose datasets the project still declares, refused before
+/// any of it runs (E0323): a removed dataset would otherwise fail only
+/// when its wave came, after earlier waves published.
+fn declared(
+    program: &crate::semantic::hir::Program,
+    path: &std::path::Path,
+    spec: Spec,
+) -> Result<Spec, u8> {
+    let Some(gone) = spec
+        .steps
+        .iter()
+        .find(|s| program.lookup(&s.dataset).is_none())
+    else {
+        return Ok(spec);
+    };
+    Err(super::fail(
+        super::Failure {
+            code: Some(crate::diagnostic::codes::E0323.to_string()),
+            message: format!(
+                "the plan `{}` names `{}`, which the project no longer declares",
+                path.display(),
+                gone.dataset
+            ),
+            help: Some(format!(
+                "plan the backfill again: `bplc plan-backfill --from {}{} --format json > {}`",
+                spec.from,
+                spec.range
+                    .as_deref()
+                    .map_or(String::new(), |r| format!(" --range {r}")),
+                path.display()
+            )),
+            ..Default::default()
+        },
+        super::EXIT_USAGE,
+    ))
 }
 
 /// A plan saved by `plan-backfill --format json`.

@@ -14,7 +14,7 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
     }
     let checked = match driver::check(&args.path) {
         Ok(c) => c,
-        Err(e) => return usage_error(e),
+        Err(e) => return super::load_error(e),
     };
     let summary = Summary::of(&checked.diagnostics, checked.project.user_modules().len());
     let mut out = super::output::stdout();

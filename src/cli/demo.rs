@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{accept_format, clean_project, usage_error, Cli, Format, EXIT_USAGE};
+use super::{accept_format, clean_project, usage_error, Cli, Format};
 use crate::runtime::demo::{self, DemoOptions, DemoReport};
 
 #[derive(clap::Args, Debug)]
@@ -77,6 +77,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
             return usage_error(format!("cannot create `{}`: {e}", dir.display()));
         }
     }
+    if let Err(code) = super::run::writable("warehouse", &warehouse) {
+        return code;
+    }
     let conn = match rusqlite::Connection::open(&warehouse) {
         Ok(c) => c,
         Err(e) => return usage_error(format!("cannot open `{}`: {e}", warehouse.display())),
@@ -96,10 +99,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
     bar.finish();
     let report = match result {
         Ok(r) => r,
-        Err(e) => {
-            errln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage_error(e),
     };
     let shown = warehouse
         .strip_prefix(std::env::current_dir().unwrap_or_default())

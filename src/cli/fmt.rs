@@ -37,6 +37,8 @@ struct Outcome {
     unchanged: usize,
     /// Files left alone because they have syntax errors.
     errors: usize,
+    /// Those syntax errors (shown as text on standard error otherwise).
+    diagnostics: Vec<render::JsonDiagnostic>,
 }
 
 pub fn run(cli: &Cli, args: &FmtArgs) -> u8 {
@@ -67,6 +69,13 @@ pub fn run(cli: &Cli, args: &FmtArgs) -> u8 {
         match format(id, &text) {
             Err(diags) => {
                 outcome.errors += 1;
+                if cli.format == Format::Json {
+                    let json = diags
+                        .iter()
+                        .map(|d| render::JsonDiagnostic::new(&sources, d));
+                    outcome.diagnostics.extend(json);
+                    continue;
+                }
                 let mut err = super::output::stderr();
                 for d in &diags {
                     let _ = write!(err, "{}", render::text(&sources, d, color));

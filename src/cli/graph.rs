@@ -104,8 +104,15 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
         Ok(v) => v,
         Err(ViewError::UnknownFocus(e)) => return usage_error(e),
         Err(ViewError::Cycle) => {
-            errln!("error: the dependency graph has a cycle; run `bplc check` to see it");
-            return EXIT_NOT_OK;
+            return super::fail(
+                super::Failure {
+                    code: Some(crate::diagnostic::codes::E0119.to_string()),
+                    message: "the dependency graph has a cycle".into(),
+                    help: Some("run `bplc check` to see it".into()),
+                    ..Default::default()
+                },
+                EXIT_NOT_OK,
+            );
         }
     };
     let shown = match cli.format {

@@ -130,11 +130,19 @@ pub struct ExplainArgs {
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json_requested() => {
+            // The command line itself is wrong, but JSON was asked for.
+            let message = e.render().to_string();
+            let message = message.trim().trim_start_matches("error: ");
+            let _ = FORMAT.set(Format::Json);
+            return ExitCode::from(usage_error(message));
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
+    let _ = FORMAT.set(cli.format);
     let code = match &cli.command {
         Command::Check(args) => check::run(&cli, args),
         Command::Explain(args) => explain::run(&cli, args),
@@ -157,6 +165,15 @@ pub fn main() -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     ExitCode::from(code)
+}
+
+/// Whether the arguments ask for `--format json`, read without clap (for
+/// when clap refuses them).
+fn json_requested() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().enumerate().any(|(i, a)| {
+        a == "--format=json" || (a == "--format" && args.get(i + 1).is_some_and(|v| v == "json"))
+    })
 }
 
 impl Format {
@@ -193,19 +210,33 @@ pub(crate) fn accept_format(cli: &Cli, command: &str, allowed: &[Format]) -> Res
 }
 
 /// Loads and checks the project for a command that needs a clean one (graph,
-/// plan-backfill), and hands back its checked program. On errors it prints
-/// the diagnostics to stderr, says what `what` needs, and returns the exit
-/// code to end with.
+/// plan-backfill), and hands back its checked program. On errors it reports
+/// the diagnostics (see [`fail`]), says what `what` needs, and returns the
+/// exit code to end with.
 pub(crate) fn clean_project(
     cli: &Cli,
     path: &std::path::Path,
     what: &str,
 ) -> Result<(crate::driver::Checked, crate::semantic::hir::Program), u8> {
-    let mut checked = crate::driver::compile(path).map_err(usage_error)?;
+    let mut checked = crate::driver::compile(path).map_err(load_error)?;
     if !checked.diagnostics.iter().any(|d| d.is_error()) {
         if let Some(program) = checked.program.take() {
             return Ok((checked, program));
         }
+    }
+    let message = format!("the project has errors; {what} for a project that checks clean");
+    if cli.format == Format::Json {
+        let diagnostics = checked
+            .diagnostics
+            .iter()
+            .map(|d| render::JsonDiagnostic::new(&checked.project.sources, d))
+            .collect();
+        print_json_error(&Failure {
+            message,
+            diagnostics,
+            ..Failure::default()
+        });
+        return Err(EXIT_NOT_OK);
     }
     let summary = render::Summary::of(&checked.diagnostics, checked.project.user_modules().len());
     let _ = render::emit(
@@ -216,12 +247,72 @@ pub(crate) fn clean_project(
         &summary,
         &mut output::stderr(),
     );
-    errln!("error: the project has errors; {what} for a project that checks clean");
+    errln!("error: {message}");
     Err(EXIT_NOT_OK)
+}
+
+/// The `--format` of this invocation, for the error paths that are not
+/// handed the command line.
+static FORMAT: std::sync::OnceLock<Format> = std::sync::OnceLock::new();
+
+/// An error that ends a command before its normal output. As text it goes
+/// to standard error; with `--format json` it is the command's output, on
+/// standard output: `{"error": {"code", "message", "help", "diagnostics"}}`
+/// (the shape is documented in the book's CLI reference).
+#[derive(Debug, Default, serde::Serialize)]
+pub(crate) struct Failure {
+    /// A diagnostic code, when the error has one.
+    pub code: Option<String>,
+    pub message: String,
+    pub help: Option<String>,
+    /// The project's diagnostics, when it does not check clean.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<render::JsonDiagnostic>,
+}
+
+/// Reports `failure` in this invocation's format; returns `exit`.
+pub(crate) fn fail(failure: Failure, exit: u8) -> u8 {
+    if FORMAT.get() == Some(&Format::Json) {
+        print_json_error(&failure);
+        return exit;
+    }
+    match (&failure.code, &failure.help) {
+        (Some(code), Some(help)) => errln!("error[{code}]: {}\n  help: {help}", failure.message),
+        (Some(code), None) => errln!("error[{code}]: {}", failure.message),
+        (None, Some(help)) => errln!("error: {}\n  help: {help}", failure.message),
+        (None, None) => errln!("error: {}", failure.message),
+    }
+    exit
+}
+
+fn print_json_error(failure: &Failure) {
+    let json = serde_json::json!({ "error": failure });
+    outln!(
+        "{}",
+        serde_json::to_string_pretty(&json).expect("errors serialize")
+    );
 }
 
 /// Prints a usage or I/O error and returns exit code 2.
 pub(crate) fn usage_error(message: impl std::fmt::Display) -> u8 {
-    errln!("error: {message}");
-    EXIT_USAGE
+    fail(
+        Failure {
+            message: message.to_string(),
+            ..Failure::default()
+        },
+        EXIT_USAGE,
+    )
+}
+
+/// A project that could not be loaded: exit code 2, with E0010 for a file
+/// that cannot be read.
+pub(crate) fn load_error(e: crate::project::LoadError) -> u8 {
+    fail(
+        Failure {
+            code: e.code().map(|c| c.to_string()),
+            message: e.detail(),
+            ..Failure::default()
+        },
+        EXIT_USAGE,
+    )
 }

@@ -48,7 +48,8 @@ impl<W: Write> Quiet<W> {
                 Ok(all)
             }
             Err(e) => {
-                if !FAILED.swap(true, Ordering::Relaxed) && !std::ptr::eq(self.closed, &STDERR_CLOSED)
+                if !FAILED.swap(true, Ordering::Relaxed)
+                    && !std::ptr::eq(self.closed, &STDERR_CLOSED)
                 {
                     let _ = writeln!(stderr(), "error: cannot write output: {e}");
                 }

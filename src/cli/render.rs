@@ -7,8 +7,8 @@ use std::io::{self, Write};
 mod snippet;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode};
-use snippet::Snippet;
 use serde::Serialize;
+use snippet::Snippet;
 
 use super::{Color, Format};
 use crate::diagnostic::{Diagnostic, Level};

@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use super::{accept_format, clean_project, usage_error, Cli, Format, EXIT_NOT_OK};
+use crate::diagnostic::codes;
 use crate::graph::calendar;
 use crate::plan::JobPlan;
 use crate::runtime::engine::SqliteEngine;
@@ -96,14 +97,53 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str) -> Result<Opened, u8> 
     })
 }
 
+impl Opened {
+    /// For a command that writes: the warehouse and the ledger, where they
+    /// exist, can be opened for writing (E0324, naming the file). SQLite
+    /// would otherwise say only "attempt to write a readonly database",
+    /// of either file, in the middle of the run.
+    pub(crate) fn writable(&self) -> Result<(), u8> {
+        for (what, path) in [("warehouse", &self.warehouse), ("ledger", &self.ledger)] {
+            writable(what, path)?;
+        }
+        Ok(())
+    }
+}
+
+/// `path`, if it exists, can be opened for writing (nothing is written).
+pub(crate) fn writable(what: &str, path: &Path) -> Result<(), u8> {
+    if !path.exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(refuse(
+            codes::E0324,
+            format!("the {what} `{}` cannot be written: {e}", path.display()),
+            format!(
+                "make it writable for the user running bplc (`chmod u+w {}`), or point `{what}` in bpl.toml elsewhere",
+                path.display()
+            ),
+        )),
+    }
+}
+
 pub(crate) fn runtime_error(e: RuntimeError) -> u8 {
-    errln!("error[{}]: {e}\n  help: {}", e.code(), e.help());
-    match e {
+    let exit = match e {
         RuntimeError::Io(_) | RuntimeError::LedgerTooNew { .. } | RuntimeError::Corrupt { .. } => {
             super::EXIT_USAGE
         }
         _ => EXIT_NOT_OK,
-    }
+    };
+    super::fail(
+        super::Failure {
+            code: Some(e.code().to_string()),
+            message: e.to_string(),
+            help: Some(e.help()),
+            ..Default::default()
+        },
+        exit,
+    )
 }
 
 pub(crate) fn plan_of(o: &Opened, dataset: &str) -> Result<JobPlan, u8> {
@@ -131,6 +171,151 @@ pub(crate) fn as_of(text: Option<&str>) -> Result<String, u8> {
                 ))
             }),
     }
+}
+
+/// An argument error with a code: exit code 2.
+fn refuse(code: crate::diagnostic::Code, message: String, help: String) -> u8 {
+    super::fail(
+        super::Failure {
+            code: Some(code.to_string()),
+            message,
+            help: Some(help),
+            ..Default::default()
+        },
+        super::EXIT_USAGE,
+    )
+}
+
+/// The first and last partition `--date` or `--range` names (E0320 for a
+/// value that is not a date, a `--date` that spans several partitions, or
+/// dates for a dataset without a time partition). A range's ends may be
+/// whole periods: `2026-06..2026-07` is June 1 to July 31.
+fn run_dates(plan: &JobPlan, args: &RunArgs, dates: &str) -> Result<(i64, i64), u8> {
+    let flag = if args.range.is_some() {
+        "--range"
+    } else {
+        "--date"
+    };
+    let Some(grain) = plan.grain() else {
+        if dates.is_empty() {
+            return Ok((0, 0));
+        }
+        return Err(refuse(
+            codes::E0320,
+            format!(
+                "`{}` has no time partition, so `{flag} {dates}` names nothing",
+                plan.dataset
+            ),
+            format!("run it without `{flag}`: `bplc run {}`", plan.dataset),
+        ));
+    };
+    let period = |t: &str| {
+        calendar::parse_days(t).ok_or_else(|| {
+            refuse(
+                codes::E0320,
+                format!("`{flag} {t}`: `{t}` is not a date"),
+                "write a day as `2026-07-04`; a week, month, quarter or year as `2026-W27`, `2026-07`, `2026-Q3` or `2026`".into(),
+            )
+        })
+    };
+    let (a, b) = dates.split_once("..").unwrap_or((dates, dates));
+    let (first, _) = period(a)?;
+    let (_, last) = period(b)?;
+    let (from, to) = (
+        calendar::of_day(first, grain),
+        calendar::of_day(last, grain),
+    );
+    if args.range.is_none() && from != to {
+        let show = |o| calendar::format(o, grain);
+        return Err(refuse(
+            codes::E0320,
+            format!(
+                "`--date {dates}` spans {} partitions of `{}`, which has one per {}",
+                to - from + 1,
+                plan.dataset,
+                grain_word(grain)
+            ),
+            format!(
+                "name one partition, `--date {}`, or all of them, `--range {}..{}`",
+                show(from),
+                show(from),
+                show(to)
+            ),
+        ));
+    }
+    if from > to {
+        return Err(refuse(
+            codes::E0320,
+            format!("the range `{dates}` ends before it starts"),
+            "write the earlier date first: `--range 2026-07-01..2026-07-04`".into(),
+        ));
+    }
+    Ok((from, to))
+}
+
+fn grain_word(g: crate::semantic::hir::Grain) -> &'static str {
+    use crate::semantic::hir::Grain;
+    match g {
+        Grain::Day => "day",
+        Grain::Week => "week",
+        Grain::Month => "month",
+        Grain::Quarter => "quarter",
+        Grain::Year => "year",
+    }
+}
+
+/// The `--dim KEY=VALUE` pairs, each naming a dimension of the dataset once,
+/// with a value that can name a partition (E0321).
+fn dimensions(plan: &JobPlan, dims: &[String]) -> Result<Vec<(String, String)>, u8> {
+    let keys = plan.dimension_keys();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for d in dims {
+        let Some((k, v)) = d.split_once('=') else {
+            return Err(refuse(
+                codes::E0321,
+                format!("`--dim {d}` names no value"),
+                "write `--dim KEY=VALUE`, e.g. `--dim tenant_id=acme`".into(),
+            ));
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if !keys.contains(&k) {
+            let help = match keys.as_slice() {
+                [] => format!(
+                    "`{}` is partitioned by time only: leave out `--dim`",
+                    plan.dataset
+                ),
+                _ => format!(
+                    "its dimensions are {}",
+                    keys.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            return Err(refuse(
+                codes::E0321,
+                format!("`{}` has no dimension `{k}`", plan.dataset),
+                help,
+            ));
+        }
+        if out.iter().any(|(seen, _)| seen == k) {
+            return Err(refuse(
+                codes::E0321,
+                format!("`--dim {k}` is given twice"),
+                "a run covers one value of each dimension it is given; run once per value".into(),
+            ));
+        }
+        if v.is_empty() || v.contains('/') {
+            let e = RuntimeError::BadDimensionValue {
+                dataset: plan.dataset.clone(),
+                key: k.to_string(),
+                value: v.to_string(),
+            };
+            return Err(refuse(e.code(), e.to_string(), e.help()));
+        }
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
 }
 
 /// Progress on stderr: a spinner with the current step on a terminal,
@@ -172,7 +357,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
     if let Err(code) = accept_format(cli, "run", &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "runs are only made") {
+    let o = match open(cli, &args.project, "runs are only made")
+        .and_then(|o| o.writable().map(|()| o))
+    {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -235,33 +422,8 @@ fn request(plan: &JobPlan, args: &RunArgs) -> Result<Request, u8> {
             )))
         }
     };
-    let (from, to) = match plan.grain() {
-        Some(g) => {
-            let (a, b) = dates.split_once("..").unwrap_or((&dates, &dates));
-            let parse = |t: &str| {
-                calendar::parse(t, g).ok_or_else(|| {
-                    usage_error(format!(
-                        "`{t}` is not a date: write `2026-07-04` (or `2026-07` for a month)"
-                    ))
-                })
-            };
-            let (from, to) = (parse(a)?, parse(b)?);
-            if from > to {
-                return Err(usage_error(format!(
-                    "the range `{dates}` ends before it starts"
-                )));
-            }
-            (from, to)
-        }
-        None => (0, 0),
-    };
-    let mut dimensions = Vec::new();
-    for d in &args.dims {
-        match d.split_once('=') {
-            Some((k, v)) => dimensions.push((k.trim().to_string(), v.trim().to_string())),
-            None => return Err(usage_error(format!("`--dim {d}`: write `--dim KEY=VALUE`"))),
-        }
-    }
+    let (from, to) = run_dates(plan, args, &dates)?;
+    let dimensions = dimensions(plan, &args.dims)?;
     Ok(Request {
         from,
         to,
@@ -376,7 +538,9 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
     if let Err(code) = accept_format(cli, command, &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "runs are only resolved") {
+    let o = match open(cli, &args.project, "runs are only resolved")
+        .and_then(|o| o.writable().map(|()| o))
+    {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -453,7 +617,9 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
     if let Err(code) = accept_format(cli, "rollback", &[Format::Text, Format::Json]) {
         return code;
     }
-    let o = match open(cli, &args.project, "rollback is only done") {
+    let o = match open(cli, &args.project, "rollback is only done")
+        .and_then(|o| o.writable().map(|()| o))
+    {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -475,7 +641,10 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
             } else {
                 outln!(
                     "{} {}: active version {} -> {}",
-                    plan.dataset, args.partition, from, args.to_version
+                    plan.dataset,
+                    args.partition,
+                    from,
+                    args.to_version
                 );
             }
             0

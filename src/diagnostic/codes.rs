@@ -123,6 +123,11 @@ define_codes! {
     E0305: "pipeline the engine cannot run",
     E0306: "engine failure during a run",
     E0307: "replacing a closed partition",
+    E0320: "`--date` or `--range` the dataset cannot take",
+    E0321: "`--dim` the dataset cannot take",
+    E0322: "no such version of a partition",
+    E0323: "saved plan naming a dataset the project does not declare",
+    E0324: "warehouse or ledger that cannot be written",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
 }

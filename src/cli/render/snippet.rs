@@ -88,7 +88,10 @@ impl SourceCode for Snippet {
         if span_end > line_end || span.len() > LONGEST_LABEL {
             return Err(MietteError::OutOfBounds);
         }
-        let from = ceil_boundary(&self.text, span.offset().saturating_sub(MARGIN).max(line_start));
+        let from = ceil_boundary(
+            &self.text,
+            span.offset().saturating_sub(MARGIN).max(line_start),
+        );
         let to = floor_boundary(&self.text, (span_end + MARGIN).min(line_end));
         let line = self.text[..line_start].matches('\n').count();
         // The header reads the column of a span read without context.

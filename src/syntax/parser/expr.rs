@@ -40,11 +40,7 @@ fn nested(b: &Builder<'_>, p: P<'_>, depth: usize) -> (Expr, usize) {
 /// [`MAX_EXPR_DEPTH`]: reports it once, at `at`, and skips the tokens left.
 /// Every pass after the parser walks trees by recursion, so this bound is
 /// what keeps them all within their stack.
-fn too_deep<'i>(
-    b: &Builder<'_>,
-    at: &P<'i>,
-    tokens: &mut Peekable<impl Iterator<Item = P<'i>>>,
-) {
+fn too_deep<'i>(b: &Builder<'_>, at: &P<'i>, tokens: &mut Peekable<impl Iterator<Item = P<'i>>>) {
     tokens.for_each(drop);
     if b.expr_too_deep.replace(true) {
         return;
