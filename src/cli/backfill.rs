@@ -64,7 +64,7 @@ fn mode(m: ModeArg) -> Mode {
 }
 
 pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "backfill", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "backfill") {
         return code;
     }
     let o = match open(cli, &args.project, "a backfill is only run")
@@ -319,7 +319,7 @@ fn text(r: &Report) -> String {
 }
 
 pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "diff", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "diff") {
         return code;
     }
     let o = match open(cli, &args.project, "versions are only compared") {

@@ -47,7 +47,7 @@ struct Output<'r> {
 }
 
 pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "demo-data", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "demo-data") {
         return code;
     }
     let path = args

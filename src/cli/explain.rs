@@ -4,7 +4,7 @@ use super::{usage_error, Cli, ExplainArgs, Format};
 use crate::diagnostic::Code;
 
 pub fn run(cli: &Cli, args: &ExplainArgs) -> u8 {
-    if let Err(code) = super::accept_format(cli, "explain", &[Format::Text, Format::Json]) {
+    if let Err(code) = super::accept_format(cli, "explain") {
         return code;
     }
     let Some(info) = Code::lookup(&args.code) else {

@@ -42,8 +42,7 @@ struct Outcome {
 }
 
 pub fn run(cli: &Cli, args: &FmtArgs) -> u8 {
-    if let Err(code) = super::accept_format(cli, "fmt", &[super::Format::Text, super::Format::Json])
-    {
+    if let Err(code) = super::accept_format(cli, "fmt") {
         return code;
     }
     let files = match files(&args.path) {

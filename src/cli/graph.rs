@@ -90,8 +90,7 @@ impl EdgeView {
 }
 
 pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
-    let formats = [Format::Text, Format::Dot, Format::Mermaid, Format::Json];
-    if let Err(code) = super::accept_format(cli, "graph", &formats) {
+    if let Err(code) = super::accept_format(cli, "graph") {
         return code;
     }
     let (checked, program) =

@@ -128,7 +128,10 @@ pub struct ExplainArgs {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() && json_requested() => {
             // The command line itself is wrong, but JSON was asked for.
@@ -189,20 +192,74 @@ impl Format {
     }
 }
 
+/// The formats each command prints (the rest print `text` and `json`):
+/// what its `--help` lists and what [`accept_format`] lets through.
+const FORMATS: &[(&str, &[Format], &str)] = &[
+    (
+        "check",
+        &[Format::Text, Format::Json, Format::Github],
+        "Output format: `text`, `json`, or `github` (GitHub Actions workflow annotations)",
+    ),
+    (
+        "graph",
+        &[Format::Text, Format::Dot, Format::Mermaid, Format::Json],
+        "Output format: `text`, `json`, `dot` (Graphviz DOT) or `mermaid` (a Mermaid flowchart)",
+    ),
+    (
+        "lsp",
+        &[Format::Text],
+        "Output format: only `text` (the server speaks the language server protocol on stdio)",
+    ),
+];
+
+fn formats_of(command: &str) -> (&'static [Format], &'static str) {
+    FORMATS.iter().find(|(c, _, _)| *c == command).map_or(
+        (
+            &[Format::Text, Format::Json],
+            "Output format: `text` or `json`",
+        ),
+        |(_, f, h)| (f, h),
+    )
+}
+
+/// The command line, with each subcommand's `--format` help listing only
+/// the formats that command prints.
+fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let format = cmd
+        .get_arguments()
+        .find(|a| a.get_id() == "format")
+        .cloned()
+        .expect("`--format` is an option of the command line");
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        let (_, help) = formats_of(&name);
+        // A subcommand that has the global option already is not given
+        // the parent's copy: this one, the same but for its help.
+        let own = format.clone().help(help).hide_possible_values(true);
+        cmd = cmd.mut_subcommand(&name, |sub| sub.arg(own));
+    }
+    cmd
+}
+
 /// Refuses a `--format` the command does not print: `Err` carries exit code 2.
-pub(crate) fn accept_format(cli: &Cli, command: &str, allowed: &[Format]) -> Result<(), u8> {
+pub(crate) fn accept_format(cli: &Cli, command: &str) -> Result<(), u8> {
+    let (allowed, _) = formats_of(command);
     if allowed.contains(&cli.format) {
         return Ok(());
     }
-    let owner = match cli.format {
-        Format::Github => "check",
-        _ => "graph",
-    };
     let names: Vec<&str> = allowed.iter().map(|f| f.name()).collect();
     let list = match names.split_last() {
         Some((last, init)) if !init.is_empty() => format!("{} or {last}", init.join(", ")),
         _ => names.join(""),
     };
+    let owner = FORMATS
+        .iter()
+        .find(|(_, f, _)| f.contains(&cli.format))
+        .map_or("graph", |(c, _, _)| c);
     Err(usage_error(format!(
         "`--format {}` is for `{owner}`; `{command}` takes {list}",
         cli.format.name()

@@ -58,7 +58,7 @@ impl From<ModeArg> for Mode {
 }
 
 pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
-    if let Err(code) = super::accept_format(cli, "plan-backfill", &[Format::Text, Format::Json]) {
+    if let Err(code) = super::accept_format(cli, "plan-backfill") {
         return code;
     }
     let (from, changed_version) = match (&args.from, &args.changed_version) {

@@ -354,7 +354,7 @@ fn progress(cli: &Cli, verbose: bool) -> impl FnMut(&str) {
 }
 
 pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "run", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "run") {
         return code;
     }
     let o = match open(cli, &args.project, "runs are only made")
@@ -363,25 +363,36 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
         Ok(o) => o,
         Err(c) => return c,
     };
+    // A new run's dataset and arguments are checked before the ledger or
+    // the warehouse is opened; a retry names its dataset in the ledger.
+    let fresh = match (&args.retry, &args.dataset) {
+        (Some(_), _) => None,
+        (None, Some(d)) => match plan_of(&o, d).and_then(|p| request(&p, args).map(|r| (p, r))) {
+            Ok(checked) => Some(checked),
+            Err(c) => return c,
+        },
+        (None, None) => {
+            return usage_error("name the dataset to run: `bplc run DATASET --date 2026-07-04`")
+        }
+    };
     let ledger_path = o.ledger.clone();
     let mut ledger = match Ledger::open(&ledger_path) {
         Ok(l) => l,
         Err(e) => return runtime_error(e),
     };
-    // A retry names its dataset in the ledger.
-    let dataset = match (&args.retry, &args.dataset) {
-        (Some(r), _) => match ledger.manifest(r) {
-            Ok(m) => m.dataset,
-            Err(e) => return runtime_error(e),
-        },
-        (None, Some(d)) => d.clone(),
-        (None, None) => {
-            return usage_error("name the dataset to run: `bplc run DATASET --date 2026-07-04`")
+    let (plan, req) = match fresh {
+        Some((plan, req)) => (plan, Some(req)),
+        None => {
+            let dataset = match args.retry.as_deref().map(|r| ledger.manifest(r)) {
+                Some(Ok(m)) => m.dataset,
+                Some(Err(e)) => return runtime_error(e),
+                None => return usage_error("name the dataset to run"),
+            };
+            match plan_of(&o, &dataset) {
+                Ok(p) => (p, None),
+                Err(c) => return c,
+            }
         }
-    };
-    let plan = match plan_of(&o, &dataset) {
-        Ok(p) => p,
-        Err(c) => return c,
     };
     let mut engine = match SqliteEngine::open(&o.warehouse, &ledger_path) {
         Ok(e) => e,
@@ -394,15 +405,11 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
         ledger: &mut ledger,
         progress: &mut say,
     };
-    let result = match &args.retry {
-        Some(r) => runner.retry(r),
-        None => {
-            let req = match request(&plan, args) {
-                Ok(r) => r,
-                Err(c) => return c,
-            };
-            runner.run(&req)
-        }
+    // `req` is `None` exactly for a retry.
+    let result = match (req, &args.retry) {
+        (Some(req), _) => runner.run(&req),
+        (None, Some(r)) => runner.retry(r),
+        (None, None) => return usage_error("name the dataset to run"),
     };
     match result {
         Ok(m) => report(cli, &m),
@@ -453,7 +460,7 @@ fn report(cli: &Cli, m: &Manifest) -> u8 {
 }
 
 pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "runs", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "runs") {
         return code;
     }
     let o = match open(cli, &args.project, "the ledger is only read") {
@@ -498,7 +505,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
 }
 
 pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "show", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "show") {
         return code;
     }
     let o = match open(cli, &args.project, "the ledger is only read") {
@@ -535,7 +542,7 @@ pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
 
 /// `recover`, `approve` and `reject`: a command on one existing run.
 pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
-    if let Err(code) = accept_format(cli, command, &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, command) {
         return code;
     }
     let o = match open(cli, &args.project, "runs are only resolved")
@@ -614,7 +621,7 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
 }
 
 pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "rollback", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "rollback") {
         return code;
     }
     let o = match open(cli, &args.project, "rollback is only done")
