@@ -215,3 +215,103 @@ fn the_language_server_survives_long_chains() {
         }
     }
 }
+
+/// Runs `bplc ARGS DIR`, killing it if it has not ended within a minute.
+fn bplc_within_a_minute(args: &[&str], dir: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bplc"))
+        .args(args)
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bplc starts");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("waiting works").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("bplc {args:?} ran for more than a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("bplc ends")
+}
+
+/// A project whose quality rule calls `expr` (a dataset of its own, so the
+/// compute step stays plain).
+fn with_rule(checks: &str, expr: &str) -> String {
+    dataset("1")
+        + checks
+        + &format!(
+            r#"
+dataset audited {{
+  version 1
+  partition by day: date
+  publish replace
+  input r = readings where day == p
+  compute {{
+    from r
+    group by day = p {{
+      total = sum(r.v)
+    }}
+  }}
+  quality {{
+    require {expr} else warn
+  }}
+}}
+"#
+        )
+}
+
+#[test]
+fn checks_that_loop_or_grow_stop_graph_too() {
+    // Each of these passed `bplc check`; `bplc graph`, which writes checks
+    // out, overflowed its stack (the loop) or ran without end (the copies).
+    let nested = format!("{}r.v{}", "twice(".repeat(22), ")".repeat(22));
+    let cases = [
+        (
+            "check first(x: any?) = second(x)\ncheck second(x: any?) = first(x) or x is null\n",
+            "first(r.v)".to_string(),
+            "E0012",
+        ),
+        ("check twice(x: any?) = x == x\n", nested, "E0013"),
+    ];
+    for (checks, expr, code) in cases {
+        let dir = project(&with_rule(checks, &expr));
+        let out = bplc_within_a_minute(&["--format", "json", "check"], dir.path());
+        assert_exit(&out, 1, code);
+        let diags: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(diags[0]["code"], code, "{diags}");
+        let out = bplc_within_a_minute(&["graph", "--project"], dir.path());
+        assert_exit(&out, 1, code);
+    }
+}
+
+#[test]
+fn a_chain_of_deep_checks_is_e0013_and_a_short_one_is_fine() {
+    // Three checks 200 levels deep, each calling the next: more than 600
+    // levels once written out.
+    let deep = |name: &str, next: &str| {
+        format!("check {name}(x: any?) = {}{next}(x)\n", "not ".repeat(200))
+    };
+    let checks = deep("c1", "c2")
+        + &deep("c2", "c3")
+        + &deep("c3", "c4")
+        + "check c4(x: any?) = x is null\n";
+    let dir = project(&with_rule(&checks, "c1(r.v)"));
+    let out = bplc(&["--format", "json", "check"], dir.path());
+    assert_exit(&out, 1, "deep chain");
+    let diags: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(diags[0]["code"], "E0013", "{diags}");
+    assert!(
+        diags[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("levels deep"),
+        "{diags}"
+    );
+
+    let checks = deep("c1", "c4") + "check c4(x: any?) = x is null\n";
+    let dir = project(&with_rule(&checks, "c1(r.v)"));
+    let out = bplc(&["check"], dir.path());
+    assert_exit(&out, 0, "short chain");
+}

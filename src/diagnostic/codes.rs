@@ -81,6 +81,7 @@ define_codes! {
     E0010: "unreadable source file",
     E0011: "expression nested too deep",
     E0012: "reusable check that calls itself",
+    E0013: "reusable check that grows too large where it is used",
     E0101: "name defined twice",
     E0102: "unknown source, reference or dataset",
     E0103: "clause in the wrong kind of declaration",

@@ -32,25 +32,30 @@ pub fn check_prelude_checks(symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) 
     for c in symbols.checks() {
         walk_expr(&c.body, &mut |e| check_call(e, symbols, diags));
     }
-    check_recursion(symbols, diags);
+    if let Some(order) = check_recursion(symbols, diags) {
+        super::expansion::check(symbols, &order, diags);
+    }
 }
 
 /// A reusable check is expanded in place where it is called, so one that
 /// reaches itself through the checks it calls would expand forever. A
 /// depth-first walk with its own stack: a chain of ten thousand checks is
-/// no deeper for it than one.
-fn check_recursion<'a>(symbols: &Symbols<'a>, diags: &mut Vec<Diagnostic>) {
+/// no deeper for it than one. Without a loop, returns the checks with each
+/// after every check it calls.
+fn check_recursion<'a>(
+    symbols: &Symbols<'a>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<&'a CheckDecl>> {
     // Each check with the calls of checks in its body, in source order.
     let mut checks: Vec<&'a CheckDecl> = symbols.checks().collect();
     checks.sort_by_key(|c| c.span);
     let calls = |c: &'a CheckDecl| {
         let mut out: Vec<(&Ident, usize)> = Vec::new();
         walk_expr(&c.body, &mut |e| {
+            // As lowering does (`job::expr_with`): a check's name wins.
             if let ExprKind::Call(call) = &e.kind {
-                if symbols.functions(&call.name.name).is_none() {
-                    if let Some(i) = checks.iter().position(|d| d.name.name == call.name.name) {
-                        out.push((&call.name, i));
-                    }
+                if let Some(i) = checks.iter().position(|d| d.name.name == call.name.name) {
+                    out.push((&call.name, i));
                 }
             }
         });
@@ -64,6 +69,8 @@ fn check_recursion<'a>(symbols: &Symbols<'a>, diags: &mut Vec<Diagnostic>) {
         Done,
     }
     let mut state = vec![State::New; checks.len()];
+    let mut order = Vec::with_capacity(checks.len());
+    let mut looped = false;
     for root in 0..checks.len() {
         if state[root] != State::New {
             continue;
@@ -74,6 +81,7 @@ fn check_recursion<'a>(symbols: &Symbols<'a>, diags: &mut Vec<Diagnostic>) {
         while let Some((at, next)) = path.last_mut() {
             let Some(&(call, target)) = edges[*at].get(*next) else {
                 state[*at] = State::Done;
+                order.push(checks[*at]);
                 path.pop();
                 continue;
             };
@@ -85,6 +93,7 @@ fn check_recursion<'a>(symbols: &Symbols<'a>, diags: &mut Vec<Diagnostic>) {
                     path.push((target, 0));
                 }
                 State::OnPath => {
+                    looped = true;
                     let start = path.iter().position(|(c, _)| *c == target).unwrap_or(0);
                     let names: Vec<&str> = path[start..]
                         .iter()
@@ -103,6 +112,7 @@ fn check_recursion<'a>(symbols: &Symbols<'a>, diags: &mut Vec<Diagnostic>) {
             }
         }
     }
+    (!looped).then_some(order)
 }
 
 fn check_call(e: &Expr, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {

@@ -6,7 +6,11 @@ use super::ast::*;
 /// Calls `f` on every expression of a declaration body, outermost first, with
 /// the clause it belongs to.
 pub fn clause_exprs<'a>(clause: &'a Clause, f: &mut impl FnMut(&'a Expr)) {
-    let mut each = |e: &'a Expr| walk_expr(e, f);
+    top_level_exprs(clause, &mut |e| walk_expr(e, f));
+}
+
+/// Calls `f` on each whole expression of a clause (not those inside them).
+pub fn top_level_exprs<'a>(clause: &'a Clause, each: &mut impl FnMut(&'a Expr)) {
     match &clause.kind {
         ClauseKind::Input(i) => {
             if let InputBound::Where(e) = &i.bound {
@@ -20,7 +24,7 @@ pub fn clause_exprs<'a>(clause: &'a Clause, f: &mut impl FnMut(&'a Expr)) {
         }
         ClauseKind::Compute(steps) => {
             for s in steps {
-                step_exprs(s, &mut each);
+                step_exprs(s, each);
             }
         }
         ClauseKind::Quality(rules) => rules.iter().for_each(|r| each(&r.expr)),
