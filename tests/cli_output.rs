@@ -25,11 +25,16 @@ fn project_with_a_run() -> (Project, String) {
 /// Runs `bplc ARGS` with standard output a pipe whose reader is gone, as
 /// in `bplc runs | true` once `true` has exited.
 fn into_closed_pipe(args: &[&str]) -> Output {
-    let (reader, writer) = std::io::pipe().expect("a pipe");
-    drop(reader);
+    // The pipe's reader is `true`, which has ended before bplc starts.
+    let mut reader = Command::new("true")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("`true` starts");
+    let writer = reader.stdin.take().expect("a pipe");
+    reader.wait().expect("`true` ends");
     Command::new(env!("CARGO_BIN_EXE_bplc"))
         .args(args)
-        .stdout(writer)
+        .stdout(Stdio::from(writer))
         .stderr(Stdio::piped())
         .output()
         .expect("bplc starts")
