@@ -14,6 +14,12 @@ const CONFIG: &str = "name = \"limits\"\ntime_zone = \"UTC\"\n";
 
 /// A project whose one dataset derives `x = EXPR`.
 fn dataset(expr: &str) -> String {
+    daily(&format!("derive x = {expr}"), "")
+}
+
+/// The source `readings` and the dataset `daily` over it, with `step` in
+/// its compute block and `clauses` after it.
+fn daily(step: &str, clauses: &str) -> String {
     format!(
         r#"source readings {{
   table "readings"
@@ -32,12 +38,12 @@ dataset daily {{
   input r = readings where day == p
   compute {{
     from r
-    derive x = {expr}
+    {step}
     group by day = p {{
       total = sum(r.v)
     }}
   }}
-}}
+{clauses}}}
 "#
     )
 }
@@ -236,30 +242,10 @@ fn bplc_within_a_minute(args: &[&str], dir: &Path) -> Output {
     child.wait_with_output().expect("bplc ends")
 }
 
-/// A project whose quality rule calls `expr` (a dataset of its own, so the
-/// compute step stays plain).
+/// A project whose quality rule calls `expr`, with `checks` declared.
 fn with_rule(checks: &str, expr: &str) -> String {
-    dataset("1")
-        + checks
-        + &format!(
-            r#"
-dataset audited {{
-  version 1
-  partition by day: date
-  publish replace
-  input r = readings where day == p
-  compute {{
-    from r
-    group by day = p {{
-      total = sum(r.v)
-    }}
-  }}
-  quality {{
-    require {expr} else warn
-  }}
-}}
-"#
-        )
+    let quality = format!("  quality {{\n    require {expr} else warn\n  }}\n");
+    daily("", &quality) + checks
 }
 
 #[test]
