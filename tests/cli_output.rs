@@ -196,6 +196,19 @@ fn a_date_the_dataset_cannot_take_is_e0320_before_anything_runs() {
             Some("E0320"),
         );
     }
+    // The ranges of plan-backfill and backfill too.
+    for command in ["plan-backfill", "backfill"] {
+        let args = [
+            command,
+            "--from",
+            "readings",
+            "--range",
+            "2026-13-01..2026-14-01",
+            "--project",
+            dir,
+        ];
+        json_error(&args, 2, Some("E0320"));
+    }
     assert!(!p.ledger_path().exists(), "a refused run opened the ledger");
 }
 

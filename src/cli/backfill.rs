@@ -155,7 +155,7 @@ fn planned(program: &crate::semantic::hir::Program, args: &BackfillArgs) -> Resu
         as_of: day,
         changed_version: false,
     };
-    let plan = planner::plan(&graph, &req).map_err(usage_error)?;
+    let plan = planner::plan(&graph, &req).map_err(super::plan_error)?;
     let value = serde_json::to_value(&plan).expect("plans serialise");
     let steps: Vec<Step> = serde_json::from_value(value["steps"].clone()).map_err(usage_error)?;
     Ok(Spec {

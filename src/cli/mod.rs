@@ -361,6 +361,21 @@ pub(crate) fn usage_error(message: impl std::fmt::Display) -> u8 {
     )
 }
 
+/// A plan that could not be made: exit code 2, with E0320 for a `--range`
+/// that names no partitions.
+pub(crate) fn plan_error(e: crate::graph::plan::PlanError) -> u8 {
+    let code = matches!(e, crate::graph::plan::PlanError::BadRange(_))
+        .then(|| crate::diagnostic::codes::E0320.to_string());
+    fail(
+        Failure {
+            code,
+            message: e.to_string(),
+            ..Failure::default()
+        },
+        EXIT_USAGE,
+    )
+}
+
 /// A project that could not be loaded: exit code 2, with E0010 for a file
 /// that cannot be read.
 pub(crate) fn load_error(e: crate::project::LoadError) -> u8 {

@@ -97,7 +97,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
     };
     let plan = match plan::plan(&graph, &req) {
         Ok(p) => p,
-        Err(e) => return usage_error(e),
+        Err(e) => return super::plan_error(e),
     };
     let mut out = super::output::stdout();
     let written = match cli.format {
