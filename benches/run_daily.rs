@@ -26,25 +26,28 @@
 //! system CPU time; peak memory is each child's maximum resident set
 //! (`/usr/bin/time -f "%U %S %M"`, or VmHWM polled from /proc when that is
 //! missing, without CPU time). The first repetition checks that `bplc`
-//! published exactly the rows of the baseline. Then, per case, it times each
-//! statement `bplc` lowers the job to, one after another on another copy,
-//! to show where the time goes. Target: `bplc run` within 1.3x of the
-//! baseline, peak memory under 200 MB at 10M rows.
+//! published exactly the rows of the baseline. (Staging is one set-based
+//! statement per batch since the range runtime, so there is no longer a
+//! list of separate statements to time; `benches/pipeline.rs` splits a
+//! whole pipeline's time per dataset.) Target: `bplc run` within 1.3x of
+//! the baseline, peak memory under 200 MB at 10M rows.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "common/mod.rs"]
 mod common;
-use common::{best, copy_synced, env, median, secs};
+use child::{mb, run_child, time_available};
+use common::{best, bplc_copy, copy_synced, env, median, secs, work_dir};
 
 const DATE: &str = "2026-07-01";
 const AS_OF: &str = "2026-07-02T01:00:00Z";
-const AS_OF_SQL: &str = "2026-07-02 01:00:00";
 const UNITS: u64 = 1000;
 
 const BPL_TOML: &str = r#"name = "run_daily_bench"
@@ -210,115 +213,8 @@ fn generate(path: &Path, n: u64) {
 }
 
 // ---------------------------------------------------------------------------
-//  Children: timing and peak memory
+//  The baseline child
 // ---------------------------------------------------------------------------
-
-struct Child {
-    wall: Duration,
-    /// User + system CPU time, when it could be measured.
-    cpu: Option<Duration>,
-    /// Peak resident set in kB, when it could be measured.
-    rss_kb: Option<u64>,
-    stdout: String,
-}
-
-fn time_available() -> bool {
-    Path::new("/usr/bin/time").exists()
-        && Command::new("/usr/bin/time")
-            .args(["-f", "%U %S %M", "true"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-}
-
-/// Runs a command to the end; its wall time, CPU time and peak RSS.
-fn run_child(cmd: Command, use_time: bool, rss_file: &Path) -> Child {
-    let mut cmd = if use_time {
-        let mut wrapped = Command::new("/usr/bin/time");
-        wrapped
-            .args(["-f", "%U %S %M", "-o"])
-            .arg(rss_file)
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        for (k, v) in cmd.get_envs() {
-            match v {
-                Some(v) => wrapped.env(k, v),
-                None => wrapped.env_remove(k),
-            };
-        }
-        wrapped
-    } else {
-        cmd
-    };
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd.spawn().expect("start the child");
-    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<_>));
-    let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<_>));
-    // Without /usr/bin/time: VmHWM only grows, so the last sample before
-    // exit is the peak, within one polling interval.
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut polled: Option<u64> = None;
-    let status = if use_time {
-        child.wait().expect("wait for the child")
-    } else {
-        loop {
-            if let Some(kb) = std::fs::read_to_string(&status_file)
-                .ok()
-                .and_then(|s| vm_hwm(&s))
-            {
-                polled = Some(polled.map_or(kb, |p| p.max(kb)));
-            }
-            match child.try_wait().expect("poll the child") {
-                Some(s) => break s,
-                None => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    };
-    let wall = start.elapsed();
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    assert!(
-        status.success(),
-        "the child failed ({status}):\n{stdout}{stderr}"
-    );
-    // `/usr/bin/time -f "%U %S %M"`: user and system seconds, peak kB.
-    let measured: Option<(f64, f64, u64)> = use_time
-        .then(|| std::fs::read_to_string(rss_file).ok())
-        .flatten()
-        .and_then(|t| {
-            t.lines().rev().find_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                match f[..] {
-                    [u, s, m] => Some((u.parse().ok()?, s.parse().ok()?, m.parse().ok()?)),
-                    _ => None,
-                }
-            })
-        });
-    Child {
-        wall,
-        cpu: measured.map(|(u, s, _)| Duration::from_secs_f64(u + s)),
-        rss_kb: measured.map(|m| m.2).or(polled),
-        stdout,
-    }
-}
-
-fn vm_hwm(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
 
 /// The baseline child: the hand-written job on one file, nothing else.
 fn baseline_child(db: &str) {
@@ -375,11 +271,6 @@ struct Outcome {
     bplc_cpu: Vec<Duration>,
     base_rss: Option<u64>,
     bplc_rss: Option<u64>,
-    breakdown: Vec<(String, Duration)>,
-}
-
-fn mb(kb: Option<u64>) -> String {
-    kb.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
 }
 
 /// The published rows, sorted, for comparing with the baseline.
@@ -419,172 +310,6 @@ fn json_number(v: &serde_json::Value, path: &[&str]) -> Option<i64> {
 //  Where the time goes: each lowered statement, timed on its own
 // ---------------------------------------------------------------------------
 
-fn breakdown(dir: &Path, pristine: &Path, dataset: &str, n: u64) -> Vec<(String, Duration)> {
-    let db = dir.join("breakdown.sqlite");
-    copy_synced(pristine, &db);
-    let checked = bplc::driver::compile(dir).expect("load the project");
-    let program = checked.program.expect("a checked program");
-    let plan = bplc::plan::JobPlan::build(&program, dataset).expect("plan the job");
-    let l = bplc::sql::sqlite::lower(&plan).expect("lower the job");
-    let c = Connection::open(&db).expect("open");
-    bplc::runtime::functions::register(&c).expect("register functions");
-    c.execute_batch(&l.create_data)
-        .expect("create the data table");
-
-    let mut out: Vec<(String, Duration)> = Vec::new();
-    let mut values: Vec<(String, Value)> = vec![
-        (":p".into(), Value::Text(DATE.into())),
-        (":partition".into(), Value::Text(DATE.into())),
-        (":version".into(), Value::Integer(1)),
-        (":run_id".into(), Value::Text("run-bench".into())),
-        (":as_of".into(), Value::Text(AS_OF_SQL.into())),
-        (
-            ":report_close".into(),
-            Value::Text("2026-07-02 00:00:00".into()),
-        ),
-    ];
-    let query = |sql: &str, values: &[(String, Value)]| -> (Value, Duration) {
-        let t = Instant::now();
-        let mut stmt = c.prepare(sql).expect("prepare");
-        for (name, v) in values {
-            if let Some(i) = stmt.parameter_index(name).expect("parameter") {
-                stmt.raw_bind_parameter(i, v).expect("bind");
-            }
-        }
-        let mut rows = stmt.raw_query();
-        let v = match rows.next().expect("step") {
-            Some(r) => r.get::<_, Value>(0).expect("value"),
-            None => Value::Null,
-        };
-        drop(rows);
-        (v, t.elapsed())
-    };
-    let int = |v: &Value| match v {
-        Value::Integer(i) => *i,
-        _ => 0,
-    };
-
-    // The input lock, as the engine takes it.
-    let (hwm, d) = query(
-        "SELECT ingested_at FROM events ORDER BY ingested_at DESC LIMIT 1",
-        &[],
-    );
-    out.push(("input lock: max(ingested_at)".into(), d));
-    values.push((":hwm_ev".into(), hwm));
-
-    c.execute_batch("BEGIN IMMEDIATE").expect("begin");
-    // As the engine does: a count whose statement already ran is not run again.
-    let mut counted: Vec<(String, i64)> = Vec::new();
-    let mut count = |out: &mut Vec<(String, Duration)>,
-                     label: String,
-                     sql: &str,
-                     values: &[(String, Value)]|
-     -> i64 {
-        if let Some((_, n)) = counted.iter().find(|(s, _)| s == sql) {
-            out.push((format!("{label} (same statement: reused)"), Duration::ZERO));
-            return *n;
-        }
-        let (v, d) = query(sql, values);
-        out.push((label, d));
-        counted.push((sql.to_string(), int(&v)));
-        int(&v)
-    };
-    for (alias, sql) in &l.rows {
-        let v = count(&mut out, format!("count: rows({alias})"), sql, &values);
-        values.push((format!(":rows_{alias}"), Value::Integer(v)));
-    }
-    for (alias, sql) in &l.partition_counts {
-        let v = count(
-            &mut out,
-            format!("count: partition_count({alias})"),
-            sql,
-            &values,
-        );
-        values.push((format!(":partition_count_{alias}"), Value::Integer(v)));
-    }
-    let input = count(&mut out, "count: input".into(), &l.input_count, &values);
-    let duplicates = match &l.duplicates {
-        Some(sql) => count(&mut out, "count: duplicates".into(), sql, &values),
-        None => 0,
-    };
-    if let Some(sql) = &l.materialize {
-        let t = Instant::now();
-        let mut stmt = c.prepare(sql).expect("prepare");
-        for (name, v) in &values {
-            if let Some(i) = stmt.parameter_index(name).expect("parameter") {
-                stmt.raw_bind_parameter(i, v).expect("bind");
-            }
-        }
-        stmt.raw_execute().expect("materialise");
-        drop(stmt);
-        out.push(("materialise the row stage (temp table)".into(), t.elapsed()));
-    }
-    for (name, sql) in &l.row_rule_failures {
-        let (_, d) = query(sql, &values);
-        out.push((format!("count: rows failing {name}"), d));
-    }
-    let quarantined = match &l.quarantined_count {
-        Some(sql) => {
-            let (v, d) = query(sql, &values);
-            out.push(("count: quarantined".into(), d));
-            int(&v)
-        }
-        None => 0,
-    };
-    let accepted = count(
-        &mut out,
-        "count: accepted".into(),
-        &l.accepted_count,
-        &values,
-    );
-    let t = Instant::now();
-    {
-        let mut stmt = c.prepare(&l.stage).expect("prepare the stage");
-        for (name, v) in &values {
-            if let Some(i) = stmt.parameter_index(name).expect("parameter") {
-                stmt.raw_bind_parameter(i, v).expect("bind");
-            }
-        }
-        stmt.raw_execute().expect("stage");
-    }
-    out.push(("stage: INSERT ... SELECT ... GROUP BY".into(), t.elapsed()));
-    let (output, d) = query(&l.output_count, &values);
-    out.push(("count: output".into(), d));
-    let t = Instant::now();
-    c.execute_batch("COMMIT; DROP TABLE IF EXISTS temp.bpl_rows;")
-        .expect("commit");
-    out.push(("commit the staged rows".into(), t.elapsed()));
-    assert_eq!(input, n as i64, "the job reads every row");
-    for (name, v) in [
-        ("input", input),
-        ("accepted", accepted),
-        ("quarantined", quarantined),
-        ("duplicates", duplicates),
-        ("output", int(&output)),
-    ] {
-        values.push((format!(":counter_{name}"), Value::Integer(v)));
-    }
-    let mut gates = Duration::ZERO;
-    for g in l.expectations.iter().chain(&l.reconciliations) {
-        match &g.sides {
-            Some((a, b)) => gates += query(a, &values).1 + query(b, &values).1,
-            None => gates += query(&g.sql, &values).1,
-        }
-    }
-    for sql in l.key_duplicates.iter().chain(&l.out_of_partition) {
-        gates += query(sql, &values).1;
-    }
-    gates += query(&l.checksum, &values).1;
-    out.push(("gates and checksum (over output rows)".into(), gates));
-    drop(c);
-    let _ = std::fs::remove_file(&db);
-    out
-}
-
-// ---------------------------------------------------------------------------
-//  Main
-// ---------------------------------------------------------------------------
-
 fn main() {
     if let Some(db) = env(CHILD) {
         baseline_child(&db);
@@ -609,21 +334,11 @@ fn main() {
         .collect();
     assert!(!cases.is_empty(), "BPLC_BENCH_CASES names no case");
 
-    let tmp;
-    let dir: PathBuf = match env("BPLC_BENCH_KEEP") {
-        Some(d) => {
-            std::fs::create_dir_all(&d).expect("create BPLC_BENCH_KEEP");
-            PathBuf::from(d)
-        }
-        None => {
-            tmp = tempfile::tempdir().expect("temporary directory");
-            tmp.path().to_path_buf()
-        }
-    };
+    let (_tmp, dir) = work_dir();
     std::fs::write(dir.join("bpl.toml"), BPL_TOML).expect("write bpl.toml");
     std::fs::write(dir.join("specs.bpl"), SPEC).expect("write specs.bpl");
     std::fs::create_dir_all(dir.join("target")).expect("create target");
-    let bplc = env!("CARGO_BIN_EXE_bplc");
+    let bplc = bplc_copy(&dir);
     let use_time = time_available();
     let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
 
@@ -689,7 +404,7 @@ fn main() {
             for suffix in ["", "-journal", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", ledger.display()));
             }
-            let mut cmd = Command::new(bplc);
+            let mut cmd = Command::new(&bplc);
             cmd.env("NO_COLOR", "1")
                 .env_remove("BPLC_FAULT")
                 .args(["--color", "never", "--format", "json", "run", case.dataset])
@@ -725,7 +440,6 @@ fn main() {
             }
         }
         let _ = std::fs::remove_file(&base_db);
-        r.breakdown = breakdown(&dir, file, case.dataset, n);
         results.push(r);
     }
 
@@ -772,28 +486,6 @@ fn main() {
             case.name,
             case.what,
             case.indexes.describe()
-        );
-    }
-    for (case, r) in cases.iter().zip(&results) {
-        println!();
-        println!(
-            "where the time goes, {} (each statement alone, one pass):",
-            case.name
-        );
-        let total: Duration = r.breakdown.iter().map(|x| x.1).sum();
-        for (what, d) in &r.breakdown {
-            println!(
-                "  {:<44} {:>8.3} s {:>5.1}%",
-                what,
-                secs(*d),
-                100.0 * secs(*d) / secs(total).max(1e-9)
-            );
-        }
-        println!("  {:<44} {:>8.3} s", "sum of the statements", secs(total));
-        println!(
-            "  {:<44} {:>8.3} s",
-            "bplc run best, for comparison",
-            secs(best(&r.bplc))
         );
     }
     println!();

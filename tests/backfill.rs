@@ -1,8 +1,8 @@
 //! Backfills end to end on examples/enforcement_sla: an initial load, a
-//! correction inside a closed month planned, shadowed, compared and
-//! restated; a failure in wave 2 that stops only its dependants, and the
-//! resumed backfill that finishes with the same result as an uninterrupted
-//! one.
+//! month held back by its completeness gate, a correction inside a closed
+//! month planned, shadowed, compared and restated; a failure that stops
+//! only its dependants, and the resumed backfill that finishes with the same
+//! result as an uninterrupted one.
 
 mod runtime_support;
 
@@ -27,14 +27,20 @@ fn loaded() -> Project {
     let (code, report) = p.json(LOAD);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["status"], "complete");
-    // The 30-day window spills into August, whose dashboard month has
-    // 29 days of metrics: its completeness gate holds it back.
+    // The 30-day window spills into August; the dashboard, which counts
+    // the cases of its own month, does not.
     let all = outcomes(&report);
-    assert_eq!(outcome_of(&all, "executive_dashboard", "2026-08"), "held");
     assert_eq!(
         outcome_of(&all, "case_sla_daily_metrics", "2026-08-29"),
         "published"
     );
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-07"),
+        "published"
+    );
+    assert!(!all
+        .iter()
+        .any(|(d, p, _)| d == "executive_dashboard" && p == "2026-08"));
     p
 }
 
@@ -95,16 +101,16 @@ fn backfill(p: &Project, mode: &str, extra: &[&str]) -> (i32, Value) {
 }
 
 #[test]
-fn the_initial_load_publishes_every_open_partition_and_holds_the_incomplete_month() {
+fn the_initial_load_publishes_every_open_partition() {
     let p = loaded();
     assert_eq!(p.count("SELECT count(*) FROM silver_cases"), 61 * 4);
     assert_eq!(p.count("SELECT count(*) FROM case_daily_metrics"), 61);
     assert_eq!(
         p.rows("SELECT report_month, closed_cases, breaches FROM executive_dashboard"),
         [
-            // A sum of 30-day rolling counts, as the dashboard defines it.
-            "Text(\"2026-06\")|Integer(465)|Integer(0)".to_string(),
-            "Text(\"2026-07\")|Integer(930)|Integer(0)".to_string()
+            // One case closes each day: the month's cases, counted once.
+            "Text(\"2026-06\")|Integer(30)|Integer(0)".to_string(),
+            "Text(\"2026-07\")|Integer(31)|Integer(0)".to_string()
         ]
     );
     // Resuming a finished backfill does nothing again.
@@ -114,6 +120,29 @@ fn the_initial_load_publishes_every_open_partition_and_holds_the_incomplete_mont
     assert!(outcomes(&again)
         .iter()
         .all(|(_, _, o)| o == "already_done" || o == "held"));
+}
+
+#[test]
+fn a_month_missing_a_day_is_held_by_its_completeness_gate() {
+    let p = Project::example("enforcement_sla");
+    enforcement_season(&p.warehouse());
+    let mut short = LOAD.to_vec();
+    short[4] = "2026-06-01..2026-07-30";
+    let (code, report) = p.json(&short);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["status"], "complete");
+    let all = outcomes(&report);
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-06"),
+        "published"
+    );
+    // 30 days of July's cases: `partition_count(cases) == days_in_month(p)`
+    // holds July back.
+    assert_eq!(outcome_of(&all, "executive_dashboard", "2026-07"), "held");
+    assert_eq!(
+        p.rows("SELECT report_month FROM executive_dashboard"),
+        ["Text(\"2026-06\")"]
+    );
 }
 
 #[test]
@@ -147,7 +176,7 @@ fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated() {
     let (code, shadow) = backfill(&p, "shadow", &[]);
     assert_eq!(code, 0, "{shadow}");
     let all = outcomes(&shadow);
-    assert_eq!(all.len(), 1 + 1 + 30 + 2);
+    assert_eq!(all.len(), 1 + 1 + 30 + 1);
     assert!(all.iter().all(|(_, _, o)| o == "shadowed"), "{all:?}");
     assert_eq!(
         p.rows("SELECT * FROM executive_dashboard"),
@@ -204,14 +233,15 @@ fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated() {
             .as_f64()
             .unwrap()
     };
+    // The month's own cases: one more breach in June, none in July, which
+    // is not recomputed at all.
     assert_eq!(
         metric(&diff("executive_dashboard", "2026-06"), "breaches"),
-        16.0
+        1.0
     );
-    assert_eq!(
-        metric(&diff("executive_dashboard", "2026-07"), "breaches"),
-        14.0
-    );
+    assert!(!outcomes(&compared)
+        .iter()
+        .any(|(d, p, _)| d == "executive_dashboard" && p == "2026-07"));
     assert_eq!(
         p.rows("SELECT * FROM executive_dashboard"),
         published_before
@@ -233,18 +263,14 @@ fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated() {
         "restated"
     );
     assert_eq!(
-        outcome_of(&all, "executive_dashboard", "2026-07"),
-        "published"
-    );
-    assert_eq!(
         outcome_of(&all, "case_sla_daily_metrics", "2026-06-20"),
         "published"
     );
     assert_eq!(
         p.rows("SELECT report_month, breaches FROM executive_dashboard"),
         [
-            "Text(\"2026-06\")|Integer(16)".to_string(),
-            "Text(\"2026-07\")|Integer(14)".to_string()
+            "Text(\"2026-06\")|Integer(1)".to_string(),
+            "Text(\"2026-07\")|Integer(0)".to_string()
         ]
     );
     // Version 1 is still readable; version 2 is active and carries the reason.
@@ -257,8 +283,7 @@ fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated() {
         [
             "Text(\"2026-06\")|Integer(1)|Text(\"SUBMITTED\")|Integer(0)|Text(\"\")",
             "Text(\"2026-06\")|Integer(2)|Text(\"RESTATED\")|Integer(1)|Text(\"INC-42: case c2026-06-15 opened earlier\")",
-            "Text(\"2026-07\")|Integer(1)|Text(\"SUPERSEDED\")|Integer(0)|Text(\"\")",
-            "Text(\"2026-07\")|Integer(2)|Text(\"ACTIVE\")|Integer(1)|Text(\"\")",
+            "Text(\"2026-07\")|Integer(1)|Text(\"ACTIVE\")|Integer(0)|Text(\"\")",
         ]
     );
     assert_eq!(
@@ -287,53 +312,64 @@ fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated() {
 }
 
 #[test]
-fn a_failure_in_wave_two_stops_its_dependants_only_and_the_backfill_resumes() {
+fn a_failure_stops_its_dependants_only_and_the_backfill_resumes() {
     let clean = loaded();
     let p = Project::example("enforcement_sla");
     enforcement_season(&p.warehouse());
-    let (code, first) = p.json_with(
-        LOAD,
-        &[("BPLC_FAULT", "fail:case_sla_daily_metrics:2026-06-20")],
-    );
+    let (code, first) = p.json_with(LOAD, &[("BPLC_FAULT", "fail:silver_cases:2026-06-20")]);
     assert_eq!(code, 1, "{first}");
     assert_eq!(first["status"], "incomplete");
     let all = outcomes(&first);
-    assert_eq!(
-        outcome_of(&all, "case_sla_daily_metrics", "2026-06-20"),
-        "failed"
-    );
-    assert_eq!(
-        outcome_of(&all, "case_sla_daily_metrics", "2026-06-21"),
-        "published"
-    );
-    assert_eq!(
-        outcome_of(&all, "case_daily_metrics", "2026-06-20"),
-        "published"
-    );
-    assert_eq!(
-        outcome_of(&all, "executive_dashboard", "2026-06"),
-        "blocked"
-    );
-    assert_eq!(
-        outcome_of(&all, "executive_dashboard", "2026-07"),
-        "published"
-    );
+    assert_eq!(outcome_of(&all, "silver_cases", "2026-06-20"), "failed");
+    assert_eq!(outcome_of(&all, "silver_cases", "2026-06-21"), "published");
+    // Its readers: its day of the counts, the thirty rolling days whose
+    // window holds it, and its month of the dashboard.
+    for (dataset, partition) in [
+        ("case_daily_metrics", "2026-06-20"),
+        ("case_sla_daily_metrics", "2026-06-20"),
+        ("case_sla_daily_metrics", "2026-07-19"),
+        ("executive_dashboard", "2026-06"),
+    ] {
+        assert_eq!(
+            outcome_of(&all, dataset, partition),
+            "blocked",
+            "{dataset} {partition}"
+        );
+    }
+    // Nothing else.
+    for (dataset, partition) in [
+        ("case_daily_metrics", "2026-06-21"),
+        ("case_sla_daily_metrics", "2026-06-19"),
+        ("case_sla_daily_metrics", "2026-07-20"),
+        ("executive_dashboard", "2026-07"),
+    ] {
+        assert_eq!(
+            outcome_of(&all, dataset, partition),
+            "published",
+            "{dataset} {partition}"
+        );
+    }
 
     let (code, resumed) = p.json(LOAD);
     assert_eq!(code, 0, "{resumed}");
     assert_eq!(resumed["resumed"], true);
     let all = outcomes(&resumed);
+    assert_eq!(outcome_of(&all, "silver_cases", "2026-06-20"), "published");
     assert_eq!(
         outcome_of(&all, "case_sla_daily_metrics", "2026-06-20"),
         "published"
     );
     assert_eq!(
-        outcome_of(&all, "case_sla_daily_metrics", "2026-06-21"),
+        outcome_of(&all, "case_sla_daily_metrics", "2026-06-19"),
         "already_done"
     );
     assert_eq!(
         outcome_of(&all, "executive_dashboard", "2026-06"),
         "published"
+    );
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-07"),
+        "already_done"
     );
     for view in [
         "silver_cases",

@@ -134,6 +134,13 @@ fn crash_after_lock() {
 }
 
 #[test]
+fn crash_inside_the_staging_transaction() {
+    // Every partition of the run is staged in one transaction: a crash in
+    // it leaves nothing staged.
+    crash_at("in-staging", "SAFE_TO_RETRY");
+}
+
+#[test]
 fn crash_mid_staging() {
     crash_at("mid-staging", "FAILED_CLEANED");
 }

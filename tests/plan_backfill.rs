@@ -234,18 +234,14 @@ fn acceptance_one_day_of_silver_cases_with_june_closed() {
                 json!([range("2026-06-15", "2026-07-14")]),
                 30
             ),
+            // The dashboard counts the month's own cases: a change to
+            // 15 June touches June only, however far the rolling metric's
+            // window spills.
             step(
                 "executive_dashboard",
-                3,
+                2,
                 "restatement",
                 json!([range("2026-06", "2026-06")]),
-                1
-            ),
-            step(
-                "executive_dashboard",
-                3,
-                "replace",
-                json!([range("2026-07", "2026-07")]),
                 1
             ),
         ]
@@ -301,11 +297,11 @@ fn acceptance_one_day_of_silver_cases_before_june_closes() {
         ],
     );
     let dash = steps_of(&plan, "executive_dashboard");
-    assert_eq!(dash.len(), 1, "one step replaces both months: {dash:#?}");
+    assert_eq!(dash.len(), 1, "one step replaces June: {dash:#?}");
     assert_eq!(dash[0]["action"], "replace");
-    assert_eq!(dash[0]["wave"], 3);
-    assert_eq!(dash[0]["ranges"], json!([range("2026-06", "2026-07")]));
-    assert_eq!(dash[0]["partitions"], 2);
+    assert_eq!(dash[0]["wave"], 2);
+    assert_eq!(dash[0]["ranges"], json!([range("2026-06", "2026-06")]));
+    assert_eq!(dash[0]["partitions"], 1);
     let sla = steps_of(&plan, "case_sla_daily_metrics");
     assert_eq!(sla[0]["ranges"], json!([range("2026-06-15", "2026-07-14")]));
     assert_eq!(sla[0]["partitions"], 30);
@@ -339,7 +335,7 @@ fn acceptance_june_closes_on_the_sixth_of_july() {
     assert_eq!(dash[0]["action"], "replace");
     let closed = plan_json(&enforcement(), &args("2026-07-06"));
     let dash = steps_of(&closed, "executive_dashboard");
-    assert_eq!(dash.len(), 2);
+    assert_eq!(dash.len(), 1);
     assert_eq!(dash[0]["action"], "restatement");
     assert_eq!(dash[0]["ranges"], json!([range("2026-06", "2026-06")]));
 }
@@ -385,8 +381,7 @@ fn acceptance_restatement_with_a_reason_and_replace_mode() {
         .as_str()
         .unwrap()
         .contains("replace is refused for closed partitions"));
-    assert_eq!(dash[1]["action"], "replace");
-    assert_eq!(dash[1]["ranges"], json!([range("2026-07", "2026-07")]));
+    assert_eq!(dash.len(), 1, "July does not read 15 June: {dash:#?}");
 }
 
 #[test]
@@ -411,11 +406,9 @@ fn acceptance_text_reads_like_a_release_plan() {
     for needle in [
         "wave 1",
         "wave 2",
-        "wave 3",
         "case_sla_daily_metrics  replace  2026-06-15..2026-07-14  (30 partitions)",
         "executive_dashboard     restate  2026-06  (1 partition)",
-        "executive_dashboard     replace  2026-07  (1 partition)",
-        "4 datasets, 34 partitions to recompute",
+        "4 datasets, 33 partitions to recompute",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }

@@ -444,3 +444,181 @@ fn no_lookback_computes_exactly_the_dates_given() {
         .collect();
     assert_eq!(parts, ["2026-07-01"]);
 }
+
+#[test]
+fn an_output_name_the_project_does_not_own_is_refused_before_staging() {
+    let p = readings_project("quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE daily(day TEXT, note TEXT); INSERT INTO daily VALUES ('x', 'theirs');",
+        )
+        .unwrap();
+    let (code, _, err) = p.text(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("E0308") && err.contains("`daily`"), "{err}");
+    // Nothing was staged or created, and their table is untouched.
+    assert_eq!(
+        p.count("SELECT count(*) FROM sqlite_master WHERE name = 'daily__data'"),
+        0
+    );
+    assert_eq!(p.rows("SELECT note FROM daily"), vec!["Text(\"theirs\")"]);
+
+    // The project's own view, from an earlier run, is its own.
+    let p = readings_project("quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    let args = ["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF];
+    assert_eq!(p.text(&args).0, 0);
+    assert_eq!(p.text(&args).0, 0);
+}
+
+#[test]
+fn unmatched_counts_the_rows_a_left_join_found_no_match_for() {
+    let spec = r#"source readings {
+  table "readings"
+  columns {
+    id: string
+    unit: string
+    day: date
+    at: timestamp
+  }
+  key id
+  clock event = at
+  snapshot by at
+}
+
+reference units {
+  table "units"
+  columns {
+    unit: string
+    region: string
+  }
+  key unit
+}
+
+dataset by_region {
+  version 1
+  partition by day: date
+  publish replace
+
+  input r = readings where day == p
+  bind u = units latest because "a test of joins"
+
+  compute {
+    from r
+    left join u on u.unit == r.unit
+    group by day = p, region = coalesce(u.region, "none") {
+      n = row_count()
+    }
+  }
+
+  reconcile {
+    referential: unmatched(u) == 0 else fail run
+  }
+}
+"#;
+    let p = Project::new(&[("specs.bpl", spec)]);
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE readings(id TEXT, unit TEXT, day TEXT, at TEXT);
+             CREATE TABLE units(unit TEXT, region TEXT);
+             INSERT INTO units VALUES ('u1', 'west');
+             INSERT INTO readings VALUES ('a', 'u1', '2026-07-01', '2026-07-01 10:00:00'),
+               ('b', 'u2', '2026-07-01', '2026-07-01 11:00:00'),
+               ('c', 'u3', '2026-07-01', '2026-07-01 12:00:00');",
+        )
+        .unwrap();
+    let args = ["run", "by_region", "--date", "2026-07-01", "--as-of", AS_OF];
+    let (code, run) = p.json(&args);
+    assert_eq!(code, 1, "{run}");
+    assert_eq!(run["status"], "FAILED");
+    let check = &run["outputs"][0]["reconciliation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "referential")
+        .unwrap()
+        .clone();
+    assert_eq!(check["passed"], false, "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unmatched(u) = 2"),
+        "{check}"
+    );
+
+    // Every unit known: it passes.
+    p.warehouse()
+        .execute_batch("INSERT INTO units VALUES ('u2', 'east'), ('u3', 'east');")
+        .unwrap();
+    let (code, run) = p.json(&args);
+    assert_eq!(code, 0, "{run}");
+}
+
+#[test]
+fn the_typed_input_boundary_quarantines_bad_values_and_normalises_timestamps() {
+    let p = readings_project("quarantine", "warn");
+    p.warehouse()
+        .execute_batch(
+            "INSERT INTO readings VALUES
+               ('a', 5, '2026-07-01', '2026-07-01T10:00:00Z'),
+               ('b', 'high', '2026-07-01', '2026-07-01 11:00:00'),
+               (NULL, 3, '2026-07-01', '2026-07-01 11:30:00'),
+               ('c', 4, '2026-07-01', '2026-07-01 12:00:00+02:00'),
+               ('d', 6, '2026-07-01', 'yesterday');",
+        )
+        .unwrap();
+    let (code, run) = p.json(&[
+        "run",
+        "daily",
+        "--date",
+        "2026-07-01",
+        "--no-lookback",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(code, 0, "{run}");
+    let out = &run["outputs"][0];
+    let c = &out["counters"];
+    assert_eq!(
+        (
+            c["input"].as_i64(),
+            c["quarantined"].as_i64(),
+            c["accepted"].as_i64()
+        ),
+        (Some(5), Some(3), Some(2)),
+        "{out}"
+    );
+    // a (5) and c (4): the timestamps with T/Z and an offset were read.
+    assert_eq!(
+        p.rows("SELECT total, n FROM daily"),
+        vec!["Integer(9)|Integer(2)"]
+    );
+    let ledger = rusqlite::Connection::open(p.ledger_path()).unwrap();
+    let mut stmt = ledger
+        .prepare("SELECT rule, reason FROM quarantine ORDER BY reason")
+        .unwrap();
+    let reasons: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (
+                "typed_input".to_string(),
+                "at: 'yesterday' is not a valid timestamp".to_string()
+            ),
+            (
+                "typed_input".to_string(),
+                "id: null in a column that may not be null".to_string()
+            ),
+            (
+                "typed_input".to_string(),
+                "v: 'high' is not a valid int".to_string()
+            ),
+        ]
+    );
+}

@@ -797,3 +797,191 @@ fn e0004_prelude_only_type_in_a_column() {
 fn e0132_quarantine_on_a_reconciliation() {
     assert_reports!("E0132", &with_source(&DATASET_OK.replace("  compute", "  reconcile {\n    input == accepted + quarantined + duplicates else quarantine\n  }\n  compute")));
 }
+
+/// Case events, a daily dataset over them, and a monthly roll-up of it:
+/// `{daily}` is the daily pipeline's boundary and group block, `{monthly}`
+/// the roll-up's group block.
+fn rollup(boundary: &str, daily: &str, monthly: &str) -> String {
+    format!(
+        r#"
+source case_events {{
+  columns {{
+    event_id: string
+    case_id: string
+    closed: bool
+    day: date
+  }}
+  key event_id
+}}
+
+dataset daily {{
+  version 1
+  partition by day: date
+  publish replace
+  input ev = case_events where {boundary}
+  compute {{
+    from ev
+    group by day = p {{
+{daily}
+    }}
+  }}
+}}
+
+dataset monthly {{
+  version 1
+  partition by report_month: month
+  publish replace
+  input d = daily where day in month(p)
+  compute {{
+    from d
+    group by report_month = p {{
+{monthly}
+    }}
+  }}
+}}
+"#
+    )
+}
+
+const ROLLING: &str = "day in [p - 29d, p]";
+const OWN_DAY: &str = "day == p";
+
+#[test]
+fn e0141_summing_a_rolling_count_over_a_month() {
+    assert_reports!(
+        "E0141",
+        &rollup(
+            ROLLING,
+            "      closed = count(ev.closed)",
+            "      closed = sum(d.closed)"
+        )
+    );
+}
+
+#[test]
+fn e0140_summing_a_distinct_count_over_a_month() {
+    assert_reports!(
+        "E0140",
+        &rollup(
+            OWN_DAY,
+            "      cases = count_distinct(ev.case_id)",
+            "      cases = sum(d.cases)"
+        )
+    );
+}
+
+#[test]
+fn e0140_summing_a_ratio_of_daily_figures() {
+    assert_reports!(
+        "E0140",
+        &rollup(
+            OWN_DAY,
+            "      closed = count(ev.closed)\n      events = row_count()",
+            "      share = sum(d.closed / d.events)"
+        )
+    );
+}
+
+#[test]
+fn e0141_a_rolling_figure_stays_overlapping_through_a_pass_through_dataset() {
+    let src = rollup(ROLLING, "      closed = count(ev.closed)", "      closed = sum(d.closed)")
+        .replace("input d = daily where", "input d = copy where")
+        .replace(
+            "dataset monthly {",
+            "dataset copy {\n  version 1\n  partition by day: date\n  publish replace\n  input x = daily where day == p\n  compute {\n    from x\n    select day = p, closed = x.closed\n  }\n}\n\ndataset monthly {",
+        );
+    assert_reports!("E0141", &src);
+}
+
+#[test]
+fn additive_daily_figures_sum_over_a_month() {
+    assert_clean!(&rollup(
+        OWN_DAY,
+        "      closed = count(ev.closed)\n      events = row_count()",
+        "      closed = sum(d.closed)\n      events = sum(d.events + d.closed)\n      share = sum(d.closed) / sum(d.events)"
+    ));
+}
+
+#[test]
+fn min_max_and_count_of_a_rolling_figure_are_not_refused() {
+    assert_clean!(&rollup(
+        ROLLING,
+        "      cases = count_distinct(ev.case_id)",
+        "      worst = max(d.cases)\n      best = min(d.cases)\n      days = count(d.cases > 0)"
+    ));
+}
+
+#[test]
+fn a_wide_boundary_narrowed_to_the_partition_by_where_stays_additive() {
+    let src = rollup(
+        ROLLING,
+        "      closed = count(ev.closed)",
+        "      closed = sum(d.closed)",
+    )
+    .replace("    from ev\n", "    from ev\n    where ev.day == p\n");
+    assert_clean!(&src);
+}
+
+#[test]
+fn a_wide_boundary_narrowed_by_an_unqualified_column_stays_additive() {
+    let src = rollup(
+        ROLLING,
+        "      closed = count(ev.closed)",
+        "      closed = sum(d.closed)",
+    )
+    .replace("    from ev\n", "    from ev\n    where day == p\n");
+    assert_clean!(&src);
+}
+
+#[test]
+fn a_rolling_sum_of_additive_figures_is_not_refused() {
+    let src = rollup(
+        OWN_DAY,
+        "      closed = count(ev.closed)",
+        "      closed = sum(d.closed)",
+    )
+    .replace("day in month(p)", "day in [p - 6d, p]")
+    .replace("report_month: month", "report_month: date");
+    assert_clean!(&src);
+}
+
+#[test]
+fn a_sum_of_distinct_counts_can_be_allowed_with_a_reason() {
+    let src = rollup(OWN_DAY, "      cases = count_distinct(ev.case_id)", "      case_days = sum(d.cases)")
+        .replace(
+            "  input d = daily",
+            "  allow E0140 because \"case-days: a case open on 20 days counts 20 times\"\n  input d = daily",
+        );
+    assert_clean!(&src);
+}
+
+#[test]
+fn e0123_allowing_e0140_needs_a_reason() {
+    let src = rollup(
+        OWN_DAY,
+        "      cases = count_distinct(ev.case_id)",
+        "      case_days = sum(d.cases)",
+    )
+    .replace(
+        "  input d = daily",
+        "  allow E0140 because \"\"\n  input d = daily",
+    );
+    assert_reports!("E0123", &src);
+}
+
+/// The checked program's additivity class of every column of the
+/// enforcement example.
+#[test]
+fn enforcement_example_additivity() {
+    let checked = bplc::driver::check(std::path::Path::new("examples/enforcement_sla")).unwrap();
+    assert!(checked.diagnostics.is_empty());
+    let program = checked.program.unwrap();
+    let mut out = String::new();
+    for d in program.datasets() {
+        out.push_str(&format!("{}\n", d.name));
+        for (column, class) in &d.additivity {
+            out.push_str(&format!("  {column}: {}\n", class.name()));
+        }
+    }
+    insta::assert_snapshot!(out);
+}

@@ -2,7 +2,7 @@
 //! against SQLite files (`run_daily`, `backfill`), included with `#[path]`
 //! like the generator.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// An environment variable, unless unset or blank.
@@ -39,4 +39,28 @@ pub fn copy_synced(from: &Path, to: &Path) {
     std::fs::File::open(to)
         .and_then(|f| f.sync_all())
         .expect("sync the copy");
+}
+
+/// The directory a benchmark writes to: `BPLC_BENCH_KEEP`, created and
+/// kept, or a temporary directory, removed when the guard drops.
+pub fn work_dir() -> (Option<tempfile::TempDir>, PathBuf) {
+    match env("BPLC_BENCH_KEEP") {
+        Some(d) => {
+            std::fs::create_dir_all(&d).expect("create BPLC_BENCH_KEEP");
+            (None, PathBuf::from(d))
+        }
+        None => {
+            let tmp = tempfile::tempdir().expect("temporary directory");
+            let path = tmp.path().to_path_buf();
+            (Some(tmp), path)
+        }
+    }
+}
+
+/// A copy of the release `bplc` in `dir`: a rebuild while the benchmark
+/// runs does not change what it times.
+pub fn bplc_copy(dir: &Path) -> PathBuf {
+    let bin = dir.join("bplc");
+    std::fs::copy(env!("CARGO_BIN_EXE_bplc"), &bin).expect("copy the bplc binary");
+    bin
 }

@@ -105,6 +105,25 @@ enum Up {
     Dataset(usize),
 }
 
+/// Which of a dataset's measures overlap neighbouring partitions (were
+/// computed over a window, or from measures that were): a roll-up must not
+/// sum them (E0141), so the generator takes their `max` there instead.
+#[derive(Clone, Copy, Default)]
+struct Overlaps {
+    events: bool,
+    amount: bool,
+}
+
+/// What a boundary does to the rows it reads: whether one input partition
+/// feeds several output partitions (a window, or a coarser input), and
+/// whether one output partition reads several input partitions (a window,
+/// or a roll-up).
+fn reach(boundary: &str, from: Grain, to: Grain) -> (bool, bool) {
+    let window = boundary.contains(" in [");
+    let coarser = from == Grain::Month && to != Grain::Month;
+    (window || coarser, window || boundary.contains("in month("))
+}
+
 const DOMAINS: &[&str] = &[
     "orders",
     "payments",
@@ -178,6 +197,7 @@ pub fn generate(spec: Spec) -> (Vec<(String, String)>, Summary) {
     let layer = |i: usize| i * LAYERS / n.max(1);
     let first_of = |l: usize| (l * n).div_ceil(LAYERS);
     let mut grains: Vec<Grain> = Vec::with_capacity(n);
+    let mut overlaps: Vec<Overlaps> = Vec::with_capacity(n);
     let mut edges = 0;
     let mut text = String::new();
     for i in 0..n {
@@ -226,7 +246,8 @@ pub fn generate(spec: Spec) -> (Vec<(String, String)>, Summary) {
             fresh
         });
         edges += ups.len();
-        dataset(&mut text, &mut rng, i, grain, &ups, &grains);
+        let o = dataset(&mut text, &mut rng, i, grain, &ups, &grains, &overlaps);
+        overlaps.push(o);
         if (i + 1) % per_file == 0 || i + 1 == n {
             let k = i / per_file;
             let domain = DOMAINS[k % DOMAINS.len()];
@@ -334,7 +355,15 @@ fn boundary(rng: &mut Rng, up: Up, from: Grain, to: Grain) -> (String, bool) {
     (format!("where {b}"), b.contains("29d"))
 }
 
-fn dataset(out: &mut String, rng: &mut Rng, i: usize, grain: Grain, ups: &[Up], grains: &[Grain]) {
+fn dataset(
+    out: &mut String,
+    rng: &mut Rng,
+    i: usize,
+    grain: Grain,
+    ups: &[Up],
+    grains: &[Grain],
+    overlaps: &[Overlaps],
+) -> Overlaps {
     let name = dataset_name(i);
     let up_name = |u: &Up| match u {
         Up::Source(s) => source_name(*s),
@@ -420,8 +449,23 @@ fn dataset(out: &mut String, rng: &mut Rng, i: usize, grain: Grain, ups: &[Up], 
 
     // ---- inputs and bindings
     let mut window = false;
+    // Rows read by several output partitions; an overlapping measure
+    // summed over several input partitions; the first input's events so.
+    let (mut rows_overlap, mut amount_summed_wrong, mut events_summed_wrong) =
+        (false, false, false);
+    let (mut upstream_amount, mut upstream_events) = (false, false);
     for (k, u) in ups.iter().enumerate() {
         let (b, w) = boundary(rng, *u, up_grain(u), grain);
+        let (overlap, spread) = reach(&b, up_grain(u), grain);
+        rows_overlap |= overlap;
+        if let Up::Dataset(j) = u {
+            upstream_amount |= overlaps[*j].amount;
+            amount_summed_wrong |= spread && overlaps[*j].amount;
+            if k == 0 {
+                upstream_events = overlaps[*j].events;
+                events_summed_wrong = spread && overlaps[*j].events;
+            }
+        }
         window |= w && k == 0;
         if w && k == 0 {
             out.push_str("  // Rolling window: one changed day touches the partitions whose window covers it.\n");
@@ -490,12 +534,22 @@ fn dataset(out: &mut String, rng: &mut Rng, i: usize, grain: Grain, ups: &[Up], 
         out,
         "    group by {keys}, region = {region}, unit_id = u0.unit_id {{"
     );
-    let events = if first_is_source {
-        "row_count()"
+    let (events, events_overlap) = if first_is_source {
+        ("row_count()", rows_overlap)
     } else if rng.chance(50) {
-        "sum(u0.events)"
+        let agg = if events_summed_wrong {
+            "max(u0.events)"
+        } else {
+            "sum(u0.events)"
+        };
+        (agg, rows_overlap || upstream_events)
     } else {
-        "count(u0.events > 0)"
+        ("count(u0.events > 0)", rows_overlap)
+    };
+    let amount = if amount_summed_wrong {
+        "max(adjusted)"
+    } else {
+        "sum(adjusted)"
     };
     let score = *rng.pick(&[
         "avg(weighted)",
@@ -504,7 +558,7 @@ fn dataset(out: &mut String, rng: &mut Rng, i: usize, grain: Grain, ups: &[Up], 
     ]);
     let _ = writeln!(
         out,
-        "      events = {events}\n      amount = sum(adjusted)\n      score = {score}\n    }}\n  }}\n"
+        "      events = {events}\n      amount = {amount}\n      score = {score}\n    }}\n  }}\n"
     );
 
     // ---- quality
@@ -561,4 +615,9 @@ fn dataset(out: &mut String, rng: &mut Rng, i: usize, grain: Grain, ups: &[Up], 
         out.push_str("    unknown impact => plan first\n  }\n");
     }
     out.push_str("}\n\n");
+    Overlaps {
+        events: events_overlap,
+        // A maximum adds up no better than an overlapping sum.
+        amount: rows_overlap || upstream_amount,
+    }
 }

@@ -94,7 +94,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
         Ok(l) => l,
         Err(e) => return runtime_error(e),
     };
-    let mut engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+    let mut engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };
@@ -330,7 +330,7 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let mut engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+    let mut engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };

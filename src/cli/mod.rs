@@ -146,6 +146,16 @@ pub fn main() -> ExitCode {
         }
     };
     let _ = FORMAT.set(cli.format);
+    if matches!(
+        cli.command,
+        Command::Run(_)
+            | Command::Backfill(_)
+            | Command::Approve(_)
+            | Command::Reject(_)
+            | Command::Recover(_)
+    ) {
+        crate::runtime::cancel::install();
+    }
     let code = match &cli.command {
         Command::Check(args) => check::run(&cli, args),
         Command::Explain(args) => explain::run(&cli, args),

@@ -90,6 +90,7 @@ pub(crate) struct Opened {
 pub(crate) fn open(cli: &Cli, project: &Path, what: &str) -> Result<Opened, u8> {
     let (checked, program) = clean_project(cli, project, what)?;
     let root = &checked.project.root;
+    crate::runtime::set_lock_timeout(checked.project.config.lock_timeout);
     Ok(Opened {
         program,
         warehouse: root.join(&checked.project.config.warehouse),
@@ -394,7 +395,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
             }
         }
     };
-    let mut engine = match SqliteEngine::open(&o.warehouse, &ledger_path) {
+    let mut engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };
@@ -563,7 +564,7 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let mut engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+    let mut engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };
@@ -634,7 +635,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let engine = match SqliteEngine::open(&o.warehouse, &o.ledger) {
+    let engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };

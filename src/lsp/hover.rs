@@ -162,6 +162,15 @@ fn column_text(p: &ProjectState, decl: &str, column: &str) -> Option<String> {
         None => code(&mut out, column),
     }
     let _ = writeln!(out, "\nColumn of {} `{decl}`.", d.kind.keyword());
+    // Only a dataset's columns are computed, so only theirs have a class
+    // worth showing (what a roll-up may sum).
+    if let Some((_, class)) = p
+        .hir(decl)
+        .filter(|h| h.kind == crate::syntax::ast::DeclKind::Dataset)
+        .and_then(|h| h.additivity.iter().find(|(name, _)| name == column))
+    {
+        let _ = writeln!(out, "\nAdditivity: {}.", class.name());
+    }
     if let Some(c) =
         declared_columns(d).and_then(|cols| cols.iter().find(|c| c.name.name == column))
     {

@@ -47,6 +47,11 @@ pub struct InputPlan {
     pub dimensions: Vec<(String, String)>,
     /// Sources: how the run locks what it reads.
     pub lock: Option<Lock>,
+    /// Datasets: the keys that split a partition besides time, in the
+    /// order they appear in a partition id (`tenant/2026-06-15`).
+    pub dimension_keys: Vec<String>,
+    /// The input's declared key: its columns may not be null.
+    pub key: Vec<String>,
 }
 
 /// Which rows of an input feed output partition `p`.
@@ -192,6 +197,18 @@ impl JobPlan {
                 boundary,
                 dimensions: i.mapping.dimensions.clone(),
                 lock: target.access.lock.clone(),
+                dimension_keys: target
+                    .partition
+                    .iter()
+                    .filter(|k| {
+                        matches!(
+                            k.kind,
+                            PartitionKind::Dimension | PartitionKind::Hash { .. }
+                        )
+                    })
+                    .map(|k| k.name.clone())
+                    .collect(),
+                key: target.key.clone(),
             });
         }
         let binds = d

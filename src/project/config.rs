@@ -18,8 +18,16 @@ pub struct Config {
     pub warehouse: PathBuf,
     #[serde(default = "default_ledger")]
     pub ledger: PathBuf,
+    /// Seconds a run waits for another writer of the warehouse or the
+    /// ledger to finish before it fails (readers never block a writer).
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout: u64,
     #[serde(default)]
     pub lint: Lint,
+}
+
+fn default_lock_timeout() -> u64 {
+    crate::runtime::DEFAULT_LOCK_TIMEOUT
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +64,7 @@ impl Default for Config {
             engine: default_engine(),
             warehouse: default_warehouse(),
             ledger: default_ledger(),
+            lock_timeout: default_lock_timeout(),
             lint: Lint::default(),
         }
     }

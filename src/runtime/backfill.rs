@@ -1,6 +1,8 @@
 //! Executing a backfill plan: the planned partitions of each dataset, wave
-//! by wave, each as a run of its own through the same lifecycle as `bplc
-//! run`. A partition that fails stops exactly the downstream partitions
+//! by wave, through the same lifecycle as `bplc run`. A step's consecutive
+//! partitions are one run, staged by set-based statements in one batch; a
+//! batch that fails as a whole runs again one partition at a time, so a
+//! partition that fails stops exactly the downstream partitions
 //! that read it; running the same backfill again resumes it, skipping what
 //! it already finished. The backfill, its scope and the runs it made are
 //! recorded in the ledger.
@@ -263,48 +265,67 @@ pub fn execute(
         };
         let upstream = upstream_failures(&failed, &step.dataset);
         let mut failures_here = BTreeSet::new();
+        let target = match (spec.mode, step.action.as_str()) {
+            (_, "skipped") => None,
+            (Mode::DryRun | Mode::Shadow | Mode::CompareOnly, _) => Some(Target::Shadow {
+                scope: scope.clone(),
+            }),
+            (Mode::Restatement, "restatement") => Some(Target::Restate {
+                reason: spec.reason.clone().unwrap_or_default(),
+            }),
+            _ => Some(Target::Publish),
+        };
+        let mut outcomes: Vec<Option<PartitionOutcome>> = vec![None; parts.len()];
+        let mut to_run: Vec<usize> = Vec::new();
+        // Run now, or reused from an earlier shadow backfill: compared and
+        // recorded as this backfill's.
+        let mut computed: Vec<usize> = Vec::new();
         for (n, (partition, o)) in parts.iter().enumerate() {
-            let mut outcome = PartitionOutcome {
-                partition: partition.clone(),
-                outcome: String::new(),
-                run_id: None,
-                version: None,
-                checksum: None,
-                error: None,
-                diff: None,
-            };
-            let target = match (spec.mode, step.action.as_str()) {
-                (_, "skipped") => None,
-                (Mode::DryRun | Mode::Shadow | Mode::CompareOnly, _) => Some(Target::Shadow {
-                    scope: scope.clone(),
-                }),
-                (Mode::Restatement, "restatement") => Some(Target::Restate {
-                    reason: spec.reason.clone().unwrap_or_default(),
-                }),
-                _ => Some(Target::Publish),
-            };
+            let mut outcome = PartitionOutcome::new(partition);
             if let Some((run, was)) = done.get(&(step.dataset.clone(), partition.clone())) {
                 outcome.outcome = "already_done".into();
                 outcome.run_id = Some(run.clone());
                 outcome.error = Some(format!("{was} by an earlier attempt of this backfill"));
-            } else if let Some(why) = target.as_ref().and_then(|_| blocked(&plan, *o, &upstream)) {
+            } else if target.is_none() {
+                outcome.outcome = "skipped".into();
+                outcome.error = step.why.clone();
+            } else if let Some(why) = blocked(&plan, *o, &upstream) {
                 outcome.outcome = "blocked".into();
                 outcome.error = Some(why);
                 failures_here.insert(*o);
-            } else if let Some(target) = target {
-                let reused = match (spec.mode, &target) {
-                    (Mode::CompareOnly, _) => engine.versions(&plan, partition, Some(&scope))?.1,
-                    _ => None,
-                };
-                if let Some(v) = reused {
-                    outcome.outcome = "shadowed".into();
-                    outcome.version = Some(v);
-                    outcome.error = Some("the shadow result of an earlier shadow backfill".into());
-                } else {
+            } else if let Some(v) = match spec.mode {
+                Mode::CompareOnly => engine.versions(&plan, partition, Some(&scope))?.1,
+                _ => None,
+            } {
+                outcome.outcome = "shadowed".into();
+                outcome.version = Some(v);
+                outcome.error = Some("the shadow result of an earlier shadow backfill".into());
+                computed.push(n);
+            } else {
+                to_run.push(n);
+                computed.push(n);
+                continue;
+            }
+            outcomes[n] = Some(outcome);
+        }
+        // Runnable partitions with consecutive ordinals run as one batch;
+        // a batch that fails as a whole is run again one partition at a
+        // time, so a failure stops only the partitions that depend on it.
+        if let Some(target) = &target {
+            for segment in contiguous(&to_run, &parts) {
+                let run = |which: &[usize],
+                           engine: &mut dyn Engine,
+                           ledger: &mut Ledger|
+                 -> Result<Vec<PartitionOutcome>, RuntimeError> {
+                    let (first, last) = (&parts[which[0]], &parts[which[which.len() - 1]]);
                     let req = Request {
-                        from: *o,
-                        to: *o,
-                        dates: partition.clone(),
+                        from: first.1,
+                        to: last.1,
+                        dates: if which.len() == 1 {
+                            first.0.clone()
+                        } else {
+                            format!("{}..{}", first.0, last.0)
+                        },
                         as_of: spec.as_of.clone(),
                         dimensions: Vec::new(),
                         lookback: false,
@@ -314,60 +335,41 @@ pub fn execute(
                     let mut quiet = |_: &str| {};
                     let mut runner = Runner {
                         plan: &plan,
-                        engine: &mut *engine,
-                        ledger: &mut *ledger,
+                        engine,
+                        ledger,
                         progress: &mut quiet,
                     };
-                    match runner.run(&req) {
-                        Ok(m) => {
-                            outcome.run_id = Some(m.run_id.clone());
-                            let out = m.outputs.iter().find(|x| x.partition == *partition);
-                            outcome.version = out.map(|x| x.version);
-                            outcome.checksum = out.map(|x| x.checksum.clone());
-                            outcome.outcome = match (m.status, &target) {
-                                (Status::Published, Target::Restate { .. }) => "restated",
-                                (Status::Published, _) => "published",
-                                (Status::Shadowed, _) if spec.mode == Mode::DryRun => "validated",
-                                (Status::Shadowed, _) => "shadowed",
-                                _ => "failed",
-                            }
-                            .into();
-                            // Held back by a `fail partition` gate: deliberate, reported,
-                            // and downstream partitions that read it wait.
-                            if let Some(o) = out
-                                .filter(|x| x.decision == super::manifest::Decision::HoldPartition)
-                            {
-                                outcome.outcome = "held".into();
-                                let gates: Vec<String> = o
-                                    .quality
-                                    .iter()
-                                    .chain(&o.reconciliation)
-                                    .filter(|c| !c.passed && c.severity == "fail partition")
-                                    .map(|c| match &c.detail {
-                                        Some(d) => format!("{} [{d}]", c.text),
-                                        None => c.text.clone(),
-                                    })
-                                    .collect();
-                                outcome.error = Some(format!("held back by {}", gates.join("; ")));
-                            }
-                            if outcome.outcome == "failed" {
-                                outcome.error = m
-                                    .error
-                                    .clone()
-                                    .or(Some(format!("run is {}", m.status.name())));
-                            }
-                        }
-                        Err(e) => {
-                            outcome.outcome = if matches!(e, RuntimeError::Closed { .. }) {
-                                "refused"
-                            } else {
-                                "failed"
-                            }
-                            .into();
-                            outcome.error = Some(format!("[{}] {e}", e.code()));
-                        }
+                    let result = runner.run(&req);
+                    Ok(which
+                        .iter()
+                        .map(|&n| outcome_of_run(&result, &parts[n].0, target, spec.mode))
+                        .collect())
+                };
+                let mut results = run(&segment, &mut *engine, &mut *ledger)?;
+                let whole_failure = segment.len() > 1
+                    && results
+                        .iter()
+                        .any(|r| r.outcome == "failed" || r.outcome == "refused");
+                if whole_failure {
+                    results = Vec::new();
+                    for &n in &segment {
+                        results.extend(run(&[n], &mut *engine, &mut *ledger)?);
                     }
                 }
+                for (&n, outcome) in segment.iter().zip(results) {
+                    outcomes[n] = Some(outcome);
+                }
+                // The interrupted run is recorded FAILED; repeating the
+                // backfill resumes it.
+                super::cancel::check()?;
+            }
+        }
+        let mut recorded = Vec::new();
+        for (n, (partition, o)) in parts.iter().enumerate() {
+            let mut outcome = outcomes[n]
+                .take()
+                .unwrap_or_else(|| PartitionOutcome::new(partition));
+            if computed.contains(&n) {
                 if spec.mode == Mode::CompareOnly {
                     if let Some(v) = outcome.version.filter(|_| outcome.outcome == "shadowed") {
                         outcome.diff = Some(engine.diff(&plan, partition, None, v)?);
@@ -376,16 +378,7 @@ pub fn execute(
                 if matches!(outcome.outcome.as_str(), "failed" | "refused" | "held") {
                     failures_here.insert(*o);
                 }
-                ledger.backfill_run(
-                    &id,
-                    &step.dataset,
-                    partition,
-                    outcome.run_id.as_deref(),
-                    &outcome.outcome,
-                )?;
-            } else {
-                outcome.outcome = "skipped".into();
-                outcome.error = step.why.clone();
+                recorded.push(n);
             }
             progress(&format!(
                 "wave {}/{waves}: {} {partition} ({}/{}) {}",
@@ -397,6 +390,19 @@ pub fn execute(
             ));
             report.partitions.push(outcome);
         }
+        // One ledger transaction for the step's record, not one per partition.
+        let rows: Vec<(&str, Option<&str>, &str)> = recorded
+            .iter()
+            .map(|&n| {
+                let o = &report.partitions[n];
+                (
+                    o.partition.as_str(),
+                    o.run_id.as_deref(),
+                    o.outcome.as_str(),
+                )
+            })
+            .collect();
+        ledger.backfill_runs(&id, &step.dataset, &rows)?;
         failed
             .entry(step.dataset.clone())
             .or_default()
@@ -461,4 +467,89 @@ fn discard_scope(
         }
     }
     Ok(())
+}
+
+impl PartitionOutcome {
+    fn new(partition: &str) -> PartitionOutcome {
+        PartitionOutcome {
+            partition: partition.to_string(),
+            outcome: String::new(),
+            run_id: None,
+            version: None,
+            checksum: None,
+            error: None,
+            diff: None,
+        }
+    }
+}
+
+/// The runnable partitions (indexes into `parts`) split where their
+/// ordinals stop being consecutive.
+fn contiguous(to_run: &[usize], parts: &[(String, i64)]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for &n in to_run {
+        match out.last_mut() {
+            Some(seg) if parts[*seg.last().expect("non-empty")].1 + 1 == parts[n].1 => seg.push(n),
+            _ => out.push(vec![n]),
+        }
+    }
+    out
+}
+
+/// What a run did to one of its partitions, as the backfill reports it.
+fn outcome_of_run(
+    result: &Result<super::manifest::Manifest, RuntimeError>,
+    partition: &str,
+    target: &Target,
+    mode: Mode,
+) -> PartitionOutcome {
+    let mut outcome = PartitionOutcome::new(partition);
+    let m = match result {
+        Ok(m) => m,
+        Err(e) => {
+            outcome.outcome = if matches!(e, RuntimeError::Closed { .. }) {
+                "refused"
+            } else {
+                "failed"
+            }
+            .into();
+            outcome.error = Some(format!("[{}] {e}", e.code()));
+            return outcome;
+        }
+    };
+    outcome.run_id = Some(m.run_id.clone());
+    let out = m.outputs.iter().find(|x| x.partition == partition);
+    outcome.version = out.map(|x| x.version);
+    outcome.checksum = out.map(|x| x.checksum.clone());
+    outcome.outcome = match (m.status, target) {
+        (Status::Published, Target::Restate { .. }) => "restated",
+        (Status::Published, _) => "published",
+        (Status::Shadowed, _) if mode == Mode::DryRun => "validated",
+        (Status::Shadowed, _) => "shadowed",
+        _ => "failed",
+    }
+    .into();
+    // Held back by a `fail partition` gate: deliberate, reported, and
+    // downstream partitions that read it wait.
+    if let Some(o) = out.filter(|x| x.decision == super::manifest::Decision::HoldPartition) {
+        outcome.outcome = "held".into();
+        let gates: Vec<String> = o
+            .quality
+            .iter()
+            .chain(&o.reconciliation)
+            .filter(|c| !c.passed && c.severity == "fail partition")
+            .map(|c| match &c.detail {
+                Some(d) => format!("{} [{d}]", c.text),
+                None => c.text.clone(),
+            })
+            .collect();
+        outcome.error = Some(format!("held back by {}", gates.join("; ")));
+    }
+    if outcome.outcome == "failed" {
+        outcome.error = m
+            .error
+            .clone()
+            .or(Some(format!("run is {}", m.status.name())));
+    }
+    outcome
 }

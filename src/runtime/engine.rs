@@ -13,6 +13,7 @@ use super::manifest::{Binding, Counters, InputLock};
 use super::RuntimeError;
 use crate::plan::JobPlan;
 use crate::semantic::hir::{BindPolicyKind, Lock};
+use crate::sql::range::RangeStage;
 use crate::sql::sqlite::{Gate, LoweredJob};
 use crate::sql::types::{ident, sqlite_type};
 use crate::syntax::ast::DeclKind;
@@ -49,6 +50,10 @@ pub struct Staged {
     pub partition_counts: Vec<(String, i64)>,
     /// Aggregates over input columns the gates read, by counter name.
     pub input_aggregates: Vec<(String, Value)>,
+    /// Rows routed to quarantine, for the ledger.
+    pub quarantine: Vec<super::tally::Quarantined>,
+    /// Accepted rows whose join found no match, by alias (`unmatched(b)`).
+    pub unmatched: Vec<(String, i64)>,
 }
 
 /// A gate as evaluated: `Some(passed)`, or `None` when it had no value.
@@ -113,22 +118,26 @@ pub trait Engine {
         plan: &JobPlan,
         overlay: Option<&str>,
     ) -> Result<Vec<InputLock>, RuntimeError>;
-    /// Resolves each binding to a version and a checksum of its rows.
+    /// Resolves each binding to a version and a checksum of its rows:
+    /// once per run, and once more for each other version a partition of
+    /// the batch reads (as of report close).
     fn bindings(
         &mut self,
         plan: &JobPlan,
         run: &RunScope,
-        part: &PartitionRun,
+        parts: &[PartitionRun],
     ) -> Result<Vec<Binding>, RuntimeError>;
     /// The version a new write of a partition gets.
     fn next_version(&mut self, plan: &JobPlan, partition: &str) -> Result<i64, RuntimeError>;
-    /// Computes a partition into an unpublished version; routes quarantine.
+    /// Computes a batch of partitions into unpublished versions, all or
+    /// none, with set-based statements over the whole batch; measures each
+    /// partition's counters in the same pass and routes quarantined rows.
     fn stage(
         &mut self,
         plan: &JobPlan,
         run: &RunScope,
-        part: &PartitionRun,
-    ) -> Result<Staged, RuntimeError>;
+        parts: &[PartitionRun],
+    ) -> Result<Vec<Staged>, RuntimeError>;
     /// Evaluates the gates over a staged partition.
     fn measure(
         &mut self,
@@ -161,9 +170,9 @@ pub trait Engine {
     fn dimension_values(&mut self, plan: &JobPlan, key: &str) -> Result<Vec<String>, RuntimeError>;
     /// Removes a shadow scope's versions of a dataset (a dry run's).
     fn drop_shadow(&mut self, plan: &JobPlan, scope: &str) -> Result<(), RuntimeError>;
-    /// Removes every shadow version of one partition: a run that will
-    /// publish it makes the previews obsolete, and takes the next number.
-    fn clear_shadows(&mut self, plan: &JobPlan, partition: &str) -> Result<(), RuntimeError>;
+    /// Removes every shadow version of these partitions: a run that will
+    /// publish them makes the previews obsolete, and takes the next numbers.
+    fn clear_shadows(&mut self, plan: &JobPlan, partitions: &[String]) -> Result<(), RuntimeError>;
     /// The active version of a partition, and the one `scope` shadows it with.
     fn versions(
         &mut self,
@@ -178,7 +187,19 @@ pub trait Engine {
 pub struct SqliteEngine {
     conn: Connection,
     lowered: Option<(String, LoweredJob)>,
+    tally: super::tally::Tally,
 }
+
+/// Settings of every connection to a warehouse or ledger file. WAL lets
+/// readers go on while a run writes and makes a commit one append to the
+/// log; `synchronous = FULL` still syncs that log on every commit, so a
+/// published partition survives a power cut as it did with the rollback
+/// journal. The page cache and memory map bound how much of the file is
+/// read through system calls again; both are caches, never the data.
+pub const CONNECTION_SETTINGS: &str = "PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; \
+     PRAGMA cache_size = -32768; \
+     PRAGMA mmap_size = 134217728;";
 
 const SYSTEM_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS _bpl_pointer (
@@ -199,31 +220,36 @@ CREATE TABLE IF NOT EXISTS _bpl_shadow (
 ";
 
 impl SqliteEngine {
-    /// Opens the warehouse, with the ledger attached for quarantine records.
-    pub fn open(warehouse: &Path, ledger: &Path) -> Result<SqliteEngine, RuntimeError> {
+    /// Opens the warehouse. The ledger is not attached: quarantined rows
+    /// go to the ledger through its own connection, so a commit here never
+    /// spans two files and a failed transaction here never blocks the
+    /// ledger from recording the failure.
+    pub fn open(warehouse: &Path) -> Result<SqliteEngine, RuntimeError> {
         if let Some(dir) = warehouse.parent() {
             std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(warehouse, e))?;
         }
         let conn = Connection::open(warehouse).map_err(RuntimeError::sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        conn.busy_timeout(super::lock_timeout())
+            .map_err(RuntimeError::sql)?;
+        conn.execute_batch(CONNECTION_SETTINGS)
             .map_err(RuntimeError::sql)?;
         super::functions::register(&conn).map_err(RuntimeError::sql)?;
+        super::cancel::watch(&conn);
+        let tally = super::tally::Tally::default();
+        tally.register(&conn).map_err(RuntimeError::sql)?;
         conn.execute_batch(SYSTEM_TABLES)
             .map_err(RuntimeError::sql)?;
-        conn.execute(
-            "ATTACH DATABASE ?1 AS ledger",
-            params![ledger.to_string_lossy()],
-        )
-        .map_err(RuntimeError::sql)?;
         Ok(SqliteEngine {
             conn,
             lowered: None,
+            tally,
         })
     }
 
     /// Creates a job's storage without checking its inputs: for commands
     /// that only read what was published.
     pub fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
         self.conn
             .execute_batch(&format!(
@@ -231,6 +257,37 @@ impl SqliteEngine {
                 lowered.create_data, lowered.create_view
             ))
             .map_err(RuntimeError::sql)
+    }
+
+    /// Refuses an output name that something other than bplc created: the
+    /// view would not be created (it exists), and readers would go on
+    /// reading the other table while the run said PUBLISHED. bplc's own
+    /// view reads the dataset's data table through the pointer.
+    fn check_owned(&self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        let found: Option<(String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT type, sql FROM sqlite_master WHERE name = ?1 COLLATE NOCASE
+                   AND type IN ('table', 'view')",
+                params![plan.table],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(RuntimeError::sql)?;
+        let Some((kind, sql)) = found else {
+            return Ok(());
+        };
+        let data = ident(&format!("{}__data", plan.table));
+        let ours =
+            kind == "view" && sql.is_some_and(|s| s.contains(&data) && s.contains("_bpl_pointer"));
+        if ours {
+            return Ok(());
+        }
+        Err(RuntimeError::NotOwned {
+            dataset: plan.dataset.clone(),
+            name: plan.table.clone(),
+            kind,
+        })
     }
 
     pub fn connection(&self) -> &Connection {
@@ -277,21 +334,6 @@ impl SqliteEngine {
         })
     }
 
-    /// A count, or its value when `counted` already holds the same statement.
-    fn count_once(
-        &self,
-        counted: &mut Vec<(String, i64)>,
-        sql: &str,
-        values: &[(String, Value)],
-    ) -> Result<i64, RuntimeError> {
-        if let Some((_, n)) = counted.iter().find(|(s, _)| s == sql) {
-            return Ok(*n);
-        }
-        let n = self.count(sql, values)?;
-        counted.push((sql.to_string(), n));
-        Ok(n)
-    }
-
     fn execute(&self, sql: &str, values: &[(String, Value)]) -> Result<usize, RuntimeError> {
         tracing::debug!(sql, "execute");
         let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
@@ -299,31 +341,217 @@ impl SqliteEngine {
         stmt.raw_execute().map_err(RuntimeError::sql)
     }
 
-    /// Fills the temp tables naming the dataset versions the run locked.
-    fn lock_tables(&self, plan: &JobPlan, run: &RunScope) -> Result<(), RuntimeError> {
-        for i in plan
-            .inputs
-            .iter()
-            .filter(|i| i.table.kind == DeclKind::Dataset)
-        {
-            let t = ident(&format!("bpl_lock_{}", i.table.alias));
-            self.conn
-                .execute_batch(&format!(
-                    "CREATE TEMP TABLE IF NOT EXISTS {t} (partition TEXT PRIMARY KEY, version INTEGER NOT NULL); DELETE FROM temp.{t};"
-                ))
+    /// Fills the batch table and each dataset input's window table.
+    fn fill_batch(
+        &self,
+        plan: &JobPlan,
+        stage: &RangeStage,
+        run: &RunScope,
+        parts: &[PartitionRun],
+    ) -> Result<(), RuntimeError> {
+        let mut sql = format!("DELETE FROM {};", crate::sql::range::PARTS);
+        for (_, table) in &stage.windows {
+            sql.push_str(&format!("DELETE FROM {table};"));
+        }
+        self.conn.execute_batch(&sql).map_err(RuntimeError::sql)?;
+        let mut insert = self
+            .conn
+            .prepare_cached(&format!(
+                "INSERT INTO {} VALUES (?1, ?2, ?3{})",
+                crate::sql::range::PARTS,
+                (0..stage.keys.len())
+                    .map(|k| format!(", ?{}", k + 4))
+                    .collect::<String>()
+            ))
+            .map_err(RuntimeError::sql)?;
+        for part in parts {
+            let mut row: Vec<Value> = vec![
+                Value::Text(part.partition.clone()),
+                Value::Text(part.p.clone()),
+                Value::Integer(part.version),
+            ];
+            for k in &stage.keys {
+                row.push(
+                    part.keys
+                        .iter()
+                        .find(|(n, _)| n == k)
+                        .map_or(Value::Null, |(_, v)| Value::Text(v.clone())),
+                );
+            }
+            insert
+                .execute(rusqlite::params_from_iter(row))
                 .map_err(RuntimeError::sql)?;
-            if let Some(lock) = run.lock.iter().find(|l| l.alias == i.table.alias) {
-                let mut stmt = self
-                    .conn
-                    .prepare(&format!("INSERT INTO temp.{t} VALUES (?1, ?2)"))
-                    .map_err(RuntimeError::sql)?;
-                for (p, v) in &lock.versions {
-                    stmt.execute(params![p, v]).map_err(RuntimeError::sql)?;
+        }
+        for (alias, table) in &stage.windows {
+            let Some(input) = plan.inputs.iter().find(|i| i.table.alias == *alias) else {
+                continue;
+            };
+            let Some(lock) = run.lock.iter().find(|l| l.alias == *alias) else {
+                continue;
+            };
+            let mut insert = self
+                .conn
+                .prepare_cached(&format!("INSERT INTO {table} VALUES (?1, ?2, ?3)"))
+                .map_err(RuntimeError::sql)?;
+            for part in parts {
+                for (input_partition, version) in window_pairs(input, lock, part) {
+                    insert
+                        .execute(params![part.partition, input_partition, version])
+                        .map_err(RuntimeError::sql)?;
                 }
             }
         }
         Ok(())
     }
+
+    /// Stages one batch with the job's range statement; counters come from
+    /// the tally the statement keeps as it runs.
+    fn stage_batch(
+        &self,
+        plan: &JobPlan,
+        l: &LoweredJob,
+        run: &RunScope,
+        parts: &[PartitionRun],
+    ) -> Result<Vec<Staged>, RuntimeError> {
+        let Some(first) = parts.first() else {
+            return Ok(Vec::new());
+        };
+        if let Some(bad) = parts
+            .iter()
+            .find(|p| super::fault::fails(&plan.dataset, &p.partition))
+        {
+            return Err(RuntimeError::Engine(format!(
+                "fault injected: {}:{}",
+                plan.dataset, bad.partition
+            )));
+        }
+        let stage = &l.batch;
+        self.fill_batch(plan, stage, run, parts)?;
+        // A batch of one binds its partition's values (`:p`, report close).
+        let v = values(plan, run, first);
+        self.tally
+            .reset(&stage.rules, &stage.points, stage.unmatched.len());
+        self.execute(&stage.stage, &v)?;
+        let mut tallies = self.tally.take();
+        let grouped = |q: &str| -> Result<Vec<(String, Value)>, RuntimeError> {
+            let mut stmt = self.conn.prepare_cached(q).map_err(RuntimeError::sql)?;
+            bind(&mut stmt, &v)?;
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(RuntimeError::sql)? {
+                out.push((
+                    r.get::<_, String>(0).map_err(RuntimeError::sql)?,
+                    r.get::<_, Value>(1).map_err(RuntimeError::sql)?,
+                ));
+            }
+            Ok(out)
+        };
+        let per_partition = |queries: &[(String, String)]| {
+            queries
+                .iter()
+                .map(|(name, q)| grouped(q).map(|rows| (name.clone(), rows)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let rows = per_partition(&stage.rows)?;
+        let partition_counts = per_partition(&stage.partition_counts)?;
+        let aggregates = per_partition(&stage.input_aggregates)?;
+        let of = |measured: &[(String, Vec<(String, Value)>)], partition: &str| {
+            measured
+                .iter()
+                .map(|(name, rows)| {
+                    let value = rows
+                        .iter()
+                        .find(|(p, _)| p == partition)
+                        .map(|(_, x)| x.clone());
+                    (name.clone(), value)
+                })
+                .collect::<Vec<_>>()
+        };
+        let count = |v: Option<Value>| match v {
+            Some(Value::Integer(n)) => n,
+            _ => 0,
+        };
+        Ok(parts
+            .iter()
+            .map(|part| {
+                let t = tallies.remove(&part.partition).unwrap_or_default();
+                Staged {
+                    counters: Counters {
+                        input: t.input,
+                        duplicates: t.duplicates,
+                        quarantined: t.quarantined,
+                        accepted: t.accepted,
+                        output: 0,
+                    },
+                    row_rule_failures: stage
+                        .rules
+                        .iter()
+                        .enumerate()
+                        .map(|(k, r)| (r.name.clone(), t.failures.get(k).copied().unwrap_or(0)))
+                        .collect(),
+                    rows: of(&rows, &part.partition)
+                        .into_iter()
+                        .map(|(a, v)| (a, count(v)))
+                        .collect(),
+                    partition_counts: of(&partition_counts, &part.partition)
+                        .into_iter()
+                        .map(|(a, v)| (a, count(v)))
+                        .collect(),
+                    // An aggregate over no rows is NULL, as it was per partition.
+                    input_aggregates: of(&aggregates, &part.partition)
+                        .into_iter()
+                        .map(|(a, v)| (a, v.unwrap_or(Value::Null)))
+                        .collect(),
+                    unmatched: stage
+                        .unmatched
+                        .iter()
+                        .cloned()
+                        .zip(t.unmatched.iter().copied().chain(std::iter::repeat(0)))
+                        .collect(),
+                    quarantine: t.records,
+                }
+            })
+            .collect())
+    }
+}
+
+/// The locked partitions of a dataset input that output partition `part`
+/// reads: those inside its window and of its dimension values, or all of
+/// them when the boundary is not a window.
+fn window_pairs<'a>(
+    input: &crate::plan::InputPlan,
+    lock: &'a InputLock,
+    part: &PartitionRun,
+) -> Vec<(&'a str, i64)> {
+    let window = part
+        .windows
+        .iter()
+        .find(|(a, ..)| *a == input.table.alias)
+        .map(|(_, lo, hi)| (lo.as_str(), hi.as_str()));
+    let dims: Vec<(usize, &str)> = input
+        .dimensions
+        .iter()
+        .filter_map(|(out, col)| {
+            let at = input.dimension_keys.iter().position(|k| k == col)?;
+            let value = part.keys.iter().find(|(k, _)| k == out)?;
+            Some((at, value.1.as_str()))
+        })
+        .collect();
+    lock.versions
+        .iter()
+        .filter(|(id, _)| {
+            let segments: Vec<&str> = id.split('/').collect();
+            let time_ok = match window {
+                Some((lo, hi)) => segments.last().is_some_and(|t| lo <= *t && *t <= hi),
+                None => true,
+            };
+            time_ok
+                && dims
+                    .iter()
+                    .all(|(at, v)| segments.get(*at).is_some_and(|s| s == v))
+        })
+        .map(|(id, v)| (id.as_str(), *v))
+        .collect()
 }
 
 /// Every value a job's statements may name; each is bound where present.
@@ -459,6 +687,7 @@ impl Engine for SqliteEngine {
                 }
             }
         }
+        self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
         self.conn
             .execute_batch(&format!(
@@ -545,57 +774,54 @@ impl Engine for SqliteEngine {
         &mut self,
         plan: &JobPlan,
         run: &RunScope,
-        part: &PartitionRun,
+        parts: &[PartitionRun],
     ) -> Result<Vec<Binding>, RuntimeError> {
         let lowered = self.lowered(plan)?;
-        let values = values(plan, run, part);
-        let mut out = Vec::new();
-        for b in &plan.binds {
-            let count = lowered
-                .rows
-                .iter()
-                .find(|(a, _)| *a == b.table.alias)
-                .map(|(_, q)| q.clone())
-                .unwrap_or_default();
-            let rows = self.count(&count, &values)?;
-            let cols = b
-                .table
-                .columns
-                .iter()
-                .map(|c| ident(&c.name))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let checksum_sql = count.replacen(
-                "SELECT count(*) FROM",
-                &format!("SELECT bpl_checksum({cols}) FROM"),
-                1,
-            );
-            let checksum = match self.scalar(&checksum_sql, &values)? {
-                Value::Text(t) => t,
-                _ => String::new(),
-            };
-            let (policy, version) = match &b.policy {
-                BindPolicyKind::Pinned(v) => ("pinned".to_string(), v.clone()),
-                BindPolicyKind::AsOfEventTime => (
-                    "as of event time".into(),
-                    "effective-dated rows, matched per row".into(),
-                ),
-                BindPolicyKind::AsOfProcessingTime => {
-                    ("as of processing time".into(), run.as_of.clone())
+        let mut out: Vec<Binding> = Vec::new();
+        for (b, (_, query)) in plan.binds.iter().zip(&lowered.bindings) {
+            for part in parts {
+                let (policy, version) = match &b.policy {
+                    BindPolicyKind::Pinned(v) => ("pinned".to_string(), v.clone()),
+                    BindPolicyKind::AsOfEventTime => (
+                        "as of event time".into(),
+                        "effective-dated rows, matched per row".into(),
+                    ),
+                    BindPolicyKind::AsOfProcessingTime => {
+                        ("as of processing time".into(), run.as_of.clone())
+                    }
+                    BindPolicyKind::AsOfReportClose => {
+                        ("as of report close".into(), part.report_close.clone())
+                    }
+                    BindPolicyKind::Latest { .. } => ("latest".into(), "current rows".into()),
+                };
+                // The same version reads the same rows: counted once.
+                if out
+                    .iter()
+                    .any(|x| x.alias == b.table.alias && x.version == version)
+                {
+                    continue;
                 }
-                BindPolicyKind::AsOfReportClose => {
-                    ("as of report close".into(), part.report_close.clone())
-                }
-                BindPolicyKind::Latest { .. } => ("latest".into(), "current rows".into()),
-            };
-            out.push(Binding {
-                alias: b.table.alias.clone(),
-                reference: b.table.decl.clone(),
-                policy,
-                version,
-                rows,
-                checksum,
-            });
+                let mut stmt = self.conn.prepare_cached(query).map_err(RuntimeError::sql)?;
+                bind(&mut stmt, &values(plan, run, part))?;
+                let mut rows = stmt.raw_query();
+                let (n, checksum) = match rows.next().map_err(RuntimeError::sql)? {
+                    Some(r) => (
+                        r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
+                        r.get::<_, Option<String>>(1)
+                            .map_err(RuntimeError::sql)?
+                            .unwrap_or_default(),
+                    ),
+                    None => (0, String::new()),
+                };
+                out.push(Binding {
+                    alias: b.table.alias.clone(),
+                    reference: b.table.decl.clone(),
+                    policy,
+                    version,
+                    rows: n,
+                    checksum,
+                });
+            }
         }
         Ok(out)
     }
@@ -623,66 +849,41 @@ impl Engine for SqliteEngine {
         &mut self,
         plan: &JobPlan,
         run: &RunScope,
-        part: &PartitionRun,
-    ) -> Result<Staged, RuntimeError> {
+        parts: &[PartitionRun],
+    ) -> Result<Vec<Staged>, RuntimeError> {
         let l = self.lowered(plan)?;
-        self.lock_tables(plan, run)?;
-        let v = values(plan, run, part);
-        let mut staged = Staged::default();
         self.conn
-            .execute_batch("DROP TABLE IF EXISTS temp.bpl_rows; BEGIN IMMEDIATE;")
+            .execute_batch(&crate::sql::range::batch_tables(&l.batch))
             .map_err(RuntimeError::sql)?;
-        let result = (|| -> Result<(), RuntimeError> {
-            // Each count scans the input; one the lowering wrote twice (the
-            // same text) runs once: nothing it reads changes in between.
-            let mut counted = Vec::new();
-            for (alias, q) in &l.rows {
-                let n = self.count_once(&mut counted, q, &v)?;
-                staged.rows.push((alias.clone(), n));
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(RuntimeError::sql)?;
+        let result = (|| -> Result<Vec<Staged>, RuntimeError> {
+            let mut staged = Vec::new();
+            if l.batch.single {
+                for part in parts {
+                    staged.extend(self.stage_batch(plan, &l, run, std::slice::from_ref(part))?);
+                }
+            } else {
+                staged = self.stage_batch(plan, &l, run, parts)?;
             }
-            for (alias, q) in &l.partition_counts {
-                let n = self.count_once(&mut counted, q, &v)?;
-                staged.partition_counts.push((alias.clone(), n));
-            }
-            staged.counters.input = self.count_once(&mut counted, &l.input_count, &v)?;
-            if let Some(q) = &l.duplicates {
-                staged.counters.duplicates = self.count_once(&mut counted, q, &v)?;
-            }
-            if let Some(m) = &l.materialize {
-                self.execute(m, &v)?;
-            }
-            for (name, q) in &l.row_rule_failures {
-                staged
-                    .row_rule_failures
-                    .push((name.clone(), self.count(q, &v)?));
-            }
-            if let Some(q) = &l.quarantine {
-                self.execute(q, &v)?;
-            }
-            if let Some(q) = &l.quarantined_count {
-                staged.counters.quarantined = self.count(q, &v)?;
-            }
-            staged.counters.accepted = self.count_once(&mut counted, &l.accepted_count, &v)?;
-            for (name, q) in &l.input_aggregates {
-                staged
-                    .input_aggregates
-                    .push((name.clone(), self.scalar(q, &v)?));
-            }
-            self.execute(&l.stage, &v)?;
-            staged.counters.output = self.count(&l.output_count, &v)?;
-            Ok(())
+            // Inside the batch transaction: SQLite rolls it all back.
+            super::fault::point("in-staging");
+            super::cancel::check()?;
+            Ok(staged)
         })();
         match result {
-            Ok(()) => self
-                .conn
-                .execute_batch("COMMIT; DROP TABLE IF EXISTS temp.bpl_rows;"),
+            Ok(staged) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(RuntimeError::sql)?;
+                Ok(staged)
+            }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(e);
+                Err(e)
             }
         }
-        .map_err(RuntimeError::sql)?;
-        Ok(staged)
     }
 
     fn measure(
@@ -710,9 +911,33 @@ impl Engine for SqliteEngine {
         for (alias, n) in &staged.partition_counts {
             v.push((format!(":partition_count_{alias}"), Value::Integer(*n)));
         }
+        for (alias, n) in &staged.unmatched {
+            v.push((format!(":unmatched_{alias}"), Value::Integer(*n)));
+        }
         for (name, x) in &staged.input_aggregates {
             v.push((format!(":counter_{name}"), x.clone()));
         }
+        let mut stmt = self
+            .conn
+            .prepare_cached(&l.checksum)
+            .map_err(RuntimeError::sql)?;
+        bind(&mut stmt, &v)?;
+        let mut rows = stmt.raw_query();
+        let (rows_n, checksum) = match rows.next().map_err(RuntimeError::sql)? {
+            Some(r) => (
+                r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
+                r.get::<_, Option<String>>(1)
+                    .map_err(RuntimeError::sql)?
+                    .unwrap_or_default(),
+            ),
+            None => (0, String::new()),
+        };
+        // Why a gate has no value: say which, truly.
+        let no_value = if rows_n == 0 {
+            "no value: the partition has no rows"
+        } else {
+            "no value: the expression is null on this partition's rows"
+        };
         let evaluate = |gates: &[Gate]| -> Result<Vec<Evaluated>, RuntimeError> {
             gates
                 .iter()
@@ -740,14 +965,14 @@ impl Engine for SqliteEngine {
                                         Some(format!("left = {x}, right = {y}, allowed difference = {allowed}")),
                                     )
                                 }
-                                _ => (None, Some("no value: the partition has no rows".into())),
+                                _ => (None, Some(no_value.into())),
                             }
                         }
                         None => {
                             let value = self.scalar(&g.sql, &v)?;
                             let passed = truthy(&value);
                             let detail = match (&g.operands, passed) {
-                                (_, None) => Some("no value: the partition has no rows".to_string()),
+                                (_, None) => Some(no_value.to_string()),
                                 (Some(sides), Some(false)) => {
                                     let mut shown = Vec::new();
                                     for (text, q) in sides {
@@ -781,21 +1006,6 @@ impl Engine for SqliteEngine {
         let out_of_partition = match &l.out_of_partition {
             Some(q) => Some(self.count(q, &v)?),
             None => None,
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(&l.checksum)
-            .map_err(RuntimeError::sql)?;
-        bind(&mut stmt, &v)?;
-        let mut rows = stmt.raw_query();
-        let (rows_n, checksum) = match rows.next().map_err(RuntimeError::sql)? {
-            Some(r) => (
-                r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
-                r.get::<_, Option<String>>(1)
-                    .map_err(RuntimeError::sql)?
-                    .unwrap_or_default(),
-            ),
-            None => (0, String::new()),
         };
         Ok(Measured {
             expectations,
@@ -1041,26 +1251,40 @@ impl Engine for SqliteEngine {
         tx.commit().map_err(RuntimeError::sql)
     }
 
-    fn clear_shadows(&mut self, plan: &JobPlan, partition: &str) -> Result<(), RuntimeError> {
+    fn clear_shadows(&mut self, plan: &JobPlan, partitions: &[String]) -> Result<(), RuntimeError> {
+        // Most datasets have no shadows: one indexed look, no transaction.
+        let any: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM _bpl_shadow WHERE dataset = ?1)",
+                params![plan.dataset],
+                |r| r.get(0),
+            )
+            .map_err(RuntimeError::sql)?;
+        if !any {
+            return Ok(());
+        }
         let l = self.lowered(plan)?;
         let tx = self
             .conn
             .unchecked_transaction()
             .map_err(RuntimeError::sql)?;
-        tx.execute(
-            &format!(
-                "DELETE FROM {d} WHERE _bpl_partition = ?2 AND EXISTS (SELECT 1 FROM _bpl_shadow s
-                   WHERE s.dataset = ?1 AND s.partition = ?2 AND s.version = {d}._bpl_version)",
-                d = ident(&l.data_table)
-            ),
-            params![plan.dataset, partition],
-        )
-        .map_err(RuntimeError::sql)?;
-        tx.execute(
-            "DELETE FROM _bpl_shadow WHERE dataset = ?1 AND partition = ?2",
-            params![plan.dataset, partition],
-        )
-        .map_err(RuntimeError::sql)?;
+        for partition in partitions {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {d} WHERE _bpl_partition = ?2 AND EXISTS (SELECT 1 FROM _bpl_shadow s
+                       WHERE s.dataset = ?1 AND s.partition = ?2 AND s.version = {d}._bpl_version)",
+                    d = ident(&l.data_table)
+                ),
+                params![plan.dataset, partition],
+            )
+            .map_err(RuntimeError::sql)?;
+            tx.execute(
+                "DELETE FROM _bpl_shadow WHERE dataset = ?1 AND partition = ?2",
+                params![plan.dataset, partition],
+            )
+            .map_err(RuntimeError::sql)?;
+        }
         tx.commit().map_err(RuntimeError::sql)
     }
 

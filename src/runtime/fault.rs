@@ -6,19 +6,32 @@
 /// The points a run can be cut at, in lifecycle order.
 pub const POINTS: &[&str] = &[
     "after-lock",
+    "in-staging",
     "mid-staging",
     "after-validate",
     "mid-commit",
     "after-commit",
 ];
 
-/// Aborts the process if `BPLC_FAULT` names this point.
+/// Aborts the process if `BPLC_FAULT` names this point; sleeps there if
+/// `BPLC_PAUSE=<point>:<milliseconds>` names it (for sending a signal to a
+/// run at a known step).
 #[inline]
 pub fn point(name: &str) {
     #[cfg(feature = "fault-injection")]
-    if std::env::var("BPLC_FAULT").is_ok_and(|v| v == name) {
-        eprintln!("bplc: fault injected at {name}");
-        std::process::abort();
+    {
+        if std::env::var("BPLC_FAULT").is_ok_and(|v| v == name) {
+            eprintln!("bplc: fault injected at {name}");
+            std::process::abort();
+        }
+        if let Some(ms) = std::env::var("BPLC_PAUSE").ok().and_then(|v| {
+            v.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .and_then(|ms| ms.parse::<u64>().ok())
+        }) {
+            eprintln!("bplc: paused at {name}");
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
     }
     let _ = name;
 }

@@ -51,6 +51,10 @@ pub fn register(conn: &Connection) -> Result<()> {
             .and_then(|d| last_of_month(d.year(), d.month()))
             .map(|d| d.day() as i64))
     })?;
+    conn.create_scalar_function("bpl_as", 2, FLAGS, |ctx| {
+        let kind = text(ctx, 1).unwrap_or_default();
+        Ok(convert(ctx.get_raw(0), &kind))
+    })?;
     conn.create_scalar_function("bpl_lower", 1, FLAGS, |ctx| {
         Ok(text(ctx, 0).map(|t| t.to_lowercase()))
     })?;
@@ -113,6 +117,74 @@ fn date_fn(
     conn.create_scalar_function(name, 1, FLAGS, move |ctx| {
         Ok(text(ctx, 0).and_then(|t| first_day(&t)).and_then(&f))
     })
+}
+
+/// A value read from a source as the column's declared type stores it, or
+/// `None` when it is not a value of that type: the slow path of the typed
+/// input boundary (`sql::boundary`), reached only by values not already in
+/// the stored form.
+pub fn convert(v: ValueRef<'_>, kind: &str) -> Option<Value> {
+    let text = match v {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().map(str::trim),
+        _ => None,
+    };
+    match (kind, v) {
+        (_, ValueRef::Null) => None,
+        ("int", ValueRef::Integer(i)) => Some(Value::Integer(i)),
+        ("int", ValueRef::Real(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            Some(Value::Integer(f as i64))
+        }
+        ("int", _) => text?.parse::<i64>().ok().map(Value::Integer),
+        ("number", ValueRef::Integer(i)) => Some(Value::Integer(i)),
+        ("number", ValueRef::Real(f)) if f.is_finite() => Some(Value::Real(f)),
+        ("number", _) => text?
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Value::Real),
+        ("bool", ValueRef::Integer(i @ (0 | 1))) => Some(Value::Integer(i)),
+        ("bool", _) => match text? {
+            "true" | "TRUE" | "1" => Some(Value::Integer(1)),
+            "false" | "FALSE" | "0" => Some(Value::Integer(0)),
+            _ => None,
+        },
+        ("string", ValueRef::Integer(i)) => Some(Value::Text(i.to_string())),
+        ("string", ValueRef::Real(f)) => Some(Value::Text(f.to_string())),
+        ("string", ValueRef::Text(_)) => text.map(|_| {
+            // Kept as written: only surrounding blanks are not trimmed away.
+            Value::Text(String::from_utf8_lossy(v.as_bytes().unwrap_or_default()).into_owned())
+        }),
+        ("date", _) => NaiveDate::parse_from_str(text?, "%Y-%m-%d")
+            .ok()
+            .map(|d| Value::Text(fmt(d))),
+        ("timestamp", _) => timestamp(text?).map(Value::Text),
+        ("month", _) => {
+            let t = text?;
+            NaiveDate::parse_from_str(&format!("{t}-01"), "%Y-%m-%d")
+                .ok()
+                .filter(|_| t.len() == 7)
+                .map(|_| Value::Text(t.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// A timestamp in the canonical stored form (UTC, whole seconds), from ISO
+/// 8601 with a space or `T`, and `Z`, an offset or none (UTC). A fraction
+/// of a second is refused rather than dropped.
+pub fn timestamp(t: &str) -> Option<String> {
+    let utc = chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.naive_utc())
+        .or_else(|_| {
+            chrono::DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%:z").map(|d| d.naive_utc())
+        })
+        .or_else(|_| NaiveDateTime::parse_from_str(t, TIMESTAMP_FORMAT))
+        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    if utc.and_utc().timestamp_subsec_nanos() != 0 {
+        return None;
+    }
+    Some(utc.format(TIMESTAMP_FORMAT).to_string())
 }
 
 /// The calendar date of a UTC timestamp in an IANA time zone.

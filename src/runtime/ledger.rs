@@ -94,7 +94,9 @@ impl Ledger {
 
     fn migrate(&self, path: &Path) -> Result<(), RuntimeError> {
         let c = &self.conn;
-        c.busy_timeout(std::time::Duration::from_secs(10))
+        c.busy_timeout(super::lock_timeout())
+            .map_err(|e| RuntimeError::ledger(path, e))?;
+        c.execute_batch(super::engine::CONNECTION_SETTINGS)
             .map_err(|e| RuntimeError::ledger(path, e))?;
         let version: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -176,6 +178,40 @@ impl Ledger {
                 }
                 Some(_) => {}
                 None => take_lease(&tx, &manifest.dataset, p, &manifest.run_id)?,
+            }
+        }
+        tx.commit().map_err(RuntimeError::sql)
+    }
+
+    /// Records a run's quarantined rows, every partition's in one transaction.
+    pub fn quarantine(
+        &mut self,
+        run_id: &str,
+        dataset: &str,
+        records: &[(&str, Vec<super::tally::Quarantined>)],
+    ) -> Result<(), RuntimeError> {
+        if records.iter().all(|(_, r)| r.is_empty()) {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(RuntimeError::sql)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO quarantine (run_id, dataset, partition, rule, reason, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(RuntimeError::sql)?;
+            for (partition, rows) in records {
+                for r in rows {
+                    insert
+                        .execute(params![
+                            run_id, dataset, partition, r.rule, r.reason, r.record
+                        ])
+                        .map_err(RuntimeError::sql)?;
+                }
             }
         }
         tx.commit().map_err(RuntimeError::sql)
@@ -305,22 +341,36 @@ impl Ledger {
     }
 
     /// Records what one partition of a backfill came to.
-    pub fn backfill_run(
+    /// Records what a backfill step did to each of its partitions:
+    /// `(partition, run id, outcome)`, in one transaction.
+    pub fn backfill_runs(
         &mut self,
         id: &str,
         dataset: &str,
-        partition: &str,
-        run_id: Option<&str>,
-        outcome: &str,
+        outcomes: &[(&str, Option<&str>, &str)],
     ) -> Result<(), RuntimeError> {
-        self.conn
-            .execute(
-                "INSERT INTO backfill_runs (backfill_id, dataset, partition, run_id, outcome, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, dataset, partition, run_id, outcome, super::now()],
-            )
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(RuntimeError::sql)?;
-        Ok(())
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO backfill_runs (backfill_id, dataset, partition, run_id, outcome, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(RuntimeError::sql)?;
+            let at = super::now();
+            for (partition, run_id, outcome) in outcomes {
+                insert
+                    .execute(params![id, dataset, partition, run_id, outcome, at])
+                    .map_err(RuntimeError::sql)?;
+            }
+        }
+        tx.commit().map_err(RuntimeError::sql)
     }
 
     /// The partitions a backfill already finished, with the run that did it.

@@ -109,6 +109,9 @@ impl Runner<'_> {
         m.times.locked = Some(super::now());
         self.ledger.transition(&m, "inputs locked")?;
         fault::point("after-lock");
+        if let Err(e) = super::cancel::check() {
+            return self.fail(m, e);
+        }
         self.execute(m, req)
     }
 
@@ -301,9 +304,6 @@ impl Runner<'_> {
                 keys.push((k.name.clone(), m.run_id.clone()));
             }
         }
-        if !matches!(m.target, Target::Shadow { .. }) {
-            self.engine.clear_shadows(plan, id)?;
-        }
         Ok(PartitionRun {
             partition: id.to_string(),
             p,
@@ -350,42 +350,43 @@ impl Runner<'_> {
         m.status = Status::Running;
         m.times.started = Some(super::now());
         self.ledger.transition(&m, "computing")?;
-        let mut runs = Vec::new();
-        let mut staged: Vec<Staged> = Vec::new();
-        for (id, ordinal) in &ids {
-            let _span = tracing::info_span!("stage", partition = %id).entered();
-            let step = (|| -> Result<(PartitionRun, Staged), RuntimeError> {
-                if fault::fails(&plan.dataset, id) {
-                    return Err(RuntimeError::Engine(format!(
-                        "fault injected: {}:{id}",
-                        plan.dataset
-                    )));
-                }
-                let part = self.partition_run(&m, id, *ordinal)?;
-                for b in self.engine.bindings(plan, &scope, &part)? {
-                    if !m
-                        .bindings
-                        .iter()
-                        .any(|x| x.alias == b.alias && x.version == b.version)
-                    {
-                        m.bindings.push(b);
-                    }
-                }
-                let s = self.engine.stage(plan, &scope, &part)?;
-                Ok((part, s))
-            })();
-            match step {
-                Ok((part, s)) => {
-                    (self.progress)(&format!(
-                        "staged {} of {}: {} rows in, {} out",
-                        part.partition, plan.dataset, s.counters.input, s.counters.output
-                    ));
-                    runs.push(part);
-                    staged.push(s);
-                }
-                Err(e) => return self.fail(m, e),
+        // One batch: every partition of the run is staged by the same
+        // set-based statements, in one transaction.
+        let step = (|| -> Result<(Vec<PartitionRun>, Vec<Staged>), RuntimeError> {
+            if !matches!(m.target, Target::Shadow { .. }) {
+                let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
+                self.engine.clear_shadows(plan, &all)?;
             }
-            fault::point("mid-staging");
+            let runs = ids
+                .iter()
+                .map(|(id, ordinal)| self.partition_run(&m, id, *ordinal))
+                .collect::<Result<Vec<_>, _>>()?;
+            for b in self.engine.bindings(plan, &scope, &runs)? {
+                m.bindings.push(b);
+            }
+            let _span = tracing::info_span!("stage", partitions = runs.len()).entered();
+            let staged = self.engine.stage(plan, &scope, &runs)?;
+            Ok((runs, staged))
+        })();
+        let (runs, mut staged) = match step {
+            Ok(x) => x,
+            Err(e) => return self.fail(m, e),
+        };
+        // Staged and committed, not yet validated: recovery cleans it.
+        fault::point("mid-staging");
+        let mut quarantined = Vec::new();
+        for (part, s) in runs.iter().zip(&mut staged) {
+            (self.progress)(&format!(
+                "staged {} of {}: {} rows in, {} accepted",
+                part.partition, plan.dataset, s.counters.input, s.counters.accepted
+            ));
+            quarantined.push((part.partition.as_str(), std::mem::take(&mut s.quarantine)));
+        }
+        if let Err(e) = self
+            .ledger
+            .quarantine(&m.run_id, &plan.dataset, &quarantined)
+        {
+            return self.fail(m, e);
         }
         m.status = Status::Validating;
         self.ledger.transition(&m, "validating")?;
@@ -401,12 +402,21 @@ impl Runner<'_> {
             m.outputs.push(output);
         }
         if let Target::Restate { .. } = &m.target {
-            for o in &mut m.outputs {
-                let d = self.engine.diff(plan, &o.partition, None, o.version)?;
-                o.change = Some(serde_json::to_value(d.summary()).expect("serialises"));
+            for k in 0..m.outputs.len() {
+                let (partition, version) = (m.outputs[k].partition.clone(), m.outputs[k].version);
+                match self.engine.diff(plan, &partition, None, version) {
+                    Ok(d) => {
+                        m.outputs[k].change =
+                            Some(serde_json::to_value(d.summary()).expect("serialises"))
+                    }
+                    Err(e) => return self.fail(m, e),
+                }
             }
         }
         fault::point("after-validate");
+        if let Err(e) = super::cancel::check() {
+            return self.fail(m, e);
+        }
         if !fail_run.is_empty() {
             let e = format!("failed: {}", fail_run.join("; "));
             return self.finish_failed(m, e);
@@ -462,8 +472,14 @@ impl Runner<'_> {
         for o in &mut m.outputs {
             o.published = o.decision == Decision::Publish;
         }
-        // Held-back partitions' staged rows are not kept.
-        self.engine.discard(plan, &m.run_id)?;
+        // Held-back partitions' staged rows are not kept. The publish has
+        // committed: a failure to clean up is recovery's to finish, not a
+        // reason to say the run failed.
+        if m.outputs.iter().any(|o| !o.published) {
+            if let Err(e) = self.engine.discard(plan, &m.run_id) {
+                tracing::warn!(error = %e, "staged rows of held-back partitions were not removed");
+            }
+        }
         m.status = match m.target {
             Target::Shadow { .. } => Status::Shadowed,
             _ => Status::Published,
@@ -510,6 +526,12 @@ impl Runner<'_> {
 
     /// Records an error, removes staged rows, and marks the run FAILED.
     fn fail(&mut self, m: Manifest, e: RuntimeError) -> Result<Manifest, RuntimeError> {
+        // A statement a signal interrupted fails with SQLite's own words.
+        let e = if super::cancel::requested() {
+            RuntimeError::Interrupted
+        } else {
+            e
+        };
         let message = format!("[{}] {e}", e.code());
         self.finish_failed(m, message)
     }

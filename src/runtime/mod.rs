@@ -4,6 +4,7 @@
 //! every transition in the [`ledger::Ledger`] before taking the next step.
 
 pub mod backfill;
+pub mod cancel;
 pub mod demo;
 pub mod diff;
 pub mod engine;
@@ -14,10 +15,29 @@ pub mod lifecycle;
 pub mod manifest;
 pub mod recover;
 pub mod rollback;
+pub mod tally;
 
 use std::path::Path;
 
 use crate::diagnostic::codes::{self, Code};
+
+/// Seconds a connection waits for another writer, unless `bpl.toml` says
+/// otherwise (`lock_timeout`).
+pub const DEFAULT_LOCK_TIMEOUT: u64 = 10;
+
+static LOCK_TIMEOUT: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(DEFAULT_LOCK_TIMEOUT);
+
+/// Sets how long every warehouse and ledger connection opened from now on
+/// waits for another writer.
+pub fn set_lock_timeout(seconds: u64) {
+    LOCK_TIMEOUT.store(seconds, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How long a connection waits for another writer.
+pub fn lock_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(LOCK_TIMEOUT.load(std::sync::atomic::Ordering::Relaxed))
+}
 
 /// The wall-clock time, for the record only (when a step happened); never
 /// to decide what a run computes.
@@ -75,6 +95,14 @@ pub enum RuntimeError {
         dataset: String,
         partitions: Vec<String>,
     },
+    /// The dataset's output name is a table or view bplc did not create.
+    NotOwned {
+        dataset: String,
+        name: String,
+        kind: String,
+    },
+    /// SIGINT or SIGTERM stopped the run before it published.
+    Interrupted,
     Engine(String),
     Io(String),
 }
@@ -106,6 +134,8 @@ impl RuntimeError {
             RuntimeError::VersionNotKept { .. } => codes::E0322,
             RuntimeError::BadDimensionValue { .. } => codes::E0321,
             RuntimeError::Closed { .. } => codes::E0307,
+            RuntimeError::NotOwned { .. } => codes::E0308,
+            RuntimeError::Interrupted => codes::E0309,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
         }
     }
@@ -130,6 +160,10 @@ impl RuntimeError {
                 partitions.first().map_or("", String::as_str),
                 partitions.last().map_or("", String::as_str)
             ),
+            RuntimeError::NotOwned { dataset, name, .. } => format!(
+                "give `{dataset}` another `table` name, or move the existing `{name}` out of the warehouse if it is no longer read"
+            ),
+            RuntimeError::Interrupted => "nothing was published; run it again with `bplc run --retry RUN` (it reads exactly the rows it locked), or repeat the backfill to resume it".into(),
             RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
         }
     }
@@ -198,6 +232,15 @@ impl std::fmt::Display for RuntimeError {
                 partitions.join(", "),
                 if partitions.len() == 1 { "is" } else { "are" }
             ),
+            RuntimeError::NotOwned {
+                dataset,
+                name,
+                kind,
+            } => write!(
+                f,
+                "the warehouse already has a {kind} `{name}` that bplc did not create; `{dataset}` would publish where its readers never look"
+            ),
+            RuntimeError::Interrupted => f.write_str("the run was stopped by a signal"),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
         }

@@ -483,7 +483,7 @@ where
 }
 
 /// The name an output expression gets: its own, or the column it reads.
-fn output_name(n: &NamedExpr) -> Option<String> {
+pub(super) fn output_name(n: &NamedExpr) -> Option<String> {
     match (&n.name, &n.expr.kind) {
         (Some(id), _) => Some(id.name.clone()),
         (None, ExprKind::Ident(x)) => Some(x.clone()),

@@ -106,6 +106,7 @@ fn shell(d: &ast::Decl, schemas: &Schemas<'_>) -> Decl {
         max_lateness_secs: None,
         access: Access::default(),
         job: None,
+        additivity: Vec::new(),
     };
     for c in &d.clauses {
         match &c.kind {

@@ -3,8 +3,10 @@
 //!
 //! Each pass is a small module that reads the parsed modules and reports
 //! diagnostics; [`analyze`] runs them in order. Warnings a declaration allows
-//! (`allow W0101 because "..."`) are dropped at the end.
+//! (`allow W0101 because "..."`), and the few errors that may be allowed,
+//! are dropped at the end.
 
+mod additivity;
 mod allow;
 mod calls;
 mod columns;
@@ -97,7 +99,8 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     }
     contracts::check(&symbols, options, &mut diags);
     time_zones::check(&symbols, &mut diags);
-    let program = lower::lower(&symbols, &schemas, lower_jobs.then_some(&types), &mut diags);
+    let mut program = lower::lower(&symbols, &schemas, lower_jobs.then_some(&types), &mut diags);
+    additivity::check(&symbols, &mut program, &mut diags);
     Analysis {
         program,
         diagnostics: allow::apply(&symbols, diags),

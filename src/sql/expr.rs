@@ -24,6 +24,10 @@ pub struct Ctx {
     pub columns: Columns,
     /// In a boundary `x in [a, b]` is a closed range; elsewhere a list.
     pub ranges: bool,
+    /// A range run computes many partitions in one statement: `p` is the
+    /// row's own partition (a column the row stage carries, see
+    /// [`partition_column`]) and every window is split by partition.
+    pub range: bool,
 }
 
 /// An expression the SQLite dialect cannot express yet.
@@ -46,6 +50,15 @@ pub fn partition_param(key: Option<&str>) -> String {
     }
 }
 
+/// The row-stage column carrying a partition key in a range run:
+/// `_bpl_p` for the time key, `_bpl_p_<key>` for every key.
+pub fn partition_column(key: Option<&str>) -> String {
+    match key {
+        None => "_bpl_p".into(),
+        Some(k) => ident(&format!("_bpl_p_{k}")),
+    }
+}
+
 pub fn sql(e: &Expr, ctx: Ctx) -> R {
     Ok(match &e.kind {
         ExprKind::Lit(l) => literal(l),
@@ -53,6 +66,7 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
             (Columns::Flat, Some(a)) => flat(a, name),
             _ => ident(name),
         },
+        ExprKind::Partition { key } if ctx.range => partition_column(key.as_deref()),
         ExprKind::Partition { key } => partition_param(key.as_deref()),
         ExprKind::Counter(c) => format!(":counter_{c}"),
         ExprKind::Variant(v) => string(v),
@@ -72,8 +86,17 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
                 None => call,
                 Some(o) => {
                     let mut parts = Vec::new();
-                    if !o.partition_by.is_empty() {
-                        parts.push(format!("PARTITION BY {}", list(&o.partition_by, ctx)?));
+                    // Rows of different partitions never share a window.
+                    match (ctx.range, o.partition_by.is_empty()) {
+                        (true, true) => parts.push("PARTITION BY _bpl_partition".to_string()),
+                        (true, false) => parts.push(format!(
+                            "PARTITION BY _bpl_partition, {}",
+                            list(&o.partition_by, ctx)?
+                        )),
+                        (false, false) => {
+                            parts.push(format!("PARTITION BY {}", list(&o.partition_by, ctx)?))
+                        }
+                        (false, true) => {}
                     }
                     if !o.order_by.is_empty() {
                         parts.push(format!("ORDER BY {}", order_by(&o.order_by, ctx)?));

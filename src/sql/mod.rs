@@ -2,7 +2,9 @@
 //! is the first dialect. Values are stored in one convention across the
 //! warehouse (see [`types`]), so every dialect and the demo data agree.
 
+pub mod boundary;
 pub mod diff;
 pub mod expr;
+pub mod range;
 pub mod sqlite;
 pub mod types;

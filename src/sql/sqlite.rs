@@ -17,23 +17,16 @@
 
 use serde::Serialize;
 
-use super::expr::{flat, order_by, sql, Columns, Ctx, Unsupported};
+use super::expr::{sql, Columns, Ctx, Unsupported};
 use super::types::{ident, string};
-use crate::plan::{BindPlan, Boundary, InputPlan, JobPlan, Table};
-use crate::semantic::hir::{BindPolicyKind, Lock, Named, Step};
-use crate::syntax::ast::{DeclKind, RuleLevel, Severity};
+use crate::plan::{BindPlan, JobPlan, Table};
+use crate::semantic::hir::{BindPolicyKind, Named};
+use crate::syntax::ast::{RuleLevel, Severity};
 
-const ROW: Ctx = Ctx {
-    columns: Columns::Flat,
-    ranges: false,
-};
 const PLAIN: Ctx = Ctx {
     columns: Columns::Plain,
     ranges: false,
-};
-const BOUNDARY: Ctx = Ctx {
-    columns: Columns::Plain,
-    ranges: true,
+    range: false,
 };
 
 /// Columns every stored row carries besides its own.
@@ -116,7 +109,9 @@ fn show(e: &crate::semantic::hir::Expr) -> String {
     }
 }
 
-/// Every statement one run of a job needs, for one partition at a time.
+/// Every statement a job's runs need: storage, staging a batch of
+/// partitions ([`super::range`]), and the gates and checksums measured on
+/// each staged partition.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoweredJob {
     /// The physical table of stored rows (all versions).
@@ -125,29 +120,11 @@ pub struct LoweredJob {
     pub view: String,
     pub create_data: String,
     pub create_view: String,
-    /// `SELECT count(*)` of each input and binding, by alias.
-    pub rows: Vec<(String, String)>,
-    /// `SELECT count(DISTINCT partition)` of each dataset input, by alias.
-    pub partition_counts: Vec<(String, String)>,
-    /// Rows of the first input inside its boundary and leading filters.
-    pub input_count: String,
-    /// Rows `dedupe` dropped.
-    pub duplicates: Option<String>,
-    /// Materialises the row stage with one flag per row rule, if any.
-    pub materialize: Option<String>,
     pub row_rules: Vec<RowRule>,
-    /// `SELECT count(*)` of rows failing each row rule, by rule name.
-    pub row_rule_failures: Vec<(String, String)>,
-    /// Copies quarantined rows to the ledger (attached as `ledger`).
-    pub quarantine: Option<String>,
-    pub quarantined_count: Option<String>,
-    pub accepted_count: String,
-    /// Aggregates over input columns that gates read, measured on the
-    /// accepted rows: `(counter name, SELECT)`.
-    pub input_aggregates: Vec<(String, String)>,
-    /// Computes the partition and writes it as an unpublished version.
-    pub stage: String,
-    pub output_count: String,
+    /// Stages a batch of partitions.
+    pub batch: super::range::RangeStage,
+    /// `SELECT count(*), bpl_checksum(..)` of each binding's rows, by alias.
+    pub bindings: Vec<(String, String)>,
     pub expectations: Vec<Gate>,
     pub reconciliations: Vec<Gate>,
     /// Built-in reconciliation: rows sharing a key.
@@ -160,74 +137,17 @@ pub struct LoweredJob {
 }
 
 /// The CTE name of an input or binding.
-fn cte(alias: &str) -> String {
+pub(super) fn cte(alias: &str) -> String {
     ident(&format!("src_{alias}"))
 }
 
-fn data_table(table: &str) -> String {
+pub(super) fn data_table(table: &str) -> String {
     format!("{table}__data")
-}
-
-/// The rows of an input that feed partition `p`, locked.
-fn input_sql(i: &InputPlan) -> Result<String, Unsupported> {
-    let t = &i.table;
-    let mut conditions = Vec::new();
-    let from = if t.kind == DeclKind::Dataset {
-        // Exactly the versions that were active when the run locked its inputs.
-        let lock = ident(&format!("bpl_lock_{}", t.alias));
-        conditions.push(format!(
-            "(d._bpl_partition, d._bpl_version) IN (SELECT partition, version FROM temp.{lock})"
-        ));
-        format!("{} AS d", ident(&data_table(&t.table)))
-    } else {
-        ident(&t.table)
-    };
-    match &i.boundary {
-        Boundary::Partitions { column, .. } => {
-            conditions.push(format!(
-                "{} BETWEEN :lo_{a} AND :hi_{a}",
-                ident(column),
-                a = t.alias
-            ));
-            // `tenant_id == p.tenant_id`: the same tenant's partitions only.
-            for (out, col) in &i.dimensions {
-                conditions.push(format!("{} = :p_{out}", ident(col)));
-            }
-        }
-        Boundary::Filter(e) => conditions.push(sql(e, BOUNDARY)?),
-        Boundary::All => {}
-    }
-    if t.kind != DeclKind::Dataset {
-        conditions.push(match &i.lock {
-            Some(Lock::Snapshot(col)) => format!("{} <= :hwm_{}", ident(col), t.alias),
-            Some(Lock::Cursor(cols)) => format!(
-                "({}) <= ({})",
-                cols.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", "),
-                (0..cols.len())
-                    .map(|k| format!(":hwm_{}_{k}", t.alias))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            None => format!("rowid <= :hwm_{}", t.alias),
-        });
-    }
-    let cols = t
-        .columns
-        .iter()
-        .map(|c| ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    Ok(format!("SELECT {cols} FROM {from}{filter}"))
 }
 
 /// The rows of a binding, as its temporal policy selects them. A binding
 /// as of event time keeps every row; its join adds the validity test.
-fn bind_sql(b: &BindPlan) -> String {
+pub(super) fn bind_sql(b: &BindPlan) -> String {
     let t = &b.table;
     let at = |param: &str| {
         b.validity.as_ref().map(|(from, to)| {
@@ -273,18 +193,7 @@ fn bind_sql(b: &BindPlan) -> String {
     }
 }
 
-/// `SELECT a AS a__x, ... FROM src_a`: an alias's columns, flattened.
-fn flattened(t: &Table) -> String {
-    let cols = t
-        .columns
-        .iter()
-        .map(|c| format!("{} AS {}", ident(&c.name), flat(&t.alias, &c.name)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("SELECT {cols} FROM {}", cte(&t.alias))
-}
-
-fn table_of<'a>(plan: &'a JobPlan, alias: &str) -> Option<&'a Table> {
+pub(super) fn table_of<'a>(plan: &'a JobPlan, alias: &str) -> Option<&'a Table> {
     plan.inputs
         .iter()
         .map(|i| &i.table)
@@ -292,7 +201,7 @@ fn table_of<'a>(plan: &'a JobPlan, alias: &str) -> Option<&'a Table> {
         .find(|t| t.alias == alias)
 }
 
-fn named(items: &[Named], ctx: Ctx) -> Result<String, Unsupported> {
+pub(super) fn named(items: &[Named], ctx: Ctx) -> Result<String, Unsupported> {
     Ok(items
         .iter()
         .map(|n| sql(&n.expr, ctx).map(|s| format!("{s} AS {}", ident(&n.name))))
@@ -300,198 +209,7 @@ fn named(items: &[Named], ctx: Ctx) -> Result<String, Unsupported> {
         .join(", "))
 }
 
-struct Stages {
-    /// The row stage, as a query.
-    rows: String,
-    /// The row stage up to its first join or dedupe: what `input` counts.
-    leading: String,
-    /// `(before, after)` of each dedupe.
-    dedupes: Vec<(String, String)>,
-    /// Shaping steps, applied to accepted rows.
-    shaping: Vec<Step>,
-    /// The first input's alias, for an unshaped output.
-    first: Option<String>,
-}
-
-fn row_stage(plan: &JobPlan) -> Result<Stages, Unsupported> {
-    let mut rows = String::new();
-    let mut leading: Option<String> = None;
-    let mut dedupes = Vec::new();
-    let mut first = None;
-    let mut steps = plan.job.steps.iter().peekable();
-    while let Some(step) = steps.next() {
-        if step.shapes() {
-            let mut shaping = vec![step.clone()];
-            shaping.extend(steps.cloned());
-            return Ok(Stages {
-                leading: leading.unwrap_or_else(|| rows.clone()),
-                rows,
-                dedupes,
-                shaping,
-                first,
-            });
-        }
-        rows = match step {
-            Step::From(a) => {
-                first = Some(a.clone());
-                let t = table_of(plan, a)
-                    .ok_or_else(|| Unsupported(format!("no input called `{a}`")))?;
-                flattened(t)
-            }
-            Step::Where(e) => format!("SELECT * FROM ({rows}) WHERE {}", sql(e, ROW)?),
-            Step::Join { left, alias, on } => {
-                leading.get_or_insert_with(|| rows.clone());
-                let t = table_of(plan, alias)
-                    .ok_or_else(|| Unsupported(format!("no input or binding called `{alias}`")))?;
-                let mut condition = sql(on, ROW)?;
-                if let Some(b) = plan.binds.iter().find(|b| b.table.alias == *alias) {
-                    if let (Some(at), Some((from, to))) = (&b.as_of, &b.validity) {
-                        let at = sql(at, ROW)?;
-                        condition = format!(
-                            "{condition} AND {f} <= {at} AND ({t} IS NULL OR {at} < {t})",
-                            f = flat(alias, from),
-                            t = flat(alias, to)
-                        );
-                    }
-                }
-                format!(
-                    "SELECT * FROM ({rows}) {}JOIN ({}) ON {condition}",
-                    if *left { "LEFT " } else { "" },
-                    flattened(t)
-                )
-            }
-            Step::Derive(items) => format!("SELECT *, {} FROM ({rows})", named(items, ROW)?),
-            Step::Dedupe { by, order } => {
-                leading.get_or_insert_with(|| rows.clone());
-                let n = dedupes.len();
-                let rn = ident(&format!("_bpl_rn{n}"));
-                let order = if order.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ORDER BY {}", order_by(order, ROW)?)
-                };
-                let after = format!(
-                    "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {}{order}) AS {rn} FROM ({rows})) WHERE {rn} = 1",
-                    super::expr::list(by, ROW)?
-                );
-                dedupes.push((rows.clone(), after.clone()));
-                after
-            }
-            _ => unreachable!("shaping steps end the row stage"),
-        };
-    }
-    Ok(Stages {
-        leading: leading.unwrap_or_else(|| rows.clone()),
-        rows,
-        dedupes,
-        shaping: Vec::new(),
-        first,
-    })
-}
-
-/// The output rows computed from `accepted` rows.
-fn shape(plan: &JobPlan, stages: &Stages, accepted: &str) -> Result<String, Unsupported> {
-    let mut q = accepted.to_string();
-    let mut shaped = false;
-    for step in &stages.shaping {
-        q = match step {
-            Step::Group { keys, aggregates } => {
-                shaped = true;
-                let group: Vec<String> = keys
-                    .iter()
-                    .filter(|k| !matches!(k.expr.kind, crate::semantic::hir::ExprKind::Lit(_)))
-                    .map(|k| sql(&k.expr, ROW))
-                    .collect::<Result<_, _>>()?;
-                let mut all = keys.clone();
-                all.extend(aggregates.iter().cloned());
-                let by = if group.is_empty() {
-                    String::new()
-                } else {
-                    format!(" GROUP BY {}", group.join(", "))
-                };
-                format!("SELECT {} FROM ({q}){by}", named(&all, ROW)?)
-            }
-            Step::Aggregate(items) => {
-                shaped = true;
-                format!("SELECT {} FROM ({q})", named(items, ROW)?)
-            }
-            Step::Select(items) => {
-                shaped = true;
-                format!("SELECT {} FROM ({q})", named(items, ROW)?)
-            }
-            Step::Derive(items) => format!("SELECT *, {} FROM ({q})", named(items, PLAIN)?),
-            Step::Where(e) => format!("SELECT * FROM ({q}) WHERE {}", sql(e, PLAIN)?),
-            other => {
-                return Err(Unsupported(format!(
-                    "a {} after the output is shaped is not supported by the SQLite engine",
-                    match other {
-                        Step::Join { .. } => "join",
-                        Step::Dedupe { .. } => "dedupe",
-                        _ => "step",
-                    }
-                )))
-            }
-        };
-    }
-    // Output columns in the declared order; unshaped output renames the
-    // first input's flattened columns back.
-    let cols = plan
-        .columns
-        .iter()
-        .map(|c| {
-            let derived = stages.shaping.iter().chain(&plan.job.steps).any(
-                |s| matches!(s, Step::Derive(items) if items.iter().any(|n| n.name == c.name)),
-            );
-            match (&stages.first, shaped || derived) {
-                (Some(a), false) => format!("{} AS {}", flat(a, &c.name), ident(&c.name)),
-                _ => ident(&c.name),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    // A hash-partitioned output keeps the rows of its bucket.
-    let bucket = match plan.hash_key() {
-        Some((key, column, n)) => format!(
-            " WHERE bpl_bucket({}, {n}) = CAST(:p_{key} AS INTEGER)",
-            ident(column)
-        ),
-        None => String::new(),
-    };
-    Ok(format!("SELECT {cols} FROM ({q}){bucket}"))
-}
-
 pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
-    let mut ctes = Vec::new();
-    let mut rows = Vec::new();
-    let mut partition_counts = Vec::new();
-    for i in &plan.inputs {
-        let body = input_sql(i)?;
-        ctes.push(format!("{} AS ({body})", cte(&i.table.alias)));
-        rows.push((
-            i.table.alias.clone(),
-            format!("SELECT count(*) FROM ({body})"),
-        ));
-        if let Boundary::Partitions { column, .. } = &i.boundary {
-            partition_counts.push((
-                i.table.alias.clone(),
-                format!("SELECT count(DISTINCT {}) FROM ({body})", ident(column)),
-            ));
-        }
-    }
-    for b in &plan.binds {
-        let body = bind_sql(b);
-        ctes.push(format!("{} AS ({body})", cte(&b.table.alias)));
-        rows.push((
-            b.table.alias.clone(),
-            format!("SELECT count(*) FROM ({body})"),
-        ));
-    }
-    let with = if ctes.is_empty() {
-        String::new()
-    } else {
-        format!("WITH {} ", ctes.join(", "))
-    };
-    let stages = row_stage(plan)?;
     let row_rules: Vec<RowRule> = plan
         .job
         .rules
@@ -507,179 +225,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         .collect();
     let data = data_table(&plan.table);
     let this_version = "_bpl_partition = :partition AND _bpl_version = :version";
-    let (materialize, accepted, row_rule_failures, quarantine, quarantined_count);
-    if !row_rules.iter().any(|r| r.severity == Severity::Quarantine) {
-        // Rules that route no rows only count their failures: one scan of
-        // the row stage each, cheaper than copying it to a temp table.
-        materialize = None;
-        accepted = format!("{with}SELECT * FROM ({})", stages.rows);
-        row_rule_failures = plan
-            .job
-            .rules
-            .iter()
-            .filter(|r| r.level == RuleLevel::Row)
-            .zip(&row_rules)
-            .map(|(r, rr)| {
-                sql(&r.expr, ROW).map(|s| {
-                    (
-                        rr.name.clone(),
-                        format!(
-                            "{with}SELECT count(*) FROM ({}) WHERE coalesce({s}, 0) = 0",
-                            stages.rows
-                        ),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        quarantine = None;
-        quarantined_count = None;
-    } else {
-        let flags = plan
-            .job
-            .rules
-            .iter()
-            .filter(|r| r.level == RuleLevel::Row)
-            .zip(&row_rules)
-            .map(|(r, rr)| {
-                sql(&r.expr, ROW).map(|s| format!("coalesce({s}, 0) AS {}", ident(&rr.flag)))
-            })
-            .collect::<Result<Vec<_>, _>>()?
-            .join(", ");
-        materialize = Some(format!(
-            "CREATE TEMP TABLE bpl_rows AS {with}SELECT *, {flags} FROM ({})",
-            stages.rows
-        ));
-        let quarantining: Vec<&RowRule> = row_rules
-            .iter()
-            .filter(|r| r.severity == Severity::Quarantine)
-            .collect();
-        let passes = |rs: &[&RowRule]| {
-            if rs.is_empty() {
-                "1".to_string()
-            } else {
-                rs.iter()
-                    .map(|r| format!("{} = 1", ident(&r.flag)))
-                    .collect::<Vec<_>>()
-                    .join(" AND ")
-            }
-        };
-        accepted = format!(
-            "SELECT * FROM temp.bpl_rows WHERE {}",
-            passes(&quarantining)
-        );
-        row_rule_failures = row_rules
-            .iter()
-            .map(|r| {
-                (
-                    r.name.clone(),
-                    format!(
-                        "SELECT count(*) FROM temp.bpl_rows WHERE {} = 0",
-                        ident(&r.flag)
-                    ),
-                )
-            })
-            .collect();
-        if quarantining.is_empty() {
-            quarantine = None;
-            quarantined_count = None;
-        } else {
-            // The record keeps every column of the row stage, by `alias.column`.
-            let record = plan
-                .inputs
-                .iter()
-                .map(|i| &i.table)
-                .chain(plan.binds.iter().map(|b| &b.table))
-                .filter(|t| stage_has(&plan.job.steps, &t.alias))
-                .flat_map(|t| {
-                    t.columns.iter().map(move |c| {
-                        format!(
-                            "{}, {}",
-                            string(&format!("{}.{}", t.alias, c.name)),
-                            flat(&t.alias, &c.name)
-                        )
-                    })
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let reason = quarantining
-                .iter()
-                .map(|r| {
-                    format!(
-                        "CASE WHEN {} = 0 THEN {} END",
-                        ident(&r.flag),
-                        string(&r.text)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let rule = quarantining
-                .iter()
-                .map(|r| {
-                    format!(
-                        "CASE WHEN {} = 0 THEN {} END",
-                        ident(&r.flag),
-                        string(&r.name)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let (rule, reason) = if quarantining.len() == 1 {
-                (rule, reason)
-            } else {
-                (
-                    format!("concat_ws(', ', {rule})"),
-                    format!("concat_ws('; ', {reason})"),
-                )
-            };
-            quarantine = Some(format!(
-                "INSERT INTO ledger.quarantine (run_id, dataset, partition, rule, reason, record) \
-                 SELECT :run_id, {}, :partition, {rule}, {reason}, json_object({record}) \
-                 FROM temp.bpl_rows WHERE NOT ({})",
-                string(&plan.dataset),
-                passes(&quarantining)
-            ));
-            quarantined_count = Some(format!(
-                "SELECT count(*) FROM temp.bpl_rows WHERE NOT ({})",
-                passes(&quarantining)
-            ));
-        }
-    }
-    // A row stage that starts with a plain `from` counts the same rows as
-    // `rows(alias)`, and with no join, dedupe or routing rule every input row
-    // is accepted: the same statement, which the engine runs once.
-    let input_count = match stages.first.as_deref().and_then(|a| {
-        table_of(plan, a)
-            .filter(|t| stages.leading == flattened(t))
-            .and_then(|_| rows.iter().find(|(x, _)| x == a))
-    }) {
-        Some((_, q)) => format!("{with}{q}"),
-        None => format!("{with}SELECT count(*) FROM ({})", stages.leading),
-    };
-    let accepted_count = if materialize.is_none() && stages.rows == stages.leading {
-        input_count.clone()
-    } else {
-        format!("SELECT count(*) FROM ({accepted})")
-    };
-    let output = shape(plan, &stages, &accepted)?;
     let out_cols: Vec<String> = plan.columns.iter().map(|c| ident(&c.name)).collect();
-    let row_id_parts = if plan.key.is_empty() {
-        out_cols.join(", ")
-    } else {
-        plan.key
-            .iter()
-            .map(|k| ident(k))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let stage = format!(
-        "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_run_id, _bpl_as_of, _bpl_row_id) \
-         SELECT {cols}, :partition, :version, :run_id, :as_of, \
-         bpl_stable_id({}, {}, {row_id_parts}) FROM ({output})",
-        ident(&data),
-        string(&plan.dataset),
-        plan.version,
-        cols = out_cols.join(", "),
-    );
     let gate = |rule_sql: String| {
         format!(
             "SELECT {rule_sql} FROM {} WHERE {this_version}",
@@ -687,19 +233,15 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         )
     };
     // An aggregate over an input's columns in a gate (`sum(ledger.amount)`
-    // in a control total) is measured on the accepted rows while they
-    // exist, during staging, and read back as a counter.
-    let mut input_aggregates: Vec<(String, String)> = Vec::new();
+    // in a control total) is measured on the accepted rows during staging
+    // and read back as a counter (`agg0`, `agg1`, ...).
+    let mut aggregates: Vec<crate::semantic::hir::Expr> = Vec::new();
     let mut lift =
         |e: &crate::semantic::hir::Expr| -> Result<crate::semantic::hir::Expr, Unsupported> {
             let mut e = e.clone();
             lift_input_aggregates(&mut e, &mut |call| {
-                let name = format!("agg{}", input_aggregates.len());
-                input_aggregates.push((
-                    name.clone(),
-                    format!("SELECT {} FROM ({accepted})", sql(call, ROW)?),
-                ));
-                Ok(name)
+                aggregates.push(call.clone());
+                Ok(format!("agg{}", aggregates.len() - 1))
             })?;
             Ok(e)
         };
@@ -756,21 +298,40 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ident(k)
         )
     });
-    let duplicates = if stages.dedupes.is_empty() {
-        None
-    } else {
-        Some(format!(
-            "{with}SELECT {}",
-            stages
-                .dedupes
+    // The lift closure borrows `aggregates` until the gates are built.
+    drop(lift);
+    let gate_sql: Vec<&str> = expectations
+        .iter()
+        .chain(&reconciliations)
+        .flat_map(|g: &Gate| {
+            let mut v = vec![g.sql.as_str()];
+            if let Some((l, r)) = &g.sides {
+                v.extend([l.as_str(), r.as_str()]);
+            }
+            v
+        })
+        .collect();
+    let batch = super::range::lower(plan, &row_rules, &gate_sql, &aggregates)?;
+    let bindings = plan
+        .binds
+        .iter()
+        .map(|b| {
+            let cols = b
+                .table
+                .columns
                 .iter()
-                .map(|(b, a)| format!(
-                    "((SELECT count(*) FROM ({b})) - (SELECT count(*) FROM ({a})))"
-                ))
+                .map(|c| ident(&c.name))
                 .collect::<Vec<_>>()
-                .join(" + ")
-        ))
-    };
+                .join(", ");
+            (
+                b.table.alias.clone(),
+                format!(
+                    "SELECT count(*), bpl_checksum({cols}) FROM ({})",
+                    bind_sql(b)
+                ),
+            )
+        })
+        .collect();
     let mut create_cols: Vec<String> = plan
         .columns
         .iter()
@@ -786,11 +347,13 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         .join(", ");
     Ok(LoweredJob {
         create_data: format!(
-            "CREATE TABLE IF NOT EXISTS {} ({}); CREATE INDEX IF NOT EXISTS {} ON {} (_bpl_partition, _bpl_version)",
-            ident(&data),
+            "CREATE TABLE IF NOT EXISTS {d} ({}); \
+             CREATE INDEX IF NOT EXISTS {} ON {d} (_bpl_partition, _bpl_version); \
+             CREATE INDEX IF NOT EXISTS {} ON {d} (_bpl_run_id)",
             create_cols.join(", "),
             ident(&format!("{data}_partition")),
-            ident(&data)
+            ident(&format!("{data}_run")),
+            d = ident(&data),
         ),
         create_view: format!(
             "CREATE VIEW IF NOT EXISTS {} AS SELECT {view_cols} FROM {} AS d JOIN _bpl_pointer AS p \
@@ -801,25 +364,9 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         ),
         data_table: data.clone(),
         view: plan.table.clone(),
-        rows: rows
-            .into_iter()
-            .map(|(a, q)| (a, format!("{with}{q}")))
-            .collect(),
-        partition_counts: partition_counts
-            .into_iter()
-            .map(|(a, q)| (a, format!("{with}{q}")))
-            .collect(),
-        input_count,
-        duplicates,
-        materialize,
         row_rules,
-        row_rule_failures,
-        quarantine,
-        quarantined_count,
-        accepted_count,
-        input_aggregates,
-        stage,
-        output_count: format!("SELECT count(*) FROM {} WHERE {this_version}", ident(&data)),
+        batch,
+        bindings,
         expectations,
         reconciliations,
         key_duplicates,
@@ -843,7 +390,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
 
 /// Replaces each aggregate call over an input's columns with the counter
 /// `name_of(call)` returns.
-fn lift_input_aggregates(
+pub(super) fn lift_input_aggregates(
     e: &mut crate::semantic::hir::Expr,
     name_of: &mut dyn FnMut(&crate::semantic::hir::Expr) -> Result<String, Unsupported>,
 ) -> Result<(), Unsupported> {
@@ -893,13 +440,4 @@ fn lift_input_aggregates(
         _ => {}
     }
     Ok(())
-}
-
-/// Whether the row stage reads an alias (as `from` or `join`).
-fn stage_has(steps: &[Step], alias: &str) -> bool {
-    steps.iter().any(|s| match s {
-        Step::From(a) => a == alias,
-        Step::Join { alias: a, .. } => a == alias,
-        _ => false,
-    })
 }

@@ -69,6 +69,9 @@ pub struct Decl {
     pub access: Access,
     /// Datasets: what they compute and promise.
     pub job: Option<Job>,
+    /// How each output column combines across partitions, by name; empty
+    /// for a dataset on a dependency cycle (see `semantic::additivity`).
+    pub additivity: Vec<(String, Additivity)>,
 }
 
 impl Decl {
@@ -78,6 +81,46 @@ impl Decl {
             PartitionKind::Time(g) => Some(g),
             _ => None,
         })
+    }
+}
+
+/// How a column's values combine across partitions, from harmless to
+/// worst: what a roll-up over several partitions may `sum`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Additivity {
+    /// A grouping or partition key, a reference attribute or a constant:
+    /// not a measure.
+    Key,
+    /// A value of one row, passed through: a sum over rows adds up however
+    /// the rows are split into partitions.
+    Row,
+    /// A `sum` or `count` over the partition's own rows: the figures of
+    /// several partitions add up to the figure of their union.
+    Additive,
+    /// A distinct count, an average, a ratio, a minimum or a maximum: the
+    /// figure of a union is not the sum of the parts' figures.
+    NonAdditive,
+    /// Computed over a window wider than its partition: neighbouring
+    /// partitions count the same rows, so their sum counts them again.
+    Overlapping,
+}
+
+impl Additivity {
+    /// The class as the book and hover name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Additivity::Key => "key",
+            Additivity::Row => "row value",
+            Additivity::Additive => "additive",
+            Additivity::NonAdditive => "non-additive",
+            Additivity::Overlapping => "overlapping",
+        }
+    }
+
+    /// Whether a sum of its values over several partitions is wrong.
+    pub fn sums_wrongly(self) -> bool {
+        self >= Additivity::NonAdditive
     }
 }
 

@@ -1,0 +1,226 @@
+//! `bpl_tally`: the counters of a staging statement, taken in the same scan
+//! that stages the rows (see `sql::range`). The statement calls it at fixed
+//! points of its row stage; it counts per partition, keeps quarantined
+//! records, and answers whether the row goes on.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+use rustc_hash::FxHashMap;
+
+use crate::sql::range::tally;
+use crate::sql::sqlite::RowRule;
+use crate::syntax::ast::Severity;
+
+/// One quarantined row: which rules it failed, why, and the row itself.
+#[derive(Debug, Clone, Default)]
+pub struct Quarantined {
+    pub rule: String,
+    pub reason: String,
+    /// The row as a JSON object of `alias.column` to value.
+    pub record: String,
+}
+
+/// What one partition's rows did on their way through the row stage.
+#[derive(Debug, Clone, Default)]
+pub struct PartitionTally {
+    pub input: i64,
+    pub duplicates: i64,
+    pub quarantined: i64,
+    /// Of the quarantined: bad rows at the typed input boundary.
+    pub bad: i64,
+    pub accepted: i64,
+    /// Failing rows of each row rule, by index into the job's rules.
+    pub failures: Vec<i64>,
+    /// Accepted rows whose join found no match, by counted alias.
+    pub unmatched: Vec<i64>,
+    pub records: Vec<Quarantined>,
+}
+
+#[derive(Default)]
+struct State {
+    rules: Vec<RowRule>,
+    unmatched: usize,
+    points: Vec<Vec<usize>>,
+    index: FxHashMap<String, usize>,
+    parts: Vec<(String, PartitionTally)>,
+}
+
+impl State {
+    fn part(&mut self, partition: &str) -> &mut PartitionTally {
+        let k = match self.index.get(partition) {
+            Some(&k) => k,
+            None => {
+                let k = self.parts.len();
+                self.index.insert(partition.to_string(), k);
+                self.parts.push((
+                    partition.to_string(),
+                    PartitionTally {
+                        failures: vec![0; self.rules.len()],
+                        unmatched: vec![0; self.unmatched],
+                        ..PartitionTally::default()
+                    },
+                ));
+                k
+            }
+        };
+        &mut self.parts[k].1
+    }
+}
+
+/// The counters of one connection's staging statements.
+#[derive(Clone, Default)]
+pub struct Tally(Arc<Mutex<State>>);
+
+impl Tally {
+    /// Registers `bpl_tally` on a connection, counting into this tally.
+    pub fn register(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let state = self.0.clone();
+        // Not deterministic: SQLite must call it for every row, never reuse
+        // a result.
+        conn.create_scalar_function("bpl_tally", -1, FunctionFlags::SQLITE_UTF8, move |ctx| {
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            step(&mut s, ctx)
+        })
+    }
+
+    /// Starts counting a statement with these rules, route points and
+    /// number of aliases whose unmatched rows are counted.
+    pub fn reset(&self, rules: &[RowRule], points: &[Vec<usize>], unmatched: usize) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *s = State {
+            rules: rules.to_vec(),
+            points: points.to_vec(),
+            unmatched,
+            ..State::default()
+        };
+    }
+
+    /// What was counted since the last reset, by partition.
+    pub fn take(&self) -> FxHashMap<String, PartitionTally> {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut s.parts).into_iter().collect()
+    }
+}
+
+fn text<'a>(ctx: &'a Context<'_>, i: usize) -> rusqlite::Result<&'a str> {
+    match ctx.get_raw(i) {
+        ValueRef::Text(t) => {
+            std::str::from_utf8(t).map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))
+        }
+        other => Err(rusqlite::Error::UserFunctionError(
+            format!("bpl_tally: a partition id must be text, not {other:?}").into(),
+        )),
+    }
+}
+
+fn int(ctx: &Context<'_>, i: usize) -> i64 {
+    match ctx.get_raw(i) {
+        ValueRef::Integer(n) => n,
+        ValueRef::Real(f) => f as i64,
+        _ => 0,
+    }
+}
+
+fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
+    match int(ctx, 0) {
+        tally::INPUT => {
+            s.part(text(ctx, 1)?).input += 1;
+            Ok(true)
+        }
+        tally::ACCEPT => {
+            let t = s.part(text(ctx, 1)?);
+            t.accepted += 1;
+            for (k, n) in t.unmatched.iter_mut().enumerate() {
+                if int(ctx, 2 + k) != 0 {
+                    *n += 1;
+                }
+            }
+            Ok(true)
+        }
+        tally::BOUNDARY => {
+            let partition = text(ctx, 1)?;
+            let problems = match ctx.get_raw(2) {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ => {
+                    s.part(partition).input += 1;
+                    return Ok(true);
+                }
+            };
+            let partition = partition.to_string();
+            let record = match ctx.get_raw(3) {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ => "{}".into(),
+            };
+            let t = s.part(&partition);
+            t.input += 1;
+            t.quarantined += 1;
+            t.bad += 1;
+            t.records.push(Quarantined {
+                rule: "typed_input".into(),
+                reason: problems,
+                record,
+            });
+            Ok(false)
+        }
+        tally::DEDUPE => {
+            let first = int(ctx, 2) == 1;
+            if !first {
+                s.part(text(ctx, 1)?).duplicates += 1;
+            }
+            Ok(first)
+        }
+        tally::ROUTE => {
+            let point = int(ctx, 1) as usize;
+            let which = s.points.get(point).cloned().unwrap_or_default();
+            let partition = text(ctx, 2)?.to_string();
+            let mut failed = Vec::new();
+            for (n, &k) in which.iter().enumerate() {
+                if int(ctx, 3 + n) == 0 {
+                    failed.push(k);
+                }
+            }
+            let quarantining: Vec<usize> = failed
+                .iter()
+                .copied()
+                .filter(|&k| s.rules[k].severity == Severity::Quarantine)
+                .collect();
+            let record = if quarantining.is_empty() {
+                None
+            } else {
+                Some(Quarantined {
+                    rule: join(&quarantining, |k| &s.rules[k].name, ", "),
+                    reason: join(&quarantining, |k| &s.rules[k].text, "; "),
+                    record: match ctx.get_raw(3 + which.len()) {
+                        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                        _ => "{}".into(),
+                    },
+                })
+            };
+            let t = s.part(&partition);
+            for k in failed {
+                t.failures[k] += 1;
+            }
+            Ok(match record {
+                Some(r) => {
+                    t.quarantined += 1;
+                    t.records.push(r);
+                    false
+                }
+                None => true,
+            })
+        }
+        other => Err(rusqlite::Error::UserFunctionError(
+            format!("bpl_tally: unknown point kind {other}").into(),
+        )),
+    }
+}
+
+fn join<'a>(ks: &[usize], f: impl Fn(usize) -> &'a String, sep: &str) -> String {
+    ks.iter()
+        .map(|&k| f(k).as_str())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
