@@ -26,6 +26,7 @@ pub mod output;
 mod plan;
 pub mod render;
 mod run;
+mod run_args;
 mod show;
 
 use std::path::PathBuf;
