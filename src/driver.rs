@@ -26,6 +26,12 @@ pub fn check_project(project: Project) -> Checked {
     passes(project, false)
 }
 
+/// Checks a loaded (or in-memory) project and lowers every dataset's job,
+/// as [`compile`] does for one on disk.
+pub fn compile_project(project: Project) -> Checked {
+    passes(project, true)
+}
+
 /// Loads and checks the project at `path`, and lowers every dataset's job
 /// for the runtime: what `run`, `backfill` and the SQL backends read.
 pub fn compile(path: &Path) -> Result<Checked, LoadError> {

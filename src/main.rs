@@ -4,6 +4,21 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> std::process::ExitCode {
-    bplc::cli::main()
+use std::process::ExitCode;
+
+/// The exit code of a panic, as the standard library's own main gives.
+const EXIT_PANIC: u8 = 101;
+
+fn main() -> ExitCode {
+    // On a thread with the front end's stack: the main thread's size is
+    // whatever the system gives (`ulimit -s`), which may be smaller.
+    let cli = std::thread::Builder::new()
+        .name("bplc".into())
+        .stack_size(bplc::syntax::STACK_SIZE)
+        .spawn(bplc::cli::main);
+    match cli {
+        Ok(thread) => thread.join().unwrap_or(ExitCode::from(EXIT_PANIC)),
+        // No thread to be had: run here, with the stack there is.
+        Err(_) => bplc::cli::main(),
+    }
 }

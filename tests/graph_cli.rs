@@ -443,6 +443,17 @@ fn a_project_with_errors_exits_1() {
     for format in FORMATS {
         let out = run(&["--format", format], dir.path());
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        if format == "json" {
+            // The error is the JSON output, the diagnostics inside it.
+            assert_eq!(stderr(&out), "");
+            let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+            assert_eq!(v["error"]["diagnostics"][0]["code"], "E0102", "{v}");
+            assert_eq!(
+                v["error"]["message"],
+                "the project has errors; the graph is only drawn for a project that checks clean"
+            );
+            continue;
+        }
         assert_eq!(stdout(&out), "", "nothing is drawn");
         let err = stderr(&out);
         assert!(err.contains("E0102"), "{err}");

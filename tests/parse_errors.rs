@@ -182,6 +182,8 @@ assert_parse_error! { doc_comment_at_end_of_file, "source s {\n  table \"t\"\n}\
 
 assert_parse_error! { several_errors_are_all_reported, count = 4, "source s {\n  table raw\n  key\n}\ndataset d {\n  publish overwrite\n  quality {\n    require a > 0\n  }\n}" }
 assert_parse_error! { errors_in_every_block_kind, count = 6, "source s {\n  columns {\n    a: dat\n  }\n  snapshot a\n}\ndataset d {\n  compute {\n    filter a\n  }\n  quality {\n    require a else\n  }\n  reconcile {\n    a ==\n  }\n  corrections {\n    late => recompute\n  }\n}" }
+// 300 `not`s nest 300 levels; the line is long, so it is drawn around the label.
+assert_parse_error! { expression_too_deep, count = 1, format!("dataset d {{\n  compute {{\n    where {}a\n  }}\n}}", "not ".repeat(300)) }
 assert_parse_error! { nesting_too_deep, format!("dataset d {{\n  compute {{\n    where {}a{}\n  }}\n}}", "(".repeat(250), ")".repeat(250)) }
 
 // ---------------------------------------------------------------- habits from other languages

@@ -65,15 +65,17 @@ fn mode(m: ModeArg) -> Mode {
 }
 
 pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "backfill", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "backfill") {
         return code;
     }
-    let o = match open(cli, &args.project, "a backfill is only run", Needs::Jobs) {
+    let o = match open(cli, &args.project, "a backfill is only run", Needs::Jobs)
+        .and_then(|o| o.writable().map(|()| o))
+    {
         Ok(o) => o,
         Err(c) => return c,
     };
     let spec = match &args.plan {
-        Some(path) => match saved(path, args) {
+        Some(path) => match saved(path, args).and_then(|s| declared(&o.program, path, s)) {
             Ok(s) => s,
             Err(c) => return c,
         },
@@ -118,12 +120,12 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     match result {
         Ok(report) => {
             if cli.format == Format::Json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).expect("serialises")
                 );
             } else {
-                print!("{}", text(&report));
+                out!("{}", text(&report));
             }
             if report.status == "complete" {
                 0
@@ -155,7 +157,7 @@ fn planned(program: &crate::semantic::hir::Program, args: &BackfillArgs) -> Resu
         changed_version: false,
         explain: false,
     };
-    let plan = planner::plan(&graph, &req).map_err(super::plan::plan_error)?;
+    let plan = planner::plan(&graph, &req).map_err(super::plan_error)?;
     let steps = runtime_steps(&serde_json::to_value(&plan).expect("plans serialise"))
         .map_err(usage_error)?;
     Ok(Spec {
@@ -166,6 +168,43 @@ fn planned(program: &crate::semantic::hir::Program, args: &BackfillArgs) -> Resu
         as_of: processing,
         steps,
     })
+}
+
+/// A saved plan whose datasets the project still declares, refused before
+/// any of it runs (E0323): a removed dataset would otherwise fail only
+/// when its wave came, after earlier waves published.
+fn declared(
+    program: &crate::semantic::hir::Program,
+    path: &std::path::Path,
+    spec: Spec,
+) -> Result<Spec, u8> {
+    let Some(gone) = spec
+        .steps
+        .iter()
+        .find(|s| program.lookup(&s.dataset).is_none())
+    else {
+        return Ok(spec);
+    };
+    Err(super::fail(
+        super::Failure {
+            code: Some(crate::diagnostic::codes::E0323.to_string()),
+            message: format!(
+                "the plan `{}` names `{}`, which the project no longer declares",
+                path.display(),
+                gone.dataset
+            ),
+            help: Some(format!(
+                "plan the backfill again: `bplc plan-backfill --from {}{} --format json > {}`",
+                spec.from,
+                spec.range
+                    .as_deref()
+                    .map_or(String::new(), |r| format!(" --range {r}")),
+                path.display()
+            )),
+            ..Default::default()
+        },
+        super::EXIT_USAGE,
+    ))
 }
 
 /// A plan saved by `plan-backfill --format json`.
@@ -333,7 +372,7 @@ fn text(r: &Report) -> String {
 }
 
 pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "diff", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "diff") {
         return code;
     }
     let o = match open(
@@ -388,9 +427,9 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
     match engine.diff(&plan, &args.partition, Some(from), to) {
         Ok(d) => {
             if cli.format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&d).expect("serialises"));
+                outln!("{}", serde_json::to_string_pretty(&d).expect("serialises"));
             } else {
-                print!("{d}");
+                out!("{d}");
             }
             0
         }

@@ -3,21 +3,19 @@
 use std::io::Write;
 
 use super::render::{self, Summary};
-use super::{usage_error, CheckArgs, Cli, Format, EXIT_NOT_OK};
+use super::{usage_error, CheckArgs, Cli, EXIT_NOT_OK};
 use crate::driver;
 
 pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
-    if let Err(code) =
-        super::accept_format(cli, "check", &[Format::Text, Format::Json, Format::Github])
-    {
+    if let Err(code) = super::accept_format(cli, "check") {
         return code;
     }
     let checked = match driver::check(&args.path) {
         Ok(c) => c,
-        Err(e) => return usage_error(e),
+        Err(e) => return super::load_error(e),
     };
     let summary = Summary::of(&checked.diagnostics, checked.project.user_modules().len());
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::stdout();
     let result = render::emit(
         cli.format,
         cli.color,

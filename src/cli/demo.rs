@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{accept_format, clean_project, usage_error, Cli, Format, Needs, EXIT_USAGE};
+use super::{accept_format, clean_project, usage_error, Cli, Format, Needs};
 use crate::runtime::demo::{self, DemoOptions, DemoReport};
 
 #[derive(clap::Args, Debug)]
@@ -47,7 +47,7 @@ struct Output<'r> {
 }
 
 pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "demo-data", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "demo-data") {
         return code;
     }
     let path = args
@@ -78,6 +78,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
             return usage_error(format!("cannot create `{}`: {e}", dir.display()));
         }
     }
+    if let Err(code) = super::run::writable("warehouse", &warehouse) {
+        return code;
+    }
     let conn = match rusqlite::Connection::open(&warehouse) {
         Ok(c) => c,
         Err(e) => return usage_error(format!("cannot open `{}`: {e}", warehouse.display())),
@@ -97,10 +100,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
     bar.finish();
     let report = match result {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage_error(e),
     };
     let shown = warehouse
         .strip_prefix(std::env::current_dir().unwrap_or_default())
@@ -124,10 +124,8 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
     0
 }
 
-/// Prints to standard output; a closed pipe (`| head`) is not an error.
 fn say(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    out!("{text}");
 }
 
 /// The text summary: one line per table.

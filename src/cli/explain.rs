@@ -4,7 +4,7 @@ use super::{usage_error, Cli, ExplainArgs, Format};
 use crate::diagnostic::Code;
 
 pub fn run(cli: &Cli, args: &ExplainArgs) -> u8 {
-    if let Err(code) = super::accept_format(cli, "explain", &[Format::Text, Format::Json]) {
+    if let Err(code) = super::accept_format(cli, "explain") {
         return code;
     }
     let Some(info) = Code::lookup(&args.code) else {
@@ -20,9 +20,9 @@ pub fn run(cli: &Cli, args: &ExplainArgs) -> u8 {
                 "title": info.title,
                 "explanation": info.explanation,
             });
-            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
         }
-        _ => print!("{}", info.explanation),
+        _ => out!("{}", info.explanation),
     }
     0
 }

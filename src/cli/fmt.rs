@@ -37,11 +37,12 @@ struct Outcome {
     unchanged: usize,
     /// Files left alone because they have syntax errors.
     errors: usize,
+    /// Those syntax errors (shown as text on standard error otherwise).
+    diagnostics: Vec<render::JsonDiagnostic>,
 }
 
 pub fn run(cli: &Cli, args: &FmtArgs) -> u8 {
-    if let Err(code) = super::accept_format(cli, "fmt", &[super::Format::Text, super::Format::Json])
-    {
+    if let Err(code) = super::accept_format(cli, "fmt") {
         return code;
     }
     let files = match files(&args.path) {
@@ -67,7 +68,14 @@ pub fn run(cli: &Cli, args: &FmtArgs) -> u8 {
         match format(id, &text) {
             Err(diags) => {
                 outcome.errors += 1;
-                let mut err = io::stderr().lock();
+                if cli.format == Format::Json {
+                    let json = diags
+                        .iter()
+                        .map(|d| render::JsonDiagnostic::new(&sources, d));
+                    outcome.diagnostics.extend(json);
+                    continue;
+                }
+                let mut err = super::output::stderr();
                 for d in &diags {
                     let _ = write!(err, "{}", render::text(&sources, d, color));
                 }
@@ -144,7 +152,7 @@ fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
 }
 
 fn report(format: Format, check: bool, o: &Outcome) -> io::Result<()> {
-    let mut out = io::stdout().lock();
+    let mut out = super::output::stdout();
     if format == Format::Json {
         let json = serde_json::to_string_pretty(o).expect("the outcome serializes");
         writeln!(out, "{json}")?;
@@ -172,6 +180,6 @@ fn report(format: Format, check: bool, o: &Outcome) -> io::Result<()> {
     if o.errors > 0 {
         line.push_str(&format!(", {} with syntax errors left unchanged", o.errors));
     }
-    eprintln!("{line}");
+    errln!("{line}");
     Ok(())
 }

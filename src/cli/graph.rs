@@ -90,8 +90,7 @@ impl EdgeView {
 }
 
 pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
-    let formats = [Format::Text, Format::Dot, Format::Mermaid, Format::Json];
-    if let Err(code) = super::accept_format(cli, "graph", &formats) {
+    if let Err(code) = super::accept_format(cli, "graph") {
         return code;
     }
     let (checked, program) = match super::clean_project(
@@ -108,8 +107,15 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
         Ok(v) => v,
         Err(ViewError::UnknownFocus(e)) => return usage_error(e),
         Err(ViewError::Cycle) => {
-            eprintln!("error: the dependency graph has a cycle; run `bplc check` to see it");
-            return EXIT_NOT_OK;
+            return super::fail(
+                super::Failure {
+                    code: Some(crate::diagnostic::codes::E0119.to_string()),
+                    message: "the dependency graph has a cycle".into(),
+                    help: Some("run `bplc check` to see it".into()),
+                    ..Default::default()
+                },
+                EXIT_NOT_OK,
+            );
         }
     };
     let shown = match cli.format {
@@ -121,7 +127,7 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> u8 {
         Format::Mermaid => mermaid(&view),
         _ => text(&view),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::stdout();
     if let Err(e) = out.write_all(shown.as_bytes()).and_then(|_| out.flush()) {
         return usage_error(format!("cannot write output: {e}"));
     }

@@ -4,7 +4,7 @@
 //! Exit codes: 0 after the client's `shutdown` and `exit`, 1 if the client
 //! left without `shutdown` (as the protocol asks), 2 for a usage error.
 
-use super::{Cli, Format, EXIT_NOT_OK};
+use super::{Cli, EXIT_NOT_OK};
 
 #[derive(clap::Args, Debug)]
 pub struct LspArgs {
@@ -15,14 +15,14 @@ pub struct LspArgs {
 }
 
 pub fn run(cli: &Cli, _args: &LspArgs) -> u8 {
-    if let Err(code) = super::accept_format(cli, "lsp", &[Format::Text]) {
+    if let Err(code) = super::accept_format(cli, "lsp") {
         return code;
     }
     match crate::lsp::run_stdio() {
         Ok(true) => 0,
         Ok(false) => EXIT_NOT_OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             EXIT_NOT_OK
         }
     }

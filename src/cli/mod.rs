@@ -2,6 +2,19 @@
 //! command takes `--format`. Exit codes: 0 ok (warnings allowed), 1 the
 //! project or the run is not OK, 2 usage or I/O error.
 
+/// `print!`, `println!`, `eprint!` and `eprintln!` for commands: through
+/// [`output`], so a closed pipe ends the output instead of the process.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::output::print(format_args!($($arg)*)) };
+}
+macro_rules! outln {
+    () => { $crate::cli::output::print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::cli::output::eprint(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod backfill;
 mod check;
 mod demo;
@@ -9,9 +22,11 @@ mod explain;
 mod fmt;
 mod graph;
 mod lsp;
+pub mod output;
 mod plan;
 pub mod render;
 mod run;
+mod run_args;
 mod show;
 
 use std::path::PathBuf;
@@ -114,13 +129,24 @@ pub struct ExplainArgs {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json_requested() => {
+            // The command line itself is wrong, but JSON was asked for.
+            let message = e.render().to_string();
+            let message = message.trim().trim_start_matches("error: ");
+            let _ = FORMAT.set(Format::Json);
+            return ExitCode::from(usage_error(message));
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
+    let _ = FORMAT.set(cli.format);
     if matches!(
         cli.command,
         Command::Run(_)
@@ -149,7 +175,19 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => backfill::diff(&cli, args),
         Command::Lsp(args) => lsp::run(&cli, args),
     };
+    if output::failed() && code == 0 {
+        return ExitCode::from(EXIT_USAGE);
+    }
     ExitCode::from(code)
+}
+
+/// Whether the arguments ask for `--format json`, read without clap (for
+/// when clap refuses them).
+fn json_requested() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().enumerate().any(|(i, a)| {
+        a == "--format=json" || (a == "--format" && args.get(i + 1).is_some_and(|v| v == "json"))
+    })
 }
 
 impl Format {
@@ -165,20 +203,74 @@ impl Format {
     }
 }
 
+/// The formats each command prints (the rest print `text` and `json`):
+/// what its `--help` lists and what [`accept_format`] lets through.
+const FORMATS: &[(&str, &[Format], &str)] = &[
+    (
+        "check",
+        &[Format::Text, Format::Json, Format::Github],
+        "Output format: `text`, `json`, or `github` (GitHub Actions workflow annotations)",
+    ),
+    (
+        "graph",
+        &[Format::Text, Format::Dot, Format::Mermaid, Format::Json],
+        "Output format: `text`, `json`, `dot` (Graphviz DOT) or `mermaid` (a Mermaid flowchart)",
+    ),
+    (
+        "lsp",
+        &[Format::Text],
+        "Output format: only `text` (the server speaks the language server protocol on stdio)",
+    ),
+];
+
+fn formats_of(command: &str) -> (&'static [Format], &'static str) {
+    FORMATS.iter().find(|(c, _, _)| *c == command).map_or(
+        (
+            &[Format::Text, Format::Json],
+            "Output format: `text` or `json`",
+        ),
+        |(_, f, h)| (f, h),
+    )
+}
+
+/// The command line, with each subcommand's `--format` help listing only
+/// the formats that command prints.
+fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let format = cmd
+        .get_arguments()
+        .find(|a| a.get_id() == "format")
+        .cloned()
+        .expect("`--format` is an option of the command line");
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        let (_, help) = formats_of(&name);
+        // A subcommand that has the global option already is not given
+        // the parent's copy: this one, the same but for its help.
+        let own = format.clone().help(help).hide_possible_values(true);
+        cmd = cmd.mut_subcommand(&name, |sub| sub.arg(own));
+    }
+    cmd
+}
+
 /// Refuses a `--format` the command does not print: `Err` carries exit code 2.
-pub(crate) fn accept_format(cli: &Cli, command: &str, allowed: &[Format]) -> Result<(), u8> {
+pub(crate) fn accept_format(cli: &Cli, command: &str) -> Result<(), u8> {
+    let (allowed, _) = formats_of(command);
     if allowed.contains(&cli.format) {
         return Ok(());
     }
-    let owner = match cli.format {
-        Format::Github => "check",
-        _ => "graph",
-    };
     let names: Vec<&str> = allowed.iter().map(|f| f.name()).collect();
     let list = match names.split_last() {
         Some((last, init)) if !init.is_empty() => format!("{} or {last}", init.join(", ")),
         _ => names.join(""),
     };
+    let owner = FORMATS
+        .iter()
+        .find(|(_, f, _)| f.contains(&cli.format))
+        .map_or("graph", |(c, _, _)| c);
     Err(usage_error(format!(
         "`--format {}` is for `{owner}`; `{command}` takes {list}",
         cli.format.name()
@@ -198,9 +290,9 @@ pub(crate) enum Needs {
 }
 
 /// Loads and checks the project for a command that needs a clean one (graph,
-/// plan-backfill), and hands back its checked program. On errors it prints
-/// the diagnostics to stderr, says what `what` needs, and returns the exit
-/// code to end with.
+/// plan-backfill), and hands back its checked program. On errors it reports
+/// the diagnostics (see [`fail`]), says what `what` needs, and returns the
+/// exit code to end with.
 pub(crate) fn clean_project(
     cli: &Cli,
     path: &std::path::Path,
@@ -211,11 +303,25 @@ pub(crate) fn clean_project(
         Needs::Graph => crate::driver::check(path),
         Needs::Jobs => crate::driver::compile(path),
     };
-    let mut checked = checked.map_err(usage_error)?;
+    let mut checked = checked.map_err(load_error)?;
     if !checked.diagnostics.iter().any(|d| d.is_error()) {
         if let Some(program) = checked.program.take() {
             return Ok((checked, program));
         }
+    }
+    let message = format!("the project has errors; {what} for a project that checks clean");
+    if cli.format == Format::Json {
+        let diagnostics = checked
+            .diagnostics
+            .iter()
+            .map(|d| render::JsonDiagnostic::new(&checked.project.sources, d))
+            .collect();
+        print_json_error(&Failure {
+            message,
+            diagnostics,
+            ..Failure::default()
+        });
+        return Err(EXIT_NOT_OK);
     }
     let summary = render::Summary::of(&checked.diagnostics, checked.project.user_modules().len());
     let _ = render::emit(
@@ -224,14 +330,93 @@ pub(crate) fn clean_project(
         &checked.project.sources,
         &checked.diagnostics,
         &summary,
-        &mut std::io::stderr(),
+        &mut output::stderr(),
     );
-    eprintln!("error: the project has errors; {what} for a project that checks clean");
+    errln!("error: {message}");
     Err(EXIT_NOT_OK)
+}
+
+/// The `--format` of this invocation, for the error paths that are not
+/// handed the command line.
+static FORMAT: std::sync::OnceLock<Format> = std::sync::OnceLock::new();
+
+/// An error that ends a command before its normal output. As text it goes
+/// to standard error; with `--format json` it is the command's output, on
+/// standard output: `{"error": {"code", "message", "help", "diagnostics"}}`
+/// (the shape is documented in the book's CLI reference).
+#[derive(Debug, Default, serde::Serialize)]
+pub(crate) struct Failure {
+    /// A diagnostic code, when the error has one.
+    pub code: Option<String>,
+    pub message: String,
+    pub help: Option<String>,
+    /// The project's diagnostics, when it does not check clean.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<render::JsonDiagnostic>,
+}
+
+/// Reports `failure` in this invocation's format; returns `exit`.
+pub(crate) fn fail(failure: Failure, exit: u8) -> u8 {
+    if FORMAT.get() == Some(&Format::Json) {
+        print_json_error(&failure);
+        return exit;
+    }
+    match (&failure.code, &failure.help) {
+        (Some(code), Some(help)) => errln!("error[{code}]: {}\n  help: {help}", failure.message),
+        (Some(code), None) => errln!("error[{code}]: {}", failure.message),
+        (None, Some(help)) => errln!("error: {}\n  help: {help}", failure.message),
+        (None, None) => errln!("error: {}", failure.message),
+    }
+    exit
+}
+
+fn print_json_error(failure: &Failure) {
+    let json = serde_json::json!({ "error": failure });
+    outln!(
+        "{}",
+        serde_json::to_string_pretty(&json).expect("errors serialize")
+    );
 }
 
 /// Prints a usage or I/O error and returns exit code 2.
 pub(crate) fn usage_error(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
-    EXIT_USAGE
+    fail(
+        Failure {
+            message: message.to_string(),
+            ..Failure::default()
+        },
+        EXIT_USAGE,
+    )
+}
+
+/// A plan that could not be made: exit code 2 (the request, not the
+/// project, is wrong), with the error's own code and help, or E0320 for a
+/// `--range` that names no partitions.
+pub(crate) fn plan_error(e: crate::graph::plan::PlanError) -> u8 {
+    let code = e.code().map(|c| c.to_string()).or_else(|| {
+        matches!(e, crate::graph::plan::PlanError::BadRange(_))
+            .then(|| crate::diagnostic::codes::E0320.to_string())
+    });
+    fail(
+        Failure {
+            code,
+            message: e.to_string(),
+            help: e.help().map(str::to_string),
+            ..Failure::default()
+        },
+        EXIT_USAGE,
+    )
+}
+
+/// A project that could not be loaded: exit code 2, with E0010 for a file
+/// that cannot be read.
+pub(crate) fn load_error(e: crate::project::LoadError) -> u8 {
+    fail(
+        Failure {
+            code: e.code().map(|c| c.to_string()),
+            message: e.detail(),
+            ..Failure::default()
+        },
+        EXIT_USAGE,
+    )
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use chrono::NaiveDate;
 
 use super::{usage_error, Cli, Format};
-use crate::graph::plan::{self, show_range, Action, Mode, Plan, PlanError, Request};
+use crate::graph::plan::{self, show_range, Action, Mode, Plan, Request};
 use crate::graph::DepGraph;
 
 #[derive(clap::Args, Debug)]
@@ -61,7 +61,7 @@ impl From<ModeArg> for Mode {
 }
 
 pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
-    if let Err(code) = super::accept_format(cli, "plan-backfill", &[Format::Text, Format::Json]) {
+    if let Err(code) = super::accept_format(cli, "plan-backfill") {
         return code;
     }
     let (from, changed_version) = match (&args.from, &args.changed_version) {
@@ -111,11 +111,11 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
     };
     let plan = match plan::plan(&graph, &req) {
         Ok(p) => p,
-        Err(e) => return plan_error(e),
+        Err(e) => return super::plan_error(e),
     };
     // Streamed: a 10,000-dataset plan is megabytes of JSON, never held as
     // one string.
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::new(super::output::stdout());
     let written = match cli.format {
         Format::Json => serde_json::to_writer_pretty(&mut out, &plan)
             .map_err(std::io::Error::from)
@@ -128,18 +128,6 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
     std::mem::forget((plan, graph));
     std::mem::forget(program);
     0
-}
-
-/// Prints a planning error, with its code and help where it has them;
-/// exit code 2 (the request, not the project, is wrong).
-pub(crate) fn plan_error(e: PlanError) -> u8 {
-    match (e.code(), e.help()) {
-        (Some(code), Some(help)) => {
-            eprintln!("error[{code}]: {e}\n  help: {help}");
-            super::EXIT_USAGE
-        }
-        _ => usage_error(e),
-    }
 }
 
 /// The plan as a person reads it: waves, datasets, ranges, why.

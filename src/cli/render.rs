@@ -4,8 +4,11 @@
 
 use std::io::{self, Write};
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+mod snippet;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode};
 use serde::Serialize;
+use snippet::Snippet;
 
 use super::{Color, Format};
 use crate::diagnostic::{Diagnostic, Level};
@@ -50,7 +53,7 @@ pub fn emit(
                         && io::IsTerminal::is_terminal(&io::stderr())
                 }
             };
-            let mut err = io::stderr().lock();
+            let mut err = super::output::stderr();
             for d in diags {
                 write!(err, "{}", text(sources, d, color))?;
             }
@@ -122,7 +125,7 @@ struct Report {
     /// the diagnostic it belongs to, not as a second error.
     level: Option<Level>,
     help: Option<String>,
-    source: Option<NamedSource<std::sync::Arc<str>>>,
+    source: Option<Snippet>,
     labels: Vec<LabeledSpan>,
     related: Vec<Report>,
 }
@@ -133,16 +136,17 @@ impl Report {
         let mut related = Vec::new();
         let mut labels = Vec::new();
         for l in &d.labels {
+            let source = named(sources, l.span);
             if Some(l.span.file) == file {
-                labels.push(labeled(l.span, &l.message, l.primary));
+                labels.push(labeled(&source, l.span, &l.message, l.primary));
             } else {
                 related.push(Report {
                     message: l.message.clone(),
                     code: String::new(),
                     level: None,
                     help: None,
-                    source: Some(named(sources, l.span)),
-                    labels: vec![labeled(l.span, "", true)],
+                    labels: vec![labeled(&source, l.span, "", true)],
+                    source: Some(source),
                     related: Vec::new(),
                 });
             }
@@ -159,17 +163,18 @@ impl Report {
     }
 }
 
-fn named(sources: &SourceMap, span: Span) -> NamedSource<std::sync::Arc<str>> {
+fn named(sources: &SourceMap, span: Span) -> Snippet {
     let f = sources.get(span.file);
-    NamedSource::new(&f.name, f.text.clone())
+    Snippet::new(&f.name, f.text.clone())
 }
 
-fn labeled(span: Span, message: &str, primary: bool) -> LabeledSpan {
+fn labeled(source: &Snippet, span: Span, message: &str, primary: bool) -> LabeledSpan {
     let text = (!message.is_empty()).then(|| message.to_string());
+    let range = source.label_range(span.range());
     if primary {
-        LabeledSpan::new_primary_with_span(text, span.range())
+        LabeledSpan::new_primary_with_span(text, range)
     } else {
-        LabeledSpan::new_with_span(text, span.range())
+        LabeledSpan::new_with_span(text, range)
     }
 }
 

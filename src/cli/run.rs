@@ -7,8 +7,9 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use super::run_args::{dimensions, refuse, run_dates};
 use super::{accept_format, clean_project, usage_error, Cli, Format, Needs, EXIT_NOT_OK};
-use crate::graph::calendar;
+use crate::diagnostic::codes;
 use crate::plan::JobPlan;
 use crate::runtime::engine::SqliteEngine;
 use crate::runtime::ledger::Ledger;
@@ -97,14 +98,53 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
     })
 }
 
+impl Opened {
+    /// For a command that writes: the warehouse and the ledger, where they
+    /// exist, can be opened for writing (E0324, naming the file). SQLite
+    /// would otherwise say only "attempt to write a readonly database",
+    /// of either file, in the middle of the run.
+    pub(crate) fn writable(&self) -> Result<(), u8> {
+        for (what, path) in [("warehouse", &self.warehouse), ("ledger", &self.ledger)] {
+            writable(what, path)?;
+        }
+        Ok(())
+    }
+}
+
+/// `path`, if it exists, can be opened for writing (nothing is written).
+pub(crate) fn writable(what: &str, path: &Path) -> Result<(), u8> {
+    if !path.exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(refuse(
+            codes::E0324,
+            format!("the {what} `{}` cannot be written: {e}", path.display()),
+            format!(
+                "make it writable for the user running bplc (`chmod u+w {}`), or point `{what}` in bpl.toml elsewhere",
+                path.display()
+            ),
+        )),
+    }
+}
+
 pub(crate) fn runtime_error(e: RuntimeError) -> u8 {
-    eprintln!("error[{}]: {e}\n  help: {}", e.code(), e.help());
-    match e {
+    let exit = match e {
         RuntimeError::Io(_) | RuntimeError::LedgerTooNew { .. } | RuntimeError::Corrupt { .. } => {
             super::EXIT_USAGE
         }
         _ => EXIT_NOT_OK,
-    }
+    };
+    super::fail(
+        super::Failure {
+            code: Some(e.code().to_string()),
+            message: e.to_string(),
+            help: Some(e.help()),
+            ..Default::default()
+        },
+        exit,
+    )
 }
 
 pub(crate) fn plan_of(o: &Opened, dataset: &str) -> Result<JobPlan, u8> {
@@ -164,38 +204,51 @@ fn progress(cli: &Cli, verbose: bool) -> impl FnMut(&str) {
             bar.finish_and_clear()
         }
         Some(bar) => bar.set_message(line.to_string()),
-        None if verbose => eprintln!("  {line}"),
+        None if verbose => errln!("  {line}"),
         None => {}
     }
 }
 
 pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "run", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "run") {
         return code;
     }
-    let o = match open(cli, &args.project, "runs are only made", Needs::Jobs) {
+    let o = match open(cli, &args.project, "runs are only made", Needs::Jobs)
+        .and_then(|o| o.writable().map(|()| o))
+    {
         Ok(o) => o,
         Err(c) => return c,
+    };
+    // A new run's dataset and arguments are checked before the ledger or
+    // the warehouse is opened; a retry names its dataset in the ledger.
+    let fresh = match (&args.retry, &args.dataset) {
+        (Some(_), _) => None,
+        (None, Some(d)) => match plan_of(&o, d).and_then(|p| request(&p, args).map(|r| (p, r))) {
+            Ok(checked) => Some(checked),
+            Err(c) => return c,
+        },
+        (None, None) => {
+            return usage_error("name the dataset to run: `bplc run DATASET --date 2026-07-04`")
+        }
     };
     let ledger_path = o.ledger.clone();
     let mut ledger = match Ledger::open(&ledger_path) {
         Ok(l) => l,
         Err(e) => return runtime_error(e),
     };
-    // A retry names its dataset in the ledger.
-    let dataset = match (&args.retry, &args.dataset) {
-        (Some(r), _) => match ledger.manifest(r) {
-            Ok(m) => m.dataset,
-            Err(e) => return runtime_error(e),
-        },
-        (None, Some(d)) => d.clone(),
-        (None, None) => {
-            return usage_error("name the dataset to run: `bplc run DATASET --date 2026-07-04`")
+    let (plan, req) = match fresh {
+        Some((plan, req)) => (plan, Some(req)),
+        None => {
+            let dataset = match args.retry.as_deref().map(|r| ledger.manifest(r)) {
+                Some(Ok(m)) => m.dataset,
+                Some(Err(e)) => return runtime_error(e),
+                None => return usage_error("name the dataset to run"),
+            };
+            match plan_of(&o, &dataset) {
+                Ok(p) => (p, None),
+                Err(c) => return c,
+            }
         }
-    };
-    let plan = match plan_of(&o, &dataset) {
-        Ok(p) => p,
-        Err(c) => return c,
     };
     let mut engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
@@ -208,15 +261,11 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
         ledger: &mut ledger,
         progress: &mut say,
     };
-    let result = match &args.retry {
-        Some(r) => runner.retry(r),
-        None => {
-            let req = match request(&plan, args) {
-                Ok(r) => r,
-                Err(c) => return c,
-            };
-            runner.run(&req)
-        }
+    // `req` is `None` exactly for a retry.
+    let result = match (req, &args.retry) {
+        (Some(req), _) => runner.run(&req),
+        (None, Some(r)) => runner.retry(r),
+        (None, None) => return usage_error("name the dataset to run"),
     };
     match result {
         Ok(m) => report(cli, &m),
@@ -236,33 +285,8 @@ fn request(plan: &JobPlan, args: &RunArgs) -> Result<Request, u8> {
             )))
         }
     };
-    let (from, to) = match plan.grain() {
-        Some(g) => {
-            let (a, b) = dates.split_once("..").unwrap_or((&dates, &dates));
-            let parse = |t: &str| {
-                calendar::parse(t, g).ok_or_else(|| {
-                    usage_error(format!(
-                        "`{t}` is not a date: write `2026-07-04` (or `2026-07` for a month)"
-                    ))
-                })
-            };
-            let (from, to) = (parse(a)?, parse(b)?);
-            if from > to {
-                return Err(usage_error(format!(
-                    "the range `{dates}` ends before it starts"
-                )));
-            }
-            (from, to)
-        }
-        None => (0, 0),
-    };
-    let mut dimensions = Vec::new();
-    for d in &args.dims {
-        match d.split_once('=') {
-            Some((k, v)) => dimensions.push((k.trim().to_string(), v.trim().to_string())),
-            None => return Err(usage_error(format!("`--dim {d}`: write `--dim KEY=VALUE`"))),
-        }
-    }
+    let (from, to) = run_dates(plan, args, &dates)?;
+    let dimensions = dimensions(plan, &args.dims)?;
     Ok(Request {
         from,
         to,
@@ -278,12 +302,12 @@ fn request(plan: &JobPlan, args: &RunArgs) -> Result<Request, u8> {
 /// Prints a run's outcome; the exit code says whether it published.
 fn report(cli: &Cli, m: &Manifest) -> u8 {
     if cli.format == Format::Json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(m).expect("manifest serialises")
         );
     } else {
-        print!("{}", super::show::manifest_text(m));
+        out!("{}", super::show::manifest_text(m));
     }
     match m.status {
         Status::Published => 0,
@@ -292,7 +316,7 @@ fn report(cli: &Cli, m: &Manifest) -> u8 {
 }
 
 pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "runs", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "runs") {
         return code;
     }
     let o = match open(cli, &args.project, "the ledger is only read", Needs::Graph) {
@@ -305,7 +329,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
     };
     match ledger.runs(args.dataset.as_deref()) {
         Ok(runs) if cli.format == Format::Json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&runs).expect("serialises")
             );
@@ -313,7 +337,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
         }
         Ok(runs) => {
             if runs.is_empty() {
-                println!("no runs yet");
+                outln!("no runs yet");
             }
             for r in runs {
                 let parts = match r.partitions.as_slice() {
@@ -321,7 +345,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
                     [one] => one.clone(),
                     [first, .., last] => format!("{first}..{last} ({})", r.partitions.len()),
                 };
-                println!(
+                outln!(
                     "{:<12} {:<13} {:<28} {:<24} {}",
                     r.run_id,
                     r.status.name(),
@@ -337,7 +361,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
 }
 
 pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "show", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "show") {
         return code;
     }
     let o = match open(cli, &args.project, "the ledger is only read", Needs::Graph) {
@@ -361,12 +385,12 @@ pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
             .iter()
             .map(|(s, at, d)| serde_json::json!({"status": s, "at": at, "detail": d}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
+        outln!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
     } else {
-        print!("{}", super::show::manifest_text(&m));
-        println!("transitions:");
+        out!("{}", super::show::manifest_text(&m));
+        outln!("transitions:");
         for (s, at, d) in transitions {
-            println!("  {at}  {s:<13} {d}");
+            outln!("  {at}  {s:<13} {d}");
         }
     }
     0
@@ -374,10 +398,12 @@ pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
 
 /// `recover`, `approve` and `reject`: a command on one existing run.
 pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
-    if let Err(code) = accept_format(cli, command, &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, command) {
         return code;
     }
-    let o = match open(cli, &args.project, "runs are only resolved", Needs::Jobs) {
+    let o = match open(cli, &args.project, "runs are only resolved", Needs::Jobs)
+        .and_then(|o| o.writable().map(|()| o))
+    {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -401,7 +427,7 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
         return match crate::runtime::recover::recover(&plan, &mut engine, &mut ledger, &args.run) {
             Ok((decision, m)) => {
                 if cli.format == Format::Json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&serde_json::json!({
                             "run_id": m.run_id, "decision": decision, "status": m.status
@@ -409,7 +435,7 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
                         .expect("serialises")
                     );
                 } else {
-                    println!(
+                    outln!(
                         "{}: {} (now {})",
                         m.run_id,
                         decision.name(),
@@ -439,9 +465,9 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
     match result {
         Ok(m) if command == "reject" => {
             if cli.format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&m).expect("serialises"));
+                outln!("{}", serde_json::to_string_pretty(&m).expect("serialises"));
             } else {
-                println!("{}: rejected; nothing was published", m.run_id);
+                outln!("{}: rejected; nothing was published", m.run_id);
             }
             0
         }
@@ -451,10 +477,12 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
 }
 
 pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "rollback", &[Format::Text, Format::Json]) {
+    if let Err(code) = accept_format(cli, "rollback") {
         return code;
     }
-    let o = match open(cli, &args.project, "rollback is only done", Needs::Jobs) {
+    let o = match open(cli, &args.project, "rollback is only done", Needs::Jobs)
+        .and_then(|o| o.writable().map(|()| o))
+    {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -469,14 +497,17 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
     match crate::runtime::rollback::rollback(&engine, &plan, &args.partition, args.to_version) {
         Ok(from) => {
             if cli.format == Format::Json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"dataset": plan.dataset, "partition": args.partition, "from_version": from, "to_version": args.to_version})
                 );
             } else {
-                println!(
+                outln!(
                     "{} {}: active version {} -> {}",
-                    plan.dataset, args.partition, from, args.to_version
+                    plan.dataset,
+                    args.partition,
+                    from,
+                    args.to_version
                 );
             }
             0

@@ -21,16 +21,30 @@ pub enum LoadError {
     Io(PathBuf, std::io::Error),
 }
 
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl LoadError {
+    /// The diagnostic code: E0010 for a file that cannot be read.
+    pub fn code(&self) -> Option<crate::diagnostic::codes::Code> {
+        matches!(self, LoadError::Io(..)).then_some(crate::diagnostic::codes::E0010)
+    }
+
+    /// The message without its code.
+    pub fn detail(&self) -> String {
         match self {
-            LoadError::NotFound(p) => write!(f, "`{}` does not exist", p.display()),
-            LoadError::NoConfig(p) => write!(
-                f,
+            LoadError::NotFound(p) => format!("`{}` does not exist", p.display()),
+            LoadError::NoConfig(p) => format!(
                 "no `bpl.toml` in `{}` or any directory above it; a project is a directory with a `bpl.toml`",
                 p.display()
             ),
-            LoadError::Io(p, e) => write!(f, "[E0010] cannot read `{}`: {e}", p.display()),
+            LoadError::Io(p, e) => format!("cannot read `{}`: {e}", p.display()),
+        }
+    }
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code() {
+            Some(code) => write!(f, "[{code}] {}", self.detail()),
+            None => f.write_str(&self.detail()),
         }
     }
 }
@@ -120,7 +134,7 @@ impl Project {
             let handles: Vec<_> = ids
                 .chunks(chunk)
                 .map(|part| {
-                    scope.spawn(move || {
+                    crate::syntax::spawn_scoped(scope, move || {
                         part.iter()
                             .map(|id| parse_file(*id, sources))
                             .collect::<Vec<_>>()

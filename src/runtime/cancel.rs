@@ -4,6 +4,7 @@
 //! FAILED, so it can be retried, and its leases are released. A second
 //! signal exits at once; the run is then left for `bplc recover`.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -16,10 +17,15 @@ static HANDLES: Mutex<Vec<rusqlite::InterruptHandle>> = Mutex::new(Vec::new());
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
         if REQUESTED.swap(true, Ordering::SeqCst) {
-            eprintln!("bplc: second signal: stopping now; resolve the run with `bplc recover`");
+            let _ = writeln!(
+                std::io::stderr(),
+                "bplc: second signal: stopping now; resolve the run with `bplc recover`"
+            );
             std::process::exit(130);
         }
-        eprintln!(
+        // Not eprintln!: a closed stderr must not panic the handler.
+        let _ = writeln!(
+            std::io::stderr(),
             "bplc: stopping: the current step is rolled back and the run recorded FAILED \
              (a second signal stops at once)"
         );

@@ -71,7 +71,25 @@ pub enum RuntimeError {
         status: &'static str,
         wanted: &'static str,
     },
+    /// What the engine cannot translate: only for what another engine
+    /// could run (its help says so).
     Unsupported(String),
+    /// A rollback to a version the warehouse does not hold (`version`
+    /// `None`: the partition was never published).
+    VersionNotKept {
+        dataset: String,
+        partition: String,
+        version: Option<i64>,
+        /// A `publish replace` dataset keeps only its active version.
+        replace: bool,
+    },
+    /// A dimension value that cannot name a partition: empty, or with a
+    /// `/` (partition ids join key values with `/`).
+    BadDimensionValue {
+        dataset: String,
+        key: String,
+        value: String,
+    },
     /// Replacing a closed partition: only a restatement may change it.
     Closed {
         dataset: String,
@@ -113,6 +131,8 @@ impl RuntimeError {
             RuntimeError::LedgerTooNew { .. } | RuntimeError::Corrupt { .. } => codes::E0303,
             RuntimeError::NoSuchRun(_) | RuntimeError::WrongState { .. } => codes::E0304,
             RuntimeError::Unsupported(_) => codes::E0305,
+            RuntimeError::VersionNotKept { .. } => codes::E0322,
+            RuntimeError::BadDimensionValue { .. } => codes::E0321,
             RuntimeError::Closed { .. } => codes::E0307,
             RuntimeError::NotOwned { .. } => codes::E0308,
             RuntimeError::Interrupted => codes::E0309,
@@ -131,6 +151,10 @@ impl RuntimeError {
             RuntimeError::NoSuchRun(_) => "list runs with `bplc runs`".into(),
             RuntimeError::WrongState { .. } => "see the run with `bplc show RUN`".into(),
             RuntimeError::Unsupported(_) => "rewrite the step, or run the dataset on an engine that supports it".into(),
+            RuntimeError::VersionNotKept { replace: true, .. } => "a `publish replace` dataset keeps only its active version, so there is none to go back to; declare it `publish versioned` to keep earlier ones, or run the partition again".into(),
+            RuntimeError::VersionNotKept { dataset, partition, version: Some(_), .. } => format!("the runs of `{dataset}` in `bplc runs --dataset {dataset}` show which versions of {partition} were published"),
+            RuntimeError::VersionNotKept { dataset, partition, .. } => format!("publish it first: `bplc run {dataset} --date {partition}`"),
+            RuntimeError::BadDimensionValue { key, .. } => format!("partition ids join key values with `/` (`acme/2026-06-15`), so a value of `{key}` cannot be empty or hold a `/`; clean the values, or partition by another column"),
             RuntimeError::Closed { dataset, partitions } => format!(
                 "restate it instead: `bplc backfill --from {dataset} --range {}..{} --mode restatement --reason \"...\"`",
                 partitions.first().map_or("", String::as_str),
@@ -176,6 +200,29 @@ impl std::fmt::Display for RuntimeError {
                 "run {run_id} is {status}; this needs a run that is {wanted}"
             ),
             RuntimeError::Unsupported(m) => f.write_str(m),
+            RuntimeError::VersionNotKept {
+                dataset,
+                partition,
+                version: Some(v),
+                ..
+            } => write!(
+                f,
+                "version {v} of partition {partition} of `{dataset}` is not kept"
+            ),
+            RuntimeError::VersionNotKept {
+                dataset, partition, ..
+            } => write!(
+                f,
+                "partition {partition} of `{dataset}` has never been published"
+            ),
+            RuntimeError::BadDimensionValue {
+                dataset,
+                key,
+                value,
+            } => write!(
+                f,
+                "`{dataset}` partitions by `{key}`, whose value {value:?} cannot name a partition"
+            ),
             RuntimeError::Closed {
                 dataset,
                 partitions,

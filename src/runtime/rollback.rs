@@ -25,11 +25,11 @@ pub fn rollback(
         )
         .optional()
         .map_err(RuntimeError::sql)?;
-    let current = current.ok_or_else(|| {
-        RuntimeError::Unsupported(format!(
-            "partition {partition} of `{}` has never been published",
-            plan.dataset
-        ))
+    let current = current.ok_or_else(|| RuntimeError::VersionNotKept {
+        dataset: plan.dataset.clone(),
+        partition: partition.to_string(),
+        version: None,
+        replace: false,
     })?;
     let rows: i64 = conn
         .query_row(
@@ -50,15 +50,12 @@ pub fn rollback(
         .optional()
         .map_err(RuntimeError::sql)?;
     let Some(run_id) = known.filter(|_| rows > 0) else {
-        return Err(RuntimeError::Unsupported(format!(
-            "version {to} of partition {partition} of `{}` is not kept{}",
-            plan.dataset,
-            if plan.publish == crate::syntax::ast::PublishMode::Replace {
-                " (a `publish replace` dataset keeps only its active version)"
-            } else {
-                ""
-            }
-        )));
+        return Err(RuntimeError::VersionNotKept {
+            dataset: plan.dataset.clone(),
+            partition: partition.to_string(),
+            version: Some(to),
+            replace: plan.publish == crate::syntax::ast::PublishMode::Replace,
+        });
     };
     let now = super::now();
     conn.execute_batch("BEGIN IMMEDIATE")

@@ -32,6 +32,87 @@ pub fn check_prelude_checks(symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) 
     for c in symbols.checks() {
         walk_expr(&c.body, &mut |e| check_call(e, symbols, diags));
     }
+    if let Some(order) = check_recursion(symbols, diags) {
+        super::expansion::check(symbols, &order, diags);
+    }
+}
+
+/// A reusable check is expanded in place where it is called, so one that
+/// reaches itself through the checks it calls would expand forever. A
+/// depth-first walk with its own stack: a chain of ten thousand checks is
+/// no deeper for it than one. Without a loop, returns the checks with each
+/// after every check it calls.
+fn check_recursion<'a>(
+    symbols: &Symbols<'a>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<&'a CheckDecl>> {
+    // Each check with the calls of checks in its body, in source order.
+    let mut checks: Vec<&'a CheckDecl> = symbols.checks().collect();
+    checks.sort_by_key(|c| c.span);
+    let calls = |c: &'a CheckDecl| {
+        let mut out: Vec<(&Ident, usize)> = Vec::new();
+        walk_expr(&c.body, &mut |e| {
+            // As lowering does (`job::expr_with`): a check's name wins.
+            if let ExprKind::Call(call) = &e.kind {
+                if let Some(i) = checks.iter().position(|d| d.name.name == call.name.name) {
+                    out.push((&call.name, i));
+                }
+            }
+        });
+        out
+    };
+    let edges: Vec<Vec<(&Ident, usize)>> = checks.iter().map(|c| calls(c)).collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut state = vec![State::New; checks.len()];
+    let mut order = Vec::with_capacity(checks.len());
+    let mut looped = false;
+    for root in 0..checks.len() {
+        if state[root] != State::New {
+            continue;
+        }
+        // The path from `root`: each check and how many of its calls were followed.
+        let mut path = vec![(root, 0usize)];
+        state[root] = State::OnPath;
+        while let Some((at, next)) = path.last_mut() {
+            let Some(&(call, target)) = edges[*at].get(*next) else {
+                state[*at] = State::Done;
+                order.push(checks[*at]);
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            match state[target] {
+                State::Done => {}
+                State::New => {
+                    state[target] = State::OnPath;
+                    path.push((target, 0));
+                }
+                State::OnPath => {
+                    looped = true;
+                    let start = path.iter().position(|(c, _)| *c == target).unwrap_or(0);
+                    let names: Vec<&str> = path[start..]
+                        .iter()
+                        .map(|(c, _)| checks[*c].name.name.as_str())
+                        .chain([call.name.as_str()])
+                        .collect();
+                    diags.push(
+                        Diagnostic::new(
+                            codes::E0012,
+                            format!("the check `{}` calls itself: {}", call.name, names.join(" -> ")),
+                        )
+                        .primary(call.span, "this call closes the loop")
+                        .help("a check is written out in full where it is used, so it cannot call itself; state the rule without the loop"),
+                    );
+                }
+            }
+        }
+    }
+    (!looped).then_some(order)
 }
 
 fn check_call(e: &Expr, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {

@@ -12,6 +12,7 @@ mod calls;
 mod columns;
 mod contracts;
 mod declarations;
+mod expansion;
 mod expr;
 pub mod hir;
 mod inputs;
@@ -56,6 +57,14 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     let schemas = columns::Schemas::build(&symbols, &variants);
     // Each declaration is checked on its own against the shared, read-only
     // tables: split them over the cores, keeping the diagnostics in order.
+    // Checks that loop or grow past reason (E0012, E0013) are not written
+    // out, so jobs are not lowered with them.
+    let before = diags.len();
+    calls::check_prelude_checks(&symbols, &mut diags);
+    let lower_jobs = options.lower_jobs
+        && !diags[before..].iter().any(|d| {
+            d.code == crate::diagnostic::codes::E0012 || d.code == crate::diagnostic::codes::E0013
+        });
     let decls: Vec<&Decl> = symbols.decls().collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = decls.len().div_ceil(threads).max(1);
@@ -64,10 +73,10 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
             .chunks(chunk)
             .map(|part| {
                 let (symbols, schemas, variants) = (&symbols, &schemas, &variants);
-                scope.spawn(move || {
+                crate::syntax::spawn_scoped(scope, move || {
                     let mut diags = Vec::new();
                     let types = expr::TypeTable::default();
-                    let record = options.lower_jobs.then_some(&types);
+                    let record = lower_jobs.then_some(&types);
                     for decl in part {
                         declarations::check(decl, &mut diags);
                         inputs::check(decl, symbols, &mut diags);
@@ -88,15 +97,9 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
         diags.extend(d);
         types.extend(t);
     }
-    calls::check_prelude_checks(&symbols, &mut diags);
     contracts::check(&symbols, options, &mut diags);
     time_zones::check(&symbols, &mut diags);
-    let mut program = lower::lower(
-        &symbols,
-        &schemas,
-        options.lower_jobs.then_some(&types),
-        &mut diags,
-    );
+    let mut program = lower::lower(&symbols, &schemas, lower_jobs.then_some(&types), &mut diags);
     additivity::check(&symbols, &mut program, &mut diags);
     Analysis {
         program,

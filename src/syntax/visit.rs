@@ -6,7 +6,11 @@ use super::ast::*;
 /// Calls `f` on every expression of a declaration body, outermost first, with
 /// the clause it belongs to.
 pub fn clause_exprs<'a>(clause: &'a Clause, f: &mut impl FnMut(&'a Expr)) {
-    let mut each = |e: &'a Expr| walk_expr(e, f);
+    top_level_exprs(clause, &mut |e| walk_expr(e, f));
+}
+
+/// Calls `f` on each whole expression of a clause (not those inside them).
+pub fn top_level_exprs<'a>(clause: &'a Clause, each: &mut impl FnMut(&'a Expr)) {
     match &clause.kind {
         ClauseKind::Input(i) => {
             if let InputBound::Where(e) = &i.bound {
@@ -20,7 +24,7 @@ pub fn clause_exprs<'a>(clause: &'a Clause, f: &mut impl FnMut(&'a Expr)) {
         }
         ClauseKind::Compute(steps) => {
             for s in steps {
-                step_exprs(s, &mut each);
+                step_exprs(s, each);
             }
         }
         ClauseKind::Quality(rules) => rules.iter().for_each(|r| each(&r.expr)),
@@ -52,33 +56,37 @@ pub fn step_exprs<'a>(step: &'a Step, f: &mut impl FnMut(&'a Expr)) {
 }
 
 /// Calls `f` on `e` and every expression inside it, outermost first.
+/// Recursive: the parser bounds every tree's height (`MAX_EXPR_DEPTH`).
 pub fn walk_expr<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr)) {
     f(e);
+    children(e, &mut |c| walk_expr(c, f));
+}
+
+/// Calls `f` on each expression directly inside `e`, in source order.
+pub fn children<'a>(e: &'a Expr, f: &mut dyn FnMut(&'a Expr)) {
     match &e.kind {
         ExprKind::Literal(_) | ExprKind::Ident(_) => {}
-        ExprKind::Member(inner, _) | ExprKind::Unary(_, inner) | ExprKind::Paren(inner) => {
-            walk_expr(inner, f)
-        }
-        ExprKind::IsNull { expr, .. } => walk_expr(expr, f),
+        ExprKind::Member(inner, _) | ExprKind::Unary(_, inner) | ExprKind::Paren(inner) => f(inner),
+        ExprKind::IsNull { expr, .. } => f(expr),
         ExprKind::Binary(_, l, r) => {
-            walk_expr(l, f);
-            walk_expr(r, f);
+            f(l);
+            f(r);
         }
-        ExprKind::List(items) => items.iter().for_each(|i| walk_expr(i, f)),
+        ExprKind::List(items) => items.iter().for_each(f),
         ExprKind::If {
             cond,
             then,
             otherwise,
         } => {
-            walk_expr(cond, f);
-            walk_expr(then, f);
-            walk_expr(otherwise, f);
+            f(cond);
+            f(then);
+            f(otherwise);
         }
         ExprKind::Call(c) => {
-            c.args.iter().for_each(|a| walk_expr(a, f));
+            c.args.iter().for_each(&mut *f);
             if let Some(o) = &c.over {
-                o.partition_by.iter().for_each(|p| walk_expr(p, f));
-                o.order_by.iter().for_each(|k| walk_expr(&k.expr, f));
+                o.partition_by.iter().for_each(&mut *f);
+                o.order_by.iter().for_each(|k| f(&k.expr));
             }
         }
     }

@@ -6,18 +6,56 @@
 //! two can never disagree. (pest's PrattParser did the same with its own
 //! copy of the table and a hash lookup per token.)
 
+use std::cell::Cell;
 use std::iter::Peekable;
 
 use super::tree::{kids, Builder, P};
-use super::Rule;
+use super::{Rule, MAX_EXPR_DEPTH};
+use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::*;
 
 /// Postfix operators (`.name`, `is null`) bind tighter than anything else.
 const POSTFIX_PRECEDENCE: u8 = NEG_PRECEDENCE + 1;
 
 pub(super) fn build(b: &Builder<'_>, p: P<'_>) -> Expr {
+    let depth = b.expr_depth.get();
+    if depth == 0 {
+        b.expr_too_deep.set(false);
+    }
     let mut tokens = p.into_inner().peekable();
-    climb(b, &mut tokens, 0)
+    climb(b, &mut tokens, 0, depth).0
+}
+
+/// Builds `p` as the operand of a node `depth` nodes deep: the brackets of
+/// calls, lists, parentheses and `if`s recurse through [`build`].
+fn nested(b: &Builder<'_>, p: P<'_>, depth: usize) -> (Expr, usize) {
+    let outer = b.expr_depth.replace(depth);
+    let mut tokens = p.into_inner().peekable();
+    let built = climb(b, &mut tokens, 0, depth);
+    b.expr_depth.set(outer);
+    built
+}
+
+/// Stops building an expression whose tree would be deeper than
+/// [`MAX_EXPR_DEPTH`]: reports it once, at `at`, and skips the tokens left.
+/// Every pass after the parser walks trees by recursion, so this bound is
+/// what keeps them all within their stack.
+fn too_deep<'i>(b: &Builder<'_>, at: &P<'i>, tokens: &mut Peekable<impl Iterator<Item = P<'i>>>) {
+    tokens.for_each(drop);
+    if b.expr_too_deep.replace(true) {
+        return;
+    }
+    b.report(
+        Diagnostic::new(
+            codes::E0011,
+            format!("expression nested more than {MAX_EXPR_DEPTH} levels deep"),
+        )
+        .primary(b.span(at), "the expression is too deep from here on")
+        .help(
+            "every operator nests one level (`a + b + c` is `(a + b) + c`): \
+             compute parts of a long chain in `derive` steps and combine those",
+        ),
+    );
 }
 
 /// How tightly the operator token `p` binds its left operand; 0 for
@@ -48,27 +86,43 @@ fn binary_op(rule: Rule) -> Option<BinaryOp> {
     })
 }
 
-/// One operand and every operator after it that binds tighter than `min`.
+/// One operand and every operator after it that binds tighter than `min`,
+/// and the height of its tree; `depth` nodes enclose it.
 /// Binary operators are left-associative: the right operand stops at an
 /// operator of the same strength. A prefix operator takes everything
 /// tighter than itself (`not a == b` is `not (a == b)`, `-a * b` is
 /// `(-a) * b`).
-fn climb<'i>(b: &Builder<'_>, tokens: &mut Peekable<impl Iterator<Item = P<'i>>>, min: u8) -> Expr {
+fn climb<'i>(
+    b: &Builder<'_>,
+    tokens: &mut Peekable<impl Iterator<Item = P<'i>>>,
+    min: u8,
+    depth: usize,
+) -> (Expr, usize) {
     let first = tokens.next().expect("the grammar puts an operand first");
     let prefix = match first.as_rule() {
         Rule::op_not => Some((UnaryOp::Not, NOT_PRECEDENCE)),
         Rule::op_neg => Some((UnaryOp::Neg, NEG_PRECEDENCE)),
         _ => None,
     };
-    let mut lhs = match prefix {
-        Some((op, strength)) => {
-            let operand = climb(b, tokens, strength - 1);
-            Expr {
+    let (mut lhs, mut height) = match prefix {
+        Some((op, strength)) if depth < MAX_EXPR_DEPTH => {
+            let (operand, height) = climb(b, tokens, strength - 1, depth + 1);
+            let expr = Expr {
                 span: b.span(&first).to(operand.span),
                 kind: ExprKind::Unary(op, Box::new(operand)),
-            }
+            };
+            (expr, height + 1)
         }
-        None => primary(b, first),
+        Some(_) => {
+            // Too deep to take an operand: the literal `null` stands in.
+            too_deep(b, &first, tokens);
+            let null = Expr {
+                span: b.span(&first),
+                kind: ExprKind::Literal(Literal::Null),
+            };
+            return (null, 1);
+        }
+        None => primary(b, first, depth),
     };
     while let Some(next) = tokens.peek() {
         let strength = left_binding(next);
@@ -76,9 +130,14 @@ fn climb<'i>(b: &Builder<'_>, tokens: &mut Peekable<impl Iterator<Item = P<'i>>>
             break;
         }
         let op = tokens.next().expect("peeked");
+        if depth + height >= MAX_EXPR_DEPTH || b.expr_too_deep.get() {
+            too_deep(b, &op, tokens);
+            break;
+        }
         lhs = match binary_op(op.as_rule()) {
             Some(binary) => {
-                let rhs = climb(b, tokens, strength);
+                let (rhs, rhs_height) = climb(b, tokens, strength, depth + 1);
+                height = height.max(rhs_height);
                 Expr {
                     span: lhs.span.to(rhs.span),
                     kind: ExprKind::Binary(binary, Box::new(lhs), Box::new(rhs)),
@@ -86,8 +145,9 @@ fn climb<'i>(b: &Builder<'_>, tokens: &mut Peekable<impl Iterator<Item = P<'i>>>
             }
             None => postfix(b, lhs, op),
         };
+        height += 1;
     }
-    lhs
+    (lhs, height)
 }
 
 fn postfix(b: &Builder<'_>, lhs: Expr, op: P<'_>) -> Expr {
@@ -103,7 +163,15 @@ fn postfix(b: &Builder<'_>, lhs: Expr, op: P<'_>) -> Expr {
 }
 
 /// `name(args) over (...)`, from the name and the `call_args` pair.
-fn call(b: &Builder<'_>, name: Ident, call_args: P<'_>) -> ExprKind {
+/// `build` builds an argument one level deeper than the call; `deepest`
+/// keeps the height of the deepest argument or sort key.
+fn call(
+    b: &Builder<'_>,
+    name: Ident,
+    call_args: P<'_>,
+    build: &dyn Fn(&Builder<'_>, P<'_>) -> Expr,
+    (depth, deepest): (usize, &Cell<usize>),
+) -> ExprKind {
     // The children are the arguments and at most one `over`: sized from the
     // start, since a growing Vec of `Expr`s reserves room for four (calls
     // were a seventh of the heap of a checked project).
@@ -120,7 +188,16 @@ fn call(b: &Builder<'_>, name: Ident, call_args: P<'_>) -> ExprKind {
                 };
                 for part in kids(c) {
                     match part.as_rule() {
-                        Rule::order_by => o.order_by = b.order_by(part),
+                        Rule::order_by => {
+                            // Sort keys are built by `Builder::expr`, which
+                            // starts at the depth set here.
+                            let outer = b.expr_depth.replace(depth + 1);
+                            o.order_by = b.order_by(part);
+                            b.expr_depth.set(outer);
+                            for k in &o.order_by {
+                                deepest.set(deepest.get().max(height(&k.expr)));
+                            }
+                        }
                         _ => o.partition_by.push(build(b, part)),
                     }
                 }
@@ -131,8 +208,24 @@ fn call(b: &Builder<'_>, name: Ident, call_args: P<'_>) -> ExprKind {
     ExprKind::Call(Box::new(Call { name, args, over }))
 }
 
-fn primary(b: &Builder<'_>, p: P<'_>) -> Expr {
+/// The height of a tree built within [`MAX_EXPR_DEPTH`] (so this recursion
+/// is bounded too).
+fn height(e: &Expr) -> usize {
+    let mut deepest = 0;
+    crate::syntax::visit::children(e, &mut |c| deepest = deepest.max(height(c)));
+    deepest + 1
+}
+
+/// An operand, and the height of its tree.
+fn primary(b: &Builder<'_>, p: P<'_>, depth: usize) -> (Expr, usize) {
     let span = b.span(&p);
+    // The height of the deepest expression inside the brackets.
+    let inner = Cell::new(0);
+    let build = |b: &Builder<'_>, p: P<'_>| {
+        let (e, height) = nested(b, p, depth + 1);
+        inner.set(inner.get().max(height));
+        e
+    };
     let kind = match p.as_rule() {
         Rule::paren => ExprKind::Paren(Box::new(build(b, kids(p).next().unwrap()))),
         Rule::list => ExprKind::List(kids(p).map(|e| build(b, e)).collect()),
@@ -149,12 +242,12 @@ fn primary(b: &Builder<'_>, p: P<'_>) -> Expr {
             let name = parts.next().expect("a name comes first");
             match parts.next() {
                 None => ExprKind::Ident(name.as_str().to_string()),
-                Some(call_args) => call(b, b.ident(name), call_args),
+                Some(call_args) => call(b, b.ident(name), call_args, &build, (depth, &inner)),
             }
         }
         _ => ExprKind::Literal(b.literal(p)),
     };
-    Expr { kind, span }
+    (Expr { kind, span }, inner.get() + 1)
 }
 
 #[cfg(test)]

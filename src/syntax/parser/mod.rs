@@ -20,6 +20,12 @@ pub(crate) struct BplParser;
 /// input can exhaust the stack of the parser or of the tree builder.
 pub const MAX_NESTING: usize = 200;
 
+/// No expression tree is deeper than this: a long chain of operators
+/// (`1 + 1 + ...`, `- - - x`, `a.b.b...`) nests one level per operator, and
+/// every pass after the parser (checker, lowering, formatter, language
+/// server) walks trees by recursion. Brackets count too: each is a level.
+pub const MAX_EXPR_DEPTH: usize = 256;
+
 /// `if` expressions nest without brackets (`else if ...`), so they are
 /// bounded per declaration too.
 pub const MAX_IFS: usize = 500;

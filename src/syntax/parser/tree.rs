@@ -2,7 +2,7 @@
 //! by [`kids`]; catch-all tokens (`bad_item`, `bad_line`) are handed to
 //! `errors` and become diagnostics.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
 
 use pest::iterators::Pair;
@@ -77,6 +77,11 @@ pub(crate) struct Builder<'s> {
     pub file: FileId,
     pub src: &'s str,
     diags: RefCell<Vec<Diagnostic>>,
+    /// How many expression nodes enclose the expression being built, and
+    /// whether the one being built already hit [`super::MAX_EXPR_DEPTH`]
+    /// (see `expr::build`).
+    pub(super) expr_depth: Cell<usize>,
+    pub(super) expr_too_deep: Cell<bool>,
 }
 
 impl<'s> Builder<'s> {
@@ -85,6 +90,8 @@ impl<'s> Builder<'s> {
             file,
             src,
             diags: RefCell::new(Vec::new()),
+            expr_depth: Cell::new(0),
+            expr_too_deep: Cell::new(false),
         }
     }
 
