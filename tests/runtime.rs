@@ -622,3 +622,34 @@ fn the_typed_input_boundary_quarantines_bad_values_and_normalises_timestamps() {
         ]
     );
 }
+
+/// E0305's help says an engine lacks a feature; only the engine's own
+/// lowering, which is where that is true, may raise it.
+#[test]
+fn only_the_engine_lowering_uses_the_engine_hint() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut offenders = Vec::new();
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let raises = line.contains("RuntimeError::Unsupported(")
+                && !line
+                    .trim_start()
+                    .starts_with("RuntimeError::Unsupported(_)")
+                && !line.contains("RuntimeError::Unsupported(m) =>");
+            if raises && !line.contains("sqlite::lower(") {
+                offenders.push(format!(
+                    "{}:{}: {}",
+                    entry.path().display(),
+                    n + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}

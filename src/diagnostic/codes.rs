@@ -129,6 +129,7 @@ define_codes! {
     E0307: "replacing a closed partition",
     E0308: "output name taken by a table the project does not own",
     E0309: "run stopped by a signal",
+    E0310: "restatement the contract refuses",
     E0320: "`--date` or `--range` the dataset cannot take",
     E0321: "`--dim` the dataset cannot take",
     E0322: "no such version of a partition",

@@ -154,14 +154,14 @@ fn partitions(plan: &JobPlan, step: &Step) -> Result<Vec<(String, i64)>, Runtime
     let mut out = Vec::new();
     for r in &step.ranges {
         let (Some(a), Some(b)) = (&r.start, &r.end) else {
-            return Err(RuntimeError::Unsupported(format!(
+            return Err(RuntimeError::PlanStep(format!(
                 "the plan for `{}` is unbounded (the whole history); give the backfill a `--range`",
                 plan.dataset
             )));
         };
         let parse = |t: &str| {
             calendar::parse(t, g).ok_or_else(|| {
-                RuntimeError::Unsupported(format!("`{t}` is not a partition of `{}`", plan.dataset))
+                RuntimeError::PlanStep(format!("`{t}` is not a partition of `{}`", plan.dataset))
             })
         };
         for o in parse(a)?..=parse(b)? {
@@ -240,7 +240,7 @@ pub fn execute(
             partitions: Vec::new(),
         };
         let plan = JobPlan::build(program, &step.dataset)
-            .map_err(|e| RuntimeError::Unsupported(e.to_string()))?;
+            .map_err(|e| RuntimeError::PlanStep(e.to_string()))?;
         let parts = match partitions(&plan, step) {
             Ok(p) => p,
             Err(e) => {

@@ -166,15 +166,16 @@ impl Runner<'_> {
             }),
             Target::Restate { reason } => {
                 if plan.restate == Some(crate::syntax::ast::RestatePolicy::Never) {
-                    return Err(RuntimeError::Unsupported(format!(
-                        "`{}` says `restate never`: its closed partitions are final",
-                        plan.dataset
-                    )));
+                    return Err(RuntimeError::RestatementRefused {
+                        dataset: plan.dataset.clone(),
+                        never: true,
+                    });
                 }
                 if reason.trim().is_empty() {
-                    return Err(RuntimeError::Unsupported(
-                        "a restatement needs a reason: `--reason \"...\"`".into(),
-                    ));
+                    return Err(RuntimeError::RestatementRefused {
+                        dataset: plan.dataset.clone(),
+                        never: false,
+                    });
                 }
                 Ok(())
             }
@@ -196,10 +197,11 @@ impl Runner<'_> {
                 (None, _) => self.engine.dimension_values(plan, k)?,
             };
             if let Some(bad) = values.iter().find(|v| v.contains('/') || v.is_empty()) {
-                return Err(RuntimeError::Unsupported(format!(
-                    "`{}` partitions by `{k}`, whose value {bad:?} cannot name a partition",
-                    plan.dataset
-                )));
+                return Err(RuntimeError::BadDimensionValue {
+                    dataset: plan.dataset.clone(),
+                    key: k.to_string(),
+                    value: bad.clone(),
+                });
             }
             combos = combos
                 .into_iter()

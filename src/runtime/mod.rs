@@ -90,6 +90,15 @@ pub enum RuntimeError {
         key: String,
         value: String,
     },
+    /// A restatement the dataset's contract does not allow as asked:
+    /// `restate never`, or no reason given.
+    RestatementRefused {
+        dataset: String,
+        never: bool,
+    },
+    /// A step of a saved plan that names no partitions the dataset has
+    /// (an unbounded range, a partition of another grain).
+    PlanStep(String),
     /// Replacing a closed partition: only a restatement may change it.
     Closed {
         dataset: String,
@@ -135,6 +144,8 @@ impl RuntimeError {
             RuntimeError::BadDimensionValue { .. } => codes::E0321,
             RuntimeError::Closed { .. } => codes::E0307,
             RuntimeError::NotOwned { .. } => codes::E0308,
+            RuntimeError::RestatementRefused { .. } => codes::E0310,
+            RuntimeError::PlanStep(_) => codes::E0320,
             RuntimeError::Interrupted => codes::E0309,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
         }
@@ -163,6 +174,11 @@ impl RuntimeError {
             RuntimeError::NotOwned { dataset, name, .. } => format!(
                 "give `{dataset}` another `table` name, or move the existing `{name}` out of the warehouse if it is no longer read"
             ),
+            RuntimeError::RestatementRefused { never: true, .. } => "the closed partitions of this dataset are final; to change a figure, declare `restate with reason` in its contract (a reviewed change), or publish the correction in a later open period".into(),
+            RuntimeError::RestatementRefused { never: false, dataset } => format!(
+                "say why the figures change: `bplc backfill --from {dataset} ... --mode restatement --reason \"...\"`; the reason is kept with the new version"
+            ),
+            RuntimeError::PlanStep(_) => "plan again with `bplc plan-backfill ... --range A..B` and run that plan".into(),
             RuntimeError::Interrupted => "nothing was published; run it again with `bplc run --retry RUN` (it reads exactly the rows it locked), or repeat the backfill to resume it".into(),
             RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
         }
@@ -241,6 +257,15 @@ impl std::fmt::Display for RuntimeError {
                 "the warehouse already has a {kind} `{name}` that bplc did not create; `{dataset}` would publish where its readers never look"
             ),
             RuntimeError::Interrupted => f.write_str("the run was stopped by a signal"),
+            RuntimeError::RestatementRefused {
+                dataset,
+                never: true,
+            } => write!(f, "`{dataset}` says `restate never`: its closed partitions are final"),
+            RuntimeError::RestatementRefused {
+                dataset,
+                never: false,
+            } => write!(f, "a restatement of `{dataset}` needs a reason"),
+            RuntimeError::PlanStep(m) => f.write_str(m),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
         }
