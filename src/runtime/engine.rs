@@ -334,6 +334,26 @@ impl SqliteEngine {
         })
     }
 
+    /// `SELECT count(*), bpl_checksum(..)`: a row count and a content checksum.
+    fn rows_and_checksum(
+        &self,
+        sql: &str,
+        values: &[(String, Value)],
+    ) -> Result<(i64, String), RuntimeError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
+        bind(&mut stmt, values)?;
+        let mut rows = stmt.raw_query();
+        Ok(match rows.next().map_err(RuntimeError::sql)? {
+            Some(r) => (
+                r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
+                r.get::<_, Option<String>>(1)
+                    .map_err(RuntimeError::sql)?
+                    .unwrap_or_default(),
+            ),
+            None => (0, String::new()),
+        })
+    }
+
     fn execute(&self, sql: &str, values: &[(String, Value)]) -> Result<usize, RuntimeError> {
         tracing::debug!(sql, "execute");
         let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
@@ -808,18 +828,7 @@ impl Engine for SqliteEngine {
                 {
                     continue;
                 }
-                let mut stmt = self.conn.prepare_cached(query).map_err(RuntimeError::sql)?;
-                bind(&mut stmt, &values(plan, run, part))?;
-                let mut rows = stmt.raw_query();
-                let (n, checksum) = match rows.next().map_err(RuntimeError::sql)? {
-                    Some(r) => (
-                        r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
-                        r.get::<_, Option<String>>(1)
-                            .map_err(RuntimeError::sql)?
-                            .unwrap_or_default(),
-                    ),
-                    None => (0, String::new()),
-                };
+                let (n, checksum) = self.rows_and_checksum(query, &values(plan, run, part))?;
                 out.push(Binding {
                     alias: b.table.alias.clone(),
                     reference: b.table.decl.clone(),
@@ -924,21 +933,7 @@ impl Engine for SqliteEngine {
         for (name, x) in &staged.input_aggregates {
             v.push((format!(":counter_{name}"), x.clone()));
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached(&l.checksum)
-            .map_err(RuntimeError::sql)?;
-        bind(&mut stmt, &v)?;
-        let mut rows = stmt.raw_query();
-        let (rows_n, checksum) = match rows.next().map_err(RuntimeError::sql)? {
-            Some(r) => (
-                r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
-                r.get::<_, Option<String>>(1)
-                    .map_err(RuntimeError::sql)?
-                    .unwrap_or_default(),
-            ),
-            None => (0, String::new()),
-        };
+        let (rows_n, checksum) = self.rows_and_checksum(&l.checksum, &v)?;
         // Why a gate has no value: say which, truly.
         let no_value = if rows_n == 0 {
             "no value: the partition has no rows"
