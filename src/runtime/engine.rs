@@ -194,12 +194,12 @@ pub struct SqliteEngine {
 /// readers go on while a run writes and makes a commit one append to the
 /// log; `synchronous = FULL` still syncs that log on every commit, so a
 /// published partition survives a power cut as it did with the rollback
-/// journal. The page cache and memory map bound how much of the file is
-/// read through system calls again; both are caches, never the data.
+/// journal. The page cache saves reading pages again; it is a cache, never
+/// the data. No memory map: its pages count in the resident set, and a
+/// 10M-row build went past the memory target with one.
 pub const CONNECTION_SETTINGS: &str = "PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; \
-     PRAGMA cache_size = -32768; \
-     PRAGMA mmap_size = 134217728;";
+     PRAGMA cache_size = -32768;";
 
 const SYSTEM_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS _bpl_pointer (
