@@ -220,9 +220,9 @@ fn backfill(dir: &Path, range: &str, as_of: &str) -> serde_json::Value {
 
 #[test]
 fn bplc_publishes_the_hand_written_tables() {
-    // Without invalid redeliveries, so the order of row rules and dedupe
-    // cannot matter: the benchmark's report covers that difference.
-    let spec = tiny(false);
+    // Invalid redeliveries included: the row rules must run before the
+    // dedupe, or events whose latest delivery is invalid are lost.
+    let spec = tiny(true);
     let dir = tempfile::tempdir().unwrap();
     project::write_project(dir.path()).unwrap();
     let warehouse = dir.path().join("target/warehouse.sqlite");
