@@ -470,6 +470,21 @@ fn a_closed_month_is_never_replaced_and_a_saved_plan_runs_as_reviewed() {
     assert_eq!(code, 0);
     let saved = p.path().join("plan.json");
     std::fs::write(&saved, plan.to_string()).unwrap();
+    // Another mode than the plan's is refused before anything runs.
+    let runs = |p: &Project| p.json(&["runs"]).1.as_array().map_or(0, Vec::len);
+    let before = runs(&p);
+    let (code, refused) = p.json(&[
+        "backfill",
+        "--plan",
+        saved.to_str().unwrap(),
+        "--mode",
+        "replace",
+        "--as-of",
+        "2026-07-20",
+    ]);
+    assert_eq!(code, 2, "{refused}");
+    assert_eq!(refused["error"]["code"], "E0311", "{refused}");
+    assert_eq!(runs(&p), before, "the refused backfill made no run");
     let (code, report) = p.json(&[
         "backfill",
         "--plan",
@@ -480,6 +495,10 @@ fn a_closed_month_is_never_replaced_and_a_saved_plan_runs_as_reviewed() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["mode"], "restatement");
     assert_eq!(report["reason"], "INC-42");
+    assert!(
+        before > 0,
+        "the refused backfill ran nothing, the earlier loads did"
+    );
     let all = outcomes(&report);
     assert_eq!(
         outcome_of(&all, "executive_dashboard", "2026-06"),

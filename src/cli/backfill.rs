@@ -22,9 +22,10 @@ pub struct BackfillArgs {
     /// The changed partitions, inclusive: `2026-06-15..2026-06-30`.
     #[arg(long)]
     pub range: Option<String>,
-    /// What to do with the partitions the plan recomputes.
-    #[arg(long, value_enum, default_value_t = ModeArg::DryRun)]
-    pub mode: ModeArg,
+    /// What to do with the partitions the plan recomputes (default
+    /// `dry-run`; with `--plan`, the plan's own mode).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
     /// Why: required to restate closed partitions; recorded with every version.
     #[arg(long)]
     pub reason: Option<String>,
@@ -151,7 +152,7 @@ fn planned(program: &crate::semantic::hir::Program, args: &BackfillArgs) -> Resu
     let req = Request {
         from: from.clone(),
         range,
-        mode: args.mode.into(),
+        mode: args.mode.unwrap_or(ModeArg::DryRun).into(),
         reason: args.reason.clone(),
         as_of: day,
         changed_version: false,
@@ -163,7 +164,7 @@ fn planned(program: &crate::semantic::hir::Program, args: &BackfillArgs) -> Resu
     Ok(Spec {
         from,
         range: args.range.clone(),
-        mode: mode(args.mode),
+        mode: mode(args.mode.unwrap_or(ModeArg::DryRun)),
         reason: args.reason.clone(),
         as_of: processing,
         steps,
@@ -216,6 +217,35 @@ fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
     let steps = runtime_steps(&v)
         .map_err(|e| usage_error(format!("`{}` is not a plan: {e}", path.display())))?;
     let plan_mode: Option<Mode> = serde_json::from_value(v["mode"].clone()).ok();
+    // The reviewed plan is the plan that runs: a mode asked on the command
+    // line that is not the plan's is refused, not quietly dropped.
+    if let (Some(asked), Some(planned)) = (args.mode.map(mode), plan_mode) {
+        if asked != planned {
+            let name = |m: Mode| {
+                serde_json::to_value(m)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            };
+            return Err(super::fail(
+                super::Failure {
+                    code: Some(crate::diagnostic::codes::E0311.to_string()),
+                    message: format!(
+                        "the plan `{}` was made for `--mode {}`; this backfill asks for `--mode {}`",
+                        path.display(),
+                        name(planned),
+                        name(asked)
+                    ),
+                    help: Some(format!(
+                        "run the plan as it was reviewed (leave out `--mode`), or plan again with `bplc plan-backfill ... --mode {} --format json`",
+                        name(asked)
+                    )),
+                    ..Default::default()
+                },
+                super::EXIT_USAGE,
+            ));
+        }
+    }
     let changed = v["changed"].as_array().and_then(|c| c.first()).map(|r| {
         format!(
             "{}..{}",
@@ -231,7 +261,7 @@ fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
     Ok(Spec {
         from: v["from"].as_str().unwrap_or("").to_string(),
         range: changed,
-        mode: plan_mode.unwrap_or(mode(args.mode)),
+        mode: plan_mode.unwrap_or(mode(args.mode.unwrap_or(ModeArg::DryRun))),
         reason: args
             .reason
             .clone()
