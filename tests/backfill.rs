@@ -509,3 +509,33 @@ fn a_closed_month_is_never_replaced_and_a_saved_plan_runs_as_reviewed() {
         ["Text(\"INC-42\")"]
     );
 }
+
+#[test]
+fn repeating_a_backfill_without_as_of_resumes_it() {
+    let p = Project::example("enforcement_sla");
+    enforcement_season(&p.warehouse());
+    let shadow = [
+        "backfill",
+        "--from",
+        "raw_case_events",
+        "--range",
+        "2026-06-10..2026-06-12",
+        "--mode",
+        "shadow",
+    ];
+    let (code, first) = p.json_with(&shadow, &[("BPLC_FAULT", "fail:silver_cases:2026-06-11")]);
+    assert_eq!(code, 1, "{first}");
+    assert_eq!(first["status"], "incomplete");
+    // The same command, no --as-of: the same backfill (the processing time
+    // of the unfinished one), resumed, not a new one at a new "now".
+    let (code, again) = p.json(&shadow);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["resumed"], true, "{again}");
+    assert_eq!(again["backfill_id"], first["backfill_id"]);
+    assert_eq!(again["as_of"], first["as_of"]);
+    // Once complete, the same command is a new backfill (at a new "now":
+    // the default processing time has whole seconds).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (_, third) = p.json(&shadow);
+    assert_eq!(third["resumed"], false, "{third}");
+}

@@ -75,12 +75,16 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
         Ok(o) => o,
         Err(c) => return c,
     };
+    let mut ledger = match Ledger::open(&o.ledger) {
+        Ok(l) => l,
+        Err(e) => return runtime_error(e),
+    };
     let spec = match &args.plan {
         Some(path) => match saved(path, args).and_then(|s| declared(&o.program, path, s)) {
             Ok(s) => s,
             Err(c) => return c,
         },
-        None => match planned(&o.program, args) {
+        None => match resumed_as_of(&ledger, args).and_then(|t| planned(&o.program, args, t)) {
             Ok(s) => s,
             Err(c) => return c,
         },
@@ -92,10 +96,6 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
             return usage_error("a restatement needs a reason: `--reason \"...\"` (it is recorded with every restated version)");
         }
     }
-    let mut ledger = match Ledger::open(&o.ledger) {
-        Ok(l) => l,
-        Err(e) => return runtime_error(e),
-    };
     let mut engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
@@ -138,14 +138,40 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     }
 }
 
-/// Plans the backfill exactly as `plan-backfill` would.
-fn planned(program: &crate::semantic::hir::Program, args: &BackfillArgs) -> Result<Spec, u8> {
+/// Without `--as-of`, the processing time of an unfinished backfill of the
+/// same request, if there is one: repeating a command resumes it.
+fn resumed_as_of(ledger: &Ledger, args: &BackfillArgs) -> Result<Option<String>, u8> {
+    if args.as_of.is_some() {
+        return Ok(None);
+    }
+    let mode =
+        serde_json::to_value(mode(args.mode.unwrap_or(ModeArg::DryRun))).expect("modes serialise");
+    ledger
+        .unfinished_as_of(
+            args.from.as_deref().unwrap_or(""),
+            args.range.as_deref(),
+            &mode,
+            args.reason.as_deref(),
+        )
+        .map_err(runtime_error)
+}
+
+/// Plans the backfill exactly as `plan-backfill` would; `resumed` is the
+/// processing time of the unfinished backfill this one resumes.
+fn planned(
+    program: &crate::semantic::hir::Program,
+    args: &BackfillArgs,
+    resumed: Option<String>,
+) -> Result<Spec, u8> {
     let from = args.from.clone().unwrap_or_default();
     let range = args.range.as_ref().map(|r| match r.split_once("..") {
         Some((a, b)) => (a.to_string(), b.to_string()),
         None => (r.clone(), r.clone()),
     });
-    let processing = as_of(args.as_of.as_deref())?;
+    let processing = match resumed {
+        Some(t) => t,
+        None => as_of(args.as_of.as_deref())?,
+    };
     let day = chrono::NaiveDate::parse_from_str(&processing[..10], "%Y-%m-%d")
         .map_err(|_| usage_error("`--as-of` is not a date"))?;
     let graph = DepGraph::build(program);

@@ -340,7 +340,41 @@ impl Ledger {
         Ok(n == 0)
     }
 
-    /// Records what one partition of a backfill came to.
+    /// The processing time of the latest backfill of this request that did
+    /// not complete: the same command repeated without `--as-of` takes it
+    /// again, so it has the same identity and resumes that backfill.
+    pub fn unfinished_as_of(
+        &self,
+        from: &str,
+        range: Option<&str>,
+        mode: &serde_json::Value,
+        reason: Option<&str>,
+    ) -> Result<Option<String>, RuntimeError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT spec FROM backfills WHERE status != 'COMPLETE' ORDER BY created_at DESC",
+            )
+            .map_err(RuntimeError::sql)?;
+        let specs = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(RuntimeError::sql)?;
+        for spec in specs {
+            let spec = spec.map_err(RuntimeError::sql)?;
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&spec) else {
+                continue;
+            };
+            if v["from"] == from
+                && v["range"].as_str() == range
+                && v["mode"] == *mode
+                && v["reason"].as_str() == reason
+            {
+                return Ok(v["as_of"].as_str().map(str::to_string));
+            }
+        }
+        Ok(None)
+    }
+
     /// Records what a backfill step did to each of its partitions:
     /// `(partition, run id, outcome)`, in one transaction.
     pub fn backfill_runs(
