@@ -75,16 +75,12 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
         Ok(o) => o,
         Err(c) => return c,
     };
-    let mut ledger = match Ledger::open(&o.ledger) {
-        Ok(l) => l,
-        Err(e) => return runtime_error(e),
-    };
     let spec = match &args.plan {
         Some(path) => match saved(path, args).and_then(|s| declared(&o.program, path, s)) {
             Ok(s) => s,
             Err(c) => return c,
         },
-        None => match resumed_as_of(&ledger, args).and_then(|t| planned(&o.program, args, t)) {
+        None => match resumed_as_of(&o.ledger, args).and_then(|t| planned(&o.program, args, t)) {
             Ok(s) => s,
             Err(c) => return c,
         },
@@ -96,6 +92,12 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
             return usage_error("a restatement needs a reason: `--reason \"...\"` (it is recorded with every restated version)");
         }
     }
+    // Opened only once the request is known good: a refused backfill
+    // leaves nothing on disk.
+    let mut ledger = match Ledger::open(&o.ledger) {
+        Ok(l) => l,
+        Err(e) => return runtime_error(e),
+    };
     let mut engine = match SqliteEngine::open(&o.warehouse) {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
@@ -140,10 +142,12 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
 
 /// Without `--as-of`, the processing time of an unfinished backfill of the
 /// same request, if there is one: repeating a command resumes it.
-fn resumed_as_of(ledger: &Ledger, args: &BackfillArgs) -> Result<Option<String>, u8> {
-    if args.as_of.is_some() {
+fn resumed_as_of(ledger: &std::path::Path, args: &BackfillArgs) -> Result<Option<String>, u8> {
+    // No ledger yet: nothing to resume, and nothing is created here.
+    if args.as_of.is_some() || !ledger.exists() {
         return Ok(None);
     }
+    let ledger = Ledger::open(ledger).map_err(runtime_error)?;
     let mode =
         serde_json::to_value(mode(args.mode.unwrap_or(ModeArg::DryRun))).expect("modes serialise");
     ledger
