@@ -28,8 +28,6 @@ pub struct PartitionTally {
     pub input: i64,
     pub duplicates: i64,
     pub quarantined: i64,
-    /// Of the quarantined: bad rows at the typed input boundary.
-    pub bad: i64,
     pub accepted: i64,
     /// Failing rows of each row rule, by index into the job's rules.
     pub failures: Vec<i64>,
@@ -140,7 +138,6 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             let t = s.part(partition)?;
             t.input += 1;
             t.quarantined += 1;
-            t.bad += 1;
             t.records.push(Quarantined {
                 rule: "typed_input".into(),
                 reason: problems,
