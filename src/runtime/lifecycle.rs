@@ -477,8 +477,14 @@ impl Runner<'_> {
         // Held-back partitions' staged rows are not kept. The publish has
         // committed: a failure to clean up is recovery's to finish, not a
         // reason to say the run failed.
-        if m.outputs.iter().any(|o| !o.published) {
-            if let Err(e) = self.engine.discard(plan, &m.run_id) {
+        let held: Vec<(String, i64)> = m
+            .outputs
+            .iter()
+            .filter(|o| !o.published)
+            .map(|o| (o.partition.clone(), o.version))
+            .collect();
+        if !held.is_empty() {
+            if let Err(e) = self.engine.discard_partitions(plan, &m.run_id, &held) {
                 tracing::warn!(error = %e, "staged rows of held-back partitions were not removed");
             }
         }
