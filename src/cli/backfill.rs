@@ -12,7 +12,7 @@ use crate::graph::plan::{self as planner, Request};
 use crate::graph::DepGraph;
 use crate::runtime::backfill::{self, Mode, Report, Spec, Step};
 use crate::runtime::engine::{Engine, SqliteEngine};
-use crate::runtime::ledger::Ledger;
+use crate::runtime::identity::Stores;
 
 #[derive(clap::Args, Debug)]
 pub struct BackfillArgs {
@@ -80,7 +80,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
             Ok(s) => s,
             Err(c) => return c,
         },
-        None => match resumed_as_of(&o.ledger, args).and_then(|t| planned(&o.program, args, t)) {
+        None => match resumed_as_of(&o.stores(), args).and_then(|t| planned(&o.program, args, t)) {
             Ok(s) => s,
             Err(c) => return c,
         },
@@ -94,12 +94,8 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     }
     // Opened only once the request is known good: a refused backfill
     // leaves nothing on disk.
-    let mut ledger = match Ledger::open(&o.ledger) {
-        Ok(l) => l,
-        Err(e) => return runtime_error(e),
-    };
-    let mut engine = match SqliteEngine::open(&o.warehouse) {
-        Ok(e) => e,
+    let (mut engine, mut ledger) = match o.stores().open() {
+        Ok(x) => x,
         Err(e) => return runtime_error(e),
     };
     let bar = (cli.format == Format::Text && std::io::stderr().is_terminal()).then(|| {
@@ -130,10 +126,10 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
             } else {
                 out!("{}", text(&report));
             }
-            if report.status == "complete" {
-                0
-            } else {
-                EXIT_NOT_OK
+            match (report.status.as_str(), report.totals.contains_key("skipped")) {
+                ("complete", false) => 0,
+                ("complete", true) => super::EXIT_SKIPPED,
+                _ => EXIT_NOT_OK,
             }
         }
         Err(e) => runtime_error(e),
@@ -142,12 +138,14 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
 
 /// Without `--as-of`, the processing time of an unfinished backfill of the
 /// same request, if there is one: repeating a command resumes it.
-fn resumed_as_of(ledger: &std::path::Path, args: &BackfillArgs) -> Result<Option<String>, u8> {
-    // No ledger yet: nothing to resume, and nothing is created here.
-    if args.as_of.is_some() || !ledger.exists() {
+fn resumed_as_of(stores: &Stores, args: &BackfillArgs) -> Result<Option<String>, u8> {
+    if args.as_of.is_some() {
         return Ok(None);
     }
-    let ledger = Ledger::open(ledger).map_err(runtime_error)?;
+    // No ledger yet: nothing to resume, and nothing is created here.
+    let Some(ledger) = stores.read_ledger().map_err(runtime_error)? else {
+        return Ok(None);
+    };
     let mode =
         serde_json::to_value(mode(args.mode.unwrap_or(ModeArg::DryRun))).expect("modes serialise");
     ledger
@@ -397,6 +395,9 @@ fn text(r: &Report) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if let Some(line) = skipped_line(r, step) {
+            let _ = writeln!(s, "{line}");
+        }
         for p in &step.partitions {
             if let Some(d) = &p.diff {
                 if !d.is_empty() {
@@ -407,7 +408,7 @@ fn text(r: &Report) -> String {
             }
             if matches!(
                 p.outcome.as_str(),
-                "failed" | "blocked" | "refused" | "held"
+                "failed" | "blocked" | "refused" | "held" | "loaded"
             ) {
                 let _ = writeln!(
                     s,
@@ -431,6 +432,38 @@ fn text(r: &Report) -> String {
     s
 }
 
+/// What a step skipped and why, in one line; for closed periods, the
+/// command that restates them.
+fn skipped_line(r: &Report, step: &backfill::StepReport) -> Option<String> {
+    let skipped: Vec<&backfill::PartitionOutcome> = step
+        .partitions
+        .iter()
+        .filter(|p| p.outcome == "skipped")
+        .collect();
+    let (first, last) = (skipped.first()?, skipped.last()?);
+    let span = if skipped.len() == 1 {
+        first.partition.clone()
+    } else {
+        format!("{}..{} ({})", first.partition, last.partition, skipped.len())
+    };
+    let why = first.error.as_deref().unwrap_or("not in the plan's scope");
+    let mut line = format!("    {span} skipped: {why}");
+    // Only a restatement may change a closed period the contract lets be
+    // restated: say exactly which command does it.
+    let restatable = why.starts_with("closed") && !why.contains("does not allow restatement");
+    if restatable && r.mode != Mode::Restatement {
+        line.push_str(&format!(
+            "\n      to restate them: bplc backfill --from {}{} --mode restatement --reason \"...\" --as-of {}",
+            r.from,
+            r.range
+                .as_deref()
+                .map_or(String::new(), |x| format!(" --range {x}")),
+            r.as_of.get(..10).unwrap_or(&r.as_of)
+        ));
+    }
+    Some(line)
+}
+
 pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
     if let Err(code) = accept_format(cli, "diff") {
         return code;
@@ -448,7 +481,11 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let mut engine = match SqliteEngine::open(&o.warehouse) {
+    let mut engine = match o
+        .stores()
+        .check_paths()
+        .and_then(|()| SqliteEngine::open(&o.warehouse))
+    {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };
