@@ -121,7 +121,7 @@ fn the_initial_load_publishes_every_open_partition() {
     assert_eq!(again["resumed"], true);
     assert!(outcomes(&again)
         .iter()
-        .all(|(_, _, o)| o == "already_done" || o == "held"));
+        .all(|(_, _, o)| o == "already_done" || o == "withheld"));
 }
 
 #[test]
@@ -141,8 +141,9 @@ fn a_month_missing_a_day_is_held_by_its_completeness_gate() {
         "published"
     );
     // 30 days of July's cases: `partition_count(cases) == days_in_month(p)`
-    // holds July back.
-    assert_eq!(outcome_of(&all, "executive_dashboard", "2026-07"), "held");
+    // withholds July. Not "held": `bplc runs` says FAILED for that run,
+    // and HELD is a run waiting for review.
+    assert_eq!(outcome_of(&all, "executive_dashboard", "2026-07"), "withheld");
     assert_eq!(
         p.rows("SELECT report_month FROM executive_dashboard"),
         ["Text(\"2026-06\")"]

@@ -337,6 +337,23 @@ fn missing_or_mistyped_inputs_are_coded_errors_and_publish_nothing() {
         "--as-of",
         AS_OF,
     ]);
+    // No warehouse at all: refused before anything is created on disk.
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("E0333") && err.contains("warehouse.sqlite"),
+        "{err}"
+    );
+    assert!(!p.path().join("target").exists(), "{err}");
+    // A warehouse without the source table.
+    p.warehouse().execute_batch("CREATE TABLE unrelated (x)").unwrap();
+    let (code, _, err) = p.text(&[
+        "run",
+        "silver_cases",
+        "--date",
+        "2026-07-04",
+        "--as-of",
+        AS_OF,
+    ]);
     assert_eq!(code, 1);
     assert!(
         err.contains("E0302") && err.contains("raw_case_events"),

@@ -76,7 +76,10 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
         Err(c) => return c,
     };
     let spec = match &args.plan {
-        Some(path) => match saved(path, args).and_then(|s| declared(&o.program, path, s)) {
+        Some(path) => match saved(path, args)
+            .and_then(|s| declared(&o.program, path, s))
+            .and_then(|s| unchanged(&o, path, s))
+        {
             Ok(s) => s,
             Err(c) => return c,
         },
@@ -236,6 +239,61 @@ fn declared(
     ))
 }
 
+/// A saved plan whose jobs are the jobs that were reviewed: a job version
+/// or contract hash that changed since is refused before any of it runs
+/// (E0334). Plans saved without them are run as before.
+fn unchanged(o: &super::run::Opened, path: &std::path::Path, spec: Spec) -> Result<Spec, u8> {
+    for step in &spec.steps {
+        let Some(decl) = o.program.lookup(&step.dataset) else {
+            continue;
+        };
+        let now = planner::contract_hash(&o.sources, &o.program, decl);
+        let version_changed = step.job_version.is_some_and(|v| v != decl.version);
+        let contract_changed = step.contract.as_ref().is_some_and(|c| *c != now);
+        if !version_changed && !contract_changed {
+            continue;
+        }
+        let was = |v: Option<u32>, c: Option<&str>| {
+            let v = v.map_or("?".to_string(), |v| v.to_string());
+            match c {
+                Some(c) => format!("version {v} (contract {c})"),
+                None => format!("version {v}"),
+            }
+        };
+        return Err(super::fail(
+            super::Failure {
+                code: Some(crate::diagnostic::codes::E0334.to_string()),
+                message: format!(
+                    "the plan `{}` was made for `{}` {}; the project now has {}",
+                    path.display(),
+                    step.dataset,
+                    was(step.job_version, step.contract.as_deref()),
+                    was(Some(decl.version), Some(&now))
+                ),
+                help: Some(format!(
+                    "plan the backfill again and review the new plan: `bplc plan-backfill --from {}{} --mode {} --format json > {}`",
+                    spec.from,
+                    spec.range
+                        .as_deref()
+                        .map_or(String::new(), |r| format!(" --range {r}")),
+                    mode_name(spec.mode),
+                    path.display()
+                )),
+                ..Default::default()
+            },
+            super::EXIT_USAGE,
+        ));
+    }
+    Ok(spec)
+}
+
+fn mode_name(m: Mode) -> String {
+    serde_json::to_value(m)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// A plan saved by `plan-backfill --format json`.
 fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
     let text = std::fs::read_to_string(path)
@@ -320,6 +378,10 @@ fn runtime_steps(plan: &serde_json::Value) -> Result<Vec<Step>, String> {
         dataset: String,
         wave: usize,
         actions: Vec<Action>,
+        #[serde(default)]
+        job_version: Option<u32>,
+        #[serde(default)]
+        contract: Option<String>,
     }
     #[derive(serde::Deserialize)]
     struct Action {
@@ -344,6 +406,8 @@ fn runtime_steps(plan: &serde_json::Value) -> Result<Vec<Step>, String> {
                 action: action.to_string(),
                 why: a.why,
                 ranges: a.ranges,
+                job_version: e.job_version,
+                contract: e.contract.clone(),
             });
         }
     }
@@ -408,7 +472,7 @@ fn text(r: &Report) -> String {
             }
             if matches!(
                 p.outcome.as_str(),
-                "failed" | "blocked" | "refused" | "held" | "loaded"
+                "failed" | "blocked" | "refused" | "held" | "withheld" | "loaded"
             ) {
                 let _ = writeln!(
                     s,

@@ -107,6 +107,8 @@ pub(crate) struct Opened {
     pub program: crate::semantic::hir::Program,
     /// The project's name in `bpl.toml`: the identity its files carry.
     pub name: String,
+    /// The project's files, for contract hashes.
+    pub sources: crate::syntax::span::SourceMap,
     pub warehouse: PathBuf,
     pub ledger: PathBuf,
 }
@@ -115,11 +117,16 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
     let (checked, program) = clean_project(cli, project, what, needs)?;
     let root = &checked.project.root;
     crate::runtime::set_lock_timeout(checked.project.config.lock_timeout);
+    let (warehouse, ledger) = (
+        root.join(&checked.project.config.warehouse),
+        root.join(&checked.project.config.ledger),
+    );
     Ok(Opened {
         program,
         name: checked.project.config.name.clone(),
-        warehouse: root.join(&checked.project.config.warehouse),
-        ledger: root.join(&checked.project.config.ledger),
+        sources: checked.project.sources,
+        warehouse,
+        ledger,
     })
 }
 

@@ -19,8 +19,8 @@ use crate::semantic::hir::{
 use crate::syntax::ast::{DeclKind, RestatePolicy};
 
 pub use super::report::{
-    Action, ActionPlan, Because, DatasetPlan, Mode, Partitioning, Plan, Range, StepBinding,
-    StepInput, Summary, Warning, PLAN_VERSION,
+    contract_hash, Action, ActionPlan, Because, DatasetPlan, Mode, Partitioning, Plan, Range,
+    StepBinding, StepInput, Summary, Warning, PLAN_VERSION,
 };
 use crate::diagnostic::codes;
 
@@ -342,6 +342,9 @@ fn dataset_entry(graph: &DepGraph<'_>, d: &Decl, wave: usize) -> DatasetPlan {
                 reproducible: b.policy.reproducible(),
             })
             .collect(),
+        job_version: Some(d.version),
+        // Filled by whoever holds the sources (`report::contract_hash`).
+        contract: None,
     }
 }
 

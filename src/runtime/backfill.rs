@@ -47,6 +47,12 @@ pub struct Step {
     #[serde(default)]
     pub why: Option<String>,
     pub ranges: Vec<Range>,
+    /// The job's version and contract hash when the plan was made (plan
+    /// documents since these fields; `None` in older ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,9 +114,10 @@ pub struct PartitionOutcome {
     pub partition: String,
     /// `published`, `loaded` (the first version of a closed partition: an
     /// initial load), `restated`, `shadowed`, `validated`, `held` (its run
-    /// is HELD for review: `bplc approve`), `failed` (a `fail partition`
-    /// gate among the reasons), `blocked`, `refused`, `already_done` or
-    /// `skipped`.
+    /// is HELD for review: `bplc approve`), `withheld` (a `fail
+    /// partition` gate kept it from publishing; its run is PUBLISHED if
+    /// other partitions were not, FAILED otherwise), `failed`, `blocked`,
+    /// `refused`, `already_done` or `skipped`.
     pub outcome: String,
     pub run_id: Option<String>,
     pub version: Option<i64>,
@@ -139,9 +146,11 @@ pub struct Report {
     pub reason: Option<String>,
     pub as_of: String,
     /// `complete`, or `incomplete` when a partition failed, was refused,
-    /// is held for review, or was blocked by one that did not complete. A
-    /// complete backfill may have skipped partitions (closed ones it may
-    /// not change): `bplc backfill` then exits 3.
+    /// is held for review, or was blocked by one that did not complete.
+    /// Withheld partitions are reported but do not make a backfill
+    /// incomplete: their gate decided. A complete backfill may have skipped
+    /// partitions (closed ones it may not change): `bplc backfill` then
+    /// exits 3.
     pub status: String,
     pub steps: Vec<StepReport>,
     pub totals: BTreeMap<String, usize>,
@@ -400,7 +409,10 @@ pub fn execute(
                         outcome.diff = Some(engine.diff(&plan, partition, None, v)?);
                     }
                 }
-                if matches!(outcome.outcome.as_str(), "failed" | "refused" | "held") {
+                if matches!(
+                    outcome.outcome.as_str(),
+                    "failed" | "refused" | "held" | "withheld"
+                ) {
                     failures_here.insert(*o);
                 }
                 recorded.push(n);
@@ -569,11 +581,11 @@ fn outcome_of_run(
         ));
         return outcome;
     }
-    // Not published by a `fail partition` gate: the partition failed (the
-    // others of its run may have published), and downstream partitions
-    // that read it wait.
+    // Withheld by a `fail partition` gate: deliberate, reported, and
+    // downstream partitions that read it wait. Not "held": that is a run
+    // waiting for review.
     if let Some(o) = out.filter(|x| x.decision == super::manifest::Decision::HoldPartition) {
-        outcome.outcome = "failed".into();
+        outcome.outcome = "withheld".into();
         let gates: Vec<String> = o
             .quality
             .iter()
@@ -584,7 +596,10 @@ fn outcome_of_run(
                 None => c.text.clone(),
             })
             .collect();
-        outcome.error = Some(format!("`fail partition` gate failed: {}", gates.join("; ")));
+        outcome.error = Some(format!(
+            "withheld by a `fail partition` gate: {}",
+            gates.join("; ")
+        ));
         return outcome;
     }
     if outcome.outcome == "failed" {
