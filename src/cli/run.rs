@@ -179,7 +179,8 @@ pub(crate) fn runtime_error(e: RuntimeError) -> u8 {
         | RuntimeError::Foreign { .. }
         | RuntimeError::OtherProject { .. }
         | RuntimeError::NewLedger { .. }
-        | RuntimeError::NoSuchPath { .. } => super::EXIT_USAGE,
+        | RuntimeError::NoSuchPath { .. }
+        | RuntimeError::ReasonRequired { .. } => super::EXIT_USAGE,
         _ => EXIT_NOT_OK,
     };
     super::fail(
