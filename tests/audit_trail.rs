@@ -111,10 +111,15 @@ fn a_first_load_of_a_closed_month_is_an_initial_load_not_a_restatement() {
 
 #[test]
 fn a_backfill_loads_closed_months_never_published_and_says_what_it_skipped() {
-    let p = project(&[("a", 5, "2026-04-10"), ("b", 7, "2026-05-10"), ("c", 9, "2026-07-10")]);
+    let p = project(&[
+        ("a", 5, "2026-04-10"),
+        ("b", 7, "2026-05-10"),
+        ("c", 9, "2026-07-10"),
+    ]);
     // May was published before: the backfill may not replace it.
     assert_eq!(
-        p.json(&["run", "monthly", "--date", "2026-05", "--as-of", AS_OF]).0,
+        p.json(&["run", "monthly", "--date", "2026-05", "--as-of", AS_OF])
+            .0,
         0
     );
     let (code, out, err) = backfill(&p);
@@ -157,7 +162,10 @@ fn held_means_held_everywhere_and_a_resumed_backfill_points_to_approve() {
     let p = project(&[("a", 5000, "2026-07-10")]);
     let (code, out, _) = backfill(&p);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("2026-07 held") && out.contains("bplc approve run-"), "{out}");
+    assert!(
+        out.contains("2026-07 held") && out.contains("bplc approve run-"),
+        "{out}"
+    );
     let (_, runs) = p.json(&["runs"]);
     // The run that computed July is HELD in the ledger too.
     let held = runs
@@ -174,7 +182,9 @@ fn held_means_held_everywhere_and_a_resumed_backfill_points_to_approve() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(!out.contains("E0301"), "{out}");
     assert!(
-        out.contains(&format!("{run_id} is HELD for review: `bplc approve {run_id}`")),
+        out.contains(&format!(
+            "{run_id} is HELD for review: `bplc approve {run_id}`"
+        )),
         "{out}"
     );
 
@@ -218,7 +228,14 @@ fn reject_records_who_and_why() {
     let (code, m) = p.json(&["run", "monthly", "--date", "2026-07", "--as-of", AS_OF]);
     assert_eq!((code, m["status"].as_str()), (1, Some("HELD")), "{m}");
     let run_id = m["run_id"].as_str().unwrap();
-    let (code, out, _) = p.text(&["reject", run_id, "--by", "bob", "--reason", "double counted"]);
+    let (code, out, _) = p.text(&[
+        "reject",
+        run_id,
+        "--by",
+        "bob",
+        "--reason",
+        "double counted",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("rejected by bob: \"double counted\""), "{out}");
     let (_, runs) = p.json(&["runs"]);
@@ -231,7 +248,8 @@ fn reject_records_who_and_why() {
 fn rolling_back_a_closed_month_needs_a_reason_and_is_recorded() {
     let p = project(&[("a", 5, "2026-05-10")]);
     assert_eq!(
-        p.json(&["run", "monthly", "--date", "2026-05", "--as-of", AS_OF]).0,
+        p.json(&["run", "monthly", "--date", "2026-05", "--as-of", AS_OF])
+            .0,
         0
     );
     p.warehouse()
@@ -253,7 +271,14 @@ fn rolling_back_a_closed_month_needs_a_reason_and_is_recorded() {
     assert_eq!(code, 0, "{restated}");
     assert_eq!(outcome(&restated, "2026-05"), "restated");
 
-    let rollback = ["rollback", "monthly", "--partition", "2026-05", "--to-version", "1"];
+    let rollback = [
+        "rollback",
+        "monthly",
+        "--partition",
+        "2026-05",
+        "--to-version",
+        "1",
+    ];
     let (code, _, err) = p.text(&rollback);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("E0335") && err.contains("--reason"), "{err}");

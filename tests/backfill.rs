@@ -143,7 +143,10 @@ fn a_month_missing_a_day_is_withheld_by_its_completeness_gate() {
     // 30 days of July's cases: `partition_count(cases) == days_in_month(p)`
     // withholds July. Not "held": `bplc runs` says FAILED for that run,
     // and HELD is a run waiting for review.
-    assert_eq!(outcome_of(&all, "executive_dashboard", "2026-07"), "withheld");
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-07"),
+        "withheld"
+    );
     assert_eq!(
         p.rows("SELECT report_month FROM executive_dashboard"),
         ["Text(\"2026-06\")"]
@@ -581,7 +584,10 @@ fn a_saved_plan_whose_job_changed_is_refused_before_the_first_wave() {
             && err.contains("bplc plan-backfill --from raw_case_events"),
         "{err}"
     );
-    assert_eq!(p.json(&["runs"]).1.as_array().map_or(0, Vec::len), runs_before);
+    assert_eq!(
+        p.json(&["runs"]).1.as_array().map_or(0, Vec::len),
+        runs_before
+    );
 
     // The same version, a changed rule: the contract hash says so.
     std::fs::write(

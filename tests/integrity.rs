@@ -14,7 +14,15 @@ use serde_json::Value;
 const AS_OF: &str = "2026-07-05T00:00:00Z";
 
 fn run(p: &Project, day: &str) -> (i32, Value) {
-    p.json(&["run", "daily", "--date", day, "--no-lookback", "--as-of", AS_OF])
+    p.json(&[
+        "run",
+        "daily",
+        "--date",
+        day,
+        "--no-lookback",
+        "--as-of",
+        AS_OF,
+    ])
 }
 
 fn set_name(p: &Project, name: &str) {
@@ -28,7 +36,9 @@ fn set_name(p: &Project, name: &str) {
 fn identity(path: &std::path::Path) -> Vec<String> {
     let c = rusqlite::Connection::open(path).unwrap();
     let mut stmt = c
-        .prepare("SELECT key || '=' || value FROM _bpl_project WHERE key LIKE 'project_%' ORDER BY key")
+        .prepare(
+            "SELECT key || '=' || value FROM _bpl_project WHERE key LIKE 'project_%' ORDER BY key",
+        )
         .unwrap();
     let rows = stmt.query_map([], |r| r.get(0)).unwrap();
     rows.map(Result::unwrap).collect()
@@ -96,7 +106,11 @@ fn a_renamed_project_keeps_its_history_but_a_lone_file_of_another_is_refused() {
 #[test]
 fn a_new_ledger_next_to_a_warehouse_with_runs_is_refused_and_run_ids_never_collide() {
     let p = readings_project("quarantine", "warn");
-    for (id, day) in [("a", "2026-07-01"), ("b", "2026-07-02"), ("c", "2026-07-03")] {
+    for (id, day) in [
+        ("a", "2026-07-01"),
+        ("b", "2026-07-02"),
+        ("c", "2026-07-03"),
+    ] {
         reading(&p, id, 5, day);
     }
     assert_eq!(run(&p, "2026-07-01").0, 0);
@@ -150,14 +164,32 @@ fn nothing_is_created_before_the_paths_are_checked() {
     std::fs::remove_dir_all(p.path().join("target")).unwrap();
     for args in [
         &["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF][..],
-        &["backfill", "--from", "readings", "--range", "2026-07-01..2026-07-01", "--mode", "replace"][..],
-        &["rollback", "daily", "--partition", "2026-07-01", "--to-version", "1"][..],
+        &[
+            "backfill",
+            "--from",
+            "readings",
+            "--range",
+            "2026-07-01..2026-07-01",
+            "--mode",
+            "replace",
+        ][..],
+        &[
+            "rollback",
+            "daily",
+            "--partition",
+            "2026-07-01",
+            "--to-version",
+            "1",
+        ][..],
         &["approve", "run-000001"][..],
         &["diff", "daily", "--partition", "2026-07-01"][..],
     ] {
         let (code, _, err) = p.text(args);
         assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(err.contains("E0333") && err.contains("warehouse.sqlite"), "{args:?}: {err}");
+        assert!(
+            err.contains("E0333") && err.contains("warehouse.sqlite"),
+            "{args:?}: {err}"
+        );
         assert!(!p.path().join("target").exists(), "{args:?} created files");
     }
     // Reading commands without a ledger create none either.
@@ -200,7 +232,15 @@ fn concurrent_first_opens_of_a_new_pair_are_safe() {
             .map(|day| {
                 std::process::Command::new(assert_cmd::cargo::cargo_bin("bplc"))
                     .env_remove("BPLC_FAULT")
-                    .args(["run", "daily", "--date", day, "--no-lookback", "--as-of", AS_OF])
+                    .args([
+                        "run",
+                        "daily",
+                        "--date",
+                        day,
+                        "--no-lookback",
+                        "--as-of",
+                        AS_OF,
+                    ])
                     .arg("--project")
                     .arg(p.path())
                     .stdout(Stdio::null())

@@ -345,7 +345,9 @@ fn missing_or_mistyped_inputs_are_coded_errors_and_publish_nothing() {
     );
     assert!(!p.path().join("target").exists(), "{err}");
     // A warehouse without the source table.
-    p.warehouse().execute_batch("CREATE TABLE unrelated (x)").unwrap();
+    p.warehouse()
+        .execute_batch("CREATE TABLE unrelated (x)")
+        .unwrap();
     let (code, _, err) = p.text(&[
         "run",
         "silver_cases",

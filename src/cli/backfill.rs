@@ -129,7 +129,10 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
             } else {
                 out!("{}", text(&report));
             }
-            match (report.status.as_str(), report.totals.contains_key("skipped")) {
+            match (
+                report.status.as_str(),
+                report.totals.contains_key("skipped"),
+            ) {
                 ("complete", false) => 0,
                 ("complete", true) => super::EXIT_SKIPPED,
                 _ => EXIT_NOT_OK,
@@ -508,7 +511,12 @@ fn skipped_line(r: &Report, step: &backfill::StepReport) -> Option<String> {
     let span = if skipped.len() == 1 {
         first.partition.clone()
     } else {
-        format!("{}..{} ({})", first.partition, last.partition, skipped.len())
+        format!(
+            "{}..{} ({})",
+            first.partition,
+            last.partition,
+            skipped.len()
+        )
     };
     let why = first.error.as_deref().unwrap_or("not in the plan's scope");
     let mut line = format!("    {span} skipped: {why}");

@@ -467,11 +467,7 @@ fn review(decision: &str, by: Option<&str>, reason: Option<&str>) -> Review {
 
 /// The project's stores and the plan of the dataset of an existing run,
 /// for `recover`, `approve` and `reject`.
-fn for_run(
-    cli: &Cli,
-    project: &Path,
-    run: &str,
-) -> Result<(JobPlan, SqliteEngine, Ledger), u8> {
+fn for_run(cli: &Cli, project: &Path, run: &str) -> Result<(JobPlan, SqliteEngine, Ledger), u8> {
     let o = open(cli, project, "runs are only resolved", Needs::Jobs)
         .and_then(|o| o.writable().map(|()| o))?;
     let (engine, ledger) = o.stores().open().map_err(runtime_error)?;
@@ -583,7 +579,10 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
     };
     match crate::runtime::rollback::rollback(&mut engine, &mut ledger, &plan, ask) {
         Ok(m) => {
-            let r = m.review.clone().unwrap_or_else(|| review("rolled back", None, None));
+            let r = m
+                .review
+                .clone()
+                .unwrap_or_else(|| review("rolled back", None, None));
             if cli.format == Format::Json {
                 outln!(
                     "{}",
@@ -607,7 +606,9 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
                     r.from_version.unwrap_or_default(),
                     args.to_version,
                     r.by,
-                    r.reason.as_ref().map_or(String::new(), |x| format!(": {x:?}"))
+                    r.reason
+                        .as_ref()
+                        .map_or(String::new(), |x| format!(": {x:?}"))
                 );
             }
             0

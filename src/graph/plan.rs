@@ -386,12 +386,12 @@ fn actions(d: &Decl, set: &IntervalSet, req: &Request, warnings: &mut Warnings) 
     let step = match (d.restate, req.mode) {
         (Some(RestatePolicy::Never), _) | (None, _) => with(
             Action::Skipped,
-            Some(format!("closed, and `{}` does not allow restatement (`restate never` or no restate clause)", d.name)),
+            Some(format!("closed, and `{}` does not allow restatement (`restate never` or no restate clause; a partition never published is loaded: an initial load)", d.name)),
             &closed,
         ),
         (_, Mode::Replace) => with(
             Action::Skipped,
-            Some("closed: replace is refused for closed partitions; plan with `--mode restatement --reason \"...\"`".into()),
+            Some("closed: replace is refused for closed partitions (one never published is loaded: an initial load); plan with `--mode restatement --reason \"...\"`".into()),
             &closed,
         ),
         _ => {

@@ -304,7 +304,11 @@ pub fn execute(
             let earlier = done.get(&(step.dataset.clone(), partition.clone()));
             let earlier = match earlier {
                 Some((run, was)) if was == "held" => held_earlier(ledger, run)?,
-                Some((run, was)) => Some((run.clone(), "already_done", format!("{was} by an earlier attempt of this backfill"))),
+                Some((run, was)) => Some((
+                    run.clone(),
+                    "already_done",
+                    format!("{was} by an earlier attempt of this backfill"),
+                )),
                 None => None,
             };
             if let Some((run, what, why)) = earlier {

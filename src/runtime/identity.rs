@@ -142,8 +142,18 @@ impl Stores {
 
     fn foreign(&self, w: &Identity, l: &Identity) -> RuntimeError {
         RuntimeError::Foreign {
-            warehouse: format!("`{}` (project `{}`, id {})", self.warehouse.display(), w.name, w.id),
-            ledger: format!("`{}` (project `{}`, id {})", self.ledger.display(), l.name, l.id),
+            warehouse: format!(
+                "`{}` (project `{}`, id {})",
+                self.warehouse.display(),
+                w.name,
+                w.id
+            ),
+            ledger: format!(
+                "`{}` (project `{}`, id {})",
+                self.ledger.display(),
+                l.name,
+                l.id
+            ),
         }
     }
 

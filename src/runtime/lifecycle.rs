@@ -546,7 +546,11 @@ impl Runner<'_> {
                 .and_then(|x| self.plan.closes_on(x))
                 .is_some_and(|d| d < as_of);
             if closed {
-                o.initial_load = self.engine.versions(self.plan, &o.partition, None)?.0.is_none();
+                o.initial_load = self
+                    .engine
+                    .versions(self.plan, &o.partition, None)?
+                    .0
+                    .is_none();
             }
         }
         Ok(())

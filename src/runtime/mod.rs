@@ -114,7 +114,10 @@ pub enum RuntimeError {
     /// SIGINT or SIGTERM stopped the run before it published.
     Interrupted,
     /// A warehouse and a ledger that carry different project ids.
-    Foreign { warehouse: String, ledger: String },
+    Foreign {
+        warehouse: String,
+        ledger: String,
+    },
     /// A warehouse or ledger, opened alone, that names another project.
     OtherProject {
         what: &'static str,
@@ -136,7 +139,10 @@ pub enum RuntimeError {
         file: String,
     },
     /// Rolling back a closed period needs a reason.
-    ReasonRequired { dataset: String, partition: String },
+    ReasonRequired {
+        dataset: String,
+        partition: String,
+    },
     Engine(String),
     Io(String),
 }

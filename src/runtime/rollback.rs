@@ -36,7 +36,11 @@ pub fn rollback(
     ask: Rollback,
 ) -> Result<Manifest, RuntimeError> {
     let (current, writer) = target(engine, plan, &ask.partition, ask.to_version)?;
-    let no_reason = ask.review.reason.as_deref().is_none_or(|r| r.trim().is_empty());
+    let no_reason = ask
+        .review
+        .reason
+        .as_deref()
+        .is_none_or(|r| r.trim().is_empty());
     if no_reason && closed(plan, &ask.partition, &ask.today) {
         return Err(RuntimeError::ReasonRequired {
             dataset: plan.dataset.clone(),
@@ -76,7 +80,14 @@ pub fn rollback(
     ledger.begin(&mut m)?;
     m.status = Status::Committing;
     ledger.transition(&m, "moving the pointer")?;
-    let moved = move_pointer(engine, plan, &ask.partition, ask.to_version, &writer, &m.run_id);
+    let moved = move_pointer(
+        engine,
+        plan,
+        &ask.partition,
+        ask.to_version,
+        &writer,
+        &m.run_id,
+    );
     m.times.finished = Some(super::now());
     if let Err(e) = moved {
         m.status = Status::Failed;
