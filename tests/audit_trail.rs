@@ -66,18 +66,21 @@ fn project(rows: &[(&str, i64, &str)]) -> Project {
     p
 }
 
+/// April to July, replaced, as of [`AS_OF`].
+const BACKFILL: &[&str] = &[
+    "backfill",
+    "--from",
+    "readings",
+    "--range",
+    "2026-04-01..2026-07-31",
+    "--mode",
+    "replace",
+    "--as-of",
+    AS_OF,
+];
+
 fn backfill(p: &Project) -> (i32, String, String) {
-    p.text(&[
-        "backfill",
-        "--from",
-        "readings",
-        "--range",
-        "2026-04-01..2026-07-31",
-        "--mode",
-        "replace",
-        "--as-of",
-        AS_OF,
-    ])
+    p.text(BACKFILL)
 }
 
 fn outcome<'a>(report: &'a Value, partition: &str) -> &'a str {
@@ -124,7 +127,7 @@ fn a_backfill_loads_closed_months_never_published_and_says_what_it_skipped() {
     );
     let (code, out, err) = backfill(&p);
     assert_eq!(code, 3, "complete with a skip: {out}{err}");
-    assert!(out.contains("COMPLETE"), "{out}");
+    assert!(out.contains("COMPLETE, 1 skipped"), "{out}");
     assert!(
         out.contains("2026-05 skipped: closed")
             && out.contains(
@@ -133,17 +136,7 @@ fn a_backfill_loads_closed_months_never_published_and_says_what_it_skipped() {
         "{out}"
     );
     assert!(out.contains("2026-04 loaded"), "{out}");
-    let (code, report) = p.json(&[
-        "backfill",
-        "--from",
-        "readings",
-        "--range",
-        "2026-04-01..2026-07-31",
-        "--mode",
-        "replace",
-        "--as-of",
-        AS_OF,
-    ]);
+    let (code, report) = p.json(BACKFILL);
     assert_eq!(code, 3, "{report}");
     assert_eq!(report["status"], "complete");
     assert_eq!(outcome(&report, "2026-05"), "skipped");
@@ -207,17 +200,7 @@ fn held_means_held_everywhere_and_a_resumed_backfill_points_to_approve() {
     assert!(text.contains("approved by ann"), "{text}");
 
     // The backfill, repeated, finds the approved partition done.
-    let (code, report) = p.json(&[
-        "backfill",
-        "--from",
-        "readings",
-        "--range",
-        "2026-04-01..2026-07-31",
-        "--mode",
-        "replace",
-        "--as-of",
-        AS_OF,
-    ]);
+    let (code, report) = p.json(BACKFILL);
     assert_eq!(outcome(&report, "2026-07"), "already_done", "{report}");
     assert_eq!(code, 0, "{report}");
 }

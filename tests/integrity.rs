@@ -13,8 +13,9 @@ use serde_json::Value;
 
 const AS_OF: &str = "2026-07-05T00:00:00Z";
 
-fn run(p: &Project, day: &str) -> (i32, Value) {
-    p.json(&[
+/// `bplc run` of exactly one day of the readings project.
+fn run_args(day: &str) -> [&str; 7] {
+    [
         "run",
         "daily",
         "--date",
@@ -22,7 +23,19 @@ fn run(p: &Project, day: &str) -> (i32, Value) {
         "--no-lookback",
         "--as-of",
         AS_OF,
-    ])
+    ]
+}
+
+fn run(p: &Project, day: &str) -> (i32, Value) {
+    p.json(&run_args(day))
+}
+
+/// Removes the ledger with its write-ahead log.
+fn remove_ledger(p: &Project) {
+    std::fs::remove_file(p.ledger_path()).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", p.ledger_path().display()));
+    }
 }
 
 fn set_name(p: &Project, name: &str) {
@@ -119,10 +132,7 @@ fn a_new_ledger_next_to_a_warehouse_with_runs_is_refused_and_run_ids_never_colli
     assert_eq!(run(&p, "2026-07-02").0, 0);
 
     // The ledger is gone: refused, and not created.
-    std::fs::remove_file(p.ledger_path()).unwrap();
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", p.ledger_path().display()));
-    }
+    remove_ledger(&p);
     let (code, _, err) = p.text(&["run", "daily", "--date", "2026-07-03", "--as-of", AS_OF]);
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -139,20 +149,9 @@ fn a_new_ledger_next_to_a_warehouse_with_runs_is_refused_and_run_ids_never_colli
     assert_eq!(third["run_id"], "run-000003");
 
     // Deliberately started anew: an empty ledger file.
-    std::fs::remove_file(p.ledger_path()).unwrap();
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", p.ledger_path().display()));
-    }
+    remove_ledger(&p);
     std::fs::write(p.ledger_path(), "").unwrap();
-    let (code, fourth) = p.json(&[
-        "run",
-        "daily",
-        "--date",
-        "2026-07-01",
-        "--no-lookback",
-        "--as-of",
-        "2026-07-06T00:00:00Z",
-    ]);
+    let (code, fourth) = run(&p, "2026-07-01");
     assert_eq!(code, 0, "{fourth}");
     assert_eq!(fourth["run_id"], "run-000004");
     assert_eq!(identity(&p.warehouse_path()), identity(&p.ledger_path()));
@@ -232,15 +231,7 @@ fn concurrent_first_opens_of_a_new_pair_are_safe() {
             .map(|day| {
                 std::process::Command::new(assert_cmd::cargo::cargo_bin("bplc"))
                     .env_remove("BPLC_FAULT")
-                    .args([
-                        "run",
-                        "daily",
-                        "--date",
-                        day,
-                        "--no-lookback",
-                        "--as-of",
-                        AS_OF,
-                    ])
+                    .args(run_args(day))
                     .arg("--project")
                     .arg(p.path())
                     .stdout(Stdio::null())

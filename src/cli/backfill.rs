@@ -310,24 +310,18 @@ fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
     // line that is not the plan's is refused, not quietly dropped.
     if let (Some(asked), Some(planned)) = (args.mode.map(mode), plan_mode) {
         if asked != planned {
-            let name = |m: Mode| {
-                serde_json::to_value(m)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            };
             return Err(super::fail(
                 super::Failure {
                     code: Some(crate::diagnostic::codes::E0311.to_string()),
                     message: format!(
                         "the plan `{}` was made for `--mode {}`; this backfill asks for `--mode {}`",
                         path.display(),
-                        name(planned),
-                        name(asked)
+                        mode_name(planned),
+                        mode_name(asked)
                     ),
                     help: Some(format!(
                         "run the plan as it was reviewed (leave out `--mode`), or plan again with `bplc plan-backfill ... --mode {} --format json`",
-                        name(asked)
+                        mode_name(asked)
                     )),
                     ..Default::default()
                 },
@@ -430,12 +424,12 @@ fn text(r: &Report) -> String {
             .as_ref()
             .map(|x| format!(" {x}"))
             .unwrap_or_default(),
-        serde_json::to_value(r.mode)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        mode_name(r.mode),
         r.as_of,
-        r.status.to_uppercase()
+        match r.totals.get("skipped") {
+            Some(n) if r.status == "complete" => format!("COMPLETE, {n} skipped"),
+            _ => r.status.to_uppercase(),
+        }
     );
     let mut wave = usize::MAX;
     for step in &r.steps {

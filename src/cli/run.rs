@@ -68,17 +68,26 @@ pub struct RunIdArgs {
     pub project: PathBuf,
 }
 
-/// `approve` and `reject`: a held run, and who decides why.
+/// Who makes a decision the audit trail keeps (approve, reject, rollback),
+/// and why.
 #[derive(clap::Args, Debug)]
-pub struct ReviewArgs {
-    /// A run id, as `bplc runs` lists them (`run-000042`).
-    pub run: String,
-    /// Why: kept in the run's manifest, shown by `bplc show` and `bplc runs`.
+pub struct Decider {
+    /// Why: kept in the ledger, shown by `bplc show` and `bplc runs`
+    /// (required to roll back a closed period).
     #[arg(long)]
     pub reason: Option<String>,
     /// Who decides (default: the OS user, from `$USER` or `$LOGNAME`).
     #[arg(long)]
     pub by: Option<String>,
+}
+
+/// `approve` and `reject`: a held run, and who decides why.
+#[derive(clap::Args, Debug)]
+pub struct ReviewArgs {
+    /// A run id, as `bplc runs` lists them (`run-000042`).
+    pub run: String,
+    #[command(flatten)]
+    pub decider: Decider,
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
 }
@@ -92,12 +101,8 @@ pub struct RollbackArgs {
     /// The version to make active again.
     #[arg(long)]
     pub to_version: i64,
-    /// Why; required for a closed period (its figures were reported).
-    #[arg(long)]
-    pub reason: Option<String>,
-    /// Who rolls back (default: the OS user, from `$USER` or `$LOGNAME`).
-    #[arg(long)]
-    pub by: Option<String>,
+    #[command(flatten)]
+    pub decider: Decider,
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
 }
@@ -454,11 +459,11 @@ fn who(by: Option<&str>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn review(decision: &str, by: Option<&str>, reason: Option<&str>) -> Review {
+fn review(decision: &str, d: &Decider) -> Review {
     Review {
         decision: decision.into(),
-        by: who(by),
-        reason: reason.map(str::to_string).filter(|r| !r.trim().is_empty()),
+        by: who(d.by.as_deref()),
+        reason: d.reason.clone().filter(|r| !r.trim().is_empty()),
         at: crate::runtime::now(),
         from_version: None,
         to_version: None,
@@ -529,11 +534,10 @@ pub fn on_held(cli: &Cli, args: &ReviewArgs, command: &str) -> u8 {
         ledger: &mut ledger,
         progress: &mut say,
     };
-    let (by, reason) = (args.by.as_deref(), args.reason.as_deref());
     let result = if command == "approve" {
-        runner.approve(&args.run, review("approved", by, reason))
+        runner.approve(&args.run, review("approved", &args.decider))
     } else {
-        runner.reject(&args.run, review("rejected", by, reason))
+        runner.reject(&args.run, review("rejected", &args.decider))
     };
     match result {
         Ok(m) if command == "reject" => {
@@ -574,7 +578,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
     let ask = crate::runtime::rollback::Rollback {
         partition: args.partition.clone(),
         to_version: args.to_version,
-        review: review("rolled back", args.by.as_deref(), args.reason.as_deref()),
+        review: review("rolled back", &args.decider),
         today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
     };
     match crate::runtime::rollback::rollback(&mut engine, &mut ledger, &plan, ask) {
@@ -582,7 +586,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
             let r = m
                 .review
                 .clone()
-                .unwrap_or_else(|| review("rolled back", None, None));
+                .unwrap_or_else(|| review("rolled back", &args.decider));
             if cli.format == Format::Json {
                 outln!(
                     "{}",

@@ -9,9 +9,7 @@
 use super::engine::{Engine, Measured, PartitionRun, Publication, Publish, RunScope, Staged};
 use super::fault;
 use super::ledger::Ledger;
-use super::manifest::{
-    Check, Decision, Manifest, Output, Parameters, Review, Status, Target, Times,
-};
+use super::manifest::{Check, Decision, Manifest, Output, Parameters, Review, Status, Target};
 use super::RuntimeError;
 use crate::graph::calendar;
 use crate::plan::{input_range, Boundary, JobPlan};
@@ -60,37 +58,22 @@ impl Runner<'_> {
             self.partitions(req)?.into_iter().map(|p| p.0).collect()
         };
         self.check_closed(req)?;
-        let mut m = Manifest {
-            run_id: String::new(),
-            dataset: plan.dataset.clone(),
-            job_version: plan.version,
-            mode: if req.backfill.is_some() {
+        let mut m = Manifest::planned(
+            plan,
+            if req.backfill.is_some() {
                 "backfill"
             } else {
                 "run"
-            }
-            .into(),
-            target: req.target.clone(),
-            backfill: req.backfill.clone(),
-            attempt: 1,
-            parameters: Parameters {
+            },
+            req.target.clone(),
+            Parameters {
                 dates: req.dates.clone(),
                 as_of: req.as_of.clone(),
                 dimensions: req.dimensions.clone(),
             },
-            status: Status::Planned,
             partitions,
-            input_lock: Vec::new(),
-            bindings: Vec::new(),
-            times: Times {
-                planned: Some(super::now()),
-                ..Times::default()
-            },
-            outputs: Vec::new(),
-            error: None,
-            recovery: None,
-            review: None,
-        };
+        );
+        m.backfill = req.backfill.clone();
         self.ledger.begin(&mut m)?;
         if run_key {
             m.partitions = vec![m.run_id.clone()];

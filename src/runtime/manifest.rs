@@ -215,3 +215,38 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<Review>,
 }
+
+impl Manifest {
+    /// A new run of `plan`'s job, PLANNED now; the ledger gives it its id
+    /// when it begins.
+    pub fn planned(
+        plan: &crate::plan::JobPlan,
+        mode: &str,
+        target: Target,
+        parameters: Parameters,
+        partitions: Vec<String>,
+    ) -> Manifest {
+        Manifest {
+            run_id: String::new(),
+            dataset: plan.dataset.clone(),
+            job_version: plan.version,
+            mode: mode.into(),
+            target,
+            backfill: None,
+            attempt: 1,
+            parameters,
+            status: Status::Planned,
+            partitions,
+            input_lock: Vec::new(),
+            bindings: Vec::new(),
+            times: Times {
+                planned: Some(super::now()),
+                ..Times::default()
+            },
+            outputs: Vec::new(),
+            error: None,
+            recovery: None,
+            review: None,
+        }
+    }
+}

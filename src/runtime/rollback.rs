@@ -12,7 +12,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::engine::SqliteEngine;
 use super::ledger::Ledger;
-use super::manifest::{Manifest, Parameters, Review, Status, Target, Times};
+use super::manifest::{Manifest, Parameters, Review, Status, Target};
 use super::RuntimeError;
 use crate::graph::calendar;
 use crate::plan::JobPlan;
@@ -47,36 +47,22 @@ pub fn rollback(
             partition: ask.partition.clone(),
         });
     }
-    let mut m = Manifest {
-        run_id: String::new(),
-        dataset: plan.dataset.clone(),
-        job_version: plan.version,
-        mode: "rollback".into(),
-        target: Target::Publish,
-        backfill: None,
-        attempt: 1,
-        parameters: Parameters {
+    let mut m = Manifest::planned(
+        plan,
+        "rollback",
+        Target::Publish,
+        Parameters {
             dates: ask.partition.clone(),
             as_of: super::now(),
             dimensions: Vec::new(),
         },
-        status: Status::Planned,
-        partitions: vec![ask.partition.clone()],
-        input_lock: Vec::new(),
-        bindings: Vec::new(),
-        times: Times {
-            planned: Some(super::now()),
-            ..Times::default()
-        },
-        outputs: Vec::new(),
-        error: None,
-        recovery: None,
-        review: Some(Review {
-            from_version: Some(current),
-            to_version: Some(ask.to_version),
-            ..ask.review
-        }),
-    };
+        vec![ask.partition.clone()],
+    );
+    m.review = Some(Review {
+        from_version: Some(current),
+        to_version: Some(ask.to_version),
+        ..ask.review
+    });
     ledger.begin(&mut m)?;
     m.status = Status::Committing;
     ledger.transition(&m, "moving the pointer")?;
