@@ -211,6 +211,15 @@ fn reject_records_who_and_why() {
     let (code, m) = p.json(&["run", "monthly", "--date", "2026-07", "--as-of", AS_OF]);
     assert_eq!((code, m["status"].as_str()), (1, Some("HELD")), "{m}");
     let run_id = m["run_id"].as_str().unwrap();
+    // Another run of the month meets the held one: it says how to decide it.
+    let (code, _, err) = p.text(&["run", "monthly", "--date", "2026-07", "--as-of", AS_OF]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("E0301")
+            && err.contains("HELD for review")
+            && err.contains(&format!("bplc approve {run_id}")),
+        "{err}"
+    );
     let (code, out, _) = p.text(&[
         "reject",
         run_id,

@@ -374,7 +374,7 @@ pub fn execute(
                         progress: &mut quiet,
                     };
                     let result = runner.run(&req);
-                    let held = held_by(ledger, &result);
+                    let held = held_by(&result);
                     Ok(which
                         .iter()
                         .map(|&n| match &held {
@@ -643,15 +643,14 @@ fn held_earlier(
 
 /// A run refused because a run HELD for review owns the partition: the
 /// partition is held (it waits for `bplc approve`), not failed.
-fn held_by(
-    ledger: &Ledger,
-    result: &Result<super::manifest::Manifest, RuntimeError>,
-) -> Option<PartitionOutcome> {
-    let Err(RuntimeError::Leased { holder, .. }) = result else {
+fn held_by(result: &Result<super::manifest::Manifest, RuntimeError>) -> Option<PartitionOutcome> {
+    let Err(RuntimeError::Leased {
+        holder, held: true, ..
+    }) = result
+    else {
         return None;
     };
-    let m = ledger.manifest(holder).ok()?;
-    (m.status == Status::Held).then(|| PartitionOutcome {
+    Some(PartitionOutcome {
         outcome: "held".into(),
         run_id: Some(holder.clone()),
         error: Some(format!(

@@ -168,11 +168,7 @@ impl Ledger {
             .map_err(RuntimeError::sql)?;
         for p in &manifest.partitions {
             if let Some(holder) = lease_holder(&tx, &manifest.dataset, p)? {
-                return Err(RuntimeError::Leased {
-                    dataset: manifest.dataset.clone(),
-                    partition: p.clone(),
-                    holder,
-                });
+                return Err(leased(&tx, manifest, p, holder));
             }
         }
         let seq: i64 = tx
@@ -211,13 +207,7 @@ impl Ledger {
             .map_err(RuntimeError::sql)?;
         for p in &manifest.partitions {
             match lease_holder(&tx, &manifest.dataset, p)? {
-                Some(h) if h != manifest.run_id => {
-                    return Err(RuntimeError::Leased {
-                        dataset: manifest.dataset.clone(),
-                        partition: p.clone(),
-                        holder: h,
-                    })
-                }
+                Some(h) if h != manifest.run_id => return Err(leased(&tx, manifest, p, h)),
                 Some(_) => {}
                 None => take_lease(&tx, &manifest.dataset, p, &manifest.run_id)?,
             }
@@ -505,6 +495,31 @@ fn lease_holder(
     )
     .optional()
     .map_err(RuntimeError::sql)
+}
+
+/// The refusal of a partition another run owns, saying whether that run
+/// is HELD for review (then `bplc approve` decides it, not waiting).
+fn leased(
+    tx: &rusqlite::Transaction<'_>,
+    manifest: &Manifest,
+    partition: &str,
+    holder: String,
+) -> RuntimeError {
+    let status: Option<String> = tx
+        .query_row(
+            "SELECT status FROM runs WHERE run_id = ?1",
+            params![holder],
+            |r| r.get(0),
+        )
+        .optional()
+        .ok()
+        .flatten();
+    RuntimeError::Leased {
+        dataset: manifest.dataset.clone(),
+        partition: partition.to_string(),
+        held: status.as_deref() == Some(Status::Held.name()),
+        holder,
+    }
 }
 
 fn take_lease(

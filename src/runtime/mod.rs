@@ -55,6 +55,8 @@ pub enum RuntimeError {
         dataset: String,
         partition: String,
         holder: String,
+        /// The holder is HELD for review (not running, not crashed).
+        held: bool,
     },
     MissingInput(String),
     LedgerTooNew {
@@ -189,6 +191,9 @@ impl RuntimeError {
 
     pub fn help(&self) -> String {
         match self {
+            RuntimeError::Leased { holder, held: true, .. } => format!(
+                "review it: `bplc approve {holder}` publishes it, `bplc reject {holder}` discards it (see `bplc show {holder}`)"
+            ),
             RuntimeError::Leased { holder, .. } => format!(
                 "wait for {holder} to finish, or resolve it with `bplc recover {holder}` if it crashed"
             ),
@@ -242,6 +247,16 @@ impl std::fmt::Display for RuntimeError {
                 dataset,
                 partition,
                 holder,
+                held: true,
+            } => write!(
+                f,
+                "partition {partition} of `{dataset}` is owned by run {holder}, HELD for review"
+            ),
+            RuntimeError::Leased {
+                dataset,
+                partition,
+                holder,
+                ..
             } => write!(
                 f,
                 "partition {partition} of `{dataset}` is owned by the unfinished run {holder}"
