@@ -111,7 +111,11 @@ fn a_renamed_project_keeps_its_history_but_a_lone_file_of_another_is_refused() {
     let (code, _, err) = fresh.text(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("E0331") && err.contains("`renamed`") && err.contains("`test`"),
+        err.contains("E0331")
+            && err.contains("`renamed`")
+            && err.contains("`test`")
+            && err.contains("ledger.sqlite")
+            && err.contains("warehouse.sqlite"),
         "{err}"
     );
 }

@@ -158,11 +158,17 @@ impl Stores {
     }
 
     fn other_project(&self, what: &'static str, path: &Path, found: &Identity) -> RuntimeError {
+        let partner = if what == "ledger" {
+            &self.warehouse
+        } else {
+            &self.ledger
+        };
         RuntimeError::OtherProject {
             what,
             path: path.display().to_string(),
             found: found.name.clone(),
             project: self.project.clone(),
+            partner: partner.display().to_string(),
         }
     }
 

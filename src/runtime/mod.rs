@@ -126,6 +126,8 @@ pub enum RuntimeError {
         path: String,
         found: String,
         project: String,
+        /// The other file of this project, which carries no identity yet.
+        partner: String,
     },
     /// A ledger that does not exist, next to a warehouse holding runs
     /// recorded in another one (`highest` is the last of them).
@@ -331,9 +333,11 @@ impl std::fmt::Display for RuntimeError {
                 path,
                 found,
                 project,
+                partner,
             } => write!(
                 f,
-                "the {what} `{path}` belongs to project `{found}`; this project is `{project}` (bpl.toml)"
+                "the {what} `{path}` belongs to project `{found}`; this project is `{project}` (bpl.toml), whose {} is `{partner}`",
+                if *what == "ledger" { "warehouse" } else { "ledger" }
             ),
             RuntimeError::NewLedger {
                 ledger,
