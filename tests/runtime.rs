@@ -329,14 +329,27 @@ fn replace_keeps_only_the_active_version() {
 #[test]
 fn missing_or_mistyped_inputs_are_coded_errors_and_publish_nothing() {
     let p = Project::example("enforcement_sla");
-    let (code, _, err) = p.text(&[
+    let run = [
         "run",
         "silver_cases",
         "--date",
         "2026-07-04",
         "--as-of",
         AS_OF,
-    ]);
+    ];
+    let (code, _, err) = p.text(&run);
+    // No warehouse at all: refused before anything is created on disk.
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("E0333") && err.contains("warehouse.sqlite"),
+        "{err}"
+    );
+    assert!(!p.path().join("target").exists(), "{err}");
+    // A warehouse without the source table.
+    p.warehouse()
+        .execute_batch("CREATE TABLE unrelated (x)")
+        .unwrap();
+    let (code, _, err) = p.text(&run);
     assert_eq!(code, 1);
     assert!(
         err.contains("E0302") && err.contains("raw_case_events"),

@@ -248,10 +248,9 @@ impl SqliteEngine {
     /// go to the ledger through its own connection, so a commit here never
     /// spans two files and a failed transaction here never blocks the
     /// ledger from recording the failure.
+    /// The file must exist (`identity::Stores` checks it first): a run
+    /// reads its sources there.
     pub fn open(warehouse: &Path) -> Result<SqliteEngine, RuntimeError> {
-        if let Some(dir) = warehouse.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(warehouse, e))?;
-        }
         let conn = Connection::open(warehouse).map_err(RuntimeError::sql)?;
         conn.busy_timeout(super::lock_timeout())
             .map_err(RuntimeError::sql)?;

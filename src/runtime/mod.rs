@@ -10,6 +10,7 @@ pub mod diff;
 pub mod engine;
 pub mod fault;
 pub mod functions;
+pub mod identity;
 pub mod ledger;
 pub mod lifecycle;
 pub mod manifest;
@@ -54,6 +55,8 @@ pub enum RuntimeError {
         dataset: String,
         partition: String,
         holder: String,
+        /// The holder is HELD for review (not running, not crashed).
+        held: bool,
     },
     MissingInput(String),
     LedgerTooNew {
@@ -112,6 +115,38 @@ pub enum RuntimeError {
     },
     /// SIGINT or SIGTERM stopped the run before it published.
     Interrupted,
+    /// A warehouse and a ledger that carry different project ids.
+    Foreign {
+        warehouse: String,
+        ledger: String,
+    },
+    /// A warehouse or ledger, opened alone, that names another project.
+    OtherProject {
+        what: &'static str,
+        path: String,
+        found: String,
+        project: String,
+        /// The other file of this project, which carries no identity yet.
+        partner: String,
+    },
+    /// A ledger that does not exist, next to a warehouse holding runs
+    /// recorded in another one (`highest` is the last of them).
+    NewLedger {
+        ledger: String,
+        warehouse: String,
+        highest: String,
+    },
+    /// The warehouse, or the ledger's directory, does not exist.
+    NoSuchPath {
+        what: &'static str,
+        path: String,
+        file: String,
+    },
+    /// Rolling back a closed period needs a reason.
+    ReasonRequired {
+        dataset: String,
+        partition: String,
+    },
     Engine(String),
     Io(String),
 }
@@ -147,12 +182,20 @@ impl RuntimeError {
             RuntimeError::RestatementRefused { .. } => codes::E0310,
             RuntimeError::PlanStep(_) => codes::E0320,
             RuntimeError::Interrupted => codes::E0309,
+            RuntimeError::Foreign { .. } => codes::E0330,
+            RuntimeError::OtherProject { .. } => codes::E0331,
+            RuntimeError::NewLedger { .. } => codes::E0332,
+            RuntimeError::NoSuchPath { .. } => codes::E0333,
+            RuntimeError::ReasonRequired { .. } => codes::E0335,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
         }
     }
 
     pub fn help(&self) -> String {
         match self {
+            RuntimeError::Leased { holder, held: true, .. } => format!(
+                "review it: `bplc approve {holder}` publishes it, `bplc reject {holder}` discards it (see `bplc show {holder}`)"
+            ),
             RuntimeError::Leased { holder, .. } => format!(
                 "wait for {holder} to finish, or resolve it with `bplc recover {holder}` if it crashed"
             ),
@@ -179,6 +222,20 @@ impl RuntimeError {
                 "say why the figures change: `bplc backfill --from {dataset} ... --mode restatement --reason \"...\"`; the reason is kept with the new version"
             ),
             RuntimeError::PlanStep(_) => "plan again with `bplc plan-backfill ... --range A..B` and run that plan".into(),
+            RuntimeError::Foreign { .. } => "point `warehouse` and `ledger` in bpl.toml at the two files of one project; bplc never records one project's runs beside another's data".into(),
+            RuntimeError::OtherProject { what, found, .. } => format!(
+                "point `{what}` in bpl.toml at this project's own {what}; if this project was renamed from `{found}`, open it once with both of its files in place (they record the new name together)"
+            ),
+            RuntimeError::NewLedger { ledger, highest, .. } => format!(
+                "point `ledger` in bpl.toml at the ledger those runs were recorded in, or restore it from a backup; to start a new ledger for this warehouse anyway (the old runs' manifests stay lost), create it empty first: `touch {ledger}` (new run ids continue after {highest})"
+            ),
+            RuntimeError::NoSuchPath { what: "warehouse", .. } => "load the sources into the warehouse first (for a demo: `bplc demo-data`), or point `warehouse` in bpl.toml at the existing file".into(),
+            RuntimeError::NoSuchPath { what, path, .. } => format!(
+                "create the directory (`mkdir -p {path}`), or point `{what}` in bpl.toml elsewhere"
+            ),
+            RuntimeError::ReasonRequired { dataset, partition } => format!(
+                "say why the reported figures change: `bplc rollback {dataset} --partition {partition} --to-version N --reason \"...\"`; the reason and who gave it are kept in the ledger"
+            ),
             RuntimeError::Interrupted => "nothing was published; run it again with `bplc run --retry RUN` (it reads exactly the rows it locked), or repeat the backfill to resume it".into(),
             RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
         }
@@ -192,6 +249,16 @@ impl std::fmt::Display for RuntimeError {
                 dataset,
                 partition,
                 holder,
+                held: true,
+            } => write!(
+                f,
+                "partition {partition} of `{dataset}` is owned by run {holder}, HELD for review"
+            ),
+            RuntimeError::Leased {
+                dataset,
+                partition,
+                holder,
+                ..
             } => write!(
                 f,
                 "partition {partition} of `{dataset}` is owned by the unfinished run {holder}"
@@ -257,6 +324,40 @@ impl std::fmt::Display for RuntimeError {
                 "the warehouse already has a {kind} `{name}` that bplc did not create; `{dataset}` would publish where its readers never look"
             ),
             RuntimeError::Interrupted => f.write_str("the run was stopped by a signal"),
+            RuntimeError::Foreign { warehouse, ledger } => write!(
+                f,
+                "the warehouse {warehouse} and the ledger {ledger} belong to different projects"
+            ),
+            RuntimeError::OtherProject {
+                what,
+                path,
+                found,
+                project,
+                partner,
+            } => write!(
+                f,
+                "the {what} `{path}` belongs to project `{found}`; this project is `{project}` (bpl.toml), whose {} is `{partner}`",
+                if *what == "ledger" { "warehouse" } else { "ledger" }
+            ),
+            RuntimeError::NewLedger {
+                ledger,
+                warehouse,
+                highest,
+            } => write!(
+                f,
+                "the ledger `{ledger}` does not exist, but the warehouse `{warehouse}` holds runs up to {highest} recorded in another ledger"
+            ),
+            RuntimeError::NoSuchPath { what, path, file } if path == file => {
+                write!(f, "the {what} `{path}` does not exist")
+            }
+            RuntimeError::NoSuchPath { what, path, file } => write!(
+                f,
+                "the directory `{path}` of the {what} `{file}` does not exist"
+            ),
+            RuntimeError::ReasonRequired { dataset, partition } => write!(
+                f,
+                "partition {partition} of `{dataset}` is closed: rolling it back changes reported figures, and needs a reason"
+            ),
             RuntimeError::RestatementRefused {
                 dataset,
                 never: true,
