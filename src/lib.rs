@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod driver;
 pub mod graph;
 pub mod lsp;
+pub mod ops;
 pub mod plan;
 pub mod project;
 pub mod runtime;

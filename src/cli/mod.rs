@@ -29,6 +29,7 @@ pub mod render;
 mod run;
 mod run_args;
 mod show;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +118,8 @@ pub enum Command {
     Diff(backfill::DiffArgs),
     /// The language server, over stdio: editors start it.
     Lsp(lsp::LspArgs),
+    /// Every partition's state: fresh, stale, due, late, running, held, failed or closed.
+    Status(status::StatusArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -180,6 +183,7 @@ pub fn main() -> ExitCode {
         Command::Backfill(args) => backfill::run(&cli, args),
         Command::Diff(args) => backfill::diff(&cli, args),
         Command::Lsp(args) => lsp::run(&cli, args),
+        Command::Status(args) => status::run(&cli, args),
     };
     if output::failed() && code == 0 {
         return ExitCode::from(EXIT_USAGE);

@@ -116,6 +116,8 @@ pub(crate) struct Opened {
     pub sources: crate::syntax::span::SourceMap,
     pub warehouse: PathBuf,
     pub ledger: PathBuf,
+    /// `time_zone` in bpl.toml: a schedule's zone when it names none.
+    pub time_zone: Option<String>,
 }
 
 pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Result<Opened, u8> {
@@ -132,6 +134,7 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
         sources: checked.project.sources,
         warehouse,
         ledger,
+        time_zone: checked.project.config.time_zone.clone(),
     })
 }
 

@@ -259,6 +259,7 @@ impl Shift {
                     at,
                     time_zone,
                     lookback,
+                    sla,
                 } = s;
                 match on {
                     Some(ScheduleDay::DayOfMonth(_, span)) => self.span(span),
@@ -272,6 +273,9 @@ impl Shift {
                     self.str_lit(tz);
                 }
                 if let Some(d) = lookback {
+                    self.duration(d);
+                }
+                if let Some(d) = sla {
                     self.duration(d);
                 }
             }

@@ -147,6 +147,15 @@ fn shell(d: &ast::Decl, schemas: &Schemas<'_>) -> Decl {
             at: s.at.as_ref().map(|a| a.value.clone()),
             time_zone: s.time_zone.as_ref().map(|z| z.value.clone()),
             lookback: s.lookback.map_or(0, |l| lookback_units(&l, grain)),
+            sla_secs: s.sla.map(|l| l.seconds(ast::Reckon::Longest)),
+            on_day: match &s.on {
+                Some(ast::ScheduleDay::DayOfMonth(d, _)) => Some(*d),
+                _ => None,
+            },
+            on_weekday: match &s.on {
+                Some(ast::ScheduleDay::Weekday(w)) => Some(w.name.clone()),
+                _ => None,
+            },
         }),
         _ => None,
     });

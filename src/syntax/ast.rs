@@ -277,6 +277,10 @@ pub struct Schedule {
     pub at: Option<StrLit>,
     pub time_zone: Option<StrLit>,
     pub lookback: Option<DurationLit>,
+    /// `sla 6h`: how long after its scheduled time a run may publish
+    /// before `bplc status` calls it late.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla: Option<DurationLit>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

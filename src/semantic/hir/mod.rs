@@ -201,6 +201,16 @@ pub struct Schedule {
     /// How many partitions of the partition grain before the run date a run
     /// recomputes (0: the run date only).
     pub lookback: i64,
+    /// `sla 6h`: seconds after its scheduled time a run may publish
+    /// before it is late (`bplc status`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_secs: Option<u64>,
+    /// `on day N` of a monthly schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_day: Option<u32>,
+    /// `on monday` … of a weekly schedule, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_weekday: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -99,6 +99,9 @@ fn schedule(s: &Schedule) -> String {
     if let Some(d) = &s.lookback {
         out.push_str(&format!(" lookback {}", duration(d)));
     }
+    if let Some(d) = &s.sla {
+        out.push_str(&format!(" sla {}", duration(d)));
+    }
     out
 }
 

@@ -475,6 +475,7 @@ impl<'s> Builder<'s> {
             at: None,
             time_zone: None,
             lookback: None,
+            sla: None,
         };
         for c in kids(p) {
             match c.as_rule() {
@@ -508,6 +509,7 @@ impl<'s> Builder<'s> {
                 }
                 Rule::string => s.time_zone = Some(self.string(c)),
                 Rule::duration => s.lookback = Some(self.duration(c)),
+                Rule::sla => s.sla = kids(c).next().map(|d| self.duration(d)),
                 _ => {}
             }
         }

@@ -1,0 +1,258 @@
+//! Operating a project: `bplc status`, `bplc run-due` and `bplc metrics`,
+//! run as users run them against a small project whose schedules declare
+//! an `sla`.
+
+mod runtime_support;
+
+use runtime_support::Project;
+use serde_json::Value;
+
+/// A source, a daily dataset that holds a suspicious total for review, and
+/// a summary over two days of it.
+fn project() -> Project {
+    let spec = r#"source readings {
+  table "readings"
+  columns {
+    id: string
+    v: int
+    day: date
+    at: timestamp
+  }
+  key id
+  clock event = at
+  snapshot by at
+}
+
+dataset daily {
+  version 1
+  partition by day: date
+  publish replace
+  schedule daily at 01:00 "UTC" lookback 1d sla 2h
+
+  input r = readings where day == p
+
+  compute {
+    from r
+    group by day = p {
+      total = sum(r.v)
+      n = row_count()
+    }
+  }
+
+  quality {
+    expect row_count() > 0 else fail partition
+    expect sum(total) < 1000 else manual review
+  }
+}
+
+dataset summary {
+  version 1
+  partition by day: date
+  publish replace
+  schedule daily at 03:00 "UTC" sla 4h
+
+  input d = daily where day in [p - 1d, p]
+
+  compute {
+    from d
+    group by day = p {
+      total = sum(d.total)
+    }
+  }
+}
+"#;
+    let p = Project::new(&[("specs.bpl", spec)]);
+    p.warehouse()
+        .execute_batch("CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);")
+        .unwrap();
+    for (id, v, day) in [
+        ("z", 1, "2026-07-02"),
+        ("a", 5, "2026-07-03"),
+        ("b", 7, "2026-07-04"),
+    ] {
+        reading(&p, id, v, day);
+    }
+    p
+}
+
+fn reading(p: &Project, id: &str, v: i64, day: &str) {
+    p.warehouse()
+        .execute(
+            "INSERT INTO readings VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![id, v, day, format!("{day} 12:00:00")],
+        )
+        .unwrap();
+}
+
+fn run(p: &Project, dataset: &str, date: &str, as_of: &str) -> (i32, Value) {
+    p.json(&["run", dataset, "--date", date, "--as-of", as_of])
+}
+
+/// `bplc status [DATASET] --as-of T`.
+fn status(p: &Project, as_of: &str) -> (i32, Value) {
+    p.json(&["status", "--as-of", as_of])
+}
+
+fn status_of(p: &Project, dataset: &str, as_of: &str) -> (i32, Value) {
+    p.json(&["status", dataset, "--as-of", as_of])
+}
+
+/// The state of one partition in a status report.
+fn state<'a>(report: &'a Value, dataset: &str, partition: &str) -> &'a Value {
+    report["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dataset"] == dataset)
+        .and_then(|d| {
+            d["partitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["partition"] == partition)
+        })
+        .unwrap_or_else(|| panic!("no {dataset} {partition} in {report:#}"))
+}
+
+#[test]
+fn status_needs_a_ledger_and_a_time() {
+    let p = project();
+    let (code, out) = status(&p, "2026-07-05T02:00:00Z");
+    assert_eq!(code, 2, "{out:#}");
+    assert_eq!(out["error"]["code"], "E0351", "{out:#}");
+    assert!(!p.ledger_path().exists(), "a status never creates a ledger");
+    let (code, out) = status(&p, "yesterday");
+    assert_eq!(code, 2, "{out:#}");
+    assert_eq!(out["error"]["code"], "E0350", "{out:#}");
+}
+
+#[test]
+fn a_scheduled_partition_is_due_then_late_then_fresh() {
+    let p = project();
+    // Before the firing of 4 July 01:00 (for 3 July).
+    let (code, out) = run(&p, "daily", "2026-07-03", "2026-07-04T00:30:00Z");
+    assert_eq!(code, 0, "{out:#}");
+
+    // 5 July 02:00: the 01:00 firing (run date 4 July, lookback 1d) has
+    // not run; its sla of 2h has not passed.
+    let (code, out) = status_of(&p, "daily", "2026-07-05T02:00:00Z");
+    assert_eq!(code, 0, "{out:#}");
+    let daily = &out["datasets"][0];
+    assert_eq!(daily["dataset"], "daily");
+    assert_eq!(daily["scheduled_at"], "2026-07-05T01:00:00Z");
+    assert_eq!(daily["run_date"], "2026-07-04");
+    assert_eq!(daily["sla_deadline"], "2026-07-05T03:00:00Z");
+    assert_eq!(state(&out, "daily", "2026-07-03")["state"], "due");
+    assert_eq!(state(&out, "daily", "2026-07-03")["rows"], 1);
+    assert_eq!(state(&out, "daily", "2026-07-03")["age_seconds"], 91_800);
+    assert_eq!(state(&out, "daily", "2026-07-04")["state"], "due");
+    assert_eq!(state(&out, "daily", "2026-07-04")["last_run"], Value::Null);
+
+    // Past the deadline: late, and the exit code says so.
+    let (code, out) = status_of(&p, "daily", "2026-07-05T03:30:00Z");
+    assert_eq!(code, 1, "{out:#}");
+    assert_eq!(state(&out, "daily", "2026-07-04")["state"], "late");
+    assert_eq!(state(&out, "daily", "2026-07-04")["alert"], true);
+    assert_eq!(out["counts"]["late"], 2, "{out:#}");
+
+    // The scheduled run: both partitions fresh again.
+    let (code, out) = run(&p, "daily", "2026-07-04", "2026-07-05T03:30:00Z");
+    assert_eq!(code, 0, "{out:#}");
+    let (code, out) = status_of(&p, "daily", "2026-07-05T03:40:00Z");
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(state(&out, "daily", "2026-07-03")["state"], "fresh");
+    assert_eq!(state(&out, "daily", "2026-07-04")["state"], "fresh");
+    assert_eq!(state(&out, "daily", "2026-07-04")["age_seconds"], 600);
+
+    // The text names each state and the run.
+    let (code, text, _) = p.text(&["status", "daily", "--as-of", "2026-07-05T03:40:00Z"]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("2026-07-04  fresh   run-000002 PUBLISHED 10m ago, 1 rows"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("summary"),
+        "only the datasets asked for:\n{text}"
+    );
+}
+
+#[test]
+fn approving_a_held_run_makes_its_readers_stale() {
+    let p = project();
+    for date in ["2026-07-03", "2026-07-04"] {
+        assert_eq!(run(&p, "daily", date, "2026-07-05T01:10:00Z").0, 0);
+    }
+    assert_eq!(
+        run(&p, "summary", "2026-07-04", "2026-07-05T03:10:00Z").0,
+        0
+    );
+    let (code, out) = status(&p, "2026-07-05T03:20:00Z");
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(state(&out, "summary", "2026-07-04")["state"], "fresh");
+
+    // A late, suspicious reading: the rerun of 4 July is held for review.
+    reading(&p, "c", 5000, "2026-07-04");
+    let (code, held) = p.json(&[
+        "run",
+        "daily",
+        "--date",
+        "2026-07-04",
+        "--no-lookback",
+        "--as-of",
+        "2026-07-05T04:00:00Z",
+    ]);
+    assert_eq!(code, 1, "{held:#}");
+    let run_id = held["run_id"].as_str().unwrap().to_string();
+    let (code, out) = status(&p, "2026-07-05T04:10:00Z");
+    assert_eq!(code, 1, "a held run needs attention: {out:#}");
+    let daily = state(&out, "daily", "2026-07-04");
+    assert_eq!(daily["state"], "held");
+    assert_eq!(daily["last_run"], run_id.as_str());
+    // Readers still see the published version, and are not stale yet.
+    assert_eq!(daily["rows"], 1);
+    assert_eq!(state(&out, "summary", "2026-07-04")["state"], "fresh");
+
+    let (code, out) = p.json(&["approve", &run_id, "--by", "ann", "--reason", "checked"]);
+    assert_eq!(code, 0, "{out:#}");
+    let (code, out) = status(&p, "2026-07-05T05:00:00Z");
+    assert_eq!(code, 0, "stale within the sla: {out:#}");
+    let summary = state(&out, "summary", "2026-07-04");
+    assert_eq!(summary["state"], "stale", "{out:#}");
+    let because = &summary["stale_because"][0];
+    assert_eq!(because["upstream"], "daily");
+    assert_eq!(because["via"], "input");
+    assert_eq!(because["alias"], "d");
+    assert_eq!(because["run"], run_id.as_str());
+    assert_eq!(because["changed"], "2026-07-04");
+    assert_eq!(because["since"], "2026-07-05T04:00:00Z");
+    // Not the partition that does not read 4 July.
+    assert_eq!(state(&out, "daily", "2026-07-04")["state"], "fresh");
+
+    // Four hours after the change it is past the summary's sla of 4h.
+    let (code, out) = status(&p, "2026-07-05T08:30:00Z");
+    assert_eq!(code, 1, "{out:#}");
+    let summary = state(&out, "summary", "2026-07-04");
+    assert_eq!(summary["state"], "stale");
+    assert_eq!(summary["alert"], true);
+    let (_, text, _) = p.text(&["status", "summary", "--as-of", "2026-07-05T05:00:00Z"]);
+    assert!(
+        text.contains(&format!(
+            "because daily 2026-07-04 published again by {run_id} (input d)"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_job_version_bump_makes_every_partition_stale() {
+    let p = project();
+    assert_eq!(run(&p, "daily", "2026-07-04", "2026-07-05T01:10:00Z").0, 0);
+    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
+    let bumped = spec.replacen("version 1", "version 2", 1);
+    std::fs::write(p.path().join("specs.bpl"), bumped).unwrap();
+    let (_, out) = status(&p, "2026-07-05T01:20:00Z");
+    let daily = state(&out, "daily", "2026-07-04");
+    assert_eq!(daily["state"], "stale", "{out:#}");
+    assert_eq!(daily["stale_because"][0]["via"], "version");
+}
