@@ -256,3 +256,152 @@ fn a_job_version_bump_makes_every_partition_stale() {
     assert_eq!(daily["state"], "stale", "{out:#}");
     assert_eq!(daily["stale_because"][0]["via"], "version");
 }
+
+/// The runs of a `run-due` report: `(dataset, dates, status)`.
+fn started(report: &Value) -> Vec<(String, String, String)> {
+    report["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .iter()
+        .map(|r| {
+            (
+                r["dataset"].as_str().unwrap().to_string(),
+                r["dates"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn run_count(p: &Project) -> usize {
+    if !p.ledger_path().exists() {
+        return 0;
+    }
+    let c = rusqlite::Connection::open(p.ledger_path()).unwrap();
+    c.query_row("SELECT count(*) FROM runs", [], |r| r.get::<_, i64>(0))
+        .unwrap() as usize
+}
+
+#[test]
+fn run_due_runs_what_is_due_in_dependency_order_once() {
+    let p = project();
+    let (code, dry) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z", "--dry-run"]);
+    assert_eq!(code, 0, "{dry:#}");
+    assert_eq!(run_count(&p), 0, "a dry run runs nothing");
+    assert_eq!(
+        started(&dry),
+        [
+            (
+                "daily".into(),
+                "2026-07-03..2026-07-04".into(),
+                String::new()
+            ),
+            ("summary".into(), "2026-07-04".into(), String::new()),
+        ]
+    );
+    assert_eq!(
+        dry["runs"][0]["partitions"][0],
+        serde_json::json!(["2026-07-03", "late"])
+    );
+
+    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(
+        started(&out),
+        [
+            (
+                "daily".into(),
+                "2026-07-03..2026-07-04".into(),
+                "PUBLISHED".into()
+            ),
+            ("summary".into(), "2026-07-04".into(), "PUBLISHED".into()),
+        ]
+    );
+    // Idempotent: a second call right after finds nothing to do.
+    let (code, again) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    assert_eq!(code, 0, "{again:#}");
+    assert!(started(&again).is_empty(), "{again:#}");
+    assert_eq!(run_count(&p), 2);
+    let (code, out) = status(&p, "2026-07-05T03:30:00Z");
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["counts"]["fresh"], 3, "{out:#}");
+    // The runs are stamped with the processing time they were due at.
+    let (_, runs) = p.json(&["show", "run-000002"]);
+    assert_eq!(runs["parameters"]["as_of"], "2026-07-05 03:30:00");
+}
+
+#[test]
+fn run_due_skips_held_partitions_and_reruns_what_became_stale() {
+    let p = project();
+    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    reading(&p, "c", 5000, "2026-07-04");
+    let (code, held) = p.json(&[
+        "run",
+        "daily",
+        "--date",
+        "2026-07-04",
+        "--no-lookback",
+        "--as-of",
+        "2026-07-05T04:00:00Z",
+    ]);
+    assert_eq!(code, 1, "{held:#}");
+    let run_id = held["run_id"].as_str().unwrap().to_string();
+
+    // The next day's firing: 5 July is due, 4 July held and left alone.
+    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-06T01:30:00Z", "--dry-run"]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(
+        out["skipped"][0],
+        serde_json::json!({
+            "dataset": "daily",
+            "partition": "2026-07-04",
+            "state": "held",
+            "reason": held["error"],
+        }),
+        "{out:#}"
+    );
+    assert_eq!(started(&out)[0].1, "2026-07-05");
+
+    // Approved: the summary that read 4 July is stale, and run again.
+    assert_eq!(p.json(&["approve", &run_id, "--by", "ann"]).0, 0);
+    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T05:00:00Z"]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(
+        started(&out),
+        [("summary".into(), "2026-07-04".into(), "PUBLISHED".into())]
+    );
+    assert_eq!(
+        out["runs"][0]["partitions"][0],
+        serde_json::json!(["2026-07-04", "stale"])
+    );
+    let (_, out) = status(&p, "2026-07-05T05:00:00Z");
+    assert_eq!(
+        state(&out, "summary", "2026-07-04")["state"],
+        "fresh",
+        "{out:#}"
+    );
+}
+
+#[test]
+fn two_run_due_callers_never_overlap() {
+    let p = project();
+    std::fs::create_dir_all(p.path().join("target")).unwrap();
+    // Another caller holds the lock next to the ledger.
+    let lock =
+        rusqlite::Connection::open(p.path().join("target/ledger.sqlite.run-due.lock")).unwrap();
+    lock.execute_batch("CREATE TABLE IF NOT EXISTS run_due (pid INTEGER); BEGIN EXCLUSIVE")
+        .unwrap();
+    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    assert_eq!(code, 2, "{out:#}");
+    assert_eq!(out["error"]["code"], "E0352", "{out:#}");
+    assert_eq!(run_count(&p), 0);
+    // A dry run takes no lock.
+    assert_eq!(
+        p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z", "--dry-run"])
+            .0,
+        0
+    );
+    drop(lock);
+    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    assert_eq!(run_count(&p), 2);
+}

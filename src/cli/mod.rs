@@ -28,6 +28,7 @@ mod plan;
 pub mod render;
 mod run;
 mod run_args;
+mod run_due;
 mod show;
 mod status;
 
@@ -120,6 +121,8 @@ pub enum Command {
     Lsp(lsp::LspArgs),
     /// Every partition's state: fresh, stale, due, late, running, held, failed or closed.
     Status(status::StatusArgs),
+    /// Run what the schedules say is due, and what became stale upstream.
+    RunDue(run_due::RunDueArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -163,6 +166,7 @@ pub fn main() -> ExitCode {
             | Command::Approve(_)
             | Command::Reject(_)
             | Command::Recover(_)
+            | Command::RunDue(_)
     ) {
         crate::runtime::cancel::install();
     }
@@ -184,6 +188,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => backfill::diff(&cli, args),
         Command::Lsp(args) => lsp::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
+        Command::RunDue(args) => run_due::run(&cli, args),
     };
     if output::failed() && code == 0 {
         return ExitCode::from(EXIT_USAGE);

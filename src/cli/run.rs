@@ -231,7 +231,7 @@ pub(crate) fn as_of(text: Option<&str>) -> Result<String, u8> {
 
 /// Progress on stderr: a spinner with the current step on a terminal,
 /// one line per step with `-v`, nothing otherwise (so JSON stays clean).
-fn progress(cli: &Cli, verbose: bool) -> impl FnMut(&str) {
+pub(crate) fn progress(cli: &Cli, verbose: bool) -> impl FnMut(&str) {
     if verbose {
         // `-v` also shows the runtime's tracing spans: each step, each statement.
         let _ = tracing_subscriber::fmt()

@@ -4,6 +4,8 @@
 //! processing time; nothing new is executed here (`run-due` drives the
 //! runtime's own [`crate::runtime::lifecycle::Runner`]).
 
+pub mod due;
+pub mod lock;
 pub mod schedule;
 pub mod status;
 

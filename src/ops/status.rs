@@ -149,6 +149,9 @@ pub struct DatasetStatus {
     /// When that firing's run is late.
     pub sla_deadline: Option<String>,
     pub lookback: i64,
+    /// The partitions the last firing recomputes, as ordinals.
+    #[serde(skip)]
+    pub window: Option<(i64, i64)>,
     pub partitions: Vec<PartitionStatus>,
     /// How many partitions are in each state.
     pub counts: BTreeMap<&'static str, usize>,
@@ -515,6 +518,7 @@ fn dataset_status(
         },
         sla_deadline: firing.as_ref().and_then(|f| f.deadline).map(utc_text),
         lookback,
+        window,
         partitions,
         counts,
     })
@@ -690,7 +694,7 @@ fn changes(program: &Program, runs: &[Manifest]) -> Vec<Change> {
             let published = m.outputs.iter().any(|o| o.published);
             match grain {
                 Some(g) if published => {
-                    for (a, b) in runs_of(&ordinals) {
+                    for (a, b) in super::due::ranges(&ordinals) {
                         let (a, b) = (calendar::format(a, g), calendar::format(b, g));
                         let what = if a == b {
                             a.clone()
@@ -743,16 +747,4 @@ fn changes(program: &Program, runs: &[Manifest]) -> Vec<Change> {
 
 fn show_version(v: &str) -> String {
     format!("\"{v}\"")
-}
-
-/// Consecutive ordinals as `(first, last)` runs.
-fn runs_of(sorted: &[i64]) -> Vec<(i64, i64)> {
-    let mut out: Vec<(i64, i64)> = Vec::new();
-    for &o in sorted {
-        match out.last_mut() {
-            Some((_, b)) if *b + 1 == o => *b = o,
-            _ => out.push((o, o)),
-        }
-    }
-    out
 }
