@@ -405,3 +405,162 @@ fn two_run_due_callers_never_overlap() {
     assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
     assert_eq!(run_count(&p), 2);
 }
+
+/// A sample's value by metric name and labels.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+    match found.map(|s| &s.value) {
+        Some(prometheus_parse::Value::Gauge(v)) | Some(prometheus_parse::Value::Counter(v)) => *v,
+        other => panic!("{name} {labels:?}: {other:?}"),
+    }
+}
+
+fn scrape(text: &str) -> prometheus_parse::Scrape {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("the exposition parses")
+}
+
+#[test]
+fn metrics_are_prometheus_text_that_agrees_with_the_ledger() {
+    let p = project();
+    let (code, out) = p.json(&["metrics"]);
+    assert_eq!(code, 2, "{out:#}");
+    assert_eq!(out["error"]["code"], "E0351");
+
+    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    reading(&p, "c", 5000, "2026-07-04");
+    reading(&p, "d", 1, "2026-07-04");
+    let (code, held) = p.json(&[
+        "run",
+        "daily",
+        "--date",
+        "2026-07-04",
+        "--no-lookback",
+        "--as-of",
+        "2026-07-05T04:00:00Z",
+    ]);
+    assert_eq!(code, 1, "{held:#}");
+
+    let file = p.path().join("bplc.prom");
+    let (code, stdout, stderr) = p.text(&[
+        "metrics",
+        "--as-of",
+        "2026-07-05T04:10:00Z",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let s = scrape(&text);
+    // Every family is documented and typed.
+    assert_eq!(s.docs.len(), 13, "{text}");
+    for d in s.docs.keys() {
+        assert!(d.starts_with("bplc_"), "{d}");
+    }
+
+    let daily = [("dataset", "daily")];
+    // The held run is the latest finished one: its counters, and the
+    // manual review rule that failed.
+    let counters = &held["outputs"][0]["counters"];
+    assert_eq!(held["outputs"].as_array().unwrap().len(), 1);
+    for (metric, counter) in [
+        ("bplc_dataset_last_run_input_rows", "input"),
+        ("bplc_dataset_last_run_output_rows", "output"),
+        ("bplc_dataset_last_run_quarantined_rows", "quarantined"),
+        ("bplc_dataset_last_run_duplicate_rows", "duplicates"),
+    ] {
+        assert_eq!(
+            sample(&s, metric, &daily),
+            counters[counter].as_f64().unwrap(),
+            "{metric}"
+        );
+    }
+    assert_eq!(counters["input"], 3, "{held:#}");
+    assert_eq!(
+        sample(&s, "bplc_dataset_last_run_gate_failures", &daily),
+        1.0
+    );
+    assert_eq!(
+        sample(&s, "bplc_runs", &[("dataset", "daily"), ("status", "HELD")]),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &s,
+            "bplc_runs",
+            &[("dataset", "daily"), ("status", "PUBLISHED")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &s,
+            "bplc_dataset_partitions",
+            &[("dataset", "daily"), ("state", "held")]
+        ),
+        1.0
+    );
+    assert_eq!(sample(&s, "bplc_status_alerts", &[]), 1.0);
+    assert_eq!(
+        sample(
+            &s,
+            "bplc_partition_rows",
+            &[("dataset", "daily"), ("partition", "2026-07-03")]
+        ),
+        1.0
+    );
+    // The last success is the run-due run's finish, in Unix seconds.
+    let (_, first) = p.json(&["show", "run-000001"]);
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(first["times"]["finished"].as_str().unwrap()).unwrap();
+    let success = sample(&s, "bplc_dataset_last_success_timestamp_seconds", &daily);
+    assert!(
+        (success - finished.timestamp_millis() as f64 / 1000.0).abs() < 0.001,
+        "{success}"
+    );
+
+    // Approved: the summary is stale, for as long as since the change.
+    let run_id = held["run_id"].as_str().unwrap();
+    assert_eq!(p.json(&["approve", run_id, "--by", "ann"]).0, 0);
+    let (code, text, _) = p.text(&["metrics", "--as-of", "2026-07-05T05:00:00Z"]);
+    assert_eq!(code, 0);
+    let s = scrape(&text);
+    assert_eq!(
+        sample(
+            &s,
+            "bplc_dataset_staleness_seconds",
+            &[("dataset", "summary")]
+        ),
+        3600.0
+    );
+    assert_eq!(
+        sample(
+            &s,
+            "bplc_dataset_partitions",
+            &[("dataset", "summary"), ("state", "stale")]
+        ),
+        1.0
+    );
+    assert_eq!(sample(&s, "bplc_status_alerts", &[]), 0.0);
+    // No temporary file is left beside the output.
+    let names: Vec<String> = std::fs::read_dir(p.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("prom"))
+        .collect();
+    assert_eq!(names, ["bplc.prom"]);
+}
+
+#[test]
+fn metrics_to_a_directory_that_does_not_exist_is_refused() {
+    let p = project();
+    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    let out = p.path().join("no/such/dir/bplc.prom");
+    let (code, json) = p.json(&["metrics", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{json:#}");
+    assert_eq!(json["error"]["code"], "E0353", "{json:#}");
+}

@@ -23,6 +23,7 @@ mod explain;
 mod fmt;
 mod graph;
 mod lsp;
+mod metrics;
 pub mod output;
 mod plan;
 pub mod render;
@@ -123,6 +124,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Run what the schedules say is due, and what became stale upstream.
     RunDue(run_due::RunDueArgs),
+    /// Prometheus metrics of the runs and the status, for the textfile collector.
+    Metrics(metrics::MetricsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -189,6 +192,7 @@ pub fn main() -> ExitCode {
         Command::Lsp(args) => lsp::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
         Command::RunDue(args) => run_due::run(&cli, args),
+        Command::Metrics(args) => metrics::run(&cli, args),
     };
     if output::failed() && code == 0 {
         return ExitCode::from(EXIT_USAGE);
@@ -230,6 +234,11 @@ const FORMATS: &[(&str, &[Format], &str)] = &[
         "graph",
         &[Format::Text, Format::Dot, Format::Mermaid, Format::Json],
         "Output format: `text`, `json`, `dot` (Graphviz DOT) or `mermaid` (a Mermaid flowchart)",
+    ),
+    (
+        "metrics",
+        &[Format::Text, Format::Json],
+        "Output format: `text` (Prometheus text exposition) or `json` (the same samples)",
     ),
     (
         "lsp",

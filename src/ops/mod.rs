@@ -6,6 +6,7 @@
 
 pub mod due;
 pub mod lock;
+pub mod metrics;
 pub mod schedule;
 pub mod status;
 
