@@ -11,7 +11,7 @@ use super::run::{open, runtime_error, Opened};
 use super::run_args::refuse;
 use super::{accept_format, usage_error, Cli, Format, Needs, EXIT_NOT_OK};
 use crate::diagnostic::codes;
-use crate::ops::status::{self, Inputs, Report, State};
+use crate::ops::status::{self, Inputs, PartitionStatus, Report, State};
 use crate::runtime::manifest::Manifest;
 
 #[derive(clap::Args, Debug)]
@@ -173,14 +173,11 @@ pub fn text(r: &Report) -> String {
         if d.partitions.is_empty() {
             s.push_str("  nothing computed yet\n");
         }
-        let width = d
-            .partitions
-            .iter()
-            .map(|p| p.partition.len())
-            .max()
-            .unwrap_or(0);
-        for p in &d.partitions {
-            let mut line = format!("  {:<width$}  {:<6}", p.partition, p.state.name());
+        let groups = groups(&d.partitions);
+        let width = groups.iter().map(|g| g.label.len()).max().unwrap_or(0);
+        for g in &groups {
+            let p = g.first;
+            let mut line = format!("  {:<width$}  {:<6}", g.label, p.state.name());
             match (&p.last_run, p.run_status) {
                 (Some(run), Some(st)) => {
                     line.push_str(&format!("  {run} {}", st.name()));
@@ -190,7 +187,7 @@ pub fn text(r: &Report) -> String {
                 }
                 _ => line.push_str("  never run"),
             }
-            if let Some(rows) = p.rows {
+            if let Some(rows) = g.rows {
                 line.push_str(&format!(", {rows} rows"));
             }
             if p.alert {
@@ -228,4 +225,47 @@ pub fn text(r: &Report) -> String {
         if r.alerts == 1 { "s" } else { "" }
     ));
     s
+}
+
+/// Consecutive fresh or closed partitions of one run, shown as one line.
+struct Group<'a> {
+    label: String,
+    first: &'a PartitionStatus,
+    rows: Option<i64>,
+}
+
+fn groups(partitions: &[PartitionStatus]) -> Vec<Group<'_>> {
+    let mut out: Vec<(Group<'_>, &PartitionStatus, usize)> = Vec::new();
+    for p in partitions {
+        let quiet = matches!(p.state, State::Fresh | State::Closed) && p.last_run.is_some();
+        if let Some((g, last, n)) = out.last_mut() {
+            let joins = quiet
+                && g.first.state == p.state
+                && g.first.last_run == p.last_run
+                && matches!((last.ordinal, p.ordinal), (Some(a), Some(b)) if a + 1 == b);
+            if joins {
+                g.rows = match (g.rows, p.rows) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    _ => None,
+                };
+                *last = p;
+                *n += 1;
+                continue;
+            }
+        }
+        let group = Group {
+            label: p.partition.clone(),
+            first: p,
+            rows: p.rows,
+        };
+        out.push((group, p, 1));
+    }
+    out.into_iter()
+        .map(|(mut g, last, n)| {
+            if n > 1 {
+                g.label = format!("{}..{} ({n})", g.first.partition, last.partition);
+            }
+            g
+        })
+        .collect()
 }

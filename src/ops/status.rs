@@ -298,11 +298,11 @@ fn schedule_text(d: &Decl, zone: &str) -> Option<String> {
     Some(out)
 }
 
-/// `90m` as `1h30m`, `7200` seconds as `2h`.
+/// Seconds as a bpl duration: `5400` as `1h30min`, `7200` as `2h`.
 pub fn seconds_text(s: u64) -> String {
     let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
     let mut out = String::new();
-    for (n, unit) in [(d, "d"), (h, "h"), (m, "m"), (sec, "s")] {
+    for (n, unit) in [(d, "d"), (h, "h"), (m, "min"), (sec, "s")] {
         if n > 0 {
             out.push_str(&format!("{n}{unit}"));
         }

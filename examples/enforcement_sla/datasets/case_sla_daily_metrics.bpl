@@ -4,7 +4,7 @@ dataset case_sla_daily_metrics {
   version 3
   partition by business_date: date
   publish replace
-  schedule daily at 03:00 "Asia/Jakarta" lookback 3d
+  schedule daily at 03:00 "Asia/Jakarta" lookback 3d sla 4h
 
   // 30-day rolling window: a change to one day of silver_cases touches the
   // thirty metric partitions whose window covers it.

@@ -16,7 +16,7 @@ dataset silver_cases {
   key event_id
   partition by business_date: date
   publish replace
-  schedule daily at 01:00 "Asia/Jakarta" lookback 3d
+  schedule daily at 01:00 "Asia/Jakarta" lookback 3d sla 2h
 
   input ev = raw_case_events by event clock where to_date(event_time, "Asia/Jakarta") == p
   input asg = raw_assignment_events by event clock where to_date(assigned_at, "Asia/Jakarta") == p
