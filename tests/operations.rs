@@ -164,11 +164,14 @@ fn a_scheduled_partition_is_due_then_late_then_fresh() {
     assert_eq!(state(&out, "daily", "2026-07-04")["state"], "fresh");
     assert_eq!(state(&out, "daily", "2026-07-04")["age_seconds"], 600);
 
-    // The text names each state and the run.
+    // The text names each state and the run; consecutive fresh
+    // partitions of one run share a line.
     let (code, text, _) = p.text(&["status", "daily", "--as-of", "2026-07-05T03:40:00Z"]);
     assert_eq!(code, 0);
     assert!(
-        text.contains("2026-07-04  fresh   run-000002 PUBLISHED 10m ago, 1 rows"),
+        text.contains(
+            "  2026-07-02                  fresh   run-000001 PUBLISHED 27h ago, 1 rows\n  2026-07-03..2026-07-04 (2)  fresh   run-000002 PUBLISHED 10m ago, 2 rows\n"
+        ),
         "{text}"
     );
     assert!(
