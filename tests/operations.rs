@@ -4,26 +4,16 @@
 
 mod runtime_support;
 
-use runtime_support::Project;
+use runtime_support::{reading, Project, READINGS_SOURCE};
 use serde_json::Value;
 
 /// A source, a daily dataset that holds a suspicious total for review, and
 /// a summary over two days of it.
 fn project() -> Project {
-    let spec = r#"source readings {
-  table "readings"
-  columns {
-    id: string
-    v: int
-    day: date
-    at: timestamp
-  }
-  key id
-  clock event = at
-  snapshot by at
-}
+    let spec = format!(
+        r#"{READINGS_SOURCE}
 
-dataset daily {
+dataset daily {{
   version 1
   partition by day: date
   publish replace
@@ -31,21 +21,21 @@ dataset daily {
 
   input r = readings where day == p
 
-  compute {
+  compute {{
     from r
-    group by day = p {
+    group by day = p {{
       total = sum(r.v)
       n = row_count()
-    }
-  }
+    }}
+  }}
 
-  quality {
+  quality {{
     expect row_count() > 0 else fail partition
     expect sum(total) < 1000 else manual review
-  }
-}
+  }}
+}}
 
-dataset summary {
+dataset summary {{
   version 1
   partition by day: date
   publish replace
@@ -53,15 +43,16 @@ dataset summary {
 
   input d = daily where day in [p - 1d, p]
 
-  compute {
+  compute {{
     from d
-    group by day = p {
+    group by day = p {{
       total = sum(d.total)
-    }
-  }
-}
-"#;
-    let p = Project::new(&[("specs.bpl", spec)]);
+    }}
+  }}
+}}
+"#
+    );
+    let p = Project::new(&[("specs.bpl", &spec)]);
     p.warehouse()
         .execute_batch("CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);")
         .unwrap();
@@ -75,17 +66,25 @@ dataset summary {
     p
 }
 
-fn reading(p: &Project, id: &str, v: i64, day: &str) {
-    p.warehouse()
-        .execute(
-            "INSERT INTO readings VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![id, v, day, format!("{day} 12:00:00")],
-        )
-        .unwrap();
-}
-
 fn run(p: &Project, dataset: &str, date: &str, as_of: &str) -> (i32, Value) {
     p.json(&["run", dataset, "--date", date, "--as-of", as_of])
+}
+
+/// Runs 4 July of `daily` again at 04:00, after a suspicious reading: the
+/// run is held for review. Returns its manifest.
+fn rerun_held(p: &Project) -> Value {
+    let (code, held) = p.json(&[
+        "run",
+        "daily",
+        "--date",
+        "2026-07-04",
+        "--no-lookback",
+        "--as-of",
+        "2026-07-05T04:00:00Z",
+    ]);
+    assert_eq!(code, 1, "{held:#}");
+    assert_eq!(held["status"], "HELD");
+    held
 }
 
 /// `bplc status [DATASET] --as-of T`.
@@ -196,16 +195,7 @@ fn approving_a_held_run_makes_its_readers_stale() {
 
     // A late, suspicious reading: the rerun of 4 July is held for review.
     reading(&p, "c", 5000, "2026-07-04");
-    let (code, held) = p.json(&[
-        "run",
-        "daily",
-        "--date",
-        "2026-07-04",
-        "--no-lookback",
-        "--as-of",
-        "2026-07-05T04:00:00Z",
-    ]);
-    assert_eq!(code, 1, "{held:#}");
+    let held = rerun_held(&p);
     let run_id = held["run_id"].as_str().unwrap().to_string();
     let (code, out) = status(&p, "2026-07-05T04:10:00Z");
     assert_eq!(code, 1, "a held run needs attention: {out:#}");
@@ -338,16 +328,7 @@ fn run_due_skips_held_partitions_and_reruns_what_became_stale() {
     let p = project();
     assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
     reading(&p, "c", 5000, "2026-07-04");
-    let (code, held) = p.json(&[
-        "run",
-        "daily",
-        "--date",
-        "2026-07-04",
-        "--no-lookback",
-        "--as-of",
-        "2026-07-05T04:00:00Z",
-    ]);
-    assert_eq!(code, 1, "{held:#}");
+    let held = rerun_held(&p);
     let run_id = held["run_id"].as_str().unwrap().to_string();
 
     // The next day's firing: 5 July is due, 4 July held and left alone.
@@ -436,16 +417,7 @@ fn metrics_are_prometheus_text_that_agrees_with_the_ledger() {
     assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
     reading(&p, "c", 5000, "2026-07-04");
     reading(&p, "d", 1, "2026-07-04");
-    let (code, held) = p.json(&[
-        "run",
-        "daily",
-        "--date",
-        "2026-07-04",
-        "--no-lookback",
-        "--as-of",
-        "2026-07-05T04:00:00Z",
-    ]);
-    assert_eq!(code, 1, "{held:#}");
+    let held = rerun_held(&p);
 
     let file = p.path().join("bplc.prom");
     let (code, stdout, stderr) = p.text(&[

@@ -198,17 +198,12 @@ pub fn families(report: &Report, runs: &[Manifest], generated: DateTime<Utc>) ->
     }
     for d in &report.datasets {
         let label = || vec![("dataset", d.dataset.clone())];
-        let mine = runs.iter().filter(|m| m.dataset == d.dataset);
-        let published = mine
-            .clone()
-            .filter(|m| m.status == Status::Published)
-            .next_back();
+        let mut mine = runs.iter().filter(|m| m.dataset == d.dataset);
+        let published = mine.clone().rfind(|m| m.status == Status::Published);
         if let Some(t) = published.and_then(|m| unix_ms(m.times.finished.as_deref())) {
             success.add(label(), seconds(t));
         }
-        let finished = mine
-            .filter(|m| m.status.is_final() || m.status == Status::Held)
-            .next_back();
+        let finished = mine.rfind(|m| m.status.is_final() || m.status == Status::Held);
         if let Some(m) = finished {
             if let (Some(a), Some(b)) = (
                 unix_ms(m.times.planned.as_deref()),

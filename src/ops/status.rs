@@ -197,9 +197,7 @@ pub fn status(inputs: &Inputs<'_>, datasets: &[String]) -> Result<Report, Schedu
     let mut out = Vec::new();
     for id in order {
         let d = inputs.program.get(id);
-        if d.kind != DeclKind::Dataset
-            || !(datasets.is_empty() || datasets.iter().any(|n| *n == d.name))
-        {
+        if d.kind != DeclKind::Dataset || !(datasets.is_empty() || datasets.contains(&d.name)) {
             continue;
         }
         let causes = stale.remove(&d.name).unwrap_or_default();
@@ -444,45 +442,14 @@ fn dataset_status(
                 if latest.contains_key(&id) || (closed(Some(o)) && visible.contains_key(&id)) {
                     continue;
                 }
-                let mut p = PartitionStatus {
-                    partition: id,
-                    state: State::Fresh,
-                    last_run: None,
-                    run_status: None,
-                    as_of: None,
-                    age_seconds: None,
-                    rows: None,
-                    reason: None,
-                    stale_because: Vec::new(),
-                    alert: false,
-                    ordinal: Some(o),
-                };
-                due(&mut p, f, inputs.as_of);
-                partitions.push(p);
+                partitions.push(never_run(id, Some(o), f, inputs.as_of));
             }
         }
     }
     // A dataset without time partitions that never ran: the whole of it.
     if let (Some(f), true) = (&firing, latest.is_empty() && window.is_none()) {
-        let mut p = PartitionStatus {
-            partition: if run_key {
-                "(a new run)".into()
-            } else {
-                "all".into()
-            },
-            state: State::Fresh,
-            last_run: None,
-            run_status: None,
-            as_of: None,
-            age_seconds: None,
-            rows: None,
-            reason: None,
-            stale_because: Vec::new(),
-            alert: false,
-            ordinal: None,
-        };
-        due(&mut p, f, inputs.as_of);
-        partitions.push(p);
+        let id = if run_key { "(a new run)" } else { "all" };
+        partitions.push(never_run(id.into(), None, f, inputs.as_of));
     }
     let sla = d.schedule.as_ref().and_then(|s| s.sla_secs);
     for p in &mut partitions {
@@ -522,6 +489,30 @@ fn dataset_status(
         partitions,
         counts,
     })
+}
+
+/// A partition firing `f` should have computed and no run has.
+fn never_run(
+    id: String,
+    ordinal: Option<i64>,
+    f: &Firing,
+    as_of: DateTime<Utc>,
+) -> PartitionStatus {
+    let mut p = PartitionStatus {
+        partition: id,
+        state: State::Fresh,
+        last_run: None,
+        run_status: None,
+        as_of: None,
+        age_seconds: None,
+        rows: None,
+        reason: None,
+        stale_because: Vec::new(),
+        alert: false,
+        ordinal,
+    };
+    due(&mut p, f, as_of);
+    p
 }
 
 /// Marks a partition due for firing `f`, or late once its deadline passed.

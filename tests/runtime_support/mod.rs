@@ -189,22 +189,26 @@ pub fn enforcement_rows(c: &Connection) {
     .unwrap();
 }
 
-/// The readings project: one source and one daily dataset whose quality
-/// severities the test picks.
-pub fn readings_project(row_severity: &str, partition_severity: &str) -> Project {
-    let spec = format!(
-        r#"source readings {{
+/// The source of the readings projects: table `readings`, filled with
+/// [`reading`].
+pub const READINGS_SOURCE: &str = r#"source readings {
   table "readings"
-  columns {{
+  columns {
     id: string
     v: int
     day: date
     at: timestamp
-  }}
+  }
   key id
   clock event = at
   snapshot by at
-}}
+}"#;
+
+/// The readings project: one source and one daily dataset whose quality
+/// severities the test picks.
+pub fn readings_project(row_severity: &str, partition_severity: &str) -> Project {
+    let spec = format!(
+        r#"{READINGS_SOURCE}
 
 dataset daily {{
   version 1
