@@ -539,3 +539,50 @@ fn metrics_to_a_directory_that_does_not_exist_is_refused() {
     assert_eq!(code, 2, "{json:#}");
     assert_eq!(json["error"]["code"], "E0353", "{json:#}");
 }
+
+#[test]
+fn the_metrics_file_of_bpl_toml_is_rewritten_after_runs() {
+    let p = project();
+    let toml = p.path().join("bpl.toml");
+    let mut config = std::fs::read_to_string(&toml).unwrap();
+    config.push_str("metrics = \"target/textfile/bplc.prom\"\n");
+    std::fs::write(&toml, config).unwrap();
+    // Its directory does not exist: refused before anything runs.
+    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    assert_eq!(code, 2, "{out:#}");
+    assert_eq!(out["error"]["code"], "E0353", "{out:#}");
+    let (code, out) = run(&p, "daily", "2026-07-04", "2026-07-05T03:30:00Z");
+    assert_eq!(code, 2, "{out:#}");
+    assert_eq!(run_count(&p), 0);
+
+    std::fs::create_dir_all(p.path().join("target/textfile")).unwrap();
+    let file = p.path().join("target/textfile/bplc.prom");
+    assert_eq!(run(&p, "daily", "2026-07-03", "2026-07-04T03:30:00Z").0, 0);
+    let s = scrape(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(
+        sample(
+            &s,
+            "bplc_runs",
+            &[("dataset", "daily"), ("status", "PUBLISHED")]
+        ),
+        1.0
+    );
+    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    let s = scrape(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(
+        sample(
+            &s,
+            "bplc_runs",
+            &[("dataset", "daily"), ("status", "PUBLISHED")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &s,
+            "bplc_runs",
+            &[("dataset", "summary"), ("status", "PUBLISHED")]
+        ),
+        1.0
+    );
+}

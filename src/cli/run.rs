@@ -118,6 +118,8 @@ pub(crate) struct Opened {
     pub ledger: PathBuf,
     /// `time_zone` in bpl.toml: a schedule's zone when it names none.
     pub time_zone: Option<String>,
+    /// `metrics` in bpl.toml: the textfile rewritten after runs.
+    pub metrics: Option<PathBuf>,
 }
 
 pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Result<Opened, u8> {
@@ -135,6 +137,12 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
         warehouse,
         ledger,
         time_zone: checked.project.config.time_zone.clone(),
+        metrics: checked
+            .project
+            .config
+            .metrics
+            .as_ref()
+            .map(|m| root.join(m)),
     })
 }
 
@@ -270,6 +278,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
     }
     let o = match open(cli, &args.project, "runs are only made", Needs::Jobs)
         .and_then(|o| o.writable().map(|()| o))
+        .and_then(|o| super::metrics::check_configured(&o).map(|()| o))
     {
         Ok(o) => o,
         Err(c) => return c,
@@ -317,10 +326,11 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
         (None, Some(r)) => runner.retry(r),
         (None, None) => return usage_error("name the dataset to run"),
     };
-    match result {
+    let code = match result {
         Ok(m) => report(cli, &m),
         Err(e) => runtime_error(e),
-    }
+    };
+    super::metrics::after_runs(&o, code)
 }
 
 fn request(plan: &JobPlan, args: &RunArgs) -> Result<Request, u8> {

@@ -111,7 +111,10 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
             Err(e) => return runtime_error(e),
         }
     } else {
-        if let Err(c) = o.writable() {
+        if let Err(c) = o
+            .writable()
+            .and_then(|()| super::metrics::check_configured(&o))
+        {
             return c;
         }
         match o.stores().open() {
@@ -206,10 +209,11 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
         .runs
         .iter()
         .any(|r| !args.dry_run && r.status != Some(Status::Published));
-    if failed {
-        EXIT_NOT_OK
+    let code = if failed { EXIT_NOT_OK } else { 0 };
+    if args.dry_run {
+        code
     } else {
-        0
+        super::metrics::after_runs(&o, code)
     }
 }
 

@@ -22,6 +22,10 @@ pub struct Config {
     /// ledger to finish before it fails (readers never block a writer).
     #[serde(default = "default_lock_timeout")]
     pub lock_timeout: u64,
+    /// A Prometheus textfile `bplc run` and `bplc run-due` rewrite after
+    /// their runs (`bplc metrics --out` writes it on demand).
+    #[serde(default)]
+    pub metrics: Option<PathBuf>,
     #[serde(default)]
     pub lint: Lint,
 }
@@ -65,6 +69,7 @@ impl Default for Config {
             warehouse: default_warehouse(),
             ledger: default_ledger(),
             lock_timeout: default_lock_timeout(),
+            metrics: None,
             lint: Lint::default(),
         }
     }
