@@ -586,3 +586,68 @@ fn the_metrics_file_of_bpl_toml_is_rewritten_after_runs() {
         1.0
     );
 }
+
+/// The enforcement example's README: after loading two months, the morning
+/// run of 5 July, and what is left for a person.
+#[test]
+fn the_enforcement_readme_operates_as_it_says() {
+    let p = Project::example("enforcement_sla");
+    assert_eq!(p.text(&["demo-data"]).0, 0);
+    let (code, out) = p.json(&[
+        "backfill",
+        "--from",
+        "raw_case_events",
+        "--range",
+        "2026-06-01..2026-07-29",
+        "--mode",
+        "replace",
+        "--as-of",
+        "2026-07-01",
+    ]);
+    assert_eq!(code, 0, "{out:#}");
+    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    assert_eq!(code, 1, "the dashboard's May fails: {out:#}");
+    assert_eq!(
+        started(&out),
+        [
+            (
+                "silver_cases".into(),
+                "2026-07-01..2026-07-04".into(),
+                "PUBLISHED".into()
+            ),
+            (
+                "executive_dashboard".into(),
+                "2026-05".into(),
+                "FAILED".into()
+            ),
+            (
+                "case_sla_daily_metrics".into(),
+                "2026-07-01..2026-08-02".into(),
+                "PUBLISHED".into()
+            ),
+            (
+                "case_daily_metrics".into(),
+                "2026-07-01..2026-07-04".into(),
+                "PUBLISHED".into()
+            ),
+        ]
+    );
+    assert_eq!(out["skipped"][0]["partition"], "2026-07");
+    assert_eq!(out["skipped"][0]["state"], "held");
+    let (code, again) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    assert_eq!(code, 0, "{again:#}");
+    assert!(started(&again).is_empty(), "{again:#}");
+
+    let (code, text, _) = p.text(&["status", "--as-of", "2026-07-05T06:00:00Z"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.ends_with("1 held, 1 failed, 210 fresh; 2 need attention\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  2026-07-01..2026-08-02 (33)  fresh   run-000007 PUBLISHED 2h ago, 330 rows\n"
+        ),
+        "{text}"
+    );
+}

@@ -293,14 +293,28 @@ fn print(cli: &Cli, r: &Report) {
     }
     if !r.skipped.is_empty() {
         outln!("skipped");
-        for s in &r.skipped {
-            outln!(
-                "  {}  {}  {}: {}",
-                s.dataset,
-                s.partition,
-                s.state.name(),
-                s.reason
-            );
+        // Consecutive partitions skipped for one reason share a line.
+        let mut i = 0;
+        while i < r.skipped.len() {
+            let s = &r.skipped[i];
+            let n = r.skipped[i..]
+                .iter()
+                .take_while(|x| {
+                    (&x.dataset, x.state, &x.reason) == (&s.dataset, s.state, &s.reason)
+                })
+                .count();
+            let last = &r.skipped[i + n - 1];
+            let partitions = match n {
+                1 => s.partition.clone(),
+                _ => format!("{}..{} ({n})", s.partition, last.partition),
+            };
+            let state = s.state.name();
+            let reason = s
+                .reason
+                .strip_prefix(&format!("{state}: "))
+                .unwrap_or(&s.reason);
+            outln!("  {}  {partitions}  {state}: {reason}", s.dataset);
+            i += n;
         }
     }
     let published = r

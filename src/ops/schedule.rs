@@ -3,7 +3,7 @@
 //! A schedule fires at a local time in its zone. The firing at or before
 //! `--as-of` is the one `status` and `run-due` judge by. Its run date is
 //! the last partition that had ended by then: a daily run at 01:00 on
-//! 5 July is for 4 July, a monthly run on day 1 for the month before. An
+//! 5 July is for 4 July, a monthly run on day 3 for the month before. An
 //! hourly schedule keeps the current partition fresh: its run date is the
 //! partition holding the firing's local day. A local time that falls in a
 //! daylight-saving gap fires at the first instant after the gap; one that
@@ -54,12 +54,14 @@ pub fn last_firing(
     for _ in 0..64 {
         let at = instant(&tz, candidate).ok_or_else(out_of_range)?;
         if at <= as_of {
-            let day = candidate.date();
-            let run_day = match schedule.cadence {
-                Cadence::Hourly => day,
-                _ => day.pred_opt().ok_or_else(out_of_range)?,
+            // The partition holding the firing's local day, or the one
+            // before it: the last that had ended.
+            let holding =
+                calendar::of_day(calendar::day(candidate.date()), grain.unwrap_or(Grain::Day));
+            let run_date = match schedule.cadence {
+                Cadence::Hourly => holding,
+                _ => holding - 1,
             };
-            let run_date = calendar::of_day(calendar::day(run_day), grain.unwrap_or(Grain::Day));
             let deadline = schedule
                 .sla_secs
                 .and_then(|s| i64::try_from(s).ok())
@@ -218,8 +220,12 @@ mod tests {
         let mut s = schedule(Cadence::Monthly, "06:00", None);
         s.on_day = Some(31);
         let f = last_firing(&s, "UTC", Some(Grain::Month), utc("2026-07-15T00:00:00Z")).unwrap();
-        // June has 30 days: on day 31 fires on its last.
+        // June has 30 days: on day 31 fires on its last, for May (June
+        // has not ended yet).
         assert_eq!(f.at, utc("2026-06-30T06:00:00Z"));
+        assert_eq!(calendar::format(f.run_date, Grain::Month), "2026-05");
+        s.on_day = Some(3);
+        let f = last_firing(&s, "UTC", Some(Grain::Month), utc("2026-07-15T00:00:00Z")).unwrap();
         assert_eq!(calendar::format(f.run_date, Grain::Month), "2026-06");
         let mut s = schedule(Cadence::Weekly, "05:00", None);
         s.on_weekday = Some("wednesday".into());

@@ -446,8 +446,14 @@ fn dataset_status(
             }
         }
     }
-    // A dataset without time partitions that never ran: the whole of it.
-    if let (Some(f), true) = (&firing, latest.is_empty() && window.is_none()) {
+    // A dataset without time partitions that never ran (the whole of it),
+    // or one partitioned by run that has not run since the firing (a run
+    // of its own).
+    let missing = |f: &Firing| match run_key {
+        true => !latest.values().any(|m| covers(m, f)),
+        false => latest.is_empty() && window.is_none(),
+    };
+    if let Some(f) = firing.as_ref().filter(|f| missing(f)) {
         let id = if run_key { "(a new run)" } else { "all" };
         partitions.push(never_run(id.into(), None, f, inputs.as_of));
     }
@@ -470,7 +476,15 @@ fn dataset_status(
             ));
         }
     }
-    partitions.sort_by(|a, b| (a.ordinal, &a.partition).cmp(&(b.ordinal, &b.partition)));
+    // Time, then dimension values; hash buckets in number order.
+    let bucket = |p: &str| p.split('/').next().and_then(|b| b.parse::<u64>().ok());
+    partitions.sort_by(|a, b| {
+        (a.ordinal, bucket(&a.partition), &a.partition).cmp(&(
+            b.ordinal,
+            bucket(&b.partition),
+            &b.partition,
+        ))
+    });
     let mut counts = BTreeMap::new();
     for p in &partitions {
         *counts.entry(p.state.name()).or_insert(0) += 1;
