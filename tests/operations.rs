@@ -650,4 +650,61 @@ fn the_enforcement_readme_operates_as_it_says() {
         ),
         "{text}"
     );
+    // A unit moves region in the reference. The next run that binds it
+    // sees other rows: every partition computed before is stale through
+    // its binding, in both datasets that bind it.
+    p.warehouse()
+        .execute(
+            "UPDATE org_units SET region = 'region-007' WHERE unit_id = 'unit-000' AND valid_to IS NULL",
+            [],
+        )
+        .unwrap();
+    let (code, out) = p.json(&[
+        "run",
+        "case_sla_daily_metrics",
+        "--date",
+        "2026-07-10",
+        "--no-lookback",
+        "--as-of",
+        "2026-07-05T07:00:00Z",
+    ]);
+    assert_eq!(code, 0, "{out:#}");
+    let (_, out) = status(&p, "2026-07-05T08:00:00Z");
+    let june = state(&out, "executive_dashboard", "2026-06");
+    assert_eq!(june["state"], "stale", "{out:#}");
+    assert_eq!(
+        june["stale_because"][0],
+        serde_json::json!({
+            "upstream": "org_hierarchy",
+            "via": "bind",
+            "alias": "units",
+            "path": ["org_hierarchy", "executive_dashboard"],
+            "run": "run-000009",
+            "changed": "as of event time",
+            "since": "2026-07-05T07:00:00Z",
+        })
+    );
+    assert_eq!(
+        state(&out, "case_sla_daily_metrics", "2026-06-01")["state"],
+        "stale"
+    );
+    assert_eq!(
+        state(&out, "case_sla_daily_metrics", "2026-07-10")["state"],
+        "fresh"
+    );
+    // Nothing that does not bind it.
+    assert_eq!(
+        state(&out, "case_daily_metrics", "2026-06-01")["state"],
+        "fresh"
+    );
+    let (_, text, _) = p.text(&[
+        "status",
+        "executive_dashboard",
+        "--as-of",
+        "2026-07-05T08:00:00Z",
+    ]);
+    assert!(
+        text.contains("because reference org_hierarchy reads other rows as of event time (seen by run-000009; bind units)"),
+        "{text}"
+    );
 }

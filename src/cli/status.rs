@@ -227,8 +227,8 @@ pub fn text(r: &Report) -> String {
     s
 }
 
-/// Consecutive partitions in one state because of one run (and for one
-/// reason), shown as one line.
+/// Consecutive partitions in one state, from one run, for one reason,
+/// shown as one line.
 struct Group<'a> {
     label: String,
     first: &'a PartitionStatus,
@@ -238,21 +238,18 @@ struct Group<'a> {
 fn groups(partitions: &[PartitionStatus]) -> Vec<Group<'_>> {
     let mut out: Vec<(Group<'_>, &PartitionStatus, usize)> = Vec::new();
     for p in partitions {
-        let groupable = p.last_run.is_some() && p.stale_because.is_empty() && !p.alert
-            || matches!(p.state, State::Failed | State::Held);
         if let Some((g, last, n)) = out.last_mut() {
             let next = match (last.ordinal, p.ordinal) {
                 (Some(a), Some(b)) => b == a || b == a + 1,
                 (None, None) => true,
                 _ => false,
             };
-            let joins = groupable
-                && next
+            let joins = next
                 && g.first.state == p.state
                 && g.first.last_run == p.last_run
                 && g.first.reason == p.reason
                 && g.first.alert == p.alert
-                && g.first.stale_because.is_empty() == p.stale_because.is_empty();
+                && g.first.stale_because == p.stale_because;
             if joins {
                 g.rows = match (g.rows, p.rows) {
                     (Some(a), Some(b)) => Some(a + b),

@@ -92,7 +92,7 @@ impl Cause {
         match self.via {
             "version" => format!("{} ({})", self.changed, self.run),
             "bind" => format!(
-                "reference {} changed: {} (seen by {}; bind {})",
+                "reference {} reads other rows {} (seen by {}; bind {})",
                 self.upstream,
                 self.changed,
                 self.run,
@@ -741,7 +741,7 @@ fn changes(program: &Program, runs: &[Manifest]) -> Vec<Change> {
                     run: m.run_id.clone(),
                     at: locked.clone(),
                     since: since.clone(),
-                    what: format!("{} {} reads other rows", b.policy, show_version(&b.version)),
+                    what: binding_words(&b.policy, &b.version),
                 }),
                 _ => {}
             }
@@ -750,6 +750,12 @@ fn changes(program: &Program, runs: &[Manifest]) -> Vec<Change> {
     out
 }
 
-fn show_version(v: &str) -> String {
-    format!("\"{v}\"")
+/// A binding as the user wrote it: `pinned "2026-07"`, `as of event
+/// time`, `as of report close 2026-08-06 00:00:00`.
+fn binding_words(policy: &str, version: &str) -> String {
+    match policy {
+        "pinned" => format!("pinned \"{version}\""),
+        "as of event time" | "latest" => policy.to_string(),
+        _ => format!("{policy} {version}"),
+    }
 }
