@@ -708,3 +708,88 @@ fn the_enforcement_readme_operates_as_it_says() {
         "{text}"
     );
 }
+
+/// The site's data, as `data.js` assigns it.
+fn site_data(dir: &std::path::Path) -> Value {
+    let js = std::fs::read_to_string(dir.join("data.js")).unwrap();
+    let json = js
+        .strip_prefix("window.BPLC = ")
+        .and_then(|j| j.trim_end().strip_suffix(';'))
+        .expect("data.js assigns window.BPLC");
+    serde_json::from_str(json).unwrap()
+}
+
+#[test]
+fn the_lineage_site_holds_the_graph_contracts_runs_and_status() {
+    let p = project();
+    // Without a ledger: the graph and the contracts.
+    let out = p.path().join("site");
+    let (code, json) = p.json(&["docs", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["declarations"], 3);
+    for file in ["index.html", "site.js", "site.css", "data.js"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let data = site_data(&out);
+    assert_eq!(data["as_of"], Value::Null);
+    let names: Vec<&str> = data["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["readings", "daily", "summary"]);
+    assert_eq!(
+        data["edges"],
+        serde_json::json!([
+            {"from": "readings", "to": "daily", "label": "input r: p"},
+            {"from": "daily", "to": "summary", "label": "input d: [p - 1d, p]"},
+        ])
+    );
+
+    // With runs: each dataset's latest runs, quality trend and status.
+    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    reading(&p, "c", 5000, "2026-07-04");
+    rerun_held(&p);
+    let (code, _) = p.json(&[
+        "docs",
+        "--out",
+        out.to_str().unwrap(),
+        "--as-of",
+        "2026-07-05T04:10:00Z",
+    ]);
+    assert_eq!(code, 0);
+    let data = site_data(&out);
+    let daily = &data["nodes"][1];
+    assert_eq!(daily["kind"], "dataset");
+    assert_eq!(daily["layer"], 1);
+    let contract = daily["contract"].as_str().unwrap();
+    assert!(
+        contract.starts_with("dataset daily {\n  version 1\n"),
+        "{contract}"
+    );
+    assert!(contract.ends_with("manual review\n  }\n}"), "{contract}");
+    assert_eq!(daily["columns"][0], serde_json::json!(["day", "date"]));
+    assert_eq!(daily["quality"].as_array().unwrap().len(), 2);
+    assert_eq!(daily["runs"][0]["status"], "HELD");
+    assert_eq!(daily["runs"][1]["status"], "PUBLISHED");
+    // Both runs' checks, oldest first: the held one failed its review rule.
+    assert_eq!(daily["trend"][1][2], 1, "{daily:#}");
+    assert_eq!(
+        daily["status"],
+        serde_json::json!([["fresh", 1], ["held", 1]])
+    );
+    assert_eq!(daily["alerts"], 1);
+    assert_eq!(data["nodes"][0]["kind"], "source");
+    assert!(data["nodes"][0]["contract"]
+        .as_str()
+        .unwrap()
+        .starts_with("source readings {"));
+
+    // A file where the directory should be.
+    let file = p.path().join("taken");
+    std::fs::write(&file, "").unwrap();
+    let (code, json) = p.json(&["docs", "--out", file.join("site").to_str().unwrap()]);
+    assert_eq!(code, 2, "{json:#}");
+    assert_eq!(json["error"]["code"], "E0354", "{json:#}");
+}

@@ -19,6 +19,7 @@ macro_rules! errln {
 mod backfill;
 mod check;
 mod demo;
+mod docs;
 mod explain;
 mod fmt;
 mod graph;
@@ -126,6 +127,8 @@ pub enum Command {
     RunDue(run_due::RunDueArgs),
     /// Prometheus metrics of the runs and the status, for the textfile collector.
     Metrics(metrics::MetricsArgs),
+    /// A static lineage site: the graph, each contract, runs and status.
+    Docs(docs::DocsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -193,6 +196,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&cli, args),
         Command::RunDue(args) => run_due::run(&cli, args),
         Command::Metrics(args) => metrics::run(&cli, args),
+        Command::Docs(args) => docs::run(&cli, args),
     };
     if output::failed() && code == 0 {
         return ExitCode::from(EXIT_USAGE);

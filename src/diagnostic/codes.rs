@@ -146,6 +146,7 @@ define_codes! {
     E0351: "status or metrics of a project without a ledger",
     E0352: "`run-due` already running for this ledger",
     E0353: "metrics file that cannot be written",
+    E0354: "lineage site directory that cannot be written",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
     W0201: "backfill crosses a closed period",

@@ -8,6 +8,7 @@ pub mod due;
 pub mod lock;
 pub mod metrics;
 pub mod schedule;
+pub mod site;
 pub mod status;
 
 use crate::runtime::ledger::Ledger;
