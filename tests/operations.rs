@@ -87,6 +87,11 @@ fn rerun_held(p: &Project) -> Value {
     held
 }
 
+/// `bplc run-due --as-of T`.
+fn run_due(p: &Project, as_of: &str) -> (i32, Value) {
+    p.json(&["run-due", "--as-of", as_of])
+}
+
 /// `bplc status [DATASET] --as-of T`.
 fn status(p: &Project, as_of: &str) -> (i32, Value) {
     p.json(&["status", "--as-of", as_of])
@@ -250,19 +255,13 @@ fn a_job_version_bump_makes_every_partition_stale() {
     assert_eq!(daily["stale_because"][0]["via"], "version");
 }
 
-/// The runs of a `run-due` report: `(dataset, dates, status)`.
-fn started(report: &Value) -> Vec<(String, String, String)> {
+/// The runs of a `run-due` report: `[dataset, dates, status]`.
+fn started(report: &Value) -> Vec<[String; 3]> {
     report["runs"]
         .as_array()
         .unwrap_or_else(|| panic!("{report:#}"))
         .iter()
-        .map(|r| {
-            (
-                r["dataset"].as_str().unwrap().to_string(),
-                r["dates"].as_str().unwrap().to_string(),
-                r["status"].as_str().unwrap_or("").to_string(),
-            )
-        })
+        .map(|r| ["dataset", "dates", "status"].map(|k| r[k].as_str().unwrap_or("").to_string()))
         .collect()
 }
 
@@ -284,12 +283,8 @@ fn run_due_runs_what_is_due_in_dependency_order_once() {
     assert_eq!(
         started(&dry),
         [
-            (
-                "daily".into(),
-                "2026-07-03..2026-07-04".into(),
-                String::new()
-            ),
-            ("summary".into(), "2026-07-04".into(), String::new()),
+            ["daily", "2026-07-03..2026-07-04", ""],
+            ["summary", "2026-07-04", ""],
         ]
     );
     assert_eq!(
@@ -297,21 +292,17 @@ fn run_due_runs_what_is_due_in_dependency_order_once() {
         serde_json::json!(["2026-07-03", "late"])
     );
 
-    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    let (code, out) = run_due(&p, "2026-07-05T03:30:00Z");
     assert_eq!(code, 0, "{out:#}");
     assert_eq!(
         started(&out),
         [
-            (
-                "daily".into(),
-                "2026-07-03..2026-07-04".into(),
-                "PUBLISHED".into()
-            ),
-            ("summary".into(), "2026-07-04".into(), "PUBLISHED".into()),
+            ["daily", "2026-07-03..2026-07-04", "PUBLISHED"],
+            ["summary", "2026-07-04", "PUBLISHED"],
         ]
     );
     // Idempotent: a second call right after finds nothing to do.
-    let (code, again) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    let (code, again) = run_due(&p, "2026-07-05T03:30:00Z");
     assert_eq!(code, 0, "{again:#}");
     assert!(started(&again).is_empty(), "{again:#}");
     assert_eq!(run_count(&p), 2);
@@ -326,7 +317,7 @@ fn run_due_runs_what_is_due_in_dependency_order_once() {
 #[test]
 fn run_due_skips_held_partitions_and_reruns_what_became_stale() {
     let p = project();
-    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    assert_eq!(run_due(&p, "2026-07-05T03:30:00Z").0, 0);
     reading(&p, "c", 5000, "2026-07-04");
     let held = rerun_held(&p);
     let run_id = held["run_id"].as_str().unwrap().to_string();
@@ -344,16 +335,13 @@ fn run_due_skips_held_partitions_and_reruns_what_became_stale() {
         }),
         "{out:#}"
     );
-    assert_eq!(started(&out)[0].1, "2026-07-05");
+    assert_eq!(started(&out)[0][1], "2026-07-05");
 
     // Approved: the summary that read 4 July is stale, and run again.
     assert_eq!(p.json(&["approve", &run_id, "--by", "ann"]).0, 0);
-    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T05:00:00Z"]);
+    let (code, out) = run_due(&p, "2026-07-05T05:00:00Z");
     assert_eq!(code, 0, "{out:#}");
-    assert_eq!(
-        started(&out),
-        [("summary".into(), "2026-07-04".into(), "PUBLISHED".into())]
-    );
+    assert_eq!(started(&out), [["summary", "2026-07-04", "PUBLISHED"]]);
     assert_eq!(
         out["runs"][0]["partitions"][0],
         serde_json::json!(["2026-07-04", "stale"])
@@ -375,7 +363,7 @@ fn two_run_due_callers_never_overlap() {
         rusqlite::Connection::open(p.path().join("target/ledger.sqlite.run-due.lock")).unwrap();
     lock.execute_batch("CREATE TABLE IF NOT EXISTS run_due (pid INTEGER); BEGIN EXCLUSIVE")
         .unwrap();
-    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    let (code, out) = run_due(&p, "2026-07-05T03:30:00Z");
     assert_eq!(code, 2, "{out:#}");
     assert_eq!(out["error"]["code"], "E0352", "{out:#}");
     assert_eq!(run_count(&p), 0);
@@ -386,7 +374,7 @@ fn two_run_due_callers_never_overlap() {
         0
     );
     drop(lock);
-    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    assert_eq!(run_due(&p, "2026-07-05T03:30:00Z").0, 0);
     assert_eq!(run_count(&p), 2);
 }
 
@@ -402,6 +390,11 @@ fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]
     }
 }
 
+/// Asserts one sample's value.
+fn expect(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)], value: f64) {
+    assert_eq!(sample(scrape, name, labels), value, "{name} {labels:?}");
+}
+
 fn scrape(text: &str) -> prometheus_parse::Scrape {
     let lines = text.lines().map(|l| Ok(l.to_string()));
     prometheus_parse::Scrape::parse(lines).expect("the exposition parses")
@@ -414,7 +407,7 @@ fn metrics_are_prometheus_text_that_agrees_with_the_ledger() {
     assert_eq!(code, 2, "{out:#}");
     assert_eq!(out["error"]["code"], "E0351");
 
-    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    assert_eq!(run_due(&p, "2026-07-05T03:30:00Z").0, 0);
     reading(&p, "c", 5000, "2026-07-04");
     reading(&p, "d", 1, "2026-07-04");
     let held = rerun_held(&p);
@@ -455,38 +448,31 @@ fn metrics_are_prometheus_text_that_agrees_with_the_ledger() {
         );
     }
     assert_eq!(counters["input"], 3, "{held:#}");
-    assert_eq!(
-        sample(&s, "bplc_dataset_last_run_gate_failures", &daily),
-        1.0
+    expect(&s, "bplc_dataset_last_run_gate_failures", &daily, 1.0);
+    expect(
+        &s,
+        "bplc_runs",
+        &[("dataset", "daily"), ("status", "HELD")],
+        1.0,
     );
-    assert_eq!(
-        sample(&s, "bplc_runs", &[("dataset", "daily"), ("status", "HELD")]),
-        1.0
+    expect(
+        &s,
+        "bplc_runs",
+        &[("dataset", "daily"), ("status", "PUBLISHED")],
+        1.0,
     );
-    assert_eq!(
-        sample(
-            &s,
-            "bplc_runs",
-            &[("dataset", "daily"), ("status", "PUBLISHED")]
-        ),
-        1.0
+    expect(
+        &s,
+        "bplc_dataset_partitions",
+        &[("dataset", "daily"), ("state", "held")],
+        1.0,
     );
-    assert_eq!(
-        sample(
-            &s,
-            "bplc_dataset_partitions",
-            &[("dataset", "daily"), ("state", "held")]
-        ),
-        1.0
-    );
-    assert_eq!(sample(&s, "bplc_status_alerts", &[]), 1.0);
-    assert_eq!(
-        sample(
-            &s,
-            "bplc_partition_rows",
-            &[("dataset", "daily"), ("partition", "2026-07-03")]
-        ),
-        1.0
+    expect(&s, "bplc_status_alerts", &[], 1.0);
+    expect(
+        &s,
+        "bplc_partition_rows",
+        &[("dataset", "daily"), ("partition", "2026-07-03")],
+        1.0,
     );
     // The last success is the run-due run's finish, in Unix seconds.
     let (_, first) = p.json(&["show", "run-000001"]);
@@ -504,23 +490,19 @@ fn metrics_are_prometheus_text_that_agrees_with_the_ledger() {
     let (code, text, _) = p.text(&["metrics", "--as-of", "2026-07-05T05:00:00Z"]);
     assert_eq!(code, 0);
     let s = scrape(&text);
-    assert_eq!(
-        sample(
-            &s,
-            "bplc_dataset_staleness_seconds",
-            &[("dataset", "summary")]
-        ),
-        3600.0
+    expect(
+        &s,
+        "bplc_dataset_staleness_seconds",
+        &[("dataset", "summary")],
+        3600.0,
     );
-    assert_eq!(
-        sample(
-            &s,
-            "bplc_dataset_partitions",
-            &[("dataset", "summary"), ("state", "stale")]
-        ),
-        1.0
+    expect(
+        &s,
+        "bplc_dataset_partitions",
+        &[("dataset", "summary"), ("state", "stale")],
+        1.0,
     );
-    assert_eq!(sample(&s, "bplc_status_alerts", &[]), 0.0);
+    expect(&s, "bplc_status_alerts", &[], 0.0);
     // No temporary file is left beside the output.
     let names: Vec<String> = std::fs::read_dir(p.path())
         .unwrap()
@@ -533,7 +515,7 @@ fn metrics_are_prometheus_text_that_agrees_with_the_ledger() {
 #[test]
 fn metrics_to_a_directory_that_does_not_exist_is_refused() {
     let p = project();
-    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    assert_eq!(run_due(&p, "2026-07-05T03:30:00Z").0, 0);
     let out = p.path().join("no/such/dir/bplc.prom");
     let (code, json) = p.json(&["metrics", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 2, "{json:#}");
@@ -548,7 +530,7 @@ fn the_metrics_file_of_bpl_toml_is_rewritten_after_runs() {
     config.push_str("metrics = \"target/textfile/bplc.prom\"\n");
     std::fs::write(&toml, config).unwrap();
     // Its directory does not exist: refused before anything runs.
-    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    let (code, out) = run_due(&p, "2026-07-05T03:30:00Z");
     assert_eq!(code, 2, "{out:#}");
     assert_eq!(out["error"]["code"], "E0353", "{out:#}");
     let (code, out) = run(&p, "daily", "2026-07-04", "2026-07-05T03:30:00Z");
@@ -559,31 +541,25 @@ fn the_metrics_file_of_bpl_toml_is_rewritten_after_runs() {
     let file = p.path().join("target/textfile/bplc.prom");
     assert_eq!(run(&p, "daily", "2026-07-03", "2026-07-04T03:30:00Z").0, 0);
     let s = scrape(&std::fs::read_to_string(&file).unwrap());
-    assert_eq!(
-        sample(
-            &s,
-            "bplc_runs",
-            &[("dataset", "daily"), ("status", "PUBLISHED")]
-        ),
-        1.0
+    expect(
+        &s,
+        "bplc_runs",
+        &[("dataset", "daily"), ("status", "PUBLISHED")],
+        1.0,
     );
-    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    assert_eq!(run_due(&p, "2026-07-05T03:30:00Z").0, 0);
     let s = scrape(&std::fs::read_to_string(&file).unwrap());
-    assert_eq!(
-        sample(
-            &s,
-            "bplc_runs",
-            &[("dataset", "daily"), ("status", "PUBLISHED")]
-        ),
-        2.0
+    expect(
+        &s,
+        "bplc_runs",
+        &[("dataset", "daily"), ("status", "PUBLISHED")],
+        2.0,
     );
-    assert_eq!(
-        sample(
-            &s,
-            "bplc_runs",
-            &[("dataset", "summary"), ("status", "PUBLISHED")]
-        ),
-        1.0
+    expect(
+        &s,
+        "bplc_runs",
+        &[("dataset", "summary"), ("status", "PUBLISHED")],
+        1.0,
     );
 }
 
@@ -605,36 +581,24 @@ fn the_enforcement_readme_operates_as_it_says() {
         "2026-07-01",
     ]);
     assert_eq!(code, 0, "{out:#}");
-    let (code, out) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    let (code, out) = run_due(&p, "2026-07-05T03:30:00Z");
     assert_eq!(code, 1, "the dashboard's May fails: {out:#}");
     assert_eq!(
         started(&out),
         [
-            (
-                "silver_cases".into(),
-                "2026-07-01..2026-07-04".into(),
-                "PUBLISHED".into()
-            ),
-            (
-                "executive_dashboard".into(),
-                "2026-05".into(),
-                "FAILED".into()
-            ),
-            (
-                "case_sla_daily_metrics".into(),
-                "2026-07-01..2026-08-02".into(),
-                "PUBLISHED".into()
-            ),
-            (
-                "case_daily_metrics".into(),
-                "2026-07-01..2026-07-04".into(),
-                "PUBLISHED".into()
-            ),
+            ["silver_cases", "2026-07-01..2026-07-04", "PUBLISHED"],
+            ["executive_dashboard", "2026-05", "FAILED"],
+            [
+                "case_sla_daily_metrics",
+                "2026-07-01..2026-08-02",
+                "PUBLISHED"
+            ],
+            ["case_daily_metrics", "2026-07-01..2026-07-04", "PUBLISHED"],
         ]
     );
     assert_eq!(out["skipped"][0]["partition"], "2026-07");
     assert_eq!(out["skipped"][0]["state"], "held");
-    let (code, again) = p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]);
+    let (code, again) = run_due(&p, "2026-07-05T03:30:00Z");
     assert_eq!(code, 0, "{again:#}");
     assert!(started(&again).is_empty(), "{again:#}");
 
@@ -748,7 +712,7 @@ fn the_lineage_site_holds_the_graph_contracts_runs_and_status() {
     );
 
     // With runs: each dataset's latest runs, quality trend and status.
-    assert_eq!(p.json(&["run-due", "--as-of", "2026-07-05T03:30:00Z"]).0, 0);
+    assert_eq!(run_due(&p, "2026-07-05T03:30:00Z").0, 0);
     reading(&p, "c", 5000, "2026-07-04");
     rerun_held(&p);
     let (code, _) = p.json(&[
