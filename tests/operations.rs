@@ -757,3 +757,31 @@ fn the_lineage_site_holds_the_graph_contracts_runs_and_status() {
     assert_eq!(code, 2, "{json:#}");
     assert_eq!(json["error"]["code"], "E0354", "{json:#}");
 }
+
+#[test]
+fn a_ledger_of_another_project_is_refused_and_nothing_runs() {
+    let mine = project();
+    let theirs = project();
+    assert_eq!(
+        run(&theirs, "daily", "2026-07-03", "2026-07-04T00:30:00Z").0,
+        0
+    );
+    assert_eq!(
+        run(&mine, "daily", "2026-07-03", "2026-07-04T00:30:00Z").0,
+        0
+    );
+    std::fs::copy(theirs.ledger_path(), mine.ledger_path()).unwrap();
+    let site = mine.path().join("site");
+    for args in [
+        &["status", "--as-of", "2026-07-05T03:30:00Z"][..],
+        &["metrics"],
+        &["run-due", "--as-of", "2026-07-05T03:30:00Z"],
+        &["docs", "--out", site.to_str().unwrap()],
+    ] {
+        let (code, out) = mine.json(args);
+        assert_eq!(code, 2, "{args:?}: {out:#}");
+        assert_eq!(out["error"]["code"], "E0330", "{args:?}: {out:#}");
+    }
+    assert_eq!(run_count(&mine), 1, "nothing ran");
+    assert!(!site.exists(), "nothing written");
+}
