@@ -785,3 +785,82 @@ fn a_ledger_of_another_project_is_refused_and_nothing_runs() {
     assert_eq!(run_count(&mine), 1, "nothing ran");
     assert!(!site.exists(), "nothing written");
 }
+
+#[test]
+fn a_dataset_partitioned_by_run_gets_one_new_run_per_firing() {
+    let p = project();
+    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
+    let snapshot = r#"
+dataset snapshot {
+  version 1
+  columns {
+    run_id: string
+    total: int
+  }
+  key run_id
+  partition by run_id: run
+  publish replace
+  schedule daily at 05:00 "UTC"
+
+  input d = daily all history
+
+  compute {
+    from d
+    group by run_id = p {
+      total = sum(d.total)
+    }
+  }
+}
+"#;
+    std::fs::write(p.path().join("specs.bpl"), spec + snapshot).unwrap();
+    let (code, out) = run_due(&p, "2026-07-05T05:30:00Z");
+    assert_eq!(code, 0, "{out:#}");
+    let snapshot_runs = |out: &Value| {
+        started(out)
+            .into_iter()
+            .filter(|[d, ..]| d == "snapshot")
+            .count()
+    };
+    assert_eq!(snapshot_runs(&out), 1, "{out:#}");
+    // The daily runs published after nothing: the snapshot is not stale,
+    // and a second call in the same firing does nothing.
+    let (code, again) = run_due(&p, "2026-07-05T05:40:00Z");
+    assert_eq!(code, 0, "{again:#}");
+    assert!(started(&again).is_empty(), "{again:#}");
+    // A later daily publication does not make the snapshot stale either.
+    reading(&p, "x", 2, "2026-07-04");
+    assert_eq!(
+        p.json(&[
+            "run",
+            "daily",
+            "--date",
+            "2026-07-04",
+            "--no-lookback",
+            "--as-of",
+            "2026-07-05T06:00:00Z"
+        ])
+        .0,
+        0
+    );
+    let (_, out) = status(&p, "2026-07-05T06:10:00Z");
+    let snapshot = out["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dataset"] == "snapshot")
+        .unwrap();
+    assert_eq!(
+        snapshot["counts"],
+        serde_json::json!({"fresh": 1}),
+        "{snapshot:#}"
+    );
+    let (_, later) = run_due(&p, "2026-07-05T06:20:00Z");
+    assert!(
+        started(&later).iter().all(|[d, ..]| d != "snapshot"),
+        "{later:#}"
+    );
+    // The next firing: one new run.
+    let (code, next) = run_due(&p, "2026-07-06T05:30:00Z");
+    assert_eq!(code, 0, "{next:#}");
+    assert_eq!(snapshot_runs(&next), 1, "{next:#}");
+}

@@ -419,7 +419,9 @@ fn dataset_status(
         if state == State::Fresh {
             if let Some(f) = firing.as_ref().filter(|f| in_window(o) && !covers(m, f)) {
                 due(&mut p, f, inputs.as_of);
-            } else if let Some(c) = causes.remove(id) {
+            } else if let Some(c) = causes.remove(id).filter(|_| !run_key) {
+                // (A partition of one run is a snapshot of its time: it is
+                // never stale; the next firing makes a new run due.)
                 p.state = State::Stale;
                 p.stale_because = c;
             }
