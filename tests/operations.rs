@@ -864,3 +864,41 @@ dataset snapshot {
     assert_eq!(code, 0, "{next:#}");
     assert_eq!(snapshot_runs(&next), 1, "{next:#}");
 }
+
+#[test]
+fn a_failed_partition_waits_for_a_person_or_the_next_firing() {
+    let p = project();
+    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
+    let failing = spec.replace("else manual review", "else fail run");
+    std::fs::write(p.path().join("specs.bpl"), failing).unwrap();
+    reading(&p, "c", 5000, "2026-07-04");
+    let (code, out) = run_due(&p, "2026-07-05T01:30:00Z");
+    assert_eq!(code, 1, "{out:#}");
+    assert_eq!(started(&out)[0][2], "FAILED", "{out:#}");
+    // The same firing: failed, skipped, and status alerts.
+    let (code, again) = run_due(&p, "2026-07-05T01:40:00Z");
+    assert_eq!(code, 0, "{again:#}");
+    assert!(started(&again).is_empty(), "{again:#}");
+    assert_eq!(again["skipped"][0]["state"], "failed", "{again:#}");
+    assert_eq!(status_of(&p, "daily", "2026-07-05T01:40:00Z").0, 1);
+
+    // The input is fixed; the next firing retries what its window holds.
+    p.warehouse()
+        .execute("DELETE FROM readings WHERE id = 'c'", [])
+        .unwrap();
+    let (_, dry) = p.json(&["run-due", "--as-of", "2026-07-06T01:30:00Z", "--dry-run"]);
+    let daily = &dry["runs"][0];
+    assert_eq!(daily["dates"], "2026-07-04..2026-07-05", "{dry:#}");
+    let (_, out) = status_of(&p, "daily", "2026-07-06T01:30:00Z");
+    let retried = state(&out, "daily", "2026-07-04");
+    assert_eq!(retried["state"], "due");
+    assert!(
+        retried["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("(run-000001 FAILED before it)"),
+        "{retried:#}"
+    );
+    // 3 July has left the window: it stays failed until a person reruns it.
+    assert_eq!(state(&out, "daily", "2026-07-03")["state"], "failed");
+}

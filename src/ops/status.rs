@@ -416,12 +416,25 @@ fn dataset_status(
         };
         p.state = state;
         p.reason = reason;
-        if state == State::Fresh {
+        // A failed run is retried by the next firing whose window holds
+        // the partition; until then the partition is failed.
+        let retried =
+            state == State::Fresh || (state == State::Failed && m.status == Status::Failed);
+        // A partition of one run is a snapshot of its time: it is never
+        // stale; the next firing makes a new run due.
+        let stale = match state == State::Fresh && !run_key {
+            true => causes.remove(id),
+            false => None,
+        };
+        if retried {
             if let Some(f) = firing.as_ref().filter(|f| in_window(o) && !covers(m, f)) {
+                let failed = state == State::Failed;
                 due(&mut p, f, inputs.as_of);
-            } else if let Some(c) = causes.remove(id).filter(|_| !run_key) {
-                // (A partition of one run is a snapshot of its time: it is
-                // never stale; the next firing makes a new run due.)
+                if failed {
+                    let why = p.reason.take().unwrap_or_default();
+                    p.reason = Some(format!("{why} ({} FAILED before it)", m.run_id));
+                }
+            } else if let Some(c) = stale {
                 p.state = State::Stale;
                 p.stale_because = c;
             }
