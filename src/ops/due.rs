@@ -28,10 +28,11 @@ pub struct Skip {
 }
 
 /// The work and the skips of one dataset. Held, failed, running and
-/// closed partitions are never run: a person decides held and failed ones
-/// (`approve`, `reject`, `run --retry`), a running one is leased, a closed
-/// one changes only through a restatement. Closed partitions are listed
-/// when the schedule's window reaches them.
+/// closed partitions are not run: a person decides held ones (`approve`,
+/// `reject`), a failed one waits for the next firing (the status makes it
+/// due then), a running one is leased, a closed one changes only through a
+/// restatement. Closed partitions are listed when the schedule's window
+/// reaches them.
 pub fn work_of(d: &DatasetStatus, window: Option<(i64, i64)>) -> (Option<Work>, Vec<Skip>) {
     let mut ordinals = Vec::new();
     let mut partitions = Vec::new();
