@@ -561,6 +561,29 @@ fn the_metrics_file_of_bpl_toml_is_rewritten_after_runs() {
         &[("dataset", "summary"), ("status", "PUBLISHED")],
         1.0,
     );
+    // Approving a held run rewrites it too.
+    reading(&p, "c", 5000, "2026-07-04");
+    let held = rerun_held(&p);
+    let s = scrape(&std::fs::read_to_string(&file).unwrap());
+    expect(
+        &s,
+        "bplc_runs",
+        &[("dataset", "daily"), ("status", "HELD")],
+        1.0,
+    );
+    let run_id = held["run_id"].as_str().unwrap();
+    assert_eq!(p.json(&["approve", run_id, "--by", "ann"]).0, 0);
+    let s = scrape(&std::fs::read_to_string(&file).unwrap());
+    expect(
+        &s,
+        "bplc_runs",
+        &[("dataset", "daily"), ("status", "PUBLISHED")],
+        3.0,
+    );
+    assert!(!s
+        .samples
+        .iter()
+        .any(|x| x.labels.get("status") == Some("HELD")));
 }
 
 /// The enforcement example's README: after loading two months, the morning

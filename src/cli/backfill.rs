@@ -71,6 +71,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     }
     let o = match open(cli, &args.project, "a backfill is only run", Needs::Jobs)
         .and_then(|o| o.writable().map(|()| o))
+        .and_then(|o| super::metrics::check_configured(&o).map(|()| o))
     {
         Ok(o) => o,
         Err(c) => return c,
@@ -119,7 +120,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    match result {
+    let code = match result {
         Ok(report) => {
             if cli.format == Format::Json {
                 outln!(
@@ -139,7 +140,8 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
             }
         }
         Err(e) => runtime_error(e),
-    }
+    };
+    super::metrics::after_runs(&o, code)
 }
 
 /// Without `--as-of`, the processing time of an unfinished backfill of the

@@ -485,13 +485,17 @@ fn review(decision: &str, d: &Decider) -> Review {
 
 /// The project's stores and the plan of the dataset of an existing run,
 /// for `recover`, `approve` and `reject`.
-fn for_run(cli: &Cli, project: &Path, run: &str) -> Result<(JobPlan, SqliteEngine, Ledger), u8> {
+/// The project, the job of `run`'s dataset, the warehouse and the ledger.
+type ForRun = (Opened, JobPlan, SqliteEngine, Ledger);
+
+fn for_run(cli: &Cli, project: &Path, run: &str) -> Result<ForRun, u8> {
     let o = open(cli, project, "runs are only resolved", Needs::Jobs)
-        .and_then(|o| o.writable().map(|()| o))?;
+        .and_then(|o| o.writable().map(|()| o))
+        .and_then(|o| super::metrics::check_configured(&o).map(|()| o))?;
     let (engine, ledger) = o.stores().open().map_err(runtime_error)?;
     let dataset = ledger.manifest(run).map_err(runtime_error)?.dataset;
     let plan = plan_of(&o, &dataset)?;
-    Ok((plan, engine, ledger))
+    Ok((o, plan, engine, ledger))
 }
 
 /// `recover`: resolves a run a crash left mid-way.
@@ -499,11 +503,11 @@ pub fn recover(cli: &Cli, args: &RunIdArgs) -> u8 {
     if let Err(code) = accept_format(cli, "recover") {
         return code;
     }
-    let (plan, mut engine, mut ledger) = match for_run(cli, &args.project, &args.run) {
+    let (o, plan, mut engine, mut ledger) = match for_run(cli, &args.project, &args.run) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    match crate::runtime::recover::recover(&plan, &mut engine, &mut ledger, &args.run) {
+    let code = match crate::runtime::recover::recover(&plan, &mut engine, &mut ledger, &args.run) {
         Ok((decision, m)) => {
             if cli.format == Format::Json {
                 outln!(
@@ -527,7 +531,8 @@ pub fn recover(cli: &Cli, args: &RunIdArgs) -> u8 {
             }
         }
         Err(e) => runtime_error(e),
-    }
+    };
+    super::metrics::after_runs(&o, code)
 }
 
 /// `approve` and `reject`: a decision on a held run, recorded with who
@@ -536,7 +541,7 @@ pub fn on_held(cli: &Cli, args: &ReviewArgs, command: &str) -> u8 {
     if let Err(code) = accept_format(cli, command) {
         return code;
     }
-    let (plan, mut engine, mut ledger) = match for_run(cli, &args.project, &args.run) {
+    let (o, plan, mut engine, mut ledger) = match for_run(cli, &args.project, &args.run) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -552,7 +557,7 @@ pub fn on_held(cli: &Cli, args: &ReviewArgs, command: &str) -> u8 {
     } else {
         runner.reject(&args.run, review("rejected", &args.decider))
     };
-    match result {
+    let code = match result {
         Ok(m) if command == "reject" => {
             if cli.format == Format::Json {
                 outln!("{}", serde_json::to_string_pretty(&m).expect("serialises"));
@@ -567,7 +572,8 @@ pub fn on_held(cli: &Cli, args: &ReviewArgs, command: &str) -> u8 {
         }
         Ok(m) => report(cli, &m),
         Err(e) => runtime_error(e),
-    }
+    };
+    super::metrics::after_runs(&o, code)
 }
 
 pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {

@@ -22,8 +22,9 @@ pub struct Config {
     /// ledger to finish before it fails (readers never block a writer).
     #[serde(default = "default_lock_timeout")]
     pub lock_timeout: u64,
-    /// A Prometheus textfile `bplc run` and `bplc run-due` rewrite after
-    /// their runs (`bplc metrics --out` writes it on demand).
+    /// A Prometheus textfile that the commands that run or decide runs
+    /// (`run`, `run-due`, `backfill`, `approve`, `reject`, `recover`)
+    /// rewrite when they end (`bplc metrics --out` writes it on demand).
     #[serde(default)]
     pub metrics: Option<PathBuf>,
     #[serde(default)]
