@@ -602,8 +602,12 @@ fn judge(
             detail: None,
         });
     }
+    // A gate without a value (an empty partition, a null measure) fails:
+    // a check that cannot be measured has not passed. A spec that means an
+    // empty partition to pass says so in the condition
+    // (`row_count() == 0 or ...`, `coalesce(..., 0)`).
     for e in &measured.expectations {
-        let passed = e.passed.unwrap_or(true);
+        let passed = e.passed.unwrap_or(false);
         route(&e.gate.name, e.gate.severity, passed);
         quality.push(Check {
             name: e.gate.name.clone(),
@@ -616,7 +620,7 @@ fn judge(
     }
     let mut reconciliation = Vec::new();
     for r in &measured.reconciliations {
-        let passed = r.passed.unwrap_or(true);
+        let passed = r.passed.unwrap_or(false);
         route(&r.gate.name, r.gate.severity, passed);
         let c = &s.counters;
         let detail = r.detail.clone().or_else(|| {

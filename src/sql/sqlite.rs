@@ -61,10 +61,34 @@ pub struct Gate {
     pub operands: Option<[(String, String); 2]>,
 }
 
+/// Whether a gate's expression reads the staged rows (an aggregate over
+/// them, or one of their columns) rather than counters and parameters only.
+fn reads_staged_rows(e: &crate::semantic::hir::Expr) -> bool {
+    use crate::semantic::hir::{CallKind, ExprKind as K};
+    match &e.kind {
+        K::Column { .. } => true,
+        K::Call {
+            name, kind, args, ..
+        } => {
+            let counter = matches!(name.as_str(), "rows" | "partition_count" | "unmatched");
+            (*kind == CallKind::Aggregate && !counter) || args.iter().any(reads_staged_rows)
+        }
+        K::List(items) => items.iter().any(reads_staged_rows),
+        K::Unary(_, x) | K::IsNull { expr: x, .. } => reads_staged_rows(x),
+        K::Binary(_, l, r) => reads_staged_rows(l) || reads_staged_rows(r),
+        K::If {
+            cond,
+            then,
+            otherwise,
+        } => reads_staged_rows(cond) || reads_staged_rows(then) || reads_staged_rows(otherwise),
+        _ => false,
+    }
+}
+
 /// The two sides of a comparison, as queries over the staged partition.
 fn operands(
     e: &crate::semantic::hir::Expr,
-    gate: &dyn Fn(String) -> String,
+    gate: &dyn Fn(&crate::semantic::hir::Expr) -> Result<String, Unsupported>,
 ) -> Result<Option<[(String, String); 2]>, Unsupported> {
     use crate::syntax::ast::BinaryOp::*;
     Ok(match &e.kind {
@@ -75,7 +99,7 @@ fn operands(
                     crate::semantic::hir::ExprKind::Lit(_) => {
                         (show(x), format!("SELECT {}", sql(x, PLAIN)?))
                     }
-                    _ => (show(x), gate(sql(x, PLAIN)?)),
+                    _ => (show(x), gate(x)?),
                 })
             };
             Some([side(l)?, side(r)?])
@@ -232,6 +256,17 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ident(&data)
         )
     };
+    // A condition over counters and parameters only has a value on an
+    // empty partition too: it is not read from the staged rows, which would
+    // give it no row (and so no value) to be computed on.
+    let gate_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
+        let cond = sql(e, PLAIN)?;
+        Ok(if reads_staged_rows(e) {
+            gate(cond)
+        } else {
+            format!("SELECT {cond} FROM (SELECT 1) AS counters")
+        })
+    };
     // An aggregate over an input's columns in a gate (`sum(ledger.amount)`
     // in a control total) is measured on the accepted rows during staging
     // and read back as a counter (`agg0`, `agg1`, ...).
@@ -257,9 +292,9 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             name: r.name.clone(),
             severity: r.severity,
             text: r.text.clone(),
-            sql: gate(sql(&expr, PLAIN)?),
+            sql: gate_of(&expr)?,
             sides: None,
-            operands: operands(&expr, &gate)?,
+            operands: operands(&expr, &gate_of)?,
         });
     }
     let mut reconciliations = Vec::new();
@@ -272,16 +307,16 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             (
                 Some(_),
                 crate::semantic::hir::ExprKind::Binary(crate::syntax::ast::BinaryOp::Eq, l, rr),
-            ) => Some((gate(sql(l, PLAIN)?), gate(sql(rr, PLAIN)?))),
+            ) => Some((gate_of(l)?, gate_of(rr)?)),
             _ => None,
         };
         reconciliations.push(Gate {
             name: r.name.clone(),
             severity: r.severity,
             text: r.text.clone(),
-            sql: gate(sql(&r.expr, PLAIN)?),
+            sql: gate_of(&r.expr)?,
             sides,
-            operands: operands(&r.expr, &gate)?,
+            operands: operands(&r.expr, &gate_of)?,
         });
     }
     let key_duplicates = (!plan.key.is_empty()).then(|| {

@@ -225,7 +225,7 @@ dataset daily {{
   quality {{
     require positive: r.v >= 0 else {row_severity}
     expect row_count() > 0 else fail partition
-    expect sum(total) < 1000 else {partition_severity}
+    expect coalesce(sum(total), 0) < 1000 else {partition_severity}
   }}
 
   reconcile {{
