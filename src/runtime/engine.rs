@@ -911,13 +911,15 @@ impl Engine for SqliteEngine {
     ) -> Result<Measured, RuntimeError> {
         let l = self.lowered(plan)?;
         let mut v = values(plan, run, part);
+        // `output` is what was staged, counted on the staged version.
+        let (rows_n, checksum) = self.rows_and_checksum(&l.checksum, &v)?;
         let c = &staged.counters;
         for (name, n) in [
             ("input", c.input),
             ("accepted", c.accepted),
             ("quarantined", c.quarantined),
             ("duplicates", c.duplicates),
-            ("output", c.output),
+            ("output", rows_n),
         ] {
             v.push((format!(":counter_{name}"), Value::Integer(n)));
         }
@@ -933,12 +935,11 @@ impl Engine for SqliteEngine {
         for (name, x) in &staged.input_aggregates {
             v.push((format!(":counter_{name}"), x.clone()));
         }
-        let (rows_n, checksum) = self.rows_and_checksum(&l.checksum, &v)?;
-        // Why a gate has no value: say which, truly.
+        // Why a gate has no value: say which, truly. It fails (see `judge`).
         let no_value = if rows_n == 0 {
-            "no value: the partition has no rows"
+            "no value: the partition has no rows, and a check without a value fails"
         } else {
-            "no value: the expression is null on this partition's rows"
+            "no value: the expression is null on this partition's rows, and a check without a value fails"
         };
         let evaluate = |gates: &[Gate]| -> Result<Vec<Evaluated>, RuntimeError> {
             gates

@@ -75,7 +75,10 @@ fn dataset(decl: &Decl, program: &Program, diags: &mut Vec<Diagnostic>) {
                 .any(|c| matches!(&c.kind, ClauseKind::Bind(b) if b.alias.name == alias))
     };
     for clause in &decl.clauses {
-        let gate = matches!(clause.kind, ClauseKind::Quality(_) | ClauseKind::Reconcile(_));
+        let gate = matches!(
+            clause.kind,
+            ClauseKind::Quality(_) | ClauseKind::Reconcile(_)
+        );
         clause_exprs(clause, &mut |e| {
             let ExprKind::Call(call) = &e.kind else {
                 return;

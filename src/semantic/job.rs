@@ -286,12 +286,26 @@ impl<'a> Lowering<'a> {
                     .map(|a| self.expr_with(a, scope, params))
                     .collect();
                 if let Some(check) = self.symbols.check(&call.name.name) {
-                    // A reusable check is its body with the arguments in place.
+                    // A reusable check is its body with the arguments in
+                    // place; a variadic parameter takes every argument left,
+                    // as a list (`x in values`).
+                    let mut args = args.into_iter();
                     let bound: Vec<(&str, hir::Expr)> = check
                         .params
                         .iter()
-                        .map(|p| p.name.name.as_str())
-                        .zip(args)
+                        .map_while(|p| {
+                            let value = if p.variadic {
+                                let items: Vec<hir::Expr> = args.by_ref().collect();
+                                let ty = items.first().map_or(T::Unknown, |x| x.ty.clone());
+                                hir::Expr {
+                                    kind: hir::ExprKind::List(items),
+                                    ty,
+                                }
+                            } else {
+                                args.next()?
+                            };
+                            Some((p.name.name.as_str(), value))
+                        })
                         .collect();
                     let mut body = self.expr_with(&check.body, scope, &bound);
                     body.ty = T::Bool;

@@ -321,7 +321,10 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
             Some(ExprKind::Alias(alias)) => format!(":{name}_{alias}"),
             _ => return Err(Unsupported(format!("`{name}` takes an input alias"))),
         },
-        "freshness" | "drift" => {
+        // Seconds, as durations are compared: from the newest value to the
+        // run's as-of time. No rows, no newest value: no value.
+        "freshness" => format!("(unixepoch(:as_of) - unixepoch(max({})))", a(0)?),
+        "drift" => {
             return Err(Unsupported(format!(
                 "`{name}` is not supported by the SQLite engine yet"
             )))
