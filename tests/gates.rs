@@ -266,6 +266,7 @@ dataset daily {{
                 "input = 0, accepted = 0, quarantined = 0, duplicates = 0".to_string()
             ),
             ("within_partition".to_string(), true, String::new()),
+            ("typed_output".to_string(), true, String::new()),
         ]
     );
     let (code, passed) = run("row_count() == 0 or avg(v) < 50");
@@ -280,4 +281,104 @@ dataset daily {{
         (0, Some("PUBLISHED")),
         "{passed}"
     );
+}
+
+/// A reference's columns are not checked as they are read: a null or a
+/// value of the wrong type in one reaches the output, where the output's
+/// own typed boundary holds the partition back.
+#[test]
+fn an_output_value_not_of_its_declared_type_holds_its_partition_back() {
+    let spec = r#"source readings {
+  table "readings"
+  columns {
+    id: string
+    unit: string
+    day: date
+  }
+  key id
+}
+
+reference units {
+  table "units"
+  columns {
+    unit: string
+    region: string
+    level: int
+  }
+  key unit
+}
+
+dataset placed {
+  version 1
+  partition by day: date
+  publish replace
+  input r = readings where day == p
+  bind u = units latest because "a test of output types"
+  compute {
+    from r
+    join u on u.unit == r.unit
+    select id = r.id, day = r.day, region = u.region, level = u.level
+  }
+}
+"#;
+    let p = Project::new(&[("specs.bpl", spec)]);
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE readings(id TEXT, unit TEXT, day TEXT);
+             CREATE TABLE units(unit TEXT, region TEXT, level INTEGER);
+             INSERT INTO units VALUES ('u1', 'west', 1), ('u2', NULL, 2), ('u3', 'east', 'high');
+             INSERT INTO readings VALUES ('a', 'u1', '2026-07-01'), ('b', 'u2', '2026-07-02'),
+               ('c', 'u3', '2026-07-03');",
+        )
+        .unwrap();
+    let (code, run) = p.json(&[
+        "run",
+        "placed",
+        "--range",
+        "2026-07-01..2026-07-03",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(
+        (code, run["status"].as_str()),
+        (0, Some("PUBLISHED")),
+        "{run}"
+    );
+    let typed: Vec<(String, bool, String)> = run["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let c = o["reconciliation"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == "typed_output")
+                .unwrap();
+            (
+                o["partition"].as_str().unwrap().to_string(),
+                o["published"].as_bool().unwrap(),
+                c["detail"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        typed,
+        vec![
+            ("2026-07-01".to_string(), true, String::new()),
+            (
+                "2026-07-02".to_string(),
+                false,
+                "[E0340] 1 row(s) not as declared, e.g. region: null in a column that may not be null"
+                    .to_string()
+            ),
+            (
+                "2026-07-03".to_string(),
+                false,
+                "[E0340] 1 row(s) not as declared, e.g. level: 'high' is not a valid int".to_string()
+            ),
+        ]
+    );
+    // Nothing of the held partitions is published.
+    assert_eq!(p.rows("SELECT id FROM placed"), ["Text(\"a\")"]);
 }

@@ -139,6 +139,7 @@ define_codes! {
     E0322: "no such version of a partition",
     E0323: "saved plan naming a dataset the project does not declare",
     E0324: "warehouse or ledger that cannot be written",
+    E0340: "output value not of its declared type, or null where it may not be",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
     W0201: "backfill crosses a closed period",

@@ -70,6 +70,9 @@ pub struct Measured {
     pub reconciliations: Vec<Evaluated>,
     pub key_duplicates: Option<i64>,
     pub out_of_partition: Option<i64>,
+    /// Staged rows that are not of the output's declared types, and the
+    /// first problem found (see `sql::boundary`).
+    pub typed_output: (i64, String),
     pub rows: i64,
     pub checksum: String,
 }
@@ -1010,11 +1013,13 @@ impl Engine for SqliteEngine {
             Some(q) => Some(self.count(q, &v)?),
             None => None,
         };
+        let typed_output = self.rows_and_checksum(&l.typed_output, &v)?;
         Ok(Measured {
             expectations,
             reconciliations,
             key_duplicates,
             out_of_partition,
+            typed_output,
             rows: rows_n,
             checksum,
         })

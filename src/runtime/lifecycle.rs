@@ -662,6 +662,24 @@ fn judge(
             detail: None,
         });
     }
+    // The output crosses the typed boundary too: a value not of its
+    // column's type, or a null where none may be, is never published.
+    let (bad, first) = &measured.typed_output;
+    route("typed_output", Severity::FailPartition, *bad == 0);
+    reconciliation.push(Check {
+        name: "typed_output".into(),
+        text: "every output value is of its column's type, and no column that may not be null is"
+            .into(),
+        severity: Severity::FailPartition.words().into(),
+        passed: *bad == 0,
+        failing_rows: Some(*bad),
+        detail: (*bad > 0).then(|| {
+            format!(
+                "[{}] {bad} row(s) not as declared, e.g. {first}",
+                crate::diagnostic::codes::E0340
+            )
+        }),
+    });
     let mut counters = s.counters.clone();
     counters.output = measured.rows;
     Output {

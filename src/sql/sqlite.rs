@@ -155,6 +155,10 @@ pub struct LoweredJob {
     pub key_duplicates: Option<String>,
     /// Built-in reconciliation: rows outside the partition they were written to.
     pub out_of_partition: Option<String>,
+    /// Built-in check: the staged rows whose values are not of their
+    /// column's type, or null in a column that may not be (count, and the
+    /// first problem), from the typed boundary's own tests.
+    pub typed_output: String,
     pub checksum: String,
     /// Removes a run's staged rows that were never published.
     pub discard: String,
@@ -333,6 +337,13 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ident(k)
         )
     });
+    let typed_output = format!(
+        "SELECT count(_bpl_problem), min(_bpl_problem) FROM (SELECT {} AS _bpl_problem \
+         FROM {} AS d WHERE {this_version} AND ({}))",
+        super::boundary::problems("d", &plan.columns, |c| !c.nullable),
+        ident(&data),
+        super::boundary::misfit("d", &plan.columns, |c| !c.nullable),
+    );
     let gate_sql: Vec<&str> = expectations
         .iter()
         .chain(&reconciliations)
@@ -404,6 +415,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         reconciliations,
         key_duplicates,
         out_of_partition,
+        typed_output,
         checksum: format!(
             "SELECT count(*), bpl_checksum({}) FROM {} WHERE {this_version}",
             out_cols.join(", "),
