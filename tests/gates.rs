@@ -253,6 +253,7 @@ dataset daily {{
     assert_eq!(
         checks,
         vec![
+            ("typed_input(r)".to_string(), true, String::new()),
             (
                 "mean".to_string(),
                 false,

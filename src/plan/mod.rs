@@ -12,7 +12,7 @@ use crate::semantic::hir::{
     TimeMapping,
 };
 use crate::semantic::T;
-use crate::syntax::ast::{DeclKind, PublishMode, RestatePolicy};
+use crate::syntax::ast::{DeclKind, PublishMode, RestatePolicy, Severity};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Column {
@@ -52,6 +52,9 @@ pub struct InputPlan {
     pub dimension_keys: Vec<String>,
     /// The input's declared key: its columns may not be null.
     pub key: Vec<String>,
+    /// A source's rows that fail the typed input boundary: quarantined
+    /// (the default), or they fail the partition or the run.
+    pub bad_rows: Severity,
 }
 
 /// Which rows of an input feed output partition `p`.
@@ -209,6 +212,7 @@ impl JobPlan {
                     .map(|k| k.name.clone())
                     .collect(),
                 key: target.key.clone(),
+                bad_rows: target.access.bad_rows.unwrap_or(Severity::Quarantine),
             });
         }
         let binds = d

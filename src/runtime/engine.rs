@@ -54,6 +54,9 @@ pub struct Staged {
     pub quarantine: Vec<super::tally::Quarantined>,
     /// Accepted rows whose join found no match, by alias (`unmatched(b)`).
     pub unmatched: Vec<(String, i64)>,
+    /// Rows of each source input that failed the typed input boundary
+    /// (the driving source's and each joined source's), where there were any.
+    pub bad_rows: Vec<super::tally::BadRows>,
 }
 
 /// A gate as evaluated: `Some(passed)`, or `None` when it had no value.
@@ -461,6 +464,8 @@ impl SqliteEngine {
         );
         self.execute(&stage.stage, &v)?;
         let mut tallies = self.tally.take();
+        let mut bad_rows = super::tally::driving_bad_rows(plan, &tallies);
+        self.record_joined_bad_rows(stage, &v, &mut tallies, &mut bad_rows)?;
         // Grouped statements answer by the partition's place in the batch.
         let grouped = |q: &str| -> Result<Vec<(i64, Value)>, RuntimeError> {
             let mut stmt = self.conn.prepare_cached(q).map_err(RuntimeError::sql)?;
@@ -484,6 +489,12 @@ impl SqliteEngine {
         let rows = per_partition(&stage.rows)?;
         let partition_counts = per_partition(&stage.partition_counts)?;
         let aggregates = per_partition(&stage.input_aggregates)?;
+        // An aggregate over no rows, for partitions without accepted rows.
+        let empty = stage
+            .input_aggregates_empty
+            .iter()
+            .map(|q| self.scalar(q, &v))
+            .collect::<Result<Vec<_>, _>>()?;
         let of = |measured: &[(String, Vec<(i64, Value)>)], no: usize| {
             measured
                 .iter()
@@ -527,10 +538,11 @@ impl SqliteEngine {
                         .into_iter()
                         .map(|(a, v)| (a, count(v)))
                         .collect(),
-                    // An aggregate over no rows is NULL, as it was per partition.
+                    // No row for the partition: the aggregate over no rows.
                     input_aggregates: of(&aggregates, no)
                         .into_iter()
-                        .map(|(a, v)| (a, v.unwrap_or(Value::Null)))
+                        .zip(&empty)
+                        .map(|((a, v), e)| (a, v.unwrap_or_else(|| e.clone())))
                         .collect(),
                     unmatched: stage
                         .unmatched
@@ -539,9 +551,41 @@ impl SqliteEngine {
                         .zip(t.unmatched.iter().copied().chain(std::iter::repeat(0)))
                         .collect(),
                     quarantine: t.records,
+                    bad_rows: std::mem::take(&mut bad_rows[no]),
                 }
             })
             .collect())
+    }
+
+    /// Records the rows of each joined source that failed the typed input
+    /// boundary: quarantined with their source named, and counted.
+    fn record_joined_bad_rows(
+        &self,
+        stage: &RangeStage,
+        v: &[(String, Value)],
+        tallies: &mut [super::tally::PartitionTally],
+        bad_rows: &mut [Vec<super::tally::BadRows>],
+    ) -> Result<(), RuntimeError> {
+        for (alias, q) in &stage.joined_bad {
+            let mut stmt = self.conn.prepare_cached(q).map_err(RuntimeError::sql)?;
+            bind(&mut stmt, v)?;
+            let mut rows = stmt.raw_query();
+            while let Some(r) = rows.next().map_err(RuntimeError::sql)? {
+                let no: i64 = r.get(0).map_err(RuntimeError::sql)?;
+                let problems: String = r.get(1).map_err(RuntimeError::sql)?;
+                let record: String = r.get(2).map_err(RuntimeError::sql)?;
+                let Some(k) = usize::try_from(no).ok().filter(|k| *k < tallies.len()) else {
+                    continue;
+                };
+                super::tally::count_bad_row(&mut bad_rows[k], alias, &problems);
+                tallies[k].records.push(super::tally::Quarantined {
+                    rule: "typed_input".into(),
+                    reason: format!("{alias}: {problems}"),
+                    record,
+                });
+            }
+        }
+        Ok(())
     }
 }
 

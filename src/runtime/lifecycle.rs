@@ -13,8 +13,8 @@ use super::manifest::{Check, Decision, Manifest, Output, Parameters, Status, Tar
 use super::RuntimeError;
 use crate::graph::calendar;
 use crate::plan::{input_range, Boundary, JobPlan};
-use crate::semantic::hir::PartitionKind;
-use crate::syntax::ast::Severity;
+use crate::semantic::hir::{PartitionKind, Step};
+use crate::syntax::ast::{DeclKind, Severity};
 
 /// What `bplc run` asks for.
 #[derive(Debug, Clone)]
@@ -606,6 +606,46 @@ fn judge(
     // a check that cannot be measured has not passed. A spec that means an
     // empty partition to pass says so in the condition
     // (`row_count() == 0 or ...`, `coalesce(..., 0)`).
+    // Each source the pipeline reads crosses the typed input boundary; its
+    // bad rows are quarantined, or fail the partition or the run, as the
+    // source declares (`bad rows fail partition`).
+    for input in plan
+        .inputs
+        .iter()
+        .filter(|i| i.table.kind == DeclKind::Source)
+    {
+        let alias = &input.table.alias;
+        let read = plan.job.steps.iter().any(|s| match s {
+            Step::From(a) | Step::Join { alias: a, .. } => a == alias,
+            _ => false,
+        });
+        if !read {
+            continue;
+        }
+        let bad = s.bad_rows.iter().find(|b| b.alias == *alias);
+        let n = bad.map_or(0, |b| b.rows);
+        let routes = input.bad_rows == Severity::Quarantine;
+        route(&format!("typed_input({alias})"), input.bad_rows, n == 0);
+        quality.push(Check {
+            name: format!("typed_input({alias})"),
+            text: format!(
+                "rows of `{alias}` (source `{}`) are of their declared types",
+                input.table.decl
+            ),
+            severity: input.bad_rows.words().into(),
+            passed: n == 0 || routes,
+            failing_rows: Some(n),
+            detail: bad.map(|b| match routes {
+                true => format!("{n} bad row(s) quarantined, e.g. {}", b.first),
+                false => format!(
+                    "[{}] {n} bad row(s), e.g. {}; the source's bad rows {}",
+                    crate::diagnostic::codes::E0341,
+                    b.first,
+                    input.bad_rows.words()
+                ),
+            }),
+        });
+    }
     for e in &measured.expectations {
         let passed = e.passed.unwrap_or(false);
         route(&e.gate.name, e.gate.severity, passed);

@@ -11,6 +11,10 @@
 //! * E0144: a counter outside `quality` and `reconcile`, or of something
 //!   that is not an input or binding.
 //!
+//! A source's `bad rows` policy must keep its bad rows out of the output:
+//! `quarantine`, `fail partition` or `fail run`, never `info` or `warn`
+//! (which would publish them) or `manual review` (E0145).
+//!
 //! Runs after lowering, on the AST for spans and the program for mappings.
 
 use super::hir::{Program, TimeMapping};
@@ -34,8 +38,34 @@ enum Role {
 }
 
 pub fn check(symbols: &Symbols<'_>, program: &Program, diags: &mut Vec<Diagnostic>) {
-    for decl in symbols.decls().filter(|d| d.kind == DeclKind::Dataset) {
-        dataset(decl, program, diags);
+    for decl in symbols.decls() {
+        match decl.kind {
+            DeclKind::Dataset => dataset(decl, program, diags),
+            DeclKind::Source => bad_rows(decl, diags),
+            _ => {}
+        }
+    }
+}
+
+fn bad_rows(decl: &Decl, diags: &mut Vec<Diagnostic>) {
+    for c in &decl.clauses {
+        let ClauseKind::BadRows { severity, span } = &c.kind else {
+            continue;
+        };
+        if matches!(
+            severity,
+            Severity::Quarantine | Severity::FailPartition | Severity::FailRun
+        ) {
+            continue;
+        }
+        diags.push(
+            Diagnostic::new(
+                codes::E0145,
+                format!("bad rows cannot be routed with `{}`", severity.words()),
+            )
+            .primary(*span, "a bad row is never published")
+            .help("say `bad rows quarantine` (the default: the row is set aside, the rest publishes), `bad rows fail partition` or `bad rows fail run`"),
+        );
     }
 }
 

@@ -110,9 +110,17 @@ pub struct RangeStage {
     /// `(counter, SELECT partition, value)`: aggregates over accepted
     /// input rows that gates read (control totals).
     pub input_aggregates: Vec<(String, String)>,
+    /// Each input aggregate's value over no rows (`SELECT`), for a
+    /// partition with no accepted rows, which its grouped statement gives
+    /// no row: `sum` is 0 there, `count` 0, `max` null.
+    pub input_aggregates_empty: Vec<String>,
     /// Joined aliases whose unmatched accepted rows are counted, in the
     /// order of the accept tally's arguments.
     pub unmatched: Vec<String>,
+    /// `(alias, SELECT partition, problems, record)`: the rows of a joined
+    /// source that failed the typed input boundary. They take no part in
+    /// the join; this records them.
+    pub joined_bad: Vec<(String, String)>,
 }
 
 /// The window table of a dataset input.
@@ -347,7 +355,8 @@ fn flattened(t: &Table, first: bool, keys: &[String]) -> String {
             .iter()
             .map(|c| format!("{} AS {}", ident(&c.name), flat(&t.alias, &c.name))),
     );
-    // A joined source's bad rows take no part in the join.
+    // A joined source's bad rows take no part in the join; the engine
+    // records them (`joined_bad_rows`).
     let good = if source && !first {
         " WHERE _bpl_bad IS NULL"
     } else {
@@ -893,6 +902,7 @@ pub fn lower(
             })
             .collect::<Result<_, _>>()?
     };
+    let joined_bad = joined_bad_rows(plan, &with);
     Ok(RangeStage {
         single,
         keys,
@@ -903,8 +913,79 @@ pub fn lower(
         rows: counts,
         partition_counts,
         input_aggregates,
+        input_aggregates_empty: aggregates
+            .iter()
+            .map(|call| {
+                sql(&without_columns(call), ROW)
+                    .map(|s| format!("SELECT {s} FROM (SELECT 1) WHERE 0"))
+            })
+            .collect::<Result<_, _>>()?,
         unmatched,
+        joined_bad,
     })
+}
+
+/// An aggregate call with its columns replaced by null, so it can be
+/// computed over no rows without the rows' columns.
+fn without_columns(call: &Expr) -> Expr {
+    let mut e = call.clone();
+    fn walk(e: &mut Expr) {
+        match &mut e.kind {
+            ExprKind::Column { .. } => e.kind = ExprKind::Lit(crate::semantic::hir::Lit::Null),
+            ExprKind::Call { args, .. } | ExprKind::List(args) => args.iter_mut().for_each(walk),
+            ExprKind::Unary(_, x) | ExprKind::IsNull { expr: x, .. } => walk(x),
+            ExprKind::Binary(_, l, r) => {
+                walk(l);
+                walk(r);
+            }
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                walk(cond);
+                walk(then);
+                walk(otherwise);
+            }
+            _ => {}
+        }
+    }
+    walk(&mut e);
+    e
+}
+
+/// For each joined source, its rows that failed the typed input boundary.
+fn joined_bad_rows(plan: &JobPlan, with: &str) -> Vec<(String, String)> {
+    plan.job
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Join { alias, .. } => table_of(plan, alias),
+            _ => None,
+        })
+        .filter(|t| t.kind == DeclKind::Source)
+        .map(|t| {
+            let record = t
+                .columns
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}, {}",
+                        string(&format!("{}.{}", t.alias, c.name)),
+                        ident(&c.name)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                t.alias.clone(),
+                format!(
+                    "{with}SELECT _bpl_no, _bpl_bad, json_object({record}) FROM {} WHERE _bpl_bad IS NOT NULL",
+                    cte(&t.alias)
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Statements creating the batch tables for a job.

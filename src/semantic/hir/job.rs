@@ -216,4 +216,7 @@ pub struct Access {
     /// Versioned snapshots: the version column and the versions declared.
     pub versioned_by: Option<String>,
     pub versions: Vec<String>,
+    /// Sources: what rows that fail the typed input boundary do:
+    /// `Quarantine` (the default), `FailPartition` or `FailRun`.
+    pub bad_rows: Option<crate::syntax::ast::Severity>,
 }
