@@ -41,6 +41,7 @@ aggregate function row_count() -> int
 aggregate function count(condition: bool?) -> int
 /// Distinct non-null values.
 aggregate function count_distinct(x: any?) -> int
+/// The sum of the non-null values; 0 when there are none.
 aggregate function sum(x: T?) -> T
 aggregate function avg(x: numeric?) -> float
 aggregate function min(x: T?) -> T

@@ -83,6 +83,11 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
         } => {
             let call = call(name, *kind, args, ctx)?;
             match over {
+                // A sum of no values is 0, as its type (`T`, never null)
+                // says; SQL's is NULL.
+                None if name == "sum" && *kind == CallKind::Aggregate => {
+                    format!("coalesce({call}, 0)")
+                }
                 None => call,
                 Some(o) => {
                     let mut parts = Vec::new();
