@@ -282,6 +282,13 @@ dataset daily {{
         (0, Some("PUBLISHED")),
         "{passed}"
     );
+    // A sum of no values is 0, over the staged rows and over the input's.
+    let (code, passed) = run("sum(v) == 0 and sum(r.v) == 0");
+    assert_eq!(
+        (code, passed["status"].as_str()),
+        (0, Some("PUBLISHED")),
+        "{passed}"
+    );
 }
 
 /// A reference's columns are not checked as they are read: a null or a

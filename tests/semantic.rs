@@ -1060,6 +1060,25 @@ fn partition_count_of_a_windowed_dataset_checks_clean() {
 }
 
 #[test]
+fn e0145_bad_rows_that_would_be_published() {
+    assert_reports!(
+        "E0145",
+        &SOURCE.replace(
+            "  max lateness 2d\n",
+            "  max lateness 2d\n  bad rows warn\n"
+        )
+    );
+}
+
+#[test]
+fn bad_rows_that_fail_the_partition_check_clean() {
+    assert_clean!(&with_source(DATASET_OK).replace(
+        "  max lateness 2d\n",
+        "  max lateness 2d\n  bad rows fail partition\n"
+    ));
+}
+
+#[test]
 fn e0144_a_counter_of_a_column() {
     assert_reports!("E0144", &joined("left join", "rows(ev.id) == 1"));
 }
