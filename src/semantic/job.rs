@@ -446,30 +446,11 @@ fn ident(name: &str, ty: T, scope: &Scope<'_>) -> hir::Expr {
 
 /// A boundary speaks of its input's own columns: drop the alias.
 fn strip_alias(mut e: hir::Expr) -> hir::Expr {
-    fn walk(e: &mut hir::Expr) {
-        match &mut e.kind {
-            hir::ExprKind::Column { alias, .. } => *alias = None,
-            hir::ExprKind::Call { args, .. } | hir::ExprKind::List(args) => {
-                args.iter_mut().for_each(walk)
-            }
-            hir::ExprKind::Unary(_, x) | hir::ExprKind::IsNull { expr: x, .. } => walk(x),
-            hir::ExprKind::Binary(_, l, r) => {
-                walk(l);
-                walk(r);
-            }
-            hir::ExprKind::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                walk(cond);
-                walk(then);
-                walk(otherwise);
-            }
-            _ => {}
+    e.walk_mut(&mut |x| {
+        if let hir::ExprKind::Column { alias, .. } = &mut x.kind {
+            *alias = None;
         }
-    }
-    walk(&mut e);
+    });
     e
 }
 

@@ -484,18 +484,7 @@ impl Builder<'_> {
         }
         let t = table_of(self.plan, self.first.as_deref().unwrap_or_default())
             .expect("the first input");
-        let record = t
-            .columns
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}, {}",
-                    string(&format!("{}.{}", t.alias, c.name)),
-                    flat(&t.alias, &c.name)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let record = record_of(t, |c| flat(&t.alias, c));
         fenced(
             &rows,
             &format!(
@@ -929,29 +918,28 @@ pub fn lower(
 /// computed over no rows without the rows' columns.
 fn without_columns(call: &Expr) -> Expr {
     let mut e = call.clone();
-    fn walk(e: &mut Expr) {
-        match &mut e.kind {
-            ExprKind::Column { .. } => e.kind = ExprKind::Lit(crate::semantic::hir::Lit::Null),
-            ExprKind::Call { args, .. } | ExprKind::List(args) => args.iter_mut().for_each(walk),
-            ExprKind::Unary(_, x) | ExprKind::IsNull { expr: x, .. } => walk(x),
-            ExprKind::Binary(_, l, r) => {
-                walk(l);
-                walk(r);
-            }
-            ExprKind::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                walk(cond);
-                walk(then);
-                walk(otherwise);
-            }
-            _ => {}
+    e.walk_mut(&mut |x| {
+        if matches!(x.kind, ExprKind::Column { .. }) {
+            x.kind = ExprKind::Lit(crate::semantic::hir::Lit::Null);
         }
-    }
-    walk(&mut e);
+    });
     e
+}
+
+/// The arguments of `json_object` recording a row of `t` whose column `c`
+/// is read as `column(c)`: `'alias.c', value, ...`.
+fn record_of(t: &Table, column: impl Fn(&str) -> String) -> String {
+    t.columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{}, {}",
+                string(&format!("{}.{}", t.alias, c.name)),
+                column(&c.name)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// For each joined source, its rows that failed the typed input boundary.
@@ -965,18 +953,7 @@ fn joined_bad_rows(plan: &JobPlan, with: &str) -> Vec<(String, String)> {
         })
         .filter(|t| t.kind == DeclKind::Source)
         .map(|t| {
-            let record = t
-                .columns
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}, {}",
-                        string(&format!("{}.{}", t.alias, c.name)),
-                        ident(&c.name)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+            let record = record_of(t, ident);
             (
                 t.alias.clone(),
                 format!(

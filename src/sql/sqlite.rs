@@ -65,24 +65,14 @@ pub struct Gate {
 /// them, or one of their columns) rather than counters and parameters only.
 fn reads_staged_rows(e: &crate::semantic::hir::Expr) -> bool {
     use crate::semantic::hir::{CallKind, ExprKind as K};
-    match &e.kind {
+    e.any(&|x| match &x.kind {
         K::Column { .. } => true,
-        K::Call {
-            name, kind, args, ..
-        } => {
-            let counter = matches!(name.as_str(), "rows" | "partition_count" | "unmatched");
-            (*kind == CallKind::Aggregate && !counter) || args.iter().any(reads_staged_rows)
+        K::Call { name, kind, .. } => {
+            *kind == CallKind::Aggregate
+                && !matches!(name.as_str(), "rows" | "partition_count" | "unmatched")
         }
-        K::List(items) => items.iter().any(reads_staged_rows),
-        K::Unary(_, x) | K::IsNull { expr: x, .. } => reads_staged_rows(x),
-        K::Binary(_, l, r) => reads_staged_rows(l) || reads_staged_rows(r),
-        K::If {
-            cond,
-            then,
-            otherwise,
-        } => reads_staged_rows(cond) || reads_staged_rows(then) || reads_staged_rows(otherwise),
         _ => false,
-    }
+    })
 }
 
 /// The two sides of a comparison, as queries over the staged partition.
