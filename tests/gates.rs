@@ -390,3 +390,66 @@ dataset placed {
     // Nothing of the held partitions is published.
     assert_eq!(p.rows("SELECT id FROM placed"), ["Text(\"a\")"]);
 }
+
+/// `drift(x)` compares the partition's `sum(x)` with the previous
+/// partition's published one.
+#[test]
+fn drift_fails_when_the_total_moves_more_than_allowed() {
+    let spec = r#"source payments {
+  table "payments"
+  columns {
+    payment_id: string
+    amount: int
+    day: date
+  }
+  key payment_id
+}
+
+dataset daily_totals {
+  version 1
+  partition by day: date
+  publish replace
+  input pay = payments where day == p
+  compute {
+    from pay
+    group by day = p {
+      total = sum(pay.amount)
+    }
+  }
+  quality {
+    expect stable: coalesce(drift(total), 0) <= 0.2 else fail partition
+  }
+}
+"#;
+    let p = Project::new(&[("specs.bpl", spec)]);
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE payments(payment_id TEXT, amount INTEGER, day TEXT);
+             INSERT INTO payments VALUES ('a', 100, '2026-07-01'), ('b', 110, '2026-07-02'),
+               ('c', 200, '2026-07-03');",
+        )
+        .unwrap();
+    let run = |day: &str| {
+        let (_, run) = p.json(&["run", "daily_totals", "--date", day, "--as-of", AS_OF]);
+        let out = &run["outputs"][0];
+        let stable = out["quality"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "stable")
+            .unwrap()
+            .clone();
+        (
+            out["published"].as_bool().unwrap(),
+            stable["detail"].clone(),
+        )
+    };
+    // No previous partition: no drift, and the spec lets that pass.
+    assert_eq!(run("2026-07-01"), (true, Value::Null));
+    // 110 against 100: +10%.
+    assert_eq!(run("2026-07-02"), (true, Value::Null));
+    // 200 against 110: +82%.
+    let (published, detail) = run("2026-07-03");
+    assert!(!published);
+    assert_eq!(detail, "coalesce(drift(total), 0) = 0.8181818181818182");
+}

@@ -1079,6 +1079,28 @@ fn bad_rows_that_fail_the_partition_check_clean() {
 }
 
 #[test]
+fn e0146_drift_of_an_input_column() {
+    assert_reports!(
+        "E0146",
+        &joined("left join", "drift(days_between(ev.day, p)) <= 0.2")
+    );
+}
+
+#[test]
+fn e0146_drift_without_time_partitions() {
+    assert_reports!(
+        "E0146",
+        &joined("left join", "drift(n) <= 0.2")
+            .replace("partition by day: date", "partition by run_id: run")
+    );
+}
+
+#[test]
+fn drift_of_an_output_column_checks_clean() {
+    assert_clean!(&joined("left join", "coalesce(drift(n), 0) <= 0.2"));
+}
+
+#[test]
 fn e0144_a_counter_of_a_column() {
     assert_reports!("E0144", &joined("left join", "rows(ev.id) == 1"));
 }

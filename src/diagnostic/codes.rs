@@ -124,6 +124,7 @@ define_codes! {
     E0143: "`partition_count` of an input without partitions to count",
     E0144: "counter read outside a check, or of something not an input",
     E0145: "`bad rows` policy that would publish or hold bad rows",
+    E0146: "`drift` with nothing to compare",
     E0301: "partition leased by another run",
     E0302: "input table missing or not as declared",
     E0303: "unreadable or newer ledger",

@@ -982,6 +982,20 @@ impl Engine for SqliteEngine {
         for (name, x) in &staged.input_aggregates {
             v.push((format!(":counter_{name}"), x.clone()));
         }
+        if !l.drifts.is_empty() {
+            // The previous partition of the time key, for `drift`.
+            let prev = plan.grain().and_then(|g| {
+                Some(crate::graph::calendar::format(
+                    crate::graph::calendar::parse(&part.p, g)? - 1,
+                    g,
+                ))
+            });
+            v.push((":p_prev".into(), prev.map_or(Value::Null, Value::Text)));
+            for (name, q) in &l.drifts {
+                let x = self.scalar(q, &v)?;
+                v.push((format!(":counter_{name}"), x));
+            }
+        }
         // Why a gate has no value: say which, truly. It fails (see `judge`).
         let no_value = if rows_n == 0 {
             "no value: the partition has no rows, and a check without a value fails"

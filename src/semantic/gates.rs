@@ -11,6 +11,10 @@
 //! * E0144: a counter outside `quality` and `reconcile`, or of something
 //!   that is not an input or binding.
 //!
+//! `drift(x)` compares a partition with the previous one of its dataset:
+//! it needs time partitions (split by static dimensions at most, not by a
+//! hash or a run) and reads the output's columns, not an input's (E0146).
+//!
 //! A source's `bad rows` policy must keep its bad rows out of the output:
 //! `quarantine`, `fail partition` or `fail run`, never `info` or `warn`
 //! (which would publish them) or `manual review` (E0145).
@@ -114,7 +118,7 @@ fn dataset(decl: &Decl, program: &Program, diags: &mut Vec<Diagnostic>) {
                 return;
             };
             let name = call.name.name.as_str();
-            if !ALIAS_COUNTERS.contains(&name) && name != "freshness" {
+            if !ALIAS_COUNTERS.contains(&name) && name != "freshness" && name != "drift" {
                 return;
             }
             if !gate {
@@ -126,6 +130,10 @@ fn dataset(decl: &Decl, program: &Program, diags: &mut Vec<Diagnostic>) {
                     .primary(e.span, "not a value of the rows")
                     .help("the run measures counters as it stages a partition; read them in `quality` (`expect`) or `reconcile`, not in the pipeline"),
                 );
+                return;
+            }
+            if name == "drift" {
+                drift(e.span, call, decl, program, &bound, diags);
                 return;
             }
             if !ALIAS_COUNTERS.contains(&name) || call.args.len() != 1 {
@@ -157,6 +165,57 @@ fn dataset(decl: &Decl, program: &Program, diags: &mut Vec<Diagnostic>) {
             }
         });
     }
+}
+
+/// E0146 where `drift` has no previous partition to compare with, or reads
+/// an input's columns rather than the output's.
+fn drift(
+    at: Span,
+    call: &Call,
+    decl: &Decl,
+    program: &Program,
+    bound: &dyn Fn(&str) -> bool,
+    diags: &mut Vec<Diagnostic>,
+) {
+    use super::hir::PartitionKind;
+    let keys = program
+        .lookup(&decl.name.name)
+        .map(|d| d.partition.clone())
+        .unwrap_or_default();
+    let timed = keys
+        .iter()
+        .any(|k| matches!(k.kind, PartitionKind::Time(_)))
+        && keys
+            .iter()
+            .all(|k| matches!(k.kind, PartitionKind::Time(_) | PartitionKind::Dimension));
+    let mut input_column = None;
+    for a in &call.args {
+        crate::syntax::visit::walk_expr(a, &mut |x| {
+            if let ExprKind::Member(base, _) = &x.kind {
+                if matches!(&base.kind, ExprKind::Ident(b) if bound(b)) {
+                    input_column.get_or_insert(x.span);
+                }
+            }
+        });
+    }
+    let (span, label, help) = match (timed, input_column) {
+        (false, _) => (
+            at,
+            "no previous partition to compare with",
+            "`drift` compares a partition with the one before it on the time key: partition the dataset by a date or month (and static dimensions at most), or check the figure against a fixed bound",
+        ),
+        (true, Some(span)) => (
+            span,
+            "a column of an input",
+            "`drift` compares the output with its previous published partition, whose input rows are not kept: drift an output column (`drift(amount)`)",
+        ),
+        (true, None) => return,
+    };
+    diags.push(
+        Diagnostic::new(codes::E0146, "`drift` here has nothing to compare")
+            .primary(span, label)
+            .help(help),
+    );
 }
 
 fn unmatched(at: Span, alias: &str, role: Role, diags: &mut Vec<Diagnostic>) {

@@ -76,23 +76,29 @@ fn reads_staged_rows(e: &crate::semantic::hir::Expr) -> bool {
 }
 
 /// The two sides of a comparison, as queries over the staged partition.
+/// Each side is shown as written (`written`) and measured as lowered
+/// (`e`, with counters lifted out of it: `drift0`, `agg0`).
 fn operands(
+    written: &crate::semantic::hir::Expr,
     e: &crate::semantic::hir::Expr,
     gate: &dyn Fn(&crate::semantic::hir::Expr) -> Result<String, Unsupported>,
 ) -> Result<Option<[(String, String); 2]>, Unsupported> {
+    use crate::semantic::hir::ExprKind::Binary;
     use crate::syntax::ast::BinaryOp::*;
-    Ok(match &e.kind {
-        crate::semantic::hir::ExprKind::Binary(Eq | Ne | Lt | Le | Gt | Ge, l, r) => {
+    Ok(match (&written.kind, &e.kind) {
+        (Binary(_, wl, wr), Binary(Eq | Ne | Lt | Le | Gt | Ge, l, r)) => {
             // A literal side is itself; only the measured side is queried.
-            let side = |x: &crate::semantic::hir::Expr| -> Result<(String, String), Unsupported> {
+            let side = |w: &crate::semantic::hir::Expr,
+                        x: &crate::semantic::hir::Expr|
+             -> Result<(String, String), Unsupported> {
                 Ok(match &x.kind {
                     crate::semantic::hir::ExprKind::Lit(_) => {
-                        (show(x), format!("SELECT {}", sql(x, PLAIN)?))
+                        (show(w), format!("SELECT {}", sql(x, PLAIN)?))
                     }
-                    _ => (show(x), gate(x)?),
+                    _ => (show(w), gate(x)?),
                 })
             };
-            Some([side(l)?, side(r)?])
+            Some([side(wl, l)?, side(wr, r)?])
         }
         _ => None,
     })
@@ -149,6 +155,9 @@ pub struct LoweredJob {
     /// column's type, or null in a column that may not be (count, and the
     /// first problem), from the typed boundary's own tests.
     pub typed_output: String,
+    /// `(counter, SELECT)`: each `drift(x)` of a gate, the relative change
+    /// of `sum(x)` against the previous partition's published rows (`:p_prev`).
+    pub drifts: Vec<(String, String)>,
     pub checksum: String,
     /// Removes a run's staged rows that were never published.
     pub discard: String,
@@ -261,6 +270,9 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             format!("SELECT {cond} FROM (SELECT 1) AS counters")
         })
     };
+    // `drift(x)` compares the partition with the previous one: measured on
+    // the staged and the published rows, read back as a counter (`drift0`, ...).
+    let mut drifts: Vec<(String, String)> = Vec::new();
     // An aggregate over an input's columns in a gate (`sum(ledger.amount)`
     // in a control total) is measured on the accepted rows during staging
     // and read back as a counter (`agg0`, `agg1`, ...).
@@ -268,6 +280,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     let mut lift =
         |e: &crate::semantic::hir::Expr| -> Result<crate::semantic::hir::Expr, Unsupported> {
             let mut e = e.clone();
+            lift_drifts(&mut e, plan, &mut drifts)?;
             lift_input_aggregates(&mut e, &mut |call| {
                 aggregates.push(call.clone());
                 Ok(format!("agg{}", aggregates.len() - 1))
@@ -288,11 +301,12 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             text: r.text.clone(),
             sql: gate_of(&expr)?,
             sides: None,
-            operands: operands(&expr, &gate_of)?,
+            operands: operands(&r.expr, &expr, &gate_of)?,
         });
     }
     let mut reconciliations = Vec::new();
     for r in &plan.job.reconcile {
+        let written = &r.expr;
         let r = &crate::semantic::hir::Reconciliation {
             expr: lift(&r.expr)?,
             ..r.clone()
@@ -310,7 +324,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             text: r.text.clone(),
             sql: gate_of(&r.expr)?,
             sides,
-            operands: operands(&r.expr, &gate_of)?,
+            operands: operands(written, &r.expr, &gate_of)?,
         });
     }
     let key_duplicates = (!plan.key.is_empty()).then(|| {
@@ -406,6 +420,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         key_duplicates,
         out_of_partition,
         typed_output,
+        drifts,
         checksum: format!(
             "SELECT count(*), bpl_checksum({}) FROM {} WHERE {this_version}",
             out_cols.join(", "),
@@ -421,6 +436,66 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             name = string(&plan.dataset),
         ),
     })
+}
+
+/// Replaces each `drift(x)` with a counter, and adds the statement that
+/// measures it: `(sum(x) - previous) / |previous|`, where `previous` is
+/// `sum(x)` over the published rows of the previous partition (the time key
+/// one grain back, the same dimension values). No value when that partition
+/// is not published or its sum is 0.
+fn lift_drifts(
+    e: &mut crate::semantic::hir::Expr,
+    plan: &JobPlan,
+    drifts: &mut Vec<(String, String)>,
+) -> Result<(), Unsupported> {
+    use crate::semantic::hir::{ExprKind as K, PartitionKind};
+    let mut failed = None;
+    e.walk_mut(&mut |x| {
+        let K::Call { name, args, .. } = &x.kind else {
+            return;
+        };
+        if name != "drift" || failed.is_some() {
+            return;
+        }
+        let Some((time_key, _)) = &plan.time_key else {
+            failed = Some(Unsupported(
+                "`drift` compares a partition with the previous one: the dataset has no time partitions".into(),
+            ));
+            return;
+        };
+        let metric = match args.first().map(|a| sql(a, PLAIN)) {
+            Some(Ok(m)) => m,
+            Some(Err(err)) => {
+                failed = Some(err);
+                return;
+            }
+            None => "NULL".into(),
+        };
+        let mut same = vec![format!("{} = :p_prev", ident(time_key))];
+        same.extend(
+            plan.partition
+                .iter()
+                .filter(|k| k.kind == PartitionKind::Dimension)
+                .map(|k| format!("{} = :p_{}", ident(&k.name), k.name)),
+        );
+        let name = format!("drift{}", drifts.len());
+        drifts.push((
+            name.clone(),
+            format!(
+                "SELECT (cur - prev) * 1.0 / abs(prev) FROM (SELECT \
+                 (SELECT coalesce(sum({metric}), 0) FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = :version) AS cur, \
+                 (SELECT sum({metric}) FROM {view} WHERE {same}) AS prev) WHERE prev <> 0",
+                data = ident(&data_table(&plan.table)),
+                view = ident(&plan.table),
+                same = same.join(" AND "),
+            ),
+        ));
+        x.kind = K::Counter(name);
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Replaces each aggregate call over an input's columns with the counter
