@@ -131,6 +131,7 @@ define_codes! {
     E0309: "run stopped by a signal",
     E0310: "restatement the contract refuses",
     E0311: "backfill that disagrees with its saved plan",
+    E0312: "stored schema older than the declaration",
     E0320: "`--date` or `--range` the dataset cannot take",
     E0321: "`--dim` the dataset cannot take",
     E0322: "no such version of a partition",

@@ -110,6 +110,9 @@ pub enum Publish {
 pub trait Engine {
     /// Creates the job's storage and checks every input exists as declared.
     fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError>;
+    /// Rebuilds the dataset's storage in its declared schema, keeping every
+    /// stored version (see [`super::schema`]); says what changed.
+    fn migrate(&mut self, plan: &JobPlan) -> Result<super::schema::Drift, RuntimeError>;
     /// Records where each input stands now: the run reads up to here. A
     /// dataset input's shadow versions of `overlay` take the place of its
     /// published ones (a shadow backfill reads its own upstream results).
@@ -329,15 +332,9 @@ impl SqliteEngine {
     }
 
     fn columns_of(&self, table: &str) -> Result<Vec<(String, String)>, RuntimeError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("PRAGMA table_info({})", ident(table)))
-            .map_err(RuntimeError::sql)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-            .map_err(RuntimeError::sql)?;
-        rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
+        super::schema::columns(&self.conn, table)
     }
+
 
     fn scalar(&self, sql: &str, values: &[(String, Value)]) -> Result<Value, RuntimeError> {
         tracing::debug!(sql, "query");
@@ -746,12 +743,34 @@ impl Engine for SqliteEngine {
         }
         self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
+        // Storage of an older schema: rebuilt at once while nothing of it
+        // is published; afterwards only by a migration backfill, which
+        // publishes every partition again in the new schema.
+        let drift = super::schema::drift(&self.conn, plan, &lowered)?;
+        if !drift.is_empty() {
+            let (published, range) = super::schema::published(&self.conn, plan)?;
+            if published > 0 {
+                return Err(RuntimeError::SchemaDrift {
+                    dataset: plan.dataset.clone(),
+                    drift: drift.to_string(),
+                    published,
+                    range,
+                });
+            }
+            super::schema::migrate(&self.conn, plan, &lowered)?;
+        }
         self.conn
             .execute_batch(&format!(
                 "{}; {};",
                 lowered.create_data, lowered.create_view
             ))
             .map_err(RuntimeError::sql)
+    }
+
+    fn migrate(&mut self, plan: &JobPlan) -> Result<super::schema::Drift, RuntimeError> {
+        self.check_owned(plan)?;
+        let lowered = self.lowered(plan)?;
+        super::schema::migrate(&self.conn, plan, &lowered)
     }
 
     fn lock_inputs(

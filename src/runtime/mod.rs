@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod manifest;
 pub mod recover;
 pub mod rollback;
+pub mod schema;
 pub mod tally;
 
 use std::path::Path;
@@ -107,6 +108,16 @@ pub enum RuntimeError {
         dataset: String,
         partitions: Vec<String>,
     },
+    /// The stored schema of a dataset with published partitions differs
+    /// from its declaration: `backfill --mode migration` rebuilds it.
+    SchemaDrift {
+        dataset: String,
+        drift: String,
+        /// How many partitions are published, and the range of their
+        /// time key (none without one).
+        published: i64,
+        range: Option<(String, String)>,
+    },
     /// The dataset's output name is a table or view bplc did not create.
     NotOwned {
         dataset: String,
@@ -179,6 +190,7 @@ impl RuntimeError {
             RuntimeError::BadDimensionValue { .. } => codes::E0321,
             RuntimeError::Closed { .. } => codes::E0307,
             RuntimeError::NotOwned { .. } => codes::E0308,
+            RuntimeError::SchemaDrift { .. } => codes::E0312,
             RuntimeError::RestatementRefused { .. } => codes::E0310,
             RuntimeError::PlanStep(_) => codes::E0320,
             RuntimeError::Interrupted => codes::E0309,
@@ -213,6 +225,10 @@ impl RuntimeError {
                 "restate it instead: `bplc backfill --from {dataset} --range {}..{} --mode restatement --reason \"...\"`",
                 partitions.first().map_or("", String::as_str),
                 partitions.last().map_or("", String::as_str)
+            ),
+            RuntimeError::SchemaDrift { dataset, range, .. } => format!(
+                "rebuild its published partitions in the new schema: `bplc backfill --from {dataset}{} --mode migration`; every stored version stays, for rollback",
+                range.as_ref().map(|(a, b)| format!(" --range {a}..{b}")).unwrap_or_default()
             ),
             RuntimeError::NotOwned { dataset, name, .. } => format!(
                 "give `{dataset}` another `table` name, or move the existing `{name}` out of the warehouse if it is no longer read"
@@ -314,6 +330,15 @@ impl std::fmt::Display for RuntimeError {
                 "{} of `{dataset}` {} closed; a closed partition is never replaced",
                 partitions.join(", "),
                 if partitions.len() == 1 { "is" } else { "are" }
+            ),
+            RuntimeError::SchemaDrift {
+                dataset,
+                drift,
+                published,
+                ..
+            } => write!(
+                f,
+                "the declaration of `{dataset}` {drift}, but its {published} published partition(s) are stored in the old schema"
             ),
             RuntimeError::NotOwned {
                 dataset,
