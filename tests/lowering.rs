@@ -92,3 +92,27 @@ fn validation_skips_only_what_the_steps_prove() {
         "`group by event_date = p`"
     );
 }
+
+/// A help that names a `--range` takes the time key's values from partition
+/// ids, whatever other keys come first (`tenant-000/2026-07`).
+#[test]
+fn a_range_in_a_help_names_the_time_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/finance_ledger");
+    let checked = bplc::driver::compile(&root).expect("example loads");
+    let program = checked.program.expect("a checked program");
+    let close = JobPlan::build(&program, "tenant_monthly_close").expect("plans");
+    assert_eq!(
+        close.time_range([
+            "tenant-001/2026-07",
+            "tenant-000/2026-06",
+            "tenant-002/2026-07"
+        ]),
+        Some(("2026-06".to_string(), "2026-07".to_string()))
+    );
+    let buckets = JobPlan::build(&program, "account_risk_buckets").expect("plans");
+    assert_eq!(
+        buckets.time_range(["3", "7"]),
+        None,
+        "hash buckets have no time key"
+    );
+}

@@ -335,7 +335,6 @@ impl SqliteEngine {
         super::schema::columns(&self.conn, table)
     }
 
-
     fn scalar(&self, sql: &str, values: &[(String, Value)]) -> Result<Value, RuntimeError> {
         tracing::debug!(sql, "query");
         let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;

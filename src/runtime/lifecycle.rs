@@ -151,6 +151,7 @@ impl Runner<'_> {
         match &req.target {
             Target::Publish if !closed.is_empty() => Err(RuntimeError::Closed {
                 dataset: plan.dataset.clone(),
+                range: plan.time_range(closed.iter().map(String::as_str)),
                 partitions: closed,
             }),
             Target::Restate { reason } => {

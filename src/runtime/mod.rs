@@ -107,6 +107,8 @@ pub enum RuntimeError {
     Closed {
         dataset: String,
         partitions: Vec<String>,
+        /// The closed partitions' time key range, for `--range`.
+        range: Option<(String, String)>,
     },
     /// The stored schema of a dataset with published partitions differs
     /// from its declaration: `backfill --mode migration` rebuilds it.
@@ -221,10 +223,9 @@ impl RuntimeError {
             RuntimeError::VersionNotKept { dataset, partition, version: Some(_), .. } => format!("the runs of `{dataset}` in `bplc runs --dataset {dataset}` show which versions of {partition} were published"),
             RuntimeError::VersionNotKept { dataset, partition, .. } => format!("publish it first: `bplc run {dataset} --date {partition}`"),
             RuntimeError::BadDimensionValue { key, .. } => format!("partition ids join key values with `/` (`acme/2026-06-15`), so a value of `{key}` cannot be empty or hold a `/`; clean the values, or partition by another column"),
-            RuntimeError::Closed { dataset, partitions } => format!(
-                "restate it instead: `bplc backfill --from {dataset} --range {}..{} --mode restatement --reason \"...\"`",
-                partitions.first().map_or("", String::as_str),
-                partitions.last().map_or("", String::as_str)
+            RuntimeError::Closed { dataset, range, .. } => format!(
+                "restate it instead: `bplc backfill --from {dataset}{} --mode restatement --reason \"...\"`",
+                range.as_ref().map(|(a, b)| format!(" --range {a}..{b}")).unwrap_or_default()
             ),
             RuntimeError::SchemaDrift { dataset, range, .. } => format!(
                 "rebuild its published partitions in the new schema: `bplc backfill --from {dataset}{} --mode migration`; every stored version stays, for rollback",
@@ -325,6 +326,7 @@ impl std::fmt::Display for RuntimeError {
             RuntimeError::Closed {
                 dataset,
                 partitions,
+                ..
             } => write!(
                 f,
                 "{} of `{dataset}` {} closed; a closed partition is never replaced",

@@ -63,7 +63,10 @@ impl std::fmt::Display for Drift {
 }
 
 /// The columns of a table or view, with their declared types, in order.
-pub(super) fn columns(conn: &Connection, table: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+pub(super) fn columns(
+    conn: &Connection,
+    table: &str,
+) -> Result<Vec<(String, String)>, RuntimeError> {
     let mut stmt = conn
         .prepare(&format!("PRAGMA table_info({})", ident(table)))
         .map_err(RuntimeError::sql)?;
@@ -129,18 +132,7 @@ pub fn published(
         .map_err(RuntimeError::sql)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(RuntimeError::sql)?;
-    // A partition id joins its key values with `/`, in key order.
-    let time = plan
-        .time_key
-        .as_ref()
-        .and_then(|(k, _)| plan.partition.iter().position(|p| p.name == *k));
-    let range = time.and_then(|at| {
-        let values: Vec<&str> = ids.iter().filter_map(|id| id.split('/').nth(at)).collect();
-        Some((
-            values.iter().min()?.to_string(),
-            values.iter().max()?.to_string(),
-        ))
-    });
+    let range = plan.time_range(ids.iter().map(String::as_str));
     Ok((ids.len() as i64, range))
 }
 
