@@ -122,10 +122,10 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
     let (checked, program) = clean_project(cli, project, what, needs)?;
     let root = &checked.project.root;
     crate::runtime::set_lock_timeout(checked.project.config.lock_timeout);
-    let (warehouse, ledger) = (
-        root.join(&checked.project.config.warehouse),
-        root.join(&checked.project.config.ledger),
-    );
+    let (warehouse, ledger) = match checked.project.config.store_paths() {
+        Ok((w, l)) => (root.join(w), root.join(l)),
+        Err(e) => return Err(runtime_error(e.into())),
+    };
     Ok(Opened {
         program,
         name: checked.project.config.name.clone(),
@@ -185,6 +185,7 @@ pub(crate) fn runtime_error(e: RuntimeError) -> u8 {
         | RuntimeError::OtherProject { .. }
         | RuntimeError::NewLedger { .. }
         | RuntimeError::NoSuchPath { .. }
+        | RuntimeError::UnsetVariable { .. }
         | RuntimeError::ReasonRequired { .. } => super::EXIT_USAGE,
         _ => EXIT_NOT_OK,
     };

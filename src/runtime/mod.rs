@@ -120,6 +120,11 @@ pub enum RuntimeError {
         published: i64,
         range: Option<(String, String)>,
     },
+    /// A `${NAME}` in `bpl.toml` names an unset environment variable.
+    UnsetVariable {
+        key: String,
+        variable: String,
+    },
     /// The dataset's output name is a table or view bplc did not create.
     NotOwned {
         dataset: String,
@@ -193,6 +198,7 @@ impl RuntimeError {
             RuntimeError::Closed { .. } => codes::E0307,
             RuntimeError::NotOwned { .. } => codes::E0308,
             RuntimeError::SchemaDrift { .. } => codes::E0312,
+            RuntimeError::UnsetVariable { .. } => codes::E0313,
             RuntimeError::RestatementRefused { .. } => codes::E0310,
             RuntimeError::PlanStep(_) => codes::E0320,
             RuntimeError::Interrupted => codes::E0309,
@@ -230,6 +236,9 @@ impl RuntimeError {
             RuntimeError::SchemaDrift { dataset, range, .. } => format!(
                 "rebuild its published partitions in the new schema: `bplc backfill --from {dataset}{} --mode migration`; every stored version stays, for rollback",
                 range.as_ref().map(|(a, b)| format!(" --range {a}..{b}")).unwrap_or_default()
+            ),
+            RuntimeError::UnsetVariable { variable, key } => format!(
+                "set it in the environment of the command (`export {variable}=...`), or write the `{key}` path in bpl.toml without it"
             ),
             RuntimeError::NotOwned { dataset, name, .. } => format!(
                 "give `{dataset}` another `table` name, or move the existing `{name}` out of the warehouse if it is no longer read"
@@ -342,6 +351,10 @@ impl std::fmt::Display for RuntimeError {
                 f,
                 "the declaration of `{dataset}` {drift}, but its {published} published partition(s) are stored in the old schema"
             ),
+            RuntimeError::UnsetVariable { key, variable } => write!(
+                f,
+                "`{key}` in bpl.toml reads the environment variable `{variable}`, which is not set"
+            ),
             RuntimeError::NotOwned {
                 dataset,
                 name,
@@ -396,6 +409,15 @@ impl std::fmt::Display for RuntimeError {
             RuntimeError::PlanStep(m) => f.write_str(m),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<crate::project::UnsetVariable> for RuntimeError {
+    fn from(e: crate::project::UnsetVariable) -> RuntimeError {
+        RuntimeError::UnsetVariable {
+            key: e.key.to_string(),
+            variable: e.variable,
         }
     }
 }
