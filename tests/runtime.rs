@@ -698,7 +698,11 @@ fn store_paths_read_the_environment_and_an_unset_variable_stops_the_command() {
 
     // `check` never opens the stores, so it does not need the variable.
     let out = p.bplc().arg("check").arg(p.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let store = p.path().join("target");
     let (code, out) = p.json_with(&run, &[("BPLC_TEST_STORE", store.to_str().unwrap())]);

@@ -114,7 +114,8 @@ pub fn expand(
             Some((n, f)) => (n, Some(f)),
             None => (&body[..end], None),
         };
-        let value = env(name).filter(|v| !name.is_empty() && !(fallback.is_some() && v.is_empty()));
+        let empty_with_fallback = |v: &String| v.is_empty() && fallback.is_some();
+        let value = env(name).filter(|v| !name.is_empty() && !empty_with_fallback(v));
         match value.or(fallback.map(str::to_string)) {
             Some(v) => out.push_str(&v),
             None => {
@@ -168,9 +169,18 @@ mod tests {
         assert_eq!(expand("warehouse", "a$b$$c", env).unwrap(), "a$b$c");
         let unset = expand("ledger", "${NOPE}/l.sqlite", env).unwrap_err();
         assert_eq!((unset.key, unset.variable.as_str()), ("ledger", "NOPE"));
-        assert!(expand("ledger", "${DATA", env).is_err(), "an unclosed `${{`");
-        assert_eq!(expand("ledger", "${NOPE:-target}/l", env).unwrap(), "target/l");
-        assert_eq!(expand("ledger", "${DATA:-target}/l", env).unwrap(), "/mnt/data/l");
+        assert!(
+            expand("ledger", "${DATA", env).is_err(),
+            "an unclosed `${{`"
+        );
+        assert_eq!(
+            expand("ledger", "${NOPE:-target}/l", env).unwrap(),
+            "target/l"
+        );
+        assert_eq!(
+            expand("ledger", "${DATA:-target}/l", env).unwrap(),
+            "/mnt/data/l"
+        );
     }
 
     #[test]
