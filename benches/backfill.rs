@@ -344,7 +344,7 @@ fn backfill(bin: &str, dir: &Path, range: &str) -> Outcomes {
         for p in s["partitions"].as_array().expect("partitions") {
             match p["outcome"].as_str() {
                 Some("published") => o.published += 1,
-                Some("held") => o.held.push(format!(
+                Some("withheld") => o.held.push(format!(
                     "{} {}",
                     s["dataset"].as_str().unwrap_or("?"),
                     p["partition"].as_str().unwrap_or("?")

@@ -121,11 +121,11 @@ fn the_initial_load_publishes_every_open_partition() {
     assert_eq!(again["resumed"], true);
     assert!(outcomes(&again)
         .iter()
-        .all(|(_, _, o)| o == "already_done" || o == "held"));
+        .all(|(_, _, o)| o == "already_done" || o == "withheld"));
 }
 
 #[test]
-fn a_month_missing_a_day_is_held_by_its_completeness_gate() {
+fn a_month_missing_a_day_is_withheld_by_its_completeness_gate() {
     let p = Project::example("enforcement_sla");
     enforcement_season(&p.warehouse());
     // UTC days, read as Jakarta days: UTC 07-29 reaches Jakarta 07-30, and
@@ -141,8 +141,12 @@ fn a_month_missing_a_day_is_held_by_its_completeness_gate() {
         "published"
     );
     // 30 days of July's cases: `partition_count(cases) == days_in_month(p)`
-    // holds July back.
-    assert_eq!(outcome_of(&all, "executive_dashboard", "2026-07"), "held");
+    // withholds July. Not "held": `bplc runs` says FAILED for that run,
+    // and HELD is a run waiting for review.
+    assert_eq!(
+        outcome_of(&all, "executive_dashboard", "2026-07"),
+        "withheld"
+    );
     assert_eq!(
         p.rows("SELECT report_month FROM executive_dashboard"),
         ["Text(\"2026-06\")"]
@@ -538,4 +542,63 @@ fn repeating_a_backfill_without_as_of_resumes_it() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let (_, third) = p.json(&shadow);
     assert_eq!(third["resumed"], false, "{third}");
+}
+
+#[test]
+fn a_saved_plan_whose_job_changed_is_refused_before_the_first_wave() {
+    let p = Project::example("enforcement_sla");
+    enforcement_season(&p.warehouse());
+    let (code, plan) = p.json(&[
+        "plan-backfill",
+        "--from",
+        "raw_case_events",
+        "--range",
+        "2026-06-10..2026-06-11",
+        "--mode",
+        "replace",
+        "--as-of",
+        "2026-07-01",
+    ]);
+    assert_eq!(code, 0, "{plan}");
+    let saved = p.path().join("reviewed.json");
+    std::fs::write(&saved, plan.to_string()).unwrap();
+    let file = p.path().join("datasets/case_daily_metrics.bpl");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let run_plan = || p.text(&["backfill", "--plan", saved.to_str().unwrap()]);
+
+    // Only the layout and comments changed: the same contract.
+    let relaid = original.replace("  quality {", "  // reviewed\n  quality   {");
+    std::fs::write(&file, &relaid).unwrap();
+    let (code, out, err) = run_plan();
+    assert_eq!(code, 0, "{out}{err}");
+
+    // A version bump after the review.
+    std::fs::write(&file, original.replace("version 1", "version 2")).unwrap();
+    let runs_before = p.json(&["runs"]).1.as_array().map_or(0, Vec::len);
+    let (code, _, err) = run_plan();
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("E0334")
+            && err.contains("`case_daily_metrics` version 1")
+            && err.contains("now has version 2")
+            && err.contains("bplc plan-backfill --from raw_case_events"),
+        "{err}"
+    );
+    assert_eq!(
+        p.json(&["runs"]).1.as_array().map_or(0, Vec::len),
+        runs_before
+    );
+
+    // The same version, a changed rule: the contract hash says so.
+    std::fs::write(
+        &file,
+        original.replace("row_count() > 0 else warn", "row_count() > 1 else warn"),
+    )
+    .unwrap();
+    let (code, _, err) = run_plan();
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("E0334") && err.contains("version 1 (contract "),
+        "{err}"
+    );
 }

@@ -35,3 +35,84 @@ fn enforcement_sla_lowers_to_sqlite() {
 fn finance_ledger_lowers_to_sqlite() {
     lower_example("finance_ledger");
 }
+
+/// Lowers `dataset` of the pipeline benchmark's project with `edit`
+/// applied to its source text.
+fn lower_pipeline(dataset: &str, edit: impl Fn(String) -> String) -> bplc::sql::sqlite::LoweredJob {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pipeline");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        dir.path().join("bpl.toml"),
+        "name = \"p\"\ntime_zone = \"UTC\"\nengine = \"sqlite\"\nwarehouse = \"w.sqlite\"\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(root.join("pipeline.bpl")).expect("the bench project");
+    std::fs::write(dir.path().join("pipeline.bpl"), edit(text)).unwrap();
+    let checked = bplc::driver::compile(dir.path()).expect("loads");
+    assert!(
+        !checked.diagnostics.iter().any(|d| d.is_error()),
+        "checks clean"
+    );
+    let program = checked.program.expect("a checked program");
+    let plan = JobPlan::build(&program, dataset).expect("plans");
+    bplc::sql::sqlite::lower(&plan).expect("lowers")
+}
+
+/// Validation skips the checks the job's own steps prove: a key a final
+/// `dedupe` makes unique, a partition column set to `p`. Take the proof
+/// away and the check is back.
+#[test]
+fn validation_skips_only_what_the_steps_prove() {
+    let proved = lower_pipeline("staged_events", |t| t);
+    assert!(proved.key_duplicates.is_none());
+    assert!(proved.out_of_partition.is_none());
+
+    let copied = lower_pipeline("staged_events", |t| {
+        t.replace("event_date = p\n", "event_date = ev.event_date\n")
+    });
+    assert!(
+        copied.out_of_partition.is_some(),
+        "a copied column can leave its partition"
+    );
+
+    let other_key = lower_pipeline("staged_events", |t| {
+        t.replace(
+            "dedupe by ev.event_id order",
+            "dedupe by ev.event_id, ev.unit_id order",
+        )
+    });
+    assert!(
+        other_key.key_duplicates.is_some(),
+        "a wider dedupe does not make the key unique"
+    );
+
+    let grouped = lower_pipeline("region_daily", |t| t);
+    assert!(
+        grouped.out_of_partition.is_none(),
+        "`group by event_date = p`"
+    );
+}
+
+/// A help that names a `--range` takes the time key's values from partition
+/// ids, whatever other keys come first (`tenant-000/2026-07`).
+#[test]
+fn a_range_in_a_help_names_the_time_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/finance_ledger");
+    let checked = bplc::driver::compile(&root).expect("example loads");
+    let program = checked.program.expect("a checked program");
+    let close = JobPlan::build(&program, "tenant_monthly_close").expect("plans");
+    assert_eq!(
+        close.time_range([
+            "tenant-001/2026-07",
+            "tenant-000/2026-06",
+            "tenant-002/2026-07"
+        ]),
+        Some(("2026-06".to_string(), "2026-07".to_string()))
+    );
+    let buckets = JobPlan::build(&program, "account_risk_buckets").expect("plans");
+    assert_eq!(
+        buckets.time_range(["3", "7"]),
+        None,
+        "hash buckets have no time key"
+    );
+}

@@ -102,6 +102,38 @@ fn the_commands_own_output_matches_the_schema() {
     assert_valid(&v, &plan, "plan-backfill --explain");
     assert_eq!(plan["format"], "bplc-plan");
     assert_eq!(plan["version"], plan::PLAN_VERSION);
+    // Every dataset records the job version and contract it was planned
+    // for, which `backfill --plan` checks (E0334).
+    for d in plan["datasets"].as_array().unwrap() {
+        assert!(d["job_version"].as_u64().is_some(), "{d}");
+        let contract = d["contract"].as_str().unwrap_or_default();
+        assert_eq!(contract.len(), 16, "{d}");
+    }
+}
+
+#[test]
+fn a_plan_without_job_versions_or_contracts_is_still_a_plan_of_this_version() {
+    // Saved before the fields existed: optional, so still valid.
+    let v = validator();
+    let dir = root().join("examples/enforcement_sla");
+    let program = bplc::driver::check(&dir).unwrap().program.unwrap();
+    let graph = DepGraph::build(&program);
+    let req = Request {
+        from: "raw_case_events".into(),
+        range: Some(("2026-06-15".into(), "2026-06-15".into())),
+        mode: Mode::Replace,
+        reason: None,
+        as_of: NaiveDate::from_ymd_opt(2026, 7, 20).unwrap(),
+        changed_version: false,
+        explain: false,
+    };
+    let mut old = serde_json::to_value(plan::plan(&graph, &req).unwrap()).unwrap();
+    for d in old["datasets"].as_array_mut().unwrap() {
+        let d = d.as_object_mut().unwrap();
+        d.remove("job_version");
+        d.remove("contract");
+    }
+    assert_valid(&v, &old, "a plan saved before job versions");
 }
 
 #[test]
@@ -133,6 +165,8 @@ fn the_schema_refuses_what_is_not_a_plan_of_this_version() {
         ("/warnings/0/code", json!("closed period")),
         ("/datasets/0/partition/kind", json!(null)),
         ("/version", json!(2)),
+        ("/datasets/0/contract", json!("not a hash")),
+        ("/datasets/0/job_version", json!(-1)),
     ] {
         let mut plan = good.clone();
         *plan.pointer_mut(pointer).unwrap() = bad;

@@ -12,7 +12,7 @@ use crate::graph::plan::{self as planner, Request};
 use crate::graph::DepGraph;
 use crate::runtime::backfill::{self, Mode, Report, Spec, Step};
 use crate::runtime::engine::{Engine, SqliteEngine};
-use crate::runtime::ledger::Ledger;
+use crate::runtime::identity::Stores;
 
 #[derive(clap::Args, Debug)]
 pub struct BackfillArgs {
@@ -62,6 +62,7 @@ fn mode(m: ModeArg) -> Mode {
         ModeArg::CompareOnly => Mode::CompareOnly,
         ModeArg::Replace => Mode::Replace,
         ModeArg::Restatement => Mode::Restatement,
+        ModeArg::Migration => Mode::Migration,
     }
 }
 
@@ -76,11 +77,14 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
         Err(c) => return c,
     };
     let spec = match &args.plan {
-        Some(path) => match saved(path, args).and_then(|s| declared(&o.program, path, s)) {
+        Some(path) => match saved(path, args)
+            .and_then(|s| declared(&o.program, path, s))
+            .and_then(|s| unchanged(&o, path, s))
+        {
             Ok(s) => s,
             Err(c) => return c,
         },
-        None => match resumed_as_of(&o.ledger, args).and_then(|t| planned(&o.program, args, t)) {
+        None => match resumed_as_of(&o.stores(), args).and_then(|t| planned(&o.program, args, t)) {
             Ok(s) => s,
             Err(c) => return c,
         },
@@ -94,12 +98,8 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     }
     // Opened only once the request is known good: a refused backfill
     // leaves nothing on disk.
-    let mut ledger = match Ledger::open(&o.ledger) {
-        Ok(l) => l,
-        Err(e) => return runtime_error(e),
-    };
-    let mut engine = match SqliteEngine::open(&o.warehouse) {
-        Ok(e) => e,
+    let (mut engine, mut ledger) = match o.stores().open() {
+        Ok(x) => x,
         Err(e) => return runtime_error(e),
     };
     let bar = (cli.format == Format::Text && std::io::stderr().is_terminal()).then(|| {
@@ -130,10 +130,13 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
             } else {
                 out!("{}", text(&report));
             }
-            if report.status == "complete" {
-                0
-            } else {
-                EXIT_NOT_OK
+            match (
+                report.status.as_str(),
+                report.totals.contains_key("skipped"),
+            ) {
+                ("complete", false) => 0,
+                ("complete", true) => super::EXIT_SKIPPED,
+                _ => EXIT_NOT_OK,
             }
         }
         Err(e) => runtime_error(e),
@@ -142,12 +145,14 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
 
 /// Without `--as-of`, the processing time of an unfinished backfill of the
 /// same request, if there is one: repeating a command resumes it.
-fn resumed_as_of(ledger: &std::path::Path, args: &BackfillArgs) -> Result<Option<String>, u8> {
-    // No ledger yet: nothing to resume, and nothing is created here.
-    if args.as_of.is_some() || !ledger.exists() {
+fn resumed_as_of(stores: &Stores, args: &BackfillArgs) -> Result<Option<String>, u8> {
+    if args.as_of.is_some() {
         return Ok(None);
     }
-    let ledger = Ledger::open(ledger).map_err(runtime_error)?;
+    // No ledger yet: nothing to resume, and nothing is created here.
+    let Some(ledger) = stores.read_ledger().map_err(runtime_error)? else {
+        return Ok(None);
+    };
     let mode =
         serde_json::to_value(mode(args.mode.unwrap_or(ModeArg::DryRun))).expect("modes serialise");
     ledger
@@ -238,6 +243,61 @@ fn declared(
     ))
 }
 
+/// A saved plan whose jobs are the jobs that were reviewed: a job version
+/// or contract hash that changed since is refused before any of it runs
+/// (E0334). Plans saved without them are run as before.
+fn unchanged(o: &super::run::Opened, path: &std::path::Path, spec: Spec) -> Result<Spec, u8> {
+    for step in &spec.steps {
+        let Some(decl) = o.program.lookup(&step.dataset) else {
+            continue;
+        };
+        let now = planner::contract_hash(&o.sources, &o.program, decl);
+        let version_changed = step.job_version.is_some_and(|v| v != decl.version);
+        let contract_changed = step.contract.as_ref().is_some_and(|c| *c != now);
+        if !version_changed && !contract_changed {
+            continue;
+        }
+        let was = |v: Option<u32>, c: Option<&str>| {
+            let v = v.map_or("?".to_string(), |v| v.to_string());
+            match c {
+                Some(c) => format!("version {v} (contract {c})"),
+                None => format!("version {v}"),
+            }
+        };
+        return Err(super::fail(
+            super::Failure {
+                code: Some(crate::diagnostic::codes::E0334.to_string()),
+                message: format!(
+                    "the plan `{}` was made for `{}` {}; the project now has {}",
+                    path.display(),
+                    step.dataset,
+                    was(step.job_version, step.contract.as_deref()),
+                    was(Some(decl.version), Some(&now))
+                ),
+                help: Some(format!(
+                    "plan the backfill again and review the new plan: `bplc plan-backfill --from {}{} --mode {} --format json > {}`",
+                    spec.from,
+                    spec.range
+                        .as_deref()
+                        .map_or(String::new(), |r| format!(" --range {r}")),
+                    mode_name(spec.mode),
+                    path.display()
+                )),
+                ..Default::default()
+            },
+            super::EXIT_USAGE,
+        ));
+    }
+    Ok(spec)
+}
+
+fn mode_name(m: Mode) -> String {
+    serde_json::to_value(m)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// A plan saved by `plan-backfill --format json`.
 fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
     let text = std::fs::read_to_string(path)
@@ -251,24 +311,18 @@ fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
     // line that is not the plan's is refused, not quietly dropped.
     if let (Some(asked), Some(planned)) = (args.mode.map(mode), plan_mode) {
         if asked != planned {
-            let name = |m: Mode| {
-                serde_json::to_value(m)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            };
             return Err(super::fail(
                 super::Failure {
                     code: Some(crate::diagnostic::codes::E0311.to_string()),
                     message: format!(
                         "the plan `{}` was made for `--mode {}`; this backfill asks for `--mode {}`",
                         path.display(),
-                        name(planned),
-                        name(asked)
+                        mode_name(planned),
+                        mode_name(asked)
                     ),
                     help: Some(format!(
                         "run the plan as it was reviewed (leave out `--mode`), or plan again with `bplc plan-backfill ... --mode {} --format json`",
-                        name(asked)
+                        mode_name(asked)
                     )),
                     ..Default::default()
                 },
@@ -322,6 +376,10 @@ fn runtime_steps(plan: &serde_json::Value) -> Result<Vec<Step>, String> {
         dataset: String,
         wave: usize,
         actions: Vec<Action>,
+        #[serde(default)]
+        job_version: Option<u32>,
+        #[serde(default)]
+        contract: Option<String>,
     }
     #[derive(serde::Deserialize)]
     struct Action {
@@ -346,6 +404,8 @@ fn runtime_steps(plan: &serde_json::Value) -> Result<Vec<Step>, String> {
                 action: action.to_string(),
                 why: a.why,
                 ranges: a.ranges,
+                job_version: e.job_version,
+                contract: e.contract.clone(),
             });
         }
     }
@@ -365,12 +425,12 @@ fn text(r: &Report) -> String {
             .as_ref()
             .map(|x| format!(" {x}"))
             .unwrap_or_default(),
-        serde_json::to_value(r.mode)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        mode_name(r.mode),
         r.as_of,
-        r.status.to_uppercase()
+        match r.totals.get("skipped") {
+            Some(n) if r.status == "complete" => format!("COMPLETE, {n} skipped"),
+            _ => r.status.to_uppercase(),
+        }
     );
     let mut wave = usize::MAX;
     for step in &r.steps {
@@ -397,6 +457,12 @@ fn text(r: &Report) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if let Some(change) = &step.migrated {
+            let _ = writeln!(s, "    storage migrated: the declaration {change}");
+        }
+        if let Some(line) = skipped_line(r, step) {
+            let _ = writeln!(s, "{line}");
+        }
         for p in &step.partitions {
             if let Some(d) = &p.diff {
                 if !d.is_empty() {
@@ -407,7 +473,7 @@ fn text(r: &Report) -> String {
             }
             if matches!(
                 p.outcome.as_str(),
-                "failed" | "blocked" | "refused" | "held"
+                "failed" | "blocked" | "refused" | "held" | "withheld" | "loaded"
             ) {
                 let _ = writeln!(
                     s,
@@ -431,6 +497,43 @@ fn text(r: &Report) -> String {
     s
 }
 
+/// What a step skipped and why, in one line; for closed periods, the
+/// command that restates them.
+fn skipped_line(r: &Report, step: &backfill::StepReport) -> Option<String> {
+    let skipped: Vec<&backfill::PartitionOutcome> = step
+        .partitions
+        .iter()
+        .filter(|p| p.outcome == "skipped")
+        .collect();
+    let (first, last) = (skipped.first()?, skipped.last()?);
+    let span = if skipped.len() == 1 {
+        first.partition.clone()
+    } else {
+        format!(
+            "{}..{} ({})",
+            first.partition,
+            last.partition,
+            skipped.len()
+        )
+    };
+    let why = first.error.as_deref().unwrap_or("not in the plan's scope");
+    let mut line = format!("    {span} skipped: {why}");
+    // Only a restatement may change a closed period the contract lets be
+    // restated: say exactly which command does it.
+    let restatable = why.starts_with("closed") && !why.contains("does not allow restatement");
+    if restatable && r.mode != Mode::Restatement {
+        line.push_str(&format!(
+            "\n      to restate them: bplc backfill --from {}{} --mode restatement --reason \"...\" --as-of {}",
+            r.from,
+            r.range
+                .as_deref()
+                .map_or(String::new(), |x| format!(" --range {x}")),
+            r.as_of.get(..10).unwrap_or(&r.as_of)
+        ));
+    }
+    Some(line)
+}
+
 pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
     if let Err(code) = accept_format(cli, "diff") {
         return code;
@@ -448,7 +551,11 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let mut engine = match SqliteEngine::open(&o.warehouse) {
+    let mut engine = match o
+        .stores()
+        .check_paths()
+        .and_then(|()| SqliteEngine::open(&o.warehouse))
+    {
         Ok(e) => e,
         Err(e) => return runtime_error(e),
     };

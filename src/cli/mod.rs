@@ -1,6 +1,7 @@
 //! The `bplc` command line. One struct per subcommand; every reporting
 //! command takes `--format`. Exit codes: 0 ok (warnings allowed), 1 the
-//! project or the run is not OK, 2 usage or I/O error.
+//! project or the run is not OK, 2 usage or I/O error, 3 a backfill that
+//! completed but skipped some partitions.
 
 /// `print!`, `println!`, `eprint!` and `eprintln!` for commands: through
 /// [`output`], so a closed pipe ends the output instead of the process.
@@ -38,6 +39,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub const EXIT_NOT_OK: u8 = 1;
 /// Exit code: usage or I/O error.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code of `bplc backfill`: complete, but some partitions were
+/// skipped (closed periods it may not change); the report says which and
+/// how to restate them.
+pub const EXIT_SKIPPED: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -96,9 +101,9 @@ pub enum Command {
     /// Resolve a run a crash left mid-way, from durable state only.
     Recover(run::RunIdArgs),
     /// Publish a run held for manual review.
-    Approve(run::RunIdArgs),
+    Approve(run::ReviewArgs),
     /// Discard a run held for manual review.
-    Reject(run::RunIdArgs),
+    Reject(run::ReviewArgs),
     /// Make an earlier version of a versioned partition active again.
     Rollback(run::RollbackArgs),
     /// Fill the sources and references with deterministic demo rows
@@ -129,6 +134,7 @@ pub struct ExplainArgs {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    crate::runtime::engine::quiet_sqlite_statistics();
     let parsed = command()
         .try_get_matches()
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
@@ -166,9 +172,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli, args),
         Command::Runs(args) => run::runs(&cli, args),
         Command::Show(args) => run::show(&cli, args),
-        Command::Recover(args) => run::on_run(&cli, args, "recover"),
-        Command::Approve(args) => run::on_run(&cli, args, "approve"),
-        Command::Reject(args) => run::on_run(&cli, args, "reject"),
+        Command::Recover(args) => run::recover(&cli, args),
+        Command::Approve(args) => run::on_held(&cli, args, "approve"),
+        Command::Reject(args) => run::on_held(&cli, args, "reject"),
         Command::Rollback(args) => run::rollback(&cli, args),
         Command::DemoData(args) => demo::run(&cli, args),
         Command::Backfill(args) => backfill::run(&cli, args),

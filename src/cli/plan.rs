@@ -46,6 +46,7 @@ pub enum ModeArg {
     CompareOnly,
     Replace,
     Restatement,
+    Migration,
 }
 
 impl From<ModeArg> for Mode {
@@ -56,6 +57,7 @@ impl From<ModeArg> for Mode {
             ModeArg::CompareOnly => Mode::CompareOnly,
             ModeArg::Replace => Mode::Replace,
             ModeArg::Restatement => Mode::Restatement,
+            ModeArg::Migration => Mode::Migration,
         }
     }
 }
@@ -94,11 +96,6 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    // The process ends right after planning, as `check`'s does: freeing
-    // every tree of a large project one by one would only delay the exit.
-    // Keeping them costs the plan's own few megabytes on top of what the
-    // check needed (see book/src/performance-planning.md).
-    std::mem::forget(checked);
     let graph = DepGraph::build(&program);
     let req = Request {
         from,
@@ -109,10 +106,16 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
         changed_version,
         explain: args.explain,
     };
-    let plan = match plan::plan(&graph, &req) {
+    let mut plan = match plan::plan(&graph, &req) {
         Ok(p) => p,
         Err(e) => return super::plan_error(e),
     };
+    record_contracts(&mut plan, &checked.project.sources, &program);
+    // The process ends right after planning, as `check`'s does: freeing
+    // every tree of a large project one by one would only delay the exit.
+    // Keeping them costs the plan's own few megabytes on top of what the
+    // check needed (see book/src/performance-planning.md).
+    std::mem::forget(checked);
     // Streamed: a 10,000-dataset plan is megabytes of JSON, never held as
     // one string.
     let mut out = std::io::BufWriter::new(super::output::stdout());
@@ -128,6 +131,20 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> u8 {
     std::mem::forget((plan, graph));
     std::mem::forget(program);
     0
+}
+
+/// Each planned job's contract hash, so `backfill --plan` can tell the job
+/// it runs is the job that was reviewed (E0334).
+pub(crate) fn record_contracts(
+    plan: &mut Plan,
+    sources: &crate::syntax::span::SourceMap,
+    program: &crate::semantic::hir::Program,
+) {
+    for d in &mut plan.datasets {
+        if let Some(decl) = program.lookup(&d.dataset) {
+            d.contract = Some(plan::contract_hash(sources, program, decl));
+        }
+    }
 }
 
 /// The plan as a person reads it: waves, datasets, ranges, why.

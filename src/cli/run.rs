@@ -12,9 +12,10 @@ use super::{accept_format, clean_project, usage_error, Cli, Format, Needs, EXIT_
 use crate::diagnostic::codes;
 use crate::plan::JobPlan;
 use crate::runtime::engine::SqliteEngine;
+use crate::runtime::identity::Stores;
 use crate::runtime::ledger::Ledger;
 use crate::runtime::lifecycle::{Request, Runner};
-use crate::runtime::manifest::{Manifest, Status};
+use crate::runtime::manifest::{Manifest, Review, Status};
 use crate::runtime::RuntimeError;
 
 #[derive(clap::Args, Debug)]
@@ -67,6 +68,30 @@ pub struct RunIdArgs {
     pub project: PathBuf,
 }
 
+/// Who makes a decision the audit trail keeps (approve, reject, rollback),
+/// and why.
+#[derive(clap::Args, Debug)]
+pub struct Decider {
+    /// Why: kept in the ledger, shown by `bplc show` and `bplc runs`
+    /// (required to roll back a closed period).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who decides (default: the OS user, from `$USER` or `$LOGNAME`).
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+/// `approve` and `reject`: a held run, and who decides why.
+#[derive(clap::Args, Debug)]
+pub struct ReviewArgs {
+    /// A run id, as `bplc runs` lists them (`run-000042`).
+    pub run: String,
+    #[command(flatten)]
+    pub decider: Decider,
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct RollbackArgs {
     pub dataset: String,
@@ -76,6 +101,8 @@ pub struct RollbackArgs {
     /// The version to make active again.
     #[arg(long)]
     pub to_version: i64,
+    #[command(flatten)]
+    pub decider: Decider,
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
 }
@@ -83,6 +110,10 @@ pub struct RollbackArgs {
 /// The project's checked program, warehouse and ledger.
 pub(crate) struct Opened {
     pub program: crate::semantic::hir::Program,
+    /// The project's name in `bpl.toml`: the identity its files carry.
+    pub name: String,
+    /// The project's files, for contract hashes.
+    pub sources: crate::syntax::span::SourceMap,
     pub warehouse: PathBuf,
     pub ledger: PathBuf,
 }
@@ -91,14 +122,30 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
     let (checked, program) = clean_project(cli, project, what, needs)?;
     let root = &checked.project.root;
     crate::runtime::set_lock_timeout(checked.project.config.lock_timeout);
+    let (warehouse, ledger) = match checked.project.config.store_paths() {
+        Ok((w, l)) => (root.join(w), root.join(l)),
+        Err(e) => return Err(runtime_error(e.into())),
+    };
     Ok(Opened {
         program,
-        warehouse: root.join(&checked.project.config.warehouse),
-        ledger: root.join(&checked.project.config.ledger),
+        name: checked.project.config.name.clone(),
+        sources: checked.project.sources,
+        warehouse,
+        ledger,
     })
 }
 
 impl Opened {
+    /// The warehouse and ledger, to open after checking their paths and
+    /// identity.
+    pub(crate) fn stores(&self) -> Stores {
+        Stores {
+            project: self.name.clone(),
+            warehouse: self.warehouse.clone(),
+            ledger: self.ledger.clone(),
+        }
+    }
+
     /// For a command that writes: the warehouse and the ledger, where they
     /// exist, can be opened for writing (E0324, naming the file). SQLite
     /// would otherwise say only "attempt to write a readonly database",
@@ -131,9 +178,15 @@ pub(crate) fn writable(what: &str, path: &Path) -> Result<(), u8> {
 
 pub(crate) fn runtime_error(e: RuntimeError) -> u8 {
     let exit = match e {
-        RuntimeError::Io(_) | RuntimeError::LedgerTooNew { .. } | RuntimeError::Corrupt { .. } => {
-            super::EXIT_USAGE
-        }
+        RuntimeError::Io(_)
+        | RuntimeError::LedgerTooNew { .. }
+        | RuntimeError::Corrupt { .. }
+        | RuntimeError::Foreign { .. }
+        | RuntimeError::OtherProject { .. }
+        | RuntimeError::NewLedger { .. }
+        | RuntimeError::NoSuchPath { .. }
+        | RuntimeError::UnsetVariable { .. }
+        | RuntimeError::ReasonRequired { .. } => super::EXIT_USAGE,
         _ => EXIT_NOT_OK,
     };
     super::fail(
@@ -231,9 +284,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
             return usage_error("name the dataset to run: `bplc run DATASET --date 2026-07-04`")
         }
     };
-    let ledger_path = o.ledger.clone();
-    let mut ledger = match Ledger::open(&ledger_path) {
-        Ok(l) => l,
+    let (mut engine, mut ledger) = match o.stores().open() {
+        Ok(x) => x,
         Err(e) => return runtime_error(e),
     };
     let (plan, req) = match fresh {
@@ -249,10 +301,6 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
                 Err(c) => return c,
             }
         }
-    };
-    let mut engine = match SqliteEngine::open(&o.warehouse) {
-        Ok(e) => e,
-        Err(e) => return runtime_error(e),
     };
     let mut say = progress(cli, args.verbose);
     let mut runner = Runner {
@@ -323,11 +371,13 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
         Ok(o) => o,
         Err(c) => return c,
     };
-    let ledger = match Ledger::open(&o.ledger) {
-        Ok(l) => l,
+    // No ledger yet: no runs, and nothing is created.
+    let runs = match o.stores().read_ledger() {
+        Ok(Some(l)) => l.runs(args.dataset.as_deref()),
+        Ok(None) => Ok(Vec::new()),
         Err(e) => return runtime_error(e),
     };
-    match ledger.runs(args.dataset.as_deref()) {
+    match runs {
         Ok(runs) if cli.format == Format::Json => {
             outln!(
                 "{}",
@@ -345,8 +395,12 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> u8 {
                     [one] => one.clone(),
                     [first, .., last] => format!("{first}..{last} ({})", r.partitions.len()),
                 };
+                let review = r
+                    .review
+                    .as_ref()
+                    .map_or(String::new(), |x| format!("  {}", x.line()));
                 outln!(
-                    "{:<12} {:<13} {:<28} {:<24} {}",
+                    "{:<12} {:<13} {:<28} {:<24} {}{review}",
                     r.run_id,
                     r.status.name(),
                     r.dataset,
@@ -368,8 +422,9 @@ pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
         Ok(o) => o,
         Err(c) => return c,
     };
-    let ledger = match Ledger::open(&o.ledger) {
-        Ok(l) => l,
+    let ledger = match o.stores().read_ledger() {
+        Ok(Some(l)) => l,
+        Ok(None) => return runtime_error(RuntimeError::NoSuchRun(args.run.clone())),
         Err(e) => return runtime_error(e),
     };
     let (m, transitions) = match ledger
@@ -396,60 +451,83 @@ pub fn show(cli: &Cli, args: &RunIdArgs) -> u8 {
     0
 }
 
-/// `recover`, `approve` and `reject`: a command on one existing run.
-pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
+/// Who decides: `--by`, else the OS user (`$USER`, `$LOGNAME`).
+fn who(by: Option<&str>) -> String {
+    by.map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn review(decision: &str, d: &Decider) -> Review {
+    Review {
+        decision: decision.into(),
+        by: who(d.by.as_deref()),
+        reason: d.reason.clone().filter(|r| !r.trim().is_empty()),
+        at: crate::runtime::now(),
+        from_version: None,
+        to_version: None,
+    }
+}
+
+/// The project's stores and the plan of the dataset of an existing run,
+/// for `recover`, `approve` and `reject`.
+fn for_run(cli: &Cli, project: &Path, run: &str) -> Result<(JobPlan, SqliteEngine, Ledger), u8> {
+    let o = open(cli, project, "runs are only resolved", Needs::Jobs)
+        .and_then(|o| o.writable().map(|()| o))?;
+    let (engine, ledger) = o.stores().open().map_err(runtime_error)?;
+    let dataset = ledger.manifest(run).map_err(runtime_error)?.dataset;
+    let plan = plan_of(&o, &dataset)?;
+    Ok((plan, engine, ledger))
+}
+
+/// `recover`: resolves a run a crash left mid-way.
+pub fn recover(cli: &Cli, args: &RunIdArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "recover") {
+        return code;
+    }
+    let (plan, mut engine, mut ledger) = match for_run(cli, &args.project, &args.run) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    match crate::runtime::recover::recover(&plan, &mut engine, &mut ledger, &args.run) {
+        Ok((decision, m)) => {
+            if cli.format == Format::Json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "run_id": m.run_id, "decision": decision, "status": m.status
+                    }))
+                    .expect("serialises")
+                );
+            } else {
+                outln!(
+                    "{}: {} (now {})",
+                    m.run_id,
+                    decision.name(),
+                    m.status.name()
+                );
+            }
+            match decision {
+                crate::runtime::recover::Recovery::ManualReviewRequired => EXIT_NOT_OK,
+                _ => 0,
+            }
+        }
+        Err(e) => runtime_error(e),
+    }
+}
+
+/// `approve` and `reject`: a decision on a held run, recorded with who
+/// made it and why.
+pub fn on_held(cli: &Cli, args: &ReviewArgs, command: &str) -> u8 {
     if let Err(code) = accept_format(cli, command) {
         return code;
     }
-    let o = match open(cli, &args.project, "runs are only resolved", Needs::Jobs)
-        .and_then(|o| o.writable().map(|()| o))
-    {
-        Ok(o) => o,
+    let (plan, mut engine, mut ledger) = match for_run(cli, &args.project, &args.run) {
+        Ok(x) => x,
         Err(c) => return c,
     };
-    let mut ledger = match Ledger::open(&o.ledger) {
-        Ok(l) => l,
-        Err(e) => return runtime_error(e),
-    };
-    let dataset = match ledger.manifest(&args.run) {
-        Ok(m) => m.dataset,
-        Err(e) => return runtime_error(e),
-    };
-    let plan = match plan_of(&o, &dataset) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
-    let mut engine = match SqliteEngine::open(&o.warehouse) {
-        Ok(e) => e,
-        Err(e) => return runtime_error(e),
-    };
-    if command == "recover" {
-        return match crate::runtime::recover::recover(&plan, &mut engine, &mut ledger, &args.run) {
-            Ok((decision, m)) => {
-                if cli.format == Format::Json {
-                    outln!(
-                        "{}",
-                        serde_json::to_string_pretty(&serde_json::json!({
-                            "run_id": m.run_id, "decision": decision, "status": m.status
-                        }))
-                        .expect("serialises")
-                    );
-                } else {
-                    outln!(
-                        "{}: {} (now {})",
-                        m.run_id,
-                        decision.name(),
-                        m.status.name()
-                    );
-                }
-                match decision {
-                    crate::runtime::recover::Recovery::ManualReviewRequired => EXIT_NOT_OK,
-                    _ => 0,
-                }
-            }
-            Err(e) => runtime_error(e),
-        };
-    }
     let mut say = progress(cli, false);
     let mut runner = Runner {
         plan: &plan,
@@ -458,16 +536,20 @@ pub fn on_run(cli: &Cli, args: &RunIdArgs, command: &str) -> u8 {
         progress: &mut say,
     };
     let result = if command == "approve" {
-        runner.approve(&args.run)
+        runner.approve(&args.run, review("approved", &args.decider))
     } else {
-        runner.reject(&args.run)
+        runner.reject(&args.run, review("rejected", &args.decider))
     };
     match result {
         Ok(m) if command == "reject" => {
             if cli.format == Format::Json {
                 outln!("{}", serde_json::to_string_pretty(&m).expect("serialises"));
             } else {
-                outln!("{}: rejected; nothing was published", m.run_id);
+                outln!(
+                    "{}: {}; nothing was published",
+                    m.run_id,
+                    m.review.as_ref().map(Review::line).unwrap_or_default()
+                );
             }
             0
         }
@@ -490,24 +572,48 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let engine = match SqliteEngine::open(&o.warehouse) {
-        Ok(e) => e,
+    let (mut engine, mut ledger) = match o.stores().open() {
+        Ok(x) => x,
         Err(e) => return runtime_error(e),
     };
-    match crate::runtime::rollback::rollback(&engine, &plan, &args.partition, args.to_version) {
-        Ok(from) => {
+    let ask = crate::runtime::rollback::Rollback {
+        partition: args.partition.clone(),
+        to_version: args.to_version,
+        review: review("rolled back", &args.decider),
+        today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+    };
+    match crate::runtime::rollback::rollback(&mut engine, &mut ledger, &plan, ask) {
+        Ok(m) => {
+            let r = m
+                .review
+                .clone()
+                .unwrap_or_else(|| review("rolled back", &args.decider));
             if cli.format == Format::Json {
                 outln!(
                     "{}",
-                    serde_json::json!({"dataset": plan.dataset, "partition": args.partition, "from_version": from, "to_version": args.to_version})
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "run_id": m.run_id,
+                        "dataset": plan.dataset,
+                        "partition": args.partition,
+                        "from_version": r.from_version,
+                        "to_version": args.to_version,
+                        "by": r.by,
+                        "reason": r.reason,
+                    }))
+                    .expect("serialises")
                 );
             } else {
                 outln!(
-                    "{} {}: active version {} -> {}",
+                    "{} {} {}: active version {} -> {} (by {}{})",
+                    m.run_id,
                     plan.dataset,
                     args.partition,
-                    from,
-                    args.to_version
+                    r.from_version.unwrap_or_default(),
+                    args.to_version,
+                    r.by,
+                    r.reason
+                        .as_ref()
+                        .map_or(String::new(), |x| format!(": {x:?}"))
                 );
             }
             0

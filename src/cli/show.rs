@@ -22,6 +22,9 @@ pub fn manifest_text(m: &Manifest) -> String {
     if let Some(e) = &m.error {
         let _ = writeln!(s, "  {e}");
     }
+    if let Some(r) = &m.review {
+        let _ = writeln!(s, "  {}", r.line());
+    }
     if let Some(r) = &m.recovery {
         let _ = writeln!(s, "  recovery: {r}");
     }
@@ -71,11 +74,15 @@ pub fn manifest_text(m: &Manifest) -> String {
             o.partition,
             o.version,
             o.rows,
-            if o.published {
+            if o.published && o.initial_load {
+                ", published (initial load of a closed period)"
+            } else if o.published {
                 ", published"
             } else {
                 match o.decision {
-                    crate::runtime::manifest::Decision::HoldPartition => ", held back",
+                    crate::runtime::manifest::Decision::HoldPartition => {
+                        ", not published (a `fail partition` gate failed)"
+                    }
                     _ => "",
                 }
             },

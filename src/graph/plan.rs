@@ -19,8 +19,8 @@ use crate::semantic::hir::{
 use crate::syntax::ast::{DeclKind, RestatePolicy};
 
 pub use super::report::{
-    Action, ActionPlan, Because, DatasetPlan, Mode, Partitioning, Plan, Range, StepBinding,
-    StepInput, Summary, Warning, PLAN_VERSION,
+    contract_hash, Action, ActionPlan, Because, DatasetPlan, Mode, Partitioning, Plan, Range,
+    StepBinding, StepInput, Summary, Warning, PLAN_VERSION,
 };
 use crate::diagnostic::codes;
 
@@ -342,6 +342,9 @@ fn dataset_entry(graph: &DepGraph<'_>, d: &Decl, wave: usize) -> DatasetPlan {
                 reproducible: b.policy.reproducible(),
             })
             .collect(),
+        job_version: Some(d.version),
+        // Filled by whoever holds the sources (`report::contract_hash`).
+        contract: None,
     }
 }
 
@@ -383,12 +386,12 @@ fn actions(d: &Decl, set: &IntervalSet, req: &Request, warnings: &mut Warnings) 
     let step = match (d.restate, req.mode) {
         (Some(RestatePolicy::Never), _) | (None, _) => with(
             Action::Skipped,
-            Some(format!("closed, and `{}` does not allow restatement (`restate never` or no restate clause)", d.name)),
+            Some(format!("closed, and `{}` does not allow restatement (`restate never` or no restate clause; a partition never published is loaded: an initial load)", d.name)),
             &closed,
         ),
-        (_, Mode::Replace) => with(
+        (_, Mode::Replace | Mode::Migration) => with(
             Action::Skipped,
-            Some("closed: replace is refused for closed partitions; plan with `--mode restatement --reason \"...\"`".into()),
+            Some("closed: replace is refused for closed partitions (one never published is loaded: an initial load); plan with `--mode restatement --reason \"...\"`".into()),
             &closed,
         ),
         _ => {

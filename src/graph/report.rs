@@ -22,6 +22,7 @@ pub enum Mode {
     CompareOnly,
     Replace,
     Restatement,
+    Migration,
 }
 
 /// What a backfill does with some partitions of a dataset.
@@ -113,6 +114,93 @@ pub struct DatasetPlan {
     pub actions: Vec<ActionPlan>,
     pub inputs: Vec<StepInput>,
     pub bindings: Vec<StepBinding>,
+    /// The job's `version` when the plan was made.
+    pub job_version: Option<u32>,
+    /// A hash of the job's compiled contract when the plan was made (see
+    /// [`contract_hash`]); `backfill --plan` refuses to run a plan whose
+    /// version or contract changed since (E0334). `null` if the job could
+    /// not be compiled.
+    pub contract: Option<String>,
+}
+
+/// A hash of a dataset's contract as compiled: the declaration as written,
+/// comments and layout aside (schema, inputs and their boundaries,
+/// bindings, transformation, quality rules, reconciliation, closing rule,
+/// version), and the columns and types of everything it reads, since an
+/// upstream schema changes what the job compiles to. Reformatting a file
+/// changes nothing; changing what the job computes or checks does.
+pub fn contract_hash(
+    sources: &crate::syntax::span::SourceMap,
+    program: &crate::semantic::hir::Program,
+    d: &Decl,
+) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    // The checked declaration keeps the span of its name; its body runs
+    // from there to the brace that closes it.
+    let file = &sources.get(d.span.file).text;
+    let from = file.get(d.span.start as usize..).unwrap_or("");
+    hash.update(declaration(from).as_bytes());
+    let read = d.inputs.iter().map(|i| i.target);
+    for id in read.chain(d.binds.iter().map(|b| b.target)) {
+        let t = program.get(id);
+        hash.update(format!("\n{}:", t.name).as_bytes());
+        for c in &t.columns {
+            hash.update(format!(" {}={:?}", c.name, c.ty).as_bytes());
+        }
+    }
+    let digest = hash.finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The declaration `text` starts with, up to the brace that closes its
+/// body, without `//` comments and with every run of white space one space
+/// (string literals kept as written).
+fn declaration(text: &str) -> String {
+    let mut out = String::with_capacity(256);
+    let mut chars = text.chars().peekable();
+    let (mut space, mut depth) = (false, 0usize);
+    let push = |out: &mut String, c: char, space: &mut bool| {
+        if *space && !out.is_empty() {
+            out.push(' ');
+        }
+        *space = false;
+        out.push(c);
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                push(&mut out, c, &mut space);
+                while let Some(s) = chars.next() {
+                    out.push(s);
+                    match s {
+                        '\\' => out.extend(chars.next()),
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for s in chars.by_ref() {
+                    if s == '\n' {
+                        break;
+                    }
+                }
+                space = true;
+            }
+            c if c.is_whitespace() => space = true,
+            c => {
+                push(&mut out, c, &mut space);
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth <= 1 => break,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Serialize)]

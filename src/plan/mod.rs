@@ -295,6 +295,25 @@ impl JobPlan {
         self.columns.iter().map(|c| c.name.clone()).collect()
     }
 
+    /// The first and last value of the time key among these partition ids
+    /// (which join their key values with `/`, in key order): what
+    /// `--range` takes to name them. `None` without a time key.
+    pub fn time_range<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Option<(String, String)> {
+        let (key, _) = self.time_key.as_ref()?;
+        let at = self.partition.iter().position(|p| p.name == *key)?;
+        let values: Vec<&str> = ids
+            .into_iter()
+            .filter_map(|id| id.split('/').nth(at))
+            .collect();
+        Some((
+            values.iter().min()?.to_string(),
+            values.iter().max()?.to_string(),
+        ))
+    }
+
     /// The last day a partition is open, if the dataset has a close rule
     /// (closed from the next day on; see [`crate::graph::closing`]).
     pub fn closes_on(&self, partition: i64) -> Option<i64> {

@@ -6,7 +6,7 @@ mod prelude;
 
 use std::path::{Path, PathBuf};
 
-pub use config::{Config, Lint};
+pub use config::{Config, Lint, UnsetVariable};
 
 use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::Module;

@@ -34,6 +34,9 @@ pub enum Mode {
     Replace,
     /// Publish open partitions, restate closed ones with the reason.
     Restatement,
+    /// Rebuild each dataset's storage in its declared schema, then publish
+    /// open partitions as `replace` does.
+    Migration,
 }
 
 /// A plan step as `plan-backfill --format json` writes it; only the
@@ -47,6 +50,12 @@ pub struct Step {
     #[serde(default)]
     pub why: Option<String>,
     pub ranges: Vec<Range>,
+    /// The job's version and contract hash when the plan was made (plan
+    /// documents since these fields; `None` in older ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,9 +115,12 @@ impl Spec {
 #[derive(Debug, Clone, Serialize)]
 pub struct PartitionOutcome {
     pub partition: String,
-    /// `published`, `restated`, `shadowed`, `validated`, `held` (a `fail
-    /// partition` gate held it back), `failed`, `blocked`, `refused`,
-    /// `already_done` or `skipped`.
+    /// `published`, `loaded` (the first version of a closed partition: an
+    /// initial load), `restated`, `shadowed`, `validated`, `held` (its run
+    /// is HELD for review: `bplc approve`), `withheld` (a `fail
+    /// partition` gate kept it from publishing; its run is PUBLISHED if
+    /// other partitions were not, FAILED otherwise), `failed`, `blocked`,
+    /// `refused`, `already_done` or `skipped`.
     pub outcome: String,
     pub run_id: Option<String>,
     pub version: Option<i64>,
@@ -124,6 +136,8 @@ pub struct StepReport {
     pub wave: usize,
     pub action: String,
     pub why: Option<String>,
+    /// A migration's change to the dataset's stored schema, if it had one.
+    pub migrated: Option<String>,
     pub partitions: Vec<PartitionOutcome>,
 }
 
@@ -136,9 +150,12 @@ pub struct Report {
     pub mode: Mode,
     pub reason: Option<String>,
     pub as_of: String,
-    /// `complete`, or `incomplete` when a partition failed, was refused or
-    /// was blocked by one that did not complete. Held partitions are
-    /// reported but do not make a backfill incomplete: their gate decided.
+    /// `complete`, or `incomplete` when a partition failed, was refused,
+    /// is held for review, or was blocked by one that did not complete.
+    /// Withheld partitions are reported but do not make a backfill
+    /// incomplete: their gate decided. A complete backfill may have skipped
+    /// partitions (closed ones it may not change): `bplc backfill` then
+    /// exits 3.
     pub status: String,
     pub steps: Vec<StepReport>,
     pub totals: BTreeMap<String, usize>,
@@ -237,6 +254,7 @@ pub fn execute(
             wave: step.wave,
             action: step.action.clone(),
             why: step.why.clone(),
+            migrated: None,
             partitions: Vec::new(),
         };
         let plan = JobPlan::build(program, &step.dataset)
@@ -265,7 +283,17 @@ pub fn execute(
         };
         let upstream = upstream_failures(&failed, &step.dataset);
         let mut failures_here = BTreeSet::new();
+        // Closed partitions a replace or restatement skips may still be
+        // loaded for the first time: an initial load changes no reported
+        // figure.
+        let initial_loads = step.action == "skipped"
+            && step.why.as_deref().is_some_and(|w| w.starts_with("closed"))
+            && matches!(
+                spec.mode,
+                Mode::Replace | Mode::Restatement | Mode::Migration
+            );
         let target = match (spec.mode, step.action.as_str()) {
+            (_, "skipped") if initial_loads => Some(Target::Publish),
             (_, "skipped") => None,
             (Mode::DryRun | Mode::Shadow | Mode::CompareOnly, _) => Some(Target::Shadow {
                 scope: scope.clone(),
@@ -275,6 +303,14 @@ pub fn execute(
             }),
             _ => Some(Target::Publish),
         };
+        // A migration rebuilds the storage in the declared schema before
+        // the partitions are published again into it.
+        if spec.mode == Mode::Migration && target.is_some() {
+            let drift = engine.migrate(&plan)?;
+            if !drift.is_empty() {
+                report.migrated = Some(drift.to_string());
+            }
+        }
         let mut outcomes: Vec<Option<PartitionOutcome>> = vec![None; parts.len()];
         let mut to_run: Vec<usize> = Vec::new();
         // Run now, or reused from an earlier shadow backfill: compared and
@@ -282,11 +318,26 @@ pub fn execute(
         let mut computed: Vec<usize> = Vec::new();
         for (n, (partition, o)) in parts.iter().enumerate() {
             let mut outcome = PartitionOutcome::new(partition);
-            if let Some((run, was)) = done.get(&(step.dataset.clone(), partition.clone())) {
-                outcome.outcome = "already_done".into();
-                outcome.run_id = Some(run.clone());
-                outcome.error = Some(format!("{was} by an earlier attempt of this backfill"));
-            } else if target.is_none() {
+            let earlier = done.get(&(step.dataset.clone(), partition.clone()));
+            let earlier = match earlier {
+                Some((run, was)) if was == "held" => held_earlier(ledger, run)?,
+                Some((run, was)) => Some((
+                    run.clone(),
+                    "already_done",
+                    format!("{was} by an earlier attempt of this backfill"),
+                )),
+                None => None,
+            };
+            if let Some((run, what, why)) = earlier {
+                outcome.outcome = what.into();
+                outcome.run_id = Some(run);
+                outcome.error = Some(why);
+                if what == "held" {
+                    failures_here.insert(*o);
+                }
+            } else if target.is_none()
+                || (initial_loads && engine.versions(&plan, partition, None)?.0.is_some())
+            {
                 outcome.outcome = "skipped".into();
                 outcome.error = step.why.clone();
             } else if let Some(why) = blocked(&plan, *o, &upstream) {
@@ -340,9 +391,13 @@ pub fn execute(
                         progress: &mut quiet,
                     };
                     let result = runner.run(&req);
+                    let held = held_by(&result);
                     Ok(which
                         .iter()
-                        .map(|&n| outcome_of_run(&result, &parts[n].0, target, spec.mode))
+                        .map(|&n| match &held {
+                            Some(h) => h.clone().for_partition(&parts[n].0),
+                            None => outcome_of_run(&result, &parts[n].0, target, spec.mode),
+                        })
                         .collect())
                 };
                 let mut results = run(&segment, &mut *engine, &mut *ledger)?;
@@ -375,7 +430,10 @@ pub fn execute(
                         outcome.diff = Some(engine.diff(&plan, partition, None, v)?);
                     }
                 }
-                if matches!(outcome.outcome.as_str(), "failed" | "refused" | "held") {
+                if matches!(
+                    outcome.outcome.as_str(),
+                    "failed" | "refused" | "held" | "withheld"
+                ) {
                     failures_here.insert(*o);
                 }
                 recorded.push(n);
@@ -418,7 +476,7 @@ pub fn execute(
             *totals.entry(p.outcome.clone()).or_insert(0) += 1;
         }
     }
-    let incomplete = ["failed", "blocked", "refused"]
+    let incomplete = ["failed", "blocked", "refused", "held"]
         .iter()
         .any(|k| totals.contains_key(*k));
     let report = Report {
@@ -521,18 +579,34 @@ fn outcome_of_run(
     let out = m.outputs.iter().find(|x| x.partition == partition);
     outcome.version = out.map(|x| x.version);
     outcome.checksum = out.map(|x| x.checksum.clone());
+    let initial = out.is_some_and(|x| x.initial_load);
     outcome.outcome = match (m.status, target) {
+        (Status::Published, _) if initial => "loaded",
         (Status::Published, Target::Restate { .. }) => "restated",
         (Status::Published, _) => "published",
         (Status::Shadowed, _) if mode == Mode::DryRun => "validated",
         (Status::Shadowed, _) => "shadowed",
+        (Status::Held, _) => "held",
         _ => "failed",
     }
     .into();
-    // Held back by a `fail partition` gate: deliberate, reported, and
-    // downstream partitions that read it wait.
+    if initial {
+        outcome.error = Some("the first version of a closed partition: an initial load".into());
+    }
+    if m.status == Status::Held {
+        outcome.error = Some(format!(
+            "{}; `bplc approve {}` publishes it, `bplc reject {}` discards it",
+            m.error.as_deref().unwrap_or("held for review"),
+            m.run_id,
+            m.run_id
+        ));
+        return outcome;
+    }
+    // Withheld by a `fail partition` gate: deliberate, reported, and
+    // downstream partitions that read it wait. Not "held": that is a run
+    // waiting for review.
     if let Some(o) = out.filter(|x| x.decision == super::manifest::Decision::HoldPartition) {
-        outcome.outcome = "held".into();
+        outcome.outcome = "withheld".into();
         let gates: Vec<String> = o
             .quality
             .iter()
@@ -543,7 +617,11 @@ fn outcome_of_run(
                 None => c.text.clone(),
             })
             .collect();
-        outcome.error = Some(format!("held back by {}", gates.join("; ")));
+        outcome.error = Some(format!(
+            "withheld by a `fail partition` gate: {}",
+            gates.join("; ")
+        ));
+        return outcome;
     }
     if outcome.outcome == "failed" {
         outcome.error = m
@@ -552,4 +630,56 @@ fn outcome_of_run(
             .or(Some(format!("run is {}", m.status.name())));
     }
     outcome
+}
+
+/// A partition an earlier attempt left held for review: done if its run
+/// was approved since, still held if it waits, run again if it was
+/// rejected. `(run, outcome, why)`.
+fn held_earlier(
+    ledger: &Ledger,
+    run: &str,
+) -> Result<Option<(String, &'static str, String)>, RuntimeError> {
+    let m = ledger.manifest(run)?;
+    let by = m.review.as_ref().map(|r| r.line()).unwrap_or_default();
+    Ok(match m.status {
+        Status::Published => Some((
+            run.to_string(),
+            "already_done",
+            format!("{by}; published by an earlier attempt of this backfill"),
+        )),
+        Status::Held => Some((
+            run.to_string(),
+            "held",
+            format!(
+                "{run} is HELD for review: `bplc approve {run}` publishes it, `bplc reject {run}` discards it"
+            ),
+        )),
+        _ => None,
+    })
+}
+
+/// A run refused because a run HELD for review owns the partition: the
+/// partition is held (it waits for `bplc approve`), not failed.
+fn held_by(result: &Result<super::manifest::Manifest, RuntimeError>) -> Option<PartitionOutcome> {
+    let Err(RuntimeError::Leased {
+        holder, held: true, ..
+    }) = result
+    else {
+        return None;
+    };
+    Some(PartitionOutcome {
+        outcome: "held".into(),
+        run_id: Some(holder.clone()),
+        error: Some(format!(
+            "{holder} is HELD for review: `bplc approve {holder}` publishes it, `bplc reject {holder}` discards it"
+        )),
+        ..PartitionOutcome::new("")
+    })
+}
+
+impl PartitionOutcome {
+    fn for_partition(mut self, partition: &str) -> PartitionOutcome {
+        self.partition = partition.to_string();
+        self
+    }
 }

@@ -63,6 +63,9 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL
      );
      CREATE INDEX backfill_runs_by ON backfill_runs (backfill_id, dataset, partition);",
+    // 3: the project's identity (see `identity`), and the run number new
+    // run ids continue after (`run_floor`)
+    "CREATE TABLE IF NOT EXISTS _bpl_project (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 pub struct Ledger {
@@ -78,14 +81,15 @@ pub struct RunSummary {
     pub partitions: Vec<String>,
     pub planned_at: String,
     pub finished_at: Option<String>,
+    /// Who approved, rejected or rolled back, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<super::manifest::Review>,
 }
 
 impl Ledger {
-    /// Opens (creating and migrating) the ledger at `path`.
+    /// Opens (creating and migrating) the ledger at `path`; its directory
+    /// must exist (`identity::Stores` checks it first).
     pub fn open(path: &Path) -> Result<Ledger, RuntimeError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(path, e))?;
-        }
         let conn = Connection::open(path).map_err(|e| RuntimeError::ledger(path, e))?;
         let ledger = Ledger { conn };
         ledger.migrate(path)?;
@@ -109,12 +113,46 @@ impl Ledger {
                 supported: known,
             });
         }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let batch = format!("BEGIN; {m}; PRAGMA user_version = {}; COMMIT;", i + 1);
-            c.execute_batch(&batch)
-                .map_err(|e| RuntimeError::ledger(path, e))?;
+        if version == known {
+            return Ok(());
+        }
+        // Two processes may create a new ledger at once: the write lock is
+        // taken first and the version read again under it, so the second
+        // finds the work done instead of creating the tables twice.
+        let migrated = (|| -> Result<(), rusqlite::Error> {
+            c.execute_batch("BEGIN IMMEDIATE")?;
+            let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                c.execute_batch(&format!("{m}; PRAGMA user_version = {};", i + 1))?;
+            }
+            c.execute_batch("COMMIT")
+        })();
+        if let Err(e) = migrated {
+            let _ = c.execute_batch("ROLLBACK");
+            return Err(RuntimeError::ledger(path, e));
         }
         Ok(())
+    }
+
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// New run ids continue after run `seq`: the highest run the warehouse
+    /// holds a commit marker of, so a ledger restored from an older backup
+    /// never reuses one.
+    pub fn continue_after(&mut self, seq: i64) -> Result<(), RuntimeError> {
+        if seq <= 0 {
+            return Ok(());
+        }
+        self.conn
+            .execute(
+                "INSERT INTO _bpl_project (key, value) VALUES ('run_floor', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
+                params![seq],
+            )
+            .map(drop)
+            .map_err(RuntimeError::sql)
     }
 
     pub fn path(&self) -> String {
@@ -130,19 +168,19 @@ impl Ledger {
             .map_err(RuntimeError::sql)?;
         for p in &manifest.partitions {
             if let Some(holder) = lease_holder(&tx, &manifest.dataset, p)? {
-                return Err(RuntimeError::Leased {
-                    dataset: manifest.dataset.clone(),
-                    partition: p.clone(),
-                    holder,
-                });
+                return Err(leased(&tx, manifest, p, holder));
             }
         }
         let seq: i64 = tx
-            .query_row("SELECT coalesce(max(seq), 0) + 1 FROM runs", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT max(coalesce((SELECT max(seq) FROM runs), 0),
+                            coalesce((SELECT CAST(value AS INTEGER) FROM _bpl_project
+                                      WHERE key = 'run_floor'), 0)) + 1",
+                [],
+                |r| r.get(0),
+            )
             .map_err(RuntimeError::sql)?;
-        manifest.run_id = format!("run-{seq:06}");
+        manifest.run_id = super::identity::run_id(seq);
         for p in &manifest.partitions {
             take_lease(&tx, &manifest.dataset, p, &manifest.run_id)?;
         }
@@ -169,13 +207,7 @@ impl Ledger {
             .map_err(RuntimeError::sql)?;
         for p in &manifest.partitions {
             match lease_holder(&tx, &manifest.dataset, p)? {
-                Some(h) if h != manifest.run_id => {
-                    return Err(RuntimeError::Leased {
-                        dataset: manifest.dataset.clone(),
-                        partition: p.clone(),
-                        holder: h,
-                    })
-                }
+                Some(h) if h != manifest.run_id => return Err(leased(&tx, manifest, p, h)),
                 Some(_) => {}
                 None => take_lease(&tx, &manifest.dataset, p, &manifest.run_id)?,
             }
@@ -302,6 +334,7 @@ impl Ledger {
                     partitions: m.partitions,
                     planned_at: m.times.planned.unwrap_or_default(),
                     finished_at: m.times.finished,
+                    review: m.review,
                 })
             })
             .collect()
@@ -407,7 +440,8 @@ impl Ledger {
         tx.commit().map_err(RuntimeError::sql)
     }
 
-    /// The partitions a backfill already finished, with the run that did it.
+    /// The partitions a backfill already finished, with the run that did
+    /// it, and those it left held for review (finished once approved).
     pub fn backfill_done(
         &self,
         id: &str,
@@ -416,7 +450,8 @@ impl Ledger {
             .conn
             .prepare(
                 "SELECT dataset, partition, coalesce(run_id, ''), outcome FROM backfill_runs
-                 WHERE backfill_id = ?1 AND outcome IN ('published', 'restated', 'shadowed', 'validated')",
+                 WHERE backfill_id = ?1
+                   AND outcome IN ('published', 'loaded', 'restated', 'shadowed', 'validated', 'held')",
             )
             .map_err(RuntimeError::sql)?;
         let rows = stmt
@@ -460,6 +495,31 @@ fn lease_holder(
     )
     .optional()
     .map_err(RuntimeError::sql)
+}
+
+/// The refusal of a partition another run owns, saying whether that run
+/// is HELD for review (then `bplc approve` decides it, not waiting).
+fn leased(
+    tx: &rusqlite::Transaction<'_>,
+    manifest: &Manifest,
+    partition: &str,
+    holder: String,
+) -> RuntimeError {
+    let status: Option<String> = tx
+        .query_row(
+            "SELECT status FROM runs WHERE run_id = ?1",
+            params![holder],
+            |r| r.get(0),
+        )
+        .optional()
+        .ok()
+        .flatten();
+    RuntimeError::Leased {
+        dataset: manifest.dataset.clone(),
+        partition: partition.to_string(),
+        held: status.as_deref() == Some(Status::Held.name()),
+        holder,
+    }
 }
 
 fn take_lease(

@@ -9,7 +9,7 @@
 use super::engine::{Engine, Measured, PartitionRun, Publication, Publish, RunScope, Staged};
 use super::fault;
 use super::ledger::Ledger;
-use super::manifest::{Check, Decision, Manifest, Output, Parameters, Status, Target, Times};
+use super::manifest::{Check, Decision, Manifest, Output, Parameters, Review, Status, Target};
 use super::RuntimeError;
 use crate::graph::calendar;
 use crate::plan::{input_range, Boundary, JobPlan};
@@ -58,36 +58,22 @@ impl Runner<'_> {
             self.partitions(req)?.into_iter().map(|p| p.0).collect()
         };
         self.check_closed(req)?;
-        let mut m = Manifest {
-            run_id: String::new(),
-            dataset: plan.dataset.clone(),
-            job_version: plan.version,
-            mode: if req.backfill.is_some() {
+        let mut m = Manifest::planned(
+            plan,
+            if req.backfill.is_some() {
                 "backfill"
             } else {
                 "run"
-            }
-            .into(),
-            target: req.target.clone(),
-            backfill: req.backfill.clone(),
-            attempt: 1,
-            parameters: Parameters {
+            },
+            req.target.clone(),
+            Parameters {
                 dates: req.dates.clone(),
                 as_of: req.as_of.clone(),
                 dimensions: req.dimensions.clone(),
             },
-            status: Status::Planned,
             partitions,
-            input_lock: Vec::new(),
-            bindings: Vec::new(),
-            times: Times {
-                planned: Some(super::now()),
-                ..Times::default()
-            },
-            outputs: Vec::new(),
-            error: None,
-            recovery: None,
-        };
+        );
+        m.backfill = req.backfill.clone();
         self.ledger.begin(&mut m)?;
         if run_key {
             m.partitions = vec![m.run_id.clone()];
@@ -153,15 +139,19 @@ impl Runner<'_> {
     fn check_closed(&mut self, req: &Request) -> Result<(), RuntimeError> {
         let plan = self.plan;
         let as_of = as_of_day(&req.as_of);
-        let closed: Vec<String> = self
-            .partitions(req)?
-            .into_iter()
-            .filter(|(_, o)| o.and_then(|o| plan.closes_on(o)).is_some_and(|d| d < as_of))
-            .map(|(id, _)| id)
-            .collect();
+        let mut closed: Vec<String> = Vec::new();
+        for (id, o) in self.partitions(req)? {
+            let is_closed = o.and_then(|o| plan.closes_on(o)).is_some_and(|d| d < as_of);
+            // A closed partition never published is an initial load: no
+            // reported figure changes, so it is not refused.
+            if is_closed && self.engine.versions(plan, &id, None)?.0.is_some() {
+                closed.push(id);
+            }
+        }
         match &req.target {
             Target::Publish if !closed.is_empty() => Err(RuntimeError::Closed {
                 dataset: plan.dataset.clone(),
+                range: plan.time_range(closed.iter().map(String::as_str)),
                 partitions: closed,
             }),
             Target::Restate { reason } => {
@@ -403,8 +393,14 @@ impl Runner<'_> {
             let output = judge(plan, part, s, &measured, &mut fail_run, &mut review);
             m.outputs.push(output);
         }
+        if let Err(e) = self.mark_initial_loads(&mut m, &ids) {
+            return self.fail(m, e);
+        }
         if let Target::Restate { .. } = &m.target {
             for k in 0..m.outputs.len() {
+                if m.outputs[k].initial_load {
+                    continue;
+                }
                 let (partition, version) = (m.outputs[k].partition.clone(), m.outputs[k].version);
                 match self.engine.diff(plan, &partition, None, version) {
                     Ok(d) => {
@@ -448,6 +444,7 @@ impl Runner<'_> {
                 version: o.version,
                 how: match &m.target {
                     Target::Publish => Publish::Active,
+                    Target::Restate { .. } if o.initial_load => Publish::Active,
                     Target::Restate { reason } => Publish::Restate {
                         reason: reason.clone(),
                         summary: o.change.as_ref().map(|c| c.to_string()).unwrap_or_default(),
@@ -477,8 +474,14 @@ impl Runner<'_> {
         // Held-back partitions' staged rows are not kept. The publish has
         // committed: a failure to clean up is recovery's to finish, not a
         // reason to say the run failed.
-        if m.outputs.iter().any(|o| !o.published) {
-            if let Err(e) = self.engine.discard(plan, &m.run_id) {
+        let held: Vec<(String, i64)> = m
+            .outputs
+            .iter()
+            .filter(|o| !o.published)
+            .map(|o| (o.partition.clone(), o.version))
+            .collect();
+        if !held.is_empty() {
+            if let Err(e) = self.engine.discard_partitions(plan, &m.run_id, &held) {
                 tracing::warn!(error = %e, "staged rows of held-back partitions were not removed");
             }
         }
@@ -498,19 +501,49 @@ impl Runner<'_> {
         Ok(m)
     }
 
-    /// `bplc approve`: publishes a held run.
-    pub fn approve(&mut self, run_id: &str) -> Result<Manifest, RuntimeError> {
+    /// `bplc approve`: publishes a held run; who approved it, and why, is
+    /// kept in its manifest.
+    pub fn approve(&mut self, run_id: &str, review: Review) -> Result<Manifest, RuntimeError> {
         let mut m = self.held(run_id)?;
         m.error = None;
-        self.ledger.transition(&m, "approved")?;
+        let detail = review.line();
+        m.review = Some(review);
+        self.ledger.transition(&m, &detail)?;
         m.status = Status::Validating;
         self.commit(m)
     }
 
-    /// `bplc reject`: discards a held run.
-    pub fn reject(&mut self, run_id: &str) -> Result<Manifest, RuntimeError> {
-        let m = self.held(run_id)?;
-        self.finish_failed(m, "rejected at review".into())
+    /// `bplc reject`: discards a held run, keeping who rejected it and why.
+    pub fn reject(&mut self, run_id: &str, review: Review) -> Result<Manifest, RuntimeError> {
+        let mut m = self.held(run_id)?;
+        let detail = format!("{} at review", review.line());
+        m.review = Some(review);
+        self.finish_failed(m, detail)
+    }
+
+    /// Marks the outputs that are the first version of a closed partition.
+    fn mark_initial_loads(
+        &mut self,
+        m: &mut Manifest,
+        ids: &[(String, Option<i64>)],
+    ) -> Result<(), RuntimeError> {
+        if matches!(m.target, Target::Shadow { .. }) {
+            return Ok(());
+        }
+        let as_of = as_of_day(&m.parameters.as_of);
+        for (o, (_, ordinal)) in m.outputs.iter_mut().zip(ids) {
+            let closed = ordinal
+                .and_then(|x| self.plan.closes_on(x))
+                .is_some_and(|d| d < as_of);
+            if closed {
+                o.initial_load = self
+                    .engine
+                    .versions(self.plan, &o.partition, None)?
+                    .0
+                    .is_none();
+            }
+        }
+        Ok(())
     }
 
     fn held(&mut self, run_id: &str) -> Result<Manifest, RuntimeError> {
@@ -737,5 +770,6 @@ fn judge(
         },
         published: false,
         change: None,
+        initial_load: false,
     }
 }

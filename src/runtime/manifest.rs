@@ -147,6 +147,42 @@ pub struct Output {
     /// For a restatement: what changed against the prior version.
     #[serde(default)]
     pub change: Option<serde_json::Value>,
+    /// The first version of a closed partition that was never published:
+    /// an initial load, not a restatement (nothing reported changes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub initial_load: bool,
+}
+
+/// A person's decision about a run, kept for the audit trail: an approval
+/// or rejection of a held run, or a rollback (a run of its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// `approved`, `rejected` or `rolled back`.
+    pub decision: String,
+    /// Who decided: `--by`, or the OS user.
+    pub by: String,
+    pub reason: Option<String>,
+    pub at: String,
+    /// A rollback: the version that was active, and the one made active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_version: Option<i64>,
+}
+
+impl Review {
+    /// `approved by ann: "checked with finance"`, as text reports say it.
+    pub fn line(&self) -> String {
+        let versions = match (self.from_version, self.to_version) {
+            (Some(a), Some(b)) => format!(" v{a} -> v{b}"),
+            _ => String::new(),
+        };
+        let reason = self
+            .reason
+            .as_ref()
+            .map_or(String::new(), |r| format!(": {r:?}"));
+        format!("{}{versions} by {}{reason}", self.decision, self.by)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,4 +211,42 @@ pub struct Manifest {
     pub error: Option<String>,
     /// `bplc recover`'s decision, once made.
     pub recovery: Option<String>,
+    /// Who approved, rejected or rolled back, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+}
+
+impl Manifest {
+    /// A new run of `plan`'s job, PLANNED now; the ledger gives it its id
+    /// when it begins.
+    pub fn planned(
+        plan: &crate::plan::JobPlan,
+        mode: &str,
+        target: Target,
+        parameters: Parameters,
+        partitions: Vec<String>,
+    ) -> Manifest {
+        Manifest {
+            run_id: String::new(),
+            dataset: plan.dataset.clone(),
+            job_version: plan.version,
+            mode: mode.into(),
+            target,
+            backfill: None,
+            attempt: 1,
+            parameters,
+            status: Status::Planned,
+            partitions,
+            input_lock: Vec::new(),
+            bindings: Vec::new(),
+            times: Times {
+                planned: Some(super::now()),
+                ..Times::default()
+            },
+            outputs: Vec::new(),
+            error: None,
+            recovery: None,
+            review: None,
+        }
+    }
 }

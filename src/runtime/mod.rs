@@ -10,11 +10,13 @@ pub mod diff;
 pub mod engine;
 pub mod fault;
 pub mod functions;
+pub mod identity;
 pub mod ledger;
 pub mod lifecycle;
 pub mod manifest;
 pub mod recover;
 pub mod rollback;
+pub mod schema;
 pub mod tally;
 
 use std::path::Path;
@@ -54,6 +56,8 @@ pub enum RuntimeError {
         dataset: String,
         partition: String,
         holder: String,
+        /// The holder is HELD for review (not running, not crashed).
+        held: bool,
     },
     MissingInput(String),
     LedgerTooNew {
@@ -103,6 +107,23 @@ pub enum RuntimeError {
     Closed {
         dataset: String,
         partitions: Vec<String>,
+        /// The closed partitions' time key range, for `--range`.
+        range: Option<(String, String)>,
+    },
+    /// The stored schema of a dataset with published partitions differs
+    /// from its declaration: `backfill --mode migration` rebuilds it.
+    SchemaDrift {
+        dataset: String,
+        drift: String,
+        /// How many partitions are published, and the range of their
+        /// time key (none without one).
+        published: i64,
+        range: Option<(String, String)>,
+    },
+    /// A `${NAME}` in `bpl.toml` names an unset environment variable.
+    UnsetVariable {
+        key: String,
+        variable: String,
     },
     /// The dataset's output name is a table or view bplc did not create.
     NotOwned {
@@ -112,6 +133,38 @@ pub enum RuntimeError {
     },
     /// SIGINT or SIGTERM stopped the run before it published.
     Interrupted,
+    /// A warehouse and a ledger that carry different project ids.
+    Foreign {
+        warehouse: String,
+        ledger: String,
+    },
+    /// A warehouse or ledger, opened alone, that names another project.
+    OtherProject {
+        what: &'static str,
+        path: String,
+        found: String,
+        project: String,
+        /// The other file of this project, which carries no identity yet.
+        partner: String,
+    },
+    /// A ledger that does not exist, next to a warehouse holding runs
+    /// recorded in another one (`highest` is the last of them).
+    NewLedger {
+        ledger: String,
+        warehouse: String,
+        highest: String,
+    },
+    /// The warehouse, or the ledger's directory, does not exist.
+    NoSuchPath {
+        what: &'static str,
+        path: String,
+        file: String,
+    },
+    /// Rolling back a closed period needs a reason.
+    ReasonRequired {
+        dataset: String,
+        partition: String,
+    },
     Engine(String),
     Io(String),
 }
@@ -144,15 +197,25 @@ impl RuntimeError {
             RuntimeError::BadDimensionValue { .. } => codes::E0321,
             RuntimeError::Closed { .. } => codes::E0307,
             RuntimeError::NotOwned { .. } => codes::E0308,
+            RuntimeError::SchemaDrift { .. } => codes::E0312,
+            RuntimeError::UnsetVariable { .. } => codes::E0313,
             RuntimeError::RestatementRefused { .. } => codes::E0310,
             RuntimeError::PlanStep(_) => codes::E0320,
             RuntimeError::Interrupted => codes::E0309,
+            RuntimeError::Foreign { .. } => codes::E0330,
+            RuntimeError::OtherProject { .. } => codes::E0331,
+            RuntimeError::NewLedger { .. } => codes::E0332,
+            RuntimeError::NoSuchPath { .. } => codes::E0333,
+            RuntimeError::ReasonRequired { .. } => codes::E0335,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
         }
     }
 
     pub fn help(&self) -> String {
         match self {
+            RuntimeError::Leased { holder, held: true, .. } => format!(
+                "review it: `bplc approve {holder}` publishes it, `bplc reject {holder}` discards it (see `bplc show {holder}`)"
+            ),
             RuntimeError::Leased { holder, .. } => format!(
                 "wait for {holder} to finish, or resolve it with `bplc recover {holder}` if it crashed"
             ),
@@ -166,10 +229,16 @@ impl RuntimeError {
             RuntimeError::VersionNotKept { dataset, partition, version: Some(_), .. } => format!("the runs of `{dataset}` in `bplc runs --dataset {dataset}` show which versions of {partition} were published"),
             RuntimeError::VersionNotKept { dataset, partition, .. } => format!("publish it first: `bplc run {dataset} --date {partition}`"),
             RuntimeError::BadDimensionValue { key, .. } => format!("partition ids join key values with `/` (`acme/2026-06-15`), so a value of `{key}` cannot be empty or hold a `/`; clean the values, or partition by another column"),
-            RuntimeError::Closed { dataset, partitions } => format!(
-                "restate it instead: `bplc backfill --from {dataset} --range {}..{} --mode restatement --reason \"...\"`",
-                partitions.first().map_or("", String::as_str),
-                partitions.last().map_or("", String::as_str)
+            RuntimeError::Closed { dataset, range, .. } => format!(
+                "restate it instead: `bplc backfill --from {dataset}{} --mode restatement --reason \"...\"`",
+                range.as_ref().map(|(a, b)| format!(" --range {a}..{b}")).unwrap_or_default()
+            ),
+            RuntimeError::SchemaDrift { dataset, range, .. } => format!(
+                "rebuild its published partitions in the new schema: `bplc backfill --from {dataset}{} --mode migration`; every stored version stays, for rollback",
+                range.as_ref().map(|(a, b)| format!(" --range {a}..{b}")).unwrap_or_default()
+            ),
+            RuntimeError::UnsetVariable { variable, key } => format!(
+                "set it in the environment of the command (`export {variable}=...`), or write the `{key}` path in bpl.toml without it"
             ),
             RuntimeError::NotOwned { dataset, name, .. } => format!(
                 "give `{dataset}` another `table` name, or move the existing `{name}` out of the warehouse if it is no longer read"
@@ -179,6 +248,20 @@ impl RuntimeError {
                 "say why the figures change: `bplc backfill --from {dataset} ... --mode restatement --reason \"...\"`; the reason is kept with the new version"
             ),
             RuntimeError::PlanStep(_) => "plan again with `bplc plan-backfill ... --range A..B` and run that plan".into(),
+            RuntimeError::Foreign { .. } => "point `warehouse` and `ledger` in bpl.toml at the two files of one project; bplc never records one project's runs beside another's data".into(),
+            RuntimeError::OtherProject { what, found, .. } => format!(
+                "point `{what}` in bpl.toml at this project's own {what}; if this project was renamed from `{found}`, open it once with both of its files in place (they record the new name together)"
+            ),
+            RuntimeError::NewLedger { ledger, highest, .. } => format!(
+                "point `ledger` in bpl.toml at the ledger those runs were recorded in, or restore it from a backup; to start a new ledger for this warehouse anyway (the old runs' manifests stay lost), create it empty first: `touch {ledger}` (new run ids continue after {highest})"
+            ),
+            RuntimeError::NoSuchPath { what: "warehouse", .. } => "load the sources into the warehouse first (for a demo: `bplc demo-data`), or point `warehouse` in bpl.toml at the existing file".into(),
+            RuntimeError::NoSuchPath { what, path, .. } => format!(
+                "create the directory (`mkdir -p {path}`), or point `{what}` in bpl.toml elsewhere"
+            ),
+            RuntimeError::ReasonRequired { dataset, partition } => format!(
+                "say why the reported figures change: `bplc rollback {dataset} --partition {partition} --to-version N --reason \"...\"`; the reason and who gave it are kept in the ledger"
+            ),
             RuntimeError::Interrupted => "nothing was published; run it again with `bplc run --retry RUN` (it reads exactly the rows it locked), or repeat the backfill to resume it".into(),
             RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
         }
@@ -192,6 +275,16 @@ impl std::fmt::Display for RuntimeError {
                 dataset,
                 partition,
                 holder,
+                held: true,
+            } => write!(
+                f,
+                "partition {partition} of `{dataset}` is owned by run {holder}, HELD for review"
+            ),
+            RuntimeError::Leased {
+                dataset,
+                partition,
+                holder,
+                ..
             } => write!(
                 f,
                 "partition {partition} of `{dataset}` is owned by the unfinished run {holder}"
@@ -242,11 +335,25 @@ impl std::fmt::Display for RuntimeError {
             RuntimeError::Closed {
                 dataset,
                 partitions,
+                ..
             } => write!(
                 f,
                 "{} of `{dataset}` {} closed; a closed partition is never replaced",
                 partitions.join(", "),
                 if partitions.len() == 1 { "is" } else { "are" }
+            ),
+            RuntimeError::SchemaDrift {
+                dataset,
+                drift,
+                published,
+                ..
+            } => write!(
+                f,
+                "the declaration of `{dataset}` {drift}, but its {published} published partition(s) are stored in the old schema"
+            ),
+            RuntimeError::UnsetVariable { key, variable } => write!(
+                f,
+                "`{key}` in bpl.toml reads the environment variable `{variable}`, which is not set"
             ),
             RuntimeError::NotOwned {
                 dataset,
@@ -257,6 +364,40 @@ impl std::fmt::Display for RuntimeError {
                 "the warehouse already has a {kind} `{name}` that bplc did not create; `{dataset}` would publish where its readers never look"
             ),
             RuntimeError::Interrupted => f.write_str("the run was stopped by a signal"),
+            RuntimeError::Foreign { warehouse, ledger } => write!(
+                f,
+                "the warehouse {warehouse} and the ledger {ledger} belong to different projects"
+            ),
+            RuntimeError::OtherProject {
+                what,
+                path,
+                found,
+                project,
+                partner,
+            } => write!(
+                f,
+                "the {what} `{path}` belongs to project `{found}`; this project is `{project}` (bpl.toml), whose {} is `{partner}`",
+                if *what == "ledger" { "warehouse" } else { "ledger" }
+            ),
+            RuntimeError::NewLedger {
+                ledger,
+                warehouse,
+                highest,
+            } => write!(
+                f,
+                "the ledger `{ledger}` does not exist, but the warehouse `{warehouse}` holds runs up to {highest} recorded in another ledger"
+            ),
+            RuntimeError::NoSuchPath { what, path, file } if path == file => {
+                write!(f, "the {what} `{path}` does not exist")
+            }
+            RuntimeError::NoSuchPath { what, path, file } => write!(
+                f,
+                "the directory `{path}` of the {what} `{file}` does not exist"
+            ),
+            RuntimeError::ReasonRequired { dataset, partition } => write!(
+                f,
+                "partition {partition} of `{dataset}` is closed: rolling it back changes reported figures, and needs a reason"
+            ),
             RuntimeError::RestatementRefused {
                 dataset,
                 never: true,
@@ -268,6 +409,15 @@ impl std::fmt::Display for RuntimeError {
             RuntimeError::PlanStep(m) => f.write_str(m),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<crate::project::UnsetVariable> for RuntimeError {
+    fn from(e: crate::project::UnsetVariable) -> RuntimeError {
+        RuntimeError::UnsetVariable {
+            key: e.key.to_string(),
+            variable: e.variable,
         }
     }
 }

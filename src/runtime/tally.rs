@@ -170,6 +170,10 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             }
             Ok(true)
         }
+        tally::ACCEPT_GROUP => {
+            s.part(int(ctx, 1))?.accepted += int(ctx, 2);
+            Ok(true)
+        }
         tally::BOUNDARY => {
             let partition = int(ctx, 1);
             let problems = match ctx.get_raw(2) {

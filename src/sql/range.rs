@@ -83,6 +83,9 @@ pub mod tally {
     /// each alias a gate's `unmatched()` reads, whether its join found no
     /// match; always passes.
     pub const ACCEPT: i64 = 3;
+    /// `bpl_tally(5, partition, n)`: `n` accepted rows at once, from the
+    /// `HAVING` of the `group by` they fall into; always passes.
+    pub const ACCEPT_GROUP: i64 = 5;
 }
 
 /// How a job stages a batch of partitions.
@@ -121,6 +124,9 @@ pub struct RangeStage {
     /// source that failed the typed input boundary. They take no part in
     /// the join; this records them.
     pub joined_bad: Vec<(String, String)>,
+    /// `SELECT partition, count`: the input rows of each partition, when
+    /// they are counted apart from staging (see [`Builder::input`]).
+    pub input_count: Option<String>,
 }
 
 /// The window table of a dataset input.
@@ -396,6 +402,12 @@ struct Builder<'a> {
     first: Option<String>,
     fences: usize,
     points: Vec<Vec<usize>>,
+    /// A `where` step ran before the input was counted.
+    filtered: bool,
+    /// The input is counted by a statement of its own, not in staging.
+    input_apart: bool,
+    /// Accepted rows are counted by the `group by` that shapes them.
+    accept_in_group: bool,
 }
 
 impl Builder<'_> {
@@ -477,6 +489,18 @@ impl Builder<'_> {
             .and_then(|a| table_of(self.plan, a))
             .is_some_and(|t| t.kind == DeclKind::Source);
         if !source {
+            // A dataset's rows, unfiltered, are counted by an index-only
+            // statement: a tally point here would hold every row in a
+            // subquery SQLite must materialize before a join.
+            let dataset = self
+                .first
+                .as_deref()
+                .and_then(|a| table_of(self.plan, a))
+                .is_some_and(|t| t.kind == DeclKind::Dataset);
+            if self.tally && dataset && !self.filtered {
+                self.input_apart = true;
+                return rows;
+            }
             return self.count(rows, tally::INPUT);
         }
         if !self.tally {
@@ -555,6 +579,17 @@ impl Builder<'_> {
                     rows = self.input(rows);
                 }
                 rows = self.route(rows, std::mem::take(&mut late), &present)?;
+                // Rows that go straight into one `group by` are counted
+                // there, a sum per group, not one by one.
+                let grouped = matches!(shaping.as_slice(), [Step::Group { .. }]);
+                if self.tally
+                    && grouped
+                    && self.unmatched.is_empty()
+                    && self.plan.hash_key().is_none()
+                {
+                    self.accept_in_group = true;
+                    return Ok((rows, shaping, first));
+                }
                 return Ok((self.count(rows, tally::ACCEPT), shaping, first));
             }
             if matches!(step, Step::Join { .. } | Step::Dedupe { .. }) && !counted_input {
@@ -569,7 +604,10 @@ impl Builder<'_> {
                         .ok_or_else(|| Unsupported(format!("no input called `{a}`")))?;
                     flattened(t, true, self.keys)
                 }
-                Step::Where(e) => format!("SELECT * FROM ({rows}) WHERE {}", sql(e, ROW)?),
+                Step::Where(e) => {
+                    self.filtered |= !counted_input;
+                    format!("SELECT * FROM ({rows}) WHERE {}", sql(e, ROW)?)
+                }
                 Step::Join { left, alias, on } => {
                     present.push(alias.clone());
                     let t = table_of(plan, alias).ok_or_else(|| {
@@ -640,6 +678,7 @@ fn shape(
     accepted: &str,
     single: bool,
     keys: &[String],
+    accept_in_group: bool,
 ) -> Result<String, Unsupported> {
     let mut q = accepted.to_string();
     let mut shaped = false;
@@ -660,9 +699,18 @@ fn shape(
                 }
                 let mut all = group.clone();
                 all.extend(aggregates.iter().cloned());
+                // `HAVING` runs once per group: the tally adds its rows.
+                let having = if accept_in_group {
+                    format!(
+                        " HAVING bpl_tally({}, _bpl_no, count(*))",
+                        tally::ACCEPT_GROUP
+                    )
+                } else {
+                    String::new()
+                };
                 // The partition's keys are the same on every row of a group.
                 format!(
-                    "SELECT {carried}, {} FROM ({q}) GROUP BY {}",
+                    "SELECT {carried}, {} FROM ({q}) GROUP BY {}{having}",
                     named(&all, ROW)?,
                     by.join(", ")
                 )
@@ -804,12 +852,32 @@ pub fn lower(
             }),
             fences: 0,
             points: Vec::new(),
+            filtered: false,
+            input_apart: false,
+            accept_in_group: false,
         };
         let (rows, shaping, first) = b.row_stage()?;
-        Ok::<_, Unsupported>((rows, shaping, first, b.points))
+        Ok::<_, Unsupported>((rows, shaping, first, b))
     };
-    let (rows, shaping, first, points) = build(true)?;
-    let output = shape(plan, &shaping, first.as_deref(), &rows, single, &keys)?;
+    let (rows, shaping, first, built) = build(true)?;
+    let (points, input_apart, accept_in_group) =
+        (built.points, built.input_apart, built.accept_in_group);
+    let output = shape(
+        plan,
+        &shaping,
+        first.as_deref(),
+        &rows,
+        single,
+        &keys,
+        accept_in_group,
+    )?;
+    let input_count = match (&first, input_apart) {
+        (Some(a), true) => Some(format!(
+            "{with}SELECT _bpl_no, count(*) FROM {} GROUP BY 1",
+            cte(a)
+        )),
+        _ => None,
+    };
     let data = data_table(&plan.table);
     let out_cols: Vec<String> = plan.columns.iter().map(|c| ident(&c.name)).collect();
     let row_id = if plan.key.is_empty() {
@@ -911,6 +979,7 @@ pub fn lower(
             .collect::<Result<_, _>>()?,
         unmatched,
         joined_bad,
+        input_count,
     })
 }
 

@@ -327,20 +327,24 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             operands: operands(written, &r.expr, &gate_of)?,
         });
     }
-    let key_duplicates = (!plan.key.is_empty()).then(|| {
+    let key_duplicates = (!plan.key.is_empty() && !keys_proved_unique(plan)).then(|| {
         format!(
             "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {this_version} GROUP BY {} HAVING count(*) > 1)",
             ident(&data),
             plan.key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")
         )
     });
-    let out_of_partition = plan.time_key.as_ref().map(|(k, _)| {
-        format!(
-            "SELECT count(*) FROM {} WHERE {this_version} AND {} IS NOT :p",
-            ident(&data),
-            ident(k)
-        )
-    });
+    let out_of_partition = plan
+        .time_key
+        .as_ref()
+        .filter(|(k, _)| !proved_partition_value(plan, k))
+        .map(|(k, _)| {
+            format!(
+                "SELECT count(*) FROM {} WHERE {this_version} AND {} IS NOT :p",
+                ident(&data),
+                ident(k)
+            )
+        });
     let typed_output = format!(
         "SELECT count(_bpl_problem), min(_bpl_problem) FROM (SELECT {} AS _bpl_problem \
          FROM {} AS d WHERE {this_version} AND ({}))",
@@ -550,4 +554,57 @@ pub(super) fn lift_input_aggregates(
         _ => {}
     }
     Ok(())
+}
+
+/// Whether the job's own steps prove its output key unique in a
+/// partition, so validation need not look: a `dedupe` keeps one row per
+/// value of its columns, and the final `select` passes each of them on
+/// unchanged into a key column, with nothing in between that could repeat
+/// a row (a join) or change a value (a derive).
+fn keys_proved_unique(plan: &JobPlan) -> bool {
+    use crate::semantic::hir::{ExprKind, Step};
+    let steps = &plan.job.steps;
+    let Some(last) = steps.iter().rposition(|s| matches!(s, Step::Dedupe { .. })) else {
+        return false;
+    };
+    let (Step::Dedupe { by, .. }, [between @ .., Step::Select(items)]) =
+        (&steps[last], &steps[last + 1..])
+    else {
+        return false;
+    };
+    if !between.iter().all(|s| matches!(s, Step::Where(_))) || by.is_empty() {
+        return false;
+    }
+    by.iter().all(|b| {
+        matches!(b.kind, ExprKind::Column { .. })
+            && items
+                .iter()
+                .any(|i| plan.key.contains(&i.name) && i.expr.kind == b.kind)
+    })
+}
+
+/// Whether the step that shapes the output sets the time key column to
+/// `p` itself, so no row can land outside its partition.
+fn proved_partition_value(plan: &JobPlan, key: &str) -> bool {
+    use crate::semantic::hir::{ExprKind, Step};
+    let Some(shaping) = plan.job.steps.iter().rposition(|s| s.shapes()) else {
+        return false;
+    };
+    let items = match &plan.job.steps[shaping] {
+        Step::Select(items) | Step::Aggregate(items) => items,
+        Step::Group { keys, .. } => keys,
+        _ => return false,
+    };
+    let redefined = plan.job.steps[shaping + 1..]
+        .iter()
+        .any(|s| matches!(s, Step::Derive(d) if d.iter().any(|n| n.name == key)));
+    !redefined
+        && items.iter().any(|i| {
+            i.name == key
+                && match &i.expr.kind {
+                    ExprKind::Partition { key: None } => plan.partition.len() == 1,
+                    ExprKind::Partition { key: Some(k) } => k == key,
+                    _ => false,
+                }
+        })
 }

@@ -1,0 +1,266 @@
+//! Whose warehouse and ledger these are. Both files carry the project's
+//! identity in a `_bpl_project` table: a random id made when the pair is
+//! first opened, and the project's name from `bpl.toml`. The id is the
+//! identity; the name is for people. So:
+//!
+//! - a warehouse and a ledger with different ids belong to different
+//!   projects, and are refused (E0330);
+//! - a project renamed in `bpl.toml` keeps its history: when both files
+//!   carry the same id, the new name is recorded in both;
+//! - a file opened alone (its partner is new) must carry this project's
+//!   name, or it belongs to another project (E0331);
+//! - a new ledger next to a warehouse that already holds published runs is
+//!   refused (E0332): those runs' manifests are in another ledger, and the
+//!   two histories would otherwise silently split;
+//! - run ids never collide with the commit markers in the warehouse: a
+//!   ledger restored from an older backup goes on after the warehouse's
+//!   highest run.
+//!
+//! Nothing is created before the paths are checked (E0333): the warehouse
+//! must exist (its sources are in it), and so must the ledger's directory.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use super::engine::SqliteEngine;
+use super::ledger::Ledger;
+use super::RuntimeError;
+
+/// The two files of a project, and the name `bpl.toml` gives it.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    pub project: String,
+    pub warehouse: PathBuf,
+    pub ledger: PathBuf,
+}
+
+/// The identity a file carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub id: String,
+    pub name: String,
+}
+
+const TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS _bpl_project (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
+
+impl Stores {
+    /// Opens the warehouse and the ledger for a command that writes, after
+    /// checking the paths and that both files are this project's.
+    pub fn open(&self) -> Result<(SqliteEngine, Ledger), RuntimeError> {
+        self.check_paths()?;
+        let ledger_existed = self.ledger.exists();
+        let engine = SqliteEngine::open(&self.warehouse)?;
+        let highest = highest_run(engine.connection())?;
+        if !ledger_existed && highest > 0 {
+            return Err(RuntimeError::NewLedger {
+                ledger: self.ledger.display().to_string(),
+                warehouse: self.warehouse.display().to_string(),
+                highest: run_id(highest),
+            });
+        }
+        let mut ledger = Ledger::open(&self.ledger)?;
+        self.reconcile(engine.connection(), ledger.connection())?;
+        ledger.continue_after(highest)?;
+        Ok((engine, ledger))
+    }
+
+    /// Opens the ledger for a command that only reads it: `None` when there
+    /// is none yet (nothing is created). A ledger of another project is
+    /// refused; a renamed project is recognised by its warehouse's id.
+    pub fn read_ledger(&self) -> Result<Option<Ledger>, RuntimeError> {
+        if !self.ledger.exists() {
+            return Ok(None);
+        }
+        let ledger = Ledger::open(&self.ledger)?;
+        let Some(l) = read(ledger.connection()).map_err(|e| self.corrupt_ledger(e))? else {
+            return Ok(Some(ledger));
+        };
+        let w = match self.warehouse.is_file() {
+            true => Connection::open_with_flags(&self.warehouse, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .ok()
+                .and_then(|c| read(&c).ok().flatten()),
+            false => None,
+        };
+        match w {
+            Some(w) if w.id != l.id => Err(self.foreign(&w, &l)),
+            Some(_) => Ok(Some(ledger)),
+            None if l.name == self.project => Ok(Some(ledger)),
+            None => Err(self.other_project("ledger", &self.ledger, &l)),
+        }
+    }
+
+    /// The warehouse must exist, and the ledger's directory: a path with a
+    /// typo would otherwise become a new, empty file.
+    pub fn check_paths(&self) -> Result<(), RuntimeError> {
+        let missing = |what: &'static str, path: &Path, file: &Path| RuntimeError::NoSuchPath {
+            what,
+            path: path.display().to_string(),
+            file: file.display().to_string(),
+        };
+        if !self.warehouse.is_file() {
+            return Err(missing("warehouse", &self.warehouse, &self.warehouse));
+        }
+        let dir = self.ledger.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+            return Err(missing("ledger", dir, &self.ledger));
+        }
+        Ok(())
+    }
+
+    fn reconcile(&self, warehouse: &Connection, ledger: &Connection) -> Result<(), RuntimeError> {
+        let w0 = read(warehouse).map_err(RuntimeError::sql)?;
+        let l0 = read(ledger).map_err(|e| self.corrupt_ledger(e))?;
+        match (&w0, &l0) {
+            (Some(w), Some(l)) if w.id != l.id => return Err(self.foreign(w, l)),
+            (Some(w), None) if w.name != self.project => {
+                return Err(self.other_project("warehouse", &self.warehouse, w))
+            }
+            (None, Some(l)) if l.name != self.project => {
+                return Err(self.other_project("ledger", &self.ledger, l))
+            }
+            _ => {}
+        }
+        let candidate = w0.or(l0).unwrap_or_else(|| Identity {
+            id: new_id(),
+            name: self.project.clone(),
+        });
+        // Claimed file by file, each in one write transaction: two processes
+        // opening a new pair at once agree on the first id written.
+        let w = claim(warehouse, &candidate).map_err(RuntimeError::sql)?;
+        let l = claim(ledger, &w).map_err(|e| self.corrupt_ledger(e))?;
+        if w.id != l.id {
+            return Err(self.foreign(&w, &l));
+        }
+        if w.name != self.project {
+            rename(warehouse, &self.project).map_err(RuntimeError::sql)?;
+            rename(ledger, &self.project).map_err(|e| self.corrupt_ledger(e))?;
+        }
+        Ok(())
+    }
+
+    fn foreign(&self, w: &Identity, l: &Identity) -> RuntimeError {
+        RuntimeError::Foreign {
+            warehouse: format!(
+                "`{}` (project `{}`, id {})",
+                self.warehouse.display(),
+                w.name,
+                w.id
+            ),
+            ledger: format!(
+                "`{}` (project `{}`, id {})",
+                self.ledger.display(),
+                l.name,
+                l.id
+            ),
+        }
+    }
+
+    fn other_project(&self, what: &'static str, path: &Path, found: &Identity) -> RuntimeError {
+        let partner = if what == "ledger" {
+            &self.warehouse
+        } else {
+            &self.ledger
+        };
+        RuntimeError::OtherProject {
+            what,
+            path: path.display().to_string(),
+            found: found.name.clone(),
+            project: self.project.clone(),
+            partner: partner.display().to_string(),
+        }
+    }
+
+    fn corrupt_ledger(&self, e: rusqlite::Error) -> RuntimeError {
+        RuntimeError::ledger(&self.ledger, e)
+    }
+}
+
+/// The identity a file carries, if any.
+pub fn read(conn: &Connection) -> Result<Option<Identity>, rusqlite::Error> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_bpl_project')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(None);
+    }
+    let get = |key: &str| -> Result<Option<String>, rusqlite::Error> {
+        conn.query_row(
+            "SELECT value FROM _bpl_project WHERE key = ?1",
+            params![key],
+            |r| r.get(0),
+        )
+        .optional()
+    };
+    Ok(match (get("project_id")?, get("project_name")?) {
+        (Some(id), Some(name)) => Some(Identity { id, name }),
+        _ => None,
+    })
+}
+
+/// Writes `identity` into a file that has none; returns the one it has.
+fn claim(conn: &Connection, identity: &Identity) -> Result<Identity, rusqlite::Error> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    tx.execute_batch(TABLE)?;
+    if let Some(found) = read(&tx)? {
+        tx.commit()?;
+        return Ok(found);
+    }
+    for (key, value) in [
+        ("project_id", identity.id.as_str()),
+        ("project_name", identity.name.as_str()),
+        ("created_at", super::now().as_str()),
+    ] {
+        tx.execute(
+            "INSERT INTO _bpl_project (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+    }
+    tx.commit()?;
+    Ok(identity.clone())
+}
+
+fn rename(conn: &Connection, name: &str) -> Result<(), rusqlite::Error> {
+    conn.execute(
+        "UPDATE _bpl_project SET value = ?1 WHERE key = 'project_name'",
+        params![name],
+    )
+    .map(drop)
+}
+
+/// The highest run number the warehouse holds a commit marker or a shadow
+/// version of (0 for none).
+pub fn highest_run(conn: &Connection) -> Result<i64, RuntimeError> {
+    conn.query_row(
+        "SELECT coalesce(max(n), 0) FROM (
+           SELECT CAST(substr(run_id, 5) AS INTEGER) AS n FROM _bpl_commits WHERE run_id LIKE 'run-%'
+           UNION ALL
+           SELECT CAST(substr(run_id, 5) AS INTEGER) FROM _bpl_shadow WHERE run_id LIKE 'run-%')",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(RuntimeError::sql)
+}
+
+/// A run id as the ledger writes them.
+pub fn run_id(seq: i64) -> String {
+    format!("run-{seq:06}")
+}
+
+/// A random project id: 16 hex digits from the OS's random source, mixed
+/// with the time and process id where it has none.
+fn new_id() -> String {
+    let mut bytes = [0u8; 8];
+    let random = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if random.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = (t ^ (u64::from(std::process::id()) << 32)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
