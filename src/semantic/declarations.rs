@@ -110,7 +110,7 @@ fn placement_help(clause: &ClauseKind) -> &'static str {
     use ClauseKind::*;
     match clause {
         Clock(_) | Snapshot(_) | Cursor(_) | MaxLateness(_) | BadRows { .. } => {
-            "clocks, input locks and lateness describe raw data: state them on the `source` the data comes from"
+            "clocks, input locks, lateness and bad-row policies describe raw data: state them on the `source` the data comes from"
         }
         Validity { .. } | VersionedBy(_) | Versions(_) => {
             "validity and versions describe reference data: state them on a `reference`"
