@@ -5,23 +5,9 @@
 
 mod runtime_support;
 
-use runtime_support::{reading, Project};
+use runtime_support::{reading, readings_source, Project};
 
 const AS_OF: &str = "2026-06-10T00:00:00Z";
-
-const SOURCE: &str = r#"source readings {
-  table "readings"
-  columns {
-    id: string
-    v: int
-    day: date
-    at: timestamp
-  }
-  key id
-  clock event = at
-  snapshot by at
-}
-"#;
 
 fn daily(version: u32, aggregates: &str) -> String {
     format!(
@@ -44,7 +30,8 @@ fn daily(version: u32, aggregates: &str) -> String {
 }
 
 fn project(spec: &str) -> Project {
-    let p = Project::new(&[("sources.bpl", SOURCE), ("daily.bpl", spec)]);
+    let source = readings_source("readings");
+    let p = Project::new(&[("sources.bpl", &source), ("daily.bpl", spec)]);
     p.warehouse()
         .execute_batch("CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);")
         .unwrap();

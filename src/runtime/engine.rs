@@ -15,7 +15,7 @@ use crate::plan::JobPlan;
 use crate::semantic::hir::{BindPolicyKind, Lock};
 use crate::sql::range::RangeStage;
 use crate::sql::sqlite::{Gate, LoweredJob};
-use crate::sql::types::{ident, sqlite_type};
+use crate::sql::types::{ident, sqlite_type, table_ref};
 use crate::syntax::ast::DeclKind;
 
 /// One partition a run computes, with every value its statements bind.
@@ -213,6 +213,8 @@ pub fn quiet_sqlite_statistics() {
 /// dataset's rows (all versions) and the partition pointers.
 pub struct SqliteEngine {
     conn: Connection,
+    /// The aliases of the databases attached read-only as sources.
+    attached: Vec<String>,
     lowered: Option<(String, LoweredJob)>,
     tally: super::tally::Tally,
 }
@@ -267,9 +269,49 @@ impl SqliteEngine {
             .map_err(RuntimeError::sql)?;
         Ok(SqliteEngine {
             conn,
+            attached: Vec::new(),
             lowered: None,
             tally,
         })
+    }
+
+    /// Attaches other SQLite databases, read-only, under their aliases:
+    /// sources and references name their tables `alias.table`. SQLite
+    /// refuses every write through a read-only attachment, so bplc can
+    /// never change a database it only reads.
+    pub fn attach(
+        &mut self,
+        databases: &[(String, std::path::PathBuf)],
+    ) -> Result<(), RuntimeError> {
+        for (alias, path) in databases {
+            let missing = |problem: String| RuntimeError::Attachment {
+                alias: alias.clone(),
+                path: Some(path.display().to_string()),
+                problem,
+            };
+            if !path.is_file() {
+                return Err(missing(format!(
+                    "the database attached as `{alias}`, `{}`, does not exist",
+                    path.display()
+                )));
+            }
+            let absolute = std::fs::canonicalize(path).map_err(|e| missing(e.to_string()))?;
+            // A URI, so the attachment can be read-only; `%`, `?` and `#`
+            // would otherwise end the path.
+            let uri = format!(
+                "file:{}?mode=ro",
+                absolute
+                    .to_string_lossy()
+                    .replace('%', "%25")
+                    .replace('?', "%3f")
+                    .replace('#', "%23")
+            );
+            self.conn
+                .execute(&format!("ATTACH DATABASE ?1 AS {}", ident(alias)), [uri])
+                .map_err(|e| missing(e.to_string()))?;
+            self.attached.push(alias.clone());
+        }
+        Ok(())
     }
 
     /// Creates a job's storage without checking its inputs: for commands
@@ -705,6 +747,20 @@ impl Engine for SqliteEngine {
                 }
                 continue;
             }
+            if let Some((db, _)) = t.table.split_once('.') {
+                if !self.attached.iter().any(|a| a == db) {
+                    return Err(RuntimeError::Attachment {
+                        alias: db.to_string(),
+                        path: None,
+                        problem: format!(
+                            "the {} `{}` reads `{}`, but bpl.toml attaches no database `{db}`",
+                            t.kind.keyword(),
+                            t.decl,
+                            t.table
+                        ),
+                    });
+                }
+            }
             let found = self.columns_of(&t.table)?;
             if found.is_empty() {
                 return Err(RuntimeError::MissingInput(format!(
@@ -818,7 +874,7 @@ impl Engine for SqliteEngine {
                 let sql = format!(
                     "SELECT {} FROM {} ORDER BY {} LIMIT 1",
                     quoted.join(", "),
-                    ident(&t.table),
+                    table_ref(&t.table),
                     quoted
                         .iter()
                         .map(|c| format!("{c} DESC"))
@@ -1376,7 +1432,7 @@ impl Engine for SqliteEngine {
                 let sql = format!(
                     "SELECT DISTINCT CAST({c} AS TEXT) FROM {t} WHERE {c} IS NOT NULL",
                     c = ident(col),
-                    t = ident(&i.table.table)
+                    t = table_ref(&i.table.table)
                 );
                 let mut stmt = self.conn.prepare(&sql).map_err(RuntimeError::sql)?;
                 let rows = stmt

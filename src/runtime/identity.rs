@@ -33,6 +33,8 @@ pub struct Stores {
     pub project: String,
     pub warehouse: PathBuf,
     pub ledger: PathBuf,
+    /// Databases attached read-only as sources: `(alias, path)`.
+    pub attach: Vec<(String, PathBuf)>,
 }
 
 /// The identity a file carries.
@@ -51,7 +53,8 @@ impl Stores {
     pub fn open(&self) -> Result<(SqliteEngine, Ledger), RuntimeError> {
         self.check_paths()?;
         let ledger_existed = self.ledger.exists();
-        let engine = SqliteEngine::open(&self.warehouse)?;
+        let mut engine = SqliteEngine::open(&self.warehouse)?;
+        engine.attach(&self.attach)?;
         let highest = highest_run(engine.connection())?;
         if !ledger_existed && highest > 0 {
             return Err(RuntimeError::NewLedger {

@@ -67,9 +67,12 @@ pub(super) fn columns(
     conn: &Connection,
     table: &str,
 ) -> Result<Vec<(String, String)>, RuntimeError> {
-    let mut stmt = conn
-        .prepare(&format!("PRAGMA table_info({})", ident(table)))
-        .map_err(RuntimeError::sql)?;
+    // `raw.events`: a table of the database attached as `raw`.
+    let pragma = match table.split_once('.') {
+        Some((db, t)) => format!("PRAGMA {}.table_info({})", ident(db), ident(t)),
+        None => format!("PRAGMA table_info({})", ident(table)),
+    };
+    let mut stmt = conn.prepare(&pragma).map_err(RuntimeError::sql)?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
         .map_err(RuntimeError::sql)?;

@@ -327,7 +327,7 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
          CROSS JOIN {PARTS} AS parts{on}{filter}",
         cols("s"),
         problems,
-        ident(&t.table),
+        super::types::table_ref(&t.table),
     ))
 }
 

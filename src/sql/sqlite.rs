@@ -18,7 +18,7 @@
 use serde::Serialize;
 
 use super::expr::{sql, Columns, Ctx, Unsupported};
-use super::types::{ident, string};
+use super::types::{ident, string, table_ref};
 use crate::plan::{BindPlan, JobPlan, Table};
 use crate::semantic::hir::{BindPolicyKind, Named};
 use crate::syntax::ast::{RuleLevel, Severity};
@@ -162,7 +162,7 @@ pub(super) fn bind_sql(b: &BindPlan) -> String {
         b.versioned_by.as_ref().map(|v| {
             format!(
                 "{v} = (SELECT max({v}) FROM {})",
-                ident(&t.table),
+                table_ref(&t.table),
                 v = ident(v)
             )
         })
@@ -188,8 +188,8 @@ pub(super) fn bind_sql(b: &BindPlan) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     match filter {
-        Some(f) => format!("SELECT {cols} FROM {} WHERE {f}", ident(&t.table)),
-        None => format!("SELECT {cols} FROM {}", ident(&t.table)),
+        Some(f) => format!("SELECT {cols} FROM {} WHERE {f}", table_ref(&t.table)),
+        None => format!("SELECT {cols} FROM {}", table_ref(&t.table)),
     }
 }
 
