@@ -242,6 +242,10 @@ CREATE TABLE IF NOT EXISTS _bpl_versions (
     PRIMARY KEY (dataset, partition, version));
 CREATE TABLE IF NOT EXISTS _bpl_commits (
     run_id TEXT PRIMARY KEY, dataset TEXT NOT NULL, committed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _bpl_staged (
+    dataset TEXT NOT NULL, partition TEXT NOT NULL, version INTEGER NOT NULL,
+    run_id TEXT NOT NULL, as_of TEXT NOT NULL,
+    PRIMARY KEY (dataset, partition, version));
 CREATE TABLE IF NOT EXISTS _bpl_shadow (
     scope TEXT NOT NULL, dataset TEXT NOT NULL, partition TEXT NOT NULL,
     version INTEGER NOT NULL, run_id TEXT NOT NULL,
@@ -319,6 +323,7 @@ impl SqliteEngine {
     pub fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
         self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
+        super::schema::upgrade_layout(&self.conn, plan, &lowered)?;
         self.conn
             .execute_batch(&format!(
                 "{}; {};",
@@ -798,6 +803,7 @@ impl Engine for SqliteEngine {
         }
         self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
+        super::schema::upgrade_layout(&self.conn, plan, &lowered)?;
         // Storage of an older schema: rebuilt at once while nothing of it
         // is published; afterwards only by a migration backfill, which
         // publishes every partition again in the new schema.
@@ -987,6 +993,28 @@ impl Engine for SqliteEngine {
             } else {
                 staged = self.stage_batch(plan, &l, run, parts)?;
             }
+            // Which run staged each version, and as of when: kept once per
+            // version here, not on every row, and what discarding a failed
+            // run finds its rows by. Same transaction as the rows.
+            let mut record = self
+                .conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO _bpl_staged (dataset, partition, version, run_id, as_of)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(RuntimeError::sql)?;
+            for part in parts {
+                record
+                    .execute(params![
+                        plan.dataset,
+                        part.partition,
+                        part.version,
+                        run.run_id,
+                        run.as_of
+                    ])
+                    .map_err(RuntimeError::sql)?;
+            }
+            drop(record);
             // Inside the batch transaction: SQLite rolls it all back.
             super::fault::point("in-staging");
             super::cancel::check()?;
@@ -1226,9 +1254,17 @@ impl Engine for SqliteEngine {
 
     fn discard(&mut self, plan: &JobPlan, run_id: &str) -> Result<i64, RuntimeError> {
         let l = self.lowered(plan)?;
-        let n = self.execute(
-            &l.discard,
-            &[(":run_id".into(), Value::Text(run_id.into()))],
+        let rid = [(":run_id".to_string(), Value::Text(run_id.into()))];
+        let n = self.execute(&l.discard, &rid)?;
+        // Then the record of what it staged: were this left behind alone,
+        // a later discard would find nothing to remove.
+        self.execute(
+            &format!(
+                "DELETE FROM _bpl_staged WHERE dataset = {} AND (partition, version) IN ({})",
+                crate::sql::types::string(&plan.dataset),
+                crate::sql::sqlite::unkept_versions(&plan.dataset)
+            ),
+            &rid,
         )?;
         Ok(n as i64)
     }
@@ -1240,23 +1276,23 @@ impl Engine for SqliteEngine {
         partitions: &[(String, i64)],
     ) -> Result<i64, RuntimeError> {
         let l = self.lowered(plan)?;
-        // `+` keeps SQLite off the run-id index, which would visit every
-        // row the run staged: the partition index finds a few.
-        let sql = format!(
-            "DELETE FROM {} WHERE _bpl_partition = :partition AND _bpl_version = :version \
-             AND +_bpl_run_id = :run_id",
+        // A version number belongs to the one run that staged it.
+        let rows = format!(
+            "DELETE FROM {} WHERE _bpl_partition = :partition AND _bpl_version = :version",
             ident(&l.data_table)
         );
+        let record = "DELETE FROM _bpl_staged WHERE dataset = :dataset AND partition = :partition \
+                      AND version = :version AND run_id = :run_id";
         let mut n = 0;
         for (partition, version) in partitions {
-            n += self.execute(
-                &sql,
-                &[
-                    (":partition".into(), Value::Text(partition.clone())),
-                    (":version".into(), Value::Integer(*version)),
-                    (":run_id".into(), Value::Text(run_id.into())),
-                ],
-            )? as i64;
+            let v = [
+                (":dataset".to_string(), Value::Text(plan.dataset.clone())),
+                (":partition".into(), Value::Text(partition.clone())),
+                (":version".into(), Value::Integer(*version)),
+                (":run_id".into(), Value::Text(run_id.into())),
+            ];
+            n += self.execute(&rows, &v[1..3])? as i64;
+            self.execute(record, &v)?;
         }
         Ok(n)
     }
