@@ -5,23 +5,9 @@
 
 mod runtime_support;
 
-use runtime_support::{reading, Project};
+use runtime_support::{reading, readings_source, Project};
 
 const AS_OF: &str = "2026-06-10T00:00:00Z";
-
-const SOURCE: &str = r#"source readings {
-  table "readings"
-  columns {
-    id: string
-    v: int
-    day: date
-    at: timestamp
-  }
-  key id
-  clock event = at
-  snapshot by at
-}
-"#;
 
 fn daily(version: u32, aggregates: &str) -> String {
     format!(
@@ -44,7 +30,8 @@ fn daily(version: u32, aggregates: &str) -> String {
 }
 
 fn project(spec: &str) -> Project {
-    let p = Project::new(&[("sources.bpl", SOURCE), ("daily.bpl", spec)]);
+    let source = readings_source("readings");
+    let p = Project::new(&[("sources.bpl", &source), ("daily.bpl", spec)]);
     p.warehouse()
         .execute_batch("CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);")
         .unwrap();
@@ -195,4 +182,47 @@ fn a_dataset_with_nothing_published_takes_its_new_schema_on_the_next_run() {
         p.count("SELECT count(*) FROM daily WHERE total = 5 AND n = 1"),
         1
     );
+}
+
+/// A warehouse written before the run id and processing time moved from
+/// every row to `_bpl_staged` is brought to today's layout by the next
+/// command that prepares the dataset, its history intact.
+#[test]
+fn a_warehouse_of_the_earlier_layout_is_upgraded_in_place() {
+    let p = project(&daily(1, "      total = sum(r.v)"));
+    reading(&p, "a", 5, "2026-06-01");
+    let (code, out) = p.json(&["run", "daily", "--date", "2026-06-01", "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{out}");
+    let run = p.rows("SELECT _bpl_run_id FROM daily");
+    // Rewrite the storage as the earlier layout kept it.
+    p.warehouse()
+        .execute_batch(
+            "DROP VIEW daily;
+             ALTER TABLE daily__data ADD COLUMN _bpl_run_id TEXT;
+             ALTER TABLE daily__data ADD COLUMN _bpl_as_of TEXT;
+             UPDATE daily__data SET (_bpl_run_id, _bpl_as_of) =
+               (SELECT run_id, as_of FROM _bpl_staged s WHERE s.dataset = 'daily'
+                  AND s.partition = _bpl_partition AND s.version = _bpl_version);
+             DELETE FROM _bpl_staged;
+             CREATE INDEX daily__data_run ON daily__data (_bpl_run_id);
+             CREATE VIEW \"daily\" AS SELECT d.day, d.total, d._bpl_run_id, d._bpl_as_of, d._bpl_row_id
+               FROM \"daily__data\" AS d JOIN _bpl_pointer AS p ON p.dataset = 'daily'
+               AND p.partition = d._bpl_partition AND p.version = d._bpl_version;",
+        )
+        .unwrap();
+
+    reading(&p, "b", 7, "2026-06-02");
+    let (code, out) = p.json(&["run", "daily", "--date", "2026-06-02", "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!names(&p, "daily__data").iter().any(|n| n == "_bpl_run_id"));
+    assert_eq!(
+        p.count("SELECT count(*) FROM _bpl_staged WHERE dataset = 'daily'"),
+        2
+    );
+    assert_eq!(
+        p.rows("SELECT _bpl_run_id FROM daily WHERE day = '2026-06-01'"),
+        run,
+        "the first run's id survives the upgrade"
+    );
+    assert_eq!(p.count("SELECT count(*) FROM daily"), 2);
 }

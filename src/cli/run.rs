@@ -116,15 +116,24 @@ pub(crate) struct Opened {
     pub sources: crate::syntax::span::SourceMap,
     pub warehouse: PathBuf,
     pub ledger: PathBuf,
+    /// Databases attached read-only as sources.
+    pub attach: Vec<(String, PathBuf)>,
 }
 
 pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Result<Opened, u8> {
     let (checked, program) = clean_project(cli, project, what, needs)?;
     let root = &checked.project.root;
     crate::runtime::set_lock_timeout(checked.project.config.lock_timeout);
-    let (warehouse, ledger) = match checked.project.config.store_paths() {
-        Ok((w, l)) => (root.join(w), root.join(l)),
-        Err(e) => return Err(runtime_error(e.into())),
+    let config = &checked.project.config;
+    let (warehouse, ledger, attach) = match (config.store_paths(), config.attachments()) {
+        (Ok((w, l)), Ok(a)) => (
+            root.join(w),
+            root.join(l),
+            a.into_iter()
+                .map(|(alias, p)| (alias, root.join(p)))
+                .collect(),
+        ),
+        (Err(e), _) | (_, Err(e)) => return Err(runtime_error(e.into())),
     };
     Ok(Opened {
         program,
@@ -132,6 +141,7 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
         sources: checked.project.sources,
         warehouse,
         ledger,
+        attach,
     })
 }
 
@@ -143,6 +153,7 @@ impl Opened {
             project: self.name.clone(),
             warehouse: self.warehouse.clone(),
             ledger: self.ledger.clone(),
+            attach: self.attach.clone(),
         }
     }
 

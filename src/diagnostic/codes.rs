@@ -138,6 +138,7 @@ define_codes! {
     E0311: "backfill that disagrees with its saved plan",
     E0312: "stored schema older than the declaration",
     E0313: "environment variable in `bpl.toml` not set",
+    E0314: "attached source database that cannot be used",
     E0320: "`--date` or `--range` the dataset cannot take",
     E0321: "`--dim` the dataset cannot take",
     E0322: "no such version of a partition",

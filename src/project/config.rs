@@ -24,6 +24,10 @@ pub struct Config {
     pub lock_timeout: u64,
     #[serde(default)]
     pub lint: Lint,
+    /// Other SQLite databases, attached read-only under these aliases:
+    /// a source's `table "raw.events"` reads `events` of the one named `raw`.
+    #[serde(default)]
+    pub attach: std::collections::BTreeMap<String, String>,
 }
 
 fn default_lock_timeout() -> u64 {
@@ -66,6 +70,7 @@ impl Default for Config {
             ledger: default_ledger(),
             lock_timeout: default_lock_timeout(),
             lint: Lint::default(),
+            attach: Default::default(),
         }
     }
 }
@@ -140,6 +145,15 @@ impl Config {
             PathBuf::from(expand("warehouse", &self.warehouse.to_string_lossy(), env)?),
             PathBuf::from(expand("ledger", &self.ledger.to_string_lossy(), env)?),
         ))
+    }
+
+    /// The attached databases, `(alias, path)`, with `${NAME}`s expanded.
+    pub fn attachments(&self) -> Result<Vec<(String, PathBuf)>, UnsetVariable> {
+        let env = |n: &str| std::env::var(n).ok();
+        self.attach
+            .iter()
+            .map(|(alias, path)| Ok((alias.clone(), PathBuf::from(expand("attach", path, env)?))))
+            .collect()
     }
 
     /// Parses `bpl.toml`; an error carries the byte range it is about.

@@ -229,6 +229,29 @@ fn validate_config(config: &Config, file: FileId, text: &str) -> Vec<Diagnostic>
             );
         }
     }
+    for alias in config.attach.keys() {
+        let word = alias
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let reserved = ["main", "temp"].contains(&alias.to_ascii_lowercase().as_str());
+        if !word || reserved {
+            let at = text
+                .find(alias.as_str())
+                .map_or(Span::new(file, 0, 0), |at| {
+                    Span::new(file, at, at + alias.len())
+                });
+            diags.push(
+                Diagnostic::new(
+                    codes::E0009,
+                    format!("invalid `bpl.toml`: `{alias}` cannot name an attached database"),
+                )
+                .primary(at, "not an alias")
+                .help("an alias is a word of letters, digits and `_` (not `main` or `temp`), as in `raw = \"data/raw.sqlite\"`"),
+            );
+        }
+    }
     for code in &config.lint.deny {
         let known = crate::diagnostic::Code::lookup(code)
             .is_some_and(|i| i.code.default_level() == crate::diagnostic::Level::Warning);

@@ -15,7 +15,7 @@ use crate::plan::JobPlan;
 use crate::semantic::hir::{BindPolicyKind, Lock};
 use crate::sql::range::RangeStage;
 use crate::sql::sqlite::{Gate, LoweredJob};
-use crate::sql::types::{ident, sqlite_type};
+use crate::sql::types::{ident, sqlite_type, table_ref};
 use crate::syntax::ast::DeclKind;
 
 /// One partition a run computes, with every value its statements bind.
@@ -219,6 +219,8 @@ pub fn quiet_sqlite_statistics() {
 /// dataset's rows (all versions) and the partition pointers.
 pub struct SqliteEngine {
     conn: Connection,
+    /// The aliases of the databases attached read-only as sources.
+    attached: Vec<String>,
     lowered: Option<(String, LoweredJob)>,
     tally: super::tally::Tally,
 }
@@ -246,6 +248,10 @@ CREATE TABLE IF NOT EXISTS _bpl_versions (
     PRIMARY KEY (dataset, partition, version));
 CREATE TABLE IF NOT EXISTS _bpl_commits (
     run_id TEXT PRIMARY KEY, dataset TEXT NOT NULL, committed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _bpl_staged (
+    dataset TEXT NOT NULL, partition TEXT NOT NULL, version INTEGER NOT NULL,
+    run_id TEXT NOT NULL, as_of TEXT NOT NULL,
+    PRIMARY KEY (dataset, partition, version));
 CREATE TABLE IF NOT EXISTS _bpl_shadow (
     scope TEXT NOT NULL, dataset TEXT NOT NULL, partition TEXT NOT NULL,
     version INTEGER NOT NULL, run_id TEXT NOT NULL,
@@ -273,9 +279,49 @@ impl SqliteEngine {
             .map_err(RuntimeError::sql)?;
         Ok(SqliteEngine {
             conn,
+            attached: Vec::new(),
             lowered: None,
             tally,
         })
+    }
+
+    /// Attaches other SQLite databases, read-only, under their aliases:
+    /// sources and references name their tables `alias.table`. SQLite
+    /// refuses every write through a read-only attachment, so bplc can
+    /// never change a database it only reads.
+    pub fn attach(
+        &mut self,
+        databases: &[(String, std::path::PathBuf)],
+    ) -> Result<(), RuntimeError> {
+        for (alias, path) in databases {
+            let missing = |problem: String| RuntimeError::Attachment {
+                alias: alias.clone(),
+                path: Some(path.display().to_string()),
+                problem,
+            };
+            if !path.is_file() {
+                return Err(missing(format!(
+                    "the database attached as `{alias}`, `{}`, does not exist",
+                    path.display()
+                )));
+            }
+            let absolute = std::fs::canonicalize(path).map_err(|e| missing(e.to_string()))?;
+            // A URI, so the attachment can be read-only; `%`, `?` and `#`
+            // would otherwise end the path.
+            let uri = format!(
+                "file:{}?mode=ro",
+                absolute
+                    .to_string_lossy()
+                    .replace('%', "%25")
+                    .replace('?', "%3f")
+                    .replace('#', "%23")
+            );
+            self.conn
+                .execute(&format!("ATTACH DATABASE ?1 AS {}", ident(alias)), [uri])
+                .map_err(|e| missing(e.to_string()))?;
+            self.attached.push(alias.clone());
+        }
+        Ok(())
     }
 
     /// Creates a job's storage without checking its inputs: for commands
@@ -283,6 +329,7 @@ impl SqliteEngine {
     pub fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
         self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
+        super::schema::upgrade_layout(&self.conn, plan, &lowered)?;
         self.conn
             .execute_batch(&format!(
                 "{}; {};",
@@ -752,6 +799,20 @@ impl Engine for SqliteEngine {
                 }
                 continue;
             }
+            if let Some((db, _)) = t.table.split_once('.') {
+                if !self.attached.iter().any(|a| a == db) {
+                    return Err(RuntimeError::Attachment {
+                        alias: db.to_string(),
+                        path: None,
+                        problem: format!(
+                            "the {} `{}` reads `{}`, but bpl.toml attaches no database `{db}`",
+                            t.kind.keyword(),
+                            t.decl,
+                            t.table
+                        ),
+                    });
+                }
+            }
             let found = self.columns_of(&t.table)?;
             if found.is_empty() {
                 return Err(RuntimeError::MissingInput(format!(
@@ -789,6 +850,7 @@ impl Engine for SqliteEngine {
         }
         self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
+        super::schema::upgrade_layout(&self.conn, plan, &lowered)?;
         // Storage of an older schema: rebuilt at once while nothing of it
         // is published; afterwards only by a migration backfill, which
         // publishes every partition again in the new schema.
@@ -865,7 +927,7 @@ impl Engine for SqliteEngine {
                 let sql = format!(
                     "SELECT {} FROM {} ORDER BY {} LIMIT 1",
                     quoted.join(", "),
-                    ident(&t.table),
+                    table_ref(&t.table),
                     quoted
                         .iter()
                         .map(|c| format!("{c} DESC"))
@@ -978,6 +1040,28 @@ impl Engine for SqliteEngine {
             } else {
                 staged = self.stage_batch(plan, &l, run, parts)?;
             }
+            // Which run staged each version, and as of when: kept once per
+            // version here, not on every row, and what discarding a failed
+            // run finds its rows by. Same transaction as the rows.
+            let mut record = self
+                .conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO _bpl_staged (dataset, partition, version, run_id, as_of)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(RuntimeError::sql)?;
+            for part in parts {
+                record
+                    .execute(params![
+                        plan.dataset,
+                        part.partition,
+                        part.version,
+                        run.run_id,
+                        run.as_of
+                    ])
+                    .map_err(RuntimeError::sql)?;
+            }
+            drop(record);
             // Inside the batch transaction: SQLite rolls it all back.
             super::fault::point("in-staging");
             super::cancel::check()?;
@@ -1234,9 +1318,17 @@ impl Engine for SqliteEngine {
 
     fn discard(&mut self, plan: &JobPlan, run_id: &str) -> Result<i64, RuntimeError> {
         let l = self.lowered(plan)?;
-        let n = self.execute(
-            &l.discard,
-            &[(":run_id".into(), Value::Text(run_id.into()))],
+        let rid = [(":run_id".to_string(), Value::Text(run_id.into()))];
+        let n = self.execute(&l.discard, &rid)?;
+        // Then the record of what it staged: were this left behind alone,
+        // a later discard would find nothing to remove.
+        self.execute(
+            &format!(
+                "DELETE FROM _bpl_staged WHERE dataset = {} AND (partition, version) IN ({})",
+                crate::sql::types::string(&plan.dataset),
+                crate::sql::sqlite::unkept_versions(&plan.dataset)
+            ),
+            &rid,
         )?;
         Ok(n as i64)
     }
@@ -1248,23 +1340,23 @@ impl Engine for SqliteEngine {
         partitions: &[(String, i64)],
     ) -> Result<i64, RuntimeError> {
         let l = self.lowered(plan)?;
-        // `+` keeps SQLite off the run-id index, which would visit every
-        // row the run staged: the partition index finds a few.
-        let sql = format!(
-            "DELETE FROM {} WHERE _bpl_partition = :partition AND _bpl_version = :version \
-             AND +_bpl_run_id = :run_id",
+        // A version number belongs to the one run that staged it.
+        let rows = format!(
+            "DELETE FROM {} WHERE _bpl_partition = :partition AND _bpl_version = :version",
             ident(&l.data_table)
         );
+        let record = "DELETE FROM _bpl_staged WHERE dataset = :dataset AND partition = :partition \
+                      AND version = :version AND run_id = :run_id";
         let mut n = 0;
         for (partition, version) in partitions {
-            n += self.execute(
-                &sql,
-                &[
-                    (":partition".into(), Value::Text(partition.clone())),
-                    (":version".into(), Value::Integer(*version)),
-                    (":run_id".into(), Value::Text(run_id.into())),
-                ],
-            )? as i64;
+            let v = [
+                (":dataset".to_string(), Value::Text(plan.dataset.clone())),
+                (":partition".into(), Value::Text(partition.clone())),
+                (":version".into(), Value::Integer(*version)),
+                (":run_id".into(), Value::Text(run_id.into())),
+            ];
+            n += self.execute(&rows, &v[1..3])? as i64;
+            self.execute(record, &v)?;
         }
         Ok(n)
     }
@@ -1440,7 +1532,7 @@ impl Engine for SqliteEngine {
                 let sql = format!(
                     "SELECT DISTINCT CAST({c} AS TEXT) FROM {t} WHERE {c} IS NOT NULL",
                     c = ident(col),
-                    t = ident(&i.table.table)
+                    t = table_ref(&i.table.table)
                 );
                 let mut stmt = self.conn.prepare(&sql).map_err(RuntimeError::sql)?;
                 let rows = stmt

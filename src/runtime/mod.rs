@@ -120,6 +120,13 @@ pub enum RuntimeError {
         published: i64,
         range: Option<(String, String)>,
     },
+    /// A database attached as a source that cannot be used: missing,
+    /// unreadable, or an alias `bpl.toml` does not declare.
+    Attachment {
+        alias: String,
+        path: Option<String>,
+        problem: String,
+    },
     /// A `${NAME}` in `bpl.toml` names an unset environment variable.
     UnsetVariable {
         key: String,
@@ -199,6 +206,7 @@ impl RuntimeError {
             RuntimeError::NotOwned { .. } => codes::E0308,
             RuntimeError::SchemaDrift { .. } => codes::E0312,
             RuntimeError::UnsetVariable { .. } => codes::E0313,
+            RuntimeError::Attachment { .. } => codes::E0314,
             RuntimeError::RestatementRefused { .. } => codes::E0310,
             RuntimeError::PlanStep(_) => codes::E0320,
             RuntimeError::Interrupted => codes::E0309,
@@ -236,6 +244,12 @@ impl RuntimeError {
             RuntimeError::SchemaDrift { dataset, range, .. } => format!(
                 "rebuild its published partitions in the new schema: `bplc backfill --from {dataset}{} --mode migration`; every stored version stays, for rollback",
                 range.as_ref().map(|(a, b)| format!(" --range {a}..{b}")).unwrap_or_default()
+            ),
+            RuntimeError::Attachment { alias, path: None, .. } => format!(
+                "declare it in bpl.toml: `[attach]` then `{alias} = \"path/to/{alias}.sqlite\"`; or name a table of the warehouse"
+            ),
+            RuntimeError::Attachment { alias, .. } => format!(
+                "point `{alias}` under `[attach]` in bpl.toml at an existing SQLite file bplc can read"
             ),
             RuntimeError::UnsetVariable { variable, key } => format!(
                 "set it in the environment of the command (`export {variable}=...`), or write the `{key}` path in bpl.toml without it"
@@ -351,6 +365,7 @@ impl std::fmt::Display for RuntimeError {
                 f,
                 "the declaration of `{dataset}` {drift}, but its {published} published partition(s) are stored in the old schema"
             ),
+            RuntimeError::Attachment { problem, .. } => f.write_str(problem),
             RuntimeError::UnsetVariable { key, variable } => write!(
                 f,
                 "`{key}` in bpl.toml reads the environment variable `{variable}`, which is not set"

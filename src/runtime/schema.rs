@@ -17,6 +17,9 @@
 //!
 //! Every stored version stays: a rollback to one written before the change
 //! shows it through the new view.
+//!
+//! [`upgrade_layout`] brings a data table of bplc's earlier layout (a run
+//! id and processing time on every row) to today's, once.
 
 use rusqlite::{params, Connection};
 
@@ -67,17 +70,51 @@ pub(super) fn columns(
     conn: &Connection,
     table: &str,
 ) -> Result<Vec<(String, String)>, RuntimeError> {
-    let mut stmt = conn
-        .prepare(&format!("PRAGMA table_info({})", ident(table)))
-        .map_err(RuntimeError::sql)?;
+    // `raw.events`: a table of the database attached as `raw`.
+    let pragma = match table.split_once('.') {
+        Some((db, t)) => format!("PRAGMA {}.table_info({})", ident(db), ident(t)),
+        None => format!("PRAGMA table_info({})", ident(table)),
+    };
+    let mut stmt = conn.prepare(&pragma).map_err(RuntimeError::sql)?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
         .map_err(RuntimeError::sql)?;
     rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
 }
 
+/// A column of bplc's own: the bookkeeping columns of today's layout,
+/// and those of earlier layouts (every `_bpl_` name), never a declared one.
 fn is_meta(name: &str) -> bool {
-    META_COLUMNS.iter().any(|(m, _)| *m == name)
+    name.starts_with("_bpl_")
+}
+
+/// Columns every row carried before the run id and processing time moved
+/// to `_bpl_staged` (one row per stored version).
+const LEGACY_COLUMNS: [&str; 2] = ["_bpl_run_id", "_bpl_as_of"];
+
+/// Brings a data table of an earlier storage layout to today's: the run
+/// id and processing time its rows carry move to `_bpl_staged`, and the
+/// table is rebuilt without them. Nothing to do for today's layout.
+pub fn upgrade_layout(
+    conn: &Connection,
+    plan: &JobPlan,
+    l: &LoweredJob,
+) -> Result<bool, RuntimeError> {
+    let stored = columns(conn, &l.data_table)?;
+    if !LEGACY_COLUMNS
+        .iter()
+        .all(|c| stored.iter().any(|(n, _)| n == c))
+    {
+        return Ok(false);
+    }
+    let keep_records = format!(
+        "INSERT OR IGNORE INTO _bpl_staged (dataset, partition, version, run_id, as_of)
+         SELECT DISTINCT {}, _bpl_partition, _bpl_version, _bpl_run_id, _bpl_as_of FROM {};",
+        crate::sql::types::string(&plan.dataset),
+        ident(&l.data_table)
+    );
+    rebuild(conn, plan, l, &keep_records)?;
+    Ok(true)
 }
 
 /// How the stored schema differs from the declaration; empty when they
@@ -140,9 +177,21 @@ pub fn published(
 /// doc), in one transaction; returns what changed.
 pub fn migrate(conn: &Connection, plan: &JobPlan, l: &LoweredJob) -> Result<Drift, RuntimeError> {
     let d = drift(conn, plan, l)?;
-    if d.is_empty() {
-        return Ok(d);
+    if !d.is_empty() {
+        rebuild(conn, plan, l, "")?;
     }
+    Ok(d)
+}
+
+/// Copies the data table into the declared schema (see the module doc) and
+/// creates the view again, in one transaction; `first` runs inside it,
+/// before the copy.
+fn rebuild(
+    conn: &Connection,
+    plan: &JobPlan,
+    l: &LoweredJob,
+    first: &str,
+) -> Result<(), RuntimeError> {
     let stored = columns(conn, &l.data_table)?;
     let data = ident(&l.data_table);
     let old = ident(&format!("{}__before_migration", l.data_table));
@@ -174,6 +223,7 @@ pub fn migrate(conn: &Connection, plan: &JobPlan, l: &LoweredJob) -> Result<Drif
     // reader's own view over the consumer view would stop it.
     let sql = format!(
         "BEGIN IMMEDIATE;
+         {first}
          DROP TABLE IF EXISTS {old};
          CREATE TABLE {old} AS SELECT * FROM {data};
          DROP TABLE {data};
@@ -195,5 +245,5 @@ pub fn migrate(conn: &Connection, plan: &JobPlan, l: &LoweredJob) -> Result<Drif
         let _ = conn.execute_batch("ROLLBACK");
         return Err(RuntimeError::sql(e));
     }
-    Ok(d)
+    Ok(())
 }

@@ -335,7 +335,7 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
          CROSS JOIN {PARTS} AS parts{on}{filter}",
         cols("s"),
         problems,
-        ident(&t.table),
+        super::types::table_ref(&t.table),
     ))
 }
 
@@ -886,8 +886,8 @@ pub fn lower(
         plan.key.iter().map(|k| ident(k)).collect()
     };
     let stage = format!(
-        "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_run_id, _bpl_as_of, _bpl_row_id) \
-         SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, :run_id, :as_of, \
+        "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_row_id) \
+         SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, \
          bpl_stable_id({}, {}, {}) FROM ({with}{output}) AS o \
          CROSS JOIN {PARTS} AS parts ON parts._bpl_no = o._bpl_no",
         ident(&data),

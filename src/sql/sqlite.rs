@@ -18,7 +18,7 @@
 use serde::Serialize;
 
 use super::expr::{sql, Columns, Ctx, Unsupported};
-use super::types::{ident, string};
+use super::types::{ident, string, table_ref};
 use crate::plan::{BindPlan, JobPlan, Table};
 use crate::semantic::hir::{BindPolicyKind, Named};
 use crate::syntax::ast::{RuleLevel, Severity};
@@ -33,8 +33,6 @@ const PLAIN: Ctx = Ctx {
 pub const META_COLUMNS: &[(&str, &str)] = &[
     ("_bpl_partition", "TEXT NOT NULL"),
     ("_bpl_version", "INTEGER NOT NULL"),
-    ("_bpl_run_id", "TEXT NOT NULL"),
-    ("_bpl_as_of", "TEXT NOT NULL"),
     ("_bpl_row_id", "TEXT NOT NULL"),
 ];
 
@@ -189,7 +187,7 @@ pub(super) fn bind_sql(b: &BindPlan) -> String {
         b.versioned_by.as_ref().map(|v| {
             format!(
                 "{v} = (SELECT max({v}) FROM {})",
-                ident(&t.table),
+                table_ref(&t.table),
                 v = ident(v)
             )
         })
@@ -215,8 +213,8 @@ pub(super) fn bind_sql(b: &BindPlan) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     match filter {
-        Some(f) => format!("SELECT {cols} FROM {} WHERE {f}", ident(&t.table)),
-        None => format!("SELECT {cols} FROM {}", ident(&t.table)),
+        Some(f) => format!("SELECT {cols} FROM {} WHERE {f}", table_ref(&t.table)),
+        None => format!("SELECT {cols} FROM {}", table_ref(&t.table)),
     }
 }
 
@@ -394,22 +392,29 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         .columns
         .iter()
         .map(|c| format!("d.{}", ident(&c.name)))
-        .chain(["d._bpl_run_id", "d._bpl_as_of", "d._bpl_row_id"].map(String::from))
+        .chain(
+            [
+                "s.run_id AS _bpl_run_id",
+                "s.as_of AS _bpl_as_of",
+                "d._bpl_row_id",
+            ]
+            .map(String::from),
+        )
         .collect::<Vec<_>>()
         .join(", ");
     Ok(LoweredJob {
         create_data: format!(
             "CREATE TABLE IF NOT EXISTS {d} ({}); \
-             CREATE INDEX IF NOT EXISTS {} ON {d} (_bpl_partition, _bpl_version); \
-             CREATE INDEX IF NOT EXISTS {} ON {d} (_bpl_run_id)",
+             CREATE INDEX IF NOT EXISTS {} ON {d} (_bpl_partition, _bpl_version)",
             create_cols.join(", "),
             ident(&format!("{data}_partition")),
-            ident(&format!("{data}_run")),
             d = ident(&data),
         ),
         create_view: format!(
             "CREATE VIEW IF NOT EXISTS {} AS SELECT {view_cols} FROM {} AS d JOIN _bpl_pointer AS p \
-             ON p.dataset = {} AND p.partition = d._bpl_partition AND p.version = d._bpl_version",
+             ON p.dataset = {} AND p.partition = d._bpl_partition AND p.version = d._bpl_version \
+             JOIN _bpl_staged AS s ON s.dataset = p.dataset AND s.partition = p.partition \
+             AND s.version = p.version",
             ident(&plan.table),
             ident(&data),
             string(&plan.dataset)
@@ -431,13 +436,9 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ident(&data)
         ),
         discard: format!(
-            "DELETE FROM {data} WHERE _bpl_run_id = :run_id \
-             AND NOT EXISTS (SELECT 1 FROM _bpl_pointer p WHERE p.dataset = {name} \
-               AND p.partition = {data}._bpl_partition AND p.version = {data}._bpl_version) \
-             AND NOT EXISTS (SELECT 1 FROM _bpl_shadow s WHERE s.dataset = {name} \
-               AND s.partition = {data}._bpl_partition AND s.version = {data}._bpl_version)",
+            "DELETE FROM {data} WHERE (_bpl_partition, _bpl_version) IN ({})",
+            unkept_versions(&plan.dataset),
             data = ident(&data),
-            name = string(&plan.dataset),
         ),
     })
 }
@@ -500,6 +501,21 @@ fn lift_drifts(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// `SELECT partition, version` of the versions run `:run_id` staged for
+/// `dataset` that are neither published nor a shadow: what a failed or
+/// abandoned run leaves, and what discarding it removes.
+pub fn unkept_versions(dataset: &str) -> String {
+    format!(
+        "SELECT s.partition, s.version FROM _bpl_staged s \
+         WHERE s.dataset = {name} AND s.run_id = :run_id \
+         AND NOT EXISTS (SELECT 1 FROM _bpl_pointer p WHERE p.dataset = s.dataset \
+           AND p.partition = s.partition AND p.version = s.version) \
+         AND NOT EXISTS (SELECT 1 FROM _bpl_shadow h WHERE h.dataset = s.dataset \
+           AND h.partition = s.partition AND h.version = s.version)",
+        name = string(dataset),
+    )
 }
 
 /// Replaces each aggregate call over an input's columns with the counter

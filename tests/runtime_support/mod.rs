@@ -189,12 +189,11 @@ pub fn enforcement_rows(c: &Connection) {
     .unwrap();
 }
 
-/// The readings project: one source and one daily dataset whose quality
-/// severities the test picks.
-pub fn readings_project(row_severity: &str, partition_severity: &str) -> Project {
-    let spec = format!(
+/// The `readings` source of the tests' projects, reading `table`.
+pub fn readings_source(table: &str) -> String {
+    format!(
         r#"source readings {{
-  table "readings"
+  table "{table}"
   columns {{
     id: string
     v: int
@@ -205,7 +204,16 @@ pub fn readings_project(row_severity: &str, partition_severity: &str) -> Project
   clock event = at
   snapshot by at
 }}
+"#
+    )
+}
 
+/// The readings project: one source and one daily dataset whose quality
+/// severities the test picks.
+pub fn readings_project(row_severity: &str, partition_severity: &str) -> Project {
+    let source = readings_source("readings");
+    let spec = format!(
+        r#"{source}
 dataset daily {{
   version 1
   partition by day: date
