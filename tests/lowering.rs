@@ -91,6 +91,14 @@ fn validation_skips_only_what_the_steps_prove() {
         grouped.out_of_partition.is_none(),
         "`group by event_date = p`"
     );
+
+    // Columns copied from the typed source, and `p`, need no type check.
+    assert_eq!(proved.typed_output, "SELECT 0, NULL");
+    // Aggregates and a reference's column do; `event_date = p` does not.
+    for checked in ["\"events\"", "\"region\""] {
+        assert!(grouped.typed_output.contains(checked), "{checked}");
+    }
+    assert!(!grouped.typed_output.contains("\"event_date\""));
 }
 
 /// A help that names a `--range` takes the time key's values from partition
