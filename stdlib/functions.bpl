@@ -41,6 +41,7 @@ aggregate function row_count() -> int
 aggregate function count(condition: bool?) -> int
 /// Distinct non-null values.
 aggregate function count_distinct(x: any?) -> int
+/// The sum of the non-null values; 0 when there are none.
 aggregate function sum(x: T?) -> T
 aggregate function avg(x: numeric?) -> float
 aggregate function min(x: T?) -> T
@@ -64,7 +65,8 @@ aggregate function rows(input: any) -> int
 aggregate function partition_count(input: any) -> int
 /// Time from the newest value of `ts` to the run's as-of time.
 aggregate function freshness(ts: timestamp) -> duration
-/// Relative change of a metric against the previous partition's value.
+/// Relative change of `sum(metric)` against the previous partition's
+/// published rows; no value without a previous partition.
 aggregate function drift(metric: numeric) -> float
 /// Rows of an input that found no match in a join.
 aggregate function unmatched(input: any) -> int

@@ -91,4 +91,36 @@ fn validation_skips_only_what_the_steps_prove() {
         grouped.out_of_partition.is_none(),
         "`group by event_date = p`"
     );
+
+    // Columns copied from the typed source, and `p`, need no type check.
+    assert_eq!(proved.typed_output, "SELECT 0, NULL");
+    // Aggregates and a reference's column do; `event_date = p` does not.
+    for checked in ["\"events\"", "\"region\""] {
+        assert!(grouped.typed_output.contains(checked), "{checked}");
+    }
+    assert!(!grouped.typed_output.contains("\"event_date\""));
+}
+
+/// A help that names a `--range` takes the time key's values from partition
+/// ids, whatever other keys come first (`tenant-000/2026-07`).
+#[test]
+fn a_range_in_a_help_names_the_time_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/finance_ledger");
+    let checked = bplc::driver::compile(&root).expect("example loads");
+    let program = checked.program.expect("a checked program");
+    let close = JobPlan::build(&program, "tenant_monthly_close").expect("plans");
+    assert_eq!(
+        close.time_range([
+            "tenant-001/2026-07",
+            "tenant-000/2026-06",
+            "tenant-002/2026-07"
+        ]),
+        Some(("2026-06".to_string(), "2026-07".to_string()))
+    );
+    let buckets = JobPlan::build(&program, "account_risk_buckets").expect("plans");
+    assert_eq!(
+        buckets.time_range(["3", "7"]),
+        None,
+        "hash buckets have no time key"
+    );
 }

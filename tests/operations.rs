@@ -4,15 +4,15 @@
 
 mod runtime_support;
 
-use runtime_support::{reading, Project, READINGS_SOURCE};
+use runtime_support::{reading, readings_source, Project};
 use serde_json::Value;
 
 /// A source, a daily dataset that holds a suspicious total for review, and
 /// a summary over two days of it.
 fn project() -> Project {
+    let source = readings_source("readings");
     let spec = format!(
-        r#"{READINGS_SOURCE}
-
+        r#"{source}
 dataset daily {{
   version 1
   partition by day: date

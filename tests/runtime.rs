@@ -666,3 +666,46 @@ fn only_the_engine_lowering_uses_the_engine_hint() {
     }
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
+
+#[test]
+fn store_paths_read_the_environment_and_an_unset_variable_stops_the_command() {
+    let p = readings_project("quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    std::fs::write(
+        p.path().join("bpl.toml"),
+        "name = \"test\"\ntime_zone = \"UTC\"\n\
+         warehouse = \"${BPLC_TEST_STORE}/warehouse.sqlite\"\n\
+         ledger = \"${BPLC_TEST_STORE}/ledger.sqlite\"\n",
+    )
+    .unwrap();
+    let run = ["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF];
+    let mut cmd = p.bplc();
+    cmd.args(run)
+        .arg("--project")
+        .arg(p.path())
+        .env_remove("BPLC_TEST_STORE");
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("E0313") && err.contains("`BPLC_TEST_STORE`"),
+        "{err}"
+    );
+    assert!(
+        !p.path().join("ledger.sqlite").exists(),
+        "nothing is created"
+    );
+
+    // `check` never opens the stores, so it does not need the variable.
+    let out = p.bplc().arg("check").arg(p.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let store = p.path().join("target");
+    let (code, out) = p.json_with(&run, &[("BPLC_TEST_STORE", store.to_str().unwrap())]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(p.count("SELECT count(*) FROM daily"), 1);
+}

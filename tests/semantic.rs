@@ -985,3 +985,130 @@ fn enforcement_example_additivity() {
     }
     insta::assert_snapshot!(out);
 }
+
+/// A dataset that joins a reference, for the checks of counters.
+fn joined(join: &str, check: &str) -> String {
+    with_source(&format!(
+        r#"
+reference units {{
+  columns {{
+    id: string
+    region: string
+  }}
+  key id
+}}
+
+dataset daily {{
+  version 1
+  partition by day: date
+  publish replace
+  input ev = events where day == p
+  bind u = units latest because "a test"
+  compute {{
+    from ev
+    {join} u on u.id == ev.id
+    group by day = p {{
+      n = row_count()
+    }}
+  }}
+  reconcile {{
+    {check}
+  }}
+}}
+"#
+    ))
+}
+
+#[test]
+fn e0142_unmatched_after_an_inner_join() {
+    assert_reports!("E0142", &joined("join", "unmatched(u) == 0"));
+}
+
+#[test]
+fn e0142_unmatched_of_the_input_the_pipeline_starts_from() {
+    assert_reports!("E0142", &joined("left join", "unmatched(ev) == 0"));
+}
+
+#[test]
+fn unmatched_after_a_left_join_checks_clean() {
+    assert_clean!(&joined("left join", "unmatched(u) == 0"));
+}
+
+#[test]
+fn e0143_partition_count_of_a_source() {
+    assert_reports!("E0143", &joined("left join", "partition_count(ev) == 1"));
+}
+
+#[test]
+fn e0143_partition_count_of_a_binding() {
+    assert_reports!("E0143", &joined("left join", "partition_count(u) == 1"));
+}
+
+#[test]
+fn partition_count_of_a_windowed_dataset_checks_clean() {
+    let src = rollup(
+        OWN_DAY,
+        "      n = row_count()",
+        "      n = sum(d.n)",
+    )
+    .replace(
+        "  input d = daily where day in month(p)\n",
+        "  input d = daily where day in month(p)\n  reconcile {\n    partition_count(d) == days_in_month(p)\n  }\n",
+    );
+    assert!(src.contains("partition_count(d)"), "{src}");
+    assert_clean!(&src);
+}
+
+#[test]
+fn e0145_bad_rows_that_would_be_published() {
+    assert_reports!(
+        "E0145",
+        &SOURCE.replace(
+            "  max lateness 2d\n",
+            "  max lateness 2d\n  bad rows warn\n"
+        )
+    );
+}
+
+#[test]
+fn bad_rows_that_fail_the_partition_check_clean() {
+    assert_clean!(&with_source(DATASET_OK).replace(
+        "  max lateness 2d\n",
+        "  max lateness 2d\n  bad rows fail partition\n"
+    ));
+}
+
+#[test]
+fn e0146_drift_of_an_input_column() {
+    assert_reports!(
+        "E0146",
+        &joined("left join", "drift(days_between(ev.day, p)) <= 0.2")
+    );
+}
+
+#[test]
+fn e0146_drift_without_time_partitions() {
+    assert_reports!(
+        "E0146",
+        &joined("left join", "drift(n) <= 0.2")
+            .replace("partition by day: date", "partition by run_id: run")
+    );
+}
+
+#[test]
+fn drift_of_an_output_column_checks_clean() {
+    assert_clean!(&joined("left join", "coalesce(drift(n), 0) <= 0.2"));
+}
+
+#[test]
+fn e0144_a_counter_of_a_column() {
+    assert_reports!("E0144", &joined("left join", "rows(ev.id) == 1"));
+}
+
+#[test]
+fn e0144_a_counter_in_the_pipeline() {
+    assert_reports!(
+        "E0144",
+        &with_source(&DATASET_OK.replace("n = row_count()", "n = rows(ev)"))
+    );
+}

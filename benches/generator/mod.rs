@@ -591,10 +591,13 @@ fn dataset(
     } else {
         out.push_str("    control_total: sum(amount) >= sum(u0.amount) within 0.5%\n");
     }
-    if window {
+    // Completeness counts the partitions of a dataset input; a source has
+    // none to count (E0143).
+    let dataset_first = matches!(ups[0], Up::Dataset(_));
+    if window && dataset_first {
         out.push_str("    window_complete: partition_count(u0) == 30\n");
     }
-    if grain == Grain::Month && up_grain(&ups[0]) != Grain::Month {
+    if grain == Grain::Month && up_grain(&ups[0]) != Grain::Month && dataset_first {
         out.push_str("    month_complete: partition_count(u0) == days_in_month(p)\n");
     }
     out.push_str("  }\n");

@@ -62,6 +62,7 @@ fn mode(m: ModeArg) -> Mode {
         ModeArg::CompareOnly => Mode::CompareOnly,
         ModeArg::Replace => Mode::Replace,
         ModeArg::Restatement => Mode::Restatement,
+        ModeArg::Migration => Mode::Migration,
     }
 }
 
@@ -458,6 +459,9 @@ fn text(r: &Report) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if let Some(change) = &step.migrated {
+            let _ = writeln!(s, "    storage migrated: the declaration {change}");
+        }
         if let Some(line) = skipped_line(r, step) {
             let _ = writeln!(s, "{line}");
         }

@@ -72,7 +72,10 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
             ))
         }
     };
-    let warehouse = checked.project.root.join(&config.warehouse);
+    let warehouse = match config.store_paths() {
+        Ok((w, _)) => checked.project.root.join(w),
+        Err(e) => return super::run::runtime_error(e.into()),
+    };
     if let Some(dir) = warehouse.parent() {
         if let Err(e) = std::fs::create_dir_all(dir) {
             return usage_error(format!("cannot create `{}`: {e}", dir.display()));

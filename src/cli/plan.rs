@@ -46,6 +46,7 @@ pub enum ModeArg {
     CompareOnly,
     Replace,
     Restatement,
+    Migration,
 }
 
 impl From<ModeArg> for Mode {
@@ -56,6 +57,7 @@ impl From<ModeArg> for Mode {
             ModeArg::CompareOnly => Mode::CompareOnly,
             ModeArg::Replace => Mode::Replace,
             ModeArg::Restatement => Mode::Restatement,
+            ModeArg::Migration => Mode::Migration,
         }
     }
 }

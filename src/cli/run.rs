@@ -116,6 +116,8 @@ pub(crate) struct Opened {
     pub sources: crate::syntax::span::SourceMap,
     pub warehouse: PathBuf,
     pub ledger: PathBuf,
+    /// Databases attached read-only as sources.
+    pub attach: Vec<(String, PathBuf)>,
     /// `time_zone` in bpl.toml: a schedule's zone when it names none.
     pub time_zone: Option<String>,
     /// `metrics` in bpl.toml: the textfile rewritten after runs.
@@ -126,16 +128,24 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
     let (checked, program) = clean_project(cli, project, what, needs)?;
     let root = &checked.project.root;
     crate::runtime::set_lock_timeout(checked.project.config.lock_timeout);
-    let (warehouse, ledger) = (
-        root.join(&checked.project.config.warehouse),
-        root.join(&checked.project.config.ledger),
-    );
+    let config = &checked.project.config;
+    let (warehouse, ledger, attach) = match (config.store_paths(), config.attachments()) {
+        (Ok((w, l)), Ok(a)) => (
+            root.join(w),
+            root.join(l),
+            a.into_iter()
+                .map(|(alias, p)| (alias, root.join(p)))
+                .collect(),
+        ),
+        (Err(e), _) | (_, Err(e)) => return Err(runtime_error(e.into())),
+    };
     Ok(Opened {
         program,
         name: checked.project.config.name.clone(),
         sources: checked.project.sources,
         warehouse,
         ledger,
+        attach,
         time_zone: checked.project.config.time_zone.clone(),
         metrics: checked
             .project
@@ -154,6 +164,7 @@ impl Opened {
             project: self.name.clone(),
             warehouse: self.warehouse.clone(),
             ledger: self.ledger.clone(),
+            attach: self.attach.clone(),
         }
     }
 
@@ -196,6 +207,7 @@ pub(crate) fn runtime_error(e: RuntimeError) -> u8 {
         | RuntimeError::OtherProject { .. }
         | RuntimeError::NewLedger { .. }
         | RuntimeError::NoSuchPath { .. }
+        | RuntimeError::UnsetVariable { .. }
         | RuntimeError::ReasonRequired { .. } => super::EXIT_USAGE,
         _ => EXIT_NOT_OK,
     };

@@ -389,7 +389,7 @@ fn actions(d: &Decl, set: &IntervalSet, req: &Request, warnings: &mut Warnings) 
             Some(format!("closed, and `{}` does not allow restatement (`restate never` or no restate clause; a partition never published is loaded: an initial load)", d.name)),
             &closed,
         ),
-        (_, Mode::Replace) => with(
+        (_, Mode::Replace | Mode::Migration) => with(
             Action::Skipped,
             Some("closed: replace is refused for closed partitions (one never published is loaded: an initial load); plan with `--mode restatement --reason \"...\"`".into()),
             &closed,

@@ -22,6 +22,7 @@ pub enum Mode {
     CompareOnly,
     Replace,
     Restatement,
+    Migration,
 }
 
 /// What a backfill does with some partitions of a dataset.

@@ -46,6 +46,7 @@ const SOURCE_CLAUSES: &[&str] = &[
     "snapshot by",
     "cursor by",
     "max lateness",
+    "bad rows",
     "partition by",
     "allow",
 ];

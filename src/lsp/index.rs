@@ -201,6 +201,7 @@ impl<'o> Walker<'o> {
             ClauseKind::ClosedAfter(e) => self.expr(e, None),
             ClauseKind::Table(_)
             | ClauseKind::MaxLateness(_)
+            | ClauseKind::BadRows { .. }
             | ClauseKind::Versions(_)
             | ClauseKind::Version { .. }
             | ClauseKind::Publish(_)

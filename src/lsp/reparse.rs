@@ -239,6 +239,7 @@ impl Shift {
             }
             ClauseKind::Versions(vs) => vs.iter_mut().for_each(|v| self.str_lit(v)),
             ClauseKind::Version { number: _, span } => self.span(span),
+            ClauseKind::BadRows { severity: _, span } => self.span(span),
             ClauseKind::Partition(keys) => {
                 for k in keys {
                     let PartitionKey { name, kind, span } = k;

@@ -12,7 +12,7 @@ use crate::semantic::hir::{
     TimeMapping,
 };
 use crate::semantic::T;
-use crate::syntax::ast::{DeclKind, PublishMode, RestatePolicy};
+use crate::syntax::ast::{DeclKind, PublishMode, RestatePolicy, Severity};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Column {
@@ -52,6 +52,9 @@ pub struct InputPlan {
     pub dimension_keys: Vec<String>,
     /// The input's declared key: its columns may not be null.
     pub key: Vec<String>,
+    /// A source's rows that fail the typed input boundary: quarantined
+    /// (the default), or they fail the partition or the run.
+    pub bad_rows: Severity,
 }
 
 /// Which rows of an input feed output partition `p`.
@@ -209,6 +212,7 @@ impl JobPlan {
                     .map(|k| k.name.clone())
                     .collect(),
                 key: target.key.clone(),
+                bad_rows: target.access.bad_rows.unwrap_or(Severity::Quarantine),
             });
         }
         let binds = d
@@ -289,6 +293,25 @@ impl JobPlan {
             }
         }
         self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The first and last value of the time key among these partition ids
+    /// (which join their key values with `/`, in key order): what
+    /// `--range` takes to name them. `None` without a time key.
+    pub fn time_range<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Option<(String, String)> {
+        let (key, _) = self.time_key.as_ref()?;
+        let at = self.partition.iter().position(|p| p.name == *key)?;
+        let values: Vec<&str> = ids
+            .into_iter()
+            .filter_map(|id| id.split('/').nth(at))
+            .collect();
+        Some((
+            values.iter().min()?.to_string(),
+            values.iter().max()?.to_string(),
+        ))
     }
 
     /// The last day a partition is open, if the dataset has a close rule

@@ -29,6 +29,10 @@ pub struct Config {
     pub metrics: Option<PathBuf>,
     #[serde(default)]
     pub lint: Lint,
+    /// Other SQLite databases, attached read-only under these aliases:
+    /// a source's `table "raw.events"` reads `events` of the one named `raw`.
+    #[serde(default)]
+    pub attach: std::collections::BTreeMap<String, String>,
 }
 
 fn default_lock_timeout() -> u64 {
@@ -72,11 +76,92 @@ impl Default for Config {
             lock_timeout: default_lock_timeout(),
             metrics: None,
             lint: Lint::default(),
+            attach: Default::default(),
         }
     }
 }
 
+/// A `${NAME}` in `bpl.toml` that cannot be expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsetVariable {
+    /// The key whose value names it (`warehouse`).
+    pub key: &'static str,
+    pub variable: String,
+}
+
+/// Expands each `${NAME}` in `value` from the environment: paths and URLs
+/// in `bpl.toml` may name machine-specific places (a mounted volume, a
+/// server) without the file changing between machines.
+/// `${NAME:-fallback}` takes `fallback` when NAME is unset or empty; `$$`
+/// is a `$`.
+pub fn expand(
+    key: &'static str,
+    value: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, UnsetVariable> {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(after) = rest.strip_prefix("$$") {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let Some(body) = rest.strip_prefix("${") else {
+            out.push('$');
+            rest = &rest[1..];
+            continue;
+        };
+        let Some(end) = body.find('}') else {
+            return Err(UnsetVariable {
+                key,
+                variable: body.to_string(),
+            });
+        };
+        // `${NAME:-fallback}` takes the fallback when NAME is unset or empty.
+        let (name, fallback) = match body[..end].split_once(":-") {
+            Some((n, f)) => (n, Some(f)),
+            None => (&body[..end], None),
+        };
+        let empty_with_fallback = |v: &String| v.is_empty() && fallback.is_some();
+        let value = env(name).filter(|v| !name.is_empty() && !empty_with_fallback(v));
+        match value.or(fallback.map(str::to_string)) {
+            Some(v) => out.push_str(&v),
+            None => {
+                return Err(UnsetVariable {
+                    key,
+                    variable: name.to_string(),
+                })
+            }
+        }
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 impl Config {
+    /// The warehouse and the ledger paths, with `${NAME}`s expanded from
+    /// the environment.
+    pub fn store_paths(&self) -> Result<(PathBuf, PathBuf), UnsetVariable> {
+        let env = |n: &str| std::env::var(n).ok();
+        Ok((
+            PathBuf::from(expand("warehouse", &self.warehouse.to_string_lossy(), env)?),
+            PathBuf::from(expand("ledger", &self.ledger.to_string_lossy(), env)?),
+        ))
+    }
+
+    /// The attached databases, `(alias, path)`, with `${NAME}`s expanded.
+    pub fn attachments(&self) -> Result<Vec<(String, PathBuf)>, UnsetVariable> {
+        let env = |n: &str| std::env::var(n).ok();
+        self.attach
+            .iter()
+            .map(|(alias, path)| Ok((alias.clone(), PathBuf::from(expand("attach", path, env)?))))
+            .collect()
+    }
+
     /// Parses `bpl.toml`; an error carries the byte range it is about.
     pub fn parse(text: &str) -> Result<Config, (String, Option<Range<usize>>)> {
         toml::from_str(text).map_err(|e| (e.message().to_string(), e.span()))
@@ -92,6 +177,30 @@ mod tests {
         let c = Config::parse("name = \"x\"").unwrap();
         assert_eq!(c.engine, Engine::Sqlite);
         assert_eq!(c.warehouse, PathBuf::from("target/warehouse.sqlite"));
+    }
+
+    #[test]
+    fn variables_expand_from_the_environment() {
+        let env = |n: &str| (n == "DATA").then(|| "/mnt/data".to_string());
+        assert_eq!(
+            expand("warehouse", "${DATA}/w.sqlite", env).unwrap(),
+            "/mnt/data/w.sqlite"
+        );
+        assert_eq!(expand("warehouse", "a$b$$c", env).unwrap(), "a$b$c");
+        let unset = expand("ledger", "${NOPE}/l.sqlite", env).unwrap_err();
+        assert_eq!((unset.key, unset.variable.as_str()), ("ledger", "NOPE"));
+        assert!(
+            expand("ledger", "${DATA", env).is_err(),
+            "an unclosed `${{`"
+        );
+        assert_eq!(
+            expand("ledger", "${NOPE:-target}/l", env).unwrap(),
+            "target/l"
+        );
+        assert_eq!(
+            expand("ledger", "${DATA:-target}/l", env).unwrap(),
+            "/mnt/data/l"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod prelude;
 
 use std::path::{Path, PathBuf};
 
-pub use config::{Config, Lint};
+pub use config::{Config, Lint, UnsetVariable};
 
 use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::Module;
@@ -226,6 +226,29 @@ fn validate_config(config: &Config, file: FileId, text: &str) -> Vec<Diagnostic>
                 )
                 .primary(span_of(tz), "not an IANA time zone")
                 .help("use an IANA name such as \"Asia/Jakarta\" or \"UTC\""),
+            );
+        }
+    }
+    for alias in config.attach.keys() {
+        let word = alias
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let reserved = ["main", "temp"].contains(&alias.to_ascii_lowercase().as_str());
+        if !word || reserved {
+            let at = text
+                .find(alias.as_str())
+                .map_or(Span::new(file, 0, 0), |at| {
+                    Span::new(file, at, at + alias.len())
+                });
+            diags.push(
+                Diagnostic::new(
+                    codes::E0009,
+                    format!("invalid `bpl.toml`: `{alias}` cannot name an attached database"),
+                )
+                .primary(at, "not an alias")
+                .help("an alias is a word of letters, digits and `_` (not `main` or `temp`), as in `raw = \"data/raw.sqlite\"`"),
             );
         }
     }

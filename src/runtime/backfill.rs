@@ -34,6 +34,9 @@ pub enum Mode {
     Replace,
     /// Publish open partitions, restate closed ones with the reason.
     Restatement,
+    /// Rebuild each dataset's storage in its declared schema, then publish
+    /// open partitions as `replace` does.
+    Migration,
 }
 
 /// A plan step as `plan-backfill --format json` writes it; only the
@@ -133,6 +136,8 @@ pub struct StepReport {
     pub wave: usize,
     pub action: String,
     pub why: Option<String>,
+    /// A migration's change to the dataset's stored schema, if it had one.
+    pub migrated: Option<String>,
     pub partitions: Vec<PartitionOutcome>,
 }
 
@@ -249,6 +254,7 @@ pub fn execute(
             wave: step.wave,
             action: step.action.clone(),
             why: step.why.clone(),
+            migrated: None,
             partitions: Vec::new(),
         };
         let plan = JobPlan::build(program, &step.dataset)
@@ -282,7 +288,10 @@ pub fn execute(
         // figure.
         let initial_loads = step.action == "skipped"
             && step.why.as_deref().is_some_and(|w| w.starts_with("closed"))
-            && matches!(spec.mode, Mode::Replace | Mode::Restatement);
+            && matches!(
+                spec.mode,
+                Mode::Replace | Mode::Restatement | Mode::Migration
+            );
         let target = match (spec.mode, step.action.as_str()) {
             (_, "skipped") if initial_loads => Some(Target::Publish),
             (_, "skipped") => None,
@@ -294,6 +303,14 @@ pub fn execute(
             }),
             _ => Some(Target::Publish),
         };
+        // A migration rebuilds the storage in the declared schema before
+        // the partitions are published again into it.
+        if spec.mode == Mode::Migration && target.is_some() {
+            let drift = engine.migrate(&plan)?;
+            if !drift.is_empty() {
+                report.migrated = Some(drift.to_string());
+            }
+        }
         let mut outcomes: Vec<Option<PartitionOutcome>> = vec![None; parts.len()];
         let mut to_run: Vec<usize> = Vec::new();
         // Run now, or reused from an earlier shadow backfill: compared and

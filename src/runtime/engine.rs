@@ -15,7 +15,7 @@ use crate::plan::JobPlan;
 use crate::semantic::hir::{BindPolicyKind, Lock};
 use crate::sql::range::RangeStage;
 use crate::sql::sqlite::{Gate, LoweredJob};
-use crate::sql::types::{ident, sqlite_type};
+use crate::sql::types::{ident, sqlite_type, table_ref};
 use crate::syntax::ast::DeclKind;
 
 /// One partition a run computes, with every value its statements bind.
@@ -54,6 +54,9 @@ pub struct Staged {
     pub quarantine: Vec<super::tally::Quarantined>,
     /// Accepted rows whose join found no match, by alias (`unmatched(b)`).
     pub unmatched: Vec<(String, i64)>,
+    /// Rows of each source input that failed the typed input boundary
+    /// (the driving source's and each joined source's), where there were any.
+    pub bad_rows: Vec<super::tally::BadRows>,
 }
 
 /// A gate as evaluated: `Some(passed)`, or `None` when it had no value.
@@ -70,6 +73,9 @@ pub struct Measured {
     pub reconciliations: Vec<Evaluated>,
     pub key_duplicates: Option<i64>,
     pub out_of_partition: Option<i64>,
+    /// Staged rows that are not of the output's declared types, and the
+    /// first problem found (see `sql::boundary`).
+    pub typed_output: (i64, String),
     pub rows: i64,
     pub checksum: String,
 }
@@ -110,6 +116,9 @@ pub enum Publish {
 pub trait Engine {
     /// Creates the job's storage and checks every input exists as declared.
     fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError>;
+    /// Rebuilds the dataset's storage in its declared schema, keeping every
+    /// stored version (see [`super::schema`]); says what changed.
+    fn migrate(&mut self, plan: &JobPlan) -> Result<super::schema::Drift, RuntimeError>;
     /// Records where each input stands now: the run reads up to here. A
     /// dataset input's shadow versions of `overlay` take the place of its
     /// published ones (a shadow backfill reads its own upstream results).
@@ -210,6 +219,8 @@ pub fn quiet_sqlite_statistics() {
 /// dataset's rows (all versions) and the partition pointers.
 pub struct SqliteEngine {
     conn: Connection,
+    /// The aliases of the databases attached read-only as sources.
+    attached: Vec<String>,
     lowered: Option<(String, LoweredJob)>,
     tally: super::tally::Tally,
 }
@@ -237,6 +248,10 @@ CREATE TABLE IF NOT EXISTS _bpl_versions (
     PRIMARY KEY (dataset, partition, version));
 CREATE TABLE IF NOT EXISTS _bpl_commits (
     run_id TEXT PRIMARY KEY, dataset TEXT NOT NULL, committed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _bpl_staged (
+    dataset TEXT NOT NULL, partition TEXT NOT NULL, version INTEGER NOT NULL,
+    run_id TEXT NOT NULL, as_of TEXT NOT NULL,
+    PRIMARY KEY (dataset, partition, version));
 CREATE TABLE IF NOT EXISTS _bpl_shadow (
     scope TEXT NOT NULL, dataset TEXT NOT NULL, partition TEXT NOT NULL,
     version INTEGER NOT NULL, run_id TEXT NOT NULL,
@@ -264,9 +279,49 @@ impl SqliteEngine {
             .map_err(RuntimeError::sql)?;
         Ok(SqliteEngine {
             conn,
+            attached: Vec::new(),
             lowered: None,
             tally,
         })
+    }
+
+    /// Attaches other SQLite databases, read-only, under their aliases:
+    /// sources and references name their tables `alias.table`. SQLite
+    /// refuses every write through a read-only attachment, so bplc can
+    /// never change a database it only reads.
+    pub fn attach(
+        &mut self,
+        databases: &[(String, std::path::PathBuf)],
+    ) -> Result<(), RuntimeError> {
+        for (alias, path) in databases {
+            let missing = |problem: String| RuntimeError::Attachment {
+                alias: alias.clone(),
+                path: Some(path.display().to_string()),
+                problem,
+            };
+            if !path.is_file() {
+                return Err(missing(format!(
+                    "the database attached as `{alias}`, `{}`, does not exist",
+                    path.display()
+                )));
+            }
+            let absolute = std::fs::canonicalize(path).map_err(|e| missing(e.to_string()))?;
+            // A URI, so the attachment can be read-only; `%`, `?` and `#`
+            // would otherwise end the path.
+            let uri = format!(
+                "file:{}?mode=ro",
+                absolute
+                    .to_string_lossy()
+                    .replace('%', "%25")
+                    .replace('?', "%3f")
+                    .replace('#', "%23")
+            );
+            self.conn
+                .execute(&format!("ATTACH DATABASE ?1 AS {}", ident(alias)), [uri])
+                .map_err(|e| missing(e.to_string()))?;
+            self.attached.push(alias.clone());
+        }
+        Ok(())
     }
 
     /// Creates a job's storage without checking its inputs: for commands
@@ -274,6 +329,7 @@ impl SqliteEngine {
     pub fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
         self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
+        super::schema::upgrade_layout(&self.conn, plan, &lowered)?;
         self.conn
             .execute_batch(&format!(
                 "{}; {};",
@@ -329,14 +385,7 @@ impl SqliteEngine {
     }
 
     fn columns_of(&self, table: &str) -> Result<Vec<(String, String)>, RuntimeError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("PRAGMA table_info({})", ident(table)))
-            .map_err(RuntimeError::sql)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-            .map_err(RuntimeError::sql)?;
-        rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
+        super::schema::columns(&self.conn, table)
     }
 
     fn scalar(&self, sql: &str, values: &[(String, Value)]) -> Result<Value, RuntimeError> {
@@ -481,6 +530,8 @@ impl SqliteEngine {
         );
         self.execute(&stage.stage, &v)?;
         let mut tallies = self.tally.take();
+        let mut bad_rows = super::tally::driving_bad_rows(plan, &tallies);
+        self.record_joined_bad_rows(stage, &v, &mut tallies, &mut bad_rows)?;
         // Grouped statements answer by the partition's place in the batch.
         let grouped = |q: &str| -> Result<Vec<(i64, Value)>, RuntimeError> {
             let mut stmt = self.conn.prepare_cached(q).map_err(RuntimeError::sql)?;
@@ -511,6 +562,12 @@ impl SqliteEngine {
         let rows = per_partition(&stage.rows)?;
         let partition_counts = per_partition(&stage.partition_counts)?;
         let aggregates = per_partition(&stage.input_aggregates)?;
+        // An aggregate over no rows, for partitions without accepted rows.
+        let empty = stage
+            .input_aggregates_empty
+            .iter()
+            .map(|q| self.scalar(q, &v))
+            .collect::<Result<Vec<_>, _>>()?;
         let of = |measured: &[(String, Vec<(i64, Value)>)], no: usize| {
             measured
                 .iter()
@@ -554,10 +611,11 @@ impl SqliteEngine {
                         .into_iter()
                         .map(|(a, v)| (a, count(v)))
                         .collect(),
-                    // An aggregate over no rows is NULL, as it was per partition.
+                    // No row for the partition: the aggregate over no rows.
                     input_aggregates: of(&aggregates, no)
                         .into_iter()
-                        .map(|(a, v)| (a, v.unwrap_or(Value::Null)))
+                        .zip(&empty)
+                        .map(|((a, v), e)| (a, v.unwrap_or_else(|| e.clone())))
                         .collect(),
                     unmatched: stage
                         .unmatched
@@ -566,9 +624,41 @@ impl SqliteEngine {
                         .zip(t.unmatched.iter().copied().chain(std::iter::repeat(0)))
                         .collect(),
                     quarantine: t.records,
+                    bad_rows: std::mem::take(&mut bad_rows[no]),
                 }
             })
             .collect())
+    }
+
+    /// Records the rows of each joined source that failed the typed input
+    /// boundary: quarantined with their source named, and counted.
+    fn record_joined_bad_rows(
+        &self,
+        stage: &RangeStage,
+        v: &[(String, Value)],
+        tallies: &mut [super::tally::PartitionTally],
+        bad_rows: &mut [Vec<super::tally::BadRows>],
+    ) -> Result<(), RuntimeError> {
+        for (alias, q) in &stage.joined_bad {
+            let mut stmt = self.conn.prepare_cached(q).map_err(RuntimeError::sql)?;
+            bind(&mut stmt, v)?;
+            let mut rows = stmt.raw_query();
+            while let Some(r) = rows.next().map_err(RuntimeError::sql)? {
+                let no: i64 = r.get(0).map_err(RuntimeError::sql)?;
+                let problems: String = r.get(1).map_err(RuntimeError::sql)?;
+                let record: String = r.get(2).map_err(RuntimeError::sql)?;
+                let Some(k) = usize::try_from(no).ok().filter(|k| *k < tallies.len()) else {
+                    continue;
+                };
+                super::tally::count_bad_row(&mut bad_rows[k], alias, &problems);
+                tallies[k].records.push(super::tally::Quarantined {
+                    rule: "typed_input".into(),
+                    reason: format!("{alias}: {problems}"),
+                    record,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -709,6 +799,20 @@ impl Engine for SqliteEngine {
                 }
                 continue;
             }
+            if let Some((db, _)) = t.table.split_once('.') {
+                if !self.attached.iter().any(|a| a == db) {
+                    return Err(RuntimeError::Attachment {
+                        alias: db.to_string(),
+                        path: None,
+                        problem: format!(
+                            "the {} `{}` reads `{}`, but bpl.toml attaches no database `{db}`",
+                            t.kind.keyword(),
+                            t.decl,
+                            t.table
+                        ),
+                    });
+                }
+            }
             let found = self.columns_of(&t.table)?;
             if found.is_empty() {
                 return Err(RuntimeError::MissingInput(format!(
@@ -746,12 +850,35 @@ impl Engine for SqliteEngine {
         }
         self.check_owned(plan)?;
         let lowered = self.lowered(plan)?;
+        super::schema::upgrade_layout(&self.conn, plan, &lowered)?;
+        // Storage of an older schema: rebuilt at once while nothing of it
+        // is published; afterwards only by a migration backfill, which
+        // publishes every partition again in the new schema.
+        let drift = super::schema::drift(&self.conn, plan, &lowered)?;
+        if !drift.is_empty() {
+            let (published, range) = super::schema::published(&self.conn, plan)?;
+            if published > 0 {
+                return Err(RuntimeError::SchemaDrift {
+                    dataset: plan.dataset.clone(),
+                    drift: drift.to_string(),
+                    published,
+                    range,
+                });
+            }
+            super::schema::migrate(&self.conn, plan, &lowered)?;
+        }
         self.conn
             .execute_batch(&format!(
                 "{}; {};",
                 lowered.create_data, lowered.create_view
             ))
             .map_err(RuntimeError::sql)
+    }
+
+    fn migrate(&mut self, plan: &JobPlan) -> Result<super::schema::Drift, RuntimeError> {
+        self.check_owned(plan)?;
+        let lowered = self.lowered(plan)?;
+        super::schema::migrate(&self.conn, plan, &lowered)
     }
 
     fn lock_inputs(
@@ -800,7 +927,7 @@ impl Engine for SqliteEngine {
                 let sql = format!(
                     "SELECT {} FROM {} ORDER BY {} LIMIT 1",
                     quoted.join(", "),
-                    ident(&t.table),
+                    table_ref(&t.table),
                     quoted
                         .iter()
                         .map(|c| format!("{c} DESC"))
@@ -913,6 +1040,28 @@ impl Engine for SqliteEngine {
             } else {
                 staged = self.stage_batch(plan, &l, run, parts)?;
             }
+            // Which run staged each version, and as of when: kept once per
+            // version here, not on every row, and what discarding a failed
+            // run finds its rows by. Same transaction as the rows.
+            let mut record = self
+                .conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO _bpl_staged (dataset, partition, version, run_id, as_of)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(RuntimeError::sql)?;
+            for part in parts {
+                record
+                    .execute(params![
+                        plan.dataset,
+                        part.partition,
+                        part.version,
+                        run.run_id,
+                        run.as_of
+                    ])
+                    .map_err(RuntimeError::sql)?;
+            }
+            drop(record);
             // Inside the batch transaction: SQLite rolls it all back.
             super::fault::point("in-staging");
             super::cancel::check()?;
@@ -941,13 +1090,15 @@ impl Engine for SqliteEngine {
     ) -> Result<Measured, RuntimeError> {
         let l = self.lowered(plan)?;
         let mut v = values(plan, run, part);
+        // `output` is what was staged, counted on the staged version.
+        let (rows_n, checksum) = self.rows_and_checksum(&l.checksum, &v)?;
         let c = &staged.counters;
         for (name, n) in [
             ("input", c.input),
             ("accepted", c.accepted),
             ("quarantined", c.quarantined),
             ("duplicates", c.duplicates),
-            ("output", c.output),
+            ("output", rows_n),
         ] {
             v.push((format!(":counter_{name}"), Value::Integer(n)));
         }
@@ -963,12 +1114,25 @@ impl Engine for SqliteEngine {
         for (name, x) in &staged.input_aggregates {
             v.push((format!(":counter_{name}"), x.clone()));
         }
-        let (rows_n, checksum) = self.rows_and_checksum(&l.checksum, &v)?;
-        // Why a gate has no value: say which, truly.
+        if !l.drifts.is_empty() {
+            // The previous partition of the time key, for `drift`.
+            let prev = plan.grain().and_then(|g| {
+                Some(crate::graph::calendar::format(
+                    crate::graph::calendar::parse(&part.p, g)? - 1,
+                    g,
+                ))
+            });
+            v.push((":p_prev".into(), prev.map_or(Value::Null, Value::Text)));
+            for (name, q) in &l.drifts {
+                let x = self.scalar(q, &v)?;
+                v.push((format!(":counter_{name}"), x));
+            }
+        }
+        // Why a gate has no value: say which, truly. It fails (see `judge`).
         let no_value = if rows_n == 0 {
-            "no value: the partition has no rows"
+            "no value: the partition has no rows, and a check without a value fails"
         } else {
-            "no value: the expression is null on this partition's rows"
+            "no value: the expression is null on this partition's rows, and a check without a value fails"
         };
         let evaluate = |gates: &[Gate]| -> Result<Vec<Evaluated>, RuntimeError> {
             gates
@@ -1039,11 +1203,13 @@ impl Engine for SqliteEngine {
             Some(q) => Some(self.count(q, &v)?),
             None => None,
         };
+        let typed_output = self.rows_and_checksum(&l.typed_output, &v)?;
         Ok(Measured {
             expectations,
             reconciliations,
             key_duplicates,
             out_of_partition,
+            typed_output,
             rows: rows_n,
             checksum,
         })
@@ -1152,9 +1318,17 @@ impl Engine for SqliteEngine {
 
     fn discard(&mut self, plan: &JobPlan, run_id: &str) -> Result<i64, RuntimeError> {
         let l = self.lowered(plan)?;
-        let n = self.execute(
-            &l.discard,
-            &[(":run_id".into(), Value::Text(run_id.into()))],
+        let rid = [(":run_id".to_string(), Value::Text(run_id.into()))];
+        let n = self.execute(&l.discard, &rid)?;
+        // Then the record of what it staged: were this left behind alone,
+        // a later discard would find nothing to remove.
+        self.execute(
+            &format!(
+                "DELETE FROM _bpl_staged WHERE dataset = {} AND (partition, version) IN ({})",
+                crate::sql::types::string(&plan.dataset),
+                crate::sql::sqlite::unkept_versions(&plan.dataset)
+            ),
+            &rid,
         )?;
         Ok(n as i64)
     }
@@ -1166,23 +1340,23 @@ impl Engine for SqliteEngine {
         partitions: &[(String, i64)],
     ) -> Result<i64, RuntimeError> {
         let l = self.lowered(plan)?;
-        // `+` keeps SQLite off the run-id index, which would visit every
-        // row the run staged: the partition index finds a few.
-        let sql = format!(
-            "DELETE FROM {} WHERE _bpl_partition = :partition AND _bpl_version = :version \
-             AND +_bpl_run_id = :run_id",
+        // A version number belongs to the one run that staged it.
+        let rows = format!(
+            "DELETE FROM {} WHERE _bpl_partition = :partition AND _bpl_version = :version",
             ident(&l.data_table)
         );
+        let record = "DELETE FROM _bpl_staged WHERE dataset = :dataset AND partition = :partition \
+                      AND version = :version AND run_id = :run_id";
         let mut n = 0;
         for (partition, version) in partitions {
-            n += self.execute(
-                &sql,
-                &[
-                    (":partition".into(), Value::Text(partition.clone())),
-                    (":version".into(), Value::Integer(*version)),
-                    (":run_id".into(), Value::Text(run_id.into())),
-                ],
-            )? as i64;
+            let v = [
+                (":dataset".to_string(), Value::Text(plan.dataset.clone())),
+                (":partition".into(), Value::Text(partition.clone())),
+                (":version".into(), Value::Integer(*version)),
+                (":run_id".into(), Value::Text(run_id.into())),
+            ];
+            n += self.execute(&rows, &v[1..3])? as i64;
+            self.execute(record, &v)?;
         }
         Ok(n)
     }
@@ -1358,7 +1532,7 @@ impl Engine for SqliteEngine {
                 let sql = format!(
                     "SELECT DISTINCT CAST({c} AS TEXT) FROM {t} WHERE {c} IS NOT NULL",
                     c = ident(col),
-                    t = ident(&i.table.table)
+                    t = table_ref(&i.table.table)
                 );
                 let mut stmt = self.conn.prepare(&sql).map_err(RuntimeError::sql)?;
                 let rows = stmt

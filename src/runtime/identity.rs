@@ -33,6 +33,8 @@ pub struct Stores {
     pub project: String,
     pub warehouse: PathBuf,
     pub ledger: PathBuf,
+    /// Databases attached read-only as sources: `(alias, path)`.
+    pub attach: Vec<(String, PathBuf)>,
 }
 
 /// The identity a file carries.
@@ -50,9 +52,14 @@ impl Stores {
     /// checking the paths and that both files are this project's.
     pub fn open(&self) -> Result<(SqliteEngine, Ledger), RuntimeError> {
         self.check_paths()?;
-        let ledger_existed = self.ledger.exists();
-        let engine = SqliteEngine::open(&self.warehouse)?;
+        let mut engine = SqliteEngine::open(&self.warehouse)?;
+        engine.attach(&self.attach)?;
         let highest = highest_run(engine.connection())?;
+        // Looked at after the warehouse's runs: a run committed there had
+        // its ledger first, so a process that opens a new pair beside
+        // others doing the same never mistakes their runs for another
+        // ledger's.
+        let ledger_existed = self.ledger.exists();
         if !ledger_existed && highest > 0 {
             return Err(RuntimeError::NewLedger {
                 ledger: self.ledger.display().to_string(),

@@ -13,8 +13,8 @@ use super::manifest::{Check, Decision, Manifest, Output, Parameters, Review, Sta
 use super::RuntimeError;
 use crate::graph::calendar;
 use crate::plan::{input_range, Boundary, JobPlan};
-use crate::semantic::hir::PartitionKind;
-use crate::syntax::ast::Severity;
+use crate::semantic::hir::{PartitionKind, Step};
+use crate::syntax::ast::{DeclKind, Severity};
 
 /// What `bplc run` asks for.
 #[derive(Debug, Clone)]
@@ -151,6 +151,7 @@ impl Runner<'_> {
         match &req.target {
             Target::Publish if !closed.is_empty() => Err(RuntimeError::Closed {
                 dataset: plan.dataset.clone(),
+                range: plan.time_range(closed.iter().map(String::as_str)),
                 partitions: closed,
             }),
             Target::Restate { reason } => {
@@ -634,8 +635,52 @@ fn judge(
             detail: None,
         });
     }
+    // A gate without a value (an empty partition, a null measure) fails:
+    // a check that cannot be measured has not passed. A spec that means an
+    // empty partition to pass says so in the condition
+    // (`row_count() == 0 or ...`, `coalesce(..., 0)`).
+    // Each source the pipeline reads crosses the typed input boundary; its
+    // bad rows are quarantined, or fail the partition or the run, as the
+    // source declares (`bad rows fail partition`).
+    for input in plan
+        .inputs
+        .iter()
+        .filter(|i| i.table.kind == DeclKind::Source)
+    {
+        let alias = &input.table.alias;
+        let read = plan.job.steps.iter().any(|s| match s {
+            Step::From(a) | Step::Join { alias: a, .. } => a == alias,
+            _ => false,
+        });
+        if !read {
+            continue;
+        }
+        let bad = s.bad_rows.iter().find(|b| b.alias == *alias);
+        let n = bad.map_or(0, |b| b.rows);
+        let routes = input.bad_rows == Severity::Quarantine;
+        route(&format!("typed_input({alias})"), input.bad_rows, n == 0);
+        quality.push(Check {
+            name: format!("typed_input({alias})"),
+            text: format!(
+                "rows of `{alias}` (source `{}`) are of their declared types",
+                input.table.decl
+            ),
+            severity: input.bad_rows.words().into(),
+            passed: n == 0 || routes,
+            failing_rows: Some(n),
+            detail: bad.map(|b| match routes {
+                true => format!("{n} bad row(s) quarantined, e.g. {}", b.first),
+                false => format!(
+                    "[{}] {n} bad row(s), e.g. {}; the source's bad rows {}",
+                    crate::diagnostic::codes::E0341,
+                    b.first,
+                    input.bad_rows.words()
+                ),
+            }),
+        });
+    }
     for e in &measured.expectations {
-        let passed = e.passed.unwrap_or(true);
+        let passed = e.passed.unwrap_or(false);
         route(&e.gate.name, e.gate.severity, passed);
         quality.push(Check {
             name: e.gate.name.clone(),
@@ -648,7 +693,7 @@ fn judge(
     }
     let mut reconciliation = Vec::new();
     for r in &measured.reconciliations {
-        let passed = r.passed.unwrap_or(true);
+        let passed = r.passed.unwrap_or(false);
         route(&r.gate.name, r.gate.severity, passed);
         let c = &s.counters;
         let detail = r.detail.clone().or_else(|| {
@@ -690,6 +735,24 @@ fn judge(
             detail: None,
         });
     }
+    // The output crosses the typed boundary too: a value not of its
+    // column's type, or a null where none may be, is never published.
+    let (bad, first) = &measured.typed_output;
+    route("typed_output", Severity::FailPartition, *bad == 0);
+    reconciliation.push(Check {
+        name: "typed_output".into(),
+        text: "every output value is of its column's type, and no column that may not be null is"
+            .into(),
+        severity: Severity::FailPartition.words().into(),
+        passed: *bad == 0,
+        failing_rows: Some(*bad),
+        detail: (*bad > 0).then(|| {
+            format!(
+                "[{}] {bad} row(s) not as declared, e.g. {first}",
+                crate::diagnostic::codes::E0340
+            )
+        }),
+    });
     let mut counters = s.counters.clone();
     counters.output = measured.rows;
     Output {

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod manifest;
 pub mod recover;
 pub mod rollback;
+pub mod schema;
 pub mod tally;
 
 use std::path::Path;
@@ -106,6 +107,30 @@ pub enum RuntimeError {
     Closed {
         dataset: String,
         partitions: Vec<String>,
+        /// The closed partitions' time key range, for `--range`.
+        range: Option<(String, String)>,
+    },
+    /// The stored schema of a dataset with published partitions differs
+    /// from its declaration: `backfill --mode migration` rebuilds it.
+    SchemaDrift {
+        dataset: String,
+        drift: String,
+        /// How many partitions are published, and the range of their
+        /// time key (none without one).
+        published: i64,
+        range: Option<(String, String)>,
+    },
+    /// A database attached as a source that cannot be used: missing,
+    /// unreadable, or an alias `bpl.toml` does not declare.
+    Attachment {
+        alias: String,
+        path: Option<String>,
+        problem: String,
+    },
+    /// A `${NAME}` in `bpl.toml` names an unset environment variable.
+    UnsetVariable {
+        key: String,
+        variable: String,
     },
     /// The dataset's output name is a table or view bplc did not create.
     NotOwned {
@@ -179,6 +204,9 @@ impl RuntimeError {
             RuntimeError::BadDimensionValue { .. } => codes::E0321,
             RuntimeError::Closed { .. } => codes::E0307,
             RuntimeError::NotOwned { .. } => codes::E0308,
+            RuntimeError::SchemaDrift { .. } => codes::E0312,
+            RuntimeError::UnsetVariable { .. } => codes::E0313,
+            RuntimeError::Attachment { .. } => codes::E0314,
             RuntimeError::RestatementRefused { .. } => codes::E0310,
             RuntimeError::PlanStep(_) => codes::E0320,
             RuntimeError::Interrupted => codes::E0309,
@@ -209,10 +237,22 @@ impl RuntimeError {
             RuntimeError::VersionNotKept { dataset, partition, version: Some(_), .. } => format!("the runs of `{dataset}` in `bplc runs --dataset {dataset}` show which versions of {partition} were published"),
             RuntimeError::VersionNotKept { dataset, partition, .. } => format!("publish it first: `bplc run {dataset} --date {partition}`"),
             RuntimeError::BadDimensionValue { key, .. } => format!("partition ids join key values with `/` (`acme/2026-06-15`), so a value of `{key}` cannot be empty or hold a `/`; clean the values, or partition by another column"),
-            RuntimeError::Closed { dataset, partitions } => format!(
-                "restate it instead: `bplc backfill --from {dataset} --range {}..{} --mode restatement --reason \"...\"`",
-                partitions.first().map_or("", String::as_str),
-                partitions.last().map_or("", String::as_str)
+            RuntimeError::Closed { dataset, range, .. } => format!(
+                "restate it instead: `bplc backfill --from {dataset}{} --mode restatement --reason \"...\"`",
+                range.as_ref().map(|(a, b)| format!(" --range {a}..{b}")).unwrap_or_default()
+            ),
+            RuntimeError::SchemaDrift { dataset, range, .. } => format!(
+                "rebuild its published partitions in the new schema: `bplc backfill --from {dataset}{} --mode migration`; every stored version stays, for rollback",
+                range.as_ref().map(|(a, b)| format!(" --range {a}..{b}")).unwrap_or_default()
+            ),
+            RuntimeError::Attachment { alias, path: None, .. } => format!(
+                "declare it in bpl.toml: `[attach]` then `{alias} = \"path/to/{alias}.sqlite\"`; or name a table of the warehouse"
+            ),
+            RuntimeError::Attachment { alias, .. } => format!(
+                "point `{alias}` under `[attach]` in bpl.toml at an existing SQLite file bplc can read"
+            ),
+            RuntimeError::UnsetVariable { variable, key } => format!(
+                "set it in the environment of the command (`export {variable}=...`), or write the `{key}` path in bpl.toml without it"
             ),
             RuntimeError::NotOwned { dataset, name, .. } => format!(
                 "give `{dataset}` another `table` name, or move the existing `{name}` out of the warehouse if it is no longer read"
@@ -309,11 +349,26 @@ impl std::fmt::Display for RuntimeError {
             RuntimeError::Closed {
                 dataset,
                 partitions,
+                ..
             } => write!(
                 f,
                 "{} of `{dataset}` {} closed; a closed partition is never replaced",
                 partitions.join(", "),
                 if partitions.len() == 1 { "is" } else { "are" }
+            ),
+            RuntimeError::SchemaDrift {
+                dataset,
+                drift,
+                published,
+                ..
+            } => write!(
+                f,
+                "the declaration of `{dataset}` {drift}, but its {published} published partition(s) are stored in the old schema"
+            ),
+            RuntimeError::Attachment { problem, .. } => f.write_str(problem),
+            RuntimeError::UnsetVariable { key, variable } => write!(
+                f,
+                "`{key}` in bpl.toml reads the environment variable `{variable}`, which is not set"
             ),
             RuntimeError::NotOwned {
                 dataset,
@@ -369,6 +424,15 @@ impl std::fmt::Display for RuntimeError {
             RuntimeError::PlanStep(m) => f.write_str(m),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<crate::project::UnsetVariable> for RuntimeError {
+    fn from(e: crate::project::UnsetVariable) -> RuntimeError {
+        RuntimeError::UnsetVariable {
+            key: e.key.to_string(),
+            variable: e.variable,
         }
     }
 }

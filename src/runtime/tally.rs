@@ -22,6 +22,15 @@ pub struct Quarantined {
     pub record: String,
 }
 
+/// The rows of one source input that failed the typed input boundary in
+/// one partition: how many, and the first one's problems.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BadRows {
+    pub alias: String,
+    pub rows: i64,
+    pub first: String,
+}
+
 /// What one partition's rows did on their way through the row stage.
 #[derive(Debug, Clone, Default)]
 pub struct PartitionTally {
@@ -29,6 +38,10 @@ pub struct PartitionTally {
     pub duplicates: i64,
     pub quarantined: i64,
     pub accepted: i64,
+    /// Rows of the driving source that failed the typed input boundary
+    /// (also counted as quarantined), and the first one's problems.
+    pub bad: i64,
+    pub first_bad: Option<String>,
     /// Failing rows of each row rule, by index into the job's rules.
     pub failures: Vec<i64>,
     /// Accepted rows whose join found no match, by counted alias.
@@ -98,6 +111,41 @@ impl Tally {
     }
 }
 
+/// The bad rows of the source the pipeline starts `from`, per partition of
+/// the batch, from the tally's boundary point.
+pub fn driving_bad_rows(
+    plan: &crate::plan::JobPlan,
+    parts: &[PartitionTally],
+) -> Vec<Vec<BadRows>> {
+    let driving = plan.job.steps.iter().find_map(|s| match s {
+        crate::semantic::hir::Step::From(a) => Some(a.as_str()),
+        _ => None,
+    });
+    parts
+        .iter()
+        .map(|t| match (driving, t.bad, &t.first_bad) {
+            (Some(alias), n, Some(first)) if n > 0 => vec![BadRows {
+                alias: alias.to_string(),
+                rows: n,
+                first: first.clone(),
+            }],
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// Counts one bad row of `alias` in a partition's list.
+pub fn count_bad_row(list: &mut Vec<BadRows>, alias: &str, problems: &str) {
+    match list.iter_mut().find(|b| b.alias == alias) {
+        Some(b) => b.rows += 1,
+        None => list.push(BadRows {
+            alias: alias.to_string(),
+            rows: 1,
+            first: problems.to_string(),
+        }),
+    }
+}
+
 fn int(ctx: &Context<'_>, i: usize) -> i64 {
     match ctx.get_raw(i) {
         ValueRef::Integer(n) => n,
@@ -142,6 +190,8 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             let t = s.part(partition)?;
             t.input += 1;
             t.quarantined += 1;
+            t.bad += 1;
+            t.first_bad.get_or_insert_with(|| problems.clone());
             t.records.push(Quarantined {
                 rule: "typed_input".into(),
                 reason: problems,

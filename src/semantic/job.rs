@@ -35,6 +35,7 @@ pub fn access(d: &ast::Decl) -> Access {
             }
             ClauseKind::VersionedBy(col) => a.versioned_by = Some(col.name.clone()),
             ClauseKind::Versions(vs) => a.versions = vs.iter().map(|v| v.value.clone()).collect(),
+            ClauseKind::BadRows { severity, .. } => a.bad_rows = Some(*severity),
             _ => {}
         }
     }
@@ -286,12 +287,26 @@ impl<'a> Lowering<'a> {
                     .map(|a| self.expr_with(a, scope, params))
                     .collect();
                 if let Some(check) = self.symbols.check(&call.name.name) {
-                    // A reusable check is its body with the arguments in place.
+                    // A reusable check is its body with the arguments in
+                    // place; a variadic parameter takes every argument left,
+                    // as a list (`x in values`).
+                    let mut args = args.into_iter();
                     let bound: Vec<(&str, hir::Expr)> = check
                         .params
                         .iter()
-                        .map(|p| p.name.name.as_str())
-                        .zip(args)
+                        .map_while(|p| {
+                            let value = if p.variadic {
+                                let items: Vec<hir::Expr> = args.by_ref().collect();
+                                let ty = items.first().map_or(T::Unknown, |x| x.ty.clone());
+                                hir::Expr {
+                                    kind: hir::ExprKind::List(items),
+                                    ty,
+                                }
+                            } else {
+                                args.next()?
+                            };
+                            Some((p.name.name.as_str(), value))
+                        })
                         .collect();
                     let mut body = self.expr_with(&check.body, scope, &bound);
                     body.ty = T::Bool;
@@ -431,30 +446,11 @@ fn ident(name: &str, ty: T, scope: &Scope<'_>) -> hir::Expr {
 
 /// A boundary speaks of its input's own columns: drop the alias.
 fn strip_alias(mut e: hir::Expr) -> hir::Expr {
-    fn walk(e: &mut hir::Expr) {
-        match &mut e.kind {
-            hir::ExprKind::Column { alias, .. } => *alias = None,
-            hir::ExprKind::Call { args, .. } | hir::ExprKind::List(args) => {
-                args.iter_mut().for_each(walk)
-            }
-            hir::ExprKind::Unary(_, x) | hir::ExprKind::IsNull { expr: x, .. } => walk(x),
-            hir::ExprKind::Binary(_, l, r) => {
-                walk(l);
-                walk(r);
-            }
-            hir::ExprKind::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                walk(cond);
-                walk(then);
-                walk(otherwise);
-            }
-            _ => {}
+    e.walk_mut(&mut |x| {
+        if let hir::ExprKind::Column { alias, .. } = &mut x.kind {
+            *alias = None;
         }
-    }
-    walk(&mut e);
+    });
     e
 }
 

@@ -14,6 +14,7 @@ mod contracts;
 mod declarations;
 mod expansion;
 mod expr;
+mod gates;
 pub mod hir;
 mod inputs;
 mod job;
@@ -101,6 +102,7 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     time_zones::check(&symbols, &mut diags);
     let mut program = lower::lower(&symbols, &schemas, lower_jobs.then_some(&types), &mut diags);
     additivity::check(&symbols, &mut program, &mut diags);
+    gates::check(&symbols, &program, &mut diags);
     Analysis {
         program,
         diagnostics: allow::apply(&symbols, diags),

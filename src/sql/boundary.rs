@@ -69,6 +69,38 @@ pub fn value(q: &str, c: &Column) -> String {
     }
 }
 
+/// A condition true for a row of the table aliased `q` that may have a
+/// problem: a value not in its column's stored shape, or a null where
+/// `required(c)`. Plain SQL, so a table of good rows is checked without a
+/// function call per row; the rows it lets through are judged by
+/// [`problems`].
+pub fn misfit(q: &str, columns: &[Column], required: impl Fn(&Column) -> bool) -> String {
+    let tests: Vec<String> = columns
+        .iter()
+        .filter_map(|c| {
+            let x = format!("{q}.{}", ident(&c.name));
+            let shape = match (&c.ty, kind(&c.ty, &x)) {
+                (T::Enum(v), _) => format!(
+                    "{x} IN ({})",
+                    v.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
+                ),
+                (_, ("any", _)) => return required(c).then(|| format!("{x} IS NULL")),
+                (_, (_, fast)) => fast,
+            };
+            Some(if required(c) {
+                format!("NOT coalesce({shape}, 0)")
+            } else {
+                format!("({x} IS NOT NULL AND NOT ({shape}))")
+            })
+        })
+        .collect();
+    if tests.is_empty() {
+        "0".into()
+    } else {
+        tests.join(" OR ")
+    }
+}
+
 /// The problems of a row of the table aliased `q`: NULL for a good row.
 /// `required(c)`: whether a null in `c` is a problem.
 pub fn problems(q: &str, columns: &[Column], required: impl Fn(&Column) -> bool) -> String {

@@ -83,6 +83,11 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
         } => {
             let call = call(name, *kind, args, ctx)?;
             match over {
+                // A sum of no values is 0, as its type (`T`, never null)
+                // says; SQL's is NULL.
+                None if name == "sum" && *kind == CallKind::Aggregate => {
+                    format!("coalesce({call}, 0)")
+                }
                 None => call,
                 Some(o) => {
                     let mut parts = Vec::new();
@@ -321,7 +326,10 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
             Some(ExprKind::Alias(alias)) => format!(":{name}_{alias}"),
             _ => return Err(Unsupported(format!("`{name}` takes an input alias"))),
         },
-        "freshness" | "drift" => {
+        // Seconds, as durations are compared: from the newest value to the
+        // run's as-of time. No rows, no newest value: no value.
+        "freshness" => format!("(unixepoch(:as_of) - unixepoch(max({})))", a(0)?),
+        "drift" => {
             return Err(Unsupported(format!(
                 "`{name}` is not supported by the SQLite engine yet"
             )))

@@ -113,9 +113,17 @@ pub struct RangeStage {
     /// `(counter, SELECT partition, value)`: aggregates over accepted
     /// input rows that gates read (control totals).
     pub input_aggregates: Vec<(String, String)>,
+    /// Each input aggregate's value over no rows (`SELECT`), for a
+    /// partition with no accepted rows, which its grouped statement gives
+    /// no row: `sum` is 0 there, `count` 0, `max` null.
+    pub input_aggregates_empty: Vec<String>,
     /// Joined aliases whose unmatched accepted rows are counted, in the
     /// order of the accept tally's arguments.
     pub unmatched: Vec<String>,
+    /// `(alias, SELECT partition, problems, record)`: the rows of a joined
+    /// source that failed the typed input boundary. They take no part in
+    /// the join; this records them.
+    pub joined_bad: Vec<(String, String)>,
     /// `SELECT partition, count`: the input rows of each partition, when
     /// they are counted apart from staging (see [`Builder::input`]).
     pub input_count: Option<String>,
@@ -327,7 +335,7 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
          CROSS JOIN {PARTS} AS parts{on}{filter}",
         cols("s"),
         problems,
-        ident(&t.table),
+        super::types::table_ref(&t.table),
     ))
 }
 
@@ -353,7 +361,8 @@ fn flattened(t: &Table, first: bool, keys: &[String]) -> String {
             .iter()
             .map(|c| format!("{} AS {}", ident(&c.name), flat(&t.alias, &c.name))),
     );
-    // A joined source's bad rows take no part in the join.
+    // A joined source's bad rows take no part in the join; the engine
+    // records them (`joined_bad_rows`).
     let good = if source && !first {
         " WHERE _bpl_bad IS NULL"
     } else {
@@ -499,18 +508,7 @@ impl Builder<'_> {
         }
         let t = table_of(self.plan, self.first.as_deref().unwrap_or_default())
             .expect("the first input");
-        let record = t
-            .columns
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}, {}",
-                    string(&format!("{}.{}", t.alias, c.name)),
-                    flat(&t.alias, &c.name)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let record = record_of(t, |c| flat(&t.alias, c));
         fenced(
             &rows,
             &format!(
@@ -888,8 +886,8 @@ pub fn lower(
         plan.key.iter().map(|k| ident(k)).collect()
     };
     let stage = format!(
-        "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_run_id, _bpl_as_of, _bpl_row_id) \
-         SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, :run_id, :as_of, \
+        "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_row_id) \
+         SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, \
          bpl_stable_id({}, {}, {}) FROM ({with}{output}) AS o \
          CROSS JOIN {PARTS} AS parts ON parts._bpl_no = o._bpl_no",
         ident(&data),
@@ -961,6 +959,7 @@ pub fn lower(
             })
             .collect::<Result<_, _>>()?
     };
+    let joined_bad = joined_bad_rows(plan, &with);
     Ok(RangeStage {
         single,
         keys,
@@ -971,9 +970,68 @@ pub fn lower(
         rows: counts,
         partition_counts,
         input_aggregates,
+        input_aggregates_empty: aggregates
+            .iter()
+            .map(|call| {
+                sql(&without_columns(call), ROW)
+                    .map(|s| format!("SELECT {s} FROM (SELECT 1) WHERE 0"))
+            })
+            .collect::<Result<_, _>>()?,
         unmatched,
+        joined_bad,
         input_count,
     })
+}
+
+/// An aggregate call with its columns replaced by null, so it can be
+/// computed over no rows without the rows' columns.
+fn without_columns(call: &Expr) -> Expr {
+    let mut e = call.clone();
+    e.walk_mut(&mut |x| {
+        if matches!(x.kind, ExprKind::Column { .. }) {
+            x.kind = ExprKind::Lit(crate::semantic::hir::Lit::Null);
+        }
+    });
+    e
+}
+
+/// The arguments of `json_object` recording a row of `t` whose column `c`
+/// is read as `column(c)`: `'alias.c', value, ...`.
+fn record_of(t: &Table, column: impl Fn(&str) -> String) -> String {
+    t.columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{}, {}",
+                string(&format!("{}.{}", t.alias, c.name)),
+                column(&c.name)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// For each joined source, its rows that failed the typed input boundary.
+fn joined_bad_rows(plan: &JobPlan, with: &str) -> Vec<(String, String)> {
+    plan.job
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Join { alias, .. } => table_of(plan, alias),
+            _ => None,
+        })
+        .filter(|t| t.kind == DeclKind::Source)
+        .map(|t| {
+            let record = record_of(t, ident);
+            (
+                t.alias.clone(),
+                format!(
+                    "{with}SELECT _bpl_no, _bpl_bad, json_object({record}) FROM {} WHERE _bpl_bad IS NOT NULL",
+                    cte(&t.alias)
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Statements creating the batch tables for a job.

@@ -18,7 +18,7 @@
 use serde::Serialize;
 
 use super::expr::{sql, Columns, Ctx, Unsupported};
-use super::types::{ident, string};
+use super::types::{ident, string, table_ref};
 use crate::plan::{BindPlan, JobPlan, Table};
 use crate::semantic::hir::{BindPolicyKind, Named};
 use crate::syntax::ast::{RuleLevel, Severity};
@@ -33,8 +33,6 @@ const PLAIN: Ctx = Ctx {
 pub const META_COLUMNS: &[(&str, &str)] = &[
     ("_bpl_partition", "TEXT NOT NULL"),
     ("_bpl_version", "INTEGER NOT NULL"),
-    ("_bpl_run_id", "TEXT NOT NULL"),
-    ("_bpl_as_of", "TEXT NOT NULL"),
     ("_bpl_row_id", "TEXT NOT NULL"),
 ];
 
@@ -61,24 +59,44 @@ pub struct Gate {
     pub operands: Option<[(String, String); 2]>,
 }
 
+/// Whether a gate's expression reads the staged rows (an aggregate over
+/// them, or one of their columns) rather than counters and parameters only.
+fn reads_staged_rows(e: &crate::semantic::hir::Expr) -> bool {
+    use crate::semantic::hir::{CallKind, ExprKind as K};
+    e.any(&|x| match &x.kind {
+        K::Column { .. } => true,
+        K::Call { name, kind, .. } => {
+            *kind == CallKind::Aggregate
+                && !matches!(name.as_str(), "rows" | "partition_count" | "unmatched")
+        }
+        _ => false,
+    })
+}
+
 /// The two sides of a comparison, as queries over the staged partition.
+/// Each side is shown as written (`written`) and measured as lowered
+/// (`e`, with counters lifted out of it: `drift0`, `agg0`).
 fn operands(
+    written: &crate::semantic::hir::Expr,
     e: &crate::semantic::hir::Expr,
-    gate: &dyn Fn(String) -> String,
+    gate: &dyn Fn(&crate::semantic::hir::Expr) -> Result<String, Unsupported>,
 ) -> Result<Option<[(String, String); 2]>, Unsupported> {
+    use crate::semantic::hir::ExprKind::Binary;
     use crate::syntax::ast::BinaryOp::*;
-    Ok(match &e.kind {
-        crate::semantic::hir::ExprKind::Binary(Eq | Ne | Lt | Le | Gt | Ge, l, r) => {
+    Ok(match (&written.kind, &e.kind) {
+        (Binary(_, wl, wr), Binary(Eq | Ne | Lt | Le | Gt | Ge, l, r)) => {
             // A literal side is itself; only the measured side is queried.
-            let side = |x: &crate::semantic::hir::Expr| -> Result<(String, String), Unsupported> {
+            let side = |w: &crate::semantic::hir::Expr,
+                        x: &crate::semantic::hir::Expr|
+             -> Result<(String, String), Unsupported> {
                 Ok(match &x.kind {
                     crate::semantic::hir::ExprKind::Lit(_) => {
-                        (show(x), format!("SELECT {}", sql(x, PLAIN)?))
+                        (show(w), format!("SELECT {}", sql(x, PLAIN)?))
                     }
-                    _ => (show(x), gate(sql(x, PLAIN)?)),
+                    _ => (show(w), gate(x)?),
                 })
             };
-            Some([side(l)?, side(r)?])
+            Some([side(wl, l)?, side(wr, r)?])
         }
         _ => None,
     })
@@ -131,6 +149,13 @@ pub struct LoweredJob {
     pub key_duplicates: Option<String>,
     /// Built-in reconciliation: rows outside the partition they were written to.
     pub out_of_partition: Option<String>,
+    /// Built-in check: the staged rows whose values are not of their
+    /// column's type, or null in a column that may not be (count, and the
+    /// first problem), from the typed boundary's own tests.
+    pub typed_output: String,
+    /// `(counter, SELECT)`: each `drift(x)` of a gate, the relative change
+    /// of `sum(x)` against the previous partition's published rows (`:p_prev`).
+    pub drifts: Vec<(String, String)>,
     pub checksum: String,
     /// Removes a run's staged rows that were never published.
     pub discard: String,
@@ -162,7 +187,7 @@ pub(super) fn bind_sql(b: &BindPlan) -> String {
         b.versioned_by.as_ref().map(|v| {
             format!(
                 "{v} = (SELECT max({v}) FROM {})",
-                ident(&t.table),
+                table_ref(&t.table),
                 v = ident(v)
             )
         })
@@ -188,8 +213,8 @@ pub(super) fn bind_sql(b: &BindPlan) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     match filter {
-        Some(f) => format!("SELECT {cols} FROM {} WHERE {f}", ident(&t.table)),
-        None => format!("SELECT {cols} FROM {}", ident(&t.table)),
+        Some(f) => format!("SELECT {cols} FROM {} WHERE {f}", table_ref(&t.table)),
+        None => format!("SELECT {cols} FROM {}", table_ref(&t.table)),
     }
 }
 
@@ -232,6 +257,20 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ident(&data)
         )
     };
+    // A condition over counters and parameters only has a value on an
+    // empty partition too: it is not read from the staged rows, which would
+    // give it no row (and so no value) to be computed on.
+    let gate_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
+        let cond = sql(e, PLAIN)?;
+        Ok(if reads_staged_rows(e) {
+            gate(cond)
+        } else {
+            format!("SELECT {cond} FROM (SELECT 1) AS counters")
+        })
+    };
+    // `drift(x)` compares the partition with the previous one: measured on
+    // the staged and the published rows, read back as a counter (`drift0`, ...).
+    let mut drifts: Vec<(String, String)> = Vec::new();
     // An aggregate over an input's columns in a gate (`sum(ledger.amount)`
     // in a control total) is measured on the accepted rows during staging
     // and read back as a counter (`agg0`, `agg1`, ...).
@@ -239,6 +278,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     let mut lift =
         |e: &crate::semantic::hir::Expr| -> Result<crate::semantic::hir::Expr, Unsupported> {
             let mut e = e.clone();
+            lift_drifts(&mut e, plan, &mut drifts)?;
             lift_input_aggregates(&mut e, &mut |call| {
                 aggregates.push(call.clone());
                 Ok(format!("agg{}", aggregates.len() - 1))
@@ -257,13 +297,14 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             name: r.name.clone(),
             severity: r.severity,
             text: r.text.clone(),
-            sql: gate(sql(&expr, PLAIN)?),
+            sql: gate_of(&expr)?,
             sides: None,
-            operands: operands(&expr, &gate)?,
+            operands: operands(&r.expr, &expr, &gate_of)?,
         });
     }
     let mut reconciliations = Vec::new();
     for r in &plan.job.reconcile {
+        let written = &r.expr;
         let r = &crate::semantic::hir::Reconciliation {
             expr: lift(&r.expr)?,
             ..r.clone()
@@ -272,16 +313,16 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             (
                 Some(_),
                 crate::semantic::hir::ExprKind::Binary(crate::syntax::ast::BinaryOp::Eq, l, rr),
-            ) => Some((gate(sql(l, PLAIN)?), gate(sql(rr, PLAIN)?))),
+            ) => Some((gate_of(l)?, gate_of(rr)?)),
             _ => None,
         };
         reconciliations.push(Gate {
             name: r.name.clone(),
             severity: r.severity,
             text: r.text.clone(),
-            sql: gate(sql(&r.expr, PLAIN)?),
+            sql: gate_of(&r.expr)?,
             sides,
-            operands: operands(&r.expr, &gate)?,
+            operands: operands(written, &r.expr, &gate_of)?,
         });
     }
     let key_duplicates = (!plan.key.is_empty() && !keys_proved_unique(plan)).then(|| {
@@ -302,6 +343,24 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
                 ident(k)
             )
         });
+    // Columns copied from a typed input need no second look.
+    let unproven: Vec<crate::plan::Column> = plan
+        .columns
+        .iter()
+        .filter(|c| !typed_by_inputs(plan, c))
+        .cloned()
+        .collect();
+    let typed_output = if unproven.is_empty() {
+        "SELECT 0, NULL".to_string()
+    } else {
+        format!(
+            "SELECT count(_bpl_problem), min(_bpl_problem) FROM (SELECT {} AS _bpl_problem \
+             FROM {} AS d WHERE {this_version} AND ({}))",
+            super::boundary::problems("d", &unproven, |c| !c.nullable),
+            ident(&data),
+            super::boundary::misfit("d", &unproven, |c| !c.nullable),
+        )
+    };
     let gate_sql: Vec<&str> = expectations
         .iter()
         .chain(&reconciliations)
@@ -344,22 +403,29 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         .columns
         .iter()
         .map(|c| format!("d.{}", ident(&c.name)))
-        .chain(["d._bpl_run_id", "d._bpl_as_of", "d._bpl_row_id"].map(String::from))
+        .chain(
+            [
+                "s.run_id AS _bpl_run_id",
+                "s.as_of AS _bpl_as_of",
+                "d._bpl_row_id",
+            ]
+            .map(String::from),
+        )
         .collect::<Vec<_>>()
         .join(", ");
     Ok(LoweredJob {
         create_data: format!(
             "CREATE TABLE IF NOT EXISTS {d} ({}); \
-             CREATE INDEX IF NOT EXISTS {} ON {d} (_bpl_partition, _bpl_version); \
-             CREATE INDEX IF NOT EXISTS {} ON {d} (_bpl_run_id)",
+             CREATE INDEX IF NOT EXISTS {} ON {d} (_bpl_partition, _bpl_version)",
             create_cols.join(", "),
             ident(&format!("{data}_partition")),
-            ident(&format!("{data}_run")),
             d = ident(&data),
         ),
         create_view: format!(
             "CREATE VIEW IF NOT EXISTS {} AS SELECT {view_cols} FROM {} AS d JOIN _bpl_pointer AS p \
-             ON p.dataset = {} AND p.partition = d._bpl_partition AND p.version = d._bpl_version",
+             ON p.dataset = {} AND p.partition = d._bpl_partition AND p.version = d._bpl_version \
+             JOIN _bpl_staged AS s ON s.dataset = p.dataset AND s.partition = p.partition \
+             AND s.version = p.version",
             ident(&plan.table),
             ident(&data),
             string(&plan.dataset)
@@ -373,21 +439,94 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         reconciliations,
         key_duplicates,
         out_of_partition,
+        typed_output,
+        drifts,
         checksum: format!(
             "SELECT count(*), bpl_checksum({}) FROM {} WHERE {this_version}",
             out_cols.join(", "),
             ident(&data)
         ),
         discard: format!(
-            "DELETE FROM {data} WHERE _bpl_run_id = :run_id \
-             AND NOT EXISTS (SELECT 1 FROM _bpl_pointer p WHERE p.dataset = {name} \
-               AND p.partition = {data}._bpl_partition AND p.version = {data}._bpl_version) \
-             AND NOT EXISTS (SELECT 1 FROM _bpl_shadow s WHERE s.dataset = {name} \
-               AND s.partition = {data}._bpl_partition AND s.version = {data}._bpl_version)",
+            "DELETE FROM {data} WHERE (_bpl_partition, _bpl_version) IN ({})",
+            unkept_versions(&plan.dataset),
             data = ident(&data),
-            name = string(&plan.dataset),
         ),
     })
+}
+
+/// Replaces each `drift(x)` with a counter, and adds the statement that
+/// measures it: `(sum(x) - previous) / |previous|`, where `previous` is
+/// `sum(x)` over the published rows of the previous partition (the time key
+/// one grain back, the same dimension values). No value when that partition
+/// is not published or its sum is 0.
+fn lift_drifts(
+    e: &mut crate::semantic::hir::Expr,
+    plan: &JobPlan,
+    drifts: &mut Vec<(String, String)>,
+) -> Result<(), Unsupported> {
+    use crate::semantic::hir::{ExprKind as K, PartitionKind};
+    let mut failed = None;
+    e.walk_mut(&mut |x| {
+        let K::Call { name, args, .. } = &x.kind else {
+            return;
+        };
+        if name != "drift" || failed.is_some() {
+            return;
+        }
+        let Some((time_key, _)) = &plan.time_key else {
+            failed = Some(Unsupported(
+                "`drift` compares a partition with the previous one: the dataset has no time partitions".into(),
+            ));
+            return;
+        };
+        let metric = match args.first().map(|a| sql(a, PLAIN)) {
+            Some(Ok(m)) => m,
+            Some(Err(err)) => {
+                failed = Some(err);
+                return;
+            }
+            None => "NULL".into(),
+        };
+        let mut same = vec![format!("{} = :p_prev", ident(time_key))];
+        same.extend(
+            plan.partition
+                .iter()
+                .filter(|k| k.kind == PartitionKind::Dimension)
+                .map(|k| format!("{} = :p_{}", ident(&k.name), k.name)),
+        );
+        let name = format!("drift{}", drifts.len());
+        drifts.push((
+            name.clone(),
+            format!(
+                "SELECT (cur - prev) * 1.0 / abs(prev) FROM (SELECT \
+                 (SELECT coalesce(sum({metric}), 0) FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = :version) AS cur, \
+                 (SELECT sum({metric}) FROM {view} WHERE {same}) AS prev) WHERE prev <> 0",
+                data = ident(&data_table(&plan.table)),
+                view = ident(&plan.table),
+                same = same.join(" AND "),
+            ),
+        ));
+        x.kind = K::Counter(name);
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `SELECT partition, version` of the versions run `:run_id` staged for
+/// `dataset` that are neither published nor a shadow: what a failed or
+/// abandoned run leaves, and what discarding it removes.
+pub fn unkept_versions(dataset: &str) -> String {
+    format!(
+        "SELECT s.partition, s.version FROM _bpl_staged s \
+         WHERE s.dataset = {name} AND s.run_id = :run_id \
+         AND NOT EXISTS (SELECT 1 FROM _bpl_pointer p WHERE p.dataset = s.dataset \
+           AND p.partition = s.partition AND p.version = s.version) \
+         AND NOT EXISTS (SELECT 1 FROM _bpl_shadow h WHERE h.dataset = s.dataset \
+           AND h.partition = s.partition AND h.version = s.version)",
+        name = string(dataset),
+    )
 }
 
 /// Replaces each aggregate call over an input's columns with the counter
@@ -495,4 +634,65 @@ fn proved_partition_value(plan: &JobPlan, key: &str) -> bool {
                     _ => false,
                 }
         })
+}
+
+/// Whether an output column is proved of its type by where it comes from,
+/// so the typed output check need not read it: the shaping step copies it
+/// unchanged from a column of an input of the same type (a source's values
+/// passed the typed input boundary, a dataset's its own output check), not
+/// nullable unless the output may be null (a left join makes it so), or
+/// sets it to a partition key of its type.
+fn typed_by_inputs(plan: &JobPlan, c: &crate::plan::Column) -> bool {
+    use crate::semantic::hir::{ExprKind, Grain, PartitionKind, Step};
+    use crate::semantic::T;
+    let steps = &plan.job.steps;
+    let Some(shaping) = steps.iter().rposition(|s| s.shapes()) else {
+        return false;
+    };
+    let items = match &steps[shaping] {
+        Step::Select(items) | Step::Aggregate(items) => items,
+        Step::Group { keys, .. } => keys,
+        _ => return false,
+    };
+    let redefined = steps[shaping + 1..]
+        .iter()
+        .any(|s| matches!(s, Step::Derive(d) if d.iter().any(|n| n.name == c.name)));
+    let Some(item) = items.iter().find(|i| i.name == c.name) else {
+        return false;
+    };
+    if redefined {
+        return false;
+    }
+    match &item.expr.kind {
+        ExprKind::Column {
+            alias: Some(a),
+            name,
+        } => {
+            let Some(input) = plan.inputs.iter().find(|i| i.table.alias == *a) else {
+                return false;
+            };
+            let left_joined = steps
+                .iter()
+                .any(|s| matches!(s, Step::Join { left: true, alias, .. } if alias == a));
+            input.table.columns.iter().any(|ic| {
+                ic.name == *name && ic.ty == c.ty && (c.nullable || (!ic.nullable && !left_joined))
+            })
+        }
+        // `p` of a daily partition is a canonical date; a dimension key's
+        // value is text.
+        ExprKind::Partition { key: None } => {
+            plan.partition.len() == 1
+                && c.ty == T::Date
+                && matches!(plan.time_key, Some((_, Grain::Day)))
+        }
+        ExprKind::Partition { key: Some(k) } => plan.partition.iter().any(|key| {
+            key.name == *k
+                && match key.kind {
+                    PartitionKind::Time(Grain::Day) => c.ty == T::Date,
+                    PartitionKind::Dimension => c.ty == T::String,
+                    _ => false,
+                }
+        }),
+        _ => false,
+    }
 }

@@ -23,6 +23,16 @@ pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Quotes the table a source or reference names: `raw.events` is the table
+/// `events` of the database attached as `raw` (see `[attach]` in
+/// `bpl.toml`), any other name a table of the warehouse.
+pub fn table_ref(name: &str) -> String {
+    match name.split_once('.') {
+        Some((db, table)) => format!("{}.{}", ident(db), ident(table)),
+        None => ident(name),
+    }
+}
+
 /// Quotes a string literal for SQLite.
 pub fn string(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))

@@ -96,6 +96,12 @@ pub enum ClauseKind {
     /// `cursor by (a, b)`: a composite cursor for the input lock.
     Cursor(Vec<Ident>),
     MaxLateness(DurationLit),
+    /// `bad rows fail partition`: what a source's rows that fail the typed
+    /// input boundary do (by default they are quarantined).
+    BadRows {
+        severity: Severity,
+        span: Span,
+    },
     Validity {
         from: Ident,
         to: Ident,
@@ -134,6 +140,7 @@ impl ClauseKind {
             ClauseKind::Snapshot(_) => "snapshot by",
             ClauseKind::Cursor(_) => "cursor by",
             ClauseKind::MaxLateness(_) => "max lateness",
+            ClauseKind::BadRows { .. } => "bad rows",
             ClauseKind::Validity { .. } => "valid from",
             ClauseKind::VersionedBy(_) => "versioned by",
             ClauseKind::Versions(_) => "versions",

@@ -189,27 +189,31 @@ pub fn enforcement_rows(c: &Connection) {
     .unwrap();
 }
 
-/// The source of the readings projects: table `readings`, filled with
-/// [`reading`].
-pub const READINGS_SOURCE: &str = r#"source readings {
-  table "readings"
-  columns {
+/// The `readings` source of the tests' projects, reading `table`.
+pub fn readings_source(table: &str) -> String {
+    format!(
+        r#"source readings {{
+  table "{table}"
+  columns {{
     id: string
     v: int
     day: date
     at: timestamp
-  }
+  }}
   key id
   clock event = at
   snapshot by at
-}"#;
+}}
+"#
+    )
+}
 
 /// The readings project: one source and one daily dataset whose quality
 /// severities the test picks.
 pub fn readings_project(row_severity: &str, partition_severity: &str) -> Project {
+    let source = readings_source("readings");
     let spec = format!(
-        r#"{READINGS_SOURCE}
-
+        r#"{source}
 dataset daily {{
   version 1
   partition by day: date
@@ -229,7 +233,7 @@ dataset daily {{
   quality {{
     require positive: r.v >= 0 else {row_severity}
     expect row_count() > 0 else fail partition
-    expect sum(total) < 1000 else {partition_severity}
+    expect coalesce(sum(total), 0) < 1000 else {partition_severity}
   }}
 
   reconcile {{

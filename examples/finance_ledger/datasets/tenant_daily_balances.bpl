@@ -62,7 +62,7 @@ dataset tenant_daily_balances {
     require non_zero: ledger.amount != 0 else quarantine
     // A tenant may have a quiet day: worth a look, not a failed partition.
     expect row_count() > 0 else warn
-    expect credits_not_negative: min(credit_total) >= 0 else fail partition
+    expect credits_not_negative: row_count() == 0 or min(credit_total) >= 0 else fail partition
   }
 
   reconcile {

@@ -25,6 +25,11 @@ source ledger_entries {
   // repeat the entries committed in the same millisecond.
   cursor by (updated_at, entry_id)
   max lateness 2d
+  // An entry whose amount, currency or dates cannot be read is not set
+  // aside: a day's balances without it would be wrong to the cent, and the
+  // other legs of its transaction would no longer sum to zero. The day
+  // fails instead, and waits for the export to be fixed.
+  bad rows fail partition
 }
 
 /// The accounts each tenant holds with us, one row per account, kept up to

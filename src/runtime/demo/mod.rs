@@ -142,7 +142,12 @@ pub fn fill(
         options.time_zone,
     );
     let analysis = domains::analyse(program, options.rows);
-    let plans = table::plan(program, &analysis, &setup);
+    // Demo rows go into the warehouse only: a table of an attached
+    // database (`raw.events`) is someone else's, and read-only to bplc.
+    let plans: Vec<_> = table::plan(program, &analysis, &setup)
+        .into_iter()
+        .filter(|p| !p.table.contains('.'))
+        .collect();
     let tx = conn.unchecked_transaction()?;
     let mut tables = Vec::with_capacity(plans.len());
     for p in &plans {

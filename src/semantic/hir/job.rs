@@ -16,6 +16,51 @@ pub struct Expr {
     pub ty: T,
 }
 
+impl Expr {
+    /// Whether `f` holds for this expression or any expression inside it
+    /// (a call's arguments, not its `over` clause).
+    pub fn any(&self, f: &impl Fn(&Expr) -> bool) -> bool {
+        f(self)
+            || match &self.kind {
+                ExprKind::Call { args, .. } | ExprKind::List(args) => args.iter().any(|a| a.any(f)),
+                ExprKind::Unary(_, x) | ExprKind::IsNull { expr: x, .. } => x.any(f),
+                ExprKind::Binary(_, l, r) => l.any(f) || r.any(f),
+                ExprKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => cond.any(f) || then.any(f) || otherwise.any(f),
+                _ => false,
+            }
+    }
+
+    /// Calls `f` on this expression, then on each expression inside it
+    /// (a call's arguments, not its `over` clause), parents first.
+    pub fn walk_mut(&mut self, f: &mut impl FnMut(&mut Expr)) {
+        f(self);
+        match &mut self.kind {
+            ExprKind::Call { args, .. } | ExprKind::List(args) => {
+                args.iter_mut().for_each(|a| a.walk_mut(f))
+            }
+            ExprKind::Unary(_, x) | ExprKind::IsNull { expr: x, .. } => x.walk_mut(f),
+            ExprKind::Binary(_, l, r) => {
+                l.walk_mut(f);
+                r.walk_mut(f);
+            }
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                cond.walk_mut(f);
+                then.walk_mut(f);
+                otherwise.walk_mut(f);
+            }
+            _ => {}
+        }
+    }
+}
+
 fn ser_ty<S: serde::Serializer>(t: &T, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_string())
 }
@@ -216,4 +261,7 @@ pub struct Access {
     /// Versioned snapshots: the version column and the versions declared.
     pub versioned_by: Option<String>,
     pub versions: Vec<String>,
+    /// Sources: what rows that fail the typed input boundary do:
+    /// `Quarantine` (the default), `FailPartition` or `FailRun`.
+    pub bad_rows: Option<crate::syntax::ast::Severity>,
 }

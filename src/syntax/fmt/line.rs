@@ -37,6 +37,7 @@ pub fn clause_line(kind: &ClauseKind) -> String {
         ClauseKind::Snapshot(col) => format!("snapshot by {}", col.name),
         ClauseKind::Cursor(cols) => format!("cursor by ({})", names(cols)),
         ClauseKind::MaxLateness(d) => format!("max lateness {}", duration(d)),
+        ClauseKind::BadRows { severity, .. } => format!("bad rows {}", severity.words()),
         ClauseKind::Validity { from, to } => format!("valid from {} to {}", from.name, to.name),
         ClauseKind::VersionedBy(col) => format!("versioned by {}", col.name),
         ClauseKind::Versions(vs) => {

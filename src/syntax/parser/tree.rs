@@ -299,6 +299,13 @@ impl<'s> Builder<'s> {
             Rule::lateness_clause => {
                 ClauseKind::MaxLateness(self.duration(kids(p).next().unwrap()))
             }
+            Rule::bad_rows_clause => {
+                let s = kids(p).next().unwrap();
+                ClauseKind::BadRows {
+                    severity: self.severity(&s),
+                    span: self.span(&s),
+                }
+            }
             Rule::validity_clause => {
                 let mut it = kids(p);
                 ClauseKind::Validity {
