@@ -425,7 +425,7 @@ fn metrics_are_prometheus_text_that_agrees_with_the_ledger() {
     let text = std::fs::read_to_string(&file).unwrap();
     let s = scrape(&text);
     // Every family is documented and typed.
-    assert_eq!(s.docs.len(), 13, "{text}");
+    assert_eq!(s.docs.len(), 15, "{text}");
     for d in s.docs.keys() {
         assert!(d.starts_with("bplc_"), "{d}");
     }
@@ -474,6 +474,23 @@ fn metrics_are_prometheus_text_that_agrees_with_the_ledger() {
         &[("dataset", "daily"), ("partition", "2026-07-03")],
         1.0,
     );
+    // Its size, as the run that published it measured it; a partition of
+    // one row is small.
+    let measured = (1..=4)
+        .map(|n| p.json(&["show", &format!("run-{n:06}")]).1)
+        .filter(|m| m["dataset"] == "daily")
+        .flat_map(|m| m["outputs"].as_array().cloned().unwrap_or_default())
+        .find(|o| o["partition"] == "2026-07-03" && o["published"] == true)
+        .and_then(|o| o["bytes"].as_f64())
+        .expect("the published 2026-07-03 says its size");
+    assert!(measured > 0.0);
+    expect(
+        &s,
+        "bplc_partition_bytes",
+        &[("dataset", "daily"), ("partition", "2026-07-03")],
+        measured,
+    );
+    assert!(sample(&s, "bplc_dataset_small_partitions", &daily) >= 1.0);
     // The last success is the run-due run's finish, in Unix seconds.
     let (_, first) = p.json(&["show", "run-000001"]);
     let finished =

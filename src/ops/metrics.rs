@@ -11,6 +11,11 @@ use chrono::{DateTime, Utc};
 use super::status::{Report, State};
 use crate::runtime::manifest::{Manifest, Status};
 
+/// Below this, a partition is small: its overhead (a version, a pointer,
+/// files on an object store) outweighs its data. The seed's small-files
+/// problem; `bplc_partition_bytes` lets an alert pick its own threshold.
+pub const SMALL_PARTITION_BYTES: i64 = 1 << 20;
+
 /// One metric family: its samples as `(labels, value)`.
 pub struct Family {
     name: &'static str,
@@ -167,6 +172,16 @@ pub fn families(report: &Report, runs: &[Manifest], generated: DateTime<Utc>) ->
         "gauge",
         "Rows in the version of a partition readers see.",
     );
+    let mut partition_bytes = Family::new(
+        "bplc_partition_bytes",
+        "gauge",
+        "Bytes of the values of the version readers see, in their text form.",
+    );
+    let mut small = Family::new(
+        "bplc_dataset_small_partitions",
+        "gauge",
+        "Partitions of the dataset whose visible version holds less than 1 MiB: many of them cost more to plan, list and scan than their data (a coarser grain, or bucketing, may fit better).",
+    );
     let mut alerts = Family::new(
         "bplc_status_alerts",
         "gauge",
@@ -246,7 +261,22 @@ pub fn families(report: &Report, runs: &[Manifest], generated: DateTime<Utc>) ->
                 n as f64,
             );
         }
+        let tiny = d
+            .partitions
+            .iter()
+            .filter(|p| p.bytes.is_some_and(|b| b < SMALL_PARTITION_BYTES))
+            .count();
+        small.add(label(), tiny as f64);
         for p in &d.partitions {
+            if let Some(bytes) = p.bytes {
+                partition_bytes.add(
+                    vec![
+                        ("dataset", d.dataset.clone()),
+                        ("partition", p.partition.clone()),
+                    ],
+                    bytes as f64,
+                );
+            }
             if let Some(rows) = p.rows {
                 partition_rows.add(
                     vec![
@@ -272,6 +302,8 @@ pub fn families(report: &Report, runs: &[Manifest], generated: DateTime<Utc>) ->
         staleness,
         states,
         partition_rows,
+        partition_bytes,
+        small,
         alerts,
         generated_at,
     ]

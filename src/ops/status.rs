@@ -125,6 +125,9 @@ pub struct PartitionStatus {
     pub age_seconds: Option<i64>,
     /// Rows of the version readers see.
     pub rows: Option<i64>,
+    /// Bytes of its values, in their text form, where the run measured them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<i64>,
     /// Why it is held, failed, closed, due or late.
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -338,7 +341,7 @@ fn dataset_status(
 
     // The latest run of each partition, and the latest published output.
     let mut latest: BTreeMap<String, &Manifest> = BTreeMap::new();
-    let mut visible: HashMap<String, i64> = HashMap::new();
+    let mut visible: HashMap<String, (i64, Option<i64>)> = HashMap::new();
     for m in inputs.runs.iter().filter(|m| m.dataset == d.name) {
         if !publishes(m) {
             continue;
@@ -347,7 +350,7 @@ fn dataset_status(
             latest.insert(p.clone(), m);
         }
         for o in m.outputs.iter().filter(|o| o.published) {
-            visible.insert(o.partition.clone(), o.rows);
+            visible.insert(o.partition.clone(), (o.rows, o.bytes));
         }
     }
     let as_of_day = calendar::day(inputs.as_of.date_naive());
@@ -377,7 +380,8 @@ fn dataset_status(
             run_status: Some(m.status),
             as_of: processing_time(m).map(utc_text),
             age_seconds: processing_time(m).map(|t| (inputs.as_of - t).num_seconds().max(0)),
-            rows: visible.get(id).copied(),
+            rows: visible.get(id).map(|v| v.0),
+            bytes: visible.get(id).and_then(|v| v.1),
             reason: None,
             stale_because: Vec::new(),
             alert: false,
@@ -535,6 +539,7 @@ fn never_run(
         as_of: None,
         age_seconds: None,
         rows: None,
+        bytes: None,
         reason: None,
         stale_because: Vec::new(),
         alert: false,

@@ -78,6 +78,8 @@ pub struct Measured {
     pub typed_output: (i64, String),
     pub rows: i64,
     pub checksum: String,
+    /// Bytes of the staged values in their text form.
+    pub bytes: i64,
 }
 
 /// What durable state says about a run, for recovery.
@@ -1091,7 +1093,24 @@ impl Engine for SqliteEngine {
         let l = self.lowered(plan)?;
         let mut v = values(plan, run, part);
         // `output` is what was staged, counted on the staged version.
-        let (rows_n, checksum) = self.rows_and_checksum(&l.checksum, &v)?;
+        let (rows_n, checksum, bytes) = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(&l.checksum)
+                .map_err(RuntimeError::sql)?;
+            bind(&mut stmt, &v)?;
+            let mut rows = stmt.raw_query();
+            match rows.next().map_err(RuntimeError::sql)? {
+                Some(r) => (
+                    r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
+                    r.get::<_, Option<String>>(1)
+                        .map_err(RuntimeError::sql)?
+                        .unwrap_or_default(),
+                    r.get::<_, i64>(2).map_err(RuntimeError::sql)?,
+                ),
+                None => (0, String::new(), 0),
+            }
+        };
         let c = &staged.counters;
         for (name, n) in [
             ("input", c.input),
@@ -1211,6 +1230,7 @@ impl Engine for SqliteEngine {
             out_of_partition,
             typed_output,
             rows: rows_n,
+            bytes,
             checksum,
         })
     }

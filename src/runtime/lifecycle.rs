@@ -771,5 +771,6 @@ fn judge(
         published: false,
         change: None,
         initial_load: false,
+        bytes: Some(measured.bytes),
     }
 }

@@ -441,9 +441,15 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         out_of_partition,
         typed_output,
         drifts,
+        // The size beside the count and checksum, in the same scan.
         checksum: format!(
-            "SELECT count(*), bpl_checksum({}) FROM {} WHERE {this_version}",
+            "SELECT count(*), bpl_checksum({}), coalesce(sum({}), 0) FROM {} WHERE {this_version}",
             out_cols.join(", "),
+            out_cols
+                .iter()
+                .map(|c| format!("coalesce(octet_length({c}), 0)"))
+                .collect::<Vec<_>>()
+                .join(" + "),
             ident(&data)
         ),
         discard: format!(
