@@ -139,8 +139,29 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
         runs: Vec::new(),
         skipped: Vec::new(),
     };
-    let mut say = progress(cli, args.verbose);
+    // On a terminal, one bar over the datasets in order, its message the
+    // current run's step; with `-v`, a line per step instead.
+    let bar = (!args.verbose
+        && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && !order.is_empty())
+    .then(|| {
+        let bar = indicatif::ProgressBar::new(order.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:24} {pos}/{len} datasets  {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut lines = progress(cli, args.verbose);
+    let mut say = |line: &str| match &bar {
+        Some(bar) => bar.set_message(line.to_string()),
+        None => lines(line),
+    };
     for name in order {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+            bar.set_message(name.clone());
+        }
         // Judged again for each dataset: what ran upstream in this call
         // makes its readers stale.
         let runs = match ledger.as_ref().map(crate::ops::manifests) {
@@ -203,6 +224,9 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
             }
             report.runs.push(started);
         }
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
     }
     print(cli, &report);
     let failed = report
