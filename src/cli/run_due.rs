@@ -152,10 +152,11 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
         );
         bar
     });
-    let mut lines = progress(cli, args.verbose);
-    let mut say = |line: &str| match &bar {
-        Some(bar) => bar.set_message(line.to_string()),
-        None => lines(line),
+    let mut lines = bar.is_none().then(|| progress(cli, args.verbose));
+    let mut say = |line: &str| match (&bar, &mut lines) {
+        (Some(bar), _) => bar.set_message(line.to_string()),
+        (None, Some(lines)) => lines(line),
+        (None, None) => {}
     };
     for name in order {
         if let Some(bar) = &bar {
