@@ -92,6 +92,11 @@ fn validation_skips_only_what_the_steps_prove() {
         "`group by event_date = p`"
     );
 
+    // The dedupe is the last row step: it counts the accepted rows too,
+    // one fence instead of two.
+    assert!(proved.batch.stage.contains("bpl_tally(6, _bpl_no"));
+    assert!(!proved.batch.stage.contains("bpl_tally(3, _bpl_no"));
+
     // Columns copied from the typed source, and `p`, need no type check.
     assert_eq!(proved.typed_output, "SELECT 0, NULL");
     // Aggregates and a reference's column do; `event_date = p` does not.

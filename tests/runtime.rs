@@ -709,3 +709,56 @@ fn store_paths_read_the_environment_and_an_unset_variable_stops_the_command() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(p.count("SELECT count(*) FROM daily"), 1);
 }
+
+/// A dedupe as the last row step counts duplicates and accepted rows in
+/// one call (`bpl_tally` kind 6): the count identity holds exactly.
+#[test]
+fn a_last_dedupe_counts_duplicates_and_accepted_rows() {
+    let spec = format!(
+        "{}\n{}",
+        runtime_support::readings_source("readings"),
+        r#"dataset latest {
+  version 1
+  partition by day: date
+  publish replace
+
+  input r = readings where day == p
+
+  compute {
+    from r
+    dedupe by r.id order by r.at desc
+    select id = r.id, v = r.v, day = p
+  }
+
+  reconcile {
+    input == accepted + quarantined + duplicates
+  }
+}
+"#
+    );
+    let p = Project::new(&[("specs.bpl", &spec)]);
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);
+             INSERT INTO readings VALUES ('a', 1, '2026-07-01', '2026-07-01 10:00:00'),
+                                         ('a', 2, '2026-07-01', '2026-07-01 11:00:00'),
+                                         ('b', 3, '2026-07-01', '2026-07-01 10:00:00');",
+        )
+        .unwrap();
+    let (code, m) = p.json(&["run", "latest", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{m}");
+    let c = &m["outputs"][0]["counters"];
+    assert_eq!(
+        (
+            c["input"].as_i64(),
+            c["duplicates"].as_i64(),
+            c["accepted"].as_i64()
+        ),
+        (Some(3), Some(1), Some(2)),
+        "{m}"
+    );
+    assert_eq!(
+        p.rows("SELECT v FROM latest WHERE id = 'a'"),
+        ["Integer(2)"]
+    );
+}

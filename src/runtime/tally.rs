@@ -170,6 +170,16 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             }
             Ok(true)
         }
+        tally::DEDUPE_ACCEPT => {
+            let first = int(ctx, 2) == 1;
+            let t = s.part(int(ctx, 1))?;
+            if first {
+                t.accepted += 1;
+            } else {
+                t.duplicates += 1;
+            }
+            Ok(first)
+        }
         tally::ACCEPT_GROUP => {
             s.part(int(ctx, 1))?.accepted += int(ctx, 2);
             Ok(true)

@@ -86,6 +86,10 @@ pub mod tally {
     /// `bpl_tally(5, partition, n)`: `n` accepted rows at once, from the
     /// `HAVING` of the `group by` they fall into; always passes.
     pub const ACCEPT_GROUP: i64 = 5;
+    /// `bpl_tally(6, partition, row_number)`: a dedupe that is the last
+    /// row step: passes the first row of a group, counted accepted, and
+    /// counts the others as duplicates. One fence instead of two.
+    pub const DEDUPE_ACCEPT: i64 = 6;
 }
 
 /// How a job stages a batch of partitions.
@@ -571,7 +575,18 @@ impl Builder<'_> {
         let mut dedupes = 0;
         let mut first = None;
         let mut iter = steps.iter().peekable();
+        // A dedupe's numbered rows, fenced by the next step: as the last row
+        // step it also counts the accepted rows.
+        let mut pending: Option<(String, String)> = None;
         while let Some(step) = iter.next() {
+            if let Some((numbered, rn)) = pending.take() {
+                if step.shapes() && late.is_empty() && self.unmatched.is_empty() {
+                    let mut shaping = vec![step.clone()];
+                    shaping.extend(iter.cloned());
+                    return Ok((self.last_dedupe(&numbered, &rn), shaping, first));
+                }
+                rows = self.dedupe(&numbered, &rn);
+            }
             if step.shapes() {
                 let mut shaping = vec![step.clone()];
                 shaping.extend(iter.cloned());
@@ -650,11 +665,8 @@ impl Builder<'_> {
                         list(by, ROW)?
                     );
                     if self.tally {
-                        fenced(
-                            &numbered,
-                            &format!("bpl_tally({}, _bpl_no, {rn})", tally::DEDUPE),
-                            &mut self.fences,
-                        )
+                        pending = Some((numbered, rn));
+                        String::new()
                     } else {
                         format!("SELECT * FROM ({numbered}) WHERE {rn} = 1")
                     }
@@ -662,11 +674,30 @@ impl Builder<'_> {
                 _ => unreachable!("shaping steps end the row stage"),
             };
         }
+        if let Some((numbered, rn)) = pending.take() {
+            if late.is_empty() && self.unmatched.is_empty() {
+                return Ok((self.last_dedupe(&numbered, &rn), Vec::new(), first));
+            }
+            rows = self.dedupe(&numbered, &rn);
+        }
         if !counted_input {
             rows = self.input(rows);
         }
         rows = self.route(rows, std::mem::take(&mut late), &present)?;
         Ok((self.count(rows, tally::ACCEPT), Vec::new(), first))
+    }
+
+    /// Keeps the first row of each dedupe group, counting the others.
+    fn dedupe(&mut self, numbered: &str, rn: &str) -> String {
+        let call = format!("bpl_tally({}, _bpl_no, {rn})", tally::DEDUPE);
+        fenced(numbered, &call, &mut self.fences)
+    }
+
+    /// [`Self::dedupe`] as the last row step: the rows kept are the
+    /// accepted ones, counted by the same call.
+    fn last_dedupe(&mut self, numbered: &str, rn: &str) -> String {
+        let call = format!("bpl_tally({}, _bpl_no, {rn})", tally::DEDUPE_ACCEPT);
+        fenced(numbered, &call, &mut self.fences)
     }
 }
 
