@@ -186,14 +186,28 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
         }
         tally::BOUNDARY => {
             let partition = int(ctx, 1);
-            Ok(boundary(s, ctx, partition, 2)?)
-        }
-        tally::BOUNDARY_ROUTE => {
-            let partition = int(ctx, 2);
-            if !boundary(s, ctx, partition, 3)? {
-                return Ok(false);
-            }
-            route(s, ctx, int(ctx, 1) as usize, partition, 5)
+            let problems = match ctx.get_raw(2) {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ => {
+                    s.part(partition)?.input += 1;
+                    return Ok(true);
+                }
+            };
+            let record = match ctx.get_raw(3) {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ => "{}".into(),
+            };
+            let t = s.part(partition)?;
+            t.input += 1;
+            t.quarantined += 1;
+            t.bad += 1;
+            t.first_bad.get_or_insert_with(|| problems.clone());
+            t.records.push(Quarantined {
+                rule: "typed_input".into(),
+                reason: problems,
+                record,
+            });
+            Ok(false)
         }
         tally::DEDUPE => {
             let first = int(ctx, 2) == 1;
@@ -202,86 +216,50 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             }
             Ok(first)
         }
-        tally::ROUTE => route(s, ctx, int(ctx, 1) as usize, int(ctx, 2), 3),
+        tally::ROUTE => {
+            let point = int(ctx, 1) as usize;
+            let which = s.points.get(point).cloned().unwrap_or_default();
+            let partition = int(ctx, 2);
+            let mut failed = Vec::new();
+            for (n, &k) in which.iter().enumerate() {
+                if int(ctx, 3 + n) == 0 {
+                    failed.push(k);
+                }
+            }
+            let quarantining: Vec<usize> = failed
+                .iter()
+                .copied()
+                .filter(|&k| s.rules[k].severity == Severity::Quarantine)
+                .collect();
+            let record = if quarantining.is_empty() {
+                None
+            } else {
+                Some(Quarantined {
+                    rule: join(&quarantining, |k| &s.rules[k].name, ", "),
+                    reason: join(&quarantining, |k| &s.rules[k].text, "; "),
+                    record: match ctx.get_raw(3 + which.len()) {
+                        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                        _ => "{}".into(),
+                    },
+                })
+            };
+            let t = s.part(partition)?;
+            for k in failed {
+                t.failures[k] += 1;
+            }
+            Ok(match record {
+                Some(r) => {
+                    t.quarantined += 1;
+                    t.records.push(r);
+                    false
+                }
+                None => true,
+            })
+        }
         other => Err(rusqlite::Error::UserFunctionError(
             format!("bpl_tally: unknown point kind {other}").into(),
         )),
     }
-}
-
-/// A row at the typed input boundary: arguments `at` (its problems, NULL
-/// for a good row) and `at + 1` (its record). Counted as input; a bad row
-/// is quarantined and does not pass.
-fn boundary(s: &mut State, ctx: &Context<'_>, partition: i64, at: usize) -> rusqlite::Result<bool> {
-    let problems = match ctx.get_raw(at) {
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-        _ => {
-            s.part(partition)?.input += 1;
-            return Ok(true);
-        }
-    };
-    let record = match ctx.get_raw(at + 1) {
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-        _ => "{}".into(),
-    };
-    let t = s.part(partition)?;
-    t.input += 1;
-    t.quarantined += 1;
-    t.bad += 1;
-    t.first_bad.get_or_insert_with(|| problems.clone());
-    t.records.push(Quarantined {
-        rule: "typed_input".into(),
-        reason: problems,
-        record,
-    });
-    Ok(false)
-}
-
-/// The rules of route point `point` on one row: their flags from argument
-/// `at` on, then the row's record. Passes unless a quarantine rule failed.
-fn route(
-    s: &mut State,
-    ctx: &Context<'_>,
-    point: usize,
-    partition: i64,
-    at: usize,
-) -> rusqlite::Result<bool> {
-    let which = s.points.get(point).cloned().unwrap_or_default();
-    let mut failed = Vec::new();
-    for (n, &k) in which.iter().enumerate() {
-        if int(ctx, at + n) == 0 {
-            failed.push(k);
-        }
-    }
-    let quarantining: Vec<usize> = failed
-        .iter()
-        .copied()
-        .filter(|&k| s.rules[k].severity == Severity::Quarantine)
-        .collect();
-    let record = if quarantining.is_empty() {
-        None
-    } else {
-        Some(Quarantined {
-            rule: join(&quarantining, |k| &s.rules[k].name, ", "),
-            reason: join(&quarantining, |k| &s.rules[k].text, "; "),
-            record: match ctx.get_raw(at + which.len()) {
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                _ => "{}".into(),
-            },
-        })
-    };
-    let t = s.part(partition)?;
-    for k in failed {
-        t.failures[k] += 1;
-    }
-    Ok(match record {
-        Some(r) => {
-            t.quarantined += 1;
-            t.records.push(r);
-            false
-        }
-        None => true,
-    })
 }
 
 fn join<'a>(ks: &[usize], f: impl Fn(usize) -> &'a String, sep: &str) -> String {

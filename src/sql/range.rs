@@ -90,11 +90,6 @@ pub mod tally {
     /// row step: passes the first row of a group, counted accepted, and
     /// counts the others as duplicates. One fence instead of two.
     pub const DEDUPE_ACCEPT: i64 = 6;
-    /// `bpl_tally(7, point, partition, problems, bad record, flag..,
-    /// record)`: the typed input boundary and the first route point in one
-    /// call: a bad row is quarantined as at `BOUNDARY`, a good one routed
-    /// as at `ROUTE` (its flags are computed only for good rows).
-    pub const BOUNDARY_ROUTE: i64 = 7;
 }
 
 /// How a job stages a batch of partitions.
@@ -427,37 +422,14 @@ impl Builder<'_> {
         which: Vec<usize>,
         present: &[String],
     ) -> Result<String, Unsupported> {
-        self.route_at(rows, which, present, None)
-    }
-
-    /// [`Self::route`]; with `bad`, the driving source's bad-row record,
-    /// the typed input boundary is in the same call (see
-    /// [`tally::BOUNDARY_ROUTE`]).
-    fn route_at(
-        &mut self,
-        rows: String,
-        which: Vec<usize>,
-        present: &[String],
-        bad: Option<String>,
-    ) -> Result<String, Unsupported> {
         if which.is_empty() {
             return Ok(rows);
         }
-        // A bad row's values are not of their types: no rule reads them.
-        let good = |flag: String| match &bad {
-            Some(_) => format!("CASE WHEN _bpl_bad IS NULL THEN {flag} END"),
-            None => flag,
-        };
         let flags = which
             .iter()
             .map(|&k| {
-                sql(self.exprs[k], ROW).map(|s| {
-                    format!(
-                        "{} AS {}",
-                        good(format!("coalesce({s}, 0)")),
-                        ident(&self.rules[k].flag)
-                    )
-                })
+                sql(self.exprs[k], ROW)
+                    .map(|s| format!("coalesce({s}, 0) AS {}", ident(&self.rules[k].flag)))
             })
             .collect::<Result<Vec<_>, _>>()?
             .join(", ");
@@ -499,22 +471,15 @@ impl Builder<'_> {
             .collect::<Vec<_>>()
             .join(", ");
         let point = self.points.len();
-        let flag_args = which
-            .iter()
-            .map(|&k| ident(&self.rules[k].flag))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let routed = format!("CASE WHEN NOT ({passes}) THEN json_object({record}) END");
-        let call = match bad {
-            Some(bad) => format!(
-                "bpl_tally({}, {point}, _bpl_no, _bpl_bad, {bad}, {flag_args}, {routed})",
-                tally::BOUNDARY_ROUTE
-            ),
-            None => format!(
-                "bpl_tally({}, {point}, _bpl_no, {flag_args}, {routed})",
-                tally::ROUTE
-            ),
-        };
+        let call = format!(
+            "bpl_tally({}, {point}, _bpl_no, {}, CASE WHEN NOT ({passes}) THEN json_object({record}) END)",
+            tally::ROUTE,
+            which
+                .iter()
+                .map(|&k| ident(&self.rules[k].flag))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         self.points.push(which);
         Ok(fenced(&flagged, &call, &mut self.fences))
     }
@@ -545,35 +510,17 @@ impl Builder<'_> {
         if !self.tally {
             return format!("SELECT * FROM ({rows}) WHERE _bpl_bad IS NULL");
         }
-        let bad = self.bad_record();
-        fenced(
-            &rows,
-            &format!("bpl_tally({}, _bpl_no, _bpl_bad, {bad})", tally::BOUNDARY),
-            &mut self.fences,
-        )
-    }
-
-    /// The record of a bad row of the driving source, NULL for a good one.
-    fn bad_record(&self) -> String {
         let t = table_of(self.plan, self.first.as_deref().unwrap_or_default())
             .expect("the first input");
         let record = record_of(t, |c| flat(&t.alias, c));
-        format!("CASE WHEN _bpl_bad IS NOT NULL THEN json_object({record}) END")
-    }
-
-    /// Whether the driving source's bad rows and the rules of the first
-    /// dedupe can share one tally call: the boundary's point comes right
-    /// before the dedupe.
-    fn shares_boundary(&self, step: &Step, dedupes: usize, early: &[usize]) -> bool {
-        self.tally
-            && matches!(step, Step::Dedupe { .. })
-            && dedupes == 0
-            && !early.is_empty()
-            && self
-                .first
-                .as_deref()
-                .and_then(|a| table_of(self.plan, a))
-                .is_some_and(|t| t.kind == DeclKind::Source)
+        fenced(
+            &rows,
+            &format!(
+                "bpl_tally({}, _bpl_no, _bpl_bad, CASE WHEN _bpl_bad IS NOT NULL THEN json_object({record}) END)",
+                tally::BOUNDARY
+            ),
+            &mut self.fences,
+        )
     }
 
     fn count(&mut self, rows: String, kind: i64) -> String {
@@ -661,12 +608,7 @@ impl Builder<'_> {
                 return Ok((self.count(rows, tally::ACCEPT), shaping, first));
             }
             if matches!(step, Step::Join { .. } | Step::Dedupe { .. }) && !counted_input {
-                rows = if self.shares_boundary(step, dedupes, &early) {
-                    let bad = Some(self.bad_record());
-                    self.route_at(rows, std::mem::take(&mut early), &present, bad)?
-                } else {
-                    self.input(rows)
-                };
+                rows = self.input(rows);
                 counted_input = true;
             }
             rows = match step {
