@@ -711,7 +711,9 @@ fn store_paths_read_the_environment_and_an_unset_variable_stops_the_command() {
 }
 
 /// A dedupe as the last row step counts duplicates and accepted rows in
-/// one call (`bpl_tally` kind 6): the count identity holds exactly.
+/// one call (`bpl_tally` kind 6), after the typed boundary and the rules:
+/// every row is counted once, in its bucket, and each quarantined row is
+/// recorded with its rule and its values.
 #[test]
 fn a_last_dedupe_counts_duplicates_and_accepted_rows() {
     let spec = format!(
@@ -730,6 +732,10 @@ fn a_last_dedupe_counts_duplicates_and_accepted_rows() {
     select id = r.id, v = r.v, day = p
   }
 
+  quality {
+    require positive: r.v >= 0 else quarantine
+  }
+
   reconcile {
     input == accepted + quarantined + duplicates
   }
@@ -742,7 +748,9 @@ fn a_last_dedupe_counts_duplicates_and_accepted_rows() {
             "CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);
              INSERT INTO readings VALUES ('a', 1, '2026-07-01', '2026-07-01 10:00:00'),
                                          ('a', 2, '2026-07-01', '2026-07-01 11:00:00'),
-                                         ('b', 3, '2026-07-01', '2026-07-01 10:00:00');",
+                                         ('b', 3, '2026-07-01', '2026-07-01 10:00:00'),
+                                         ('c', 'abc', '2026-07-01', '2026-07-01 10:00:00'),
+                                         ('d', -1, '2026-07-01', '2026-07-01 10:00:00');",
         )
         .unwrap();
     let (code, m) = p.json(&["run", "latest", "--date", "2026-07-01", "--as-of", AS_OF]);
@@ -751,12 +759,29 @@ fn a_last_dedupe_counts_duplicates_and_accepted_rows() {
     assert_eq!(
         (
             c["input"].as_i64(),
+            c["quarantined"].as_i64(),
             c["duplicates"].as_i64(),
             c["accepted"].as_i64()
         ),
-        (Some(3), Some(1), Some(2)),
+        (Some(5), Some(2), Some(1), Some(2)),
         "{m}"
     );
+    let ledger = rusqlite::Connection::open(p.ledger_path()).unwrap();
+    let records: Vec<(String, String)> = ledger
+        .prepare("SELECT rule, record FROM quarantine ORDER BY rule")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0].0, "positive");
+    assert!(
+        records[0].1.contains(r#""r.id":"d","r.v":-1"#),
+        "{records:?}"
+    );
+    assert_eq!(records[1].0, "typed_input");
+    assert!(records[1].1.contains(r#""r.id":"c""#), "{records:?}");
     assert_eq!(
         p.rows("SELECT v FROM latest WHERE id = 'a'"),
         ["Integer(2)"]
