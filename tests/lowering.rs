@@ -96,6 +96,9 @@ fn validation_skips_only_what_the_steps_prove() {
     // one fence instead of two.
     assert!(proved.batch.stage.contains("bpl_tally(6, _bpl_no"));
     assert!(!proved.batch.stage.contains("bpl_tally(3, _bpl_no"));
+    // The source's typed read is fenced: each row's values and problems are
+    // computed once, however often the statements above refer to them.
+    assert!(proved.batch.stage.contains("LIMIT -1) AS s CROSS JOIN"));
 
     // Columns copied from the typed source, and `p`, need no type check.
     assert_eq!(proved.typed_output, "SELECT 0, NULL");

@@ -334,8 +334,12 @@ fn input_sql(i: &InputPlan, keys: &[String]) -> Result<String, Unsupported> {
     } else {
         format!(" WHERE {}", rest.join(" AND "))
     };
+    // `LIMIT -1` keeps SQLite from flattening the read into the statements
+    // above it: flattened, every reference to a typed value or to
+    // `_bpl_bad` would compute it again (the boundary's tally reads the
+    // problems twice); fenced, each row's are computed once.
     Ok(format!(
-        "SELECT {tagged}, {}, s._bpl_bad FROM (SELECT {read}, {} AS _bpl_bad FROM {} AS s WHERE {lock}) AS s \
+        "SELECT {tagged}, {}, s._bpl_bad FROM (SELECT {read}, {} AS _bpl_bad FROM {} AS s WHERE {lock} LIMIT -1) AS s \
          CROSS JOIN {PARTS} AS parts{on}{filter}",
         cols("s"),
         problems,
