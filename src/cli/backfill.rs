@@ -55,17 +55,6 @@ pub struct DiffArgs {
     pub project: PathBuf,
 }
 
-fn mode(m: ModeArg) -> Mode {
-    match m {
-        ModeArg::DryRun => Mode::DryRun,
-        ModeArg::Shadow => Mode::Shadow,
-        ModeArg::CompareOnly => Mode::CompareOnly,
-        ModeArg::Replace => Mode::Replace,
-        ModeArg::Restatement => Mode::Restatement,
-        ModeArg::Migration => Mode::Migration,
-    }
-}
-
 pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     if let Err(code) = accept_format(cli, "backfill") {
         return code;
@@ -155,8 +144,8 @@ fn resumed_as_of(stores: &Stores, args: &BackfillArgs) -> Result<Option<String>,
     let Some(ledger) = stores.read_ledger().map_err(runtime_error)? else {
         return Ok(None);
     };
-    let mode =
-        serde_json::to_value(mode(args.mode.unwrap_or(ModeArg::DryRun))).expect("modes serialise");
+    let mode = serde_json::to_value(Mode::from(args.mode.unwrap_or(ModeArg::DryRun)))
+        .expect("modes serialise");
     ledger
         .unfinished_as_of(
             args.from.as_deref().unwrap_or(""),
@@ -201,7 +190,7 @@ fn planned(
     Ok(Spec {
         from,
         range: args.range.clone(),
-        mode: mode(args.mode.unwrap_or(ModeArg::DryRun)),
+        mode: Mode::from(args.mode.unwrap_or(ModeArg::DryRun)),
         reason: args.reason.clone(),
         as_of: processing,
         steps,
@@ -311,7 +300,7 @@ fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
     let plan_mode: Option<Mode> = serde_json::from_value(v["mode"].clone()).ok();
     // The reviewed plan is the plan that runs: a mode asked on the command
     // line that is not the plan's is refused, not quietly dropped.
-    if let (Some(asked), Some(planned)) = (args.mode.map(mode), plan_mode) {
+    if let (Some(asked), Some(planned)) = (args.mode.map(Mode::from), plan_mode) {
         if asked != planned {
             return Err(super::fail(
                 super::Failure {
@@ -347,7 +336,7 @@ fn saved(path: &std::path::Path, args: &BackfillArgs) -> Result<Spec, u8> {
     Ok(Spec {
         from: v["from"].as_str().unwrap_or("").to_string(),
         range: changed,
-        mode: plan_mode.unwrap_or(mode(args.mode.unwrap_or(ModeArg::DryRun))),
+        mode: plan_mode.unwrap_or(Mode::from(args.mode.unwrap_or(ModeArg::DryRun))),
         reason: args
             .reason
             .clone()

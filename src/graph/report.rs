@@ -14,14 +14,23 @@ use crate::syntax::ast::DeclKind;
 /// changes meaning; new fields may appear without a bump.
 pub const PLAN_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What a backfill writes: one mode for planning it and running it, and
+/// the name a saved plan carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
+    /// Compute and validate; keep nothing but the report.
     DryRun,
+    /// Write shadow versions beside the published ones.
     Shadow,
+    /// Shadow, then compare each partition with what is published.
     CompareOnly,
+    /// Publish over open partitions; closed ones are refused.
     Replace,
+    /// Publish open partitions, restate closed ones with the reason.
     Restatement,
+    /// Rebuild each dataset's storage in its declared schema, then publish
+    /// open partitions as `replace` does.
     Migration,
 }
 

@@ -21,23 +21,7 @@ use crate::graph::calendar;
 use crate::plan::{input_range, Boundary, JobPlan};
 use crate::semantic::hir::Program;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Compute and validate; keep nothing but the report.
-    DryRun,
-    /// Write shadow versions beside the published ones.
-    Shadow,
-    /// Shadow, then compare each partition with what is published.
-    CompareOnly,
-    /// Publish over open partitions; closed ones are refused.
-    Replace,
-    /// Publish open partitions, restate closed ones with the reason.
-    Restatement,
-    /// Rebuild each dataset's storage in its declared schema, then publish
-    /// open partitions as `replace` does.
-    Migration,
-}
+pub use crate::graph::report::Mode;
 
 /// A plan step as `plan-backfill --format json` writes it; only the
 /// fields execution needs.
