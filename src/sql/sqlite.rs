@@ -441,13 +441,18 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         out_of_partition,
         typed_output,
         drifts,
-        // The size beside the count and checksum, in the same scan.
+        // The size beside the count and checksum, in the same scan: the
+        // bytes of text values, 8 per number (measuring a number's text
+        // would convert every one of them).
         checksum: format!(
-            "SELECT count(*), bpl_checksum({}), coalesce(sum({}), 0) FROM {} WHERE {this_version}",
+            "SELECT count(*), bpl_checksum({}), {} FROM {} WHERE {this_version}",
             out_cols.join(", "),
-            out_cols
+            plan.columns
                 .iter()
-                .map(|c| format!("coalesce(octet_length({c}), 0)"))
+                .map(|c| match super::types::sqlite_type(&c.ty) {
+                    "TEXT" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
+                    _ => format!("8 * count({})", ident(&c.name)),
+                })
                 .collect::<Vec<_>>()
                 .join(" + "),
             ident(&data)
@@ -619,27 +624,32 @@ fn keys_proved_unique(plan: &JobPlan) -> bool {
 /// Whether the step that shapes the output sets the time key column to
 /// `p` itself, so no row can land outside its partition.
 fn proved_partition_value(plan: &JobPlan, key: &str) -> bool {
-    use crate::semantic::hir::{ExprKind, Step};
-    let Some(shaping) = plan.job.steps.iter().rposition(|s| s.shapes()) else {
-        return false;
-    };
-    let items = match &plan.job.steps[shaping] {
+    use crate::semantic::hir::ExprKind;
+    shaped_as(plan, key).is_some_and(|e| match &e.kind {
+        ExprKind::Partition { key: None } => plan.partition.len() == 1,
+        ExprKind::Partition { key: Some(k) } => k == key,
+        _ => false,
+    })
+}
+
+/// What the step that shapes the output sets column `name` to, unless a
+/// later `derive` sets it again.
+fn shaped_as<'a>(plan: &'a JobPlan, name: &str) -> Option<&'a crate::semantic::hir::Expr> {
+    use crate::semantic::hir::Step;
+    let steps = &plan.job.steps;
+    let shaping = steps.iter().rposition(|s| s.shapes())?;
+    let items = match &steps[shaping] {
         Step::Select(items) | Step::Aggregate(items) => items,
         Step::Group { keys, .. } => keys,
-        _ => return false,
+        _ => return None,
     };
-    let redefined = plan.job.steps[shaping + 1..]
+    let redefined = steps[shaping + 1..]
         .iter()
-        .any(|s| matches!(s, Step::Derive(d) if d.iter().any(|n| n.name == key)));
-    !redefined
-        && items.iter().any(|i| {
-            i.name == key
-                && match &i.expr.kind {
-                    ExprKind::Partition { key: None } => plan.partition.len() == 1,
-                    ExprKind::Partition { key: Some(k) } => k == key,
-                    _ => false,
-                }
-        })
+        .any(|s| matches!(s, Step::Derive(d) if d.iter().any(|n| n.name == name)));
+    if redefined {
+        return None;
+    }
+    items.iter().find(|i| i.name == name).map(|i| &i.expr)
 }
 
 /// Whether an output column is proved of its type by where it comes from,
@@ -652,24 +662,10 @@ fn typed_by_inputs(plan: &JobPlan, c: &crate::plan::Column) -> bool {
     use crate::semantic::hir::{ExprKind, Grain, PartitionKind, Step};
     use crate::semantic::T;
     let steps = &plan.job.steps;
-    let Some(shaping) = steps.iter().rposition(|s| s.shapes()) else {
+    let Some(expr) = shaped_as(plan, &c.name) else {
         return false;
     };
-    let items = match &steps[shaping] {
-        Step::Select(items) | Step::Aggregate(items) => items,
-        Step::Group { keys, .. } => keys,
-        _ => return false,
-    };
-    let redefined = steps[shaping + 1..]
-        .iter()
-        .any(|s| matches!(s, Step::Derive(d) if d.iter().any(|n| n.name == c.name)));
-    let Some(item) = items.iter().find(|i| i.name == c.name) else {
-        return false;
-    };
-    if redefined {
-        return false;
-    }
-    match &item.expr.kind {
+    match &expr.kind {
         ExprKind::Column {
             alias: Some(a),
             name,
