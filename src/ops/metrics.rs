@@ -175,7 +175,7 @@ pub fn families(report: &Report, runs: &[Manifest], generated: DateTime<Utc>) ->
     let mut partition_bytes = Family::new(
         "bplc_partition_bytes",
         "gauge",
-        "Bytes of the values of the version readers see, in their text form.",
+        "Bytes of the values of the version readers see: text bytes, 8 per number.",
     );
     let mut small = Family::new(
         "bplc_dataset_small_partitions",

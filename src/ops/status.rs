@@ -125,7 +125,7 @@ pub struct PartitionStatus {
     pub age_seconds: Option<i64>,
     /// Rows of the version readers see.
     pub rows: Option<i64>,
-    /// Bytes of its values, in their text form, where the run measured them.
+    /// Bytes of its values (text bytes, 8 per number), where the run measured them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<i64>,
     /// Why it is held, failed, closed, due or late.

@@ -78,7 +78,7 @@ pub struct Measured {
     pub typed_output: (i64, String),
     pub rows: i64,
     pub checksum: String,
-    /// Bytes of the staged values in their text form.
+    /// Bytes of the staged values: text bytes, 8 per number.
     pub bytes: i64,
 }
 

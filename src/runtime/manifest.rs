@@ -151,7 +151,7 @@ pub struct Output {
     /// an initial load, not a restatement (nothing reported changes).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub initial_load: bool,
-    /// The size of the partition's values, in bytes of their text form:
+    /// The size of the partition's values in bytes (text bytes, 8 per number):
     /// what makes a partition too small to be worth its own overhead (see
     /// `bplc metrics`). Absent in manifests written before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
