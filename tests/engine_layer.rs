@@ -20,7 +20,12 @@ fn mentions(dir: &Path, words: &[&str]) -> Vec<String> {
         let text = std::fs::read_to_string(entry.path()).unwrap();
         for (n, line) in text.lines().enumerate() {
             if words.iter().any(|w| line.contains(w)) {
-                found.push(format!("{}:{}: {}", entry.path().display(), n + 1, line.trim()));
+                found.push(format!(
+                    "{}:{}: {}",
+                    entry.path().display(),
+                    n + 1,
+                    line.trim()
+                ));
             }
         }
     }

@@ -21,6 +21,18 @@ pub trait Dialect: Sync {
     fn temp_index(&self, index: &str, table: &str, columns: &str) -> String;
     /// Whether two values are the same, nulls included (null is null).
     fn same(&self, a: &str, b: &str) -> String;
+    /// Whether two values differ, nulls included.
+    fn differs(&self, a: &str, b: &str) -> String;
+    /// A `SELECT` the planner must not flatten into the query around it
+    /// (a subquery whose rows pass a counting call exactly once).
+    fn unflattened(&self, select: &str) -> String;
+    /// A column of every table that grows with each row written: what a
+    /// source without a lock column is locked by.
+    fn row_order(&self) -> &'static str;
+    /// The sum of a numeric column as a float, 0 over no rows.
+    fn total(&self, x: &str) -> String;
+    /// Creates a view unless it exists.
+    fn create_view(&self, name: &str, select: &str) -> String;
     /// A JSON object text from `'key', value, ...` arguments.
     fn json_object(&self, args: &str) -> String;
     /// The content checksum aggregate over a row's columns.
@@ -39,8 +51,9 @@ pub trait Dialect: Sync {
     fn month_start(&self, x: &str) -> String;
     /// `x` as a floating-point number.
     fn to_float(&self, x: &str) -> String;
-    /// A function of the language the engine provides itself (`to_date`,
-    /// `percentile`, `stable_id`, `lower`, `month_end`, ...), called with
-    /// its arguments as SQL.
+    /// A function the engine provides itself, called with its arguments as
+    /// SQL: the language's (`to_date`, `percentile`, `stable_id`, `lower`,
+    /// `month_end`, ...) and the runtime's (`bucket`, and `tally`, which
+    /// counts the rows of a staging statement as they pass).
     fn function(&self, name: &str, args: &[String]) -> String;
 }

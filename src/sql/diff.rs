@@ -41,7 +41,7 @@ pub fn diff(plan: &JobPlan, d: &dyn Dialect) -> DiffSql {
             .iter()
             .map(|c| {
                 let (a, b) = (format!("a.{}", ident(c)), format!("b.{}", ident(c)));
-                format!("NOT ({})", d.same(&a, &b))
+                d.differs(&a, &b)
             })
             .collect::<Vec<_>>()
             .join(" OR ")
@@ -71,9 +71,9 @@ pub fn diff(plan: &JobPlan, d: &dyn Dialect) -> DiffSql {
     );
     let counts = format!(
         "WITH a AS ({}), b AS ({}) SELECT \
-         coalesce(sum(NOT {pa}), 0), coalesce(sum(NOT {pb}), 0), \
-         coalesce(sum({pa} AND {pb} AND ({differs})), 0), \
-         coalesce(sum({pa} AND {pb} AND NOT ({differs})), 0) \
+         count(CASE WHEN NOT {pa} THEN 1 END), count(CASE WHEN NOT {pb} THEN 1 END), \
+         count(CASE WHEN {pa} AND {pb} AND ({differs}) THEN 1 END), \
+         count(CASE WHEN {pa} AND {pb} AND NOT ({differs}) THEN 1 END) \
          FROM a FULL OUTER JOIN b ON {on}",
         version(":from"),
         version(":to"),
@@ -98,8 +98,8 @@ pub fn diff(plan: &JobPlan, d: &dyn Dialect) -> DiffSql {
         .map(|c| {
             let sum = |v: &str| {
                 format!(
-                    "SELECT total({}) FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = {v}",
-                    ident(&c.name)
+                    "SELECT {} FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = {v}",
+                    d.total(&ident(&c.name))
                 )
             };
             (c.name.clone(), format!("SELECT ({}), ({})", sum(":from"), sum(":to")))

@@ -274,9 +274,9 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
         .filter(|(k, _)| !proved_partition_value(plan, k))
         .map(|(k, _)| {
             format!(
-                "SELECT count(*) FROM {} WHERE {this_version} AND {} IS NOT :p",
+                "SELECT count(*) FROM {} WHERE {this_version} AND {}",
                 ident(&data),
-                ident(k)
+                d.differs(&ident(k), ":p")
             )
         });
     // Columns copied from a typed input need no second look.
@@ -358,14 +358,16 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             ident(&format!("{data}_partition")),
             d = ident(&data),
         ),
-        create_view: format!(
-            "CREATE VIEW IF NOT EXISTS {} AS SELECT {view_cols} FROM {} AS d JOIN _bpl_pointer AS p \
-             ON p.dataset = {} AND p.partition = d._bpl_partition AND p.version = d._bpl_version \
-             JOIN _bpl_staged AS s ON s.dataset = p.dataset AND s.partition = p.partition \
-             AND s.version = p.version",
-            ident(&plan.table),
-            ident(&data),
-            string(&plan.dataset)
+        create_view: d.create_view(
+            &ident(&plan.table),
+            &format!(
+                "SELECT {view_cols} FROM {} AS d JOIN _bpl_pointer AS p \
+                 ON p.dataset = {} AND p.partition = d._bpl_partition AND p.version = d._bpl_version \
+                 JOIN _bpl_staged AS s ON s.dataset = p.dataset AND s.partition = p.partition \
+                 AND s.version = p.version",
+                ident(&data),
+                string(&plan.dataset)
+            ),
         ),
         data_table: data.clone(),
         view: plan.table.clone(),

@@ -161,7 +161,7 @@ pub(super) fn input_sql(
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        None => format!("s.rowid <= :hwm_{}", t.alias),
+        None => format!("s.{} <= :hwm_{}", d.row_order(), t.alias),
     });
     // The source is the outer loop (CROSS JOIN keeps the order), so it is
     // scanned once for the whole batch, each row finding its partition by
@@ -192,16 +192,18 @@ pub(super) fn input_sql(
     } else {
         format!(" WHERE {}", rest.join(" AND "))
     };
-    // `LIMIT -1` keeps SQLite from flattening the read into the statements
-    // above it: flattened, every reference to a typed value or to
-    // `_bpl_bad` would compute it again (the boundary's tally reads the
-    // problems twice); fenced, each row's are computed once.
+    // Kept from being flattened into the statements above it: flattened,
+    // every reference to a typed value or to `_bpl_bad` would compute it
+    // again (the boundary's tally reads the problems twice); fenced, each
+    // row's are computed once.
+    let read = d.unflattened(&format!(
+        "SELECT {read}, {problems} AS _bpl_bad FROM {} AS s WHERE {lock}",
+        crate::sql::types::table_ref(&t.table),
+    ));
     Ok(format!(
-        "SELECT {tagged}, {}, s._bpl_bad FROM (SELECT {read}, {} AS _bpl_bad FROM {} AS s WHERE {lock} LIMIT -1) AS s \
+        "SELECT {tagged}, {}, s._bpl_bad FROM ({read}) AS s \
          CROSS JOIN {batch_table} AS parts{on}{filter}",
         cols("s"),
-        problems,
-        crate::sql::types::table_ref(&t.table),
     ))
 }
 

@@ -1,8 +1,8 @@
 //! Range staging: one statement computes every partition of a batch.
 //!
-//! A run over many partitions does not loop. The engine fills
-//! `temp.bpl_parts` with the batch (one row per partition: its id, key
-//! values and version) and, for each dataset input, `temp.bpl_win_<alias>`
+//! A run over many partitions does not loop. The engine fills the batch
+//! table `bpl_parts` (one row per partition: its id, key values and
+//! version) and, for each dataset input, a window table `bpl_win_<alias>`
 //! with the locked input partitions inside each output partition's window.
 //! Every input row is tagged with the partition it feeds (`_bpl_no`, its
 //! position in the batch: an integer is cheaper to join, sort and hand to
@@ -13,13 +13,13 @@
 //! windows of the batch, and none runs once per partition.
 //!
 //! Counting happens in the same scan. At fixed points of the row stage the
-//! rows pass through `bpl_tally`, a function the engine registers, which
-//! counts them per partition (input, rule failures, quarantined,
-//! duplicates, accepted), keeps quarantined records, and says whether a row
-//! goes on. Each tally sits in a subquery with `LIMIT -1` (no limit): SQLite
-//! neither flattens such a subquery into a query with a `WHERE` nor pushes
-//! terms into it, so every row reaching that point is counted exactly once,
-//! whatever else the planner rearranges.
+//! rows pass through the tally (`bpl_tally` on SQLite), a function the
+//! engine provides, which counts them per partition (input, rule failures,
+//! quarantined, duplicates, accepted), keeps quarantined records, and says
+//! whether a row goes on. Each tally sits in a subquery the dialect keeps
+//! the planner from flattening into a query with a `WHERE` or pushing
+//! terms into (`LIMIT -1` on SQLite), so every row reaching that point is
+//! counted exactly once, whatever else the planner rearranges.
 //!
 //! Row rules run where their columns first exist, before the first
 //! `dedupe` when they can: a quarantined row never takes part in
@@ -278,16 +278,21 @@ pub fn lower(
     let stage = format!(
         "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_row_id) \
          SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, \
-         bpl_stable_id({}, {}, {}) FROM ({with}{output}) AS o \
+         {} FROM ({with}{output}) AS o \
          CROSS JOIN {batch_table} AS parts ON parts._bpl_no = o._bpl_no",
         ident(&data),
-        string(&plan.dataset),
-        plan.version,
-        row_id
-            .iter()
-            .map(|c| format!("o.{c}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        d.function(
+            "stable_id",
+            &[
+                string(&plan.dataset),
+                plan.version.to_string(),
+                row_id
+                    .iter()
+                    .map(|c| format!("o.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        ),
         cols = out_cols.join(", "),
         o_cols = out_cols
             .iter()
@@ -364,7 +369,7 @@ pub fn lower(
             .iter()
             .map(|call| {
                 sql(&without_columns(call), ROW.on(d))
-                    .map(|s| format!("SELECT {s} FROM (SELECT 1) WHERE 0"))
+                    .map(|s| format!("SELECT {s} FROM (SELECT 1) WHERE {}", d.boolean(false)))
             })
             .collect::<Result<_, _>>()?,
         unmatched,

@@ -11,13 +11,6 @@ use crate::sql::lower::{named, table_of, RowRule};
 use crate::sql::types::{ident, string};
 use crate::syntax::ast::{DeclKind, Severity};
 
-/// Wraps `rows` so each row passes `call`, counted once (see the module doc).
-pub(super) fn fenced(rows: &str, call: &str, n: &mut usize) -> String {
-    let t = format!("_bpl_t{n}");
-    *n += 1;
-    format!("SELECT * FROM (SELECT *, {call} AS {t} FROM ({rows}) LIMIT -1) WHERE {t}")
-}
-
 pub(super) struct Builder<'a> {
     pub(super) plan: &'a JobPlan,
     pub(super) d: &'a dyn Dialect,
@@ -41,6 +34,22 @@ pub(super) struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Wraps `rows` so each row passes `call`, counted once (see the module
+    /// doc): the dialect keeps the planner from flattening the wrapper.
+    fn fenced(&mut self, rows: &str, call: &str) -> String {
+        let t = format!("_bpl_t{}", self.fences);
+        self.fences += 1;
+        let inner = self
+            .d
+            .unflattened(&format!("SELECT *, {call} AS {t} FROM ({rows})"));
+        format!("SELECT * FROM ({inner}) WHERE {t}")
+    }
+
+    /// A call of the tally the engine counts rows with (see `tally`).
+    fn tally(&self, args: &[String]) -> String {
+        self.d.function("tally", args)
+    }
+
     /// Evaluates `which` rules on `rows`: flags, then the route.
     fn route(
         &mut self,
@@ -97,18 +106,22 @@ impl Builder<'_> {
             .collect::<Vec<_>>()
             .join(", ");
         let point = self.points.len();
-        let call = format!(
-            "bpl_tally({}, {point}, _bpl_no, {}, CASE WHEN NOT ({passes}) THEN {} END)",
-            tally::ROUTE,
+        let call = self.tally(&[
+            tally::ROUTE.to_string(),
+            point.to_string(),
+            "_bpl_no".into(),
             which
                 .iter()
                 .map(|&k| ident(&self.rules[k].flag))
                 .collect::<Vec<_>>()
                 .join(", "),
-            self.d.json_object(&record)
-        );
+            format!(
+                "CASE WHEN NOT ({passes}) THEN {} END",
+                self.d.json_object(&record)
+            ),
+        ]);
         self.points.push(which);
-        Ok(fenced(&flagged, &call, &mut self.fences))
+        Ok(self.fenced(&flagged, &call))
     }
 
     /// Counts the input and routes the driving source's bad rows: one
@@ -140,15 +153,16 @@ impl Builder<'_> {
         let t = table_of(self.plan, self.first.as_deref().unwrap_or_default())
             .expect("the first input");
         let record = record_of(t, |c| flat(&t.alias, c));
-        fenced(
-            &rows,
-            &format!(
-                "bpl_tally({}, _bpl_no, _bpl_bad, CASE WHEN _bpl_bad IS NOT NULL THEN {} END)",
-                tally::BOUNDARY,
+        let call = self.tally(&[
+            tally::BOUNDARY.to_string(),
+            "_bpl_no".into(),
+            "_bpl_bad".into(),
+            format!(
+                "CASE WHEN _bpl_bad IS NOT NULL THEN {} END",
                 self.d.json_object(&record)
             ),
-            &mut self.fences,
-        )
+        ]);
+        self.fenced(&rows, &call)
     }
 
     fn count(&mut self, rows: String, kind: i64) -> String {
@@ -156,19 +170,16 @@ impl Builder<'_> {
             return rows;
         }
         // Accepted rows also say which joins found no match.
-        let unmatched = if kind == tally::ACCEPT {
-            self.unmatched
-                .iter()
-                .map(|a| format!(", ({} IS NULL)", flat(a, "_bpl_matched")))
-                .collect::<String>()
-        } else {
-            String::new()
-        };
-        fenced(
-            &rows,
-            &format!("bpl_tally({kind}, _bpl_no{unmatched})"),
-            &mut self.fences,
-        )
+        let mut args = vec![kind.to_string(), "_bpl_no".into()];
+        if kind == tally::ACCEPT {
+            args.extend(
+                self.unmatched
+                    .iter()
+                    .map(|a| format!("({} IS NULL)", flat(a, "_bpl_matched"))),
+            );
+        }
+        let call = self.tally(&args);
+        self.fenced(&rows, &call)
     }
 
     /// The row stage: accepted rows, and the shaping steps after it.
@@ -319,14 +330,18 @@ impl Builder<'_> {
 
     /// Keeps the first row of each dedupe group, counting the others.
     fn dedupe(&mut self, numbered: &str, rn: &str) -> String {
-        let call = format!("bpl_tally({}, _bpl_no, {rn})", tally::DEDUPE);
-        fenced(numbered, &call, &mut self.fences)
+        let call = self.tally(&[tally::DEDUPE.to_string(), "_bpl_no".into(), rn.into()]);
+        self.fenced(numbered, &call)
     }
 
     /// [`Self::dedupe`] as the last row step: the rows kept are the
     /// accepted ones, counted by the same call.
     fn last_dedupe(&mut self, numbered: &str, rn: &str) -> String {
-        let call = format!("bpl_tally({}, _bpl_no, {rn})", tally::DEDUPE_ACCEPT);
-        fenced(numbered, &call, &mut self.fences)
+        let call = self.tally(&[
+            tally::DEDUPE_ACCEPT.to_string(),
+            "_bpl_no".into(),
+            rn.into(),
+        ]);
+        self.fenced(numbered, &call)
     }
 }

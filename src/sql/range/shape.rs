@@ -50,10 +50,15 @@ pub(super) fn shape(
                 all.extend(aggregates.iter().cloned());
                 // `HAVING` runs once per group: the tally adds its rows.
                 let having = if accept_in_group {
-                    format!(
-                        " HAVING bpl_tally({}, _bpl_no, count(*))",
-                        tally::ACCEPT_GROUP
-                    )
+                    let call = d.function(
+                        "tally",
+                        &[
+                            tally::ACCEPT_GROUP.to_string(),
+                            "_bpl_no".into(),
+                            "count(*)".into(),
+                        ],
+                    );
+                    format!(" HAVING {call}")
                 } else {
                     String::new()
                 };
@@ -117,8 +122,8 @@ pub(super) fn shape(
     // A hash-partitioned output keeps the rows of its bucket.
     let bucket = match plan.hash_key() {
         Some((key, column, n)) => format!(
-            " WHERE bpl_bucket({}, {n}) = CAST({} AS INTEGER)",
-            ident(column),
+            " WHERE {} = CAST({} AS INTEGER)",
+            d.function("bucket", &[ident(column), n.to_string()]),
             partition_column(Some(key))
         ),
         None => String::new(),

@@ -52,6 +52,28 @@ impl Dialect for Sqlite {
         format!("{a} IS {b}")
     }
 
+    fn differs(&self, a: &str, b: &str) -> String {
+        format!("{a} IS NOT {b}")
+    }
+
+    /// `LIMIT -1` (no limit): SQLite neither flattens such a subquery into
+    /// a query with a `WHERE` nor pushes terms into it.
+    fn unflattened(&self, select: &str) -> String {
+        format!("{select} LIMIT -1")
+    }
+
+    fn row_order(&self) -> &'static str {
+        "rowid"
+    }
+
+    fn total(&self, x: &str) -> String {
+        format!("total({x})")
+    }
+
+    fn create_view(&self, name: &str, select: &str) -> String {
+        format!("CREATE VIEW IF NOT EXISTS {name} AS {select}")
+    }
+
     fn json_object(&self, args: &str) -> String {
         format!("json_object({args})")
     }
