@@ -11,7 +11,7 @@ pub trait Dialect: Sync {
     /// The engine's name, as messages give it (`SQLite`).
     fn name(&self) -> &'static str;
     /// The column type a language type is stored as.
-    fn column_type(&self, t: &T) -> &'static str;
+    fn column_type(&self, t: &T) -> String;
     /// A boolean literal.
     fn boolean(&self, value: bool) -> &'static str;
     /// A table private to the connection (the batch and window tables),

@@ -388,7 +388,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             d.checksum(&out_cols.join(", ")),
             plan.columns
                 .iter()
-                .map(|c| match d.column_type(&c.ty) {
+                .map(|c| match d.column_type(&c.ty).as_str() {
                     "TEXT" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
                     _ => format!("8 * count({})", ident(&c.name)),
                 })

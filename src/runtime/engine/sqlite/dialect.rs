@@ -28,8 +28,8 @@ impl Dialect for Sqlite {
         "SQLite"
     }
 
-    fn column_type(&self, t: &T) -> &'static str {
-        sqlite_type(t)
+    fn column_type(&self, t: &T) -> String {
+        sqlite_type(t).to_string()
     }
 
     fn boolean(&self, value: bool) -> &'static str {
