@@ -85,7 +85,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
     if let Err(code) = super::run::writable("warehouse", &warehouse) {
         return code;
     }
-    let store = Warehouse::of(&config.engine, warehouse.clone(), Vec::new());
+    let store = Warehouse::of(&config.engine_settings(), warehouse.clone(), Vec::new());
     let loader = match store.loader() {
         Ok(l) => l,
         Err(e) => {

@@ -113,7 +113,7 @@ pub(crate) struct Opened {
     /// The project's name in `bpl.toml`: the identity its files carry.
     pub name: String,
     /// The engine `bpl.toml` chooses.
-    pub engine: crate::project::Engine,
+    pub engine: crate::project::EngineSettings,
     /// The project's files, for contract hashes.
     pub sources: crate::syntax::span::SourceMap,
     pub warehouse: PathBuf,
@@ -144,7 +144,7 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
     Ok(Opened {
         program,
         name: checked.project.config.name.clone(),
-        engine: checked.project.config.engine,
+        engine: checked.project.config.engine_settings(),
         sources: checked.project.sources,
         warehouse,
         ledger,
@@ -165,7 +165,7 @@ impl Opened {
     pub(crate) fn stores(&self) -> Stores {
         Stores {
             project: self.name.clone(),
-            engine: self.engine,
+            engine: self.engine.clone(),
             warehouse: self.warehouse.clone(),
             ledger: self.ledger.clone(),
             attach: self.attach.clone(),

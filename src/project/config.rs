@@ -33,6 +33,50 @@ pub struct Config {
     /// a source's `table "raw.events"` reads `events` of the one named `raw`.
     #[serde(default)]
     pub attach: std::collections::BTreeMap<String, String>,
+    /// Where the PostgreSQL engine connects (`engine = "postgres"`).
+    #[serde(default)]
+    pub postgres: Postgres,
+}
+
+/// `[postgres]` in bpl.toml. The connection URL is never written here: it
+/// is read from the environment variable `url_env` names, so a password
+/// stays out of the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Postgres {
+    /// The environment variable holding the connection URL.
+    #[serde(default = "default_url_env")]
+    pub url_env: String,
+    /// The schema holding the project's tables; by default the project's
+    /// name, lower-cased, other characters than letters and digits as `_`.
+    #[serde(default)]
+    pub schema: Option<String>,
+}
+
+impl Default for Postgres {
+    fn default() -> Postgres {
+        Postgres {
+            url_env: default_url_env(),
+            schema: None,
+        }
+    }
+}
+
+/// What `scripts/with-postgres` exports: an example runs on PostgreSQL
+/// with no `[postgres]` section at all.
+fn default_url_env() -> String {
+    "BPLC_POSTGRES_URL".into()
+}
+
+/// The engine `bpl.toml` chooses, with the settings it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineSettings {
+    Sqlite,
+    Postgres {
+        /// The environment variable holding the connection URL.
+        url_env: String,
+        schema: String,
+    },
 }
 
 fn default_lock_timeout() -> u64 {
@@ -43,6 +87,7 @@ fn default_lock_timeout() -> u64 {
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Sqlite,
+    Postgres,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +122,7 @@ impl Default for Config {
             metrics: None,
             lint: Lint::default(),
             attach: Default::default(),
+            postgres: Postgres::default(),
         }
     }
 }
@@ -143,6 +189,21 @@ pub fn expand(
 }
 
 impl Config {
+    /// The engine and its settings.
+    pub fn engine_settings(&self) -> EngineSettings {
+        match self.engine {
+            Engine::Sqlite => EngineSettings::Sqlite,
+            Engine::Postgres => EngineSettings::Postgres {
+                url_env: self.postgres.url_env.clone(),
+                schema: self
+                    .postgres
+                    .schema
+                    .clone()
+                    .unwrap_or_else(|| default_schema(&self.name)),
+            },
+        }
+    }
+
     /// The warehouse and the ledger paths, with `${NAME}`s expanded from
     /// the environment.
     pub fn store_paths(&self) -> Result<(PathBuf, PathBuf), UnsetVariable> {
@@ -168,9 +229,53 @@ impl Config {
     }
 }
 
+/// A project's schema when bpl.toml names none: its name as a plain
+/// PostgreSQL identifier.
+pub fn default_schema(project: &str) -> String {
+    let s: String = project
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s
+    } else {
+        format!("p_{s}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_settings_default_to_the_project_schema() {
+        let c = Config::parse("name = \"Finance-2\"\nengine = \"postgres\"").unwrap();
+        assert_eq!(
+            c.engine_settings(),
+            EngineSettings::Postgres {
+                url_env: "BPLC_POSTGRES_URL".into(),
+                schema: "finance_2".into()
+            }
+        );
+        let c = Config::parse(
+            "name = \"x\"\nengine = \"postgres\"\n[postgres]\nurl_env = \"PG\"\nschema = \"s\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.engine_settings(),
+            EngineSettings::Postgres {
+                url_env: "PG".into(),
+                schema: "s".into()
+            }
+        );
+        assert_eq!(default_schema("9lives"), "p_9lives");
+    }
 
     #[test]
     fn minimal_config_takes_defaults() {

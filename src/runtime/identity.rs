@@ -32,7 +32,7 @@ pub use super::engine::Identity;
 pub struct Stores {
     pub project: String,
     /// The engine `bpl.toml` chooses.
-    pub engine: crate::project::Engine,
+    pub engine: crate::project::EngineSettings,
     pub warehouse: PathBuf,
     pub ledger: PathBuf,
     /// Databases attached read-only as sources: `(alias, path)`.

@@ -168,6 +168,14 @@ pub enum RuntimeError {
         dataset: String,
         partition: String,
     },
+    /// A database server that cannot be used as configured (the
+    /// PostgreSQL engine's E0360–E0379): the code, what happened, and the
+    /// setting or grant that fixes it.
+    Server {
+        code: Code,
+        message: String,
+        help: String,
+    },
     Engine(String),
     Io(String),
 }
@@ -211,6 +219,7 @@ impl RuntimeError {
             RuntimeError::NewLedger { .. } => codes::E0332,
             RuntimeError::NoSuchPath { .. } => codes::E0333,
             RuntimeError::ReasonRequired { .. } => codes::E0335,
+            RuntimeError::Server { code, .. } => *code,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
         }
     }
@@ -257,6 +266,7 @@ impl RuntimeError {
             RuntimeError::RestatementRefused { never: false, dataset } => format!(
                 "say why the figures change: `bplc backfill --from {dataset} ... --mode restatement --reason \"...\"`; the reason is kept with the new version"
             ),
+            RuntimeError::Server { help, .. } => help.clone(),
             RuntimeError::PlanStep(_) => "plan again with `bplc plan-backfill ... --range A..B` and run that plan".into(),
             RuntimeError::Foreign { .. } => "point `warehouse` and `ledger` in bpl.toml at the two files of one project; bplc never records one project's runs beside another's data".into(),
             RuntimeError::OtherProject { what, found, .. } => format!(
@@ -418,6 +428,7 @@ impl std::fmt::Display for RuntimeError {
                 never: false,
             } => write!(f, "a restatement of `{dataset}` needs a reason"),
             RuntimeError::PlanStep(m) => f.write_str(m),
+            RuntimeError::Server { message, .. } => f.write_str(message),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
         }

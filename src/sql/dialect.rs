@@ -22,6 +22,9 @@ pub trait Dialect: Sync {
     fn temp_index(&self, index: &str, table: &str, columns: &str) -> String;
     /// Whether two values are the same, nulls included (null is null).
     fn same(&self, a: &str, b: &str) -> String;
+    /// [`Dialect::same`] as a full outer join's condition, which some
+    /// engines accept only as an equality.
+    fn join_same(&self, a: &str, b: &str) -> String;
     /// Whether two values differ, nulls included.
     fn differs(&self, a: &str, b: &str) -> String;
     /// A `SELECT` the planner must not flatten into the query around it
@@ -36,8 +39,9 @@ pub trait Dialect: Sync {
     fn create_view(&self, name: &str, select: &str) -> String;
     /// A JSON object text from `'key', value, ...` arguments.
     fn json_object(&self, args: &str) -> String;
-    /// The content checksum aggregate over a row's columns.
-    fn checksum(&self, columns: &str) -> String;
+    /// The content checksum aggregate over a row's columns (each an SQL
+    /// expression), as [`super::checksum`] defines it.
+    fn checksum(&self, columns: &[String]) -> String;
     /// `x`, a value of type `ty` (date, month or timestamp), moved by `n`
     /// units.
     fn shift(&self, x: &str, ty: &T, n: i64, unit: DurationUnit) -> String;

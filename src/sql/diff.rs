@@ -25,7 +25,7 @@ pub fn diff(plan: &JobPlan, d: &dyn Dialect) -> DiffSql {
     };
     let on = key
         .iter()
-        .map(|k| d.same(&format!("a.{}", ident(k)), &format!("b.{}", ident(k))))
+        .map(|k| d.join_same(&format!("a.{}", ident(k)), &format!("b.{}", ident(k))))
         .collect::<Vec<_>>()
         .join(" AND ");
     let others: Vec<&str> = plan

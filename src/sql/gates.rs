@@ -125,7 +125,7 @@ pub(super) fn lift_drifts(
             format!(
                 "SELECT (cur - prev) * 1.0 / abs(prev) FROM (SELECT \
                  (SELECT coalesce(sum({metric}), 0) FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = :version) AS cur, \
-                 (SELECT sum({metric}) FROM {view} WHERE {same}) AS prev) WHERE prev <> 0",
+                 (SELECT sum({metric}) FROM {view} WHERE {same}) AS prev) AS sums WHERE prev <> 0",
                 data = ident(&data_table(&plan.table)),
                 view = ident(&plan.table),
                 same = same.join(" AND "),

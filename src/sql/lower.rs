@@ -263,7 +263,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
     }
     let key_duplicates = (!plan.key.is_empty() && !keys_proved_unique(plan)).then(|| {
         format!(
-            "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {this_version} GROUP BY {} HAVING count(*) > 1)",
+            "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {this_version} GROUP BY {} HAVING count(*) > 1) AS repeated",
             ident(&data),
             plan.key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")
         )
@@ -291,7 +291,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
     } else {
         format!(
             "SELECT count(_bpl_problem), min(_bpl_problem) FROM (SELECT {} AS _bpl_problem \
-             FROM {} AS d WHERE {this_version} AND ({}))",
+             FROM {} AS d WHERE {this_version} AND ({})) AS problems",
             d.row_problems("d", &unproven, &|c| !c.nullable),
             ident(&data),
             d.misfit("d", &unproven, &|c| !c.nullable),
@@ -313,17 +313,11 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
         .binds
         .iter()
         .map(|b| {
-            let cols = b
-                .table
-                .columns
-                .iter()
-                .map(|c| ident(&c.name))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let cols: Vec<String> = b.table.columns.iter().map(|c| ident(&c.name)).collect();
             (
                 b.table.alias.clone(),
                 format!(
-                    "SELECT count(*), {} FROM ({})",
+                    "SELECT count(*), {} FROM ({}) AS bound",
                     d.checksum(&cols),
                     bind_sql(b)
                 ),
@@ -385,10 +379,10 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
         // would convert every one of them).
         checksum: format!(
             "SELECT count(*), {}, {} FROM {} WHERE {this_version}",
-            d.checksum(&out_cols.join(", ")),
+            d.checksum(&out_cols),
             plan.columns
                 .iter()
-                .map(|c| match d.column_type(&c.ty).as_str() {
+                .map(|c| match d.column_type(&c.ty).to_ascii_uppercase().as_str() {
                     "TEXT" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
                     _ => format!("8 * count({})", ident(&c.name)),
                 })

@@ -7,6 +7,7 @@
 //! [`types`]), so every dialect and the demo data agree.
 
 pub mod boundary;
+pub mod checksum;
 pub mod dialect;
 pub mod diff;
 pub mod expr;

@@ -1,13 +1,17 @@
 //! The engine layer: the one trait the runtime talks to the data through,
 //! and the types it speaks. The lifecycle, backfill, recovery and rollback
 //! decide; an engine stages, measures, publishes and inspects. Each engine
-//! lives in a folder of its own ([`sqlite`]) holding its connection, its
+//! lives in a folder of its own (`sqlite`, `postgres`) holding its connection, its
 //! storage layout and its SQL dialect (an implementation of
 //! [`crate::sql::dialect::Dialect`]); what every dialect shares is written
 //! once in [`crate::sql`]. An engine is chosen in one place,
 //! [`Warehouse::of`], from `bpl.toml`.
 
 pub mod batch;
+pub mod bindings;
+pub mod measure;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 pub mod value;
 
@@ -328,18 +332,25 @@ pub enum Warehouse {
         path: PathBuf,
         attach: Vec<(String, PathBuf)>,
     },
+    /// A schema of a PostgreSQL database, reached by the URL in the
+    /// environment variable `url_env`; sources are tables of the schema.
+    Postgres { url_env: String, schema: String },
 }
 
 impl Warehouse {
     /// The warehouse of the engine `bpl.toml` chooses: the one place an
     /// engine is chosen.
     pub fn of(
-        engine: &crate::project::Engine,
+        engine: &crate::project::EngineSettings,
         path: PathBuf,
         attach: Vec<(String, PathBuf)>,
     ) -> Warehouse {
         match engine {
-            crate::project::Engine::Sqlite => Warehouse::Sqlite { path, attach },
+            crate::project::EngineSettings::Sqlite => Warehouse::Sqlite { path, attach },
+            crate::project::EngineSettings::Postgres { url_env, schema } => Warehouse::Postgres {
+                url_env: url_env.clone(),
+                schema: schema.clone(),
+            },
         }
     }
 
@@ -351,6 +362,12 @@ impl Warehouse {
                 engine.attach(attach)?;
                 Ok(Box::new(engine))
             }
+            #[cfg(feature = "postgres")]
+            Warehouse::Postgres { url_env, schema } => {
+                Ok(Box::new(postgres::PostgresEngine::open(url_env, schema)?))
+            }
+            #[cfg(not(feature = "postgres"))]
+            Warehouse::Postgres { .. } => Err(without_postgres()),
         }
     }
 
@@ -358,6 +375,9 @@ impl Warehouse {
     pub fn exists(&self) -> bool {
         match self {
             Warehouse::Sqlite { path, .. } => path.is_file(),
+            // A server: whether it can be reached, opening says, with the
+            // setting to fix.
+            Warehouse::Postgres { .. } => true,
         }
     }
 
@@ -366,6 +386,10 @@ impl Warehouse {
     pub fn peek_identity(&self) -> Option<Identity> {
         match self {
             Warehouse::Sqlite { path, .. } => sqlite::identity::peek(path),
+            #[cfg(feature = "postgres")]
+            Warehouse::Postgres { url_env, schema } => postgres::identity::peek(url_env, schema),
+            #[cfg(not(feature = "postgres"))]
+            Warehouse::Postgres { .. } => None,
         }
     }
 
@@ -373,6 +397,22 @@ impl Warehouse {
     pub fn loader(&self) -> Result<Box<dyn Loader>, RuntimeError> {
         match self {
             Warehouse::Sqlite { path, .. } => Ok(Box::new(sqlite::load::SqliteLoader::open(path)?)),
+            #[cfg(feature = "postgres")]
+            Warehouse::Postgres { url_env, schema } => Ok(Box::new(
+                postgres::load::PostgresLoader::open(url_env, schema)?,
+            )),
+            #[cfg(not(feature = "postgres"))]
+            Warehouse::Postgres { .. } => Err(without_postgres()),
         }
+    }
+}
+
+/// `engine = "postgres"` in a bplc built without the engine.
+#[cfg(not(feature = "postgres"))]
+fn without_postgres() -> RuntimeError {
+    RuntimeError::Server {
+        code: crate::diagnostic::codes::E0365,
+        message: "bpl.toml says `engine = \"postgres\"`, but this bplc was built without the PostgreSQL engine".into(),
+        help: "build bplc with it (`cargo install bplc --features postgres`), or set `engine = \"sqlite\"`".into(),
     }
 }

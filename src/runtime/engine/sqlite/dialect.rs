@@ -53,6 +53,10 @@ impl Dialect for Sqlite {
         format!("{a} IS {b}")
     }
 
+    fn join_same(&self, a: &str, b: &str) -> String {
+        self.same(a, b)
+    }
+
     fn differs(&self, a: &str, b: &str) -> String {
         format!("{a} IS NOT {b}")
     }
@@ -79,8 +83,8 @@ impl Dialect for Sqlite {
         format!("json_object({args})")
     }
 
-    fn checksum(&self, columns: &str) -> String {
-        format!("bpl_checksum({columns})")
+    fn checksum(&self, columns: &[String]) -> String {
+        format!("bpl_checksum({})", columns.join(", "))
     }
 
     fn shift(&self, x: &str, ty: &T, n: i64, unit: DurationUnit) -> String {

@@ -7,6 +7,7 @@ use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Result};
 
+use crate::sql::checksum::{encode, Canonical, Sums};
 use crate::sql::types::{DATE_FORMAT, TIMESTAMP_FORMAT};
 
 const FLAGS: FunctionFlags = FunctionFlags::SQLITE_UTF8.union(FunctionFlags::SQLITE_DETERMINISTIC);
@@ -331,30 +332,41 @@ impl Fnv {
     }
 }
 
-/// An order-independent content checksum: the wrapping sum of two
-/// independent 64-bit row hashes, so the same rows in any order give the
-/// same value.
+/// The content checksum over the canonical row encoding
+/// (`sql::checksum`), so the same rows give the same checksum on every
+/// engine, in any order.
 struct Checksum;
 
-impl Aggregate<(u64, u64), Option<String>> for Checksum {
-    fn init(&self, _: &mut Context<'_>) -> Result<(u64, u64)> {
-        Ok((0, 0))
+impl Aggregate<(Sums, Vec<u8>), Option<String>> for Checksum {
+    fn init(&self, _: &mut Context<'_>) -> Result<(Sums, Vec<u8>)> {
+        Ok((Sums::default(), Vec::new()))
     }
 
-    fn step(&self, ctx: &mut Context<'_>, acc: &mut (u64, u64)) -> Result<()> {
-        let (mut a, mut b) = (Fnv::new(0), Fnv::new(0x9e37_79b9_7f4a_7c15));
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut (Sums, Vec<u8>)) -> Result<()> {
+        let (sums, row) = acc;
+        row.clear();
         for i in 0..ctx.len() {
-            a.value(ctx.get_raw(i));
-            b.value(ctx.get_raw(i));
+            encode(
+                row,
+                match ctx.get_raw(i) {
+                    ValueRef::Null => Canonical::Null,
+                    ValueRef::Integer(i) => Canonical::Integer(i),
+                    ValueRef::Real(f) => Canonical::Real(f),
+                    ValueRef::Text(t) => Canonical::Text(t),
+                    ValueRef::Blob(b) => Canonical::Bytes(b),
+                },
+            );
         }
-        acc.0 = acc.0.wrapping_add(a.0);
-        acc.1 = acc.1.wrapping_add(b.0);
+        sums.add(row);
         Ok(())
     }
 
-    fn finalize(&self, _: &mut Context<'_>, acc: Option<(u64, u64)>) -> Result<Option<String>> {
-        let (a, b) = acc.unwrap_or((0, 0));
-        Ok(Some(format!("{a:016x}{b:016x}")))
+    fn finalize(
+        &self,
+        _: &mut Context<'_>,
+        acc: Option<(Sums, Vec<u8>)>,
+    ) -> Result<Option<String>> {
+        Ok(Some(acc.map(|a| a.0).unwrap_or_default().hex()))
     }
 }
 

@@ -7,11 +7,10 @@ use rusqlite::{params, OptionalExtension};
 use super::dialect::sqlite_type;
 use super::{layout, SqliteEngine};
 use crate::plan::JobPlan;
-use crate::runtime::engine::batch::values;
 use crate::runtime::engine::{Drift, PartitionRun, RunScope, Value};
 use crate::runtime::manifest::{Binding, InputLock};
 use crate::runtime::RuntimeError;
-use crate::semantic::hir::{BindPolicyKind, Lock};
+use crate::semantic::hir::Lock;
 use crate::sql::types::{ident, table_ref};
 use crate::syntax::ast::DeclKind;
 
@@ -195,42 +194,7 @@ impl SqliteEngine {
         parts: &[PartitionRun],
     ) -> Result<Vec<Binding>, RuntimeError> {
         let lowered = self.lowered(plan)?;
-        let mut out: Vec<Binding> = Vec::new();
-        for (b, (_, query)) in plan.binds.iter().zip(&lowered.bindings) {
-            for part in parts {
-                let (policy, version) = match &b.policy {
-                    BindPolicyKind::Pinned(v) => ("pinned".to_string(), v.clone()),
-                    BindPolicyKind::AsOfEventTime => (
-                        "as of event time".into(),
-                        "effective-dated rows, matched per row".into(),
-                    ),
-                    BindPolicyKind::AsOfProcessingTime => {
-                        ("as of processing time".into(), run.as_of.clone())
-                    }
-                    BindPolicyKind::AsOfReportClose => {
-                        ("as of report close".into(), part.report_close.clone())
-                    }
-                    BindPolicyKind::Latest { .. } => ("latest".into(), "current rows".into()),
-                };
-                // The same version reads the same rows: counted once.
-                if out
-                    .iter()
-                    .any(|x| x.alias == b.table.alias && x.version == version)
-                {
-                    continue;
-                }
-                let (n, checksum) = self.rows_and_checksum(query, &values(plan, run, part))?;
-                out.push(Binding {
-                    alias: b.table.alias.clone(),
-                    reference: b.table.decl.clone(),
-                    policy,
-                    version,
-                    rows: n,
-                    checksum,
-                });
-            }
-        }
-        Ok(out)
+        crate::runtime::engine::bindings::bindings(self, plan, &lowered, run, parts)
     }
 
     pub(super) fn next_version(

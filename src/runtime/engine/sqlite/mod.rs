@@ -245,26 +245,6 @@ impl SqliteEngine {
         })
     }
 
-    /// `SELECT count(*), bpl_checksum(..)`: a row count and a content checksum.
-    fn rows_and_checksum(
-        &self,
-        sql: &str,
-        values: &[(String, Value)],
-    ) -> Result<(i64, String), RuntimeError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
-        bind(&mut stmt, values)?;
-        let mut rows = stmt.raw_query();
-        Ok(match rows.next().map_err(RuntimeError::sql)? {
-            Some(r) => (
-                r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
-                r.get::<_, Option<String>>(1)
-                    .map_err(RuntimeError::sql)?
-                    .unwrap_or_default(),
-            ),
-            None => (0, String::new()),
-        })
-    }
-
     fn execute(&self, sql: &str, values: &[(String, Value)]) -> Result<usize, RuntimeError> {
         tracing::debug!(sql, "execute");
         let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;

@@ -1,0 +1,367 @@
+//! The PostgreSQL dialect. Dates, months and timestamps are stored as the
+//! same sortable text SQLite stores (`2026-06-15`, `2026-06`,
+//! `2026-06-15 08:30:00` in UTC), so every comparison, partition id and
+//! checksum is the same on both engines; the calendar arithmetic casts to
+//! `date`/`timestamp` and back. What PostgreSQL lacks is a `_bpl_*`
+//! function the engine creates in the project's schema ([`FUNCTIONS`]),
+//! with no dependence on the server's time zone or locale (the connection
+//! sets `TimeZone = UTC`).
+
+use crate::plan::Column;
+use crate::semantic::hir::DurationUnit;
+use crate::semantic::T;
+use crate::sql::dialect::Dialect;
+use crate::sql::types::{ident, string};
+
+/// The PostgreSQL dialect.
+pub struct Postgres;
+
+/// The one PostgreSQL dialect value, for lowering.
+pub static POSTGRES: Postgres = Postgres;
+
+/// The PostgreSQL column type for a language type.
+pub fn postgres_type(t: &T) -> &'static str {
+    match t {
+        T::Bool => "boolean",
+        T::Int => "bigint",
+        T::Float | T::Decimal | T::DecimalLit | T::Duration => "double precision",
+        _ => "text",
+    }
+}
+
+/// The first day a date, month or timestamp text names, as a `date`.
+fn first_day(x: &str) -> String {
+    format!("CAST(CASE WHEN length({x}) = 7 THEN {x} || '-01' ELSE substr({x}, 1, 10) END AS date)")
+}
+
+fn day_text(x: &str) -> String {
+    format!("to_char({x}, 'YYYY-MM-DD')")
+}
+
+/// The functions the dialect's statements call, created in the project's
+/// schema when the engine opens it. `_bpl_as_*` bring a source's value to
+/// its stored form, NULL when it is not a value of the type: the slow path
+/// of the typed input boundary, as SQLite's `bpl_as`.
+pub const FUNCTIONS: &str = r#"
+CREATE OR REPLACE FUNCTION _bpl_as_int(t text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN RETURN CAST(trim(t) AS bigint);
+EXCEPTION WHEN others THEN
+  BEGIN
+    IF CAST(trim(t) AS double precision) = trunc(CAST(trim(t) AS double precision))
+       AND abs(CAST(trim(t) AS double precision)) < 9.0e15 AND trim(t) ~ '^[-+]?[0-9]+\.0*$' THEN
+      RETURN CAST(CAST(trim(t) AS double precision) AS bigint);
+    END IF;
+    RETURN NULL;
+  EXCEPTION WHEN others THEN RETURN NULL;
+  END;
+END $f$;
+CREATE OR REPLACE FUNCTION _bpl_as_number(t text) RETURNS double precision LANGUAGE plpgsql IMMUTABLE AS $f$
+DECLARE v double precision;
+BEGIN v := CAST(trim(t) AS double precision);
+  IF v IN ('NaN', 'Infinity', '-Infinity') THEN RETURN NULL; END IF;
+  RETURN v;
+EXCEPTION WHEN others THEN RETURN NULL;
+END $f$;
+CREATE OR REPLACE FUNCTION _bpl_as_bool(t text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $f$
+SELECT CASE trim(t) WHEN 'true' THEN true WHEN 'TRUE' THEN true WHEN '1' THEN true
+  WHEN 'false' THEN false WHEN 'FALSE' THEN false WHEN '0' THEN false END
+$f$;
+CREATE OR REPLACE FUNCTION _bpl_as_date(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN
+  IF trim(t) !~ '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$' THEN RETURN NULL; END IF;
+  RETURN to_char(CAST(trim(t) AS date), 'YYYY-MM-DD');
+EXCEPTION WHEN others THEN RETURN NULL;
+END $f$;
+CREATE OR REPLACE FUNCTION _bpl_as_timestamp(t text) RETURNS text LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+  IF trim(t) !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
+    RETURN NULL;
+  END IF;
+  RETURN to_char(CAST(trim(t) AS timestamptz) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS');
+EXCEPTION WHEN others THEN RETURN NULL;
+END $f$;
+CREATE OR REPLACE FUNCTION _bpl_as_month(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $f$
+SELECT CASE WHEN trim(t) ~ '^[0-9]{4}-(0[1-9]|1[0-2])$' THEN trim(t) END
+$f$;
+CREATE OR REPLACE FUNCTION _bpl_to_date(ts text, tz text) RETURNS text LANGUAGE sql STABLE AS $f$
+SELECT CASE WHEN ts ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}$'
+            AND EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz)
+  THEN to_char((CAST(replace(ts, 'T', ' ') AS timestamp) AT TIME ZONE 'UTC') AT TIME ZONE tz, 'YYYY-MM-DD') END
+$f$;
+"#;
+
+/// The `_bpl_as_*` kind of a type, the SQL test for a value of column `x`
+/// already in the stored shape, and the stored type.
+fn kind(t: &T, x: &str) -> (&'static str, String) {
+    let of = |types: &[&str]| {
+        format!(
+            "pg_typeof({x}) IN ({})",
+            types
+                .iter()
+                .map(|t| format!("'{t}'::regtype"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let ints = ["smallint", "integer", "bigint"];
+    match t {
+        T::Int => ("int", of(&ints)),
+        T::Float | T::Decimal | T::DecimalLit | T::Duration => (
+            "number",
+            of(&["smallint", "integer", "bigint", "real", "double precision", "numeric"]),
+        ),
+        T::Bool => ("bool", of(&["boolean"])),
+        T::String => ("string", "true".into()),
+        T::Date => (
+            "date",
+            format!("CAST({x} AS text) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$'"),
+        ),
+        T::Timestamp => (
+            "timestamp",
+            format!("CAST({x} AS text) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}$'"),
+        ),
+        T::Month => ("month", format!("length(CAST({x} AS text)) = 7")),
+        T::Enum(_) => ("enum", "true".into()),
+        _ => ("any", "true".into()),
+    }
+}
+
+/// Whether a non-null value of column `c` (as `x`) is one of its type.
+fn fits(c: &Column, x: &str) -> String {
+    match (&c.ty, kind(&c.ty, x)) {
+        (T::Enum(v), _) => format!(
+            "CAST({x} AS text) IN ({})",
+            v.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
+        ),
+        (_, ("string" | "any", _)) => "true".into(),
+        (_, (k, fast)) => format!("({fast} OR _bpl_as_{k}(CAST({x} AS text)) IS NOT NULL)"),
+    }
+}
+
+impl Dialect for Postgres {
+    fn name(&self) -> &'static str {
+        "PostgreSQL"
+    }
+
+    fn column_type(&self, t: &T) -> String {
+        postgres_type(t).to_string()
+    }
+
+    fn boolean(&self, value: bool) -> &'static str {
+        if value {
+            "TRUE"
+        } else {
+            "FALSE"
+        }
+    }
+
+    fn temp_table(&self, name: &str) -> String {
+        format!("pg_temp.{name}")
+    }
+
+    fn temp_index(&self, index: &str, table: &str, columns: &str) -> String {
+        format!("CREATE INDEX IF NOT EXISTS {index} ON {table} ({columns})")
+    }
+
+    fn same(&self, a: &str, b: &str) -> String {
+        format!("{a} IS NOT DISTINCT FROM {b}")
+    }
+
+    /// An equality, as a full join needs; a null key matches a null key
+    /// (chr(1) stands for it: no text a key holds).
+    fn join_same(&self, a: &str, b: &str) -> String {
+        format!("coalesce(CAST({a} AS text), chr(1)) = coalesce(CAST({b} AS text), chr(1))")
+    }
+
+    fn differs(&self, a: &str, b: &str) -> String {
+        format!("{a} IS DISTINCT FROM {b}")
+    }
+
+    /// `OFFSET 0`: PostgreSQL never pulls a subquery with an offset up
+    /// into the query around it.
+    fn unflattened(&self, select: &str) -> String {
+        format!("{select} OFFSET 0")
+    }
+
+    /// The system column of the row's physical place grows as rows are
+    /// appended to a table that is only inserted into (a source).
+    fn row_order(&self) -> &'static str {
+        "ctid"
+    }
+
+    fn total(&self, x: &str) -> String {
+        format!("coalesce(CAST(sum({x}) AS double precision), 0.0)")
+    }
+
+    fn create_view(&self, name: &str, select: &str) -> String {
+        format!("CREATE OR REPLACE VIEW {name} AS {select}")
+    }
+
+    fn json_object(&self, args: &str) -> String {
+        format!("CAST(json_build_object({args}) AS text)")
+    }
+
+    fn checksum(&self, columns: &[String]) -> String {
+        crate::sql::checksum::postgres(columns)
+    }
+
+    fn shift(&self, x: &str, ty: &T, n: i64, unit: DurationUnit) -> String {
+        let interval = match unit {
+            DurationUnit::Seconds => format!("interval '{n} seconds'"),
+            DurationUnit::Days => format!("interval '{n} days'"),
+            DurationUnit::Months => format!("interval '{n} months'"),
+        };
+        match ty {
+            T::Timestamp => {
+                format!("to_char(CAST({x} AS timestamp) + {interval}, 'YYYY-MM-DD HH24:MI:SS')")
+            }
+            T::Month => format!("to_char(CAST({x} || '-01' AS date) + {interval}, 'YYYY-MM')"),
+            _ => day_text(&format!("CAST({x} AS date) + {interval}")),
+        }
+    }
+
+    fn days_between(&self, from: &str, to: &str) -> String {
+        format!("(CAST({to} AS date) - CAST({from} AS date))")
+    }
+
+    fn seconds_between(&self, from: &str, to: &str) -> String {
+        format!(
+            "CAST(extract(epoch FROM CAST({to} AS timestamp) - CAST({from} AS timestamp)) AS bigint)"
+        )
+    }
+
+    fn calendar(&self, grain: &str, x: &str) -> String {
+        match grain {
+            "month" => format!("substr({x}, 1, 7)"),
+            "year" => format!("substr({x}, 1, 4)"),
+            "week" => format!("to_char({}, 'IYYY-\"W\"IW')", first_day(x)),
+            _ => format!("to_char({}, 'YYYY-\"Q\"Q')", first_day(x)),
+        }
+    }
+
+    fn month_start(&self, x: &str) -> String {
+        format!("(substr({x}, 1, 7) || '-01')")
+    }
+
+    fn to_float(&self, x: &str) -> String {
+        format!("CAST({x} AS double precision)")
+    }
+
+    fn typed_value(&self, q: &str, c: &Column) -> String {
+        let x = format!("{q}.{}", ident(&c.name));
+        match kind(&c.ty, &x) {
+            ("enum" | "any", _) => x,
+            ("string", _) => format!("CAST({x} AS text)"),
+            (k, fast) => format!(
+                "CASE WHEN {fast} THEN CAST({x} AS {}) ELSE _bpl_as_{k}(CAST({x} AS text)) END",
+                postgres_type(&c.ty)
+            ),
+        }
+    }
+
+    fn row_problems(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String {
+        if columns.is_empty() {
+            return "CAST(NULL AS text)".into();
+        }
+        let each: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let x = format!("{q}.{}", ident(&c.name));
+                let null = if required(c) {
+                    string(&format!(
+                        "{}: null in a column that may not be null",
+                        c.name
+                    ))
+                } else {
+                    "NULL".into()
+                };
+                let shown = format!(
+                    "CASE WHEN pg_typeof({x}) IN ('text'::regtype, 'character varying'::regtype) \
+                     THEN quote_literal({x}) ELSE CAST({x} AS text) END"
+                );
+                format!(
+                    "CASE WHEN {x} IS NULL THEN {null} WHEN NOT {} THEN {} || {shown} || {} END",
+                    fits(c, &x),
+                    string(&format!("{}: ", c.name)),
+                    string(&format!(" is not a valid {}", c.ty)),
+                )
+            })
+            .collect();
+        format!("NULLIF(concat_ws('; ', {}), '')", each.join(", "))
+    }
+
+    fn misfit(&self, q: &str, columns: &[Column], required: &dyn Fn(&Column) -> bool) -> String {
+        let tests: Vec<String> = columns
+            .iter()
+            .filter_map(|c| {
+                let x = format!("{q}.{}", ident(&c.name));
+                let shape = match (&c.ty, kind(&c.ty, &x)) {
+                    (T::Enum(v), _) => format!(
+                        "CAST({x} AS text) IN ({})",
+                        v.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
+                    ),
+                    (_, ("any" | "string", _)) => {
+                        return required(c).then(|| format!("{x} IS NULL"))
+                    }
+                    (_, (_, fast)) => fast,
+                };
+                Some(if required(c) {
+                    format!("NOT coalesce({shape}, false)")
+                } else {
+                    format!("({x} IS NOT NULL AND NOT ({shape}))")
+                })
+            })
+            .collect();
+        if tests.is_empty() {
+            "false".into()
+        } else {
+            tests.join(" OR ")
+        }
+    }
+
+    fn function(&self, name: &str, args: &[String]) -> String {
+        let a = |i: usize| args.get(i).cloned().unwrap_or_else(|| "NULL".into());
+        let d = first_day(&a(0));
+        match name {
+            "to_date" => format!("_bpl_to_date({}, {})", a(0), a(1)),
+            "percentile" => format!(
+                "percentile_cont(CAST({} AS double precision)) WITHIN GROUP (ORDER BY {})",
+                a(1),
+                a(0)
+            ),
+            "lower" | "upper" => format!("{name}({})", a(0)),
+            "month_end" => day_text(&format!(
+                "date_trunc('month', {d}) + interval '1 month' - interval '1 day'"
+            )),
+            "week_start" => day_text(&format!("date_trunc('week', {d})")),
+            "week_end" => day_text(&format!("date_trunc('week', {d}) + interval '6 days'")),
+            "quarter_end" => day_text(&format!(
+                "date_trunc('quarter', {d}) + interval '3 months' - interval '1 day'"
+            )),
+            "year_end" => format!("(to_char({d}, 'YYYY') || '-12-31')"),
+            "days_in_month" => format!(
+                "CAST(extract(day FROM date_trunc('month', {d}) + interval '1 month' - interval '1 day') AS bigint)"
+            ),
+            "stable_id" => format!(
+                "md5(concat_ws(chr(31), {}))",
+                args.iter()
+                    .map(|x| format!("CAST({x} AS text)"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "bucket" => format!(
+                "CAST(('x' || substr(md5(CAST({} AS text)), 1, 8))::bit(32)::bigint % {} AS bigint)",
+                a(0),
+                a(1)
+            ),
+            // The tally counts rows in a Rust function as they pass: a
+            // PostgreSQL statement cannot call one (see `stage`).
+            other => format!("_bpl_{other}({})", args.join(", ")),
+        }
+    }
+}

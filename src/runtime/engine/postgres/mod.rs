@@ -1,0 +1,344 @@
+//! The PostgreSQL engine (`engine = "postgres"` in bpl.toml): one schema
+//! of a database holds the project's sources, references, every dataset's
+//! rows (all versions) and the partition pointers, in the same layout as
+//! the SQLite engine's file. This folder holds everything
+//! PostgreSQL-specific: the connection and its errors ([`client`]), the
+//! dialect and the functions it creates in the schema ([`dialect`]), the
+//! storage (`storage`), publishing (`publish`), reading durable state
+//! (`inspect`), the identity ([`identity`]) and the demo data loader
+//! ([`load`]).
+//!
+//! Guarantees: a run's partitions are published in one transaction with
+//! the run's commit marker (all or none, durable once the server says
+//! COMMIT); readers of the consumer views see a version only once it is
+//! committed (PostgreSQL's READ COMMITTED isolation).
+
+pub mod client;
+pub mod dialect;
+pub mod identity;
+mod inspect;
+pub mod load;
+mod publish;
+mod storage;
+
+use postgres::Client;
+
+use super::{
+    Drift, Engine, Identity, Inspection, Measured, PartitionRun, Publication, RollbackTarget,
+    RunScope, Staged, Value,
+};
+use crate::plan::JobPlan;
+use crate::runtime::diff::Diff;
+use crate::runtime::manifest::{Binding, InputLock};
+use crate::runtime::RuntimeError;
+use crate::sql::lower::LoweredJob;
+use client::{inline, query_error, Cell};
+
+pub use dialect::POSTGRES;
+
+/// A job lowered to the PostgreSQL dialect.
+pub fn lower(plan: &JobPlan) -> Result<LoweredJob, crate::sql::expr::Unsupported> {
+    crate::sql::lower::lower(plan, &POSTGRES)
+}
+
+/// bplc's own tables, as on SQLite (see `engine::sqlite`).
+const SYSTEM_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS _bpl_pointer (
+    dataset text NOT NULL, partition text NOT NULL, version bigint NOT NULL,
+    run_id text NOT NULL, published_at text NOT NULL,
+    PRIMARY KEY (dataset, partition));
+CREATE TABLE IF NOT EXISTS _bpl_versions (
+    dataset text NOT NULL, partition text NOT NULL, version bigint NOT NULL,
+    run_id text NOT NULL, status text NOT NULL, prior_version bigint,
+    reason text, summary text, published_at text NOT NULL,
+    PRIMARY KEY (dataset, partition, version));
+CREATE TABLE IF NOT EXISTS _bpl_commits (
+    run_id text PRIMARY KEY, dataset text NOT NULL, committed_at text NOT NULL);
+CREATE TABLE IF NOT EXISTS _bpl_staged (
+    dataset text NOT NULL, partition text NOT NULL, version bigint NOT NULL,
+    run_id text NOT NULL, as_of text NOT NULL,
+    PRIMARY KEY (dataset, partition, version));
+CREATE TABLE IF NOT EXISTS _bpl_shadow (
+    scope text NOT NULL, dataset text NOT NULL, partition text NOT NULL,
+    version bigint NOT NULL, run_id text NOT NULL,
+    PRIMARY KEY (scope, dataset, partition));
+";
+
+/// Settings of every connection: results that depend on neither the
+/// server's nor the host's time zone, date style or float output.
+const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
+     SET extra_float_digits = 3; SET application_name = 'bplc'";
+
+pub struct PostgresEngine {
+    client: Client,
+    lowered: Option<(String, LoweredJob)>,
+}
+
+/// Opens a connection to the project's schema with the session settings
+/// and bplc's functions and tables in place. Two processes opening one
+/// schema at once take turns (an advisory lock), so neither sees the
+/// other's half-created functions.
+pub(crate) fn open_schema(url_env: &str, schema: &str) -> Result<Client, RuntimeError> {
+    let mut client = client::connect(url_env, schema)?;
+    client.batch_execute(SESSION).map_err(|e| query_error(&e))?;
+    let setup = format!(
+        "BEGIN; SELECT pg_advisory_xact_lock(hashtext({})); {} {} {} COMMIT;",
+        crate::sql::types::string(schema),
+        dialect::FUNCTIONS,
+        crate::sql::checksum::POSTGRES_CANON,
+        SYSTEM_TABLES
+    );
+    if let Err(e) = client.batch_execute(&setup) {
+        let _ = client.batch_execute("ROLLBACK");
+        return Err(query_error(&e));
+    }
+    Ok(client)
+}
+
+impl PostgresEngine {
+    pub fn open(url_env: &str, schema: &str) -> Result<PostgresEngine, RuntimeError> {
+        Ok(PostgresEngine {
+            client: open_schema(url_env, schema)?,
+            lowered: None,
+        })
+    }
+
+    fn lowered(&mut self, plan: &JobPlan) -> Result<LoweredJob, RuntimeError> {
+        if let Some((name, l)) = &self.lowered {
+            if *name == plan.dataset {
+                return Ok(l.clone());
+            }
+        }
+        let l = lower(plan).map_err(|u| RuntimeError::Unsupported(u.0))?;
+        self.lowered = Some((plan.dataset.clone(), l.clone()));
+        Ok(l)
+    }
+
+    /// Every row of a statement, each as its values.
+    fn rows(
+        &mut self,
+        sql: &str,
+        values: &[(String, Value)],
+    ) -> Result<Vec<Vec<Value>>, RuntimeError> {
+        let sql = inline(sql, values);
+        tracing::debug!(sql, "query");
+        let rows = self.client.query(&sql, &[]).map_err(|e| query_error(&e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.get::<_, Cell>(i).0)
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
+    /// The first row of a statement, if any.
+    fn row(
+        &mut self,
+        sql: &str,
+        values: &[(String, Value)],
+    ) -> Result<Option<Vec<Value>>, RuntimeError> {
+        Ok(self.rows(sql, values)?.into_iter().next())
+    }
+
+    fn execute(&mut self, sql: &str, values: &[(String, Value)]) -> Result<u64, RuntimeError> {
+        let sql = inline(sql, values);
+        tracing::debug!(sql, "execute");
+        self.client.execute(&sql, &[]).map_err(|e| query_error(&e))
+    }
+
+    /// Statements separated by `;`, in one round trip.
+    fn batch(&mut self, sql: &str) -> Result<(), RuntimeError> {
+        self.client.batch_execute(sql).map_err(|e| query_error(&e))
+    }
+
+    /// Runs `f` in a transaction: committed when it succeeds, rolled back
+    /// when it fails.
+    fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut PostgresEngine) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        self.batch("BEGIN")?;
+        match f(self) {
+            Ok(v) => {
+                self.batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.client.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+fn text(v: impl Into<String>) -> Value {
+    Value::Text(v.into())
+}
+
+fn int(v: i64) -> Value {
+    Value::Integer(v)
+}
+
+/// `:name`-value pairs.
+fn named(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect()
+}
+
+/// Every part of the trait is written in the submodule named for it.
+impl Engine for PostgresEngine {
+    fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        PostgresEngine::prepare(self, plan)
+    }
+
+    fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        PostgresEngine::prepare_storage(self, plan)
+    }
+
+    fn migrate(&mut self, plan: &JobPlan) -> Result<Drift, RuntimeError> {
+        PostgresEngine::migrate(self, plan)
+    }
+
+    fn lock_inputs(
+        &mut self,
+        plan: &JobPlan,
+        overlay: Option<&str>,
+    ) -> Result<Vec<InputLock>, RuntimeError> {
+        PostgresEngine::lock_inputs(self, plan, overlay)
+    }
+
+    fn bindings(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        parts: &[PartitionRun],
+    ) -> Result<Vec<Binding>, RuntimeError> {
+        PostgresEngine::bindings(self, plan, run, parts)
+    }
+
+    fn next_version(&mut self, plan: &JobPlan, partition: &str) -> Result<i64, RuntimeError> {
+        PostgresEngine::next_version(self, plan, partition)
+    }
+
+    /// Staging needs the counting the SQLite engine does in a Rust
+    /// function as rows pass, which a PostgreSQL statement cannot call.
+    fn stage(
+        &mut self,
+        _plan: &JobPlan,
+        _run: &RunScope,
+        _parts: &[PartitionRun],
+    ) -> Result<Vec<Staged>, RuntimeError> {
+        Err(RuntimeError::Server {
+            code: crate::diagnostic::codes::E0366,
+            message: "this bplc cannot yet compute partitions on PostgreSQL: staging counts rows as they pass, which a PostgreSQL statement cannot do yet".into(),
+            help: "run the project on SQLite (`engine = \"sqlite\"`) until materialized staging lands; everything else (storage, publish, rollback, diff, demo data) already runs on PostgreSQL".into(),
+        })
+    }
+
+    fn measure(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        part: &PartitionRun,
+        staged: &Staged,
+    ) -> Result<Measured, RuntimeError> {
+        PostgresEngine::measure(self, plan, run, part, staged)
+    }
+
+    fn publish(
+        &mut self,
+        plan: &JobPlan,
+        run_id: &str,
+        what: &[Publication],
+    ) -> Result<(), RuntimeError> {
+        PostgresEngine::publish(self, plan, run_id, what)
+    }
+
+    fn discard(&mut self, plan: &JobPlan, run_id: &str) -> Result<i64, RuntimeError> {
+        PostgresEngine::discard(self, plan, run_id)
+    }
+
+    fn discard_partitions(
+        &mut self,
+        plan: &JobPlan,
+        run_id: &str,
+        partitions: &[(String, i64)],
+    ) -> Result<i64, RuntimeError> {
+        PostgresEngine::discard_partitions(self, plan, run_id, partitions)
+    }
+
+    fn inspect(&mut self, plan: &JobPlan, run_id: &str) -> Result<Inspection, RuntimeError> {
+        PostgresEngine::inspect(self, plan, run_id)
+    }
+
+    fn diff(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+        from: Option<i64>,
+        to: i64,
+    ) -> Result<Diff, RuntimeError> {
+        PostgresEngine::diff(self, plan, partition, from, to)
+    }
+
+    fn dimension_values(&mut self, plan: &JobPlan, key: &str) -> Result<Vec<String>, RuntimeError> {
+        PostgresEngine::dimension_values(self, plan, key)
+    }
+
+    fn drop_shadow(&mut self, plan: &JobPlan, scope: &str) -> Result<(), RuntimeError> {
+        PostgresEngine::drop_shadow(self, plan, scope)
+    }
+
+    fn clear_shadows(&mut self, plan: &JobPlan, partitions: &[String]) -> Result<(), RuntimeError> {
+        PostgresEngine::clear_shadows(self, plan, partitions)
+    }
+
+    fn versions(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+        scope: Option<&str>,
+    ) -> Result<(Option<i64>, Option<i64>), RuntimeError> {
+        PostgresEngine::versions(self, plan, partition, scope)
+    }
+
+    fn rollback_target(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+        to: i64,
+    ) -> Result<RollbackTarget, RuntimeError> {
+        PostgresEngine::rollback_target(self, plan, partition, to)
+    }
+
+    fn move_pointer(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+        to: i64,
+        writer: &str,
+        run_id: &str,
+    ) -> Result<(), RuntimeError> {
+        PostgresEngine::move_pointer(self, plan, partition, to, writer, run_id)
+    }
+
+    fn identity(&mut self) -> Result<Option<Identity>, RuntimeError> {
+        identity::read(&mut self.client)
+    }
+
+    fn claim_identity(&mut self, candidate: &Identity) -> Result<Identity, RuntimeError> {
+        identity::claim(&mut self.client, candidate)
+    }
+
+    fn rename_project(&mut self, name: &str) -> Result<(), RuntimeError> {
+        identity::rename(&mut self.client, name)
+    }
+
+    fn highest_run(&mut self) -> Result<i64, RuntimeError> {
+        identity::highest_run(&mut self.client)
+    }
+}

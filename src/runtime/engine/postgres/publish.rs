@@ -1,0 +1,252 @@
+//! Publishing on PostgreSQL: a run's partitions made active (or shadowed)
+//! in one transaction with its commit marker; discarding what a run
+//! staged; removing shadow versions; a rollback's pointer move. The same
+//! statements as the SQLite engine's, on the same tables.
+
+use super::{int, named, text, PostgresEngine};
+use crate::plan::JobPlan;
+use crate::runtime::engine::measure::Rows;
+use crate::runtime::engine::{Publication, Publish, Value};
+use crate::runtime::RuntimeError;
+use crate::sql::types::ident;
+
+impl PostgresEngine {
+    pub(super) fn publish(
+        &mut self,
+        plan: &JobPlan,
+        run_id: &str,
+        what: &[Publication],
+    ) -> Result<(), RuntimeError> {
+        let l = self.lowered(plan)?;
+        let replace = plan.publish == crate::syntax::ast::PublishMode::Replace;
+        let now = crate::runtime::now();
+        self.transaction(|db| {
+            for p in what {
+                let v = named(&[
+                    (":d", text(&plan.dataset)),
+                    (":p", text(&p.partition)),
+                    (":v", int(p.version)),
+                    (":run", text(run_id)),
+                    (":now", text(&now)),
+                ]);
+                if let Publish::Shadow { scope } = &p.how {
+                    let mut v = v;
+                    v.push((":scope".into(), text(scope)));
+                    db.execute(
+                        "INSERT INTO _bpl_shadow (scope, dataset, partition, version, run_id)
+                         VALUES (:scope, :d, :p, :v, :run)
+                         ON CONFLICT (scope, dataset, partition) DO UPDATE SET
+                           version = excluded.version, run_id = excluded.run_id",
+                        &v,
+                    )?;
+                    continue;
+                }
+                // The pointer row is locked until commit: a second
+                // publisher of the partition waits here.
+                let prior = db.row(
+                    "SELECT p.version, coalesce(v.status, 'ACTIVE') FROM _bpl_pointer p
+                     LEFT JOIN _bpl_versions v ON v.dataset = p.dataset
+                       AND v.partition = p.partition AND v.version = p.version
+                     WHERE p.dataset = :d AND p.partition = :p FOR UPDATE OF p",
+                    &v,
+                )?;
+                let prior = match prior.as_deref() {
+                    Some([Value::Integer(n), Value::Text(s)]) => Some((*n, s.clone())),
+                    _ => None,
+                };
+                db.execute(
+                    "INSERT INTO _bpl_pointer (dataset, partition, version, run_id, published_at)
+                     VALUES (:d, :p, :v, :run, :now)
+                     ON CONFLICT (dataset, partition) DO UPDATE SET version = excluded.version,
+                       run_id = excluded.run_id, published_at = excluded.published_at",
+                    &v,
+                )?;
+                let (status, reason, summary) = match &p.how {
+                    Publish::Restate { reason, summary } => {
+                        ("RESTATED", text(reason), text(summary))
+                    }
+                    _ => ("ACTIVE", Value::Null, Value::Null),
+                };
+                if let Some((prior, prior_was)) = &prior {
+                    // A version that was ever a reported figure of a closed
+                    // period stays readable: restating keeps it as SUBMITTED.
+                    let evidence = matches!(prior_was.as_str(), "SUBMITTED" | "RESTATED");
+                    let becomes = match (status, evidence) {
+                        ("RESTATED", false) => "SUBMITTED",
+                        (_, true) => prior_was.as_str(),
+                        _ => "SUPERSEDED",
+                    };
+                    let mut w = v.clone();
+                    w.extend(named(&[(":prior", int(*prior)), (":becomes", text(becomes))]));
+                    db.execute(
+                        "UPDATE _bpl_versions SET status = :becomes
+                         WHERE dataset = :d AND partition = :p AND version = :prior",
+                        &w,
+                    )?;
+                    if replace && becomes == "SUPERSEDED" {
+                        db.execute(
+                            &format!(
+                                "DELETE FROM {} WHERE _bpl_partition = :p AND _bpl_version = :prior",
+                                ident(&l.data_table)
+                            ),
+                            &w,
+                        )?;
+                    }
+                }
+                let mut w = v.clone();
+                w.extend(named(&[
+                    (":status", text(status)),
+                    (":prior", prior.as_ref().map_or(Value::Null, |x| int(x.0))),
+                    (":reason", reason),
+                    (":summary", summary),
+                ]));
+                db.execute(
+                    "INSERT INTO _bpl_versions (dataset, partition, version, run_id, status,
+                       prior_version, reason, summary, published_at)
+                     VALUES (:d, :p, :v, :run, :status, CAST(:prior AS bigint), :reason, :summary, :now)",
+                    &w,
+                )?;
+            }
+            db.execute(
+                "INSERT INTO _bpl_commits (run_id, dataset, committed_at) VALUES (:run, :d, :now)",
+                &named(&[(":run", text(run_id)), (":d", text(&plan.dataset)), (":now", text(&now))]),
+            )?;
+            crate::runtime::fault::point("mid-commit");
+            Ok(())
+        })
+    }
+
+    pub(super) fn discard(&mut self, plan: &JobPlan, run_id: &str) -> Result<i64, RuntimeError> {
+        let l = self.lowered(plan)?;
+        let rid = named(&[(":run_id", text(run_id))]);
+        self.transaction(|db| {
+            let n = db.execute(&l.discard, &rid)?;
+            // Then the record of what it staged: were this left behind
+            // alone, a later discard would find nothing to remove.
+            db.execute(
+                &format!(
+                    "DELETE FROM _bpl_staged WHERE dataset = {} AND (partition, version) IN ({})",
+                    crate::sql::types::string(&plan.dataset),
+                    crate::sql::lower::unkept_versions(&plan.dataset)
+                ),
+                &rid,
+            )?;
+            Ok(n as i64)
+        })
+    }
+
+    pub(super) fn discard_partitions(
+        &mut self,
+        plan: &JobPlan,
+        run_id: &str,
+        partitions: &[(String, i64)],
+    ) -> Result<i64, RuntimeError> {
+        let l = self.lowered(plan)?;
+        let rows = format!(
+            "DELETE FROM {} WHERE _bpl_partition = :p AND _bpl_version = :v",
+            ident(&l.data_table)
+        );
+        self.transaction(|db| {
+            let mut n = 0;
+            for (partition, version) in partitions {
+                let v = named(&[
+                    (":d", text(&plan.dataset)),
+                    (":p", text(partition)),
+                    (":v", int(*version)),
+                    (":run", text(run_id)),
+                ]);
+                n += db.execute(&rows, &v)? as i64;
+                db.execute(
+                    "DELETE FROM _bpl_staged WHERE dataset = :d AND partition = :p
+                     AND version = :v AND run_id = :run",
+                    &v,
+                )?;
+            }
+            Ok(n)
+        })
+    }
+
+    pub(super) fn drop_shadow(&mut self, plan: &JobPlan, scope: &str) -> Result<(), RuntimeError> {
+        let l = self.lowered(plan)?;
+        let v = named(&[(":scope", text(scope)), (":d", text(&plan.dataset))]);
+        self.transaction(|db| {
+            db.execute(
+                &format!(
+                    "DELETE FROM {d} WHERE EXISTS (SELECT 1 FROM _bpl_shadow s WHERE s.scope = :scope
+                       AND s.dataset = :d AND s.partition = {d}._bpl_partition AND s.version = {d}._bpl_version)",
+                    d = ident(&l.data_table)
+                ),
+                &v,
+            )?;
+            db.execute("DELETE FROM _bpl_shadow WHERE scope = :scope AND dataset = :d", &v)?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn clear_shadows(
+        &mut self,
+        plan: &JobPlan,
+        partitions: &[String],
+    ) -> Result<(), RuntimeError> {
+        let any = self.count(
+            "SELECT count(*) FROM _bpl_shadow WHERE dataset = :d",
+            &named(&[(":d", text(&plan.dataset))]),
+        )?;
+        if any == 0 {
+            return Ok(());
+        }
+        let l = self.lowered(plan)?;
+        self.transaction(|db| {
+            for partition in partitions {
+                let v = named(&[(":d", text(&plan.dataset)), (":p", text(partition))]);
+                db.execute(
+                    &format!(
+                        "DELETE FROM {d} WHERE _bpl_partition = :p AND EXISTS (SELECT 1 FROM _bpl_shadow s
+                           WHERE s.dataset = :d AND s.partition = :p AND s.version = {d}._bpl_version)",
+                        d = ident(&l.data_table)
+                    ),
+                    &v,
+                )?;
+                db.execute("DELETE FROM _bpl_shadow WHERE dataset = :d AND partition = :p", &v)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Moves the pointer to version `to` (written by run `writer`), with
+    /// the rollback run's commit marker, in one transaction.
+    pub(super) fn move_pointer(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+        to: i64,
+        writer: &str,
+        run_id: &str,
+    ) -> Result<(), RuntimeError> {
+        let v = named(&[
+            (":d", text(&plan.dataset)),
+            (":p", text(partition)),
+            (":to", int(to)),
+            (":writer", text(writer)),
+            (":run", text(run_id)),
+            (":now", text(crate::runtime::now())),
+        ]);
+        self.transaction(|db| {
+            db.execute(
+                "UPDATE _bpl_pointer SET version = :to, run_id = :writer, published_at = :now
+                 WHERE dataset = :d AND partition = :p",
+                &v,
+            )?;
+            db.execute(
+                "UPDATE _bpl_versions SET status = CASE WHEN version = :to THEN 'ACTIVE' ELSE 'ROLLED_BACK' END
+                 WHERE dataset = :d AND partition = :p AND (version = :to OR status = 'ACTIVE')",
+                &v,
+            )?;
+            db.execute(
+                "INSERT INTO _bpl_commits (run_id, dataset, committed_at) VALUES (:run, :d, :now)",
+                &v,
+            )?;
+            Ok(())
+        })
+    }
+}

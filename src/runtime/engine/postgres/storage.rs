@@ -1,0 +1,395 @@
+//! Preparing a job on PostgreSQL: its storage (the data table and the
+//! consumer view), its inputs checked against their declarations, schema
+//! drift, the input lock, the reference bindings, the next version, and
+//! the shared measurement over this connection.
+
+use super::dialect::{postgres_type, POSTGRES};
+use super::{named, text, PostgresEngine};
+use crate::plan::JobPlan;
+use crate::runtime::engine::measure::Rows;
+use crate::runtime::engine::{Drift, Measured, PartitionRun, RunScope, Staged, Value};
+use crate::runtime::manifest::{Binding, InputLock};
+use crate::runtime::RuntimeError;
+use crate::semantic::hir::Lock;
+use crate::sql::dialect::Dialect;
+use crate::sql::lower::LoweredJob;
+use crate::sql::types::{ident, string, table_ref};
+use crate::syntax::ast::DeclKind;
+
+impl Rows for PostgresEngine {
+    fn first_row(
+        &mut self,
+        sql: &str,
+        values: &[(String, Value)],
+    ) -> Result<Option<Vec<Value>>, RuntimeError> {
+        self.row(sql, values)
+    }
+}
+
+/// Whether a stored PostgreSQL type can hold a declared type's values
+/// (the typed input boundary brings each value to its stored form).
+fn fits(stored: &str, want: &str) -> bool {
+    let numeric = [
+        "smallint",
+        "integer",
+        "bigint",
+        "real",
+        "double precision",
+        "numeric",
+    ];
+    match want {
+        "bigint" => ["smallint", "integer", "bigint"].contains(&stored) || stored == "text",
+        "double precision" => numeric.contains(&stored) || stored == "text",
+        "boolean" => stored == "boolean" || stored == "text",
+        _ => !stored.is_empty(),
+    }
+}
+
+impl PostgresEngine {
+    /// The columns of a table or view (`schema.table` or one of the
+    /// project's schema), with their types, in order.
+    fn columns_of(&mut self, table: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+        let (schema, name) = match table.split_once('.') {
+            Some((s, t)) => (string(s), string(t)),
+            None => ("current_schema()".to_string(), string(table)),
+        };
+        let rows = self.rows(
+            &format!(
+                "SELECT CAST(column_name AS text), CAST(data_type AS text) FROM information_schema.columns
+                 WHERE table_schema = {schema} AND table_name = {name} ORDER BY ordinal_position"
+            ),
+            &[],
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match (r.first(), r.get(1)) {
+                (Some(Value::Text(n)), Some(Value::Text(t))) => Some((n.clone(), t.clone())),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Refuses an output name that something other than bplc created (see
+    /// the SQLite engine's `check_owned`).
+    fn check_owned(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        let found = self.row(
+            &format!(
+                "SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'table' END,
+                        CASE c.relkind WHEN 'v' THEN pg_get_viewdef(c.oid) END
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = current_schema() AND c.relname = {}
+                   AND c.relkind IN ('r', 'v', 'm', 'p', 'f')",
+                string(&plan.table)
+            ),
+            &[],
+        )?;
+        let Some(row) = found else {
+            return Ok(());
+        };
+        let kind = match row.first() {
+            Some(Value::Text(k)) => k.clone(),
+            _ => "table".into(),
+        };
+        let ours = matches!(row.get(1), Some(Value::Text(def))
+            if def.contains(&format!("{}__data", plan.table)) && def.contains("_bpl_pointer"));
+        if kind == "view" && ours {
+            return Ok(());
+        }
+        Err(RuntimeError::NotOwned {
+            dataset: plan.dataset.clone(),
+            name: plan.table.clone(),
+            kind,
+        })
+    }
+
+    pub(super) fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        self.check_owned(plan)?;
+        let l = self.lowered(plan)?;
+        self.create(&l)
+    }
+
+    /// The data table, its index and the consumer view.
+    fn create(&mut self, l: &LoweredJob) -> Result<(), RuntimeError> {
+        let exists = !self.columns_of(&l.view)?.is_empty();
+        let view = if exists { "" } else { l.create_view.as_str() };
+        self.batch(&format!("{}; {view};", l.create_data))
+    }
+
+    pub(super) fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        let tables: Vec<_> = plan
+            .inputs
+            .iter()
+            .map(|i| &i.table)
+            .chain(plan.binds.iter().map(|b| &b.table))
+            .cloned()
+            .collect();
+        for t in &tables {
+            if t.kind == DeclKind::Dataset {
+                if self.columns_of(&format!("{}__data", t.table))?.is_empty() {
+                    return Err(RuntimeError::MissingInput(format!(
+                        "input `{}` ({}) has never been published: run `bplc run {}` first",
+                        t.alias, t.decl, t.decl
+                    )));
+                }
+                continue;
+            }
+            let found = self.columns_of(&t.table)?;
+            if found.is_empty() {
+                return Err(RuntimeError::MissingInput(format!(
+                    "the {} `{}` reads the table `{}`, which is not in the schema (or the role may not read it)",
+                    t.kind.keyword(),
+                    t.decl,
+                    t.table
+                )));
+            }
+            for c in &t.columns {
+                let want = postgres_type(&c.ty);
+                match found.iter().find(|(n, _)| *n == c.name) {
+                    None => {
+                        return Err(RuntimeError::MissingInput(format!(
+                            "the table `{}` of `{}` has no column `{}`",
+                            t.table, t.decl, c.name
+                        )))
+                    }
+                    Some((_, ty)) if !fits(ty, want) => {
+                        return Err(RuntimeError::MissingInput(format!(
+                            "column `{}` of the table `{}` is {ty}; `{}` declares it {} (stored as {want})",
+                            c.name, t.table, t.decl, c.ty
+                        )))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        self.check_owned(plan)?;
+        let l = self.lowered(plan)?;
+        let drift = self.drift(plan, &l)?;
+        if !drift.is_empty() {
+            let published = self.count(
+                "SELECT count(*) FROM _bpl_pointer WHERE dataset = :d",
+                &named(&[(":d", text(&plan.dataset))]),
+            )?;
+            if published > 0 {
+                let ids: Vec<String> = self
+                    .rows(
+                        "SELECT partition FROM _bpl_pointer WHERE dataset = :d",
+                        &named(&[(":d", text(&plan.dataset))]),
+                    )?
+                    .into_iter()
+                    .filter_map(|r| match r.into_iter().next() {
+                        Some(Value::Text(t)) => Some(t),
+                        _ => None,
+                    })
+                    .collect();
+                return Err(RuntimeError::SchemaDrift {
+                    dataset: plan.dataset.clone(),
+                    drift: drift.to_string(),
+                    published,
+                    range: plan.time_range(ids.iter().map(String::as_str)),
+                });
+            }
+            self.rebuild(plan, &l, &drift)?;
+        }
+        self.create(&l)
+    }
+
+    /// How the stored schema differs from the declaration (see the SQLite
+    /// engine's `layout::drift`).
+    fn drift(&mut self, plan: &JobPlan, l: &LoweredJob) -> Result<Drift, RuntimeError> {
+        let data = self.columns_of(&l.data_table)?;
+        if data.is_empty() {
+            return Ok(Drift::default());
+        }
+        let view = self.columns_of(&l.view)?;
+        let shown: Vec<(String, String)> = data
+            .into_iter()
+            .filter(|(n, _)| {
+                !n.starts_with("_bpl_") && (view.is_empty() || view.iter().any(|(v, _)| v == n))
+            })
+            .collect();
+        let mut d = Drift::default();
+        for c in &plan.columns {
+            let want = postgres_type(&c.ty);
+            match shown.iter().find(|(n, _)| *n == c.name) {
+                None => d.added.push(c.name.clone()),
+                Some((_, ty)) if ty != want => {
+                    d.retyped
+                        .push((c.name.clone(), ty.clone(), want.to_string()))
+                }
+                Some(_) => {}
+            }
+        }
+        for (n, _) in shown {
+            if !plan.columns.iter().any(|c| c.name == n) {
+                d.removed.push(n);
+            }
+        }
+        Ok(d)
+    }
+
+    /// Brings the data table to the declared schema in one transaction:
+    /// an added column is NULL on earlier versions, a removed one leaves
+    /// the view but stays stored, a retyped one is converted.
+    fn rebuild(
+        &mut self,
+        plan: &JobPlan,
+        l: &LoweredJob,
+        drift: &Drift,
+    ) -> Result<(), RuntimeError> {
+        let data = ident(&l.data_table);
+        let mut sql = format!("BEGIN; DROP VIEW IF EXISTS {};", ident(&l.view));
+        for c in &drift.added {
+            if let Some(col) = plan.columns.iter().find(|x| x.name == *c) {
+                sql.push_str(&format!(
+                    "ALTER TABLE {data} ADD COLUMN IF NOT EXISTS {} {};",
+                    ident(c),
+                    postgres_type(&col.ty)
+                ));
+            }
+        }
+        for (c, _, to) in &drift.retyped {
+            sql.push_str(&format!(
+                "ALTER TABLE {data} ALTER COLUMN {c} TYPE {to} USING CAST(CAST({c} AS text) AS {to});",
+                c = ident(c)
+            ));
+        }
+        sql.push_str(&format!("{}; COMMIT;", l.create_view));
+        if let Err(e) = self.batch(&sql) {
+            let _ = self.client.batch_execute("ROLLBACK");
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub(super) fn migrate(&mut self, plan: &JobPlan) -> Result<Drift, RuntimeError> {
+        self.check_owned(plan)?;
+        let l = self.lowered(plan)?;
+        let d = self.drift(plan, &l)?;
+        if !d.is_empty() {
+            self.rebuild(plan, &l, &d)?;
+        }
+        Ok(d)
+    }
+
+    pub(super) fn lock_inputs(
+        &mut self,
+        plan: &JobPlan,
+        overlay: Option<&str>,
+    ) -> Result<Vec<InputLock>, RuntimeError> {
+        let mut locks = Vec::new();
+        for i in &plan.inputs {
+            let t = &i.table;
+            let mut lock = InputLock {
+                alias: t.alias.clone(),
+                input: t.decl.clone(),
+                high_water_mark: None,
+                versions: Vec::new(),
+            };
+            if t.kind == DeclKind::Dataset {
+                let rows = self.rows(
+                    "SELECT partition, version FROM _bpl_shadow WHERE scope = :scope AND dataset = :d
+                     UNION ALL
+                     SELECT partition, version FROM _bpl_pointer p WHERE dataset = :d
+                       AND NOT EXISTS (SELECT 1 FROM _bpl_shadow s WHERE s.scope = :scope
+                         AND s.dataset = :d AND s.partition = p.partition)
+                     ORDER BY 1",
+                    &named(&[(":d", text(&t.decl)), (":scope", text(overlay.unwrap_or("")))]),
+                )?;
+                lock.versions = rows
+                    .into_iter()
+                    .filter_map(|r| match (r.first(), r.get(1)) {
+                        (Some(Value::Text(p)), Some(Value::Integer(v))) => Some((p.clone(), *v)),
+                        _ => None,
+                    })
+                    .collect();
+            } else {
+                let order = POSTGRES.row_order();
+                let cols: Vec<String> = match &i.lock {
+                    Some(Lock::Snapshot(c)) => vec![c.clone()],
+                    Some(Lock::Cursor(cs)) => cs.clone(),
+                    None => vec![order.into()],
+                };
+                let quoted: Vec<String> = cols
+                    .iter()
+                    .map(|c| if c == order { c.clone() } else { ident(c) })
+                    .collect();
+                let shown: Vec<String> = quoted
+                    .iter()
+                    .map(|c| {
+                        if c == order {
+                            format!("CAST({c} AS text)")
+                        } else {
+                            c.clone()
+                        }
+                    })
+                    .collect();
+                let sql = format!(
+                    "SELECT {} FROM {} ORDER BY {} LIMIT 1",
+                    shown.join(", "),
+                    table_ref(&t.table),
+                    quoted
+                        .iter()
+                        .map(|c| format!("{c} DESC"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let row = self.row(&sql, &[])?;
+                // An empty table locks at nothing: the run reads no rows.
+                lock.high_water_mark = Some(
+                    row.unwrap_or_else(|| vec![Value::Null; cols.len()])
+                        .into_iter()
+                        .map(|v| v.to_json())
+                        .collect(),
+                );
+            }
+            locks.push(lock);
+        }
+        Ok(locks)
+    }
+
+    pub(super) fn bindings(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        parts: &[PartitionRun],
+    ) -> Result<Vec<Binding>, RuntimeError> {
+        let l = self.lowered(plan)?;
+        crate::runtime::engine::bindings::bindings(self, plan, &l, run, parts)
+    }
+
+    pub(super) fn next_version(
+        &mut self,
+        plan: &JobPlan,
+        partition: &str,
+    ) -> Result<i64, RuntimeError> {
+        let l = self.lowered(plan)?;
+        let v = named(&[(":d", text(&plan.dataset)), (":p", text(partition))]);
+        let a = self.count(
+            "SELECT CAST(coalesce(max(version), 0) AS bigint) FROM _bpl_versions WHERE dataset = :d AND partition = :p",
+            &v,
+        )?;
+        let b = if self.columns_of(&l.data_table)?.is_empty() {
+            0
+        } else {
+            self.count(
+                &format!(
+                    "SELECT CAST(coalesce(max(_bpl_version), 0) AS bigint) FROM {} WHERE _bpl_partition = :p",
+                    ident(&l.data_table)
+                ),
+                &v,
+            )?
+        };
+        Ok(a.max(b) + 1)
+    }
+
+    pub(super) fn measure(
+        &mut self,
+        plan: &JobPlan,
+        run: &RunScope,
+        part: &PartitionRun,
+        staged: &Staged,
+    ) -> Result<Measured, RuntimeError> {
+        let l = self.lowered(plan)?;
+        crate::runtime::engine::measure::measure(self, plan, &l, run, part, staged)
+    }
+}
