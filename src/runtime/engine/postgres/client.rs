@@ -78,10 +78,12 @@ fn use_schema(client: &mut Client, schema: &str) -> Result<(), RuntimeError> {
     match found {
         None => {
             // A role that may create schemas gets its project's at once.
-            let created = client.batch_execute(&format!("CREATE SCHEMA {}", ident(schema)));
-            if created.is_err() {
+            if let Err(e) = client.batch_execute(&format!("CREATE SCHEMA {}", ident(schema))) {
+                let why = e
+                    .as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_string());
                 return Err(refuse(format!(
-                    "the schema `{schema}` does not exist in the database, and the role `{user}` may not create it"
+                    "the schema `{schema}` does not exist in the database, and the role `{user}` cannot create it: {why}"
                 )));
             }
         }
