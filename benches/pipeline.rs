@@ -1,5 +1,7 @@
 //! A whole pipeline built and rerun by `bplc`, against the same pipeline
-//! written by hand in SQL, on copies of the same SQLite data (issue 12).
+//! written by hand in SQL, on copies of the same data (issue 12), on SQLite
+//! or, with `BPLC_BENCH_ENGINE=postgres`, on PostgreSQL (issue 15: see
+//! `pipeline/postgres.rs`).
 //!
 //! `cargo bench --bench pipeline` (1,000,000 source rows;
 //! `BPLC_BENCH_ROWS=N` or a comma list `20000,100000` for other sizes,
@@ -47,6 +49,9 @@ mod child;
 mod common;
 #[path = "common/ledger.rs"]
 mod ledger;
+#[cfg(feature = "postgres")]
+#[path = "pipeline/postgres.rs"]
+mod postgres;
 #[path = "pipeline/project.rs"]
 mod project;
 
@@ -233,6 +238,8 @@ fn rejected_by_hand(hand: &Path) -> i64 {
 // ---------------------------------------------------------------------------
 
 struct Measured {
+    /// The engine both sides ran on.
+    engine: &'static str,
     n: u64,
     spec: Spec,
     generated: project::Generated,
@@ -275,6 +282,7 @@ fn measure(root: &Path, bin: &Path, n: u64, runs: usize, use_time: bool) -> Meas
     );
 
     let mut m = Measured {
+        engine: "SQLite",
         n,
         spec,
         generated,
@@ -352,10 +360,11 @@ fn report(m: &Measured, runs: usize, cores: usize) {
     let g = &m.generated;
     println!();
     println!(
-        "pipeline, {} source rows ({} loaded before the build, {} late), {} days {}, \
+        "pipeline on {}, {} source rows ({} loaded before the build, {} late), {} days {}, \
          {} units; {} redeliveries, {} invalid rows, {} events whose latest delivery is \
          invalid and an earlier one valid; generated in {:.1} s; warehouse {:.0} MB; \
          {cores} cores; best of {runs}",
+        m.engine,
         m.n,
         g.rows,
         g.late,
@@ -466,6 +475,17 @@ fn main() {
         hand_child(&step, &db);
         return;
     }
+    #[cfg(feature = "postgres")]
+    if let (Some(step), Some(schema)) = (env(CHILD_STEP), env(postgres::CHILD_SCHEMA)) {
+        postgres::hand_child(&step, &schema);
+        return;
+    }
+    let on_postgres = match env("BPLC_BENCH_ENGINE").as_deref() {
+        None | Some("sqlite") => false,
+        Some("postgres") if cfg!(feature = "postgres") => true,
+        Some("postgres") => panic!("BPLC_BENCH_ENGINE=postgres needs --features postgres"),
+        Some(other) => panic!("BPLC_BENCH_ENGINE: `sqlite` or `postgres`, not `{other}`"),
+    };
     let sizes: Vec<u64> = env("BPLC_BENCH_ROWS")
         .map(|v| {
             v.split(',')
@@ -495,7 +515,13 @@ fn main() {
     }
     let measured: Vec<Measured> = sizes
         .iter()
-        .map(|n| measure(&root, &bin, *n, runs, use_time))
+        .map(|n| {
+            if on_postgres {
+                #[cfg(feature = "postgres")]
+                return postgres::measure(&root, &bin, *n, runs);
+            }
+            measure(&root, &bin, *n, runs, use_time)
+        })
         .collect();
     for m in &measured {
         report(m, runs, cores);
