@@ -19,6 +19,9 @@ struct State {
     points: Vec<Vec<usize>>,
     /// By the partition's place in the batch (`_bpl_no`).
     parts: Vec<PartitionTally>,
+    /// The point each of a partition's records came from: the boundary
+    /// (0) or a route point (its index + 1).
+    record_points: Vec<Vec<usize>>,
 }
 
 impl State {
@@ -63,14 +66,25 @@ impl Tally {
             rules: rules.to_vec(),
             points: points.to_vec(),
             parts: vec![PartitionTally::empty(rules.len(), unmatched); parts],
+            record_points: vec![Vec::new(); parts],
         };
     }
 
     /// What was counted since the last reset, by the partition's place in
-    /// the batch.
+    /// the batch. A partition's records come point by point, each point's
+    /// in the order rows reached it, as materialized staging gives them:
+    /// the planner interleaves the points a row passes in one scan, so the
+    /// order they were counted in depends on the plan.
     pub fn take(&self) -> Vec<PartitionTally> {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut s.parts)
+        let points = std::mem::take(&mut s.record_points);
+        let mut parts = std::mem::take(&mut s.parts);
+        for (t, points) in parts.iter_mut().zip(points) {
+            let mut keyed: Vec<_> = points.into_iter().zip(t.records.drain(..)).collect();
+            keyed.sort_by_key(|(point, _)| *point);
+            t.records = keyed.into_iter().map(|(_, r)| r).collect();
+        }
+        parts
     }
 }
 
@@ -126,6 +140,7 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
                 _ => "{}".into(),
             };
             s.part(partition)?.bad_row(problems, record);
+            s.record_points[partition as usize].push(0);
             Ok(false)
         }
         tally::DEDUPE => {
@@ -145,7 +160,12 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
                     failed.push(k);
                 }
             }
-            let State { rules, parts, .. } = s;
+            let State {
+                rules,
+                parts,
+                record_points,
+                ..
+            } = s;
             let t = part(parts, partition)?;
             for &k in &failed {
                 t.failures[k] += 1;
@@ -154,6 +174,9 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
                 ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
                 _ => "{}".into(),
             });
+            if quarantined {
+                record_points[partition as usize].push(point + 1);
+            }
             Ok(!quarantined)
         }
         other => Err(rusqlite::Error::UserFunctionError(
