@@ -8,6 +8,20 @@ use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::T;
 
+/// How a dialect's staging statement counts the rows of its row stage
+/// (see `sql::range`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Staging {
+    /// One nested statement; rows pass a stateful counting function the
+    /// engine hosts at each counting point (SQLite's `bpl_tally`).
+    Tally,
+    /// Each counting point's rows are kept in a connection-private table,
+    /// counted by grouped statements, and read on by the next point: for
+    /// an engine that cannot host a stateful function (a server).
+    #[default]
+    Materialized,
+}
+
 pub trait Dialect: Sync {
     /// The engine's name, as messages give it (`SQLite`).
     fn name(&self) -> &'static str;
@@ -25,6 +39,13 @@ pub trait Dialect: Sync {
     /// [`Dialect::same`] as a full outer join's condition, which some
     /// engines accept only as an equality.
     fn join_same(&self, a: &str, b: &str) -> String;
+    /// ` CROSS JOIN table ON on`, the join SQLite keeps in the order
+    /// written (the left side the outer loop); an engine that plans joins
+    /// itself takes an inner join. `on` empty: every pair.
+    fn ordered_join(&self, table: &str, on: &str) -> String;
+    /// A condition as a flag: 1 when it holds, 0 when it does not or has
+    /// no value.
+    fn flag(&self, condition: &str) -> String;
     /// Whether two values differ, nulls included.
     fn differs(&self, a: &str, b: &str) -> String;
     /// A `SELECT` the planner must not flatten into the query around it
@@ -76,4 +97,15 @@ pub trait Dialect: Sync {
     /// `month_end`, ...) and the runtime's (`bucket`, and `tally`, which
     /// counts the rows of a staging statement as they pass).
     fn function(&self, name: &str, args: &[String]) -> String;
+    /// How staging counts rows: with the engine's tally function, or
+    /// through materialized counting points (the default: a server engine
+    /// hosts no stateful function).
+    fn staging(&self) -> Staging {
+        Staging::Materialized
+    }
+    /// Creates a connection-private table `name` (as [`Dialect::temp_table`]
+    /// takes it) holding the rows of `select`.
+    fn temp_table_as(&self, name: &str, select: &str) -> String {
+        format!("CREATE TEMP TABLE {name} AS {select}")
+    }
 }

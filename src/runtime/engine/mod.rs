@@ -9,6 +9,8 @@
 
 pub mod batch;
 pub mod bindings;
+pub mod counts;
+pub mod materialized;
 pub mod measure;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -92,12 +92,17 @@ pub(super) fn input_sql(
         // The window table pairs each output partition with the locked
         // input partitions it reads: an index lookup each, nothing else.
         let mut q = format!(
-            "SELECT {tagged}, {} FROM {} AS w CROSS JOIN {} AS d \
-             ON d._bpl_partition = w._bpl_in AND d._bpl_version = w._bpl_in_version \
-             CROSS JOIN {batch_table} AS parts ON parts._bpl_partition = w._bpl_out",
+            "SELECT {tagged}, {} FROM {} AS w{}{}",
             cols("d"),
             window_table(&t.alias, d),
-            ident(&data_table(&t.table)),
+            d.ordered_join(
+                &format!("{} AS d", ident(&data_table(&t.table))),
+                "d._bpl_partition = w._bpl_in AND d._bpl_version = w._bpl_in_version"
+            ),
+            d.ordered_join(
+                &format!("{batch_table} AS parts"),
+                "parts._bpl_partition = w._bpl_out"
+            ),
         );
         if let Boundary::Filter(e) = &i.boundary {
             q.push_str(&format!(" WHERE {}", sql(e, BOUNDARY.on(d))?));
@@ -166,11 +171,7 @@ pub(super) fn input_sql(
     // The source is the outer loop (CROSS JOIN keeps the order), so it is
     // scanned once for the whole batch, each row finding its partition by
     // its values as the boundary typed them; the lock reads them as stored.
-    let on = if on.is_empty() {
-        String::new()
-    } else {
-        format!(" ON {}", on.join(" AND "))
-    };
+    let on = d.ordered_join(&format!("{batch_table} AS parts"), &on.join(" AND "));
     prefilter.push(rest.pop().expect("the lock condition"));
     let lock = prefilter.join(" AND ");
     let read = t
@@ -194,8 +195,7 @@ pub(super) fn input_sql(
         crate::sql::types::table_ref(&t.table),
     ));
     Ok(format!(
-        "SELECT {tagged}, {}, s._bpl_bad FROM ({read}) AS s \
-         CROSS JOIN {batch_table} AS parts{on}{filter}",
+        "SELECT {tagged}, {}, s._bpl_bad FROM ({read}) AS s{on}{filter}",
         cols("s"),
     ))
 }

@@ -27,17 +27,20 @@
 //! invalid copy.
 
 mod inputs;
+mod points;
 mod rows;
 mod shape;
 
 use serde::Serialize;
 
 use self::inputs::input_sql;
+use self::points::Points;
+pub use self::points::{PointCount, PointTable};
 use self::rows::Builder;
 use self::shape::{reads_param, shape, Batch};
 use crate::plan::{Boundary, JobPlan, Table};
 use crate::semantic::hir::{BindPolicyKind, Expr, ExprKind, Step};
-use crate::sql::dialect::Dialect;
+use crate::sql::dialect::{Dialect, Staging};
 use crate::sql::expr::{partition_column, sql, Columns, Place, Unsupported};
 use crate::sql::lower::{bind_sql, cte, data_table, table_of, RowRule};
 use crate::sql::types::{ident, string};
@@ -114,8 +117,16 @@ pub struct RangeStage {
     pub keys: Vec<String>,
     /// Dataset inputs read through a window table: `(alias, table)`.
     pub windows: Vec<(String, String)>,
-    /// Stages every partition of the batch, counting as it goes.
+    /// How the row stage counts (the dialect's choice).
+    #[serde(skip)]
+    pub staging: Staging,
+    /// Stages every partition of the batch: counting as it goes with the
+    /// tally, or, materialized, reading the last counting point's table.
     pub stage: String,
+    /// Materialized staging: the counting points' tables, created (and
+    /// counted) in this order before [`RangeStage::stage`] runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<PointTable>,
     /// Every row rule, with the flag column it is computed into.
     pub rules: Vec<RowRule>,
     /// The rules each route point evaluates, by index into `rules`.
@@ -224,6 +235,7 @@ pub fn lower(
         })
         .filter(|a| reads_param(gates, &format!(":unmatched_{a}")))
         .collect();
+    let staging = d.staging();
     let build = |tally: bool| {
         let mut b = Builder {
             plan,
@@ -237,7 +249,14 @@ pub fn lower(
                 Step::From(a) => Some(a.clone()),
                 _ => None,
             }),
-            fences: 0,
+            counting: Points {
+                d,
+                staging,
+                with: &with,
+                unmatched: &unmatched,
+                fences: 0,
+                tables: Vec::new(),
+            },
             points: Vec::new(),
             filtered: false,
             input_apart: false,
@@ -247,8 +266,12 @@ pub fn lower(
         Ok::<_, Unsupported>((rows, shaping, first, b))
     };
     let (rows, shaping, first, built) = build(true)?;
-    let (points, input_apart, accept_in_group) =
-        (built.points, built.input_apart, built.accept_in_group);
+    let (points, input_apart, accept_in_group, tables) = (
+        built.points,
+        built.input_apart,
+        built.accept_in_group,
+        built.counting.tables,
+    );
     let output = shape(
         plan,
         &shaping,
@@ -278,8 +301,7 @@ pub fn lower(
     let stage = format!(
         "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_row_id) \
          SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, \
-         {} FROM ({with}{output}) AS o \
-         CROSS JOIN {batch_table} AS parts ON parts._bpl_no = o._bpl_no",
+         {} FROM ({with}{output}) AS o{}",
         ident(&data),
         d.function(
             "stable_id",
@@ -292,6 +314,10 @@ pub fn lower(
                     .collect::<Vec<_>>()
                     .join(", "),
             ]
+        ),
+        d.ordered_join(
+            &format!("{batch_table} AS parts"),
+            "parts._bpl_no = o._bpl_no"
         ),
         cols = out_cols.join(", "),
         o_cols = out_cols
@@ -359,7 +385,9 @@ pub fn lower(
         single,
         keys,
         windows,
+        staging,
         stage,
+        tables,
         rules: rules.to_vec(),
         points,
         rows: counts,

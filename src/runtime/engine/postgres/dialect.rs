@@ -173,6 +173,17 @@ impl Dialect for Postgres {
         format!("coalesce(CAST({a} AS text), chr(1)) = coalesce(CAST({b} AS text), chr(1))")
     }
 
+    fn ordered_join(&self, table: &str, on: &str) -> String {
+        match on {
+            "" => format!(" CROSS JOIN {table}"),
+            on => format!(" JOIN {table} ON {on}"),
+        }
+    }
+
+    fn flag(&self, condition: &str) -> String {
+        format!("CASE WHEN {condition} THEN 1 ELSE 0 END")
+    }
+
     fn differs(&self, a: &str, b: &str) -> String {
         format!("{a} IS DISTINCT FROM {b}")
     }

@@ -5,7 +5,7 @@
 //! PostgreSQL-specific: the connection and its errors ([`client`]), the
 //! dialect and the functions it creates in the schema ([`dialect`]), the
 //! storage (`storage`), publishing (`publish`), reading durable state
-//! (`inspect`), the identity ([`identity`]) and the demo data loader
+//! (`inspect`), staging (`stage`), the identity ([`identity`]) and the demo data loader
 //! ([`load`]).
 //!
 //! Guarantees: a run's partitions are published in one transaction with
@@ -19,6 +19,7 @@ pub mod identity;
 mod inspect;
 pub mod load;
 mod publish;
+mod stage;
 mod storage;
 
 use postgres::Client;
@@ -150,6 +151,7 @@ impl PostgresEngine {
 
     /// Statements separated by `;`, in one round trip.
     fn batch(&mut self, sql: &str) -> Result<(), RuntimeError> {
+        tracing::debug!(sql, "batch");
         self.client.batch_execute(sql).map_err(|e| query_error(&e))
     }
 
@@ -224,19 +226,13 @@ impl Engine for PostgresEngine {
         PostgresEngine::next_version(self, plan, partition)
     }
 
-    /// Staging needs the counting the SQLite engine does in a Rust
-    /// function as rows pass, which a PostgreSQL statement cannot call.
     fn stage(
         &mut self,
-        _plan: &JobPlan,
-        _run: &RunScope,
-        _parts: &[PartitionRun],
+        plan: &JobPlan,
+        run: &RunScope,
+        parts: &[PartitionRun],
     ) -> Result<Vec<Staged>, RuntimeError> {
-        Err(RuntimeError::Server {
-            code: crate::diagnostic::codes::E0366,
-            message: "this bplc cannot yet compute partitions on PostgreSQL: staging counts rows as they pass, which a PostgreSQL statement cannot do yet".into(),
-            help: "run the project on SQLite (`engine = \"sqlite\"`) until materialized staging lands; everything else (storage, publish, rollback, diff, demo data) already runs on PostgreSQL".into(),
-        })
+        PostgresEngine::stage(self, plan, run, parts)
     }
 
     fn measure(

@@ -7,7 +7,12 @@
 use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::T;
-use crate::sql::dialect::Dialect;
+use crate::sql::dialect::{Dialect, Staging};
+
+/// The test and diagnostic switch that has SQLite stage the way a server
+/// engine does (`materialized`, see [`Staging`]), so the two modes can be
+/// compared on the same data. The only place it is read.
+pub const STAGING_VAR: &str = "BPLC_SQLITE_STAGING";
 
 /// The SQLite dialect.
 pub struct Sqlite;
@@ -57,6 +62,17 @@ impl Dialect for Sqlite {
         self.same(a, b)
     }
 
+    fn ordered_join(&self, table: &str, on: &str) -> String {
+        match on {
+            "" => format!(" CROSS JOIN {table}"),
+            on => format!(" CROSS JOIN {table} ON {on}"),
+        }
+    }
+
+    fn flag(&self, condition: &str) -> String {
+        format!("coalesce({condition}, 0)")
+    }
+
     fn differs(&self, a: &str, b: &str) -> String {
         format!("{a} IS NOT {b}")
     }
@@ -69,6 +85,15 @@ impl Dialect for Sqlite {
 
     fn row_order(&self) -> &'static str {
         "rowid"
+    }
+
+    /// The tally, SQLite's own function; materialized points only when
+    /// [`STAGING_VAR`] asks for them.
+    fn staging(&self) -> Staging {
+        match std::env::var(STAGING_VAR).as_deref() {
+            Ok("materialized") => Staging::Materialized,
+            _ => Staging::Tally,
+        }
     }
 
     fn total(&self, x: &str) -> String {
