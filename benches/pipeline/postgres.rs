@@ -8,8 +8,8 @@
 //!
 //! The rows are generated once on SQLite (the same generator as the SQLite
 //! run, so the same rows) and copied into a schema `bench_pristine` with
-//! `COPY`, in PostgreSQL's own types (`bigint`, `numeric(18,2)`,
-//! `timestamp`, `date`). Each repetition copies them, untimed, into
+//! `COPY`: integers as `bigint`, amounts as `numeric(18,2)`, dates and
+//! timestamps as their canonical text (see `TABLES`). Each repetition copies them, untimed, into
 //! `bench_bplc` (the project's schema) and `bench_hand`, with the indexes a
 //! warehouse would have, and `ANALYZE`s both. The two sides are timed as
 //! whole processes by wall clock; their own CPU time says little here, as
@@ -47,17 +47,28 @@ ledger = "target/ledger.sqlite"
 schema = "bench_bplc"
 "#;
 
+/// Dates and timestamps as the canonical text `bplc`'s PostgreSQL engine
+/// reads (it does not yet read `date` and `timestamp` columns), on both
+/// sides alike.
 const TABLES: &str = "
 CREATE TABLE raw_events (event_id bigint, unit_id text, customer_id bigint, kind text,
-    amount numeric(18, 2), event_time timestamp, event_date date, ingested_at timestamp);
+    amount numeric(18, 2), event_time text, event_date text, ingested_at text);
 CREATE TABLE raw_events_late (LIKE raw_events);
-CREATE TABLE unit_regions (unit_id text, region text, valid_from timestamp, valid_to timestamp);";
+CREATE TABLE unit_regions (unit_id text, region text, valid_from text, valid_to text);";
 
 const INDEXES: &str = "
 CREATE INDEX raw_events_partition ON raw_events (event_date, ingested_at);
 CREATE INDEX raw_events_ingested ON raw_events (ingested_at);
 CREATE INDEX unit_regions_unit ON unit_regions (unit_id, valid_from);
 ANALYZE;";
+
+/// The server's own message, which `postgres::Error` shows only in part.
+fn db_error(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.severity(), d.message()),
+        None => e.to_string(),
+    }
+}
 
 fn connect() -> Client {
     let url = std::env::var(URL_ENV)
@@ -77,7 +88,7 @@ pub fn hand_child(step: &str, schema: &str) {
         other => panic!("no step `{other}`"),
     };
     c.batch_execute(&sql)
-        .unwrap_or_else(|e| panic!("the hand-written {step} on PostgreSQL: {e}"));
+        .unwrap_or_else(|e| panic!("the hand-written {step} on PostgreSQL: {}", db_error(&e)));
 }
 
 /// Copies the generated rows from SQLite into `bench_pristine`.
@@ -159,7 +170,7 @@ fn compare(pg: &mut Client) -> Vec<TableDiff> {
             .join(", ");
         let mut count = |sql: String| -> i64 {
             pg.query_one(&sql, &[])
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .unwrap_or_else(|e| panic!("{sql}: {}", db_error(&e)))
                 .get(0)
         };
         out.push(TableDiff {

@@ -363,9 +363,10 @@ fn layers(s: &Scope, sql: Flavor) -> [(&'static str, &'static str, String); 5] {
         ),
         Flavor::Postgres => (
             "false",
-            "to_char(event_date, 'YYYY-MM')",
+            "substr(event_date, 1, 7)",
             format!(
-                "(SELECT d::date AS day, d::date - {} AS since
+                "(SELECT to_char(d, 'YYYY-MM-DD') AS day,
+                         to_char(d - interval '{} days', 'YYYY-MM-DD') AS since
                   FROM generate_series(date '{}', date '{}', interval '1 day') AS d)",
                 WINDOW_DAYS - 1,
                 s.from,
@@ -393,7 +394,7 @@ fn layers(s: &Scope, sql: Flavor) -> [(&'static str, &'static str, String); 5] {
                  FROM (SELECT *, row_number() OVER (PARTITION BY event_id
                                                     ORDER BY ingested_at DESC) AS rn
                        FROM raw_events
-                       WHERE event_date BETWEEN '{}' AND '{}' AND {VALID})
+                       WHERE event_date BETWEEN '{}' AND '{}' AND {VALID}) AS latest
                  WHERE rn = 1",
                 s.from, s.to
             ),

@@ -354,7 +354,13 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
                 .collect::<Result<Vec<_>, _>>()?
                 .join(" || ")
         ),
-        "stable_id" => d.function(name, &[all()?]),
+        "stable_id" => d.function(
+            name,
+            &args
+                .iter()
+                .map(|x| sql(x, ctx))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         "month" | "year" | "week" | "quarter" => d.calendar(name, &a(0)?),
         "month_start" => d.month_start(&a(0)?),
         "month_end" | "week_start" | "week_end" | "quarter_end" | "year_end" | "days_in_month" => {

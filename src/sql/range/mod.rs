@@ -305,15 +305,10 @@ pub fn lower(
         ident(&data),
         d.function(
             "stable_id",
-            &[
-                string(&plan.dataset),
-                plan.version.to_string(),
-                row_id
-                    .iter()
-                    .map(|c| format!("o.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ]
+            &[string(&plan.dataset), plan.version.to_string()]
+                .into_iter()
+                .chain(row_id.iter().map(|c| format!("o.{c}")))
+                .collect::<Vec<_>>()
         ),
         d.ordered_join(
             &format!("{batch_table} AS parts"),

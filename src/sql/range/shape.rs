@@ -39,7 +39,10 @@ pub(super) fn shape(
                 aggregates,
             } => {
                 shaped = true;
-                let mut by = vec!["_bpl_no".to_string()];
+                // The partition's columns are the same on every row of a
+                // group; they are grouped by all the same, as every engine
+                // but SQLite requires of a column the select list carries.
+                let mut by: Vec<String> = carried.split(", ").map(str::to_string).collect();
                 for k in group
                     .iter()
                     .filter(|k| !matches!(k.expr.kind, ExprKind::Lit(_)))
@@ -62,7 +65,6 @@ pub(super) fn shape(
                 } else {
                     String::new()
                 };
-                // The partition's keys are the same on every row of a group.
                 format!(
                     "SELECT {carried}, {} FROM ({q}) GROUP BY {}{having}",
                     named(&all, ROW.on(d))?,

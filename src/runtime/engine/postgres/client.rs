@@ -342,6 +342,12 @@ impl<'a> FromSql<'a> for Cell {
                 Value::Text(String::from_utf8_lossy(raw.get(1..).unwrap_or_default()).into_owned())
             }
             Type::BYTEA => Value::Blob(raw.to_vec()),
+            // A source in the server's own types reads as the text the
+            // runtime keeps dates and timestamps in (as SQLite's do).
+            Type::DATE => Value::Text(date(i32::from_sql(&Type::INT4, raw)?)),
+            Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+                Value::Text(timestamp(i64::from_sql(&Type::INT8, raw)?))
+            }
             // text, varchar, name, json, unknown: UTF-8 in the binary format.
             _ => Value::Text(String::from_utf8_lossy(raw).into_owned()),
         };
@@ -354,6 +360,43 @@ impl<'a> FromSql<'a> for Cell {
 
     fn accepts(_: &Type) -> bool {
         true
+    }
+}
+
+/// PostgreSQL's epoch for dates and timestamps in the binary format.
+fn epoch() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("a valid date")
+}
+
+/// A `date` (days since 2000-01-01) as `YYYY-MM-DD`; the infinities as
+/// PostgreSQL writes them.
+fn date(days: i32) -> String {
+    match days {
+        i32::MAX => "infinity".into(),
+        i32::MIN => "-infinity".into(),
+        d => (epoch() + chrono::Duration::days(d as i64))
+            .format("%Y-%m-%d")
+            .to_string(),
+    }
+}
+
+/// A `timestamp` or `timestamptz` (microseconds since 2000-01-01 UTC) as
+/// the canonical `YYYY-MM-DD HH:MM:SS`, with a fraction only if it has one
+/// (which the typed boundary then refuses, as on SQLite).
+fn timestamp(micros: i64) -> String {
+    match micros {
+        i64::MAX => "infinity".into(),
+        i64::MIN => "-infinity".into(),
+        m => {
+            let t = epoch() + chrono::Duration::microseconds(m);
+            if m.rem_euclid(1_000_000) == 0 {
+                t.format("%Y-%m-%d %H:%M:%S").to_string()
+            } else {
+                t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+            }
+        }
     }
 }
 
@@ -452,6 +495,17 @@ mod tests {
             alias_subqueries("SELECT count(*) FROM (SELECT ')' FROM t)"),
             "SELECT count(*) FROM (SELECT ')' FROM t) AS _bpl_q1"
         );
+    }
+
+    #[test]
+    fn dates_and_timestamps_read_as_the_runtime_keeps_them() {
+        assert_eq!(super::date(0), "2000-01-01");
+        assert_eq!(super::date(9_678), "2026-07-01");
+        assert_eq!(super::date(-1), "1999-12-31");
+        assert_eq!(super::timestamp(0), "2000-01-01 00:00:00");
+        assert_eq!(super::timestamp(836_183_045_000_000), "2026-07-01 01:04:05");
+        assert_eq!(super::timestamp(1_500_000), "2000-01-01 00:00:01.500000");
+        assert_eq!(super::timestamp(-1_000_000), "1999-12-31 23:59:59");
     }
 
     #[test]
