@@ -163,7 +163,6 @@ define_codes! {
     E0363: "PostgreSQL schema missing or not usable by the role",
     E0364: "PostgreSQL connection lost during a run",
     E0365: "PostgreSQL engine chosen in a bplc built without it",
-    E0366: "partitions computed on an engine that cannot stage them yet",
     W0101: "lookback shorter than the source's lateness",
     W0102: "scheduled time in a daylight-saving gap or overlap",
     W0201: "backfill crosses a closed period",

@@ -411,8 +411,19 @@ pub fn lower(
 fn without_columns(call: &Expr) -> Expr {
     let mut e = call.clone();
     e.walk_mut(&mut |x| {
+        // A typed null: `sum(NULL)` names no type, which an engine that
+        // resolves aggregates by type (PostgreSQL) refuses.
         if matches!(x.kind, ExprKind::Column { .. }) {
-            x.kind = ExprKind::Lit(crate::semantic::hir::Lit::Null);
+            let null = Expr {
+                kind: ExprKind::Lit(crate::semantic::hir::Lit::Null),
+                ..x.clone()
+            };
+            x.kind = ExprKind::Call {
+                name: "to_float".into(),
+                kind: crate::semantic::hir::CallKind::Scalar,
+                args: vec![null],
+                over: None,
+            };
         }
     });
     e

@@ -39,7 +39,10 @@ pub(super) fn shape(
                 aggregates,
             } => {
                 shaped = true;
-                let mut by = vec!["_bpl_no".to_string()];
+                // The partition's columns are the same on every row of a
+                // group; grouped by, so an engine that refuses bare columns
+                // beside aggregates (PostgreSQL) takes them too.
+                let mut by = vec![carried.clone()];
                 for k in group
                     .iter()
                     .filter(|k| !matches!(k.expr.kind, ExprKind::Lit(_)))
