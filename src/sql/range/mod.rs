@@ -21,6 +21,15 @@
 //! terms into (`LIMIT -1` on SQLite), so every row reaching that point is
 //! counted exactly once, whatever else the planner rearranges.
 //!
+//! That is the dialect's [`Staging::Tally`]. A server engine cannot host a
+//! stateful function, so with [`Staging::Materialized`] each counting point
+//! is a connection-private table of the rows reaching it instead
+//! ([`PointTable`]): whether a row goes on is a pure function of the
+//! columns the tally would have been given (rule flags, row numbers,
+//! problems), so the next point reads the table through a plain filter,
+//! grouped statements count it ([`PointCount`]), and [`RangeStage::stage`]
+//! fills the data table from the last point. Both give the same counts.
+//!
 //! Row rules run where their columns first exist, before the first
 //! `dedupe` when they can: a quarantined row never takes part in
 //! deduplication, so a duplicate group never loses its valid row to an
