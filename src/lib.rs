@@ -8,6 +8,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod driver;
 pub mod graph;
+pub mod ingest;
 pub mod lsp;
 pub mod ops;
 pub mod plan;

@@ -23,6 +23,7 @@ mod docs;
 mod explain;
 mod fmt;
 mod graph;
+mod ingest;
 mod lsp;
 mod metrics;
 pub mod output;
@@ -115,6 +116,13 @@ pub enum Command {
     /// Rows that join across tables, with late, duplicate and invalid ones
     /// mixed in, written to the warehouse named in `bpl.toml`.
     DemoData(demo::DemoArgs),
+    /// Ingest the new files of landing-folder sources into the warehouse.
+    ///
+    /// Each file is read once and recorded in the ingestion ledger; `run`
+    /// does this by itself for the sources it reads.
+    Ingest(ingest::IngestArgs),
+    /// List the landing files ingested, and their malformed lines.
+    Files(ingest::FilesArgs),
     /// Execute a backfill: the planned runs, wave by wave, in a mode.
     Backfill(backfill::BackfillArgs),
     /// Compare two versions of a partition, row by row.
@@ -190,6 +198,8 @@ pub fn main() -> ExitCode {
         Command::Reject(args) => run::on_held(&cli, args, "reject"),
         Command::Rollback(args) => run::rollback(&cli, args),
         Command::DemoData(args) => demo::run(&cli, args),
+        Command::Ingest(args) => ingest::run(&cli, args),
+        Command::Files(args) => ingest::files(&cli, args),
         Command::Backfill(args) => backfill::run(&cli, args),
         Command::Diff(args) => backfill::diff(&cli, args),
         Command::Lsp(args) => lsp::run(&cli, args),

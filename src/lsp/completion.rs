@@ -40,6 +40,8 @@ use crate::syntax::span::FileId;
 /// usually written.
 const SOURCE_CLAUSES: &[&str] = &[
     "table",
+    "files",
+    "changed files",
     "columns",
     "key",
     "clock",

@@ -920,6 +920,7 @@ impl Engine for SqliteEngine {
                 let cols: Vec<String> = match &i.lock {
                     Some(Lock::Snapshot(c)) => vec![c.clone()],
                     Some(Lock::Cursor(cs)) => cs.clone(),
+                    Some(Lock::Files) => vec!["_bpl_file".into()],
                     None => vec!["rowid".into()],
                 };
                 let quoted: Vec<String> = cols

@@ -39,6 +39,10 @@ pub fn access(d: &ast::Decl) -> Access {
             _ => {}
         }
     }
+    a.files = super::files::lower(d);
+    if a.files.is_some() {
+        a.lock = Some(Lock::Files);
+    }
     a
 }
 

@@ -43,6 +43,8 @@ const DECLARATIONS: &[&str] = &[
 /// The words a clause can start with.
 pub(crate) const CLAUSES: &[&str] = &[
     "table",
+    "files",
+    "changed",
     "columns",
     "key",
     "clock",
@@ -71,6 +73,8 @@ pub(crate) const CLAUSES: &[&str] = &[
 /// The clauses as they are written, for help texts.
 const CLAUSE_FORMS: &[&str] = &[
     "table",
+    "files",
+    "changed files",
     "columns",
     "key",
     "clock",

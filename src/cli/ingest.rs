@@ -1,0 +1,293 @@
+//! `bplc ingest` and `bplc files`: landing-folder sources. `ingest` reads
+//! the new files of each file source into the warehouse (a run does this
+//! by itself for the sources it reads); `files` lists what the ingestion
+//! ledger recorded. Exit codes: 0 done, 1 a file refused (the error's code
+//! says why), 2 usage or I/O error.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::run::{as_of, open, runtime_error, Opened};
+use super::{accept_format, usage_error, Cli, Format, Needs};
+use crate::ingest::{file_sources, Ingest, Progress, SourceReport};
+use crate::plan::JobPlan;
+use crate::runtime::engine::SqliteEngine;
+use crate::runtime::ingest_ledger::{FileRecord, IngestLedger};
+use crate::runtime::ledger::Ledger;
+use crate::runtime::RuntimeError;
+use crate::syntax::ast::DeclKind;
+
+#[derive(clap::Args, Debug)]
+pub struct IngestArgs {
+    /// The file sources to ingest; all of them when none is named.
+    pub sources: Vec<String>,
+    /// The time the files found now are first seen (their `file_arrival`
+    /// clock), to make an ingestion reproducible; the wall clock otherwise.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FilesArgs {
+    /// Only the files of this source.
+    pub source: Option<String>,
+    /// Also list each file's malformed lines (line number, reason, text).
+    #[arg(long)]
+    pub bad: bool,
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+}
+
+/// A progress bar over the bytes of the file being read, on a terminal.
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    fn new() -> Bar {
+        Bar(std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        }))
+    }
+
+    fn update(&self, p: Progress<'_>) {
+        let Some(bar) = &self.0 else { return };
+        match p {
+            Progress::File(path, size) => {
+                bar.set_length(size);
+                bar.set_position(0);
+                bar.set_message(path.to_string());
+            }
+            Progress::Bytes(n) => bar.set_position(n),
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn ingest(
+    o: &Opened,
+    engine: &SqliteEngine,
+    ledger: &Ledger,
+    seen_at: String,
+    names: &[String],
+) -> Result<Vec<SourceReport>, RuntimeError> {
+    let bar = Bar::new();
+    let mut progress = |p: Progress<'_>| bar.update(p);
+    let mut ingest = Ingest {
+        root: &o.root,
+        warehouse: engine.connection(),
+        ledger: ledger.connection(),
+        seen_at,
+        progress: &mut progress,
+    };
+    ingest.sources(&o.program, names)
+}
+
+/// A project whose sources include landing folders may start without a
+/// warehouse: ingestion fills it, so it is created (empty) here. Projects
+/// without file sources keep E0333 for a warehouse that is not there.
+pub(crate) fn create_warehouse(o: &Opened) -> Result<(), u8> {
+    if o.warehouse.exists() || file_sources(&o.program).next().is_none() {
+        return Ok(());
+    }
+    let made = o
+        .warehouse
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::File::create(&o.warehouse).map(|_| ()));
+    made.map_err(|e| usage_error(format!("cannot create `{}`: {e}", o.warehouse.display())))
+}
+
+/// Before a new run: ingests the new files of the file sources the job
+/// reads, so its input lock includes them.
+pub(crate) fn before_run(
+    o: &Opened,
+    plan: &JobPlan,
+    engine: &SqliteEngine,
+    ledger: &Ledger,
+    seen_at: &str,
+    say: &mut dyn FnMut(&str),
+) -> Result<(), RuntimeError> {
+    let names: Vec<String> = plan
+        .inputs
+        .iter()
+        .filter(|i| i.table.kind == DeclKind::Source)
+        .map(|i| i.table.decl.clone())
+        .collect();
+    for r in ingest(o, engine, ledger, seen_at.to_string(), &names)? {
+        say(&summary(&r));
+    }
+    Ok(())
+}
+
+/// One line per source: what its ingestion found.
+fn summary(r: &SourceReport) -> String {
+    let count = |what: &str| r.files.iter().filter(|f| f.outcome == what).count();
+    let rows: i64 = r.files.iter().map(|f| f.rows).sum();
+    let bad: i64 = r.files.iter().map(|f| f.bad_rows).sum();
+    format!(
+        "{}: {} new file(s), {} replaced, {} unchanged; {rows} row(s) loaded into `{}`, {bad} malformed line(s) quarantined",
+        r.source,
+        count("new"),
+        count("replaced"),
+        count("unchanged"),
+        r.table
+    )
+}
+
+pub fn run(cli: &Cli, args: &IngestArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "ingest") {
+        return code;
+    }
+    let o = match open(cli, &args.project, "files are only ingested", Needs::Graph)
+        .and_then(|o| o.writable().map(|()| o))
+    {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let known: Vec<String> = file_sources(&o.program).map(|d| d.name.clone()).collect();
+    if let Some(unknown) = args.sources.iter().find(|s| !known.contains(s)) {
+        return usage_error(format!(
+            "`{unknown}` is not a source that reads files; the project's are: {}",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+    }
+    let seen_at = match as_of(args.as_of.as_deref()) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    if let Err(c) = create_warehouse(&o) {
+        return c;
+    }
+    let (engine, ledger) = match o.stores().open() {
+        Ok(x) => x,
+        Err(e) => return runtime_error(e),
+    };
+    let names = if args.sources.is_empty() {
+        known
+    } else {
+        args.sources.clone()
+    };
+    let reports = match ingest(&o, &engine, &ledger, seen_at, &names) {
+        Ok(r) => r,
+        Err(e) => return runtime_error(e),
+    };
+    match cli.format {
+        Format::Json => print_json(&serde_json::json!({ "sources": reports })),
+        _ => {
+            for r in &reports {
+                outln!("{}", summary(r));
+                for f in r.files.iter().filter(|f| f.outcome != "unchanged") {
+                    outln!("  {:9} {}  {} row(s)", f.outcome, f.path, f.rows);
+                    if let Some(b) = &f.first_bad {
+                        outln!(
+                            "  {:9} {}:{}  {} ({} in this file; `bplc files --bad` lists them)",
+                            "bad line",
+                            f.path,
+                            b.line,
+                            b.reason,
+                            f.bad_rows
+                        );
+                    }
+                }
+            }
+        }
+    }
+    0
+}
+
+fn print_json(v: &impl Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(text) => outln!("{text}"),
+        Err(e) => {
+            let _ = usage_error(e);
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    file: FileRecord,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    bad_lines: Vec<crate::runtime::ingest_ledger::BadLine>,
+}
+
+pub fn files(cli: &Cli, args: &FilesArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "files") {
+        return code;
+    }
+    let o = match open(cli, &args.project, "the ledger is only read", Needs::Graph) {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let ledger = match o.stores().read_ledger() {
+        Ok(l) => l,
+        Err(e) => return runtime_error(e),
+    };
+    let listed = match ledger.as_ref().map(|l| listed(l, args)).transpose() {
+        Ok(l) => l.unwrap_or_default(),
+        Err(e) => return runtime_error(e),
+    };
+    match cli.format {
+        Format::Json => print_json(&serde_json::json!({ "files": listed })),
+        _ if listed.is_empty() => outln!("no landing files ingested"),
+        _ => {
+            for l in &listed {
+                let f = &l.file;
+                outln!(
+                    "{:>4}  {:9} {}  {}  {} row(s), {} malformed  first seen {}  sha256 {}",
+                    f.file_id,
+                    f.status,
+                    f.source,
+                    f.path,
+                    f.rows,
+                    f.bad_rows,
+                    f.first_seen,
+                    &f.hash[..f.hash.len().min(12)]
+                );
+                for b in &l.bad_lines {
+                    outln!("        line {}: {}  | {}", b.line, b.reason, b.text);
+                }
+            }
+        }
+    }
+    0
+}
+
+fn listed(ledger: &Ledger, args: &FilesArgs) -> Result<Vec<Listed>, RuntimeError> {
+    let Some(ingest) = IngestLedger::read(ledger.connection())? else {
+        return Ok(Vec::new());
+    };
+    ingest
+        .files(args.source.as_deref())?
+        .into_iter()
+        .map(|file| {
+            let bad_lines = if args.bad {
+                ingest.bad_lines(file.file_id)?
+            } else {
+                Vec::new()
+            };
+            Ok(Listed { file, bad_lines })
+        })
+        .collect()
+}
