@@ -98,11 +98,13 @@ fn ingest(
     ingest.sources(&o.program, names)
 }
 
-/// A project whose sources include landing folders may start without a
-/// warehouse: ingestion fills it, so it is created (empty) here. Projects
-/// without file sources keep E0333 for a warehouse that is not there.
+/// A project whose sources include landing folders or seeds may start
+/// without a warehouse: ingestion fills it, so it is created (empty) here.
+/// Projects without either keep E0333 for a warehouse that is not there.
 pub(crate) fn create_warehouse(o: &Opened) -> Result<(), u8> {
-    if o.warehouse.exists() || file_sources(&o.program).next().is_none() {
+    let fills = file_sources(&o.program).next().is_some()
+        || o.program.decls.iter().any(|d| d.access.seed.is_some());
+    if o.warehouse.exists() || !fills {
         return Ok(());
     }
     let made = o
@@ -114,7 +116,7 @@ pub(crate) fn create_warehouse(o: &Opened) -> Result<(), u8> {
 }
 
 /// Before a new run: ingests the new files of the file sources the job
-/// reads, so its input lock includes them.
+/// reads, so its input lock includes them, and loads the seeds it binds.
 pub(crate) fn before_run(
     o: &Opened,
     plan: &JobPlan,
@@ -132,7 +134,7 @@ pub(crate) fn before_run(
     for r in ingest(o, engine, ledger, seen_at.to_string(), &names)? {
         say(&summary(&r));
     }
-    Ok(())
+    super::seed::before_run(o, plan, engine)
 }
 
 /// One line per source: what its ingestion found.

@@ -32,6 +32,7 @@ pub mod render;
 mod run;
 mod run_args;
 mod run_due;
+mod seed;
 mod show;
 mod status;
 
@@ -123,6 +124,8 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// List the landing files ingested, and their malformed lines.
     Files(ingest::FilesArgs),
+    /// Load the project's seeds (references kept as CSV) into the warehouse.
+    Seed(seed::SeedArgs),
     /// Execute a backfill: the planned runs, wave by wave, in a mode.
     Backfill(backfill::BackfillArgs),
     /// Compare two versions of a partition, row by row.
@@ -200,6 +203,7 @@ pub fn main() -> ExitCode {
         Command::DemoData(args) => demo::run(&cli, args),
         Command::Ingest(args) => ingest::run(&cli, args),
         Command::Files(args) => ingest::files(&cli, args),
+        Command::Seed(args) => seed::run(&cli, args),
         Command::Backfill(args) => backfill::run(&cli, args),
         Command::Diff(args) => backfill::diff(&cli, args),
         Command::Lsp(args) => lsp::run(&cli, args),

@@ -141,6 +141,8 @@ define_codes! {
     E0314: "attached source database that cannot be used",
     E0315: "landing-file format option bplc cannot read",
     E0316: "clause that does not fit a landing-folder source",
+    E0317: "seed that cannot be loaded",
+    E0318: "pinned seed whose content changed",
     E0320: "`--date` or `--range` the dataset cannot take",
     E0321: "`--dim` the dataset cannot take",
     E0322: "no such version of a partition",

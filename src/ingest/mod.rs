@@ -16,6 +16,7 @@
 
 pub mod discover;
 pub mod read;
+pub mod seed;
 pub mod table;
 
 #[path = "no_parquet.rs"]

@@ -54,6 +54,7 @@ const SOURCE_CLAUSES: &[&str] = &[
 ];
 const REFERENCE_CLAUSES: &[&str] = &[
     "table",
+    "seed",
     "columns",
     "key",
     "valid from",

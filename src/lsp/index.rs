@@ -210,6 +210,7 @@ impl<'o> Walker<'o> {
             | ClauseKind::Restate(_)
             | ClauseKind::Allow { .. }
             | ClauseKind::Files(_)
+            | ClauseKind::Seed(_)
             | ClauseKind::ChangedFiles { .. } => {}
         }
     }

@@ -241,6 +241,7 @@ impl Shift {
             ClauseKind::Version { number: _, span } => self.span(span),
             ClauseKind::BadRows { severity: _, span } => self.span(span),
             ClauseKind::ChangedFiles { replace: _, span } => self.span(span),
+            ClauseKind::Seed(path) => self.str_lit(path),
             ClauseKind::Files(FileSpec { glob, format }) => {
                 self.str_lit(glob);
                 if let FileFormat::Csv(o) = format {

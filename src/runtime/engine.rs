@@ -981,6 +981,9 @@ impl Engine for SqliteEngine {
                     }
                     BindPolicyKind::Latest { .. } => ("latest".into(), "current rows".into()),
                 };
+                // A seed's version is its content hash.
+                let version =
+                    crate::ingest::seed::version(&self.conn, &b.table.decl)?.unwrap_or(version);
                 // The same version reads the same rows: counted once.
                 if out
                     .iter()

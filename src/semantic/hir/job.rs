@@ -269,4 +269,6 @@ pub struct Access {
     pub bad_rows: Option<crate::syntax::ast::Severity>,
     /// Sources: the landing folder it reads, if any.
     pub files: Option<super::FileSource>,
+    /// References: the seed file it is loaded from, relative to the project.
+    pub seed: Option<String>,
 }

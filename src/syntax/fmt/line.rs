@@ -61,6 +61,7 @@ pub fn clause_line(kind: &ClauseKind) -> String {
             format!("allow {} because {}", code.name, string(&reason.value))
         }
         ClauseKind::Files(f) => files(f),
+        ClauseKind::Seed(path) => format!("seed {}", string(&path.value)),
         ClauseKind::ChangedFiles { replace, .. } => {
             format!(
                 "changed files {}",

@@ -338,6 +338,7 @@ impl<'s> Builder<'s> {
                     format: self.file_format(it.next().unwrap()),
                 })
             }
+            Rule::seed_clause => ClauseKind::Seed(self.string(kids(p).next().unwrap())),
             Rule::changed_clause => ClauseKind::ChangedFiles {
                 replace: p.as_str().trim_end().ends_with("replace"),
                 span,
