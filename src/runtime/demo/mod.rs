@@ -26,6 +26,7 @@
 
 mod calendar;
 mod domains;
+mod files;
 mod rng;
 mod table;
 
@@ -114,6 +115,8 @@ impl std::fmt::Display for DemoError {
 
 impl std::error::Error for DemoError {}
 
+pub use files::{fill_files, FilesReport};
+
 /// The most days a range may have (a century).
 pub const MAX_DAYS: u32 = 36_600;
 
@@ -144,9 +147,11 @@ pub fn fill(
     let analysis = domains::analyse(program, options.rows);
     // Demo rows go into the warehouse only: a table of an attached
     // database (`raw.events`) is someone else's, and read-only to bplc.
+    // A landing-folder source and a seed get files instead
+    // (`fill_files`): their tables are the ingestion's and the seed's.
     let plans: Vec<_> = table::plan(program, &analysis, &setup)
         .into_iter()
-        .filter(|p| !p.table.contains('.'))
+        .filter(|p| !p.table.contains('.') && !files::reads_files(program, &p.name))
         .collect();
     let tx = conn.unchecked_transaction()?;
     let mut tables = Vec::with_capacity(plans.len());
