@@ -534,3 +534,116 @@ fn a_file_deleted_between_discovery_and_read_is_a_coded_error() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+#[cfg(feature = "parquet")]
+mod parquet_files {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+    use parquet::arrow::ArrowWriter;
+
+    use super::*;
+
+    /// Writes a Parquet file of the given columns into the landing folder.
+    fn parquet(p: &Project, name: &str, columns: Vec<(&str, ArrayRef)>) {
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let file = std::fs::File::create(p.path().join("landing/events").join(name)).unwrap();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    fn ids() -> ArrayRef {
+        Arc::new(StringArray::from(vec!["e1", "e2", "e3"]))
+    }
+
+    #[test]
+    fn parquet_files_are_read_by_column_name_with_their_types() {
+        let p = project(r#""landing/events/*.parquet" as parquet"#, "");
+        parquet(
+            &p,
+            "a.parquet",
+            vec![
+                (
+                    "amount",
+                    Arc::new(Int64Array::from(vec![Some(10), None, Some(5)])) as ArrayRef,
+                ),
+                ("event_id", ids()),
+                (
+                    "event_time",
+                    Arc::new(TimestampMillisecondArray::from(vec![
+                        1_780_308_000_000,
+                        1_780_311_600_500,
+                        1_780_315_200_000,
+                    ])),
+                ),
+                ("unused", Arc::new(StringArray::from(vec!["x", "y", "z"]))),
+            ],
+        );
+        let (c, v) = ingest(&p, "2026-06-01T12:00:00Z");
+        assert_eq!(c, 0, "{v}");
+        assert_eq!(
+            outcomes(&v),
+            vec![(s("landing/events/a.parquet"), s("new"), 3, 0)]
+        );
+        assert_eq!(
+            p.rows("SELECT event_id, amount, event_time FROM events"),
+            vec![
+                s("Text(\"e1\")|Integer(10)|Text(\"2026-06-01 10:00:00\")"),
+                s("Text(\"e2\")|Null|Text(\"2026-06-01 11:00:00\")"),
+                s("Text(\"e3\")|Integer(5)|Text(\"2026-06-01 12:00:00\")"),
+            ]
+        );
+        // e2's null amount is not an int: a bad row of the run.
+        let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
+        assert_eq!(c, 0, "{v}");
+        assert_eq!(counters(&v)["accepted"], 2, "{v}");
+    }
+
+    #[test]
+    fn a_parquet_file_with_a_missing_or_mistyped_column_is_refused() {
+        let p = project(r#""landing/events/*.parquet" as parquet"#, "");
+        parquet(&p, "a.parquet", vec![("event_id", ids())]);
+        let (c, v) = ingest(&p, "2026-06-01T12:00:00Z");
+        assert_eq!((c, code(&v)), (1, s("E0380")), "{v}");
+        assert!(message(&v).contains("its schema names `event_id`"), "{v}");
+
+        let p = project(r#""landing/events/*.parquet" as parquet"#, "");
+        parquet(
+            &p,
+            "a.parquet",
+            vec![
+                ("event_id", ids()),
+                (
+                    "amount",
+                    Arc::new(StringArray::from(vec!["1", "2", "3"])) as ArrayRef,
+                ),
+                (
+                    "event_time",
+                    Arc::new(StringArray::from(vec!["2026-06-01 10:00:00"; 3])),
+                ),
+            ],
+        );
+        let (c, v) = ingest(&p, "2026-06-01T12:00:00Z");
+        assert_eq!((c, code(&v)), (1, s("E0386")), "{v}");
+        assert!(message(&v).contains("holds `amount` as Utf8"), "{v}");
+        assert_eq!(p.count("SELECT count(*) FROM events"), 0);
+    }
+
+    #[test]
+    fn a_file_that_is_not_parquet_cannot_be_read() {
+        let p = project(r#""landing/events/*.parquet" as parquet"#, "");
+        deliver(&p, "a.parquet", b"not parquet at all");
+        let (c, v) = ingest(&p, "2026-06-01T12:00:00Z");
+        assert_eq!((c, code(&v)), (1, s("E0384")), "{v}");
+    }
+}
+
+#[cfg(not(feature = "parquet"))]
+#[test]
+fn without_the_parquet_feature_a_parquet_source_says_how_to_get_it() {
+    let p = project(r#""landing/events/*.parquet" as parquet"#, "");
+    deliver(&p, "a.parquet", b"PAR1");
+    let (c, v) = ingest(&p, "2026-06-01T12:00:00Z");
+    assert_eq!((c, code(&v)), (1, s("E0387")), "{v}");
+}

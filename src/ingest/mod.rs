@@ -19,6 +19,9 @@ pub mod read;
 pub mod seed;
 pub mod table;
 
+#[cfg(feature = "parquet")]
+pub mod parquet;
+#[cfg(not(feature = "parquet"))]
 #[path = "no_parquet.rs"]
 pub mod parquet;
 
