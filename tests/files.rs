@@ -647,3 +647,24 @@ fn without_the_parquet_feature_a_parquet_source_says_how_to_get_it() {
     let (c, v) = ingest(&p, "2026-06-01T12:00:00Z");
     assert_eq!((c, code(&v)), (1, s("E0387")), "{v}");
 }
+
+#[test]
+fn run_due_ingests_new_files_before_it_runs() {
+    let p = csv_project();
+    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap().replacen(
+        "  publish replace\n  input ev = events by event clock",
+        "  publish replace\n  schedule daily at 01:00 \"UTC\"\n  input ev = events by event clock",
+        1,
+    );
+    std::fs::write(p.path().join("specs.bpl"), spec).unwrap();
+    deliver(&p, "a.csv", DAY1.as_bytes());
+    let (c, v) = p.json(&["run-due", "--as-of", "2026-06-02T02:00:00Z"]);
+    assert_eq!(c, 0, "{v}");
+    assert_eq!(v["runs"][0]["dataset"], "daily", "{v}");
+    assert_eq!(ledger_files(&p).len(), 1);
+    assert_eq!(ledger_files(&p)[0]["first_seen"], "2026-06-02 02:00:00");
+    assert_eq!(
+        p.rows("SELECT day, n FROM daily"),
+        vec![s("Text(\"2026-06-01\")|Integer(2)")]
+    );
+}

@@ -137,6 +137,22 @@ pub(crate) fn before_run(
     super::seed::before_run(o, plan, engine)
 }
 
+/// Before a backfill: every landing folder's new files and every changed
+/// seed, as a backfill may run any dataset.
+pub(crate) fn before_backfill(
+    o: &Opened,
+    engine: &SqliteEngine,
+    ledger: &Ledger,
+    seen_at: &str,
+) -> Result<(), RuntimeError> {
+    let names: Vec<String> = file_sources(&o.program).map(|d| d.name.clone()).collect();
+    ingest(o, engine, ledger, seen_at.to_string(), &names)?;
+    for d in o.program.decls.iter().filter(|d| d.access.seed.is_some()) {
+        crate::ingest::seed::load(&o.root, engine.connection(), d)?;
+    }
+    Ok(())
+}
+
 /// One line per source: what its ingestion found.
 fn summary(r: &SourceReport) -> String {
     let count = |what: &str| r.files.iter().filter(|f| f.outcome == what).count();
