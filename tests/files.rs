@@ -668,3 +668,41 @@ fn run_due_ingests_new_files_before_it_runs() {
         vec![s("Text(\"2026-06-01\")|Integer(2)")]
     );
 }
+
+#[test]
+fn the_file_and_seed_clauses_format_as_written_and_parse_back() {
+    let text = r#"source events {
+  files "landing/*.txt" as csv delimiter ";" quote "'" null "NA" encoding "latin1" no header
+  columns {
+    id: string
+  }
+  changed files replace
+}
+
+source clicks {
+  files "landing/clicks/**/*.jsonl" as json lines
+  columns {
+    id: string
+  }
+}
+
+source orders {
+  files "landing/orders/*.parquet" as parquet
+  columns {
+    id: string
+  }
+  changed files fail
+}
+
+reference regions {
+  seed "seeds/regions.csv"
+  columns {
+    region: string
+  }
+  key region
+}
+"#;
+    let file = bplc::syntax::span::FileId(0);
+    let formatted = bplc::syntax::fmt::format(file, text).unwrap_or_else(|d| panic!("{d:?}"));
+    assert_eq!(formatted, text);
+}

@@ -211,6 +211,7 @@ pub fn run(cli: &Cli, args: &IngestArgs) -> u8 {
     };
     match cli.format {
         Format::Json => print_json(&serde_json::json!({ "sources": reports })),
+        _ if reports.is_empty() => outln!("the project has no landing-folder sources"),
         _ => {
             for r in &reports {
                 outln!("{}", summary(r));
