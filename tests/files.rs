@@ -706,3 +706,43 @@ reference regions {
     let formatted = bplc::syntax::fmt::format(file, text).unwrap_or_else(|d| panic!("{d:?}"));
     assert_eq!(formatted, text);
 }
+
+#[test]
+fn two_processes_ingesting_at_once_load_each_file_once() {
+    let p = csv_project();
+    let mut text = String::from("event_id,amount,event_time\n");
+    for i in 0..30_000 {
+        text.push_str(&format!("e{i},{i},2026-06-01 10:00:00\n"));
+    }
+    deliver(&p, "big.csv", text.as_bytes());
+    // The warehouse and ledger exist before the race, as after any first use.
+    deliver(
+        &p,
+        "first.csv",
+        DAY1.replace("e1", "x1").replace("e2", "x2").as_bytes(),
+    );
+    std::fs::rename(
+        p.path().join("landing/events/big.csv"),
+        p.path().join("big.csv"),
+    )
+    .unwrap();
+    assert_eq!(ingest(&p, "2026-06-01T12:00:00Z").0, 0);
+    std::fs::rename(
+        p.path().join("big.csv"),
+        p.path().join("landing/events/big.csv"),
+    )
+    .unwrap();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bplc"))
+            .args(["ingest", "--as-of", "2026-06-02T12:00:00Z", "--project"])
+            .arg(p.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    assert_eq!(p.count("SELECT count(*) FROM events"), 30_002);
+    assert_eq!(ledger_files(&p).len(), 2);
+}

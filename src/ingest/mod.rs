@@ -126,6 +126,7 @@ impl Ingest<'_> {
         found: &discover::Discovery,
     ) -> Result<SourceReport, RuntimeError> {
         let files = d.access.files.as_ref().expect("a file source");
+        let _one_at_a_time = exclusive(self.ledger)?;
         let ledger = IngestLedger::open(self.ledger)?;
         let all: Vec<String> = d.columns.iter().map(|c| c.name.clone()).collect();
         table::prepare(self.warehouse, &d.name, &d.table, &all)?;
@@ -286,6 +287,28 @@ impl Ingest<'_> {
             },
         )
     }
+}
+
+/// Held while one process ingests: two runs that read the same landing
+/// folder at once would otherwise both see a new file and load it twice.
+/// An exclusive transaction on a small file beside the ledger, which the
+/// other waits for (the `lock_timeout` of `bpl.toml`); the operating system
+/// releases it however the process ends. A ledger in memory (tests) has
+/// no neighbour to lock.
+fn exclusive(ledger: &Connection) -> Result<Option<Connection>, RuntimeError> {
+    let Some(path) = ledger.path().filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let lock = Connection::open(format!("{path}.ingest.lock")).map_err(RuntimeError::sql)?;
+    lock.busy_timeout(crate::runtime::lock_timeout())
+        .and_then(|()| lock.execute_batch("CREATE TABLE IF NOT EXISTS ingest (pid INTEGER)"))
+        .and_then(|()| lock.execute_batch("BEGIN EXCLUSIVE"))
+        .map_err(|e| {
+            RuntimeError::Io(format!(
+                "cannot take the ingestion lock `{path}.ingest.lock`: {e}"
+            ))
+        })?;
+    Ok(Some(lock))
 }
 
 /// The SHA-256 of a file's content, read in blocks.
