@@ -373,6 +373,19 @@ fn a_replaced_file_changes_what_new_runs_read_and_not_what_earlier_locks_read() 
         .map(|f| f["status"].clone())
         .collect();
     assert_eq!(statuses, vec!["replaced", "ingested"]);
+    // Each run's input lock names the files it read.
+    let read_by = |run: &str| -> Vec<Value> {
+        let (c, v) = p.json(&["files", "--run", run]);
+        assert_eq!(c, 0, "{v}");
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["file_id"].clone())
+            .collect()
+    };
+    assert_eq!(read_by("run-000001"), vec![1]);
+    assert_eq!(read_by("run-000002"), vec![2]);
 }
 
 #[test]

@@ -38,6 +38,9 @@ pub struct FilesArgs {
     /// Also list each file's malformed lines (line number, reason, text).
     #[arg(long)]
     pub bad: bool,
+    /// Only the files this run read: its input lock.
+    #[arg(long)]
+    pub run: Option<String>,
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
 }
@@ -297,8 +300,25 @@ fn listed(ledger: &Ledger, args: &FilesArgs) -> Result<Vec<Listed>, RuntimeError
     let Some(ingest) = IngestLedger::read(ledger.connection())? else {
         return Ok(Vec::new());
     };
-    ingest
-        .files(args.source.as_deref())?
+    let files = match &args.run {
+        None => ingest.files(args.source.as_deref())?,
+        Some(run) => {
+            let mut read = Vec::new();
+            for lock in ledger.manifest(run)?.input_lock {
+                let locked = lock
+                    .high_water_mark
+                    .as_ref()
+                    .and_then(|h| h.first())
+                    .and_then(serde_json::Value::as_i64);
+                let wanted = args.source.as_ref().is_none_or(|s| *s == lock.input);
+                if let (Some(locked), true) = (locked, wanted) {
+                    read.extend(ingest.read_by_lock(&lock.input, locked)?);
+                }
+            }
+            read
+        }
+    };
+    files
         .into_iter()
         .map(|file| {
             let bad_lines = if args.bad {

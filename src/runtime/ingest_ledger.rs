@@ -144,6 +144,22 @@ impl<'a> IngestLedger<'a> {
         rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
     }
 
+    /// The files a run locked at file number `locked` read from `source`:
+    /// those ingested up to it, less the versions a file up to it replaced.
+    pub fn read_by_lock(&self, source: &str, locked: i64) -> Result<Vec<FileRecord>, RuntimeError> {
+        let all = self.files(Some(source))?;
+        let replaced: Vec<i64> = all
+            .iter()
+            .filter(|f| f.file_id <= locked)
+            .filter_map(|f| f.replaces)
+            .collect();
+        Ok(all
+            .into_iter()
+            .filter(|f| f.file_id <= locked && matches!(f.status.as_str(), "ingested" | "replaced"))
+            .filter(|f| !replaced.contains(&f.file_id))
+            .collect())
+    }
+
     /// The version of a file that holds its rows now: the last one
     /// ingested, or a load left unfinished.
     pub fn current(&self, source: &str, path: &str) -> Result<Option<FileRecord>, RuntimeError> {
