@@ -39,6 +39,27 @@ const SPEC: &str = r#"source events {
 }
 "#;
 
+/// What was measured of one side.
+struct Side {
+    name: &'static str,
+    walls: Vec<Duration>,
+    /// The least user + system CPU time of its runs.
+    cpu: Option<Duration>,
+    /// The highest peak RSS of its runs, in kB.
+    rss_kb: Option<u64>,
+}
+
+impl Side {
+    fn new(name: &'static str) -> Side {
+        Side {
+            name,
+            walls: Vec::new(),
+            cpu: None,
+            rss_kb: None,
+        }
+    }
+}
+
 /// A CSV file of `rows` events, deterministic.
 fn write_csv(path: &Path, rows: u64) {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path).expect("create the CSV"));
@@ -91,10 +112,7 @@ fn main() {
         let csv = project.join("landing/events.csv");
         write_csv(&csv, rows);
         let sqlite_db = project.join("import.sqlite");
-        let mut results: Vec<(&str, Vec<Duration>, Option<Duration>, Option<u64>)> = vec![
-            ("bplc ingest", vec![], None, None),
-            ("sqlite3 .import", vec![], None, None),
-        ];
+        let mut results = [Side::new("bplc ingest"), Side::new("sqlite3 .import")];
         for run in 0..runs {
             for k in 0..2 {
                 let side = (k + run) % 2;
@@ -115,12 +133,12 @@ fn main() {
                     child::run_child(cmd, timed, &rss)
                 };
                 let r = &mut results[side];
-                r.1.push(c.wall);
-                r.2 = match (r.2, c.cpu) {
+                r.walls.push(c.wall);
+                r.cpu = match (r.cpu, c.cpu) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                r.3 = r.3.max(c.rss_kb);
+                r.rss_kb = r.rss_kb.max(c.rss_kb);
             }
             if run == 0 {
                 let count = |db: &Path| -> i64 {
@@ -135,7 +153,13 @@ fn main() {
                 assert_eq!(theirs, rows as i64, "sqlite3 loaded another number of rows");
             }
         }
-        for (side, walls, cpu, rss) in &results {
+        for Side {
+            name: side,
+            walls,
+            cpu,
+            rss_kb: rss,
+        } in &results
+        {
             let best = common::best(walls);
             println!(
                 "| {rows} | {side} | {:.2} s | {:.2} s | {} | {} | {:.0} |",
