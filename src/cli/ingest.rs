@@ -171,27 +171,54 @@ fn summary(r: &SourceReport) -> String {
     )
 }
 
-pub fn run(cli: &Cli, args: &IngestArgs) -> u8 {
-    if let Err(code) = accept_format(cli, "ingest") {
-        return code;
-    }
-    let o = match open(cli, &args.project, "files are only ingested", Needs::Graph)
-        .and_then(|o| o.writable().map(|()| o))
-    {
-        Ok(o) => o,
-        Err(c) => return c,
-    };
-    let known: Vec<String> = file_sources(&o.program).map(|d| d.name.clone()).collect();
-    if let Some(unknown) = args.sources.iter().find(|s| !known.contains(s)) {
-        return usage_error(format!(
-            "`{unknown}` is not a source that reads files; the project's are: {}",
+/// Opens a project for writing, and the declarations a command acts on:
+/// those `named`, or all it `known`s of when none is; a name it does not
+/// know (`not "a source that reads files"`) is a usage error.
+pub(crate) fn opened_for(
+    cli: &Cli,
+    project: &std::path::Path,
+    what: &str,
+    known: impl Fn(&Opened) -> Vec<String>,
+    named: &[String],
+    not: &str,
+) -> Result<(Opened, Vec<String>), u8> {
+    let o = open(cli, project, what, Needs::Graph).and_then(|o| o.writable().map(|()| o))?;
+    let known = known(&o);
+    if let Some(unknown) = named.iter().find(|s| !known.contains(s)) {
+        return Err(usage_error(format!(
+            "`{unknown}` is not {not}; the project's are: {}",
             if known.is_empty() {
                 "none".to_string()
             } else {
                 known.join(", ")
             }
-        ));
+        )));
     }
+    create_warehouse(&o)?;
+    let names = if named.is_empty() {
+        known
+    } else {
+        named.to_vec()
+    };
+    Ok((o, names))
+}
+
+pub fn run(cli: &Cli, args: &IngestArgs) -> u8 {
+    if let Err(code) = accept_format(cli, "ingest") {
+        return code;
+    }
+    let known = |o: &Opened| file_sources(&o.program).map(|d| d.name.clone()).collect();
+    let (o, names) = match opened_for(
+        cli,
+        &args.project,
+        "files are only ingested",
+        known,
+        &args.sources,
+        "a source that reads files",
+    ) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
     let seen_at = match as_of(args.as_of.as_deref()) {
         Ok(t) => t,
         Err(c) => return c,
@@ -202,11 +229,6 @@ pub fn run(cli: &Cli, args: &IngestArgs) -> u8 {
     let (engine, ledger) = match o.stores().open() {
         Ok(x) => x,
         Err(e) => return runtime_error(e),
-    };
-    let names = if args.sources.is_empty() {
-        known
-    } else {
-        args.sources.clone()
     };
     let reports = match ingest(&o, &engine, &ledger, seen_at, &names) {
         Ok(r) => r,

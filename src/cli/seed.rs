@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
-use super::run::{open, runtime_error, Opened};
-use super::{accept_format, usage_error, Cli, Format, Needs};
+use super::run::{runtime_error, Opened};
+use super::{accept_format, usage_error, Cli, Format};
 use crate::ingest::seed::{self, SeedReport};
 use crate::plan::JobPlan;
 use crate::runtime::engine::SqliteEngine;
@@ -67,34 +67,24 @@ pub fn run(cli: &Cli, args: &SeedArgs) -> u8 {
     if let Err(code) = accept_format(cli, "seed") {
         return code;
     }
-    let o = match open(cli, &args.project, "seeds are only loaded", Needs::Graph)
-        .and_then(|o| o.writable().map(|()| o))
-    {
-        Ok(o) => o,
+    let known = |o: &Opened| seeds(&o.program).map(|d| d.name.clone()).collect();
+    let (o, names) = match super::ingest::opened_for(
+        cli,
+        &args.project,
+        "seeds are only loaded",
+        known,
+        &args.references,
+        "a seed reference",
+    ) {
+        Ok(x) => x,
         Err(c) => return c,
     };
-    let known: Vec<String> = seeds(&o.program).map(|d| d.name.clone()).collect();
-    if let Some(unknown) = args.references.iter().find(|s| !known.contains(s)) {
-        return usage_error(format!(
-            "`{unknown}` is not a seed reference; the project's are: {}",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        ));
-    }
-    if let Err(c) = super::ingest::create_warehouse(&o) {
-        return c;
-    }
     let (engine, _ledger) = match o.stores().open() {
         Ok(x) => x,
         Err(e) => return runtime_error(e),
     };
     let mut reports: Vec<(SeedReport, Vec<String>)> = Vec::new();
-    for d in seeds(&o.program)
-        .filter(|d| args.references.is_empty() || args.references.contains(&d.name))
-    {
+    for d in seeds(&o.program).filter(|d| names.contains(&d.name)) {
         match seed::load(&o.root, engine.connection(), d) {
             Ok(r) => reports.push((r, bound_by(&o.program, &d.name))),
             Err(e) => return runtime_error(e),

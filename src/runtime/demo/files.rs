@@ -43,13 +43,7 @@ pub fn fill_files(
     options: &DemoOptions,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<Vec<FilesReport>, DemoError> {
-    let setup = table::Setup::new(
-        options.seed,
-        options.rows,
-        options.start,
-        options.days,
-        options.time_zone,
-    );
+    let setup = super::setup(options);
     let analysis = domains::analyse(program, options.rows);
     let scratch = rusqlite::Connection::open_in_memory()?;
     let mut out = Vec::new();

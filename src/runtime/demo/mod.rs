@@ -120,6 +120,16 @@ pub use files::{fill_files, FilesReport};
 /// The most days a range may have (a century).
 pub const MAX_DAYS: u32 = 36_600;
 
+fn setup(options: &DemoOptions) -> table::Setup {
+    table::Setup::new(
+        options.seed,
+        options.rows,
+        options.start,
+        options.days,
+        options.time_zone,
+    )
+}
+
 /// (Re)creates the table of every source and reference of `program` in
 /// `conn` and fills it, in one transaction. `progress` is called with the
 /// table, the rows written so far and the rows expected.
@@ -137,13 +147,7 @@ pub fn fill(
             "`days` must be between 1 and {MAX_DAYS}"
         )));
     }
-    let setup = table::Setup::new(
-        options.seed,
-        options.rows,
-        options.start,
-        options.days,
-        options.time_zone,
-    );
+    let setup = setup(options);
     let analysis = domains::analyse(program, options.rows);
     // Demo rows go into the warehouse only: a table of an attached
     // database (`raw.events`) is someone else's, and read-only to bplc.
