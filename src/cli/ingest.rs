@@ -13,7 +13,6 @@ use super::run::{as_of, open, runtime_error, Opened};
 use super::{accept_format, usage_error, Cli, Format, Needs};
 use crate::ingest::{file_sources, Ingest, Progress, SourceReport};
 use crate::plan::JobPlan;
-use crate::runtime::engine::SqliteEngine;
 use crate::runtime::ingest_ledger::{FileRecord, IngestLedger};
 use crate::runtime::ledger::Ledger;
 use crate::runtime::RuntimeError;
@@ -84,7 +83,7 @@ impl Drop for Bar {
 
 fn ingest(
     o: &Opened,
-    engine: &SqliteEngine,
+    warehouse: &rusqlite::Connection,
     ledger: &Ledger,
     seen_at: String,
     names: &[String],
@@ -93,7 +92,7 @@ fn ingest(
     let mut progress = |p: Progress<'_>| bar.update(p);
     let mut ingest = Ingest {
         root: &o.root,
-        warehouse: engine.connection(),
+        warehouse,
         ledger: ledger.connection(),
         seen_at,
         progress: &mut progress,
@@ -123,7 +122,6 @@ pub(crate) fn create_warehouse(o: &Opened) -> Result<(), u8> {
 pub(crate) fn before_run(
     o: &Opened,
     plan: &JobPlan,
-    engine: &SqliteEngine,
     ledger: &Ledger,
     seen_at: &str,
     say: &mut dyn FnMut(&str),
@@ -134,24 +132,25 @@ pub(crate) fn before_run(
         .filter(|i| i.table.kind == DeclKind::Source)
         .map(|i| i.table.decl.clone())
         .collect();
-    for r in ingest(o, engine, ledger, seen_at.to_string(), &names)? {
+    let warehouse = crate::ingest::open_warehouse(&o.stores().warehouse())?;
+    for r in ingest(o, &warehouse, ledger, seen_at.to_string(), &names)? {
         say(&summary(&r));
     }
-    super::seed::before_run(o, plan, engine)
+    super::seed::before_run(o, plan, &warehouse)
 }
 
 /// Before a backfill: every landing folder's new files and every changed
 /// seed, as a backfill may run any dataset.
 pub(crate) fn before_backfill(
     o: &Opened,
-    engine: &SqliteEngine,
     ledger: &Ledger,
     seen_at: &str,
 ) -> Result<(), RuntimeError> {
+    let warehouse = crate::ingest::open_warehouse(&o.stores().warehouse())?;
     let names: Vec<String> = file_sources(&o.program).map(|d| d.name.clone()).collect();
-    ingest(o, engine, ledger, seen_at.to_string(), &names)?;
+    ingest(o, &warehouse, ledger, seen_at.to_string(), &names)?;
     for d in o.program.decls.iter().filter(|d| d.access.seed.is_some()) {
-        crate::ingest::seed::load(&o.root, engine.connection(), d)?;
+        crate::ingest::seed::load(&o.root, &warehouse, d)?;
     }
     Ok(())
 }
@@ -226,11 +225,16 @@ pub fn run(cli: &Cli, args: &IngestArgs) -> u8 {
     if let Err(c) = create_warehouse(&o) {
         return c;
     }
-    let (engine, ledger) = match o.stores().open() {
+    // Opened as a run opens them, checking both are this project's.
+    let (_engine, ledger) = match o.stores().open() {
         Ok(x) => x,
         Err(e) => return runtime_error(e),
     };
-    let reports = match ingest(&o, &engine, &ledger, seen_at, &names) {
+    let warehouse = match crate::ingest::open_warehouse(&o.stores().warehouse()) {
+        Ok(w) => w,
+        Err(e) => return runtime_error(e),
+    };
+    let reports = match ingest(&o, &warehouse, &ledger, seen_at, &names) {
         Ok(r) => r,
         Err(e) => return runtime_error(e),
     };

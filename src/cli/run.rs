@@ -11,7 +11,7 @@ use super::run_args::{dimensions, refuse, run_dates};
 use super::{accept_format, clean_project, usage_error, Cli, Format, Needs, EXIT_NOT_OK};
 use crate::diagnostic::codes;
 use crate::plan::JobPlan;
-use crate::runtime::engine::SqliteEngine;
+use crate::runtime::engine::Engine;
 use crate::runtime::identity::Stores;
 use crate::runtime::ledger::Ledger;
 use crate::runtime::lifecycle::{Request, Runner};
@@ -114,6 +114,8 @@ pub(crate) struct Opened {
     pub root: PathBuf,
     /// The project's name in `bpl.toml`: the identity its files carry.
     pub name: String,
+    /// The engine `bpl.toml` chooses.
+    pub engine: crate::project::Engine,
     /// The project's files, for contract hashes.
     pub sources: crate::syntax::span::SourceMap,
     pub warehouse: PathBuf,
@@ -145,6 +147,7 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
         program,
         root: root.clone(),
         name: checked.project.config.name.clone(),
+        engine: checked.project.config.engine,
         sources: checked.project.sources,
         warehouse,
         ledger,
@@ -165,6 +168,7 @@ impl Opened {
     pub(crate) fn stores(&self) -> Stores {
         Stores {
             project: self.name.clone(),
+            engine: self.engine,
             warehouse: self.warehouse.clone(),
             ledger: self.ledger.clone(),
             attach: self.attach.clone(),
@@ -335,14 +339,13 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
     // A new run first ingests the new files of the landing folders it
     // reads; a retry reads the files its first attempt locked.
     if let Some(req) = &req {
-        if let Err(e) = super::ingest::before_run(&o, &plan, &engine, &ledger, &req.as_of, &mut say)
-        {
+        if let Err(e) = super::ingest::before_run(&o, &plan, &ledger, &req.as_of, &mut say) {
             return runtime_error(e);
         }
     }
     let mut runner = Runner {
         plan: &plan,
-        engine: &mut engine,
+        engine: engine.as_mut(),
         ledger: &mut ledger,
         progress: &mut say,
     };
@@ -512,7 +515,7 @@ fn review(decision: &str, d: &Decider) -> Review {
 /// The project's stores and the plan of the dataset of an existing run,
 /// for `recover`, `approve` and `reject`.
 /// The project, the job of `run`'s dataset, the warehouse and the ledger.
-type ForRun = (Opened, JobPlan, SqliteEngine, Ledger);
+type ForRun = (Opened, JobPlan, Box<dyn Engine>, Ledger);
 
 fn for_run(cli: &Cli, project: &Path, run: &str) -> Result<ForRun, u8> {
     let o = open(cli, project, "runs are only resolved", Needs::Jobs)
@@ -533,31 +536,32 @@ pub fn recover(cli: &Cli, args: &RunIdArgs) -> u8 {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let code = match crate::runtime::recover::recover(&plan, &mut engine, &mut ledger, &args.run) {
-        Ok((decision, m)) => {
-            if cli.format == Format::Json {
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "run_id": m.run_id, "decision": decision, "status": m.status
-                    }))
-                    .expect("serialises")
-                );
-            } else {
-                outln!(
-                    "{}: {} (now {})",
-                    m.run_id,
-                    decision.name(),
-                    m.status.name()
-                );
+    let code =
+        match crate::runtime::recover::recover(&plan, engine.as_mut(), &mut ledger, &args.run) {
+            Ok((decision, m)) => {
+                if cli.format == Format::Json {
+                    outln!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({
+                            "run_id": m.run_id, "decision": decision, "status": m.status
+                        }))
+                        .expect("serialises")
+                    );
+                } else {
+                    outln!(
+                        "{}: {} (now {})",
+                        m.run_id,
+                        decision.name(),
+                        m.status.name()
+                    );
+                }
+                match decision {
+                    crate::runtime::recover::Recovery::ManualReviewRequired => EXIT_NOT_OK,
+                    _ => 0,
+                }
             }
-            match decision {
-                crate::runtime::recover::Recovery::ManualReviewRequired => EXIT_NOT_OK,
-                _ => 0,
-            }
-        }
-        Err(e) => runtime_error(e),
-    };
+            Err(e) => runtime_error(e),
+        };
     super::metrics::after_runs(&o, code)
 }
 
@@ -574,7 +578,7 @@ pub fn on_held(cli: &Cli, args: &ReviewArgs, command: &str) -> u8 {
     let mut say = progress(cli, false);
     let mut runner = Runner {
         plan: &plan,
-        engine: &mut engine,
+        engine: engine.as_mut(),
         ledger: &mut ledger,
         progress: &mut say,
     };
@@ -626,7 +630,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
         review: review("rolled back", &args.decider),
         today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
     };
-    match crate::runtime::rollback::rollback(&mut engine, &mut ledger, &plan, ask) {
+    match crate::runtime::rollback::rollback(engine.as_mut(), &mut ledger, &plan, ask) {
         Ok(m) => {
             let r = m
                 .review

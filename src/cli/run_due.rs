@@ -214,8 +214,7 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
                     backfill: None,
                 };
                 // New landing files and changed seeds, before the lock.
-                if let Err(e) =
-                    super::ingest::before_run(&o, &plan, engine, ledger, &processing, &mut say)
+                if let Err(e) = super::ingest::before_run(&o, &plan, ledger, &processing, &mut say)
                 {
                     started.error = Some(format!("error[{}]: {e}", e.code()));
                     report.runs.push(started);
@@ -223,7 +222,7 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
                 }
                 let mut runner = Runner {
                     plan: &plan,
-                    engine,
+                    engine: engine.as_mut(),
                     ledger,
                     progress: &mut say,
                 };

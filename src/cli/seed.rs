@@ -11,7 +11,6 @@ use super::run::{runtime_error, Opened};
 use super::{accept_format, usage_error, Cli, Format};
 use crate::ingest::seed::{self, SeedReport};
 use crate::plan::JobPlan;
-use crate::runtime::engine::SqliteEngine;
 use crate::runtime::RuntimeError;
 use crate::semantic::hir::{BindPolicyKind, Program};
 
@@ -32,7 +31,7 @@ fn seeds(program: &Program) -> impl Iterator<Item = &crate::semantic::hir::Decl>
 pub(crate) fn before_run(
     o: &Opened,
     plan: &JobPlan,
-    engine: &SqliteEngine,
+    warehouse: &rusqlite::Connection,
 ) -> Result<(), RuntimeError> {
     for b in &plan.binds {
         let Some(d) = o
@@ -42,9 +41,9 @@ pub(crate) fn before_run(
         else {
             continue;
         };
-        seed::load(&o.root, engine.connection(), d)?;
+        seed::load(&o.root, warehouse, d)?;
         if let (BindPolicyKind::Pinned(v), None) = (&b.policy, &b.versioned_by) {
-            seed::check_pin(engine.connection(), d, v, &b.table.alias)?;
+            seed::check_pin(warehouse, d, v, &b.table.alias)?;
         }
     }
     Ok(())
@@ -79,13 +78,17 @@ pub fn run(cli: &Cli, args: &SeedArgs) -> u8 {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let (engine, _ledger) = match o.stores().open() {
-        Ok(x) => x,
+    // Opened as a run opens them, checking both are this project's.
+    if let Err(e) = o.stores().open() {
+        return runtime_error(e);
+    }
+    let warehouse = match crate::ingest::open_warehouse(&o.stores().warehouse()) {
+        Ok(w) => w,
         Err(e) => return runtime_error(e),
     };
     let mut reports: Vec<(SeedReport, Vec<String>)> = Vec::new();
     for d in seeds(&o.program).filter(|d| names.contains(&d.name)) {
-        match seed::load(&o.root, engine.connection(), d) {
+        match seed::load(&o.root, &warehouse, d) {
             Ok(r) => reports.push((r, bound_by(&o.program, &d.name))),
             Err(e) => return runtime_error(e),
         }

@@ -83,6 +83,20 @@ pub struct Ingest<'a> {
     pub progress: &'a mut dyn FnMut(Progress<'_>),
 }
 
+/// A connection to the warehouse for ingestion to write through. Landing
+/// files and seeds are loaded by SQL of their own (`table`, `seed`), on
+/// the SQLite engine: another engine is another arm here.
+pub fn open_warehouse(w: &crate::runtime::engine::Warehouse) -> Result<Connection, RuntimeError> {
+    match w {
+        crate::runtime::engine::Warehouse::Sqlite { path, .. } => {
+            let conn = Connection::open(path).map_err(RuntimeError::sql)?;
+            conn.busy_timeout(crate::runtime::lock_timeout())
+                .map_err(RuntimeError::sql)?;
+            Ok(conn)
+        }
+    }
+}
+
 /// The sources of a program that read landing files.
 pub fn file_sources(program: &Program) -> impl Iterator<Item = &Decl> {
     program.decls.iter().filter(|d| d.access.files.is_some())

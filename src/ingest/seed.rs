@@ -139,7 +139,7 @@ pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, Runt
             .map(|c| format!(
                 "{} {}",
                 ident(&c.name),
-                crate::sql::types::sqlite_type(&c.ty.t)
+                crate::runtime::engine::sqlite::dialect::sqlite_type(&c.ty.t)
             ))
             .collect::<Vec<_>>()
             .join(", ")
@@ -260,7 +260,10 @@ fn typed(t: &T, text: &str) -> Option<Value> {
             .any(|v| v == text)
             .then(|| Value::Text(text.to_string())),
         ("enum" | "any", _) => Some(Value::Text(text.to_string())),
-        (kind, _) => crate::runtime::functions::convert(ValueRef::Text(text.as_bytes()), kind),
+        (kind, _) => crate::runtime::engine::sqlite::functions::convert(
+            ValueRef::Text(text.as_bytes()),
+            kind,
+        ),
     }
 }
 

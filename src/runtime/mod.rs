@@ -5,11 +5,9 @@
 
 pub mod backfill;
 pub mod cancel;
-pub mod demo;
 pub mod diff;
 pub mod engine;
 pub mod fault;
-pub mod functions;
 pub mod identity;
 pub mod ingest_ledger;
 pub mod ledger;
@@ -17,8 +15,6 @@ pub mod lifecycle;
 pub mod manifest;
 pub mod recover;
 pub mod rollback;
-pub mod schema;
-pub mod tally;
 
 use std::path::Path;
 

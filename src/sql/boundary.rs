@@ -9,7 +9,7 @@
 //! reason, counted, never published.
 //!
 //! The check is one call per row of `bpl_problems` (see
-//! `runtime::functions::problems`), which reads the columns' types from its
+//! `runtime::engine::sqlite::functions::problems`), which reads the columns' types from its
 //! first argument once per statement. A value already in the stored shape
 //! is kept as it is by plain SQL (`typeof`, `length`); `bpl_as` converts
 //! the rest — timestamps with `T`, `Z` or an offset become UTC
@@ -60,8 +60,8 @@ fn kind(t: &T, x: &str) -> (&'static str, String) {
     }
 }
 
-/// The kind [`crate::runtime::functions::convert`] brings a value of type
-/// `t` to: `int`, `number`, `bool`, `string`, `date`, `timestamp`,
+/// The kind the typed input boundary brings a value of type `t` to (the
+/// engine's `convert`): `int`, `number`, `bool`, `string`, `date`, `timestamp`,
 /// `month`, `enum` or `any`.
 pub fn kind_name(t: &T) -> &'static str {
     kind(t, "x").0

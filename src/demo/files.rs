@@ -10,12 +10,67 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rusqlite::types::Value;
 use serde::Serialize;
 
 use super::{domains, table, DemoError, DemoOptions, TableReport};
+use crate::runtime::engine::value::Cell;
+use crate::runtime::engine::{Loader, Value};
+use crate::runtime::RuntimeError;
 use crate::semantic::hir::{Decl, FileFormat, Program};
-use crate::sql::types::ident;
+use crate::semantic::T;
+
+/// A [`Loader`] that keeps the one table it is given in memory, for the
+/// rows to be written as files instead.
+#[derive(Default)]
+struct Collected {
+    columns: Vec<String>,
+    rows: Vec<Vec<Value>>,
+}
+
+impl Loader for Collected {
+    fn table(&mut self, _name: &str, columns: &[(String, T)]) -> Result<(), RuntimeError> {
+        self.columns = columns.iter().map(|(c, _)| c.clone()).collect();
+        self.rows.clear();
+        Ok(())
+    }
+
+    fn row(&mut self, values: &[Cell<'_>]) -> Result<(), RuntimeError> {
+        self.rows.push(
+            values
+                .iter()
+                .map(|v| match v {
+                    Cell::Null => Value::Null,
+                    Cell::Integer(i) => Value::Integer(*i),
+                    Cell::Real(f) => Value::Real(*f),
+                    Cell::Text(t) => Value::Text(t.to_string()),
+                })
+                .collect(),
+        );
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+}
+
+impl Collected {
+    /// The rows with only the `wanted` columns, in that order.
+    fn columns_of(&self, wanted: &[&str]) -> Vec<Vec<Value>> {
+        let at: Vec<Option<usize>> = wanted
+            .iter()
+            .map(|w| self.columns.iter().position(|c| c == w))
+            .collect();
+        self.rows
+            .iter()
+            .map(|r| {
+                at.iter()
+                    .map(|k| k.and_then(|k| r.get(k).cloned()).unwrap_or(Value::Null))
+                    .collect()
+            })
+            .collect()
+    }
+}
 
 /// Whether a declaration is a landing-folder source or a seed.
 pub fn reads_files(program: &Program, name: &str) -> bool {
@@ -45,21 +100,21 @@ pub fn fill_files(
 ) -> Result<Vec<FilesReport>, DemoError> {
     let setup = super::setup(options);
     let analysis = domains::analyse(program, options.rows);
-    let scratch = rusqlite::Connection::open_in_memory()?;
     let mut out = Vec::new();
     for p in table::plan(program, &analysis, &setup) {
         let Some(d) = program.lookup(&p.name) else {
             continue;
         };
+        let mut rows = Collected::default();
         match (&d.access.files, &d.access.seed) {
             (Some(_), _) => {
-                let rows = table::write(&scratch, &p, &setup, progress)?;
-                out.push(export(&scratch, d, &p.table, root, rows)?);
+                let report = table::write(&mut rows, &p, &setup, progress)?;
+                out.push(export(&rows, d, root, report)?);
             }
             // A seed is the project's own file: written only if missing.
             (None, Some(seed)) if !root.join(seed).exists() => {
-                let rows = table::write(&scratch, &p, &setup, progress)?;
-                out.push(export_seed(&scratch, d, &p.table, &root.join(seed), rows)?);
+                let report = table::write(&mut rows, &p, &setup, progress)?;
+                out.push(export_seed(&rows, d, &root.join(seed), report)?);
             }
             _ => {}
         }
@@ -68,9 +123,8 @@ pub fn fill_files(
 }
 
 fn export(
-    conn: &rusqlite::Connection,
+    collected: &Collected,
     d: &Decl,
-    table: &str,
     root: &Path,
     rows: TableReport,
 ) -> Result<FilesReport, DemoError> {
@@ -92,22 +146,14 @@ fn export(
             .find(|(k, _)| *k == crate::syntax::ast::ClockKind::Event)
             .map(|(_, c)| c.as_str())
     });
-    let day = day_column.map_or("'demo'".to_string(), |c| {
-        format!("substr({}, 1, 10)", ident(c))
-    });
+    let days = collected.columns_of(&[day_column.unwrap_or_default()]);
     let mut by_day: BTreeMap<String, Vec<Vec<Value>>> = BTreeMap::new();
-    let cols: Vec<String> = written.iter().map(|c| ident(c)).collect();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT coalesce({day}, 'demo'), {} FROM {} ORDER BY rowid",
-        cols.join(", "),
-        ident(table)
-    ))?;
-    let mut q = stmt.query([])?;
-    while let Some(r) = q.next()? {
-        let values = (1..=written.len())
-            .map(|k| r.get::<_, Value>(k))
-            .collect::<Result<Vec<_>, _>>()?;
-        by_day.entry(r.get(0)?).or_default().push(values);
+    for (day, row) in days.iter().zip(collected.columns_of(&written)) {
+        let day = match day.first() {
+            Some(Value::Text(t)) if t.len() >= 10 => t[..10].to_string(),
+            _ => "demo".to_string(),
+        };
+        by_day.entry(day).or_default().push(row);
     }
     let middle = by_day.len() / 2;
     let mut malformed = 0;
@@ -126,9 +172,8 @@ fn export(
 }
 
 fn export_seed(
-    conn: &rusqlite::Connection,
+    collected: &Collected,
     d: &Decl,
-    table: &str,
     path: &Path,
     rows: TableReport,
 ) -> Result<FilesReport, DemoError> {
@@ -136,17 +181,6 @@ fn export_seed(
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     }
     let columns: Vec<&str> = d.columns.iter().map(|c| c.name.as_str()).collect();
-    let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {} FROM {} ORDER BY rowid",
-        cols.join(", "),
-        ident(table)
-    ))?;
-    let values = stmt
-        .query_map([], |r| {
-            (0..columns.len()).map(|k| r.get::<_, Value>(k)).collect()
-        })?
-        .collect::<Result<Vec<Vec<Value>>, _>>()?;
     let csv = FileFormat::Csv {
         delimiter: b',',
         quote: b'"',
@@ -154,7 +188,8 @@ fn export_seed(
         latin1: false,
         header: true,
     };
-    write_file(path, &csv, &columns, &values, None).map_err(|e| io(path, e))?;
+    write_file(path, &csv, &columns, &collected.columns_of(&columns), None)
+        .map_err(|e| io(path, e))?;
     Ok(FilesReport {
         rows,
         folder: path.display().to_string(),
@@ -263,7 +298,7 @@ fn write_file(
             for (k, row) in rows.iter().enumerate() {
                 let mut map = serde_json::Map::new();
                 for (c, v) in columns.iter().zip(row) {
-                    map.insert(c.to_string(), crate::runtime::functions::to_json(v.clone()));
+                    map.insert(c.to_string(), v.to_json());
                 }
                 let line = serde_json::Value::Object(map).to_string();
                 if Some(k) == broken {
