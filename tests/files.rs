@@ -759,3 +759,15 @@ fn two_processes_ingesting_at_once_load_each_file_once() {
     assert_eq!(p.count("SELECT count(*) FROM events"), 30_002);
     assert_eq!(ledger_files(&p).len(), 2);
 }
+
+#[test]
+fn a_warehouse_table_bplc_did_not_fill_from_files_is_never_written_into() {
+    let p = csv_project();
+    p.warehouse()
+        .execute_batch("CREATE TABLE events (event_id TEXT); INSERT INTO events VALUES ('theirs');")
+        .unwrap();
+    deliver(&p, "a.csv", DAY1.as_bytes());
+    let (c, v) = ingest(&p, "2026-06-01T12:00:00Z");
+    assert_eq!((c, code(&v)), (1, s("E0316")), "{v}");
+    assert_eq!(p.rows("SELECT * FROM events"), vec![s("Text(\"theirs\")")]);
+}
