@@ -771,3 +771,18 @@ fn a_warehouse_table_bplc_did_not_fill_from_files_is_never_written_into() {
     assert_eq!((c, code(&v)), (1, s("E0316")), "{v}");
     assert_eq!(p.rows("SELECT * FROM events"), vec![s("Text(\"theirs\")")]);
 }
+
+#[test]
+fn the_content_of_a_file_already_read_under_a_new_name_is_not_loaded_again() {
+    let p = csv_project();
+    deliver(&p, "a.csv", DAY1.as_bytes());
+    assert_eq!(ingest(&p, "2026-06-01T12:00:00Z").0, 0);
+    deliver(&p, "a-resent.csv", DAY1.as_bytes());
+    let (c, v) = ingest(&p, "2026-06-02T12:00:00Z");
+    assert_eq!(c, 0, "{v}");
+    // Files are read in path order: `a-resent.csv` before `a.csv`.
+    let resent = &v["sources"][0]["files"][0];
+    assert_eq!(resent["outcome"], "duplicate", "{v}");
+    assert_eq!(resent["duplicate_of"], "landing/events/a.csv");
+    assert_eq!(p.count("SELECT count(*) FROM events"), 2);
+}

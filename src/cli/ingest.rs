@@ -161,11 +161,12 @@ fn summary(r: &SourceReport) -> String {
     let rows: i64 = r.files.iter().map(|f| f.rows).sum();
     let bad: i64 = r.files.iter().map(|f| f.bad_rows).sum();
     format!(
-        "{}: {} new file(s), {} replaced, {} unchanged; {rows} row(s) loaded into `{}`, {bad} malformed line(s) quarantined",
+        "{}: {} new file(s), {} replaced, {} unchanged, {} duplicate(s); {rows} row(s) loaded into `{}`, {bad} malformed line(s) quarantined",
         r.source,
         count("new"),
         count("replaced"),
         count("unchanged"),
+        count("duplicate"),
         r.table
     )
 }
@@ -245,7 +246,14 @@ pub fn run(cli: &Cli, args: &IngestArgs) -> u8 {
             for r in &reports {
                 outln!("{}", summary(r));
                 for f in r.files.iter().filter(|f| f.outcome != "unchanged") {
-                    outln!("  {:9} {}  {} row(s)", f.outcome, f.path, f.rows);
+                    match &f.duplicate_of {
+                        Some(of) => outln!(
+                            "  {:9} {}  same content as {of}: not loaded",
+                            f.outcome,
+                            f.path
+                        ),
+                        None => outln!("  {:9} {}  {} row(s)", f.outcome, f.path, f.rows),
+                    }
                     if let Some(b) = &f.first_bad {
                         outln!(
                             "  {:9} {}:{}  {} ({} in this file; `bplc files --bad` lists them)",

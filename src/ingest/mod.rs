@@ -43,7 +43,9 @@ use crate::syntax::ast::Severity;
 #[derive(Debug, Clone, Serialize)]
 pub struct FileOutcome {
     pub path: String,
-    /// `new`, `replaced` (a changed file's new version) or `unchanged`.
+    /// `new`, `replaced` (a changed file's new version), `unchanged`, or
+    /// `duplicate` (the content of a file already read, under a new name:
+    /// not loaded).
     pub outcome: &'static str,
     /// The number its rows carry; `None` for an unchanged file.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,6 +55,9 @@ pub struct FileOutcome {
     /// The first malformed line, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_bad: Option<BadLine>,
+    /// For a duplicate: the file already read with the same content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
 }
 
 /// What one ingestion of a source did.
@@ -177,6 +182,7 @@ impl Ingest<'_> {
             rows: 0,
             bad_rows: 0,
             first_bad: None,
+            duplicate_of: None,
         };
         let current = ledger.current(&d.name, &f.path)?;
         if let Some(c) = &current {
@@ -203,6 +209,17 @@ impl Ingest<'_> {
                 ));
             }
         }
+        // A new name for content already read (a file delivered twice, or
+        // renamed) would only load the same rows again.
+        if current.is_none() {
+            if let Some(same) = ledger.same_content(&d.name, &hash)? {
+                return Ok(FileOutcome {
+                    outcome: "duplicate",
+                    duplicate_of: Some(same.path),
+                    ..unchanged(&f.path)
+                });
+            }
+        }
         let replaces = current.as_ref().map(|c| c.file_id);
         let file_id = ledger.begin(&NewFile {
             source: &d.name,
@@ -224,6 +241,7 @@ impl Ingest<'_> {
         };
         ledger.finish(file_id, rows, bad, &kept)?;
         Ok(FileOutcome {
+            duplicate_of: None,
             path: f.path.clone(),
             outcome: if replaces.is_some() {
                 "replaced"

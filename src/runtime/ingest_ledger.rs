@@ -176,6 +176,25 @@ impl<'a> IngestLedger<'a> {
             .map_err(RuntimeError::sql)
     }
 
+    /// An ingested file of a source with this content, under any path.
+    pub fn same_content(
+        &self,
+        source: &str,
+        hash: &str,
+    ) -> Result<Option<FileRecord>, RuntimeError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM ingested_files WHERE source = ?1 AND hash = ?2
+                     AND status = 'ingested' ORDER BY file_id LIMIT 1"
+                ),
+                params![source, hash],
+                record,
+            )
+            .optional()
+            .map_err(RuntimeError::sql)
+    }
+
     /// Loads a crash left unfinished, for the caller to undo.
     pub fn unfinished(&self, source: &str) -> Result<Vec<FileRecord>, RuntimeError> {
         Ok(self
