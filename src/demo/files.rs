@@ -271,7 +271,7 @@ fn write_file(
             for (k, row) in rows.iter().enumerate() {
                 let fields: Vec<String> = row.iter().map(text).collect();
                 let n = if Some(k) == broken {
-                    fields.len() - 1
+                    fields.len().saturating_sub(1)
                 } else {
                     fields.len()
                 };
@@ -303,7 +303,11 @@ fn write_file(
                 let line = serde_json::Value::Object(map).to_string();
                 if Some(k) == broken {
                     // Cut short: not JSON.
-                    writeln!(out, "{}", &line[..line.len() / 2])?;
+                    let mut cut = line.len() / 2;
+                    while !line.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    writeln!(out, "{}", &line[..cut])?;
                 } else {
                     writeln!(out, "{line}")?;
                 }

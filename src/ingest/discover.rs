@@ -63,8 +63,15 @@ pub fn discover(root: &Path, glob: &str) -> Result<Discovery, RuntimeError> {
     if !d.exists {
         return Ok(d);
     }
+    // Without `**` a match is exactly as deep as the pattern.
+    let depth = if pattern.contains(&"**") {
+        usize::MAX
+    } else {
+        pattern.len()
+    };
     for entry in walkdir::WalkDir::new(&folder)
         .min_depth(1)
+        .max_depth(depth)
         .sort_by_file_name()
     {
         let entry = entry.map_err(|e| RuntimeError::Io(format!("{}: {e}", folder.display())))?;

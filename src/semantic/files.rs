@@ -41,10 +41,11 @@ pub fn check(decl: &Decl, diags: &mut Vec<Diagnostic>) {
         }
         return;
     };
-    if files.glob.value.trim().is_empty() {
+    let glob = files.glob.value.trim();
+    if glob.is_empty() || glob.ends_with('/') {
         diags.push(
-            Diagnostic::new(codes::E0315, "the `files` pattern is empty")
-                .primary(files.glob.span, "no files to match")
+            Diagnostic::new(codes::E0315, "the `files` pattern names no files")
+                .primary(files.glob.span, "a folder, or nothing: no files to match")
                 .help("name the landing folder and the files in it: `files \"landing/events/*.csv\" as csv`"),
         );
     }
