@@ -786,3 +786,30 @@ fn the_content_of_a_file_already_read_under_a_new_name_is_not_loaded_again() {
     assert_eq!(resent["duplicate_of"], "landing/events/a.csv");
     assert_eq!(p.count("SELECT count(*) FROM events"), 2);
 }
+
+#[test]
+fn demo_data_writes_landing_files_by_arrival_day_with_one_malformed_line() {
+    let p = csv_project();
+    let (c, v) = p.json(&["demo-data", "--rows", "300", "--days", "5"]);
+    assert_eq!(c, 0, "{v}");
+    let written = &v["files"][0];
+    assert_eq!(written["declaration"], "events", "{v}");
+    assert_eq!(written["malformed"], 1, "{v}");
+    let days: Vec<String> = std::fs::read_dir(p.path().join("landing/events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(days.len() as i64, written["files"].as_i64().unwrap());
+    assert!(
+        days.iter()
+            .all(|d| d.ends_with(".csv") && d.len() == "2026-06-01.csv".len()),
+        "{days:?}"
+    );
+    // The source's table is the ingestion's: demo-data leaves it alone.
+    let (c, v) = ingest(&p, "2026-06-07T00:00:00Z");
+    assert_eq!(c, 0, "{v}");
+    let bad: i64 = outcomes(&v).iter().map(|o| o.3).sum();
+    let rows: i64 = outcomes(&v).iter().map(|o| o.2).sum();
+    assert_eq!(bad, 1);
+    assert_eq!(rows + 1, written["rows"].as_i64().unwrap());
+}
