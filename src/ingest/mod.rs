@@ -276,6 +276,10 @@ impl Ingest<'_> {
                 nullable: c.ty.nullable,
             })
             .collect();
+        let kinds: Vec<&'static str> = read_columns
+            .iter()
+            .map(|c| crate::sql::boundary::kind_name(&c.ty))
+            .collect();
         let mut names: Vec<String> = read_columns.iter().map(|c| c.name.clone()).collect();
         names.extend(arrival.map(str::to_string));
         let seen = Value::Text(self.seen_at.clone());
@@ -296,6 +300,7 @@ impl Ingest<'_> {
                 let mut each = |line: read::Line| {
                     match line {
                         Ok(mut values) => {
+                            stored(&mut values, &kinds);
                             if arrival.is_some() {
                                 values.push(seen.clone());
                             }
@@ -341,6 +346,30 @@ fn exclusive(ledger: &Connection) -> Result<Option<Connection>, RuntimeError> {
             ))
         })?;
     Ok(Some(lock))
+}
+
+/// Values in the form the warehouse stores their declared types, where
+/// they convert (`42` an integer, `2026-06-01T10:00:00Z` a UTC timestamp
+/// `2026-06-01 10:00:00`): a run's typed input boundary then takes them
+/// as they are. A value that does not convert is kept as written, for the
+/// boundary to report as a bad row with its reason.
+fn stored(values: &mut [Value], kinds: &[&'static str]) {
+    for (v, kind) in values.iter_mut().zip(kinds) {
+        let Value::Text(text) = v else { continue };
+        if !matches!(
+            *kind,
+            "int" | "number" | "bool" | "date" | "timestamp" | "month"
+        ) {
+            continue;
+        }
+        let converted = crate::runtime::engine::sqlite::functions::convert(
+            rusqlite::types::ValueRef::Text(text.as_bytes()),
+            kind,
+        );
+        if let Some(c) = converted {
+            *v = c;
+        }
+    }
 }
 
 /// The SHA-256 of a file's content, read in blocks.

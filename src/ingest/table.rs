@@ -4,8 +4,10 @@
 //! file that replaced them (`_bpl_until`, the largest integer while
 //! current); a run reads the rows of the files up to its locked number
 //! that no file up to that number replaced (`sql::range`, `Lock::Files`).
-//! Declared columns are created without a type, so values are kept as the
-//! file wrote them for the typed input boundary to judge.
+//! Declared columns are created without a type: a value is stored as the
+//! ingestion hands it over, converted to its declared type where it
+//! converts and as the file wrote it where not, for the typed input
+//! boundary to judge.
 
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
