@@ -356,10 +356,16 @@ fn exclusive(ledger: &Connection) -> Result<Option<Connection>, RuntimeError> {
 fn stored(values: &mut [Value], kinds: &[&'static str]) {
     for (v, kind) in values.iter_mut().zip(kinds) {
         let Value::Text(text) = v else { continue };
-        if !matches!(
-            *kind,
-            "int" | "number" | "bool" | "date" | "timestamp" | "month"
-        ) {
+        // Already in the shape the boundary takes as stored (its own test,
+        // `sql::boundary`), or a kind kept as text: nothing to convert.
+        let shaped = match *kind {
+            "timestamp" => text.len() == 19 && text.as_bytes()[10] == b' ',
+            "date" => text.len() == 10,
+            "month" => text.len() == 7,
+            "int" | "number" | "bool" => false,
+            _ => true,
+        };
+        if shaped {
             continue;
         }
         let converted = crate::runtime::engine::sqlite::functions::convert(
