@@ -292,9 +292,9 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
         format!(
             "SELECT count(_bpl_problem), min(_bpl_problem) FROM (SELECT {} AS _bpl_problem \
              FROM {} AS d WHERE {this_version} AND ({}))",
-            super::boundary::problems("d", &unproven, |c| !c.nullable),
+            d.row_problems("d", &unproven, &|c| !c.nullable),
             ident(&data),
-            super::boundary::misfit("d", &unproven, |c| !c.nullable),
+            d.misfit("d", &unproven, &|c| !c.nullable),
         )
     };
     let gate_sql: Vec<&str> = expectations
