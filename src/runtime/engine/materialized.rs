@@ -5,10 +5,30 @@
 //! the data table is filled from the last point. Whether a row passes a
 //! point is a pure function of its columns; only counting needed state,
 //! and here it is a `GROUP BY _bpl_no` per point.
+//!
+//! An engine that stages this way fills its batch and window tables, then
+//! calls [`staged`] with its connection behind a [`StageConnection`]; the
+//! rest is here and in [`super::counts`].
 
 use super::counts::{int, per_partition, text, Bound, PartitionTally, StageConnection};
+use super::Staged;
+use crate::plan::JobPlan;
 use crate::runtime::RuntimeError;
 use crate::sql::range::{PointCount, PointTable, RangeStage};
+
+/// Stages a batch of `parts` partitions (whose batch and window tables are
+/// filled) the materialized way, and measures each: what
+/// [`super::Engine::stage`] returns for the batch.
+pub fn staged(
+    conn: &mut dyn StageConnection,
+    plan: &JobPlan,
+    range: &RangeStage,
+    values: &Bound,
+    parts: usize,
+) -> Result<Vec<Staged>, RuntimeError> {
+    let tallies = stage(conn, range, values, parts)?;
+    super::counts::staged(conn, plan, range, values, tallies)
+}
 
 /// Stages a batch of `parts` partitions through the stage's counting point
 /// tables into the data table; what the points counted, by the
