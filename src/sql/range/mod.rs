@@ -274,25 +274,20 @@ pub fn lower(
         let (rows, shaping, first) = b.row_stage()?;
         Ok::<_, Unsupported>((rows, shaping, first, b))
     };
-    let (rows, shaping, first, built) = build(true)?;
-    let (points, input_apart, accept_in_group, tables) = (
-        built.points,
-        built.input_apart,
-        built.accept_in_group,
-        built.counting.tables,
-    );
+    let (rows, shaping, first, mut built) = build(true)?;
     let output = shape(
         plan,
         &shaping,
         first.as_deref(),
         &rows,
-        accept_in_group,
+        built.accept_in_group.then_some(&mut built.counting),
         &Batch {
             keys: &keys,
             single,
             d,
         },
     )?;
+    let (points, input_apart, tables) = (built.points, built.input_apart, built.counting.tables);
     let input_count = match (&first, input_apart) {
         (Some(a), true) => Some(format!(
             "{with}SELECT _bpl_no, count(*) FROM {} GROUP BY 1",
