@@ -79,6 +79,9 @@ pub(crate) struct Builder<'s> {
     pub src: &'s str,
     /// Where `src` starts in the file: added to pest's offsets in spans.
     base: usize,
+    /// Where each `//` in `src` starts, ascending: the only places a line
+    /// comment can start (see [`Builder::may_end_in_trivia`]).
+    slashes: Vec<usize>,
     diags: RefCell<Vec<Diagnostic>>,
     /// How many expression nodes enclose the expression being built, and
     /// whether the one being built already hit [`super::MAX_EXPR_DEPTH`]
@@ -94,6 +97,7 @@ impl<'s> Builder<'s> {
             file,
             src,
             base,
+            slashes: src.match_indices("//").map(|(at, _)| at).collect(),
             diags: RefCell::new(Vec::new()),
             expr_depth: Cell::new(0),
             expr_too_deep: Cell::new(false),
@@ -116,11 +120,35 @@ impl<'s> Builder<'s> {
         if is_token(p.as_rule()) {
             return self.at(start, end);
         }
-        if !may_end_in_trivia(self.src, start, end) {
+        if !self.may_end_in_trivia(start, end) {
             debug_assert_eq!(trim_trailing_trivia(s.as_str()), end - start);
             return self.at(start, end);
         }
         self.at(start, start + trim_trailing_trivia(s.as_str()))
+    }
+
+    /// Whether the pair at `start..end` of `src` can end in skipped trivia:
+    /// only if its last character is a blank (or not ASCII: `trim_end`
+    /// knows Unicode blanks), or it ends where a line does and a `//` on
+    /// that line may start a comment (one runs to the end of its line).
+    /// Most pairs end in a token, mid-line or at a line's end without a
+    /// comment, and then need no look at their text.
+    fn may_end_in_trivia(&self, start: usize, end: usize) -> bool {
+        let bytes = self.src.as_bytes();
+        let Some(&last) = bytes[start..end].last() else {
+            return false;
+        };
+        if !last.is_ascii() || (last as char).is_whitespace() {
+            return true;
+        }
+        if !matches!(bytes.get(end), None | Some(b'\n' | b'\r')) {
+            return false;
+        }
+        let before_end = self.slashes.partition_point(|&at| at < end);
+        before_end > 0 && {
+            let at = self.slashes[before_end - 1];
+            at >= start && !bytes[at..end].contains(&b'\n')
+        }
     }
 
     /// The span of `start..end`, offsets into [`Builder::src`].
@@ -991,21 +1019,6 @@ fn sql_type(name: &str) -> Option<&'static str> {
         "numeric" | "money" | "number" => "decimal(18, 2)",
         _ => return None,
     })
-}
-
-/// Whether the pair at `start..end` of `src` can end in skipped trivia:
-/// only if its last character is a blank (or not ASCII: `trim_end` knows
-/// Unicode blanks), or it ends where a line does (a `//` comment runs to
-/// the end of its line). Most pairs end mid-line in a token, and then
-/// need no look at their text.
-fn may_end_in_trivia(src: &str, start: usize, end: usize) -> bool {
-    let bytes = src.as_bytes();
-    let Some(&last) = bytes[start..end].last() else {
-        return false;
-    };
-    !last.is_ascii()
-        || (last as char).is_whitespace()
-        || matches!(bytes.get(end), None | Some(b'\n' | b'\r'))
 }
 
 /// Length of `text` without trailing whitespace and line comments.
