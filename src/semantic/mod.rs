@@ -98,9 +98,30 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
         diags.extend(d);
         types.extend(t);
     }
-    contracts::check(&symbols, options, &mut diags);
-    time_zones::check(&symbols, &mut diags);
-    let mut program = lower::lower(&symbols, &schemas, lower_jobs.then_some(&types), &mut diags);
+    // Contracts and time zones read only the symbols: checked on another
+    // core while this one lowers the program. Their diagnostics still come
+    // before lowering's, as when the passes ran one after the other.
+    let (checked, lowered) = std::thread::scope(|scope| {
+        let symbols = &symbols;
+        let contracts = crate::syntax::spawn_scoped(scope, move || {
+            let mut diags = Vec::new();
+            contracts::check(symbols, options, &mut diags);
+            time_zones::check(symbols, &mut diags);
+            diags
+        });
+        let mut lowering = Vec::new();
+        let program = lower::lower(
+            symbols,
+            &schemas,
+            lower_jobs.then_some(&types),
+            &mut lowering,
+        );
+        let checked = contracts.join().expect("checks never panic");
+        (checked, (program, lowering))
+    });
+    let (mut program, lowering) = lowered;
+    diags.extend(checked);
+    diags.extend(lowering);
     additivity::check(&symbols, &mut program, &mut diags);
     gates::check(&symbols, &program, &mut diags);
     Analysis {
