@@ -1,12 +1,12 @@
-//! Expressions to SQLite. Dates, months and timestamps are sortable text
-//! (see `types`); calendar functions SQLite lacks, and everything that
-//! needs a time zone, are scalar functions the engine registers (`bpl_*`),
-//! implemented once in Rust with chrono so no host setting leaks in.
+//! Expressions to SQL, written once for every dialect: what a dialect
+//! says differently (date arithmetic, calendar grains, the language's own
+//! functions, literals) it says through [`Dialect`].
 
 use crate::semantic::hir::{CallKind, DurationUnit, Expr, ExprKind, Lit, SortKey};
 use crate::semantic::T;
 use crate::syntax::ast::{BinaryOp, UnaryOp};
 
+use super::dialect::Dialect;
 use super::types::{ident, string};
 
 /// How column references are written where an expression is lowered.
@@ -18,9 +18,9 @@ pub enum Columns {
     Plain,
 }
 
-/// Where an expression is lowered.
+/// Where in a statement an expression is lowered.
 #[derive(Debug, Clone, Copy)]
-pub struct Ctx {
+pub struct Place {
     pub columns: Columns,
     /// In a boundary `x in [a, b]` is a closed range; elsewhere a list.
     pub ranges: bool,
@@ -30,7 +30,28 @@ pub struct Ctx {
     pub range: bool,
 }
 
-/// An expression the SQLite dialect cannot express yet.
+impl Place {
+    /// This place, in a dialect.
+    pub fn on(self, dialect: &dyn Dialect) -> Ctx<'_> {
+        Ctx {
+            columns: self.columns,
+            ranges: self.ranges,
+            range: self.range,
+            dialect,
+        }
+    }
+}
+
+/// Where an expression is lowered, and in which dialect.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub columns: Columns,
+    pub ranges: bool,
+    pub range: bool,
+    pub dialect: &'a dyn Dialect,
+}
+
+/// An expression a dialect cannot express yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported(pub String);
 
@@ -61,7 +82,7 @@ pub fn partition_column(key: Option<&str>) -> String {
 
 pub fn sql(e: &Expr, ctx: Ctx) -> R {
     Ok(match &e.kind {
-        ExprKind::Lit(l) => literal(l),
+        ExprKind::Lit(l) => literal(l, ctx.dialect),
         ExprKind::Column { alias, name } => match (ctx.columns, alias) {
             (Columns::Flat, Some(a)) => flat(a, name),
             _ => ident(name),
@@ -150,12 +171,12 @@ pub fn order_by(keys: &[SortKey], ctx: Ctx) -> R {
         .join(", "))
 }
 
-fn literal(l: &Lit) -> String {
+fn literal(l: &Lit, d: &dyn Dialect) -> String {
     match l {
         Lit::Int(i) => i.to_string(),
         Lit::Number(n) => n.clone(),
         Lit::String(s) | Lit::Date(s) | Lit::Month(s) => string(s),
-        Lit::Bool(b) => (if *b { "1" } else { "0" }).into(),
+        Lit::Bool(b) => d.boolean(*b).into(),
         Lit::Null => "NULL".into(),
         Lit::Timestamp(t) => string(&normalize_timestamp(t)),
         Lit::Duration { amount, unit } => match unit {
@@ -189,20 +210,10 @@ fn duration(e: &Expr) -> Option<(i64, DurationUnit)> {
     }
 }
 
-/// `x + 3d` on a date, month or timestamp, as SQLite date arithmetic.
+/// `x + 3d` on a date, month or timestamp.
 fn shift(base: &Expr, sign: i64, amount: i64, unit: DurationUnit, ctx: Ctx) -> R {
     let b = sql(base, ctx)?;
-    let n = sign * amount;
-    let modifier = match unit {
-        DurationUnit::Seconds => format!("'{n:+} seconds'"),
-        DurationUnit::Days => format!("'{n:+} days'"),
-        DurationUnit::Months => format!("'{n:+} months'"),
-    };
-    Ok(match base.ty {
-        T::Timestamp => format!("datetime({b}, {modifier})"),
-        T::Month => format!("substr(date({b} || '-01', {modifier}), 1, 7)"),
-        _ => format!("date({b}, {modifier})"),
-    })
+    Ok(ctx.dialect.shift(&b, &base.ty, sign * amount, unit))
 }
 
 fn binary(op: BinaryOp, l: &Expr, r: &Expr, ctx: Ctx) -> R {
@@ -227,18 +238,10 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, ctx: Ctx) -> R {
             }
         }
         if op == Sub && l.ty == T::Date && r.ty == T::Date {
-            return Ok(format!(
-                "CAST(julianday({}) - julianday({}) AS INTEGER)",
-                sql(l, ctx)?,
-                sql(r, ctx)?
-            ));
+            return Ok(ctx.dialect.days_between(&sql(r, ctx)?, &sql(l, ctx)?));
         }
         if op == Sub && l.ty == T::Timestamp && r.ty == T::Timestamp {
-            return Ok(format!(
-                "(unixepoch({}) - unixepoch({}))",
-                sql(l, ctx)?,
-                sql(r, ctx)?
-            ));
+            return Ok(ctx.dialect.seconds_between(&sql(r, ctx)?, &sql(l, ctx)?));
         }
     }
     if op == In {
@@ -258,7 +261,7 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, ctx: Ctx) -> R {
         Sub => format!("({ls} - {rs})"),
         Mul => format!("({ls} * {rs})"),
         // `/` never truncates, as the checker promises: 7 / 2 is 3.5.
-        Div => format!("(CAST({ls} AS REAL) / {rs})"),
+        Div => format!("({} / {rs})", ctx.dialect.to_float(&ls)),
         In => unreachable!("handled above"),
     })
 }
@@ -280,7 +283,11 @@ fn period(e: &Expr) -> Option<&'static str> {
 fn membership(l: &Expr, r: &Expr, ctx: Ctx) -> R {
     let ls = sql(l, ctx)?;
     if let Some(p) = period(r) {
-        return Ok(format!("({} = {})", calendar(p, &ls), sql(r, ctx)?));
+        return Ok(format!(
+            "({} = {})",
+            ctx.dialect.calendar(p, &ls),
+            sql(r, ctx)?
+        ));
     }
     match &r.kind {
         ExprKind::List(items) if ctx.ranges && items.len() == 2 => Ok(format!(
@@ -293,15 +300,6 @@ fn membership(l: &Expr, r: &Expr, ctx: Ctx) -> R {
     }
 }
 
-/// A date (or month) read at a calendar grain, as stored text.
-fn calendar(grain: &str, x: &str) -> String {
-    match grain {
-        "month" => format!("substr({x}, 1, 7)"),
-        "year" => format!("substr({x}, 1, 4)"),
-        other => format!("bpl_{other}({x})"),
-    }
-}
-
 fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
     let a = |i: usize| -> R {
         args.get(i)
@@ -309,6 +307,8 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
             .unwrap_or_else(|| Ok("NULL".into()))
     };
     let all = || list(args, ctx);
+    let d = ctx.dialect;
+    let own = |n: usize| -> Result<Vec<String>, Unsupported> { (0..n).map(&a).collect() };
     if kind == CallKind::Window {
         return Ok(format!("{name}({})", all()?));
     }
@@ -320,7 +320,7 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
         "sum" | "avg" | "min" | "max" if kind == CallKind::Aggregate => {
             format!("{name}({})", a(0)?)
         }
-        "percentile" => format!("bpl_percentile({}, {})", a(0)?, a(1)?),
+        "percentile" => d.function(name, &own(2)?),
         "null_rate" => format!("avg(CASE WHEN {} IS NULL THEN 1.0 ELSE 0.0 END)", a(0)?),
         "rows" | "partition_count" | "unmatched" => match args.first().map(|x| &x.kind) {
             Some(ExprKind::Alias(alias)) => format!(":{name}_{alias}"),
@@ -328,28 +328,25 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
         },
         // Seconds, as durations are compared: from the newest value to the
         // run's as-of time. No rows, no newest value: no value.
-        "freshness" => format!("(unixepoch(:as_of) - unixepoch(max({})))", a(0)?),
+        "freshness" => d.seconds_between(&format!("max({})", a(0)?), ":as_of"),
         "drift" => {
             return Err(Unsupported(format!(
-                "`{name}` is not supported by the SQLite engine yet"
+                "`{name}` is not supported by the {} engine yet",
+                d.name()
             )))
         }
         // scalars
         "coalesce" if args.len() == 1 => a(0)?,
         "coalesce" => format!("coalesce({})", all()?),
-        "to_date" => format!("bpl_to_date({}, {})", a(0)?, a(1)?),
+        "to_date" => d.function(name, &own(2)?),
         // Whole seconds, so the result is exact for whole-second timestamps.
-        "hours_between" => format!("((unixepoch({}) - unixepoch({})) / 3600.0)", a(1)?, a(0)?),
-        "days_between" => format!(
-            "CAST(julianday({}) - julianday({}) AS INTEGER)",
-            a(1)?,
-            a(0)?
-        ),
+        "hours_between" => format!("({} / 3600.0)", d.seconds_between(&a(0)?, &a(1)?)),
+        "days_between" => d.days_between(&a(0)?, &a(1)?),
         "abs" => format!("abs({})", a(0)?),
         "round" => format!("round({}, {})", a(0)?, a(1)?),
-        "to_float" => format!("CAST({} AS REAL)", a(0)?),
+        "to_float" => d.to_float(&a(0)?),
         "to_decimal" => format!("round({}, {})", a(0)?, a(1)?),
-        "lower" | "upper" => format!("bpl_{name}({})", a(0)?),
+        "lower" | "upper" => d.function(name, &own(1)?),
         "concat" => format!(
             "({})",
             args.iter()
@@ -357,12 +354,11 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
                 .collect::<Result<Vec<_>, _>>()?
                 .join(" || ")
         ),
-        "stable_id" => format!("bpl_stable_id({})", all()?),
-        "month" | "year" => calendar(name, &a(0)?),
-        "week" | "quarter" => calendar(name, &a(0)?),
-        "month_start" => format!("(substr({}, 1, 7) || '-01')", a(0)?),
+        "stable_id" => d.function(name, &[all()?]),
+        "month" | "year" | "week" | "quarter" => d.calendar(name, &a(0)?),
+        "month_start" => d.month_start(&a(0)?),
         "month_end" | "week_start" | "week_end" | "quarter_end" | "year_end" | "days_in_month" => {
-            format!("bpl_{name}({})", a(0)?)
+            d.function(name, &own(1)?)
         }
         other => format!("{other}({})", all()?),
     })

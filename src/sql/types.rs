@@ -1,24 +1,15 @@
-//! How the language's types are stored in SQLite. Dates, months and
-//! timestamps are text in a sortable form, so comparing them compares time:
-//! `2026-06-15`, `2026-06`, and `2026-06-15 08:30:00` (UTC, no offset).
-
-use crate::semantic::T;
-
-/// The SQLite column type for a language type.
-pub fn sqlite_type(t: &T) -> &'static str {
-    match t {
-        T::Bool | T::Int => "INTEGER",
-        T::Float | T::Decimal | T::DecimalLit | T::Duration => "REAL",
-        _ => "TEXT",
-    }
-}
+//! How values are written in every dialect: the text forms of dates and
+//! timestamps (sortable, so comparing them compares time: `2026-06-15`,
+//! `2026-06`, `2026-06-15 08:30:00` in UTC), and standard SQL quoting of
+//! identifiers and strings. Column types are each dialect's
+//! ([`super::dialect::Dialect::column_type`]).
 
 /// The text form of a timestamp: UTC, seconds, no offset.
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 /// The text form of a date.
 pub const DATE_FORMAT: &str = "%Y-%m-%d";
 
-/// Quotes an identifier for SQLite.
+/// Quotes an identifier (standard SQL).
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -33,7 +24,7 @@ pub fn table_ref(name: &str) -> String {
     }
 }
 
-/// Quotes a string literal for SQLite.
+/// Quotes a string literal (standard SQL).
 pub fn string(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }

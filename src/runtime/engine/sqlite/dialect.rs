@@ -1,0 +1,143 @@
+//! The SQLite dialect. Dates, months and timestamps are sortable text
+//! (`2026-06-15`, `2026-06`, `2026-06-15 08:30:00` in UTC), so comparing
+//! them compares time; what SQLite lacks, and everything that needs a time
+//! zone, is a `bpl_*` function the engine registers ([`super::functions`]),
+//! written once in Rust so no host setting leaks in.
+
+use crate::plan::Column;
+use crate::semantic::hir::DurationUnit;
+use crate::semantic::T;
+use crate::sql::dialect::Dialect;
+
+/// The SQLite dialect.
+pub struct Sqlite;
+
+/// The one SQLite dialect value, for lowering.
+pub static SQLITE: Sqlite = Sqlite;
+
+/// The SQLite column type for a language type.
+pub fn sqlite_type(t: &T) -> &'static str {
+    match t {
+        T::Bool | T::Int => "INTEGER",
+        T::Float | T::Decimal | T::DecimalLit | T::Duration => "REAL",
+        _ => "TEXT",
+    }
+}
+
+impl Dialect for Sqlite {
+    fn name(&self) -> &'static str {
+        "SQLite"
+    }
+
+    fn column_type(&self, t: &T) -> String {
+        sqlite_type(t).to_string()
+    }
+
+    fn boolean(&self, value: bool) -> &'static str {
+        if value {
+            "1"
+        } else {
+            "0"
+        }
+    }
+
+    fn temp_table(&self, name: &str) -> String {
+        format!("temp.{name}")
+    }
+
+    fn temp_index(&self, index: &str, table: &str, columns: &str) -> String {
+        format!("CREATE INDEX temp.{index} ON {table} ({columns})")
+    }
+
+    fn same(&self, a: &str, b: &str) -> String {
+        format!("{a} IS {b}")
+    }
+
+    fn differs(&self, a: &str, b: &str) -> String {
+        format!("{a} IS NOT {b}")
+    }
+
+    /// `LIMIT -1` (no limit): SQLite neither flattens such a subquery into
+    /// a query with a `WHERE` nor pushes terms into it.
+    fn unflattened(&self, select: &str) -> String {
+        format!("{select} LIMIT -1")
+    }
+
+    fn row_order(&self) -> &'static str {
+        "rowid"
+    }
+
+    fn total(&self, x: &str) -> String {
+        format!("total({x})")
+    }
+
+    fn create_view(&self, name: &str, select: &str) -> String {
+        format!("CREATE VIEW IF NOT EXISTS {name} AS {select}")
+    }
+
+    fn json_object(&self, args: &str) -> String {
+        format!("json_object({args})")
+    }
+
+    fn checksum(&self, columns: &str) -> String {
+        format!("bpl_checksum({columns})")
+    }
+
+    fn shift(&self, x: &str, ty: &T, n: i64, unit: DurationUnit) -> String {
+        let modifier = match unit {
+            DurationUnit::Seconds => format!("'{n:+} seconds'"),
+            DurationUnit::Days => format!("'{n:+} days'"),
+            DurationUnit::Months => format!("'{n:+} months'"),
+        };
+        match ty {
+            T::Timestamp => format!("datetime({x}, {modifier})"),
+            T::Month => format!("substr(date({x} || '-01', {modifier}), 1, 7)"),
+            _ => format!("date({x}, {modifier})"),
+        }
+    }
+
+    fn days_between(&self, from: &str, to: &str) -> String {
+        format!("CAST(julianday({to}) - julianday({from}) AS INTEGER)")
+    }
+
+    fn seconds_between(&self, from: &str, to: &str) -> String {
+        format!("(unixepoch({to}) - unixepoch({from}))")
+    }
+
+    fn calendar(&self, grain: &str, x: &str) -> String {
+        match grain {
+            "month" => format!("substr({x}, 1, 7)"),
+            "year" => format!("substr({x}, 1, 4)"),
+            other => format!("bpl_{other}({x})"),
+        }
+    }
+
+    fn month_start(&self, x: &str) -> String {
+        format!("(substr({x}, 1, 7) || '-01')")
+    }
+
+    fn to_float(&self, x: &str) -> String {
+        format!("CAST({x} AS REAL)")
+    }
+
+    fn typed_value(&self, q: &str, c: &Column) -> String {
+        crate::sql::boundary::value(q, c)
+    }
+
+    fn row_problems(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String {
+        crate::sql::boundary::problems(q, columns, required)
+    }
+
+    fn misfit(&self, q: &str, columns: &[Column], required: &dyn Fn(&Column) -> bool) -> String {
+        crate::sql::boundary::misfit(q, columns, required)
+    }
+
+    fn function(&self, name: &str, args: &[String]) -> String {
+        format!("bpl_{name}({})", args.join(", "))
+    }
+}
