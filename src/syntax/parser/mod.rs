@@ -156,16 +156,7 @@ fn starts_declaration(line: &str) -> bool {
     if let Some(rest) = line.strip_prefix("///") {
         return !rest.starts_with('/');
     }
-    const WORDS: [&str; 7] = [
-        "source",
-        "reference",
-        "dataset",
-        "function",
-        "aggregate",
-        "window",
-        "check",
-    ];
-    WORDS.iter().any(|w| {
+    errors::DECLARATIONS.iter().any(|w| {
         line.strip_prefix(w)
             .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
     })
