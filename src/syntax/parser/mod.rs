@@ -64,13 +64,7 @@ const PIECE_BYTES: usize = 8 * 1024;
 /// The whole file in one call to pest.
 fn parse_whole(file: FileId, src: &str) -> (Module, Vec<Diagnostic>) {
     match BplParser::parse(Rule::file, src) {
-        Ok(mut pairs) => {
-            let root = pairs.next().expect("the file rule yields one pair");
-            let builder = tree::Builder::new(file, src, 0);
-            let module = builder.module(root);
-            let diags = builder.finish();
-            (module, diags)
-        }
+        Ok(pairs) => build(file, src, 0, pairs),
         // `file` has catch-alls at every level, so this is rare: a limit hit.
         Err(e) => (
             Module {
@@ -89,9 +83,11 @@ fn parse_whole(file: FileId, src: &str) -> (Module, Vec<Diagnostic>) {
 }
 
 /// The file parsed in pieces of at least `piece_bytes`, each cut where a
-/// declaration starts a line right after a line that is only `}`; `None`
-/// unless every piece parses with no diagnostic at all (the file is then
-/// parsed whole, so a broken file is reported exactly as before).
+/// declaration starts a line right after a line that is only `}`. Pieces
+/// are kept while each parses with no diagnostic at all; from the first
+/// that has one, the rest of the file is parsed in one go, as the whole
+/// file would be from there. `None` when there is nothing to cut, or when
+/// pest gives up on the rest: the file is then parsed whole.
 ///
 /// Why: pest keeps every token of a parse in one vector, which for a
 /// 150 kB file grows to megabytes by doubling, each time copied and its
@@ -99,12 +95,15 @@ fn parse_whole(file: FileId, src: &str) -> (Module, Vec<Diagnostic>) {
 /// the cache. That was a sixth of a parse. A piece's tokens stay small and
 /// their memory is reused by the next piece.
 ///
-/// The same tree: a piece that parses cleanly ends in whole declarations,
-/// and no attempt inside a clean declaration looks past its closing brace
-/// (strings and comments end at the line, a body at its `}`), so the file
-/// parsed whole splits into the same declarations at the same places; the
-/// cut is at the start of a line, so no comment or blank run straddles it.
-/// `tests` below compare both ways on every example and on cut-up files.
+/// The same tree and diagnostics: a piece that parses cleanly ends in
+/// whole declarations, and no attempt inside a clean declaration looks past
+/// its closing brace (strings and comments end at the line, a body at its
+/// `}`), so the file parsed whole splits into the same declarations at the
+/// same places, and goes on from the next piece's start as a parse of the
+/// rest does. The cut is at the start of a line after a `}` line, so no
+/// comment or blank run straddles it and nothing after it runs on from
+/// the item before. `tests` below compare both ways on every example and
+/// on edited copies.
 fn parse_pieces(file: FileId, src: &str, piece_bytes: usize) -> Option<(Module, Vec<Diagnostic>)> {
     let starts = piece_starts(src, piece_bytes);
     if starts.len() < 2 {
@@ -113,16 +112,36 @@ fn parse_pieces(file: FileId, src: &str, piece_bytes: usize) -> Option<(Module, 
     let mut items = Vec::new();
     for (k, &start) in starts.iter().enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(src.len());
-        let piece = &src[start..end];
-        let root = BplParser::parse(Rule::file, piece).ok()?.next()?;
-        let builder = tree::Builder::new(file, piece, start);
-        let module = builder.module(root);
-        if !builder.finish().is_empty() {
-            return None;
+        match parse_text(file, &src[start..end], start)? {
+            (module, diags) if diags.is_empty() => items.extend(module.items),
+            _ => {
+                let (rest, diags) = parse_text(file, &src[start..], start)?;
+                items.extend(rest.items);
+                return Some((Module { file, items }, diags));
+            }
         }
-        items.extend(module.items);
     }
     Some((Module { file, items }, Vec::new()))
+}
+
+/// `text`, which starts at offset `base` of the file, parsed as a file;
+/// `None` if pest gives up.
+fn parse_text(file: FileId, text: &str, base: usize) -> Option<(Module, Vec<Diagnostic>)> {
+    let pairs = BplParser::parse(Rule::file, text).ok()?;
+    Some(build(file, text, base, pairs))
+}
+
+/// The module and diagnostics of a parse of `text` (at `base` in the file).
+fn build(
+    file: FileId,
+    text: &str,
+    base: usize,
+    mut pairs: pest::iterators::Pairs<'_, Rule>,
+) -> (Module, Vec<Diagnostic>) {
+    let root = pairs.next().expect("the file rule yields one pair");
+    let builder = tree::Builder::new(file, text, base);
+    let module = builder.module(root);
+    (module, builder.finish())
 }
 
 /// Where the pieces of [`parse_pieces`] start: offset 0, then the start of
@@ -241,7 +260,7 @@ mod tests {
         format!("{:?}", parse_whole(FileId(1), src))
     }
 
-    /// `Some` and the same tree as the whole file, or `None`.
+    /// What [`parse_pieces`] gives, if it cuts the file.
     fn in_pieces(src: &str, piece_bytes: usize) -> Option<String> {
         parse_pieces(FileId(1), src, piece_bytes).map(|p| format!("{p:?}"))
     }
@@ -250,33 +269,33 @@ mod tests {
     fn clean_files_parse_in_pieces_to_the_same_tree() {
         let src = corpus();
         for piece_bytes in [1, 200, 4096, PIECE_BYTES] {
-            let pieces = in_pieces(&src, piece_bytes).expect("the examples are clean");
+            let pieces = in_pieces(&src, piece_bytes).expect("the examples have many declarations");
             assert_eq!(pieces, whole(&src), "pieces of {piece_bytes} bytes");
         }
         assert!(piece_starts(&src, 1).len() > 10, "cut after every dataset");
     }
 
     #[test]
-    fn a_cut_inside_a_declaration_falls_back_to_the_whole_file() {
+    fn a_broken_piece_and_what_follows_are_parsed_as_the_whole_file_would() {
         // `}` ends the columns block in column 0, and a doc comment starts
         // the next line: a guess at a cut that is wrong.
         let src = "dataset a {\ncolumns {\nx: int\n}\n/// not an item\nkey x\n}\ndataset b {\n  key y\n}\n";
         assert!(piece_starts(src, 1).len() > 2);
-        assert_eq!(in_pieces(src, 1), None);
-        let (module, diags) = parse(FileId(1), src);
-        assert_eq!(format!("{:?}", (module, diags)), whole(src));
-        // Broken text after a cut: the file is parsed whole, and the
-        // diagnostic is the one the whole file gives.
-        let broken = "dataset a {\n  key x\n}\ndataset b {\n  key (y\n}\n";
-        assert_eq!(in_pieces(broken, 1), None);
-        assert!(!parse(FileId(1), broken).1.is_empty());
+        assert_eq!(in_pieces(src, 1), Some(whole(src)));
+        // Broken text after a clean piece: the same diagnostics, in the
+        // same places, as the whole file gives.
+        let broken = "dataset a {\n  key x\n}\ndataset b {\n  key (y\n}\ndataset c {\n  key z\n}\n";
+        let (module, diags) = parse_pieces(FileId(1), broken, 1).unwrap();
+        assert_eq!(module.items.len(), 3);
+        assert!(!diags.is_empty());
+        assert_eq!(in_pieces(broken, 1), Some(whole(broken)));
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
         /// Edits of the examples (characters deleted, or text from the
-        /// grammar's alphabet inserted): whenever every piece parses
-        /// cleanly, the tree is the whole file's.
+        /// grammar's alphabet inserted): cut in every place it can be, the
+        /// file gives the whole file's tree and diagnostics.
         #[test]
         fn edited_files_in_pieces_are_the_whole_files_tree(
             edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..3, prop::sample::select(vec![
@@ -299,9 +318,9 @@ mod tests {
                 }
                 src.replace_range(i..j, insert);
             }
-            if let Some(pieces) = in_pieces(&src, 1) {
-                prop_assert_eq!(pieces, whole(&src));
-            }
+            let pieces = in_pieces(&src, 1);
+            prop_assert!(pieces.is_some(), "the edited examples still have many declarations");
+            prop_assert_eq!(pieces.unwrap(), whole(&src));
         }
     }
 }
