@@ -14,6 +14,7 @@ mod contracts;
 mod declarations;
 mod expansion;
 mod expr;
+mod files;
 mod gates;
 pub mod hir;
 mod inputs;
@@ -88,6 +89,7 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
                             expansion::check_decl(decl, bodies, &mut expanded);
                         }
                         declarations::check(decl, &mut diags);
+                        files::check(decl, &mut diags);
                         inputs::check(decl, symbols, &mut diags);
                         calls::check(decl, symbols, &mut diags);
                         columns::check(decl, symbols, schemas, variants, record, &mut diags);

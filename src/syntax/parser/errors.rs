@@ -44,6 +44,9 @@ pub(super) const DECLARATIONS: &[&str] = &[
 /// The words a clause can start with.
 pub(crate) const CLAUSES: &[&str] = &[
     "table",
+    "files",
+    "changed",
+    "seed",
     "columns",
     "key",
     "clock",
@@ -72,6 +75,9 @@ pub(crate) const CLAUSES: &[&str] = &[
 /// The clauses as they are written, for help texts.
 const CLAUSE_FORMS: &[&str] = &[
     "table",
+    "files",
+    "changed files",
+    "seed",
     "columns",
     "key",
     "clock",
