@@ -132,11 +132,22 @@ pub(crate) fn before_run(
         .filter(|i| i.table.kind == DeclKind::Source)
         .map(|i| i.table.decl.clone())
         .collect();
+    if nothing_to_load(o) {
+        return Ok(());
+    }
     let warehouse = crate::ingest::open_warehouse(&o.stores().warehouse())?;
     for r in ingest(o, &warehouse, ledger, seen_at.to_string(), &names)? {
         say(&summary(&r));
     }
     super::seed::before_run(o, plan, &warehouse)
+}
+
+/// Whether the project has neither landing folders nor seeds: nothing
+/// for a run to load first, and no warehouse connection to open for it
+/// (a PostgreSQL warehouse has no ingestion connection).
+fn nothing_to_load(o: &Opened) -> bool {
+    file_sources(&o.program).next().is_none()
+        && !o.program.decls.iter().any(|d| d.access.seed.is_some())
 }
 
 /// Before a backfill: every landing folder's new files and every changed
@@ -146,6 +157,9 @@ pub(crate) fn before_backfill(
     ledger: &Ledger,
     seen_at: &str,
 ) -> Result<(), RuntimeError> {
+    if nothing_to_load(o) {
+        return Ok(());
+    }
     let warehouse = crate::ingest::open_warehouse(&o.stores().warehouse())?;
     let names: Vec<String> = file_sources(&o.program).map(|d| d.name.clone()).collect();
     ingest(o, &warehouse, ledger, seen_at.to_string(), &names)?;
