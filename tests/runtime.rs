@@ -654,7 +654,7 @@ fn only_the_engine_lowering_uses_the_engine_hint() {
                     .trim_start()
                     .starts_with("RuntimeError::Unsupported(_)")
                 && !line.contains("RuntimeError::Unsupported(m) =>");
-            if raises && !line.contains("sqlite::lower(") {
+            if raises && !line.contains("sqlite::lower(") && !line.contains("postgres::lower(") {
                 offenders.push(format!(
                     "{}:{}: {}",
                     entry.path().display(),

@@ -355,12 +355,12 @@ fn joins_dedupe_rules_bad_rows_and_groups_stage_alike_in_both_modes() {
 #[test]
 fn materialized_staging_counts_through_point_tables_and_calls_no_tally() {
     let p = mixed();
-    let run = |mode: &str| {
+    let run = |mode: &str, dataset: &str| {
         let out = p
             .bplc()
             .env("BPLC_SQLITE_STAGING", mode)
             .env("BPLC_LOG", "bplc=debug")
-            .args(["run", "-v", "order_lines", "--date", "2026-07-01"])
+            .args(["run", "-v", dataset, "--date", "2026-07-01"])
             .args(["--as-of", AS_OF, "--project"])
             .arg(p.path())
             .output()
@@ -368,13 +368,17 @@ fn materialized_staging_counts_through_point_tables_and_calls_no_tally() {
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let materialized = run("materialized");
+    let materialized = run("materialized", "order_lines");
     assert!(
         materialized.contains("CREATE TEMP TABLE bpl_point_0 AS"),
         "{materialized}"
     );
     assert!(!materialized.contains("bpl_tally("), "{materialized}");
-    let tally = run("tally");
+    // Rows going straight into a `group by` are counted by its groups.
+    let grouped = run("materialized", "daily_totals");
+    assert!(grouped.contains("count(*) AS _bpl_group_rows"), "{grouped}");
+    assert!(!grouped.contains("bpl_tally("), "{grouped}");
+    let tally = run("tally", "order_lines");
     assert!(tally.contains("bpl_tally("), "{tally}");
     assert!(!tally.contains("bpl_point_"), "{tally}");
 }

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod engine;
 pub mod fault;
 pub mod identity;
+pub mod ingest_ledger;
 pub mod ledger;
 pub mod lifecycle;
 pub mod manifest;
@@ -178,6 +179,13 @@ pub enum RuntimeError {
     },
     Engine(String),
     Io(String),
+    /// An error that carries its own code and help: landing files and
+    /// seeds (`crate::ingest`).
+    Coded {
+        code: Code,
+        message: String,
+        help: String,
+    },
 }
 
 impl RuntimeError {
@@ -221,6 +229,7 @@ impl RuntimeError {
             RuntimeError::ReasonRequired { .. } => codes::E0335,
             RuntimeError::Server { code, .. } => *code,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
+            RuntimeError::Coded { code, .. } => *code,
         }
     }
 
@@ -284,6 +293,7 @@ impl RuntimeError {
             ),
             RuntimeError::Interrupted => "nothing was published; run it again with `bplc run --retry RUN` (it reads exactly the rows it locked), or repeat the backfill to resume it".into(),
             RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
+            RuntimeError::Coded { help, .. } => help.clone(),
         }
     }
 }
@@ -431,6 +441,7 @@ impl std::fmt::Display for RuntimeError {
             RuntimeError::Server { message, .. } => f.write_str(message),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
+            RuntimeError::Coded { message, .. } => f.write_str(message),
         }
     }
 }

@@ -75,6 +75,8 @@ pub trait Dialect: Sync {
     fn calendar(&self, grain: &str, x: &str) -> String;
     /// The first day of the month of a date.
     fn month_start(&self, x: &str) -> String;
+    /// `x` rounded to `digits` decimal places.
+    fn round(&self, x: &str, digits: &str) -> String;
     /// `x` as a floating-point number.
     fn to_float(&self, x: &str) -> String;
     /// The typed input boundary (see [`super::boundary`] for SQLite's): column

@@ -343,9 +343,9 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
         "hours_between" => format!("({} / 3600.0)", d.seconds_between(&a(0)?, &a(1)?)),
         "days_between" => d.days_between(&a(0)?, &a(1)?),
         "abs" => format!("abs({})", a(0)?),
-        "round" => format!("round({}, {})", a(0)?, a(1)?),
+        "round" => d.round(&a(0)?, &a(1)?),
         "to_float" => d.to_float(&a(0)?),
-        "to_decimal" => format!("round({}, {})", a(0)?, a(1)?),
+        "to_decimal" => d.round(&a(0)?, &a(1)?),
         "lower" | "upper" => d.function(name, &own(1)?),
         "concat" => format!(
             "({})",

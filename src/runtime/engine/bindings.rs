@@ -12,16 +12,23 @@ use crate::semantic::hir::BindPolicyKind;
 use crate::sql::lower::LoweredJob;
 
 /// Resolves each binding of job `lowered` to a version and a checksum of
-/// its rows (see [`super::Engine::bindings`]).
+/// its rows (see [`super::Engine::bindings`]); `seeds` holds each
+/// binding's seed content hash, where it reads a seed.
 pub fn bindings(
     db: &mut dyn Rows,
     plan: &JobPlan,
     lowered: &LoweredJob,
     run: &RunScope,
     parts: &[PartitionRun],
+    seeds: &[Option<String>],
 ) -> Result<Vec<Binding>, RuntimeError> {
     let mut out: Vec<Binding> = Vec::new();
-    for (b, (_, query)) in plan.binds.iter().zip(&lowered.bindings) {
+    for ((b, (_, query)), seed) in plan
+        .binds
+        .iter()
+        .zip(&lowered.bindings)
+        .zip(seeds.iter().chain(std::iter::repeat(&None)))
+    {
         for part in parts {
             let (policy, version) = match &b.policy {
                 BindPolicyKind::Pinned(v) => ("pinned".to_string(), v.clone()),
@@ -36,6 +43,12 @@ pub fn bindings(
                     ("as of report close".into(), part.report_close.clone())
                 }
                 BindPolicyKind::Latest { .. } => ("latest".into(), "current rows".into()),
+            };
+            // A seed's version is its content hash.
+            let version = match seed {
+                Some(seed) if policy == "latest" => seed.clone(),
+                Some(seed) => format!("{version}, seed {seed}"),
+                None => version,
             };
             // The same version reads the same rows: counted once.
             if out

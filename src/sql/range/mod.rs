@@ -21,6 +21,15 @@
 //! terms into (`LIMIT -1` on SQLite), so every row reaching that point is
 //! counted exactly once, whatever else the planner rearranges.
 //!
+//! That is the dialect's [`Staging::Tally`]. A server engine cannot host a
+//! stateful function, so with [`Staging::Materialized`] each counting point
+//! is a connection-private table of the rows reaching it instead
+//! ([`PointTable`]): whether a row goes on is a pure function of the
+//! columns the tally would have been given (rule flags, row numbers,
+//! problems), so the next point reads the table through a plain filter,
+//! grouped statements count it ([`PointCount`]), and [`RangeStage::stage`]
+//! fills the data table from the last point. Both give the same counts.
+//!
 //! Row rules run where their columns first exist, before the first
 //! `dedupe` when they can: a quarantined row never takes part in
 //! deduplication, so a duplicate group never loses its valid row to an
@@ -265,25 +274,20 @@ pub fn lower(
         let (rows, shaping, first) = b.row_stage()?;
         Ok::<_, Unsupported>((rows, shaping, first, b))
     };
-    let (rows, shaping, first, built) = build(true)?;
-    let (points, input_apart, accept_in_group, tables) = (
-        built.points,
-        built.input_apart,
-        built.accept_in_group,
-        built.counting.tables,
-    );
+    let (rows, shaping, first, mut built) = build(true)?;
     let output = shape(
         plan,
         &shaping,
         first.as_deref(),
         &rows,
-        accept_in_group,
+        built.accept_in_group.then_some(&mut built.counting),
         &Batch {
             keys: &keys,
             single,
             d,
         },
     )?;
+    let (points, input_apart, tables) = (built.points, built.input_apart, built.counting.tables);
     let input_count = match (&first, input_apart) {
         (Some(a), true) => Some(format!(
             "{with}SELECT _bpl_no, count(*) FROM {} GROUP BY 1",
@@ -406,8 +410,19 @@ pub fn lower(
 fn without_columns(call: &Expr) -> Expr {
     let mut e = call.clone();
     e.walk_mut(&mut |x| {
+        // A typed null: `sum(NULL)` names no type, which an engine that
+        // resolves aggregates by type (PostgreSQL) refuses.
         if matches!(x.kind, ExprKind::Column { .. }) {
-            x.kind = ExprKind::Lit(crate::semantic::hir::Lit::Null);
+            let null = Expr {
+                kind: ExprKind::Lit(crate::semantic::hir::Lit::Null),
+                ..x.clone()
+            };
+            x.kind = ExprKind::Call {
+                name: "to_float".into(),
+                kind: crate::semantic::hir::CallKind::Scalar,
+                args: vec![null],
+                over: None,
+            };
         }
     });
     e

@@ -31,6 +31,9 @@ pub(super) enum Point {
     Dedupe { rn: String, accept: bool },
     /// The accepted rows, and which joins found no match (`unmatched`).
     Accept,
+    /// The groups of a `group by` the accepted rows go straight into,
+    /// each counting its rows: the accepted rows, a sum per group.
+    Grouped,
 }
 
 /// What a materialized point's table is counted by, each a `SELECT` whose
@@ -80,7 +83,28 @@ pub(super) struct Points<'a> {
     pub tables: Vec<PointTable>,
 }
 
+/// The column of a materialized group holding its number of rows.
+const GROUP_ROWS: &str = "_bpl_group_rows";
+
 impl Points<'_> {
+    /// `SELECT columns FROM (rows) GROUP BY by`, counting the rows that go
+    /// into the groups as accepted: in the `HAVING` (once per group) with
+    /// the tally, from the groups' row counts when materialized.
+    pub fn group(&mut self, columns: &str, rows: &str, by: &str) -> String {
+        match self.staging {
+            Staging::Tally => {
+                let call = self.d.function("tally", &self.tally_args(Point::Grouped));
+                format!("SELECT {columns} FROM ({rows}) GROUP BY {by} HAVING {call}")
+            }
+            Staging::Materialized => {
+                let groups = format!(
+                    "SELECT {columns}, count(*) AS {GROUP_ROWS} FROM ({rows}) GROUP BY {by}"
+                );
+                self.materialize(&groups, Point::Grouped)
+            }
+        }
+    }
+
     /// The rows of `rows` that go on past `point`, counted once each.
     pub fn pass(&mut self, rows: &str, point: Point) -> String {
         match self.staging {
@@ -132,6 +156,7 @@ impl Points<'_> {
                 };
                 vec![kind.to_string(), no, rn]
             }
+            Point::Grouped => vec![tally::ACCEPT_GROUP.to_string(), no, "count(*)".into()],
             Point::Accept => {
                 let mut args = vec![tally::ACCEPT.to_string(), no];
                 args.extend(
@@ -214,6 +239,10 @@ impl Points<'_> {
                 }));
                 (PointCount::Accept(grouped(&columns.join(", "))), None)
             }
+            Point::Grouped => (
+                PointCount::Accept(grouped(&format!("sum({GROUP_ROWS})"))),
+                None,
+            ),
         };
         self.tables.push(PointTable {
             drop: format!("DROP TABLE IF EXISTS {table}"),

@@ -6,7 +6,7 @@ use super::points::{Point, Points};
 use super::{record_of, ROW};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{Expr, Step};
-use crate::sql::dialect::{Dialect, Staging};
+use crate::sql::dialect::Dialect;
 use crate::sql::expr::{flat, list, order_by, sql, Unsupported};
 use crate::sql::lower::{named, table_of, RowRule};
 use crate::sql::types::{ident, string};
@@ -41,13 +41,6 @@ impl Builder<'_> {
     /// once there.
     fn fenced(&mut self, rows: &str, point: Point) -> String {
         self.counting.pass(rows, point)
-    }
-
-    /// Accepted rows are counted by the `group by` that shapes them (a
-    /// tally call in its `HAVING`); a materialized stage counts them at a
-    /// point of their own.
-    fn counts_in_group(&self) -> bool {
-        self.tally && self.counting.staging == Staging::Tally
     }
 
     /// Evaluates `which` rules on `rows`: flags, then the route.
@@ -209,7 +202,7 @@ impl Builder<'_> {
                 // Rows that go straight into one `group by` are counted
                 // there, a sum per group, not one by one.
                 let grouped = matches!(shaping.as_slice(), [Step::Group { .. }]);
-                if self.counts_in_group()
+                if self.tally
                     && grouped
                     && self.unmatched.is_empty()
                     && self.plan.hash_key().is_none()

@@ -1,7 +1,8 @@
 //! The shaping stage of a range statement: accepted rows to output rows,
 //! grouped by their partition.
 
-use super::{parts_columns, parts_table, tally, PLAIN, PLAIN_SINGLE, ROW, ROW_SINGLE};
+use super::points::Points;
+use super::{parts_columns, parts_table, PLAIN, PLAIN_SINGLE, ROW, ROW_SINGLE};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{ExprKind, Step};
 use crate::sql::dialect::Dialect;
@@ -24,7 +25,7 @@ pub(super) fn shape(
     shaping: &[Step],
     first: Option<&str>,
     accepted: &str,
-    accept_in_group: bool,
+    mut counted_groups: Option<&mut Points<'_>>,
     batch: &Batch<'_>,
 ) -> Result<String, Unsupported> {
     let (keys, single, d) = (batch.keys, batch.single, batch.d);
@@ -40,9 +41,9 @@ pub(super) fn shape(
             } => {
                 shaped = true;
                 // The partition's columns are the same on every row of a
-                // group; they are grouped by all the same, as every engine
-                // but SQLite requires of a column the select list carries.
-                let mut by: Vec<String> = carried.split(", ").map(str::to_string).collect();
+                // group; grouped by, so an engine that refuses bare columns
+                // beside aggregates (PostgreSQL) takes them too.
+                let mut by = vec![carried.clone()];
                 for k in group
                     .iter()
                     .filter(|k| !matches!(k.expr.kind, ExprKind::Lit(_)))
@@ -51,25 +52,14 @@ pub(super) fn shape(
                 }
                 let mut all = group.clone();
                 all.extend(aggregates.iter().cloned());
-                // `HAVING` runs once per group: the tally adds its rows.
-                let having = if accept_in_group {
-                    let call = d.function(
-                        "tally",
-                        &[
-                            tally::ACCEPT_GROUP.to_string(),
-                            "_bpl_no".into(),
-                            "count(*)".into(),
-                        ],
-                    );
-                    format!(" HAVING {call}")
-                } else {
-                    String::new()
-                };
-                format!(
-                    "SELECT {carried}, {} FROM ({q}) GROUP BY {}{having}",
-                    named(&all, ROW.on(d))?,
-                    by.join(", ")
-                )
+                // The partition's keys are the same on every row of a group.
+                let columns = format!("{carried}, {}", named(&all, ROW.on(d))?);
+                let by = by.join(", ");
+                // The accepted rows are counted by the groups they go into.
+                match counted_groups.as_deref_mut() {
+                    Some(points) => points.group(&columns, &q, &by),
+                    None => format!("SELECT {columns} FROM ({q}) GROUP BY {by}"),
+                }
             }
             Step::Aggregate(items) if single => {
                 shaped = true;

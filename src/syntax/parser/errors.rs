@@ -30,7 +30,8 @@ pub(crate) enum Context {
     Assignments,
 }
 
-const DECLARATIONS: &[&str] = &[
+/// The words a declaration starts with (`item_start` in the grammar).
+pub(super) const DECLARATIONS: &[&str] = &[
     "source",
     "reference",
     "dataset",
@@ -43,6 +44,9 @@ const DECLARATIONS: &[&str] = &[
 /// The words a clause can start with.
 pub(crate) const CLAUSES: &[&str] = &[
     "table",
+    "files",
+    "changed",
+    "seed",
     "columns",
     "key",
     "clock",
@@ -71,6 +75,9 @@ pub(crate) const CLAUSES: &[&str] = &[
 /// The clauses as they are written, for help texts.
 const CLAUSE_FORMS: &[&str] = &[
     "table",
+    "files",
+    "changed files",
+    "seed",
     "columns",
     "key",
     "clock",

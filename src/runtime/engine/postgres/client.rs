@@ -145,7 +145,13 @@ fn connect_error(e: &postgres::Error, url_env: &str) -> RuntimeError {
 /// coded; anything else is the engine's message.
 pub fn query_error(e: &postgres::Error) -> RuntimeError {
     use postgres::error::SqlState;
+    // A statement's own errors come from the server; one that does not is
+    // the connection's (closed, reset, a read or write that failed).
+    let io = e.as_db_error().is_none()
+        && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
     let lost = e.is_closed()
+        || io
+        || e.to_string().contains("communicating with the server")
         || e.code().is_some_and(|c| {
             [
                 SqlState::ADMIN_SHUTDOWN,

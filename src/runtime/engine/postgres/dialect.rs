@@ -62,6 +62,27 @@ BEGIN v := CAST(trim(t) AS double precision);
   RETURN v;
 EXCEPTION WHEN others THEN RETURN NULL;
 END $f$;
+-- `bucket` of hash partitioning: FNV-1a (64 bits) over the value's typed
+-- bytes, as the SQLite engine's `bpl_bucket` hashes it, so a row lands in
+-- the same bucket on both engines.
+CREATE OR REPLACE FUNCTION _bpl_fnv(bytes bytea) RETURNS numeric LANGUAGE plpgsql IMMUTABLE AS $f$
+DECLARE h numeric := 14695981039346656037; low integer;
+BEGIN
+  FOR i IN 0 .. length(bytes) - 1 LOOP
+    low := CAST(h % 256 AS integer);
+    h := h - low + (low # get_byte(bytes, i));
+    h := (h * 1099511628211) % 18446744073709551616;
+  END LOOP;
+  RETURN h;
+END $f$;
+CREATE OR REPLACE FUNCTION _bpl_le8(n numeric) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$f$ SELECT decode(string_agg(lpad(to_hex(CAST(trunc(((n + 18446744073709551616) % 18446744073709551616) / (256::numeric ^ k)) % 256 AS integer)), 2, '0'), '' ORDER BY k), 'hex') FROM generate_series(0, 7) AS k $f$;
+CREATE OR REPLACE FUNCTION _bpl_bucket(x text, n bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+$f$ SELECT CASE WHEN n > 0 THEN CAST(_bpl_fnv(CASE WHEN x IS NULL THEN '\x00'::bytea
+  ELSE '\x03'::bytea || _bpl_le8(octet_length(x)) || convert_to(x, 'UTF8') END) % n AS bigint) END $f$;
+CREATE OR REPLACE FUNCTION _bpl_bucket(x bigint, n bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+$f$ SELECT CASE WHEN n > 0 THEN CAST(_bpl_fnv(CASE WHEN x IS NULL THEN '\x00'::bytea
+  ELSE '\x01'::bytea || _bpl_le8(x) END) % n AS bigint) END $f$;
 CREATE OR REPLACE FUNCTION _bpl_as_bool(t text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $f$
 SELECT CASE trim(t) WHEN 'true' THEN true WHEN 'TRUE' THEN true WHEN '1' THEN true
   WHEN 'false' THEN false WHEN 'FALSE' THEN false WHEN '0' THEN false END
@@ -83,9 +104,11 @@ END $f$;
 CREATE OR REPLACE FUNCTION _bpl_as_month(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $f$
 SELECT CASE WHEN trim(t) ~ '^[0-9]{4}-(0[1-9]|1[0-2])$' THEN trim(t) END
 $f$;
+-- The zone is a literal the checker knows (an unknown one is an error
+-- here, where SQLite gives no value): looking it up per row would read
+-- the zone files each time.
 CREATE OR REPLACE FUNCTION _bpl_to_date(ts text, tz text) RETURNS text LANGUAGE sql STABLE AS $f$
 SELECT CASE WHEN ts ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}$'
-            AND EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz)
   THEN to_char((CAST(replace(ts, 'T', ' ') AS timestamp) AT TIME ZONE 'UTC') AT TIME ZONE tz, 'YYYY-MM-DD') END
 $f$;
 "#;
@@ -235,9 +258,11 @@ impl Dialect for Postgres {
         format!("(CAST({to} AS date) - CAST({from} AS date))")
     }
 
+    /// A float, so `/ 3600.0` divides floats as SQLite does (a `numeric`
+    /// division rounds its last digit differently).
     fn seconds_between(&self, from: &str, to: &str) -> String {
         format!(
-            "CAST(extract(epoch FROM CAST({to} AS timestamp) - CAST({from} AS timestamp)) AS bigint)"
+            "CAST(extract(epoch FROM CAST({to} AS timestamp) - CAST({from} AS timestamp)) AS double precision)"
         )
     }
 
@@ -252,6 +277,12 @@ impl Dialect for Postgres {
 
     fn month_start(&self, x: &str) -> String {
         format!("(substr({x}, 1, 7) || '-01')")
+    }
+
+    /// PostgreSQL rounds only `numeric` to places: the float's exact
+    /// decimal value is rounded, half away from zero, as SQLite does.
+    fn round(&self, x: &str, digits: &str) -> String {
+        format!("CAST(round(CAST({x} AS numeric), CAST({digits} AS integer)) AS double precision)")
     }
 
     fn to_float(&self, x: &str) -> String {
@@ -358,18 +389,10 @@ impl Dialect for Postgres {
             "days_in_month" => format!(
                 "CAST(extract(day FROM date_trunc('month', {d}) + interval '1 month' - interval '1 day') AS bigint)"
             ),
-            "stable_id" => format!(
-                "md5(concat_ws(chr(31), {}))",
-                args.iter()
-                    .map(|x| format!("CAST({x} AS text)"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            "bucket" => format!(
-                "CAST(('x' || substr(md5(CAST({} AS text)), 1, 8))::bit(32)::bigint % {} AS bigint)",
-                a(0),
-                a(1)
-            ),
+            // An argument may itself be a list of columns: `concat_ws`
+            // takes any number, of any type.
+            "stable_id" => format!("md5(concat_ws(chr(31), {}))", args.join(", ")),
+            "bucket" => format!("_bpl_bucket({}, CAST({} AS bigint))", a(0), a(1)),
             // The tally counts rows in a Rust function as they pass: a
             // PostgreSQL statement cannot call one (see `stage`).
             other => format!("_bpl_{other}({})", args.join(", ")),

@@ -110,7 +110,7 @@ impl PostgresEngine {
                 return Ok(l.clone());
             }
         }
-        let l = lower(plan).map_err(|u| RuntimeError::Unsupported(u.0))?;
+        let l = super::postgres::lower(plan).map_err(|u| RuntimeError::Unsupported(u.0))?;
         self.lowered = Some((plan.dataset.clone(), l.clone()));
         Ok(l)
     }

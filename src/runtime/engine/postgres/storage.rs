@@ -307,6 +307,8 @@ impl PostgresEngine {
                 let cols: Vec<String> = match &i.lock {
                     Some(Lock::Snapshot(c)) => vec![c.clone()],
                     Some(Lock::Cursor(cs)) => cs.clone(),
+                    // Landing files are ingested into SQLite warehouses only.
+                    Some(Lock::Files) => vec!["_bpl_file".into()],
                     None => vec![order.into()],
                 };
                 let quoted: Vec<String> = cols
@@ -354,7 +356,8 @@ impl PostgresEngine {
         parts: &[PartitionRun],
     ) -> Result<Vec<Binding>, RuntimeError> {
         let l = self.lowered(plan)?;
-        crate::runtime::engine::bindings::bindings(self, plan, &l, run, parts)
+        // Seeds are loaded into SQLite warehouses only (`bplc seed`).
+        crate::runtime::engine::bindings::bindings(self, plan, &l, run, parts, &[])
     }
 
     pub(super) fn next_version(

@@ -145,6 +145,10 @@ impl Dialect for Sqlite {
         format!("(substr({x}, 1, 7) || '-01')")
     }
 
+    fn round(&self, x: &str, digits: &str) -> String {
+        format!("round({x}, {digits})")
+    }
+
     fn to_float(&self, x: &str) -> String {
         format!("CAST({x} AS REAL)")
     }

@@ -151,6 +151,7 @@ impl SqliteEngine {
                 let cols: Vec<String> = match &i.lock {
                     Some(Lock::Snapshot(c)) => vec![c.clone()],
                     Some(Lock::Cursor(cs)) => cs.clone(),
+                    Some(Lock::Files) => vec!["_bpl_file".into()],
                     None => vec!["rowid".into()],
                 };
                 let quoted: Vec<String> = cols
@@ -194,7 +195,13 @@ impl SqliteEngine {
         parts: &[PartitionRun],
     ) -> Result<Vec<Binding>, RuntimeError> {
         let lowered = self.lowered(plan)?;
-        crate::runtime::engine::bindings::bindings(self, plan, &lowered, run, parts)
+        // A seed's version is its content hash.
+        let seeds = plan
+            .binds
+            .iter()
+            .map(|b| crate::ingest::seed::version(&self.conn, &b.table.decl))
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::runtime::engine::bindings::bindings(self, plan, &lowered, run, parts, &seeds)
     }
 
     pub(super) fn next_version(

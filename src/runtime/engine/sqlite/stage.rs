@@ -134,21 +134,18 @@ impl SqliteEngine {
         self.fill_batch(plan, stage, run, parts)?;
         // A batch of one binds its partition's values (`:p`, report close).
         let v = values(plan, run, first);
-        let mut conn = Stager(self);
-        let tallies = match stage.staging {
-            Staging::Tally => {
-                self.tally.reset(
-                    &stage.rules,
-                    &stage.points,
-                    stage.unmatched.len(),
-                    parts.len(),
-                );
-                self.execute(&stage.stage, &v)?;
-                self.tally.take()
-            }
-            Staging::Materialized => materialized::stage(&mut conn, stage, &v, parts.len())?,
-        };
-        counts::staged(&mut conn, plan, stage, &v, tallies)
+        if stage.staging == Staging::Materialized {
+            return materialized::staged(&mut Stager(self), plan, stage, &v, parts.len());
+        }
+        self.tally.reset(
+            &stage.rules,
+            &stage.points,
+            stage.unmatched.len(),
+            parts.len(),
+        );
+        self.execute(&stage.stage, &v)?;
+        let tallies = self.tally.take();
+        counts::staged(&mut Stager(self), plan, stage, &v, tallies)
     }
 
     pub(super) fn stage(
