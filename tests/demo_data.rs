@@ -169,7 +169,7 @@ fn every_source_and_reference_table_has_its_declared_columns() {
                 .map(|c| {
                     (
                         c.name.clone(),
-                        bplc::sql::types::sqlite_type(&c.ty.t).to_string(),
+                        bplc::runtime::demo::raw_type(&c.ty.t).to_string(),
                     )
                 })
                 .collect();
@@ -180,7 +180,7 @@ fn every_source_and_reference_table_has_its_declared_columns() {
             assert_eq!(t.rows, rows as u64, "{ex}: reported rows of {}", d.table);
             // Every non-null value is stored in the column's SQLite type.
             for c in &d.columns {
-                let want = match bplc::sql::types::sqlite_type(&c.ty.t) {
+                let want = match bplc::runtime::demo::raw_type(&c.ty.t) {
                     "INTEGER" => "integer",
                     "REAL" => "real",
                     _ => "text",

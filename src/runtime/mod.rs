@@ -5,6 +5,7 @@
 
 pub mod backfill;
 pub mod cancel;
+pub mod decimal;
 pub mod demo;
 pub mod diff;
 pub mod engine;

@@ -18,7 +18,7 @@
 use serde::Serialize;
 
 use super::expr::{sql, Columns, Ctx, Unsupported};
-use super::types::{ident, string, table_ref};
+use super::types::{ident, natural, string, table_ref};
 use crate::plan::{BindPlan, JobPlan, Table};
 use crate::semantic::hir::{BindPolicyKind, Named};
 use crate::syntax::ast::{RuleLevel, Severity};
@@ -91,7 +91,7 @@ fn operands(
              -> Result<(String, String), Unsupported> {
                 Ok(match &x.kind {
                     crate::semantic::hir::ExprKind::Lit(_) => {
-                        (show(w), format!("SELECT {}", sql(x, PLAIN)?))
+                        (show(w), format!("SELECT {}", natural(&sql(x, PLAIN)?, &x.ty)))
                     }
                     _ => (show(w), gate(x)?),
                 })
@@ -209,12 +209,22 @@ pub(super) fn bind_sql(b: &BindPlan) -> String {
     let cols = t
         .columns
         .iter()
-        .map(|c| ident(&c.name))
+        .map(|c| match c.ty.decimal_scale() {
+            Some(_) => format!(
+                "{} AS {}",
+                super::boundary::reference_value("_bpl_ref", c),
+                ident(&c.name)
+            ),
+            None => ident(&c.name),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     match filter {
-        Some(f) => format!("SELECT {cols} FROM {} WHERE {f}", table_ref(&t.table)),
-        None => format!("SELECT {cols} FROM {}", table_ref(&t.table)),
+        Some(f) => format!(
+            "SELECT {cols} FROM {} AS _bpl_ref WHERE {f}",
+            table_ref(&t.table)
+        ),
+        None => format!("SELECT {cols} FROM {} AS _bpl_ref", table_ref(&t.table)),
     }
 }
 
@@ -260,13 +270,20 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     // A condition over counters and parameters only has a value on an
     // empty partition too: it is not read from the staged rows, which would
     // give it no row (and so no value) to be computed on.
-    let gate_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
-        let cond = sql(e, PLAIN)?;
-        Ok(if reads_staged_rows(e) {
+    let gate_sql = |e: &crate::semantic::hir::Expr, cond: String| -> String {
+        if reads_staged_rows(e) {
             gate(cond)
         } else {
             format!("SELECT {cond} FROM (SELECT 1) AS counters")
-        })
+        }
+    };
+    let gate_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
+        Ok(gate_sql(e, sql(e, PLAIN)?))
+    };
+    // A value shown to a person or compared within a tolerance: a
+    // decimal's scaled integer divided back to its units.
+    let value_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
+        Ok(gate_sql(e, natural(&sql(e, PLAIN)?, &e.ty)))
     };
     // `drift(x)` compares the partition with the previous one: measured on
     // the staged and the published rows, read back as a counter (`drift0`, ...).
@@ -299,7 +316,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             text: r.text.clone(),
             sql: gate_of(&expr)?,
             sides: None,
-            operands: operands(&r.expr, &expr, &gate_of)?,
+            operands: operands(&r.expr, &expr, &value_of)?,
         });
     }
     let mut reconciliations = Vec::new();
@@ -313,7 +330,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             (
                 Some(_),
                 crate::semantic::hir::ExprKind::Binary(crate::syntax::ast::BinaryOp::Eq, l, rr),
-            ) => Some((gate_of(l)?, gate_of(rr)?)),
+            ) => Some((value_of(l)?, value_of(rr)?)),
             _ => None,
         };
         reconciliations.push(Gate {
@@ -322,7 +339,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             text: r.text.clone(),
             sql: gate_of(&r.expr)?,
             sides,
-            operands: operands(written, &r.expr, &gate_of)?,
+            operands: operands(written, &r.expr, &value_of)?,
         });
     }
     let key_duplicates = (!plan.key.is_empty() && !keys_proved_unique(plan)).then(|| {
@@ -356,9 +373,9 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         format!(
             "SELECT count(_bpl_problem), min(_bpl_problem) FROM (SELECT {} AS _bpl_problem \
              FROM {} AS d WHERE {this_version} AND ({}))",
-            super::boundary::problems("d", &unproven, |c| !c.nullable),
+            super::boundary::stored_problems("d", &unproven, |c| !c.nullable),
             ident(&data),
-            super::boundary::misfit("d", &unproven, |c| !c.nullable),
+            super::boundary::stored_misfit("d", &unproven, |c| !c.nullable),
         )
     };
     let gate_sql: Vec<&str> = expectations
@@ -396,13 +413,22 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     let mut create_cols: Vec<String> = plan
         .columns
         .iter()
-        .map(|c| format!("{} {}", ident(&c.name), super::types::sqlite_type(&c.ty)))
+        .map(|c| format!("{} {}", ident(&c.name), super::types::storage_type(&c.ty)))
         .collect();
     create_cols.extend(META_COLUMNS.iter().map(|(n, t)| format!("{n} {t}")));
     let view_cols = plan
         .columns
         .iter()
-        .map(|c| format!("d.{}", ident(&c.name)))
+        .map(|c| match c.ty.decimal_scale() {
+            // Readers get a decimal in its units; the stored integer stays
+            // exact (see the book's decimals section).
+            Some(_) => format!(
+                "{} AS {}",
+                natural(&format!("d.{}", ident(&c.name)), &c.ty),
+                ident(&c.name)
+            ),
+            None => format!("d.{}", ident(&c.name)),
+        })
         .chain(
             [
                 "s.run_id AS _bpl_run_id",
@@ -511,9 +537,11 @@ fn lift_drifts(
             format!(
                 "SELECT (cur - prev) * 1.0 / abs(prev) FROM (SELECT \
                  (SELECT coalesce(sum({metric}), 0) FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = :version) AS cur, \
-                 (SELECT sum({metric}) FROM {view} WHERE {same}) AS prev) WHERE prev <> 0",
+                 (SELECT sum({metric}) FROM (SELECT d.* FROM {data} AS d JOIN _bpl_pointer AS ptr \
+                 ON ptr.dataset = {name} AND ptr.partition = d._bpl_partition AND ptr.version = d._bpl_version) \
+                 WHERE {same}) AS prev) WHERE prev <> 0",
                 data = ident(&data_table(&plan.table)),
-                view = ident(&plan.table),
+                name = string(&plan.dataset),
                 same = same.join(" AND "),
             ),
         ));

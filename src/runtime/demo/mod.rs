@@ -29,6 +29,8 @@ mod domains;
 mod rng;
 mod table;
 
+pub use table::raw_type;
+
 use serde::Serialize;
 
 use crate::semantic::hir::Program;

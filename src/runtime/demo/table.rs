@@ -236,6 +236,9 @@ enum Role {
     Amount {
         signed: bool,
         rate: bool,
+        /// The declared scale: a value never has more digits after the
+        /// point, or the typed input boundary would refuse it.
+        scale: u8,
     },
     Int {
         lo: i64,
@@ -475,7 +478,8 @@ fn plan_table(program: &Program, a: &Analysis, s: &Setup, d: &Decl) -> TablePlan
                         let (lo, hi) = int_range(&c.name);
                         Role::Int { lo, hi }
                     }
-                    T::Decimal | T::DecimalLit => Role::Amount {
+                    T::Decimal(dec) | T::DecimalLit(dec) => Role::Amount {
+                        scale: dec.scale,
                         signed: a.signed.contains(&(d.id, c.name.clone())),
                         rate: ["rate", "ratio", "factor", "pct", "percent"]
                             .iter()
@@ -723,6 +727,23 @@ fn amount(h: u64, h2: u64, rate: bool) -> f64 {
     between(h2, 100 * decade, 1000 * decade) as f64 / 100.0
 }
 
+/// The column type of a demo table, as a source system would have it: a
+/// decimal as a float column of amounts in their units (the typed input
+/// boundary reads them exactly into scaled integers), the rest as stored.
+pub fn raw_type(t: &T) -> &'static str {
+    match t {
+        T::Decimal(_) | T::DecimalLit(_) => "REAL",
+        _ => sqlite_type(t),
+    }
+}
+
+/// `x` with at most `scale` digits after the point, rounded half away
+/// from zero: the float nearest to that decimal.
+fn to_scale(x: f64, scale: u8) -> f64 {
+    let m = 10f64.powi(i32::from(scale.min(15)));
+    (x * m).round() / m
+}
+
 /// `x` moved by `per_mille` thousandths, kept to its scale (cents, or
 /// millionths for a rate) with integer arithmetic.
 fn drift(x: f64, rate: bool, per_mille: i64) -> f64 {
@@ -796,7 +817,7 @@ pub fn write(
     let columns: Vec<String> = p
         .cols
         .iter()
-        .map(|c| format!("{} {}", ident(&c.name), sqlite_type(&c.ty)))
+        .map(|c| format!("{} {}", ident(&c.name), raw_type(&c.ty)))
         .collect();
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS {t}; CREATE TABLE {t} ({});",
@@ -955,8 +976,12 @@ fn facts(
                     let shift = i64::from(roll >= 75) + i64::from(roll >= 90);
                     row.cells[i] = Cell::Day(s.zone.local_day(base) + shift)
                 }
-                Role::Amount { signed, rate } => {
-                    let mut x = amount(v, s.h(t, D_VALUE2, &[draw, c.salt]), *rate);
+                Role::Amount {
+                    signed,
+                    rate,
+                    scale,
+                } => {
+                    let mut x = to_scale(amount(v, s.h(t, D_VALUE2, &[draw, c.salt]), *rate), *scale);
                     if bad == Some((Invalid::Amount, i)) {
                         x = if *signed { 0.0 } else { -x };
                     } else if odd && *signed {
@@ -1130,9 +1155,9 @@ fn entities(
                             }
                         }
                         Role::Version => row.text(i, version),
-                        Role::Amount { rate, .. } => {
+                        Role::Amount { rate, scale, .. } => {
                             let x = amount(w, s.h(t, D_VALUE2, &[e, iv, c.salt]), *rate);
-                            row.cells[i] = Cell::Real(drift(x, *rate, drift_by))
+                            row.cells[i] = Cell::Real(to_scale(drift(x, *rate, drift_by), *scale))
                         }
                         Role::Int { lo, hi } => {
                             let x = between(w, *lo, *hi);

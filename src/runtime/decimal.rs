@@ -1,0 +1,250 @@
+//! Exact decimals as the engine stores them: a `decimal(p, s)` value is the
+//! 64-bit integer `value * 10^s` (see `sql::types`). Converting a source's
+//! value reads its digits — a text as written, a float by the shortest
+//! text that reads back as the same float — never through float
+//! arithmetic, so `'0.1'` and `0.1` both become `10` at scale 2. A value
+//! with more digits after the point than the scale, or more digits in all
+//! than the precision, is refused, never rounded: the boundary makes it a
+//! bad row with the reason this module gives.
+//!
+//! Rounding happens only where the language asks for it (`round`,
+//! `to_decimal`, `/` and `avg`), always half away from zero, on integers.
+
+use rusqlite::functions::Context;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Result};
+
+use super::functions::FLAGS;
+
+/// `10^k` for the scales a decimal may have (up to 18, and the sums of two
+/// in a quotient's shift).
+fn pow10(k: u32) -> Option<i128> {
+    10i128.checked_pow(k)
+}
+
+/// The exact value of a decimal numeral: its digits as an integer and how
+/// many of them are after the point. Accepts a sign, digits with an
+/// optional point, and an optional exponent (`1.5e3`).
+fn digits(text: &str) -> Option<(i128, u32)> {
+    let t = text.trim();
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().ok()?),
+        None => (t, 0),
+    };
+    let (negative, unsigned) = match mantissa.as_bytes().first()? {
+        b'-' => (true, &mantissa[1..]),
+        b'+' => (false, &mantissa[1..]),
+        _ => (false, mantissa),
+    };
+    let (whole, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if whole.is_empty() && frac.is_empty()
+        || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    // Trailing zeros after the point say nothing about the value.
+    let frac = frac.trim_end_matches('0');
+    let mut n: i128 = 0;
+    for b in whole.bytes().chain(frac.bytes()) {
+        n = n.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+    }
+    let mut scale = frac.len() as i64 - i64::from(exponent);
+    if scale < 0 {
+        n = n.checked_mul(pow10(u32::try_from(-scale).ok()?)?)?;
+        scale = 0;
+    }
+    Some((if negative { -n } else { n }, u32::try_from(scale).ok()?))
+}
+
+/// A value as the integer scaled by `10^scale`, or why it is not a
+/// `decimal(precision, scale)`.
+pub fn scaled(v: ValueRef<'_>, precision: u8, scale: u8) -> std::result::Result<i64, String> {
+    let ty = format!("decimal({precision}, {scale})");
+    let (n, s) = match v {
+        ValueRef::Integer(i) => (i128::from(i), 0),
+        // The shortest text that reads back as this float: what it was
+        // written as, for any float with at most 15 significant digits.
+        ValueRef::Real(f) if f.is_finite() => digits(&f.to_string()).ok_or(format!("is not a valid {ty}"))?,
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(digits)
+            .ok_or(format!("is not a valid {ty}"))?,
+        _ => return Err(format!("is not a valid {ty}")),
+    };
+    if s > u32::from(scale) {
+        return Err(format!(
+            "has {s} digits after the point; {ty} keeps {scale}"
+        ));
+    }
+    let limit = pow10(u32::from(precision)).unwrap_or(i128::MAX);
+    match n.checked_mul(pow10(u32::from(scale) - s).unwrap_or(i128::MAX)) {
+        Some(x) if x.abs() < limit => Ok(x as i64),
+        _ => Err(format!(
+            "has more than {} digits before the point; {ty} holds {}",
+            precision - scale,
+            precision - scale
+        )),
+    }
+}
+
+/// `n / 10^k` rounded half away from zero.
+fn round_down(n: i128, k: u32) -> Option<i128> {
+    let m = pow10(k)?;
+    let q = n / m;
+    let r = n % m;
+    Some(if 2 * r.abs() >= m { q + n.signum() } else { q })
+}
+
+/// `a * 10^k / b` rounded half away from zero: a quotient of scaled
+/// integers at the scale the checker gave it. `None` for a zero divisor
+/// (SQL's division by zero is null) or a result a decimal cannot hold.
+pub fn divide(a: i64, b: i64, k: u32) -> Option<i64> {
+    if b == 0 {
+        return None;
+    }
+    let (n, d) = (i128::from(a).checked_mul(pow10(k)?)?, i128::from(b));
+    let (q, r) = (n / d, n % d);
+    let q = if 2 * r.abs() >= d.abs() {
+        q + (n.signum() * d.signum())
+    } else {
+        q
+    };
+    i64::try_from(q).ok()
+}
+
+/// A value as a decimal at `scale`, rounded half away from zero: an
+/// integer exactly, a float from its shortest text (so `2.675` is `2.68`,
+/// as written), a text by its digits. `None` for anything else, or a value
+/// a decimal cannot hold.
+pub fn rounded(v: ValueRef<'_>, scale: u8) -> Option<i64> {
+    let (n, s) = match v {
+        ValueRef::Integer(i) => (i128::from(i), 0),
+        ValueRef::Real(f) if f.is_finite() => digits(&f.to_string())?,
+        ValueRef::Text(t) => digits(std::str::from_utf8(t).ok()?)?,
+        _ => return None,
+    };
+    let x = if s > u32::from(scale) {
+        round_down(n, s - u32::from(scale))?
+    } else {
+        n.checked_mul(pow10(u32::from(scale) - s)?)?
+    };
+    i64::try_from(x).ok()
+}
+
+fn int(ctx: &Context<'_>, i: usize) -> Option<i64> {
+    match ctx.get_raw(i) {
+        ValueRef::Integer(n) => Some(n),
+        _ => None,
+    }
+}
+
+fn overflow(what: &str) -> rusqlite::Error {
+    rusqlite::Error::UserFunctionError(
+        format!("{what} does not fit a decimal: more than 18 digits").into(),
+    )
+}
+
+/// Registers the decimal functions the SQLite dialect calls.
+pub fn register(conn: &Connection) -> Result<()> {
+    // bpl_dec_div(a, b, k): a * 10^k / b, rounded.
+    conn.create_scalar_function("bpl_dec_div", 3, FLAGS, |ctx| {
+        let (Some(a), Some(b), Some(k)) = (int(ctx, 0), int(ctx, 1), int(ctx, 2)) else {
+            return Ok(None);
+        };
+        if b == 0 {
+            return Ok(None);
+        }
+        match divide(a, b, k as u32) {
+            Some(q) => Ok(Some(q)),
+            None => Err(overflow("a quotient")),
+        }
+    })?;
+    // bpl_dec_round(x, k): x / 10^k, rounded.
+    conn.create_scalar_function("bpl_dec_round", 2, FLAGS, |ctx| {
+        let (Some(x), Some(k)) = (int(ctx, 0), int(ctx, 1)) else {
+            return Ok(None);
+        };
+        Ok(round_down(i128::from(x), k as u32).map(|q| q as i64))
+    })?;
+    // bpl_dec_of_float(x, scale): a number as a decimal, rounded.
+    conn.create_scalar_function("bpl_dec_of_float", 2, FLAGS, |ctx| {
+        let scale = int(ctx, 1).unwrap_or(0) as u8;
+        match ctx.get_raw(0) {
+            ValueRef::Null => Ok(None),
+            v => match rounded(v, scale) {
+                Some(x) => Ok(Some(x)),
+                None => Err(overflow("a value")),
+            },
+        }
+    })?;
+    // bpl_dec_exact(x, column, precision, scale): a reference's decimal,
+    // or an error saying why it is not one.
+    conn.create_scalar_function("bpl_dec_exact", 4, FLAGS, |ctx| {
+        let column = ctx.get::<String>(1)?;
+        let (precision, scale) = (int(ctx, 2).unwrap_or(18) as u8, int(ctx, 3).unwrap_or(0) as u8);
+        match ctx.get_raw(0) {
+            ValueRef::Null => Ok(None),
+            v => scaled(v, precision, scale).map(Some).map_err(|why| {
+                rusqlite::Error::UserFunctionError(
+                    format!("a reference's column `{column}`: {why}").into(),
+                )
+            }),
+        }
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(t: &str) -> std::result::Result<i64, String> {
+        scaled(ValueRef::Text(t.as_bytes()), 18, 2)
+    }
+
+    #[test]
+    fn text_and_floats_are_read_by_their_digits() {
+        assert_eq!(of("0.1"), Ok(10));
+        assert_eq!(of(" 12.50 "), Ok(1250));
+        assert_eq!(of("-3"), Ok(-300));
+        assert_eq!(of("1.5e2"), Ok(15000));
+        assert_eq!(of("12.300"), Ok(1230));
+        assert_eq!(scaled(ValueRef::Real(0.1), 18, 2), Ok(10));
+        assert_eq!(scaled(ValueRef::Real(0.29), 18, 2), Ok(29));
+        assert_eq!(scaled(ValueRef::Real(-276.95), 18, 2), Ok(-27695));
+        assert_eq!(scaled(ValueRef::Integer(7), 18, 2), Ok(700));
+    }
+
+    #[test]
+    fn more_digits_than_the_type_holds_is_refused() {
+        assert_eq!(
+            of("12.345"),
+            Err("has 3 digits after the point; decimal(18, 2) keeps 2".into())
+        );
+        assert_eq!(
+            scaled(ValueRef::Integer(10_000), 5, 2),
+            Err("has more than 3 digits before the point; decimal(5, 2) holds 3".into())
+        );
+        assert!(of("abc").is_err());
+        assert!(of("1.2.3").is_err());
+        assert!(of("").is_err());
+        assert!(of("1e400").is_err());
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(divide(100, 3, 0), Some(33));
+        assert_eq!(divide(200, 3, 0), Some(67));
+        assert_eq!(divide(-200, 3, 0), Some(-67));
+        assert_eq!(divide(5, 2, 0), Some(3));
+        assert_eq!(divide(-5, 2, 0), Some(-3));
+        assert_eq!(divide(1, 0, 0), None);
+        assert_eq!(round_down(1235, 1), Some(124));
+        assert_eq!(round_down(-1235, 1), Some(-124));
+        assert_eq!(round_down(1234, 1), Some(123));
+        assert_eq!(rounded(ValueRef::Real(2.675), 2), Some(268));
+        assert_eq!(rounded(ValueRef::Real(-0.005), 2), Some(-1));
+        assert_eq!(rounded(ValueRef::Real(1234.5600000000002), 2), Some(123456));
+        assert_eq!(rounded(ValueRef::Integer(12), 2), Some(1200));
+    }
+}
