@@ -87,6 +87,24 @@ pub fn scaled(v: ValueRef<'_>, precision: u8, scale: u8) -> std::result::Result<
     }
 }
 
+/// Whether a number is a `decimal(precision, scale)` by the test the
+/// boundary's plain SQL makes (see `sql::boundary`): an integer with at
+/// most the whole digits, or a float that is the nearest float to a
+/// decimal of at most `scale` digits and small enough to be read without
+/// text. Other values may still be decimals: [`scaled`] decides.
+pub fn fits_quickly(v: ValueRef<'_>, precision: u8, scale: u8) -> bool {
+    let whole = 10f64.powi(i32::from(precision.saturating_sub(scale)));
+    match v {
+        ValueRef::Integer(i) => (i as f64).abs() < whole,
+        ValueRef::Real(f) => {
+            let m = 10f64.powi(i32::from(scale));
+            let limit = (2f64.powi(51) / m).floor().min(whole);
+            f.abs() < limit && (f * m).round() / m == f
+        }
+        _ => false,
+    }
+}
+
 /// `n / 10^k` rounded half away from zero.
 fn round_down(n: i128, k: u32) -> Option<i128> {
     let m = pow10(k)?;

@@ -235,6 +235,11 @@ fn fits(c: &crate::sql::boundary::Check, v: ValueRef<'_>) -> bool {
         let precision: u32 = rest.split(':').next().and_then(|p| p.parse().ok()).unwrap_or(18);
         return matches!(v, ValueRef::Integer(i) if i128::from(i).abs() < 10i128.pow(precision));
     }
+    if let Some((precision, scale)) = decimal_kind(&c.kind) {
+        // The plain-SQL path's test (`sql::boundary`), without text.
+        return super::decimal::fits_quickly(v, precision, scale)
+            || super::decimal::scaled(v, precision, scale).is_ok();
+    }
     match (c.kind.as_str(), v) {
         ("int", ValueRef::Integer(_)) | ("number", ValueRef::Integer(_) | ValueRef::Real(_)) => {
             true

@@ -1,0 +1,189 @@
+//! Exact decimals: a `decimal(p, s)` is stored as the integer
+//! `value * 10^s`, read exactly at the typed input boundary (by its digits,
+//! never through float arithmetic), summed exactly, and shown in its units
+//! in the consumer view, the gates and `bplc diff`.
+
+mod runtime_support;
+
+use runtime_support::*;
+
+const AS_OF: &str = "2026-07-05T00:00:00Z";
+
+const SPEC: &str = r#"source payments {
+  table "payments"
+  columns {
+    payment_id: int
+    day: date
+    amount: decimal(18, 2)
+  }
+  key payment_id
+}
+
+dataset daily_totals {
+  version 1
+  columns {
+    day: date
+    payments: int
+    total: decimal(18, 2)
+    average: decimal(18, 6)
+    largest: decimal(18, 2)
+  }
+  key day
+  partition by day: date
+  publish versioned
+  input pay = payments where day == p
+  compute {
+    from pay
+    group by day = p {
+      payments = row_count()
+      total = sum(pay.amount)
+      average = avg(pay.amount)
+      largest = max(pay.amount)
+    }
+  }
+  quality {
+    expect under_limit: max(largest) < 10.00 else warn
+  }
+  reconcile {
+    input == accepted + quarantined + duplicates
+    CONTROL
+  }
+}
+"#;
+
+/// The project, with a control total (which reads the source a second
+/// time) or without.
+fn project(control_total: bool) -> Project {
+    let control = if control_total {
+        "control_total: sum(total) == sum(pay.amount)"
+    } else {
+        ""
+    };
+    Project::new(&[("specs.bpl", &SPEC.replace("CONTROL", control))])
+}
+
+fn run(p: &Project, day: &str) -> (i32, serde_json::Value) {
+    p.json(&["run", "daily_totals", "--date", day, "--as-of", AS_OF])
+}
+
+/// Ten million amounts of up to 999.99, written as floats the way a source
+/// system writes them, sum to the cent: the published total is the exact
+/// integer sum of the cents, and the consumer view shows it in its units.
+#[test]
+fn ten_million_amounts_sum_to_the_cent() {
+    const N: i64 = 10_000_000;
+    let p = project(false);
+    // Cents from a fixed permutation of 0..100000, so the amounts are
+    // spread over every cent value; generated in SQL, so it stays fast.
+    let cents = "((i * 7919) % 100000)";
+    p.warehouse()
+        .execute_batch(&format!(
+            "CREATE TABLE payments(payment_id INTEGER, day TEXT, amount REAL);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {N})
+             INSERT INTO payments SELECT i, '2026-07-01', {cents} / 100.0 FROM n;"
+        ))
+        .unwrap();
+    let exact_cents = p.count(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {N}) \
+         SELECT sum({cents}) FROM n"
+    ));
+    let (code, out) = run(&p, "2026-07-01");
+    assert_eq!(code, 0, "{out}");
+    // Stored: the integer of cents, exactly.
+    assert_eq!(
+        p.rows("SELECT typeof(total), total FROM daily_totals__data"),
+        vec![format!("Text(\"integer\")|Integer({exact_cents})")]
+    );
+    // Seen by readers: the decimal in its units.
+    assert_eq!(
+        p.rows("SELECT printf('%.2f', total) FROM daily_totals"),
+        vec![format!("Text(\"{}.{:02}\")", exact_cents / 100, exact_cents % 100)]
+    );
+    // The average is a quotient at six digits, rounded half away from zero.
+    let average = (exact_cents as i128 * 10_000 * 2 + N as i128) / (2 * N as i128);
+    assert_eq!(
+        p.count("SELECT average FROM daily_totals__data") as i128,
+        average
+    );
+}
+
+fn bad_rows_project() -> Project {
+    let p = project(true);
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE payments(payment_id INTEGER, day TEXT, amount);
+             INSERT INTO payments VALUES
+               (1, '2026-07-01', '0.1'),
+               (2, '2026-07-01', 0.29),
+               (3, '2026-07-01', '-7'),
+               (4, '2026-07-01', 12),
+               (5, '2026-07-01', '12.345'),
+               (6, '2026-07-01', 'abc'),
+               (7, '2026-07-01', 1e17),
+               (8, '2026-07-01', ' 1.50 ');",
+        )
+        .unwrap();
+    p
+}
+
+/// A value is read by its digits: `'0.1'` is ten cents, a float by the
+/// digits it was written with; more digits after the point than the scale,
+/// or more before it than the precision allows, is a bad row with the
+/// reason, never a rounding.
+#[test]
+fn the_boundary_reads_decimals_by_their_digits_and_refuses_extra_digits() {
+    let p = bad_rows_project();
+    let (code, out) = run(&p, "2026-07-01");
+    assert_eq!(code, 0, "{out}");
+    // 10 + 29 - 700 + 1200 + 150 cents.
+    assert_eq!(p.count("SELECT total FROM daily_totals__data"), 689);
+    let ledger = rusqlite::Connection::open(p.ledger_path()).unwrap();
+    let mut stmt = ledger
+        .prepare("SELECT reason FROM quarantine ORDER BY reason")
+        .unwrap();
+    let reasons: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            "amount: '12.345' has 3 digits after the point; decimal(18, 2) keeps 2",
+            "amount: 'abc' is not a valid decimal(18, 2)",
+            "amount: 100000000000000000 has more than 16 digits before the point; decimal(18, 2) holds 16",
+        ]
+    );
+    // Counted, and the control total compares the exact sums, reported
+    // in units.
+    let shown = out.to_string();
+    assert!(shown.contains("\"quarantined\":3}"), "{out}");
+    assert!(
+        shown.contains(r#""name":"control_total","passed":true"#),
+        "{out}"
+    );
+    // A failing gate shows its operands in units.
+    assert!(shown.contains(r#""detail":"max(largest) = 12.0""#), "{out}");
+}
+
+/// `bplc diff` totals a decimal column exactly and shows it in its units.
+#[test]
+fn diff_shows_exact_decimal_totals() {
+    let p = bad_rows_project();
+    let (code, out) = run(&p, "2026-07-01");
+    assert_eq!(code, 0, "{out}");
+    p.warehouse()
+        .execute_batch("UPDATE payments SET amount = '0.11' WHERE payment_id = 1")
+        .unwrap();
+    let (code, out) = run(&p, "2026-07-01");
+    assert_eq!(code, 0, "{out}");
+    let (code, d) = p.json(&["diff", "daily_totals", "--partition", "2026-07-01"]);
+    assert_eq!(code, 0, "{d}");
+    let total = d["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["column"] == "total")
+        .unwrap_or_else(|| panic!("{d}"));
+    assert_eq!((total["from"].as_f64(), total["to"].as_f64()), (Some(6.89), Some(6.9)), "{d}");
+}
