@@ -187,3 +187,77 @@ fn diff_shows_exact_decimal_totals() {
         .unwrap_or_else(|| panic!("{d}"));
     assert_eq!((total["from"].as_f64(), total["to"].as_f64()), (Some(6.89), Some(6.9)), "{d}");
 }
+
+/// A warehouse written when decimals were floats (the stored column is
+/// REAL): a run is refused with the migration command, and the migration
+/// converts every stored version's values to scaled integers exactly,
+/// rounding at the declared scale — a float sum that drifted off the cent
+/// comes back to it — so a rollback to the old version shows them right.
+#[test]
+fn float_storage_of_a_decimal_is_migrated_exactly() {
+    let as_float = SPEC
+        .replace("total: decimal(18, 2)", "total: float")
+        .replace("total = sum(pay.amount)", "total = to_float(sum(pay.amount))")
+        .replace("CONTROL", "");
+    let p = Project::new(&[("specs.bpl", &as_float)]);
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE payments(payment_id INTEGER, day TEXT, amount REAL);
+             INSERT INTO payments VALUES (1, '2026-07-01', 0.1), (2, '2026-07-01', 0.2);",
+        )
+        .unwrap();
+    let (code, out) = run(&p, "2026-07-01");
+    assert_eq!(code, 0, "{out}");
+    // What a float column of the old storage held: a sum off the cent.
+    p.warehouse()
+        .execute_batch("UPDATE daily_totals__data SET total = 0.1 + 0.2")
+        .unwrap();
+    assert_eq!(
+        p.rows("SELECT total = 0.3 FROM daily_totals__data"),
+        vec!["Integer(0)"]
+    );
+
+    let spec = SPEC
+        .replace("version 1", "version 2")
+        .replace("CONTROL", "");
+    std::fs::write(p.path().join("specs.bpl"), spec).unwrap();
+    let (code, _, err) = p.text(&["run", "daily_totals", "--date", "2026-07-01", "--as-of", AS_OF]);
+    assert_eq!(code, 1, "{err}");
+    for said in [
+        "E0312",
+        "retypes `total` from REAL to INTEGER SCALE(2)",
+        "--mode migration",
+    ] {
+        assert!(err.contains(said), "{said} in: {err}");
+    }
+    let (code, report) = p.json(&[
+        "backfill",
+        "--from",
+        "daily_totals",
+        "--range",
+        "2026-07-01..2026-07-01",
+        "--mode",
+        "migration",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(code, 0, "{report}");
+    // Both versions hold 30 cents, exactly, as integers.
+    assert_eq!(
+        p.rows("SELECT _bpl_version, typeof(total), total FROM daily_totals__data"),
+        vec![
+            "Integer(1)|Text(\"integer\")|Integer(30)",
+            "Integer(2)|Text(\"integer\")|Integer(30)"
+        ]
+    );
+    let (code, out) = p.json(&[
+        "rollback",
+        "daily_totals",
+        "--partition",
+        "2026-07-01",
+        "--to-version",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(p.rows("SELECT total FROM daily_totals"), vec!["Real(0.3)"]);
+}
