@@ -1,10 +1,12 @@
 //! bplc: compiler and runtime for `.bpl` batch pipeline specifications.
 //!
 //! Data flows one way: `syntax` (text to AST) -> `semantic` -> `graph` ->
-//! `plan` -> `sql` -> `runtime`; `cli` drives them through `driver`. A module
-//! never reaches back up that chain. [`diagnostic`] is shared by all of them.
+//! `plan` -> `sql` -> `runtime` -> `demo`; `cli` drives them through
+//! `driver`. A module never reaches back up that chain. [`diagnostic`] is
+//! shared by all of them.
 
 pub mod cli;
+pub mod demo;
 pub mod diagnostic;
 pub mod driver;
 pub mod graph;

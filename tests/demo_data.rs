@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use bplc::runtime::demo::{self, DemoOptions, DemoReport};
+use bplc::demo::{self, DemoOptions, DemoReport};
+use bplc::runtime::engine::sqlite::load::raw_type;
+use bplc::runtime::engine::sqlite::load::SqliteLoader;
 use bplc::semantic::hir::Program;
 use bplc::syntax::ast::DeclKind;
 use rusqlite::Connection;
@@ -68,11 +70,11 @@ fn options(rows: u64, seed: u64, zone: Option<chrono_tz::Tz>) -> DemoOptions {
 fn fill(dir: &Path, rows: u64, seed: u64) -> (Connection, DemoReport) {
     let (program, zone) = program(dir);
     std::fs::create_dir_all(dir.join("target")).unwrap();
-    let conn = Connection::open(dir.join("target/warehouse.sqlite")).unwrap();
+    let path = dir.join("target/warehouse.sqlite");
     let mut calls = 0u64;
     let report = demo::fill(
         &program,
-        &conn,
+        Box::new(SqliteLoader::open(&path).unwrap()),
         &options(rows, seed, zone),
         &mut |_, done, total| {
             assert!(done <= total, "progress {done} of {total}");
@@ -81,7 +83,7 @@ fn fill(dir: &Path, rows: u64, seed: u64) -> (Connection, DemoReport) {
     )
     .unwrap();
     assert!(calls >= report.tables.len() as u64, "progress is reported");
-    (conn, report)
+    (Connection::open(&path).unwrap(), report)
 }
 
 /// The source and reference tables of a project, in declaration order.
@@ -166,12 +168,7 @@ fn every_source_and_reference_table_has_its_declared_columns() {
             let declared: Vec<(String, String)> = d
                 .columns
                 .iter()
-                .map(|c| {
-                    (
-                        c.name.clone(),
-                        bplc::runtime::demo::raw_type(&c.ty.t).to_string(),
-                    )
-                })
+                .map(|c| (c.name.clone(), raw_type(&c.ty.t).to_string()))
                 .collect();
             assert_eq!(found, declared, "{ex}: table {}", d.table);
             let rows: i64 = scalar(&conn, &format!("SELECT count(*) FROM \"{}\"", d.table));
@@ -180,7 +177,7 @@ fn every_source_and_reference_table_has_its_declared_columns() {
             assert_eq!(t.rows, rows as u64, "{ex}: reported rows of {}", d.table);
             // Every non-null value is stored in the column's SQLite type.
             for c in &d.columns {
-                let want = match bplc::runtime::demo::raw_type(&c.ty.t) {
+                let want = match raw_type(&c.ty.t) {
                     "INTEGER" => "integer",
                     "REAL" => "real",
                     _ => "text",
@@ -510,8 +507,10 @@ fn the_command_fills_the_warehouse_from_bpl_toml_the_same_in_any_zone_and_locale
     };
     let other = example("enforcement_sla");
     std::fs::create_dir_all(other.path().join("target")).unwrap();
-    let c = Connection::open(other.path().join("target/warehouse.sqlite")).unwrap();
-    demo::fill(&program, &c, &options(600, 9, zone), &mut |_, _, _| {}).unwrap();
+    let path = other.path().join("target/warehouse.sqlite");
+    let loader = Box::new(SqliteLoader::open(&path).unwrap());
+    demo::fill(&program, loader, &options(600, 9, zone), &mut |_, _, _| {}).unwrap();
+    let c = Connection::open(&path).unwrap();
     assert_eq!(by_command, checksum(&c, &tables));
 
     // Text output: a line per table.

@@ -19,7 +19,7 @@ fn lower_example(name: &str) {
     names.sort();
     for dataset in names {
         let plan = JobPlan::build(&program, dataset).expect("plans");
-        match bplc::sql::sqlite::lower(&plan) {
+        match bplc::runtime::engine::sqlite::lower(&plan) {
             Ok(lowered) => insta::assert_yaml_snapshot!(format!("{name}__{dataset}"), lowered),
             Err(e) => insta::assert_snapshot!(format!("{name}__{dataset}__unsupported"), e.0),
         }
@@ -38,7 +38,7 @@ fn finance_ledger_lowers_to_sqlite() {
 
 /// Lowers `dataset` of the pipeline benchmark's project with `edit`
 /// applied to its source text.
-fn lower_pipeline(dataset: &str, edit: impl Fn(String) -> String) -> bplc::sql::sqlite::LoweredJob {
+fn lower_pipeline(dataset: &str, edit: impl Fn(String) -> String) -> bplc::sql::lower::LoweredJob {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pipeline");
     let dir = tempfile::tempdir().expect("a temp dir");
     std::fs::write(
@@ -55,7 +55,7 @@ fn lower_pipeline(dataset: &str, edit: impl Fn(String) -> String) -> bplc::sql::
     );
     let program = checked.program.expect("a checked program");
     let plan = JobPlan::build(&program, dataset).expect("plans");
-    bplc::sql::sqlite::lower(&plan).expect("lowers")
+    bplc::runtime::engine::sqlite::lower(&plan).expect("lowers")
 }
 
 /// Validation skips the checks the job's own steps prove: a key a final

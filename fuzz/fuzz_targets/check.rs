@@ -31,7 +31,7 @@ fn front_end(text: &str) {
     if let (true, Some(program)) = (clean, &checked.program) {
         for dataset in program.datasets() {
             if let Ok(plan) = bplc::plan::JobPlan::build(program, &dataset.name) {
-                let _ = bplc::sql::sqlite::lower(&plan);
+                let _ = bplc::runtime::engine::sqlite::lower(&plan);
             }
         }
     }

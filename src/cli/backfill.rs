@@ -11,7 +11,6 @@ use super::{accept_format, usage_error, Cli, Format, EXIT_NOT_OK};
 use crate::graph::plan::{self as planner, Request};
 use crate::graph::DepGraph;
 use crate::runtime::backfill::{self, Mode, Report, Spec, Step};
-use crate::runtime::engine::{Engine, SqliteEngine};
 use crate::runtime::identity::Stores;
 
 #[derive(clap::Args, Debug)]
@@ -106,7 +105,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
         Some(b) => b.set_message(line.to_string()),
         None => tracing::info!("{line}"),
     };
-    let result = backfill::execute(&o.program, &spec, &mut engine, &mut ledger, &mut say);
+    let result = backfill::execute(&o.program, &spec, engine.as_mut(), &mut ledger, &mut say);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -542,10 +541,10 @@ pub fn diff(cli: &Cli, args: &DiffArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let mut engine = match o
-        .stores()
+    let stores = o.stores();
+    let mut engine = match stores
         .check_paths()
-        .and_then(|()| SqliteEngine::open(&o.warehouse))
+        .and_then(|()| stores.warehouse().open())
     {
         Ok(e) => e,
         Err(e) => return runtime_error(e),

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{accept_format, clean_project, usage_error, Cli, Format, Needs};
-use crate::runtime::demo::{self, DemoOptions, DemoReport};
+use crate::demo::{self, DemoOptions, DemoReport};
+use crate::runtime::engine::Warehouse;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -84,11 +85,17 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
     if let Err(code) = super::run::writable("warehouse", &warehouse) {
         return code;
     }
-    let conn = match rusqlite::Connection::open(&warehouse) {
-        Ok(c) => c,
-        Err(e) => return usage_error(format!("cannot open `{}`: {e}", warehouse.display())),
+    let store = Warehouse::of(&config.engine, warehouse.clone(), Vec::new());
+    let loader = match store.loader() {
+        Ok(l) => l,
+        Err(e) => {
+            return usage_error(format!(
+                "cannot open `{}`: {}",
+                warehouse.display(),
+                demo::DemoError::from(e)
+            ))
+        }
     };
-    let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
     let options = DemoOptions {
         rows: args.rows,
         seed: args.seed,
@@ -97,7 +104,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
         time_zone,
     };
     let mut bar = Progress::new(std::io::stderr().is_terminal());
-    let result = demo::fill(&program, &conn, &options, &mut |table, done, total| {
+    let result = demo::fill(&program, loader, &options, &mut |table, done, total| {
         bar.update(table, done, total)
     });
     bar.finish();

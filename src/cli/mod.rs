@@ -146,7 +146,7 @@ pub struct ExplainArgs {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
-    crate::runtime::engine::quiet_sqlite_statistics();
+    crate::runtime::engine::sqlite::quiet_sqlite_statistics();
     let parsed = command()
         .try_get_matches()
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));

@@ -11,7 +11,7 @@ use super::run_args::{dimensions, refuse, run_dates};
 use super::{accept_format, clean_project, usage_error, Cli, Format, Needs, EXIT_NOT_OK};
 use crate::diagnostic::codes;
 use crate::plan::JobPlan;
-use crate::runtime::engine::SqliteEngine;
+use crate::runtime::engine::Engine;
 use crate::runtime::identity::Stores;
 use crate::runtime::ledger::Ledger;
 use crate::runtime::lifecycle::{Request, Runner};
@@ -112,6 +112,8 @@ pub(crate) struct Opened {
     pub program: crate::semantic::hir::Program,
     /// The project's name in `bpl.toml`: the identity its files carry.
     pub name: String,
+    /// The engine `bpl.toml` chooses.
+    pub engine: crate::project::Engine,
     /// The project's files, for contract hashes.
     pub sources: crate::syntax::span::SourceMap,
     pub warehouse: PathBuf,
@@ -142,6 +144,7 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
     Ok(Opened {
         program,
         name: checked.project.config.name.clone(),
+        engine: checked.project.config.engine,
         sources: checked.project.sources,
         warehouse,
         ledger,
@@ -162,6 +165,7 @@ impl Opened {
     pub(crate) fn stores(&self) -> Stores {
         Stores {
             project: self.name.clone(),
+            engine: self.engine,
             warehouse: self.warehouse.clone(),
             ledger: self.ledger.clone(),
             attach: self.attach.clone(),
@@ -328,7 +332,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
     let mut say = progress(cli, args.verbose);
     let mut runner = Runner {
         plan: &plan,
-        engine: &mut engine,
+        engine: engine.as_mut(),
         ledger: &mut ledger,
         progress: &mut say,
     };
@@ -498,7 +502,7 @@ fn review(decision: &str, d: &Decider) -> Review {
 /// The project's stores and the plan of the dataset of an existing run,
 /// for `recover`, `approve` and `reject`.
 /// The project, the job of `run`'s dataset, the warehouse and the ledger.
-type ForRun = (Opened, JobPlan, SqliteEngine, Ledger);
+type ForRun = (Opened, JobPlan, Box<dyn Engine>, Ledger);
 
 fn for_run(cli: &Cli, project: &Path, run: &str) -> Result<ForRun, u8> {
     let o = open(cli, project, "runs are only resolved", Needs::Jobs)
@@ -519,31 +523,32 @@ pub fn recover(cli: &Cli, args: &RunIdArgs) -> u8 {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let code = match crate::runtime::recover::recover(&plan, &mut engine, &mut ledger, &args.run) {
-        Ok((decision, m)) => {
-            if cli.format == Format::Json {
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "run_id": m.run_id, "decision": decision, "status": m.status
-                    }))
-                    .expect("serialises")
-                );
-            } else {
-                outln!(
-                    "{}: {} (now {})",
-                    m.run_id,
-                    decision.name(),
-                    m.status.name()
-                );
+    let code =
+        match crate::runtime::recover::recover(&plan, engine.as_mut(), &mut ledger, &args.run) {
+            Ok((decision, m)) => {
+                if cli.format == Format::Json {
+                    outln!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({
+                            "run_id": m.run_id, "decision": decision, "status": m.status
+                        }))
+                        .expect("serialises")
+                    );
+                } else {
+                    outln!(
+                        "{}: {} (now {})",
+                        m.run_id,
+                        decision.name(),
+                        m.status.name()
+                    );
+                }
+                match decision {
+                    crate::runtime::recover::Recovery::ManualReviewRequired => EXIT_NOT_OK,
+                    _ => 0,
+                }
             }
-            match decision {
-                crate::runtime::recover::Recovery::ManualReviewRequired => EXIT_NOT_OK,
-                _ => 0,
-            }
-        }
-        Err(e) => runtime_error(e),
-    };
+            Err(e) => runtime_error(e),
+        };
     super::metrics::after_runs(&o, code)
 }
 
@@ -560,7 +565,7 @@ pub fn on_held(cli: &Cli, args: &ReviewArgs, command: &str) -> u8 {
     let mut say = progress(cli, false);
     let mut runner = Runner {
         plan: &plan,
-        engine: &mut engine,
+        engine: engine.as_mut(),
         ledger: &mut ledger,
         progress: &mut say,
     };
@@ -612,7 +617,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> u8 {
         review: review("rolled back", &args.decider),
         today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
     };
-    match crate::runtime::rollback::rollback(&mut engine, &mut ledger, &plan, ask) {
+    match crate::runtime::rollback::rollback(engine.as_mut(), &mut ledger, &plan, ask) {
         Ok(m) => {
             let r = m
                 .review

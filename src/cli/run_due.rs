@@ -210,7 +210,7 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
                 };
                 let mut runner = Runner {
                     plan: &plan,
-                    engine,
+                    engine: engine.as_mut(),
                     ledger,
                     progress: &mut say,
                 };

@@ -1,5 +1,5 @@
 //! Stopping a run on SIGINT or SIGTERM. The first signal interrupts the
-//! statement the warehouse is running (SQLite rolls its transaction back)
+//! statement the warehouse is running (the engine rolls its transaction back)
 //! and asks the lifecycle to stop at its next step: the run is recorded
 //! FAILED, so it can be retried, and its leases are released. A second
 //! signal exits at once; the run is then left for `bplc recover`.
@@ -11,7 +11,10 @@ use std::sync::Mutex;
 use super::RuntimeError;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
-static HANDLES: Mutex<Vec<rusqlite::InterruptHandle>> = Mutex::new(Vec::new());
+/// How to interrupt what each open warehouse connection is running.
+type Interrupt = Box<dyn Fn() + Send>;
+
+static HANDLES: Mutex<Vec<Interrupt>> = Mutex::new(Vec::new());
 
 /// Installs the handler, once per process; commands that run jobs call it.
 pub fn install() {
@@ -30,18 +33,19 @@ pub fn install() {
              (a second signal stops at once)"
         );
         let handles = HANDLES.lock().unwrap_or_else(|e| e.into_inner());
-        for h in handles.iter() {
-            h.interrupt();
+        for interrupt in handles.iter() {
+            interrupt();
         }
     });
 }
 
-/// Lets a signal interrupt the statements of this connection.
-pub fn watch(conn: &rusqlite::Connection) {
+/// Lets a signal interrupt the statements of a connection: an engine
+/// hands over how to interrupt it.
+pub fn watch(interrupt: Interrupt) {
     HANDLES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push(conn.get_interrupt_handle());
+        .push(interrupt);
 }
 
 /// Whether a signal asked the run to stop.

@@ -21,40 +21,31 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-
-use super::engine::SqliteEngine;
+use super::engine::{Engine, Warehouse};
 use super::ledger::Ledger;
 use super::RuntimeError;
+
+pub use super::engine::Identity;
 
 /// The two files of a project, and the name `bpl.toml` gives it.
 #[derive(Debug, Clone)]
 pub struct Stores {
     pub project: String,
+    /// The engine `bpl.toml` chooses.
+    pub engine: crate::project::Engine,
     pub warehouse: PathBuf,
     pub ledger: PathBuf,
     /// Databases attached read-only as sources: `(alias, path)`.
     pub attach: Vec<(String, PathBuf)>,
 }
 
-/// The identity a file carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub id: String,
-    pub name: String,
-}
-
-const TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS _bpl_project (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
-
 impl Stores {
     /// Opens the warehouse and the ledger for a command that writes, after
     /// checking the paths and that both files are this project's.
-    pub fn open(&self) -> Result<(SqliteEngine, Ledger), RuntimeError> {
+    pub fn open(&self) -> Result<(Box<dyn Engine>, Ledger), RuntimeError> {
         self.check_paths()?;
-        let mut engine = SqliteEngine::open(&self.warehouse)?;
-        engine.attach(&self.attach)?;
-        let highest = highest_run(engine.connection())?;
+        let mut engine = self.warehouse().open()?;
+        let highest = engine.highest_run()?;
         // Looked at after the warehouse's runs: a run committed there had
         // its ledger first, so a process that opens a new pair beside
         // others doing the same never mistakes their runs for another
@@ -68,7 +59,7 @@ impl Stores {
             });
         }
         let mut ledger = Ledger::open(&self.ledger)?;
-        self.reconcile(engine.connection(), ledger.connection())?;
+        self.reconcile(engine.as_mut(), &ledger)?;
         ledger.continue_after(highest)?;
         Ok((engine, ledger))
     }
@@ -81,16 +72,10 @@ impl Stores {
             return Ok(None);
         }
         let ledger = Ledger::open(&self.ledger)?;
-        let Some(l) = read(ledger.connection()).map_err(|e| self.corrupt_ledger(e))? else {
+        let Some(l) = ledger.identity()? else {
             return Ok(Some(ledger));
         };
-        let w = match self.warehouse.is_file() {
-            true => Connection::open_with_flags(&self.warehouse, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .ok()
-                .and_then(|c| read(&c).ok().flatten()),
-            false => None,
-        };
-        match w {
+        match self.warehouse().peek_identity() {
             Some(w) if w.id != l.id => Err(self.foreign(&w, &l)),
             Some(_) => Ok(Some(ledger)),
             None if l.name == self.project => Ok(Some(ledger)),
@@ -106,7 +91,7 @@ impl Stores {
             path: path.display().to_string(),
             file: file.display().to_string(),
         };
-        if !self.warehouse.is_file() {
+        if !self.warehouse().exists() {
             return Err(missing("warehouse", &self.warehouse, &self.warehouse));
         }
         let dir = self.ledger.parent().filter(|d| !d.as_os_str().is_empty());
@@ -116,9 +101,15 @@ impl Stores {
         Ok(())
     }
 
-    fn reconcile(&self, warehouse: &Connection, ledger: &Connection) -> Result<(), RuntimeError> {
-        let w0 = read(warehouse).map_err(RuntimeError::sql)?;
-        let l0 = read(ledger).map_err(|e| self.corrupt_ledger(e))?;
+    /// The project's warehouse, as `bpl.toml` says: where its engine is
+    /// chosen.
+    pub fn warehouse(&self) -> Warehouse {
+        Warehouse::of(&self.engine, self.warehouse.clone(), self.attach.clone())
+    }
+
+    fn reconcile(&self, warehouse: &mut dyn Engine, ledger: &Ledger) -> Result<(), RuntimeError> {
+        let w0 = warehouse.identity()?;
+        let l0 = ledger.identity()?;
         match (&w0, &l0) {
             (Some(w), Some(l)) if w.id != l.id => return Err(self.foreign(w, l)),
             (Some(w), None) if w.name != self.project => {
@@ -135,14 +126,14 @@ impl Stores {
         });
         // Claimed file by file, each in one write transaction: two processes
         // opening a new pair at once agree on the first id written.
-        let w = claim(warehouse, &candidate).map_err(RuntimeError::sql)?;
-        let l = claim(ledger, &w).map_err(|e| self.corrupt_ledger(e))?;
+        let w = warehouse.claim_identity(&candidate)?;
+        let l = ledger.claim_identity(&w)?;
         if w.id != l.id {
             return Err(self.foreign(&w, &l));
         }
         if w.name != self.project {
-            rename(warehouse, &self.project).map_err(RuntimeError::sql)?;
-            rename(ledger, &self.project).map_err(|e| self.corrupt_ledger(e))?;
+            warehouse.rename_project(&self.project)?;
+            ledger.rename_project(&self.project)?;
         }
         Ok(())
     }
@@ -178,78 +169,6 @@ impl Stores {
             partner: partner.display().to_string(),
         }
     }
-
-    fn corrupt_ledger(&self, e: rusqlite::Error) -> RuntimeError {
-        RuntimeError::ledger(&self.ledger, e)
-    }
-}
-
-/// The identity a file carries, if any.
-pub fn read(conn: &Connection) -> Result<Option<Identity>, rusqlite::Error> {
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_bpl_project')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
-        return Ok(None);
-    }
-    let get = |key: &str| -> Result<Option<String>, rusqlite::Error> {
-        conn.query_row(
-            "SELECT value FROM _bpl_project WHERE key = ?1",
-            params![key],
-            |r| r.get(0),
-        )
-        .optional()
-    };
-    Ok(match (get("project_id")?, get("project_name")?) {
-        (Some(id), Some(name)) => Some(Identity { id, name }),
-        _ => None,
-    })
-}
-
-/// Writes `identity` into a file that has none; returns the one it has.
-fn claim(conn: &Connection, identity: &Identity) -> Result<Identity, rusqlite::Error> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    tx.execute_batch(TABLE)?;
-    if let Some(found) = read(&tx)? {
-        tx.commit()?;
-        return Ok(found);
-    }
-    for (key, value) in [
-        ("project_id", identity.id.as_str()),
-        ("project_name", identity.name.as_str()),
-        ("created_at", super::now().as_str()),
-    ] {
-        tx.execute(
-            "INSERT INTO _bpl_project (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
-    }
-    tx.commit()?;
-    Ok(identity.clone())
-}
-
-fn rename(conn: &Connection, name: &str) -> Result<(), rusqlite::Error> {
-    conn.execute(
-        "UPDATE _bpl_project SET value = ?1 WHERE key = 'project_name'",
-        params![name],
-    )
-    .map(drop)
-}
-
-/// The highest run number the warehouse holds a commit marker or a shadow
-/// version of (0 for none).
-pub fn highest_run(conn: &Connection) -> Result<i64, RuntimeError> {
-    conn.query_row(
-        "SELECT coalesce(max(n), 0) FROM (
-           SELECT CAST(substr(run_id, 5) AS INTEGER) AS n FROM _bpl_commits WHERE run_id LIKE 'run-%'
-           UNION ALL
-           SELECT CAST(substr(run_id, 5) AS INTEGER) FROM _bpl_shadow WHERE run_id LIKE 'run-%')",
-        [],
-        |r| r.get(0),
-    )
-    .map_err(RuntimeError::sql)
 }
 
 /// A run id as the ledger writes them.

@@ -6,6 +6,8 @@
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::engine::sqlite::identity as sqlite_identity;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{Manifest, Status};
@@ -70,6 +72,7 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct Ledger {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 /// One line of `bplc runs`.
@@ -91,7 +94,10 @@ impl Ledger {
     /// must exist (`identity::Stores` checks it first).
     pub fn open(path: &Path) -> Result<Ledger, RuntimeError> {
         let conn = Connection::open(path).map_err(|e| RuntimeError::ledger(path, e))?;
-        let ledger = Ledger { conn };
+        let ledger = Ledger {
+            conn,
+            path: path.to_path_buf(),
+        };
         ledger.migrate(path)?;
         Ok(ledger)
     }
@@ -100,7 +106,7 @@ impl Ledger {
         let c = &self.conn;
         c.busy_timeout(super::lock_timeout())
             .map_err(|e| RuntimeError::ledger(path, e))?;
-        c.execute_batch(super::engine::CONNECTION_SETTINGS)
+        c.execute_batch(super::engine::sqlite::CONNECTION_SETTINGS)
             .map_err(|e| RuntimeError::ledger(path, e))?;
         let version: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -136,6 +142,26 @@ impl Ledger {
 
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The project identity the ledger carries, if any (see `identity`).
+    pub fn identity(&self) -> Result<Option<super::engine::Identity>, RuntimeError> {
+        sqlite_identity::read(&self.conn).map_err(|e| RuntimeError::ledger(&self.path, e))
+    }
+
+    /// Writes `candidate` into a ledger that carries no identity; returns
+    /// the one it carries.
+    pub fn claim_identity(
+        &self,
+        candidate: &super::engine::Identity,
+    ) -> Result<super::engine::Identity, RuntimeError> {
+        sqlite_identity::claim(&self.conn, candidate)
+            .map_err(|e| RuntimeError::ledger(&self.path, e))
+    }
+
+    /// Records the project's new name.
+    pub fn rename_project(&self, name: &str) -> Result<(), RuntimeError> {
+        sqlite_identity::rename(&self.conn, name).map_err(|e| RuntimeError::ledger(&self.path, e))
     }
 
     /// New run ids continue after run `seq`: the highest run the warehouse
@@ -220,7 +246,7 @@ impl Ledger {
         &mut self,
         run_id: &str,
         dataset: &str,
-        records: &[(&str, Vec<super::tally::Quarantined>)],
+        records: &[(&str, Vec<super::engine::Quarantined>)],
     ) -> Result<(), RuntimeError> {
         if records.iter().all(|(_, r)| r.is_empty()) {
             return Ok(());

@@ -5,20 +5,15 @@
 
 pub mod backfill;
 pub mod cancel;
-pub mod decimal;
-pub mod demo;
 pub mod diff;
 pub mod engine;
 pub mod fault;
-pub mod functions;
 pub mod identity;
 pub mod ledger;
 pub mod lifecycle;
 pub mod manifest;
 pub mod recover;
 pub mod rollback;
-pub mod schema;
-pub mod tally;
 
 use std::path::Path;
 

@@ -9,7 +9,7 @@
 //! reason, counted, never published.
 //!
 //! The check is one call per row of `bpl_problems` (see
-//! `runtime::functions::problems`), which reads the columns' types from its
+//! `runtime::engine::sqlite::functions::problems`), which reads the columns' types from its
 //! first argument once per statement. A value already in the stored shape
 //! is kept as it is by plain SQL (`typeof`, `length`); `bpl_as` converts
 //! the rest — timestamps with `T`, `Z` or an offset become UTC

@@ -4,6 +4,7 @@
 //! units). Versions are compared inside `<table>__data`, so any two
 //! kept versions (active, superseded, submitted, shadow) can be compared.
 
+use super::dialect::Dialect;
 use super::types::{ident, natural, string};
 use crate::plan::JobPlan;
 use crate::semantic::T;
@@ -17,7 +18,7 @@ pub struct DiffSql {
     pub sample: String,
 }
 
-pub fn diff(plan: &JobPlan) -> DiffSql {
+pub fn diff(plan: &JobPlan, d: &dyn Dialect) -> DiffSql {
     let data = ident(&format!("{}__data", plan.table));
     let key = plan.identity();
     let version = |v: &str| {
@@ -25,7 +26,7 @@ pub fn diff(plan: &JobPlan) -> DiffSql {
     };
     let on = key
         .iter()
-        .map(|k| format!("a.{c} IS b.{c}", c = ident(k)))
+        .map(|k| d.same(&format!("a.{}", ident(k)), &format!("b.{}", ident(k))))
         .collect::<Vec<_>>()
         .join(" AND ");
     let others: Vec<&str> = plan
@@ -35,11 +36,14 @@ pub fn diff(plan: &JobPlan) -> DiffSql {
         .filter(|c| !key.iter().any(|k| k == c))
         .collect();
     let differs = if others.is_empty() {
-        "0".to_string()
+        d.boolean(false).to_string()
     } else {
         others
             .iter()
-            .map(|c| format!("a.{c} IS NOT b.{c}", c = ident(c)))
+            .map(|c| {
+                let (a, b) = (format!("a.{}", ident(c)), format!("b.{}", ident(c)));
+                d.differs(&a, &b)
+            })
             .collect::<Vec<_>>()
             .join(" OR ")
     };
@@ -52,12 +56,12 @@ pub fn diff(plan: &JobPlan) -> DiffSql {
         }
     };
     let json = |side: &str, cols: &[&str]| {
-        format!(
-            "json_object({})",
-            cols.iter()
+        d.json_object(
+            &cols
+                .iter()
                 .map(|c| format!("{}, {}", string(c), shown(side, c)))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
         )
     };
     let key_refs: Vec<&str> = key.iter().map(String::as_str).collect();
@@ -76,9 +80,9 @@ pub fn diff(plan: &JobPlan) -> DiffSql {
     );
     let counts = format!(
         "WITH a AS ({}), b AS ({}) SELECT \
-         coalesce(sum(NOT {pa}), 0), coalesce(sum(NOT {pb}), 0), \
-         coalesce(sum({pa} AND {pb} AND ({differs})), 0), \
-         coalesce(sum({pa} AND {pb} AND NOT ({differs})), 0) \
+         count(CASE WHEN NOT {pa} THEN 1 END), count(CASE WHEN NOT {pb} THEN 1 END), \
+         count(CASE WHEN {pa} AND {pb} AND ({differs}) THEN 1 END), \
+         count(CASE WHEN {pa} AND {pb} AND NOT ({differs}) THEN 1 END) \
          FROM a FULL OUTER JOIN b ON {on}",
         version(":from"),
         version(":to"),
@@ -105,7 +109,7 @@ pub fn diff(plan: &JobPlan) -> DiffSql {
             // shown in its units.
             let total = match c.ty.decimal_scale() {
                 Some(_) => natural(&format!("coalesce(sum({}), 0)", ident(&c.name)), &c.ty),
-                None => format!("total({})", ident(&c.name)),
+                None => d.total(&ident(&c.name)),
             };
             let sum = |v: &str| {
                 format!(

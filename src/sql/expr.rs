@@ -1,19 +1,19 @@
-//! Expressions to SQLite. Dates, months and timestamps are sortable text
-//! (see `types`); calendar functions SQLite lacks, and everything that
-//! needs a time zone, are scalar functions the engine registers (`bpl_*`),
-//! implemented once in Rust with chrono so no host setting leaks in.
+//! Expressions to SQL, written once for every dialect: what a dialect
+//! says differently (date arithmetic, calendar grains, the language's own
+//! functions, literals) it says through [`Dialect`].
 //!
 //! Every expression of a decimal type lowers to its value scaled by
 //! `10^scale` of that type (see `types`), an integer: sums and comparisons
 //! are exact. Where operands of different scales meet ([`sql_as`]), the
 //! smaller scale is multiplied up; a product's scale is the sum of its
-//! operands'; a quotient, an average and a rounding are computed by
-//! `bpl_dec_*` functions on the integers, half away from zero.
+//! operands'; a quotient, an average and a rounding are the engine's
+//! `dec_div` and `dec_round` functions on the integers, half away from zero.
 
 use crate::semantic::hir::{CallKind, DurationUnit, Expr, ExprKind, Lit, SortKey};
 use crate::semantic::T;
 use crate::syntax::ast::{BinaryOp, UnaryOp};
 
+use super::dialect::Dialect;
 use super::types::{ident, power_of_ten, string};
 
 /// How column references are written where an expression is lowered.
@@ -25,9 +25,9 @@ pub enum Columns {
     Plain,
 }
 
-/// Where an expression is lowered.
+/// Where in a statement an expression is lowered.
 #[derive(Debug, Clone, Copy)]
-pub struct Ctx {
+pub struct Place {
     pub columns: Columns,
     /// In a boundary `x in [a, b]` is a closed range; elsewhere a list.
     pub ranges: bool,
@@ -37,7 +37,28 @@ pub struct Ctx {
     pub range: bool,
 }
 
-/// An expression the SQLite dialect cannot express yet.
+impl Place {
+    /// This place, in a dialect.
+    pub fn on(self, dialect: &dyn Dialect) -> Ctx<'_> {
+        Ctx {
+            columns: self.columns,
+            ranges: self.ranges,
+            range: self.range,
+            dialect,
+        }
+    }
+}
+
+/// Where an expression is lowered, and in which dialect.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub columns: Columns,
+    pub ranges: bool,
+    pub range: bool,
+    pub dialect: &'a dyn Dialect,
+}
+
+/// An expression a dialect cannot express yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported(pub String);
 
@@ -81,7 +102,9 @@ pub fn sql_as(e: &Expr, target: &T, ctx: Ctx) -> R {
             let x = sql(e, ctx)?;
             Ok(match from.exact().map(|d| if *from == T::Int { 0 } else { d.scale }) {
                 Some(s) if s < t.scale => format!("({x} * {})", power_of_ten(t.scale - s)),
-                Some(s) if s > t.scale => format!("bpl_dec_round({x}, {})", s - t.scale),
+                Some(s) if s > t.scale => ctx
+                    .dialect
+                    .function("dec_round", &[x, (s - t.scale).to_string()]),
                 _ => x,
             })
         }
@@ -120,7 +143,7 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
     Ok(match &e.kind {
         ExprKind::Lit(l) => match (&e.ty, scaled_literal(l, scale(e))) {
             (T::Decimal(_) | T::DecimalLit(_), Some(x)) => x,
-            _ => literal(l),
+            _ => literal(l, ctx.dialect),
         },
         ExprKind::Column { alias, name } => match (ctx.columns, alias) {
             (Columns::Flat, Some(a)) => flat(a, name),
@@ -210,12 +233,12 @@ pub fn order_by(keys: &[SortKey], ctx: Ctx) -> R {
         .join(", "))
 }
 
-fn literal(l: &Lit) -> String {
+fn literal(l: &Lit, d: &dyn Dialect) -> String {
     match l {
         Lit::Int(i) => i.to_string(),
         Lit::Number(n) => n.clone(),
         Lit::String(s) | Lit::Date(s) | Lit::Month(s) => string(s),
-        Lit::Bool(b) => (if *b { "1" } else { "0" }).into(),
+        Lit::Bool(b) => d.boolean(*b).into(),
         Lit::Null => "NULL".into(),
         Lit::Timestamp(t) => string(&normalize_timestamp(t)),
         Lit::Duration { amount, unit } => match unit {
@@ -249,20 +272,10 @@ fn duration(e: &Expr) -> Option<(i64, DurationUnit)> {
     }
 }
 
-/// `x + 3d` on a date, month or timestamp, as SQLite date arithmetic.
+/// `x + 3d` on a date, month or timestamp.
 fn shift(base: &Expr, sign: i64, amount: i64, unit: DurationUnit, ctx: Ctx) -> R {
     let b = sql(base, ctx)?;
-    let n = sign * amount;
-    let modifier = match unit {
-        DurationUnit::Seconds => format!("'{n:+} seconds'"),
-        DurationUnit::Days => format!("'{n:+} days'"),
-        DurationUnit::Months => format!("'{n:+} months'"),
-    };
-    Ok(match base.ty {
-        T::Timestamp => format!("datetime({b}, {modifier})"),
-        T::Month => format!("substr(date({b} || '-01', {modifier}), 1, 7)"),
-        _ => format!("date({b}, {modifier})"),
-    })
+    Ok(ctx.dialect.shift(&b, &base.ty, sign * amount, unit))
 }
 
 /// The type two operands are compared at.
@@ -296,18 +309,10 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, ty: &T, ctx: Ctx) -> R {
             }
         }
         if op == Sub && l.ty == T::Date && r.ty == T::Date {
-            return Ok(format!(
-                "CAST(julianday({}) - julianday({}) AS INTEGER)",
-                sql(l, ctx)?,
-                sql(r, ctx)?
-            ));
+            return Ok(ctx.dialect.days_between(&sql(r, ctx)?, &sql(l, ctx)?));
         }
         if op == Sub && l.ty == T::Timestamp && r.ty == T::Timestamp {
-            return Ok(format!(
-                "(unixepoch({}) - unixepoch({}))",
-                sql(l, ctx)?,
-                sql(r, ctx)?
-            ));
+            return Ok(ctx.dialect.seconds_between(&sql(r, ctx)?, &sql(l, ctx)?));
         }
     }
     if op == In {
@@ -322,18 +327,14 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, ty: &T, ctx: Ctx) -> R {
         // A product's scale is the sum of its operands': each as it is.
         Mul if matches!(ty, T::Decimal(_) | T::DecimalLit(_)) => (sql(l, ctx)?, sql(r, ctx)?),
         Div if matches!(ty, T::Decimal(_)) => {
-            // (a / 10^sa) / (b / 10^sb) at scale t: a * 10^(sb + t - sa) / b.
+            // (a / 10^sa) / (b / 10^sb) at scale t: a * 10^(sb + t - sa) / b,
+            // and t is at least sa (see `Dec::quotient_scale`).
             let target = ty.decimal_scale().unwrap_or(0);
-            let shift = i32::from(scale(r)) + i32::from(target) - i32::from(scale(l));
-            return Ok(match u32::try_from(shift) {
-                Ok(k) => format!("bpl_dec_div({}, {}, {k})", sql(l, ctx)?, sql(r, ctx)?),
-                Err(_) => format!(
-                    "bpl_dec_round(bpl_dec_div({}, {}, 0), {})",
-                    sql(l, ctx)?,
-                    sql(r, ctx)?,
-                    -shift
-                ),
-            });
+            let shift = (i32::from(scale(r)) + i32::from(target) - i32::from(scale(l))).max(0);
+            return Ok(ctx.dialect.function(
+                "dec_div",
+                &[sql(l, ctx)?, sql(r, ctx)?, shift.to_string()],
+            ));
         }
         // A duration scaled by a decimal literal: the literal as a number.
         Mul | Div if matches!(ty, T::Float | T::Duration) => {
@@ -354,7 +355,7 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, ty: &T, ctx: Ctx) -> R {
         Sub => format!("({ls} - {rs})"),
         Mul => format!("({ls} * {rs})"),
         // `/` never truncates, as the checker promises: 7 / 2 is 3.5.
-        Div => format!("(CAST({ls} AS REAL) / {rs})"),
+        Div => format!("({} / {rs})", ctx.dialect.to_float(&ls)),
         In => unreachable!("handled above"),
     })
 }
@@ -376,7 +377,11 @@ fn period(e: &Expr) -> Option<&'static str> {
 fn membership(l: &Expr, r: &Expr, at: &T, ctx: Ctx) -> R {
     let ls = sql_as(l, at, ctx)?;
     if let Some(p) = period(r) {
-        return Ok(format!("({} = {})", calendar(p, &ls), sql(r, ctx)?));
+        return Ok(format!(
+            "({} = {})",
+            ctx.dialect.calendar(p, &ls),
+            sql(r, ctx)?
+        ));
     }
     let items_as = |items: &[Expr]| -> R {
         Ok(items
@@ -396,15 +401,6 @@ fn membership(l: &Expr, r: &Expr, at: &T, ctx: Ctx) -> R {
     }
 }
 
-/// A date (or month) read at a calendar grain, as stored text.
-fn calendar(grain: &str, x: &str) -> String {
-    match grain {
-        "month" => format!("substr({x}, 1, 7)"),
-        "year" => format!("substr({x}, 1, 4)"),
-        other => format!("bpl_{other}({x})"),
-    }
-}
-
 /// A call on a decimal whose SQL differs from the plain one: averages,
 /// roundings and conversions computed on the scaled integers.
 fn decimal_call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> Option<R> {
@@ -413,16 +409,18 @@ fn decimal_call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> 
     let from = x.ty.decimal_scale();
     Some(match (name, target, from) {
         ("avg", Some(t), Some(s)) if kind == CallKind::Aggregate => sql(x, ctx).map(|v| {
-            format!("bpl_dec_div(sum({v}), count({v}), {})", t - s)
+            let shift = (t - s).to_string();
+            let d = ctx.dialect;
+            d.function("dec_div", &[format!("sum({v})"), format!("count({v})"), shift])
         }),
         ("round" | "to_decimal", Some(_), Some(_)) => sql_as(x, ty, ctx),
         ("to_decimal", Some(_), None) if x.ty == T::Int => sql_as(x, ty, ctx),
         ("to_decimal", Some(t), None) => {
-            sql(x, ctx).map(|v| format!("bpl_dec_of_float({v}, {t})"))
+            sql(x, ctx).map(|v| ctx.dialect.function("dec_of_float", &[v, t.to_string()]))
         }
         ("to_float", _, Some(_)) => sql_as(x, &T::Float, ctx),
         ("percentile", _, Some(_)) => match (sql_as(x, &T::Float, ctx), args.get(1)) {
-            (Ok(v), Some(q)) => sql(q, ctx).map(|q| format!("bpl_percentile({v}, {q})")),
+            (Ok(v), Some(q)) => sql(q, ctx).map(|q| ctx.dialect.function("percentile", &[v, q])),
             (Err(e), _) => Err(e),
             (Ok(_), None) => return None,
         },
@@ -448,6 +446,8 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> R {
             .unwrap_or_else(|| Ok("NULL".into()))
     };
     let all = || list(args, ctx);
+    let d = ctx.dialect;
+    let own = |n: usize| -> Result<Vec<String>, Unsupported> { (0..n).map(&a).collect() };
     if kind == CallKind::Window {
         return Ok(format!("{name}({})", all()?));
     }
@@ -459,7 +459,7 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> R {
         "sum" | "avg" | "min" | "max" if kind == CallKind::Aggregate => {
             format!("{name}({})", a(0)?)
         }
-        "percentile" => format!("bpl_percentile({}, {})", a(0)?, a(1)?),
+        "percentile" => d.function(name, &own(2)?),
         "null_rate" => format!("avg(CASE WHEN {} IS NULL THEN 1.0 ELSE 0.0 END)", a(0)?),
         "rows" | "partition_count" | "unmatched" => match args.first().map(|x| &x.kind) {
             Some(ExprKind::Alias(alias)) => format!(":{name}_{alias}"),
@@ -467,28 +467,25 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> R {
         },
         // Seconds, as durations are compared: from the newest value to the
         // run's as-of time. No rows, no newest value: no value.
-        "freshness" => format!("(unixepoch(:as_of) - unixepoch(max({})))", a(0)?),
+        "freshness" => d.seconds_between(&format!("max({})", a(0)?), ":as_of"),
         "drift" => {
             return Err(Unsupported(format!(
-                "`{name}` is not supported by the SQLite engine yet"
+                "`{name}` is not supported by the {} engine yet",
+                d.name()
             )))
         }
         // scalars
         "coalesce" if args.len() == 1 => a(0)?,
         "coalesce" => format!("coalesce({})", all()?),
-        "to_date" => format!("bpl_to_date({}, {})", a(0)?, a(1)?),
+        "to_date" => d.function(name, &own(2)?),
         // Whole seconds, so the result is exact for whole-second timestamps.
-        "hours_between" => format!("((unixepoch({}) - unixepoch({})) / 3600.0)", a(1)?, a(0)?),
-        "days_between" => format!(
-            "CAST(julianday({}) - julianday({}) AS INTEGER)",
-            a(1)?,
-            a(0)?
-        ),
+        "hours_between" => format!("({} / 3600.0)", d.seconds_between(&a(0)?, &a(1)?)),
+        "days_between" => d.days_between(&a(0)?, &a(1)?),
         "abs" => format!("abs({})", a(0)?),
         "round" => format!("round({}, {})", a(0)?, a(1)?),
-        "to_float" => format!("CAST({} AS REAL)", a(0)?),
+        "to_float" => d.to_float(&a(0)?),
         "to_decimal" => format!("round({}, {})", a(0)?, a(1)?),
-        "lower" | "upper" => format!("bpl_{name}({})", a(0)?),
+        "lower" | "upper" => d.function(name, &own(1)?),
         "concat" => format!(
             "({})",
             args.iter()
@@ -496,153 +493,12 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> R {
                 .collect::<Result<Vec<_>, _>>()?
                 .join(" || ")
         ),
-        "stable_id" => format!("bpl_stable_id({})", all()?),
-        "month" | "year" => calendar(name, &a(0)?),
-        "week" | "quarter" => calendar(name, &a(0)?),
-        "month_start" => format!("(substr({}, 1, 7) || '-01')", a(0)?),
+        "stable_id" => d.function(name, &[all()?]),
+        "month" | "year" | "week" | "quarter" => d.calendar(name, &a(0)?),
+        "month_start" => d.month_start(&a(0)?),
         "month_end" | "week_start" | "week_end" | "quarter_end" | "year_end" | "days_in_month" => {
-            format!("bpl_{name}({})", a(0)?)
+            d.function(name, &own(1)?)
         }
         other => format!("{other}({})", all()?),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::semantic::hir::CallKind;
-    use crate::semantic::Dec;
-
-    const PLAIN: Ctx = Ctx {
-        columns: Columns::Plain,
-        ranges: false,
-        range: false,
-    };
-
-    fn dec(p: u8, s: u8) -> T {
-        T::Decimal(Dec::new(p, s))
-    }
-
-    fn col(name: &str, ty: T) -> Expr {
-        Expr {
-            kind: ExprKind::Column {
-                alias: None,
-                name: name.into(),
-            },
-            ty,
-        }
-    }
-
-    fn lit(l: Lit, ty: T) -> Expr {
-        Expr {
-            kind: ExprKind::Lit(l),
-            ty,
-        }
-    }
-
-    fn bin(op: BinaryOp, l: Expr, r: Expr, ty: T) -> Expr {
-        Expr {
-            kind: ExprKind::Binary(op, Box::new(l), Box::new(r)),
-            ty,
-        }
-    }
-
-    fn call(name: &str, args: Vec<Expr>, ty: T) -> Expr {
-        Expr {
-            kind: ExprKind::Call {
-                name: name.into(),
-                kind: if matches!(name, "sum" | "avg") {
-                    CallKind::Aggregate
-                } else {
-                    CallKind::Scalar
-                },
-                args,
-                over: None,
-            },
-            ty,
-        }
-    }
-
-    fn lower(e: &Expr) -> String {
-        sql(e, PLAIN).unwrap()
-    }
-
-    #[test]
-    fn sums_and_comparisons_align_scales() {
-        let amount = || col("amount", dec(18, 2));
-        let rate = || col("rate", dec(12, 6));
-        // An int and a literal are written at the other side's scale.
-        let plus_one = bin(BinaryOp::Add, amount(), lit(Lit::Int(1), T::Int), dec(18, 2));
-        assert_eq!(lower(&plus_one), r#"("amount" + 100)"#);
-        let over = bin(
-            BinaryOp::Gt,
-            amount(),
-            lit(Lit::Number("0.5".into()), T::DecimalLit(Dec::new(1, 1))),
-            T::Bool,
-        );
-        assert_eq!(lower(&over), r#"("amount" > 50)"#);
-        // The smaller scale is multiplied up.
-        let same = bin(BinaryOp::Eq, amount(), rate(), T::Bool);
-        assert_eq!(lower(&same), r#"(("amount" * 10000) = "rate")"#);
-        // `if` branches meet at the result's scale.
-        let either = Expr {
-            kind: ExprKind::If {
-                cond: Box::new(lit(Lit::Bool(true), T::Bool)),
-                then: Box::new(amount()),
-                otherwise: Box::new(lit(Lit::Int(0), T::Int)),
-            },
-            ty: dec(18, 2),
-        };
-        assert_eq!(lower(&either), r#"(CASE WHEN 1 THEN "amount" ELSE 0 END)"#);
-    }
-
-    #[test]
-    fn products_add_scales_and_quotients_round() {
-        let amount = || col("amount", dec(18, 2));
-        let rate = || col("rate", dec(12, 6));
-        let product = bin(BinaryOp::Mul, amount(), rate(), dec(18, 8));
-        assert_eq!(lower(&product), r#"("amount" * "rate")"#);
-        // (a / 10^2) / (r / 10^6) at scale 6: a * 10^10 / r.
-        let quotient = bin(BinaryOp::Div, amount(), rate(), dec(18, 6));
-        assert_eq!(lower(&quotient), r#"bpl_dec_div("amount", "rate", 10)"#);
-        let average = call("avg", vec![amount()], dec(18, 6));
-        assert_eq!(
-            lower(&average),
-            r#"bpl_dec_div(sum("amount"), count("amount"), 4)"#
-        );
-        let rounded = call(
-            "round",
-            vec![product.clone(), lit(Lit::Int(2), T::Int)],
-            dec(18, 2),
-        );
-        assert_eq!(
-            lower(&rounded),
-            r#"bpl_dec_round(("amount" * "rate"), 6)"#
-        );
-        let widened = call(
-            "to_decimal",
-            vec![amount(), lit(Lit::Int(4), T::Int)],
-            dec(18, 4),
-        );
-        assert_eq!(lower(&widened), r#"("amount" * 100)"#);
-        let of_float = call(
-            "to_decimal",
-            vec![col("score", T::Float), lit(Lit::Int(2), T::Int)],
-            dec(18, 2),
-        );
-        assert_eq!(lower(&of_float), r#"bpl_dec_of_float("score", 2)"#);
-        let as_float = call("to_float", vec![amount()], T::Float);
-        assert_eq!(lower(&as_float), r#"(("amount") / 100.0)"#);
-    }
-
-    #[test]
-    fn a_decimal_literal_is_its_digits_where_a_float_is_wanted() {
-        let half = bin(
-            BinaryOp::Mul,
-            col("score", T::Float),
-            lit(Lit::Number("0.5".into()), T::DecimalLit(Dec::new(1, 1))),
-            T::Float,
-        );
-        assert_eq!(lower(&half), r#"("score" * 0.5)"#);
-    }
 }

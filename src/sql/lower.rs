@@ -1,4 +1,5 @@
-//! A job plan as SQLite statements. The pipeline becomes one query over
+//! A job plan as the statements an engine runs, written once for every
+//! dialect (what differs is asked of a [`Dialect`]). The pipeline becomes one query over
 //! common table expressions — one per input and binding, bounded and locked
 //! by parameters — in two stages: the *row stage* (`from`, `where`, `join`,
 //! `derive`, `dedupe`) whose columns are flattened to `alias__column`, and
@@ -17,13 +18,15 @@
 
 use serde::Serialize;
 
-use super::expr::{sql, Columns, Ctx, Unsupported};
+use super::dialect::Dialect;
+use super::expr::{sql, Columns, Ctx, Place, Unsupported};
+use super::gates::{lift_drifts, lift_input_aggregates, operands, reads_staged_rows};
 use super::types::{ident, natural, string, table_ref};
 use crate::plan::{BindPlan, JobPlan, Table};
 use crate::semantic::hir::{BindPolicyKind, Named};
 use crate::syntax::ast::{RuleLevel, Severity};
 
-const PLAIN: Ctx = Ctx {
+pub(super) const PLAIN: Place = Place {
     columns: Columns::Plain,
     ranges: false,
     range: false,
@@ -57,74 +60,6 @@ pub struct Gate {
     /// For a comparison: each side with its text, so a report can say
     /// what was measured (`partition_count(daily) = 29`).
     pub operands: Option<[(String, String); 2]>,
-}
-
-/// Whether a gate's expression reads the staged rows (an aggregate over
-/// them, or one of their columns) rather than counters and parameters only.
-fn reads_staged_rows(e: &crate::semantic::hir::Expr) -> bool {
-    use crate::semantic::hir::{CallKind, ExprKind as K};
-    e.any(&|x| match &x.kind {
-        K::Column { .. } => true,
-        K::Call { name, kind, .. } => {
-            *kind == CallKind::Aggregate
-                && !matches!(name.as_str(), "rows" | "partition_count" | "unmatched")
-        }
-        _ => false,
-    })
-}
-
-/// The two sides of a comparison, as queries over the staged partition.
-/// Each side is shown as written (`written`) and measured as lowered
-/// (`e`, with counters lifted out of it: `drift0`, `agg0`).
-fn operands(
-    written: &crate::semantic::hir::Expr,
-    e: &crate::semantic::hir::Expr,
-    gate: &dyn Fn(&crate::semantic::hir::Expr) -> Result<String, Unsupported>,
-) -> Result<Option<[(String, String); 2]>, Unsupported> {
-    use crate::semantic::hir::ExprKind::Binary;
-    use crate::syntax::ast::BinaryOp::*;
-    Ok(match (&written.kind, &e.kind) {
-        (Binary(_, wl, wr), Binary(Eq | Ne | Lt | Le | Gt | Ge, l, r)) => {
-            // A literal side is itself; only the measured side is queried.
-            let side = |w: &crate::semantic::hir::Expr,
-                        x: &crate::semantic::hir::Expr|
-             -> Result<(String, String), Unsupported> {
-                Ok(match &x.kind {
-                    crate::semantic::hir::ExprKind::Lit(_) => {
-                        (show(w), format!("SELECT {}", natural(&sql(x, PLAIN)?, &x.ty)))
-                    }
-                    _ => (show(w), gate(x)?),
-                })
-            };
-            Some([side(wl, l)?, side(wr, r)?])
-        }
-        _ => None,
-    })
-}
-
-/// An expression as the user would write it, for reports.
-fn show(e: &crate::semantic::hir::Expr) -> String {
-    use crate::semantic::hir::{ExprKind as K, Lit};
-    match &e.kind {
-        K::Lit(Lit::Int(i)) => i.to_string(),
-        K::Lit(Lit::Number(n)) => n.clone(),
-        K::Lit(Lit::String(s)) => format!("{s:?}"),
-        K::Column {
-            alias: Some(a),
-            name,
-        } => format!("{a}.{name}"),
-        K::Column { alias: None, name } | K::Counter(name) | K::Variant(name) | K::Alias(name) => {
-            name.clone()
-        }
-        K::Partition { key: None } => "p".into(),
-        K::Partition { key: Some(k) } => format!("p.{k}"),
-        K::Call { name, args, .. } => format!(
-            "{name}({})",
-            args.iter().map(show).collect::<Vec<_>>().join(", ")
-        ),
-        K::Binary(op, l, r) => format!("{} {} {}", show(l), op.symbol(), show(r)),
-        _ => "…".into(),
-    }
 }
 
 /// Every statement a job's runs need: storage, staging a batch of
@@ -244,7 +179,8 @@ pub(super) fn named(items: &[Named], ctx: Ctx) -> Result<String, Unsupported> {
         .join(", "))
 }
 
-pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
+/// Lowers a job plan to the statements of dialect `d`.
+pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported> {
     let row_rules: Vec<RowRule> = plan
         .job
         .rules
@@ -278,12 +214,12 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         }
     };
     let gate_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
-        Ok(gate_sql(e, sql(e, PLAIN)?))
+        Ok(gate_sql(e, sql(e, PLAIN.on(d))?))
     };
     // A value shown to a person or compared within a tolerance: a
     // decimal's scaled integer divided back to its units.
     let value_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
-        Ok(gate_sql(e, natural(&sql(e, PLAIN)?, &e.ty)))
+        Ok(gate_sql(e, natural(&sql(e, PLAIN.on(d))?, &e.ty)))
     };
     // `drift(x)` compares the partition with the previous one: measured on
     // the staged and the published rows, read back as a counter (`drift0`, ...).
@@ -295,7 +231,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     let mut lift =
         |e: &crate::semantic::hir::Expr| -> Result<crate::semantic::hir::Expr, Unsupported> {
             let mut e = e.clone();
-            lift_drifts(&mut e, plan, &mut drifts)?;
+            lift_drifts(&mut e, plan, &mut drifts, d)?;
             lift_input_aggregates(&mut e, &mut |call| {
                 aggregates.push(call.clone());
                 Ok(format!("agg{}", aggregates.len() - 1))
@@ -316,7 +252,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             text: r.text.clone(),
             sql: gate_of(&expr)?,
             sides: None,
-            operands: operands(&r.expr, &expr, &value_of)?,
+            operands: operands(&r.expr, &expr, &value_of, d)?,
         });
     }
     let mut reconciliations = Vec::new();
@@ -339,7 +275,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             text: r.text.clone(),
             sql: gate_of(&r.expr)?,
             sides,
-            operands: operands(written, &r.expr, &value_of)?,
+            operands: operands(written, &r.expr, &value_of, d)?,
         });
     }
     let key_duplicates = (!plan.key.is_empty() && !keys_proved_unique(plan)).then(|| {
@@ -355,9 +291,9 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         .filter(|(k, _)| !proved_partition_value(plan, k))
         .map(|(k, _)| {
             format!(
-                "SELECT count(*) FROM {} WHERE {this_version} AND {} IS NOT :p",
+                "SELECT count(*) FROM {} WHERE {this_version} AND {}",
                 ident(&data),
-                ident(k)
+                d.differs(&ident(k), ":p")
             )
         });
     // Columns copied from a typed input need no second look.
@@ -389,7 +325,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             v
         })
         .collect();
-    let batch = super::range::lower(plan, &row_rules, &gate_sql, &aggregates)?;
+    let batch = super::range::lower(plan, &row_rules, &gate_sql, &aggregates, d)?;
     let bindings = plan
         .binds
         .iter()
@@ -404,7 +340,8 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             (
                 b.table.alias.clone(),
                 format!(
-                    "SELECT count(*), bpl_checksum({cols}) FROM ({})",
+                    "SELECT count(*), {} FROM ({})",
+                    d.checksum(&cols),
                     bind_sql(b)
                 ),
             )
@@ -413,7 +350,7 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     let mut create_cols: Vec<String> = plan
         .columns
         .iter()
-        .map(|c| format!("{} {}", ident(&c.name), super::types::storage_type(&c.ty)))
+        .map(|c| format!("{} {}", ident(&c.name), d.stored_type(&c.ty)))
         .collect();
     create_cols.extend(META_COLUMNS.iter().map(|(n, t)| format!("{n} {t}")));
     let view_cols = plan
@@ -447,14 +384,16 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
             ident(&format!("{data}_partition")),
             d = ident(&data),
         ),
-        create_view: format!(
-            "CREATE VIEW IF NOT EXISTS {} AS SELECT {view_cols} FROM {} AS d JOIN _bpl_pointer AS p \
-             ON p.dataset = {} AND p.partition = d._bpl_partition AND p.version = d._bpl_version \
-             JOIN _bpl_staged AS s ON s.dataset = p.dataset AND s.partition = p.partition \
-             AND s.version = p.version",
-            ident(&plan.table),
-            ident(&data),
-            string(&plan.dataset)
+        create_view: d.create_view(
+            &ident(&plan.table),
+            &format!(
+                "SELECT {view_cols} FROM {} AS d JOIN _bpl_pointer AS p \
+                 ON p.dataset = {} AND p.partition = d._bpl_partition AND p.version = d._bpl_version \
+                 JOIN _bpl_staged AS s ON s.dataset = p.dataset AND s.partition = p.partition \
+                 AND s.version = p.version",
+                ident(&data),
+                string(&plan.dataset)
+            ),
         ),
         data_table: data.clone(),
         view: plan.table.clone(),
@@ -471,11 +410,11 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
         // bytes of text values, 8 per number (measuring a number's text
         // would convert every one of them).
         checksum: format!(
-            "SELECT count(*), bpl_checksum({}), {} FROM {} WHERE {this_version}",
-            out_cols.join(", "),
+            "SELECT count(*), {}, {} FROM {} WHERE {this_version}",
+            d.checksum(&out_cols.join(", ")),
             plan.columns
                 .iter()
-                .map(|c| match super::types::sqlite_type(&c.ty) {
+                .map(|c| match d.column_type(&c.ty) {
                     "TEXT" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
                     _ => format!("8 * count({})", ident(&c.name)),
                 })
@@ -491,68 +430,6 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, Unsupported> {
     })
 }
 
-/// Replaces each `drift(x)` with a counter, and adds the statement that
-/// measures it: `(sum(x) - previous) / |previous|`, where `previous` is
-/// `sum(x)` over the published rows of the previous partition (the time key
-/// one grain back, the same dimension values). No value when that partition
-/// is not published or its sum is 0.
-fn lift_drifts(
-    e: &mut crate::semantic::hir::Expr,
-    plan: &JobPlan,
-    drifts: &mut Vec<(String, String)>,
-) -> Result<(), Unsupported> {
-    use crate::semantic::hir::{ExprKind as K, PartitionKind};
-    let mut failed = None;
-    e.walk_mut(&mut |x| {
-        let K::Call { name, args, .. } = &x.kind else {
-            return;
-        };
-        if name != "drift" || failed.is_some() {
-            return;
-        }
-        let Some((time_key, _)) = &plan.time_key else {
-            failed = Some(Unsupported(
-                "`drift` compares a partition with the previous one: the dataset has no time partitions".into(),
-            ));
-            return;
-        };
-        let metric = match args.first().map(|a| sql(a, PLAIN)) {
-            Some(Ok(m)) => m,
-            Some(Err(err)) => {
-                failed = Some(err);
-                return;
-            }
-            None => "NULL".into(),
-        };
-        let mut same = vec![format!("{} = :p_prev", ident(time_key))];
-        same.extend(
-            plan.partition
-                .iter()
-                .filter(|k| k.kind == PartitionKind::Dimension)
-                .map(|k| format!("{} = :p_{}", ident(&k.name), k.name)),
-        );
-        let name = format!("drift{}", drifts.len());
-        drifts.push((
-            name.clone(),
-            format!(
-                "SELECT (cur - prev) * 1.0 / abs(prev) FROM (SELECT \
-                 (SELECT coalesce(sum({metric}), 0) FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = :version) AS cur, \
-                 (SELECT sum({metric}) FROM (SELECT d.* FROM {data} AS d JOIN _bpl_pointer AS ptr \
-                 ON ptr.dataset = {name} AND ptr.partition = d._bpl_partition AND ptr.version = d._bpl_version) \
-                 WHERE {same}) AS prev) WHERE prev <> 0",
-                data = ident(&data_table(&plan.table)),
-                name = string(&plan.dataset),
-                same = same.join(" AND "),
-            ),
-        ));
-        x.kind = K::Counter(name);
-    });
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
 /// `SELECT partition, version` of the versions run `:run_id` staged for
 /// `dataset` that are neither published nor a shadow: what a failed or
 /// abandoned run leaves, and what discarding it removes.
@@ -566,60 +443,6 @@ pub fn unkept_versions(dataset: &str) -> String {
            AND h.partition = s.partition AND h.version = s.version)",
         name = string(dataset),
     )
-}
-
-/// Replaces each aggregate call over an input's columns with the counter
-/// `name_of(call)` returns.
-pub(super) fn lift_input_aggregates(
-    e: &mut crate::semantic::hir::Expr,
-    name_of: &mut dyn FnMut(&crate::semantic::hir::Expr) -> Result<String, Unsupported>,
-) -> Result<(), Unsupported> {
-    use crate::semantic::hir::{CallKind, ExprKind as K};
-    fn reads_input(e: &crate::semantic::hir::Expr) -> bool {
-        match &e.kind {
-            K::Column { alias: Some(_), .. } => true,
-            K::Call { args, .. } | K::List(args) => args.iter().any(reads_input),
-            K::Unary(_, x) | K::IsNull { expr: x, .. } => reads_input(x),
-            K::Binary(_, l, r) => reads_input(l) || reads_input(r),
-            K::If {
-                cond,
-                then,
-                otherwise,
-            } => reads_input(cond) || reads_input(then) || reads_input(otherwise),
-            _ => false,
-        }
-    }
-    match &mut e.kind {
-        K::Call {
-            kind: CallKind::Aggregate,
-            args,
-            ..
-        } if args.iter().any(reads_input) => {
-            let name = name_of(e)?;
-            e.kind = K::Counter(name);
-        }
-        K::Call { args, .. } | K::List(args) => {
-            for a in args {
-                lift_input_aggregates(a, name_of)?;
-            }
-        }
-        K::Unary(_, x) | K::IsNull { expr: x, .. } => lift_input_aggregates(x, name_of)?,
-        K::Binary(_, l, r) => {
-            lift_input_aggregates(l, name_of)?;
-            lift_input_aggregates(r, name_of)?;
-        }
-        K::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            lift_input_aggregates(cond, name_of)?;
-            lift_input_aggregates(then, name_of)?;
-            lift_input_aggregates(otherwise, name_of)?;
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 /// Whether the job's own steps prove its output key unique in a

@@ -9,27 +9,10 @@ use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
+use crate::runtime::engine::{BadRows, Quarantined};
+use crate::sql::lower::RowRule;
 use crate::sql::range::tally;
-use crate::sql::sqlite::RowRule;
 use crate::syntax::ast::Severity;
-
-/// One quarantined row: which rules it failed, why, and the row itself.
-#[derive(Debug, Clone, Default)]
-pub struct Quarantined {
-    pub rule: String,
-    pub reason: String,
-    /// The row as a JSON object of `alias.column` to value.
-    pub record: String,
-}
-
-/// The rows of one source input that failed the typed input boundary in
-/// one partition: how many, and the first one's problems.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BadRows {
-    pub alias: String,
-    pub rows: i64,
-    pub first: String,
-}
 
 /// What one partition's rows did on their way through the row stage.
 #[derive(Debug, Clone, Default)]

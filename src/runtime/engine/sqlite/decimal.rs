@@ -266,3 +266,145 @@ mod tests {
         assert_eq!(rounded(ValueRef::Integer(12), 2), Some(1200));
     }
 }
+
+/// How the shared lowering writes decimal arithmetic, in SQLite's words.
+#[cfg(test)]
+mod lowering {
+    use crate::semantic::hir::{CallKind, Expr, ExprKind, Lit};
+    use crate::semantic::{Dec, T};
+    use crate::sql::expr::{sql, Columns, Place};
+    use crate::syntax::ast::BinaryOp;
+
+    const PLAIN: Place = Place {
+        columns: Columns::Plain,
+        ranges: false,
+        range: false,
+    };
+
+    fn dec(p: u8, s: u8) -> T {
+        T::Decimal(Dec::new(p, s))
+    }
+
+    fn col(name: &str, ty: T) -> Expr {
+        Expr {
+            kind: ExprKind::Column {
+                alias: None,
+                name: name.into(),
+            },
+            ty,
+        }
+    }
+
+    fn lit(l: Lit, ty: T) -> Expr {
+        Expr {
+            kind: ExprKind::Lit(l),
+            ty,
+        }
+    }
+
+    fn bin(op: BinaryOp, l: Expr, r: Expr, ty: T) -> Expr {
+        Expr {
+            kind: ExprKind::Binary(op, Box::new(l), Box::new(r)),
+            ty,
+        }
+    }
+
+    fn call(name: &str, args: Vec<Expr>, ty: T) -> Expr {
+        Expr {
+            kind: ExprKind::Call {
+                name: name.into(),
+                kind: if matches!(name, "sum" | "avg") {
+                    CallKind::Aggregate
+                } else {
+                    CallKind::Scalar
+                },
+                args,
+                over: None,
+            },
+            ty,
+        }
+    }
+
+    fn lower(e: &Expr) -> String {
+        sql(e, PLAIN.on(&super::super::dialect::SQLITE)).unwrap()
+    }
+
+    #[test]
+    fn sums_and_comparisons_align_scales() {
+        let amount = || col("amount", dec(18, 2));
+        let rate = || col("rate", dec(12, 6));
+        // An int and a literal are written at the other side's scale.
+        let plus_one = bin(BinaryOp::Add, amount(), lit(Lit::Int(1), T::Int), dec(18, 2));
+        assert_eq!(lower(&plus_one), r#"("amount" + 100)"#);
+        let over = bin(
+            BinaryOp::Gt,
+            amount(),
+            lit(Lit::Number("0.5".into()), T::DecimalLit(Dec::new(1, 1))),
+            T::Bool,
+        );
+        assert_eq!(lower(&over), r#"("amount" > 50)"#);
+        // The smaller scale is multiplied up.
+        let same = bin(BinaryOp::Eq, amount(), rate(), T::Bool);
+        assert_eq!(lower(&same), r#"(("amount" * 10000) = "rate")"#);
+        // `if` branches meet at the result's scale.
+        let either = Expr {
+            kind: ExprKind::If {
+                cond: Box::new(lit(Lit::Bool(true), T::Bool)),
+                then: Box::new(amount()),
+                otherwise: Box::new(lit(Lit::Int(0), T::Int)),
+            },
+            ty: dec(18, 2),
+        };
+        assert_eq!(lower(&either), r#"(CASE WHEN 1 THEN "amount" ELSE 0 END)"#);
+    }
+
+    #[test]
+    fn products_add_scales_and_quotients_round() {
+        let amount = || col("amount", dec(18, 2));
+        let rate = || col("rate", dec(12, 6));
+        let product = bin(BinaryOp::Mul, amount(), rate(), dec(18, 8));
+        assert_eq!(lower(&product), r#"("amount" * "rate")"#);
+        // (a / 10^2) / (r / 10^6) at scale 6: a * 10^10 / r.
+        let quotient = bin(BinaryOp::Div, amount(), rate(), dec(18, 6));
+        assert_eq!(lower(&quotient), r#"bpl_dec_div("amount", "rate", 10)"#);
+        let average = call("avg", vec![amount()], dec(18, 6));
+        assert_eq!(
+            lower(&average),
+            r#"bpl_dec_div(sum("amount"), count("amount"), 4)"#
+        );
+        let rounded = call(
+            "round",
+            vec![product.clone(), lit(Lit::Int(2), T::Int)],
+            dec(18, 2),
+        );
+        assert_eq!(
+            lower(&rounded),
+            r#"bpl_dec_round(("amount" * "rate"), 6)"#
+        );
+        let widened = call(
+            "to_decimal",
+            vec![amount(), lit(Lit::Int(4), T::Int)],
+            dec(18, 4),
+        );
+        assert_eq!(lower(&widened), r#"("amount" * 100)"#);
+        let of_float = call(
+            "to_decimal",
+            vec![col("score", T::Float), lit(Lit::Int(2), T::Int)],
+            dec(18, 2),
+        );
+        assert_eq!(lower(&of_float), r#"bpl_dec_of_float("score", 2)"#);
+        let as_float = call("to_float", vec![amount()], T::Float);
+        assert_eq!(lower(&as_float), r#"(("amount") / 100.0)"#);
+    }
+
+    #[test]
+    fn a_decimal_literal_is_its_digits_where_a_float_is_wanted() {
+        let half = bin(
+            BinaryOp::Mul,
+            col("score", T::Float),
+            lit(Lit::Number("0.5".into()), T::DecimalLit(Dec::new(1, 1))),
+            T::Float,
+        );
+        assert_eq!(lower(&half), r#"("score" * 0.5)"#);
+    }
+}

@@ -27,47 +27,12 @@
 
 use rusqlite::{params, Connection};
 
-use super::RuntimeError;
+use super::dialect::{storage_type, stored_scale};
 use crate::plan::JobPlan;
-use crate::sql::sqlite::{LoweredJob, META_COLUMNS};
-use crate::sql::types::{ident, power_of_ten, storage_type, stored_scale};
-
-/// How a dataset's stored schema differs from its declaration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Drift {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    /// `(column, stored type, declared type)`.
-    pub retyped: Vec<(String, String, String)>,
-}
-
-impl Drift {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.retyped.is_empty()
-    }
-}
-
-impl std::fmt::Display for Drift {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names = |v: &[String]| {
-            v.iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut parts = Vec::new();
-        if !self.added.is_empty() {
-            parts.push(format!("adds {}", names(&self.added)));
-        }
-        if !self.removed.is_empty() {
-            parts.push(format!("removes {}", names(&self.removed)));
-        }
-        for (c, from, to) in &self.retyped {
-            parts.push(format!("retypes `{c}` from {from} to {to}"));
-        }
-        f.write_str(&parts.join(", "))
-    }
-}
+use crate::runtime::engine::Drift;
+use crate::runtime::RuntimeError;
+use crate::sql::lower::{LoweredJob, META_COLUMNS};
+use crate::sql::types::{ident, power_of_ten};
 
 /// The columns of a table or view, with their declared types, in order.
 pub(super) fn columns(

@@ -427,17 +427,6 @@ fn number(v: ValueRef<'_>) -> Option<f64> {
     }
 }
 
-/// A value read back from SQLite, for reports.
-pub fn to_json(v: Value) -> serde_json::Value {
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Integer(i) => i.into(),
-        Value::Real(f) => f.into(),
-        Value::Text(t) => t.into(),
-        Value::Blob(b) => format!("<{} bytes>", b.len()).into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,18 +21,19 @@
 //! Same seed and options, same bytes: values are hashes of their
 //! coordinates ([`rng`]), times are computed in UTC with the project's zone
 //! only for day boundaries, and nothing reads the clock or the locale. Rows
-//! stream into SQLite in one transaction through prepared statements; memory
-//! does not grow with `rows`.
+//! stream into the warehouse through the engine's [`Loader`], in one
+//! transaction; memory does not grow with `rows`.
 
 mod calendar;
 mod domains;
 mod rng;
 mod table;
 
-pub use table::raw_type;
 
 use serde::Serialize;
 
+use crate::runtime::engine::Loader;
+use crate::runtime::RuntimeError;
 use crate::semantic::hir::Program;
 
 /// What to generate.
@@ -96,12 +97,16 @@ pub struct TableReport {
 pub enum DemoError {
     /// The options cannot make data.
     Options(String),
-    Sql(rusqlite::Error),
+    /// The warehouse refused a write: what the engine said.
+    Store(String),
 }
 
-impl From<rusqlite::Error> for DemoError {
-    fn from(e: rusqlite::Error) -> DemoError {
-        DemoError::Sql(e)
+impl From<RuntimeError> for DemoError {
+    fn from(e: RuntimeError) -> DemoError {
+        DemoError::Store(match e {
+            RuntimeError::Engine(m) => m,
+            other => other.to_string(),
+        })
     }
 }
 
@@ -109,7 +114,7 @@ impl std::fmt::Display for DemoError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DemoError::Options(m) => f.write_str(m),
-            DemoError::Sql(e) => write!(f, "writing the warehouse failed: {e}"),
+            DemoError::Store(e) => write!(f, "writing the warehouse failed: {e}"),
         }
     }
 }
@@ -119,12 +124,12 @@ impl std::error::Error for DemoError {}
 /// The most days a range may have (a century).
 pub const MAX_DAYS: u32 = 36_600;
 
-/// (Re)creates the table of every source and reference of `program` in
-/// `conn` and fills it, in one transaction. `progress` is called with the
+/// (Re)creates the table of every source and reference of `program`
+/// through `out` and fills it, in one transaction (committed here). `progress` is called with the
 /// table, the rows written so far and the rows expected.
 pub fn fill(
     program: &Program,
-    conn: &rusqlite::Connection,
+    mut out: Box<dyn Loader + '_>,
     options: &DemoOptions,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<DemoReport, DemoError> {
@@ -150,13 +155,12 @@ pub fn fill(
         .into_iter()
         .filter(|p| !p.table.contains('.'))
         .collect();
-    let tx = conn.unchecked_transaction()?;
     let mut tables = Vec::with_capacity(plans.len());
     for p in &plans {
         let _span = tracing::info_span!("demo_data", table = %p.table).entered();
-        tables.push(table::write(&tx, p, &setup, progress)?);
+        tables.push(table::write(out.as_mut(), p, &setup, progress)?);
     }
-    tx.commit()?;
+    out.commit()?;
     Ok(DemoReport {
         seed: options.seed,
         rows: options.rows,

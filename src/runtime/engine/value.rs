@@ -1,0 +1,67 @@
+//! The values an engine hands the runtime and binds into statements: its
+//! own type, so no engine's driver type appears in the [`super::Engine`]
+//! trait.
+
+/// A value a statement reads or binds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// A value of a row to write, borrowed from the writer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(&'a str),
+}
+
+impl Value {
+    /// The value as JSON, for manifests and gate details.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Integer(i) => (*i).into(),
+            Value::Real(f) => (*f).into(),
+            Value::Text(t) => t.clone().into(),
+            Value::Blob(b) => format!("<{} bytes>", b.len()).into(),
+        }
+    }
+
+    /// A value recorded as JSON (a high-water mark), to bind again.
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Integer(*b as i64),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Integer(i),
+                None => Value::Real(n.as_f64().unwrap_or(0.0)),
+            },
+            serde_json::Value::String(s) => Value::Text(s.clone()),
+            other => Value::Text(other.to_string()),
+        }
+    }
+
+    /// A gate's outcome: `None` when it has no truth value.
+    pub fn truthy(&self) -> Option<bool> {
+        match self {
+            Value::Integer(i) => Some(*i != 0),
+            Value::Real(f) => Some(*f != 0.0),
+            _ => None,
+        }
+    }
+
+    /// The value as a number, for reconciliations.
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Value::Integer(i) => Some(*i as f64),
+            Value::Real(f) => Some(*f),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! What one SQL dialect says differently from another. Everything else a
+//! job lowers to — expression printing, CTE assembly, the range staging
+//! statement, gate queries, diffs — is written once in this module's
+//! siblings and asks a [`Dialect`] only for these points. Each engine
+//! supplies its dialect from its own folder (`runtime::engine::sqlite`).
+
+use crate::semantic::hir::DurationUnit;
+use crate::semantic::T;
+
+pub trait Dialect: Sync {
+    /// The engine's name, as messages give it (`SQLite`).
+    fn name(&self) -> &'static str;
+    /// The column type a language type is stored as (a decimal: the
+    /// integer type its scaled values are stored in, see `types`).
+    fn column_type(&self, t: &T) -> &'static str;
+    /// The declared type of a dataset's stored column: [`Self::column_type`],
+    /// unless the dialect also records a decimal's scale in it (so a change
+    /// of scale is a schema change the migration sees).
+    fn stored_type(&self, t: &T) -> String {
+        self.column_type(t).to_string()
+    }
+    /// A boolean literal.
+    fn boolean(&self, value: bool) -> &'static str;
+    /// A table private to the connection (the batch and window tables),
+    /// from its name as SQL writes it.
+    fn temp_table(&self, name: &str) -> String;
+    /// Creates an index on a connection-private table.
+    fn temp_index(&self, index: &str, table: &str, columns: &str) -> String;
+    /// Whether two values are the same, nulls included (null is null).
+    fn same(&self, a: &str, b: &str) -> String;
+    /// Whether two values differ, nulls included.
+    fn differs(&self, a: &str, b: &str) -> String;
+    /// A `SELECT` the planner must not flatten into the query around it
+    /// (a subquery whose rows pass a counting call exactly once).
+    fn unflattened(&self, select: &str) -> String;
+    /// A column of every table that grows with each row written: what a
+    /// source without a lock column is locked by.
+    fn row_order(&self) -> &'static str;
+    /// The sum of a numeric column as a float, 0 over no rows.
+    fn total(&self, x: &str) -> String;
+    /// Creates a view unless it exists.
+    fn create_view(&self, name: &str, select: &str) -> String;
+    /// A JSON object text from `'key', value, ...` arguments.
+    fn json_object(&self, args: &str) -> String;
+    /// The content checksum aggregate over a row's columns.
+    fn checksum(&self, columns: &str) -> String;
+    /// `x`, a value of type `ty` (date, month or timestamp), moved by `n`
+    /// units.
+    fn shift(&self, x: &str, ty: &T, n: i64, unit: DurationUnit) -> String;
+    /// Whole days from date `from` to date `to`.
+    fn days_between(&self, from: &str, to: &str) -> String;
+    /// Seconds from timestamp `from` to timestamp `to`.
+    fn seconds_between(&self, from: &str, to: &str) -> String;
+    /// A date (or month) read at a calendar grain: `week`, `month`,
+    /// `quarter` or `year`.
+    fn calendar(&self, grain: &str, x: &str) -> String;
+    /// The first day of the month of a date.
+    fn month_start(&self, x: &str) -> String;
+    /// `x` as a floating-point number.
+    fn to_float(&self, x: &str) -> String;
+    /// A function the engine provides itself, called with its arguments as
+    /// SQL: the language's (`to_date`, `percentile`, `stable_id`, `lower`,
+    /// `month_end`, ...) and the runtime's (`bucket`, and `tally`, which
+    /// counts the rows of a staging statement as they pass).
+    fn function(&self, name: &str, args: &[String]) -> String;
+}

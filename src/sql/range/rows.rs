@@ -1,0 +1,347 @@
+//! The row stage of a range statement: rules, routing, joins, `dedupe`,
+//! and the tally fences that count rows as they pass.
+
+use super::inputs::{flattened, reads};
+use super::{record_of, tally, ROW};
+use crate::plan::JobPlan;
+use crate::semantic::hir::{Expr, Step};
+use crate::sql::dialect::Dialect;
+use crate::sql::expr::{flat, list, order_by, sql, Unsupported};
+use crate::sql::lower::{named, table_of, RowRule};
+use crate::sql::types::{ident, string};
+use crate::syntax::ast::{DeclKind, Severity};
+
+pub(super) struct Builder<'a> {
+    pub(super) plan: &'a JobPlan,
+    pub(super) d: &'a dyn Dialect,
+    pub(super) rules: &'a [RowRule],
+    pub(super) exprs: Vec<&'a Expr>,
+    pub(super) keys: &'a [String],
+    /// With `bpl_tally` calls; without, the same rows by plain filters.
+    pub(super) tally: bool,
+    /// Joined aliases whose unmatched rows a gate counts.
+    pub(super) unmatched: &'a [String],
+    /// The alias the pipeline starts `from`.
+    pub(super) first: Option<String>,
+    pub(super) fences: usize,
+    pub(super) points: Vec<Vec<usize>>,
+    /// A `where` step ran before the input was counted.
+    pub(super) filtered: bool,
+    /// The input is counted by a statement of its own, not in staging.
+    pub(super) input_apart: bool,
+    /// Accepted rows are counted by the `group by` that shapes them.
+    pub(super) accept_in_group: bool,
+}
+
+impl Builder<'_> {
+    /// Wraps `rows` so each row passes `call`, counted once (see the module
+    /// doc): the dialect keeps the planner from flattening the wrapper.
+    fn fenced(&mut self, rows: &str, call: &str) -> String {
+        let t = format!("_bpl_t{}", self.fences);
+        self.fences += 1;
+        let inner = self
+            .d
+            .unflattened(&format!("SELECT *, {call} AS {t} FROM ({rows})"));
+        format!("SELECT * FROM ({inner}) WHERE {t}")
+    }
+
+    /// A call of the tally the engine counts rows with (see `tally`).
+    fn tally(&self, args: &[String]) -> String {
+        self.d.function("tally", args)
+    }
+
+    /// Evaluates `which` rules on `rows`: flags, then the route.
+    fn route(
+        &mut self,
+        rows: String,
+        which: Vec<usize>,
+        present: &[String],
+    ) -> Result<String, Unsupported> {
+        if which.is_empty() {
+            return Ok(rows);
+        }
+        let flags = which
+            .iter()
+            .map(|&k| {
+                sql(self.exprs[k], ROW.on(self.d))
+                    .map(|s| format!("coalesce({s}, 0) AS {}", ident(&self.rules[k].flag)))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .join(", ");
+        let flagged = format!("SELECT *, {flags} FROM ({rows})");
+        let quarantining: Vec<usize> = which
+            .iter()
+            .copied()
+            .filter(|&k| self.rules[k].severity == Severity::Quarantine)
+            .collect();
+        let passes = if quarantining.is_empty() {
+            "1".to_string()
+        } else {
+            quarantining
+                .iter()
+                .map(|&k| format!("{} = 1", ident(&self.rules[k].flag)))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        };
+        if !self.tally {
+            return Ok(format!("SELECT * FROM ({flagged}) WHERE {passes}"));
+        }
+        // The record keeps every column the row has at this point.
+        let record = self
+            .plan
+            .inputs
+            .iter()
+            .map(|i| &i.table)
+            .chain(self.plan.binds.iter().map(|b| &b.table))
+            .filter(|t| present.contains(&t.alias))
+            .flat_map(|t| {
+                t.columns.iter().map(move |c| {
+                    format!(
+                        "{}, {}",
+                        string(&format!("{}.{}", t.alias, c.name)),
+                        flat(&t.alias, &c.name)
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let point = self.points.len();
+        let call = self.tally(&[
+            tally::ROUTE.to_string(),
+            point.to_string(),
+            "_bpl_no".into(),
+            which
+                .iter()
+                .map(|&k| ident(&self.rules[k].flag))
+                .collect::<Vec<_>>()
+                .join(", "),
+            format!(
+                "CASE WHEN NOT ({passes}) THEN {} END",
+                self.d.json_object(&record)
+            ),
+        ]);
+        self.points.push(which);
+        Ok(self.fenced(&flagged, &call))
+    }
+
+    /// Counts the input and routes the driving source's bad rows: one
+    /// tally point for both.
+    fn input(&mut self, rows: String) -> String {
+        let source = self
+            .first
+            .as_deref()
+            .and_then(|a| table_of(self.plan, a))
+            .is_some_and(|t| t.kind == DeclKind::Source);
+        if !source {
+            // A dataset's rows, unfiltered, are counted by an index-only
+            // statement: a tally point here would hold every row in a
+            // subquery SQLite must materialize before a join.
+            let dataset = self
+                .first
+                .as_deref()
+                .and_then(|a| table_of(self.plan, a))
+                .is_some_and(|t| t.kind == DeclKind::Dataset);
+            if self.tally && dataset && !self.filtered {
+                self.input_apart = true;
+                return rows;
+            }
+            return self.count(rows, tally::INPUT);
+        }
+        if !self.tally {
+            return format!("SELECT * FROM ({rows}) WHERE _bpl_bad IS NULL");
+        }
+        let t = table_of(self.plan, self.first.as_deref().unwrap_or_default())
+            .expect("the first input");
+        let record = record_of(t, |c| flat(&t.alias, c));
+        let call = self.tally(&[
+            tally::BOUNDARY.to_string(),
+            "_bpl_no".into(),
+            "_bpl_bad".into(),
+            format!(
+                "CASE WHEN _bpl_bad IS NOT NULL THEN {} END",
+                self.d.json_object(&record)
+            ),
+        ]);
+        self.fenced(&rows, &call)
+    }
+
+    fn count(&mut self, rows: String, kind: i64) -> String {
+        if !self.tally {
+            return rows;
+        }
+        // Accepted rows also say which joins found no match.
+        let mut args = vec![kind.to_string(), "_bpl_no".into()];
+        if kind == tally::ACCEPT {
+            args.extend(
+                self.unmatched
+                    .iter()
+                    .map(|a| format!("({} IS NULL)", flat(a, "_bpl_matched"))),
+            );
+        }
+        let call = self.tally(&args);
+        self.fenced(&rows, &call)
+    }
+
+    /// The row stage: accepted rows, and the shaping steps after it.
+    pub(super) fn row_stage(&mut self) -> Result<(String, Vec<Step>, Option<String>), Unsupported> {
+        let plan = self.plan;
+        let steps = &plan.job.steps;
+        let first_dedupe = steps.iter().position(|s| matches!(s, Step::Dedupe { .. }));
+        // Each rule goes to the first dedupe if its columns exist there,
+        // else to the end of the row stage.
+        let mut early = Vec::new();
+        let mut late = Vec::new();
+        for (k, e) in self.exprs.iter().enumerate() {
+            let (aliases, derived) = reads(e);
+            let available = |a: &String| {
+                first_dedupe.is_some_and(|d| {
+                    steps[..d].iter().any(|s| match s {
+                        Step::From(x) => x == a,
+                        Step::Join { alias, .. } => alias == a,
+                        _ => false,
+                    })
+                })
+            };
+            if !derived && first_dedupe.is_some() && aliases.iter().all(available) {
+                early.push(k);
+            } else {
+                late.push(k);
+            }
+        }
+        let mut rows = String::new();
+        let mut present: Vec<String> = Vec::new();
+        let mut counted_input = false;
+        let mut dedupes = 0;
+        let mut first = None;
+        let mut iter = steps.iter().peekable();
+        // A dedupe's numbered rows, fenced by the next step: as the last row
+        // step it also counts the accepted rows.
+        let mut pending: Option<(String, String)> = None;
+        while let Some(step) = iter.next() {
+            if let Some((numbered, rn)) = pending.take() {
+                if step.shapes() && late.is_empty() && self.unmatched.is_empty() {
+                    let mut shaping = vec![step.clone()];
+                    shaping.extend(iter.cloned());
+                    return Ok((self.last_dedupe(&numbered, &rn), shaping, first));
+                }
+                rows = self.dedupe(&numbered, &rn);
+            }
+            if step.shapes() {
+                let mut shaping = vec![step.clone()];
+                shaping.extend(iter.cloned());
+                if !counted_input {
+                    rows = self.input(rows);
+                }
+                rows = self.route(rows, std::mem::take(&mut late), &present)?;
+                // Rows that go straight into one `group by` are counted
+                // there, a sum per group, not one by one.
+                let grouped = matches!(shaping.as_slice(), [Step::Group { .. }]);
+                if self.tally
+                    && grouped
+                    && self.unmatched.is_empty()
+                    && self.plan.hash_key().is_none()
+                {
+                    self.accept_in_group = true;
+                    return Ok((rows, shaping, first));
+                }
+                return Ok((self.count(rows, tally::ACCEPT), shaping, first));
+            }
+            if matches!(step, Step::Join { .. } | Step::Dedupe { .. }) && !counted_input {
+                rows = self.input(rows);
+                counted_input = true;
+            }
+            rows = match step {
+                Step::From(a) => {
+                    first = Some(a.clone());
+                    present.push(a.clone());
+                    let t = table_of(plan, a)
+                        .ok_or_else(|| Unsupported(format!("no input called `{a}`")))?;
+                    flattened(t, true, self.keys)
+                }
+                Step::Where(e) => {
+                    self.filtered |= !counted_input;
+                    format!("SELECT * FROM ({rows}) WHERE {}", sql(e, ROW.on(self.d))?)
+                }
+                Step::Join { left, alias, on } => {
+                    present.push(alias.clone());
+                    let t = table_of(plan, alias).ok_or_else(|| {
+                        Unsupported(format!("no input or binding called `{alias}`"))
+                    })?;
+                    let mut condition = sql(on, ROW.on(self.d))?;
+                    if t.kind != DeclKind::Reference {
+                        condition = format!("{condition} AND {} = _bpl_no", flat(alias, "_bpl_no"));
+                    }
+                    if let Some(b) = plan.binds.iter().find(|b| b.table.alias == *alias) {
+                        if let (Some(at), Some((from, to))) = (&b.as_of, &b.validity) {
+                            let at = sql(at, ROW.on(self.d))?;
+                            condition = format!(
+                                "{condition} AND {f} <= {at} AND ({t} IS NULL OR {at} < {t})",
+                                f = flat(alias, from),
+                                t = flat(alias, to)
+                            );
+                        }
+                    }
+                    format!(
+                        "SELECT * FROM ({rows}) {}JOIN ({}) ON {condition}",
+                        if *left { "LEFT " } else { "" },
+                        flattened(t, false, self.keys)
+                    )
+                }
+                Step::Derive(items) => {
+                    format!("SELECT *, {} FROM ({rows})", named(items, ROW.on(self.d))?)
+                }
+                Step::Dedupe { by, order } => {
+                    if dedupes == 0 {
+                        rows = self.route(rows, std::mem::take(&mut early), &present)?;
+                    }
+                    let rn = ident(&format!("_bpl_rn{dedupes}"));
+                    dedupes += 1;
+                    let order = if order.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ORDER BY {}", order_by(order, ROW.on(self.d))?)
+                    };
+                    let numbered = format!(
+                        "SELECT *, row_number() OVER (PARTITION BY _bpl_no, {}{order}) AS {rn} FROM ({rows})",
+                        list(by, ROW.on(self.d))?
+                    );
+                    if self.tally {
+                        pending = Some((numbered, rn));
+                        String::new()
+                    } else {
+                        format!("SELECT * FROM ({numbered}) WHERE {rn} = 1")
+                    }
+                }
+                _ => unreachable!("shaping steps end the row stage"),
+            };
+        }
+        if let Some((numbered, rn)) = pending.take() {
+            if late.is_empty() && self.unmatched.is_empty() {
+                return Ok((self.last_dedupe(&numbered, &rn), Vec::new(), first));
+            }
+            rows = self.dedupe(&numbered, &rn);
+        }
+        if !counted_input {
+            rows = self.input(rows);
+        }
+        rows = self.route(rows, std::mem::take(&mut late), &present)?;
+        Ok((self.count(rows, tally::ACCEPT), Vec::new(), first))
+    }
+
+    /// Keeps the first row of each dedupe group, counting the others.
+    fn dedupe(&mut self, numbered: &str, rn: &str) -> String {
+        let call = self.tally(&[tally::DEDUPE.to_string(), "_bpl_no".into(), rn.into()]);
+        self.fenced(numbered, &call)
+    }
+
+    /// [`Self::dedupe`] as the last row step: the rows kept are the
+    /// accepted ones, counted by the same call.
+    fn last_dedupe(&mut self, numbered: &str, rn: &str) -> String {
+        let call = self.tally(&[
+            tally::DEDUPE_ACCEPT.to_string(),
+            "_bpl_no".into(),
+            rn.into(),
+        ]);
+        self.fenced(numbered, &call)
+    }
+}

@@ -1,0 +1,144 @@
+//! The shaping stage of a range statement: accepted rows to output rows,
+//! grouped by their partition.
+
+use super::{parts_columns, parts_table, tally, PLAIN, PLAIN_SINGLE, ROW, ROW_SINGLE};
+use crate::plan::JobPlan;
+use crate::semantic::hir::{ExprKind, Step};
+use crate::sql::dialect::Dialect;
+use crate::sql::expr::{flat, partition_column, sql, Unsupported};
+use crate::sql::lower::named;
+use crate::sql::types::ident;
+
+/// How the batch is computed, as shaping needs it.
+pub(super) struct Batch<'a> {
+    /// The partition's key names.
+    pub keys: &'a [String],
+    /// One partition at a time (see [`super::RangeStage::single`]).
+    pub single: bool,
+    pub d: &'a dyn Dialect,
+}
+
+/// The output rows, tagged with their partition, from accepted rows.
+pub(super) fn shape(
+    plan: &JobPlan,
+    shaping: &[Step],
+    first: Option<&str>,
+    accepted: &str,
+    accept_in_group: bool,
+    batch: &Batch<'_>,
+) -> Result<String, Unsupported> {
+    let (keys, single, d) = (batch.keys, batch.single, batch.d);
+    let batch_table = parts_table(d);
+    let mut q = accepted.to_string();
+    let mut shaped = false;
+    let carried = parts_columns("", keys);
+    for step in shaping {
+        q = match step {
+            Step::Group {
+                keys: group,
+                aggregates,
+            } => {
+                shaped = true;
+                let mut by = vec!["_bpl_no".to_string()];
+                for k in group
+                    .iter()
+                    .filter(|k| !matches!(k.expr.kind, ExprKind::Lit(_)))
+                {
+                    by.push(sql(&k.expr, ROW.on(d))?);
+                }
+                let mut all = group.clone();
+                all.extend(aggregates.iter().cloned());
+                // `HAVING` runs once per group: the tally adds its rows.
+                let having = if accept_in_group {
+                    let call = d.function(
+                        "tally",
+                        &[
+                            tally::ACCEPT_GROUP.to_string(),
+                            "_bpl_no".into(),
+                            "count(*)".into(),
+                        ],
+                    );
+                    format!(" HAVING {call}")
+                } else {
+                    String::new()
+                };
+                // The partition's keys are the same on every row of a group.
+                format!(
+                    "SELECT {carried}, {} FROM ({q}) GROUP BY {}{having}",
+                    named(&all, ROW.on(d))?,
+                    by.join(", ")
+                )
+            }
+            Step::Aggregate(items) if single => {
+                shaped = true;
+                // One row even for an empty partition: its keys come from
+                // the batch table, `p` from the bound parameters.
+                let from_parts = parts_columns("", keys)
+                    .split(", ")
+                    .map(|c| format!("(SELECT {c} FROM {batch_table}) AS {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "SELECT {from_parts}, {} FROM ({q})",
+                    named(items, ROW_SINGLE.on(d))?
+                )
+            }
+            Step::Aggregate(_) => unreachable!("an aggregate runs one partition at a time"),
+            Step::Select(items) => {
+                shaped = true;
+                format!("SELECT {carried}, {} FROM ({q})", named(items, ROW.on(d))?)
+            }
+            Step::Derive(items) => format!(
+                "SELECT *, {} FROM ({q})",
+                named(items, if single { PLAIN_SINGLE } else { PLAIN }.on(d))?
+            ),
+            Step::Where(e) => format!("SELECT * FROM ({q}) WHERE {}", sql(e, PLAIN.on(d))?),
+            other => {
+                return Err(Unsupported(format!(
+                    "a {} after the output is shaped is not supported by the SQLite engine",
+                    match other {
+                        Step::Join { .. } => "join",
+                        Step::Dedupe { .. } => "dedupe",
+                        _ => "step",
+                    }
+                )))
+            }
+        };
+    }
+    let cols = plan
+        .columns
+        .iter()
+        .map(|c| {
+            let derived = shaping.iter().chain(&plan.job.steps).any(
+                |s| matches!(s, Step::Derive(items) if items.iter().any(|n| n.name == c.name)),
+            );
+            match (first, shaped || derived) {
+                (Some(a), false) => format!("{} AS {}", flat(a, &c.name), ident(&c.name)),
+                _ => ident(&c.name),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    // A hash-partitioned output keeps the rows of its bucket.
+    let bucket = match plan.hash_key() {
+        Some((key, column, n)) => format!(
+            " WHERE {} = CAST({} AS INTEGER)",
+            d.function("bucket", &[ident(column), n.to_string()]),
+            partition_column(Some(key))
+        ),
+        None => String::new(),
+    };
+    Ok(format!("SELECT _bpl_no, {cols} FROM ({q}){bucket}"))
+}
+
+/// Whether a gate statement reads parameter `name` (not a longer one).
+pub(super) fn reads_param(gates: &[&str], name: &str) -> bool {
+    gates.iter().any(|g| {
+        g.match_indices(name).any(|(at, _)| {
+            !g[at + name.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    })
+}
