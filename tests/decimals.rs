@@ -97,7 +97,11 @@ fn ten_million_amounts_sum_to_the_cent() {
     // Seen by readers: the decimal in its units.
     assert_eq!(
         p.rows("SELECT printf('%.2f', total) FROM daily_totals"),
-        vec![format!("Text(\"{}.{:02}\")", exact_cents / 100, exact_cents % 100)]
+        vec![format!(
+            "Text(\"{}.{:02}\")",
+            exact_cents / 100,
+            exact_cents % 100
+        )]
     );
     // The average is a quotient at six digits, rounded half away from zero.
     let average = (exact_cents as i128 * 10_000 * 2 + N as i128) / (2 * N as i128);
@@ -185,7 +189,11 @@ fn diff_shows_exact_decimal_totals() {
         .iter()
         .find(|m| m["column"] == "total")
         .unwrap_or_else(|| panic!("{d}"));
-    assert_eq!((total["from"].as_f64(), total["to"].as_f64()), (Some(6.89), Some(6.9)), "{d}");
+    assert_eq!(
+        (total["from"].as_f64(), total["to"].as_f64()),
+        (Some(6.89), Some(6.9)),
+        "{d}"
+    );
 }
 
 /// A warehouse written when decimals were floats (the stored column is
@@ -197,7 +205,10 @@ fn diff_shows_exact_decimal_totals() {
 fn float_storage_of_a_decimal_is_migrated_exactly() {
     let as_float = SPEC
         .replace("total: decimal(18, 2)", "total: float")
-        .replace("total = sum(pay.amount)", "total = to_float(sum(pay.amount))")
+        .replace(
+            "total = sum(pay.amount)",
+            "total = to_float(sum(pay.amount))",
+        )
         .replace("CONTROL", "");
     let p = Project::new(&[("specs.bpl", &as_float)]);
     p.warehouse()
@@ -221,7 +232,14 @@ fn float_storage_of_a_decimal_is_migrated_exactly() {
         .replace("version 1", "version 2")
         .replace("CONTROL", "");
     std::fs::write(p.path().join("specs.bpl"), spec).unwrap();
-    let (code, _, err) = p.text(&["run", "daily_totals", "--date", "2026-07-01", "--as-of", AS_OF]);
+    let (code, _, err) = p.text(&[
+        "run",
+        "daily_totals",
+        "--date",
+        "2026-07-01",
+        "--as-of",
+        AS_OF,
+    ]);
     assert_eq!(code, 1, "{err}");
     for said in [
         "E0312",

@@ -1139,21 +1139,34 @@ fn money_total(expr: &str) -> String {
 fn e0342_decimal_that_cannot_be_stored_exactly() {
     assert_reports!(
         "E0342",
-        &with_source(&DATASET_OK).replace("    at: timestamp\n", "    at: timestamp\n    fee: decimal(20, 2)\n")
+        &with_source(DATASET_OK).replace(
+            "    at: timestamp\n",
+            "    at: timestamp\n    fee: decimal(20, 2)\n"
+        )
     );
-    assert_clean!(&with_source(&DATASET_OK).replace("    at: timestamp\n", "    at: timestamp\n    fee: decimal(18, 18)\n"));
+    assert_clean!(&with_source(DATASET_OK).replace(
+        "    at: timestamp\n",
+        "    at: timestamp\n    fee: decimal(18, 18)\n"
+    ));
 }
 
 #[test]
 fn e0343_storing_more_digits_than_the_declared_scale() {
     // cents times a six-digit rate: eight digits after the point.
-    assert_reports!("E0343", &with_money(&money_total("sum(ev.amount * ev.rate)")));
-    assert_clean!(&with_money(&money_total("round(sum(ev.amount * ev.rate), 2)")));
+    assert_reports!(
+        "E0343",
+        &with_money(&money_total("sum(ev.amount * ev.rate)"))
+    );
+    assert_clean!(&with_money(&money_total(
+        "round(sum(ev.amount * ev.rate), 2)"
+    )));
     // an average is a quotient, computed with six digits
     assert_reports!("E0343", &with_money(&money_total("avg(ev.amount)")));
     // an int has no digits after the point: say the scale
     assert_reports!("E0343", &with_money(&money_total("count(ev.amount > 0)")));
-    assert_clean!(&with_money(&money_total("to_decimal(count(ev.amount > 0), 2)")));
+    assert_clean!(&with_money(&money_total(
+        "to_decimal(count(ev.amount > 0), 2)"
+    )));
     // a literal with fewer digits is padded by writing them
     assert_clean!(&with_money(&money_total(
         "sum(if ev.amount > 0.5 then ev.amount else 0.00)"
@@ -1166,15 +1179,27 @@ fn e0343_a_product_with_more_digits_than_a_decimal_holds() {
         .replace("rate: decimal(12, 6)", "rate: decimal(18, 17)");
     assert_reports!(
         "E0343",
-        &src.replace("      total = sum(ev.amount)", "      total = sum(ev.amount)\n      product = sum(ev.amount * ev.rate)")
-            .replace("    total: decimal(18, 2)\n", "    total: decimal(18, 2)\n    product: decimal(18, 18)\n")
+        &src.replace(
+            "      total = sum(ev.amount)",
+            "      total = sum(ev.amount)\n      product = sum(ev.amount * ev.rate)"
+        )
+        .replace(
+            "    total: decimal(18, 2)\n",
+            "    total: decimal(18, 2)\n    product: decimal(18, 18)\n"
+        )
     );
 }
 
 #[test]
 fn e0344_rounding_a_decimal_to_a_computed_scale() {
-    assert_reports!("E0344", &with_money(&money_total("round(sum(ev.amount), days_between(p, p))")));
-    assert_reports!("E0344", &with_money(&money_total("to_decimal(sum(ev.amount), 40)")));
+    assert_reports!(
+        "E0344",
+        &with_money(&money_total("round(sum(ev.amount), days_between(p, p))"))
+    );
+    assert_reports!(
+        "E0344",
+        &with_money(&money_total("to_decimal(sum(ev.amount), 40)"))
+    );
 }
 
 #[test]
@@ -1184,8 +1209,5 @@ fn decimal_arithmetic_keeps_exact_types() {
         "sum(ev.amount + 1) - sum(ev.amount * 2) + max(if ev.amount >= 10 then ev.amount else 0.25)"
     )));
     // A decimal and a float do not.
-    assert_reports!(
-        "E0128",
-        &with_money(&money_total("sum(ev.amount * 1.5%)"))
-    );
+    assert_reports!("E0128", &with_money(&money_total("sum(ev.amount * 1.5%)")));
 }

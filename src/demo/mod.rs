@@ -29,7 +29,6 @@ mod domains;
 mod rng;
 mod table;
 
-
 use serde::Serialize;
 
 use crate::runtime::engine::Loader;

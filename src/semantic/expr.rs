@@ -577,15 +577,13 @@ impl Scope<'_> {
             },
             Mul | Div => match (&l.t, &r.t) {
                 (T::Duration, b) if b.is_numeric() => Some(T::Duration),
-                (a, b) if is_decimal(a) || is_decimal(b) => {
-                    match decimal_product(op, a, b) {
-                        Ok(t) => t,
-                        Err(scale) => {
-                            diags.push(too_many_digits(e.span, l, r, scale));
-                            return Ty::unknown();
-                        }
+                (a, b) if is_decimal(a) || is_decimal(b) => match decimal_product(op, a, b) {
+                    Ok(t) => t,
+                    Err(scale) => {
+                        diags.push(too_many_digits(e.span, l, r, scale));
+                        return Ty::unknown();
                     }
-                }
+                },
                 // `/` never truncates: 7 / 2 is 3.5, as a person reads it.
                 (a, b) if a.is_numeric() && b.is_numeric() && op == Div => match unify(a, b) {
                     Some(T::Int | T::DecimalLit(_)) => Some(T::Float),

@@ -100,13 +100,18 @@ pub fn sql_as(e: &Expr, target: &T, ctx: Ctx) -> R {
                 }
             }
             let x = sql(e, ctx)?;
-            Ok(match from.exact().map(|d| if *from == T::Int { 0 } else { d.scale }) {
-                Some(s) if s < t.scale => format!("({x} * {})", power_of_ten(t.scale - s)),
-                Some(s) if s > t.scale => ctx
-                    .dialect
-                    .function("dec_round", &[x, (s - t.scale).to_string()]),
-                _ => x,
-            })
+            Ok(
+                match from
+                    .exact()
+                    .map(|d| if *from == T::Int { 0 } else { d.scale })
+                {
+                    Some(s) if s < t.scale => format!("({x} * {})", power_of_ten(t.scale - s)),
+                    Some(s) if s > t.scale => ctx
+                        .dialect
+                        .function("dec_round", &[x, (s - t.scale).to_string()]),
+                    _ => x,
+                },
+            )
         }
         (T::Float, T::DecimalLit(_) | T::Decimal(_)) => match &e.kind {
             ExprKind::Lit(Lit::Number(n)) => Ok(n.clone()),
@@ -331,10 +336,9 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, ty: &T, ctx: Ctx) -> R {
             // and t is at least sa (see `Dec::quotient_scale`).
             let target = ty.decimal_scale().unwrap_or(0);
             let shift = (i32::from(scale(r)) + i32::from(target) - i32::from(scale(l))).max(0);
-            return Ok(ctx.dialect.function(
-                "dec_div",
-                &[sql(l, ctx)?, sql(r, ctx)?, shift.to_string()],
-            ));
+            return Ok(ctx
+                .dialect
+                .function("dec_div", &[sql(l, ctx)?, sql(r, ctx)?, shift.to_string()]));
         }
         // A duration scaled by a decimal literal: the literal as a number.
         Mul | Div if matches!(ty, T::Float | T::Duration) => {
@@ -411,7 +415,10 @@ fn decimal_call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> 
         ("avg", Some(t), Some(s)) if kind == CallKind::Aggregate => sql(x, ctx).map(|v| {
             let shift = (t - s).to_string();
             let d = ctx.dialect;
-            d.function("dec_div", &[format!("sum({v})"), format!("count({v})"), shift])
+            d.function(
+                "dec_div",
+                &[format!("sum({v})"), format!("count({v})"), shift],
+            )
         }),
         ("round" | "to_decimal", Some(_), Some(_)) => sql_as(x, ty, ctx),
         ("to_decimal", Some(_), None) if x.ty == T::Int => sql_as(x, ty, ctx),

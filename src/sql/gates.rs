@@ -41,9 +41,10 @@ pub(super) fn operands(
                         x: &crate::semantic::hir::Expr|
              -> Result<(String, String), Unsupported> {
                 Ok(match &x.kind {
-                    crate::semantic::hir::ExprKind::Lit(_) => {
-                        (show(w), format!("SELECT {}", natural(&sql(x, PLAIN.on(d))?, &x.ty)))
-                    }
+                    crate::semantic::hir::ExprKind::Lit(_) => (
+                        show(w),
+                        format!("SELECT {}", natural(&sql(x, PLAIN.on(d))?, &x.ty)),
+                    ),
                     _ => (show(w), gate(x)?),
                 })
             };

@@ -365,7 +365,8 @@ fn facts(
                     rate,
                     scale,
                 } => {
-                    let mut x = to_scale(amount(v, s.h(t, D_VALUE2, &[draw, c.salt]), *rate), *scale);
+                    let mut x =
+                        to_scale(amount(v, s.h(t, D_VALUE2, &[draw, c.salt]), *rate), *scale);
                     if bad == Some((Invalid::Amount, i)) {
                         x = if *signed { 0.0 } else { -x };
                     } else if odd && *signed {

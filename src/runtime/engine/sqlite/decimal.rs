@@ -38,7 +38,10 @@ fn digits(text: &str) -> Option<(i128, u32)> {
     };
     let (whole, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     if whole.is_empty() && frac.is_empty()
-        || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
     {
         return None;
     }
@@ -64,7 +67,9 @@ pub fn scaled(v: ValueRef<'_>, precision: u8, scale: u8) -> std::result::Result<
         ValueRef::Integer(i) => (i128::from(i), 0),
         // The shortest text that reads back as this float: what it was
         // written as, for any float with at most 15 significant digits.
-        ValueRef::Real(f) if f.is_finite() => digits(&f.to_string()).ok_or(format!("is not a valid {ty}"))?,
+        ValueRef::Real(f) if f.is_finite() => {
+            digits(&f.to_string()).ok_or(format!("is not a valid {ty}"))?
+        }
         ValueRef::Text(t) => std::str::from_utf8(t)
             .ok()
             .and_then(digits)
@@ -199,7 +204,10 @@ pub fn register(conn: &Connection) -> Result<()> {
     // or an error saying why it is not one.
     conn.create_scalar_function("bpl_dec_exact", 4, FLAGS, |ctx| {
         let column = ctx.get::<String>(1)?;
-        let (precision, scale) = (int(ctx, 2).unwrap_or(18) as u8, int(ctx, 3).unwrap_or(0) as u8);
+        let (precision, scale) = (
+            int(ctx, 2).unwrap_or(18) as u8,
+            int(ctx, 3).unwrap_or(0) as u8,
+        );
         match ctx.get_raw(0) {
             ValueRef::Null => Ok(None),
             v => scaled(v, precision, scale).map(Some).map_err(|why| {
@@ -334,7 +342,12 @@ mod lowering {
         let amount = || col("amount", dec(18, 2));
         let rate = || col("rate", dec(12, 6));
         // An int and a literal are written at the other side's scale.
-        let plus_one = bin(BinaryOp::Add, amount(), lit(Lit::Int(1), T::Int), dec(18, 2));
+        let plus_one = bin(
+            BinaryOp::Add,
+            amount(),
+            lit(Lit::Int(1), T::Int),
+            dec(18, 2),
+        );
         assert_eq!(lower(&plus_one), r#"("amount" + 100)"#);
         let over = bin(
             BinaryOp::Gt,
@@ -377,10 +390,7 @@ mod lowering {
             vec![product.clone(), lit(Lit::Int(2), T::Int)],
             dec(18, 2),
         );
-        assert_eq!(
-            lower(&rounded),
-            r#"bpl_dec_round(("amount" * "rate"), 6)"#
-        );
+        assert_eq!(lower(&rounded), r#"bpl_dec_round(("amount" * "rate"), 6)"#);
         let widened = call(
             "to_decimal",
             vec![amount(), lit(Lit::Int(4), T::Int)],

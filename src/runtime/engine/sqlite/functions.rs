@@ -9,7 +9,8 @@ use rusqlite::{Connection, Result};
 
 use crate::sql::types::{DATE_FORMAT, TIMESTAMP_FORMAT};
 
-pub(super) const FLAGS: FunctionFlags = FunctionFlags::SQLITE_UTF8.union(FunctionFlags::SQLITE_DETERMINISTIC);
+pub(super) const FLAGS: FunctionFlags =
+    FunctionFlags::SQLITE_UTF8.union(FunctionFlags::SQLITE_DETERMINISTIC);
 
 /// Registers every `bpl_*` function on a connection.
 pub fn register(conn: &Connection) -> Result<()> {
@@ -232,7 +233,11 @@ pub fn decimal_kind(kind: &str) -> Option<(u8, u8)> {
 fn fits(c: &crate::sql::boundary::Check, v: ValueRef<'_>) -> bool {
     // A stored decimal: its scaled integer, within its precision.
     if let Some(rest) = c.kind.strip_prefix("scaled:") {
-        let precision: u32 = rest.split(':').next().and_then(|p| p.parse().ok()).unwrap_or(18);
+        let precision: u32 = rest
+            .split(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(18);
         return matches!(v, ValueRef::Integer(i) if i128::from(i).abs() < 10i128.pow(precision));
     }
     if let Some((precision, scale)) = decimal_kind(&c.kind) {

@@ -109,7 +109,8 @@ pub fn drift(conn: &Connection, plan: &JobPlan, l: &LoweredJob) -> Result<Drift,
         match shown.iter().find(|(n, _)| *n == c.name) {
             None => d.added.push(c.name.clone()),
             Some((_, ty)) if !ty.eq_ignore_ascii_case(&want) => {
-                d.retyped.push((c.name.clone(), ty.to_ascii_uppercase(), want))
+                d.retyped
+                    .push((c.name.clone(), ty.to_ascii_uppercase(), want))
             }
             Some(_) => {}
         }
