@@ -148,6 +148,12 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
     Ok(match &e.kind {
         ExprKind::Lit(l) => match (&e.ty, scaled_literal(l, scale(e))) {
             (T::Decimal(_) | T::DecimalLit(_), Some(x)) => x,
+            (T::Decimal(_) | T::DecimalLit(_), None) if !matches!(l, Lit::Null) => {
+                return Err(Unsupported(format!(
+                    "the number `{}` has more digits than a decimal holds (18)",
+                    literal(l, ctx.dialect)
+                )))
+            }
             _ => literal(l, ctx.dialect),
         },
         ExprKind::Column { alias, name } => match (ctx.columns, alias) {

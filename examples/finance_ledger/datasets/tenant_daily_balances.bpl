@@ -67,11 +67,10 @@ dataset tenant_daily_balances {
 
   reconcile {
     input == accepted + quarantined + duplicates
-    // Control totals: what was published adds up to what was accepted,
-    // exactly, in the entry currency and in both legs. Decimals are stored
-    // and summed as integer cents, so no tolerance is needed.
-    control_total: sum(net_amount) == sum(ledger.amount)
-    legs: sum(debit_total) - sum(credit_total) == sum(net_amount)
+    // Control totals: what was published adds up to what was accepted, to
+    // the cent, in the entry currency and in both legs.
+    control_total: sum(net_amount) == sum(ledger.amount) within 0.01
+    legs: sum(debit_total) - sum(credit_total) == sum(net_amount) within 0.01
   }
 
   corrections {
