@@ -141,17 +141,8 @@ fn the_boundary_reads_decimals_by_their_digits_and_refuses_extra_digits() {
     assert_eq!(code, 0, "{out}");
     // 10 + 29 - 700 + 1200 + 150 cents.
     assert_eq!(p.count("SELECT total FROM daily_totals__data"), 689);
-    let ledger = rusqlite::Connection::open(p.ledger_path()).unwrap();
-    let mut stmt = ledger
-        .prepare("SELECT reason FROM quarantine ORDER BY reason")
-        .unwrap();
-    let reasons: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
     assert_eq!(
-        reasons,
+        p.ledger_texts("SELECT reason FROM quarantine ORDER BY reason"),
         vec![
             "amount: '12.345' has 3 digits after the point; decimal(18, 2) keeps 2",
             "amount: 'abc' is not a valid decimal(18, 2)",
