@@ -81,3 +81,14 @@ fn only_the_cli_reaches_the_demo_generator() {
     }
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
+
+#[test]
+fn an_engine_is_chosen_in_one_place() {
+    // Opening an engine's warehouse by its own type, outside the engine
+    // layer's `Warehouse`, would bypass `engine` in bpl.toml.
+    let mut offenders = mentions(&src(), &["SqliteEngine::open", "SqliteLoader::open"]);
+    offenders.retain(|line| !line.contains("src/runtime/engine/"));
+    assert!(offenders.is_empty(), "{offenders:#?}");
+    let choices: Vec<String> = mentions(&src().join("runtime/engine/mod.rs"), &["=> Warehouse::"]);
+    assert_eq!(choices.len(), 1, "{choices:#?}");
+}

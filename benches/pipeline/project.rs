@@ -163,6 +163,25 @@ struct Scope {
     month_to: String,
 }
 
+/// The SQL the hand-written pipeline is written in: the same statements,
+/// but for the few functions each engine names its own way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    Sqlite,
+    Postgres,
+}
+
+impl Flavor {
+    /// Starts the one transaction a step runs in, taking the write lock
+    /// at once on SQLite.
+    fn begin(self) -> &'static str {
+        match self {
+            Flavor::Sqlite => "BEGIN IMMEDIATE",
+            Flavor::Postgres => "BEGIN",
+        }
+    }
+}
+
 /// Writes `bpl.toml` and the `.bpl` file to `dir` (and creates `target/`).
 pub fn write_project(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::write(dir.join("bpl.toml"), BPL_TOML)?;
@@ -325,7 +344,32 @@ fn order_sensitive_ids(rows: &str) -> String {
 /// it is the full build, `DELETE` + `INSERT` of it the rerun. The row rules
 /// run first, then the dedupe of the accepted rows (the contract's order:
 /// a redelivery that fails a rule never displaces a valid delivery).
-fn layers(s: &Scope) -> [(&'static str, &'static str, String); 5] {
+fn layers(s: &Scope, sql: Flavor) -> [(&'static str, &'static str, String); 5] {
+    let (falsy, month_of, rolling_days) = match sql {
+        Flavor::Sqlite => (
+            "0",
+            "substr(event_date, 1, 7)",
+            format!(
+                "(WITH RECURSIVE days(day) AS (SELECT '{}' UNION ALL
+                     SELECT date(day, '+1 day') FROM days WHERE day < '{}')
+                  SELECT day, date(day, '-{} days') AS since FROM days)",
+                s.from,
+                s.rolling_to,
+                WINDOW_DAYS - 1
+            ),
+        ),
+        Flavor::Postgres => (
+            "false",
+            "to_char(event_date, 'YYYY-MM')",
+            format!(
+                "(SELECT d::date AS day, d::date - {} AS since
+                  FROM generate_series(date '{}', date '{}', interval '1 day') AS d)",
+                WINDOW_DAYS - 1,
+                s.from,
+                s.rolling_to
+            ),
+        ),
+    };
     [
         (
             "raw_events_rejected",
@@ -334,7 +378,7 @@ fn layers(s: &Scope) -> [(&'static str, &'static str, String); 5] {
                 "SELECT *, CASE WHEN unit_id IS NULL THEN 'unit_known'
                                 ELSE 'amount_not_negative' END AS rule
                  FROM raw_events
-                 WHERE event_date BETWEEN '{}' AND '{}' AND NOT coalesce({VALID}, 0)",
+                 WHERE event_date BETWEEN '{}' AND '{}' AND NOT coalesce({VALID}, {falsy})",
                 s.from, s.to
             ),
         ),
@@ -371,28 +415,23 @@ fn layers(s: &Scope) -> [(&'static str, &'static str, String); 5] {
             "region_rolling_30d",
             "event_date",
             format!(
-                "WITH RECURSIVE days(day) AS (SELECT '{}' UNION ALL
-                     SELECT date(day, '+1 day') FROM days WHERE day < '{}')
-                 SELECT days.day AS event_date, d.region, sum(d.events) AS events,
+                "SELECT days.day AS event_date, d.region, sum(d.events) AS events,
                         sum(d.buys) AS buys, sum(d.amount) AS amount,
                         count(DISTINCT d.event_date) AS days
-                 FROM days JOIN region_daily AS d
-                   ON d.event_date BETWEEN date(days.day, '-{} days') AND days.day
-                 GROUP BY days.day, d.region",
-                s.from,
-                s.rolling_to,
-                WINDOW_DAYS - 1
+                 FROM {rolling_days} AS days JOIN region_daily AS d
+                   ON d.event_date BETWEEN days.since AND days.day
+                 GROUP BY days.day, d.region"
             ),
         ),
         (
             "region_monthly",
             "event_month",
             format!(
-                "SELECT substr(event_date, 1, 7) AS event_month, region, sum(events) AS events,
+                "SELECT {month_of} AS event_month, region, sum(events) AS events,
                         sum(buys) AS buys, sum(amount) AS amount,
                         count(DISTINCT event_date) AS days
                  FROM region_daily WHERE event_date BETWEEN '{}' AND '{}'
-                 GROUP BY substr(event_date, 1, 7), region",
+                 GROUP BY {month_of}, region",
                 s.month_from, s.month_to
             ),
         ),
@@ -410,33 +449,39 @@ fn bounds(table: &str, s: &Scope) -> (String, String) {
 
 /// The full build by hand: `CREATE TABLE ... AS SELECT` for every layer,
 /// in one transaction, plus the index the rerun's `DELETE`s use.
-pub fn full_build(c: &Connection, spec: Spec) -> rusqlite::Result<()> {
+pub fn full_build_sql(spec: Spec, sql: Flavor) -> String {
     let scope = Spec::scope(spec.first(), spec.last());
-    let mut sql = String::from("BEGIN IMMEDIATE;\n");
-    for (table, column, select) in layers(&scope) {
-        sql += &format!("CREATE TABLE {table} AS {select};\n");
+    let mut out = format!("{};\n", sql.begin());
+    for (table, column, select) in layers(&scope, sql) {
+        out += &format!("CREATE TABLE {table} AS {select};\n");
         if matches!(table, "staged_events" | "region_daily") {
-            sql += &format!("CREATE INDEX {table}_{column} ON {table} ({column});\n");
+            out += &format!("CREATE INDEX {table}_{column} ON {table} ({column});\n");
         }
     }
-    sql += "COMMIT;";
-    c.execute_batch(&sql)
+    out + "COMMIT;"
 }
 
 /// The rerun of the last [`RERUN_DAYS`] days by hand: each layer's affected
 /// partitions deleted and inserted again, in one transaction, no ledger.
-pub fn rerun(c: &Connection, spec: Spec) -> rusqlite::Result<()> {
+pub fn rerun_sql(spec: Spec, sql: Flavor) -> String {
     let scope = Spec::scope(spec.rerun_first(), spec.last());
-    let mut sql = String::from("BEGIN IMMEDIATE;\n");
-    for (table, column, select) in layers(&scope) {
+    let mut out = format!("{};\n", sql.begin());
+    for (table, column, select) in layers(&scope, sql) {
         let (lo, hi) = bounds(table, &scope);
-        sql += &format!(
+        out += &format!(
             "DELETE FROM {table} WHERE {column} BETWEEN '{lo}' AND '{hi}';\n\
              INSERT INTO {table} {select};\n"
         );
     }
-    sql += "COMMIT;";
-    c.execute_batch(&sql)
+    out + "COMMIT;"
+}
+
+pub fn full_build(c: &Connection, spec: Spec) -> rusqlite::Result<()> {
+    c.execute_batch(&full_build_sql(spec, Flavor::Sqlite))
+}
+
+pub fn rerun(c: &Connection, spec: Spec) -> rusqlite::Result<()> {
+    c.execute_batch(&rerun_sql(spec, Flavor::Sqlite))
 }
 
 // ---------------------------------------------------------------------------

@@ -10,15 +10,10 @@ use crate::semantic::T;
 pub trait Dialect: Sync {
     /// The engine's name, as messages give it (`SQLite`).
     fn name(&self) -> &'static str;
-    /// The column type a language type is stored as (a decimal: the
-    /// integer type its scaled values are stored in, see `types`).
-    fn column_type(&self, t: &T) -> &'static str;
-    /// The declared type of a dataset's stored column: [`Self::column_type`],
-    /// unless the dialect also records a decimal's scale in it (so a change
-    /// of scale is a schema change the migration sees).
-    fn stored_type(&self, t: &T) -> String {
-        self.column_type(t).to_string()
-    }
+    /// The column type a language type is stored as, with its parameters
+    /// where the dialect spells them (a decimal: the integer type of its
+    /// scaled values, see `types`, and perhaps its scale).
+    fn column_type(&self, t: &T) -> String;
     /// A boolean literal.
     fn boolean(&self, value: bool) -> &'static str;
     /// A table private to the connection (the batch and window tables),

@@ -350,7 +350,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
     let mut create_cols: Vec<String> = plan
         .columns
         .iter()
-        .map(|c| format!("{} {}", ident(&c.name), d.stored_type(&c.ty)))
+        .map(|c| format!("{} {}", ident(&c.name), d.column_type(&c.ty)))
         .collect();
     create_cols.extend(META_COLUMNS.iter().map(|(n, t)| format!("{n} {t}")));
     let view_cols = plan
@@ -414,7 +414,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             d.checksum(&out_cols.join(", ")),
             plan.columns
                 .iter()
-                .map(|c| match d.column_type(&c.ty) {
+                .map(|c| match d.column_type(&c.ty).as_str() {
                     "TEXT" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
                     _ => format!("8 * count({})", ident(&c.name)),
                 })

@@ -49,11 +49,7 @@ impl Dialect for Sqlite {
         "SQLite"
     }
 
-    fn column_type(&self, t: &T) -> &'static str {
-        sqlite_type(t)
-    }
-
-    fn stored_type(&self, t: &T) -> String {
+    fn column_type(&self, t: &T) -> String {
         storage_type(t)
     }
 
