@@ -92,3 +92,36 @@ fn an_engine_is_chosen_in_one_place() {
     let choices: Vec<String> = mentions(&src().join("runtime/engine/mod.rs"), &["=> Warehouse::"]);
     assert_eq!(choices.len(), 1, "{choices:#?}");
 }
+
+#[test]
+fn shared_sql_calls_no_engine_function_by_name() {
+    // The engine's own functions (`bpl_*` on SQLite) are named by its
+    // dialect; SQLite's typed input boundary is the one file of them here.
+    let calls_one = |line: &str| {
+        let code = line.split("//").next().unwrap_or_default();
+        code.match_indices("bpl_").any(|(at, _)| {
+            let before = code[..at].chars().last();
+            let after: String = code[at..]
+                .chars()
+                .skip_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(1)
+                .collect();
+            before.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_')) && after == "("
+        })
+    };
+    let mut offenders = Vec::new();
+    for entry in walkdir::WalkDir::new(src().join("sql")) {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("boundary.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if calls_one(line) {
+                offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}

@@ -4,6 +4,7 @@
 //! siblings and asks a [`Dialect`] only for these points. Each engine
 //! supplies its dialect from its own folder (`runtime::engine::sqlite`).
 
+use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::T;
 
@@ -53,6 +54,41 @@ pub trait Dialect: Sync {
     fn month_start(&self, x: &str) -> String;
     /// `x` as a floating-point number.
     fn to_float(&self, x: &str) -> String;
+    /// The typed input boundary (see [`super::boundary`] for SQLite's): column
+    /// `c` of the table aliased `q`, brought to its stored form.
+    fn typed_value(&self, q: &str, c: &Column) -> String;
+    /// The problems of a row of the table aliased `q` as text, NULL for a
+    /// good row; `required(c)`: a null in `c` is a problem.
+    fn row_problems(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String;
+    /// A plain condition true for every row of the table aliased `q` that
+    /// may have a problem, so good rows are let through without a check
+    /// per value.
+    fn misfit(&self, q: &str, columns: &[Column], required: &dyn Fn(&Column) -> bool) -> String;
+    /// [`Self::row_problems`] for rows as stored (a dataset's staged
+    /// output): a decimal is its scaled integer there (see `types`), not a
+    /// source's number or text.
+    fn stored_problems(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String;
+    /// [`Self::misfit`] for rows as stored.
+    fn stored_misfit(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String;
+    /// Column `c` of a reference's table aliased `q`, as stored: trusted as
+    /// declared, but a decimal converted to its scaled integer exactly (a
+    /// value that is not one stops the statement with the reason).
+    fn reference_value(&self, q: &str, c: &Column) -> String;
     /// A function the engine provides itself, called with its arguments as
     /// SQL: the language's (`to_date`, `percentile`, `stable_id`, `lower`,
     /// `month_end`, ...) and the runtime's (`bucket`, and `tally`, which

@@ -107,7 +107,7 @@ pub(super) fn data_table(table: &str) -> String {
 
 /// The rows of a binding, as its temporal policy selects them. A binding
 /// as of event time keeps every row; its join adds the validity test.
-pub(super) fn bind_sql(b: &BindPlan) -> String {
+pub(super) fn bind_sql(b: &BindPlan, d: &dyn Dialect) -> String {
     let t = &b.table;
     let at = |param: &str| {
         b.validity.as_ref().map(|(from, to)| {
@@ -145,11 +145,7 @@ pub(super) fn bind_sql(b: &BindPlan) -> String {
         .columns
         .iter()
         .map(|c| match c.ty.decimal_scale() {
-            Some(_) => format!(
-                "{} AS {}",
-                super::boundary::reference_value("_bpl_ref", c),
-                ident(&c.name)
-            ),
+            Some(_) => format!("{} AS {}", d.reference_value("_bpl_ref", c), ident(&c.name)),
             None => ident(&c.name),
         })
         .collect::<Vec<_>>()
@@ -309,9 +305,9 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
         format!(
             "SELECT count(_bpl_problem), min(_bpl_problem) FROM (SELECT {} AS _bpl_problem \
              FROM {} AS d WHERE {this_version} AND ({}))",
-            super::boundary::stored_problems("d", &unproven, |c| !c.nullable),
+            d.stored_problems("d", &unproven, &|c| !c.nullable),
             ident(&data),
-            super::boundary::stored_misfit("d", &unproven, |c| !c.nullable),
+            d.stored_misfit("d", &unproven, &|c| !c.nullable),
         )
     };
     let gate_sql: Vec<&str> = expectations
@@ -342,7 +338,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
                 format!(
                     "SELECT count(*), {} FROM ({})",
                     d.checksum(&cols),
-                    bind_sql(b)
+                    bind_sql(b, d)
                 ),
             )
         })

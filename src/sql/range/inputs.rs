@@ -176,17 +176,10 @@ pub(super) fn input_sql(
     let read = t
         .columns
         .iter()
-        .map(|c| {
-            format!(
-                "{} AS {}",
-                crate::sql::boundary::value("s", c),
-                ident(&c.name)
-            )
-        })
+        .map(|c| format!("{} AS {}", d.typed_value("s", c), ident(&c.name)))
         .collect::<Vec<_>>()
         .join(", ");
-    let problems =
-        crate::sql::boundary::problems("s", &t.columns, |c| !c.nullable || i.key.contains(&c.name));
+    let problems = d.row_problems("s", &t.columns, &|c| !c.nullable || i.key.contains(&c.name));
     let filter = if rest.is_empty() {
         String::new()
     } else {

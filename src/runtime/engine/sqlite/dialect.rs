@@ -4,6 +4,7 @@
 //! zone, is a `bpl_*` function the engine registers ([`super::functions`]),
 //! written once in Rust so no host setting leaks in.
 
+use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::T;
 use crate::sql::dialect::Dialect;
@@ -138,6 +139,45 @@ impl Dialect for Sqlite {
 
     fn to_float(&self, x: &str) -> String {
         format!("CAST({x} AS REAL)")
+    }
+
+    fn typed_value(&self, q: &str, c: &Column) -> String {
+        crate::sql::boundary::value(q, c)
+    }
+
+    fn row_problems(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String {
+        crate::sql::boundary::problems(q, columns, required)
+    }
+
+    fn misfit(&self, q: &str, columns: &[Column], required: &dyn Fn(&Column) -> bool) -> String {
+        crate::sql::boundary::misfit(q, columns, required)
+    }
+
+    fn stored_problems(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String {
+        crate::sql::boundary::stored_problems(q, columns, required)
+    }
+
+    fn stored_misfit(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String {
+        crate::sql::boundary::stored_misfit(q, columns, required)
+    }
+
+    fn reference_value(&self, q: &str, c: &Column) -> String {
+        crate::sql::boundary::reference_value(q, c)
     }
 
     fn function(&self, name: &str, args: &[String]) -> String {

@@ -4,9 +4,8 @@
 //! and its settings (here), the `bpl_*` functions and the tally the
 //! dialect's statements call ([`functions`], [`tally`]), the storage layout
 //! ([`layout`]), the dialect ([`dialect`]), and each part of the
-//! [`Engine`] trait: inputs and bindings ([`inputs`]), staging ([`stage`]),
-//! gates ([`measure`]), publishing ([`publish`]) and inspection
-//! ([`inspect`]).
+//! [`Engine`] trait: inputs and bindings (`inputs`), staging (`stage`),
+//! gates (`measure`), publishing (`publish`) and inspection (`inspect`).
 
 pub mod decimal;
 pub mod dialect;
