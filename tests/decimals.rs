@@ -270,3 +270,28 @@ fn float_storage_of_a_decimal_is_migrated_exactly() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(p.rows("SELECT total FROM daily_totals"), vec!["Real(0.3)"]);
 }
+
+/// A sum beyond the 18 digits of a decimal stops the run with a code; it
+/// is never carried on in floating point.
+#[test]
+fn a_sum_beyond_eighteen_digits_stops_the_run() {
+    let p = project(false);
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE payments(payment_id INTEGER, day TEXT, amount TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20)
+             INSERT INTO payments SELECT i, '2026-07-01', '9999999999999999.99' FROM n;",
+        )
+        .unwrap();
+    let (code, out, err) = p.text(&[
+        "run",
+        "daily_totals",
+        "--date",
+        "2026-07-01",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(format!("{out}{err}").contains("[E0345]"), "{out}{err}");
+    assert_eq!(p.count("SELECT count(*) FROM _bpl_pointer"), 0);
+}

@@ -155,6 +155,7 @@ define_codes! {
     E0342: "decimal type whose precision or scale cannot be stored exactly",
     E0343: "decimal arithmetic that would drop digits silently",
     E0344: "decimal rounding to a scale that is not a whole-number literal",
+    E0345: "sum or product beyond the digits an int or a decimal holds",
     E0350: "`--as-of` at which the schedules cannot be judged",
     E0351: "status or metrics of a project without a ledger",
     E0352: "`run-due` already running for this ledger",
