@@ -10,6 +10,7 @@ pub mod demo;
 pub mod diagnostic;
 pub mod driver;
 pub mod graph;
+pub mod ingest;
 pub mod lsp;
 pub mod ops;
 pub mod plan;

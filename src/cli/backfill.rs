@@ -87,10 +87,22 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
     }
     // Opened only once the request is known good: a refused backfill
     // leaves nothing on disk.
+    if let Err(c) = super::ingest::create_warehouse(&o) {
+        return c;
+    }
     let (mut engine, mut ledger) = match o.stores().open() {
         Ok(x) => x,
         Err(e) => return runtime_error(e),
     };
+    if spec.mode != Mode::DryRun {
+        let seen_at = match as_of(None) {
+            Ok(t) => t,
+            Err(c) => return c,
+        };
+        if let Err(e) = super::ingest::before_backfill(&o, &ledger, &seen_at) {
+            return runtime_error(e);
+        }
+    }
     let bar = (cli.format == Format::Text && std::io::stderr().is_terminal()).then(|| {
         let total: u64 = spec.steps.len() as u64;
         let bar = indicatif::ProgressBar::new(total.max(1));

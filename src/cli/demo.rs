@@ -45,6 +45,9 @@ struct Output<'r> {
     warehouse: String,
     #[serde(flatten)]
     report: &'r DemoReport,
+    /// Landing-folder sources: the files written.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    files: &'r [demo::FilesReport],
 }
 
 pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
@@ -107,9 +110,20 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
     let result = demo::fill(&program, loader, &options, &mut |table, done, total| {
         bar.update(table, done, total)
     });
-    bar.finish();
     let report = match result {
         Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    // Landing-folder sources get files in their folders instead of rows.
+    let files = demo::fill_files(
+        &program,
+        &checked.project.root,
+        &options,
+        &mut |table, done, total| bar.update(table, done, total),
+    );
+    bar.finish();
+    let files = match files {
+        Ok(f) => f,
         Err(e) => return usage_error(e),
     };
     let shown = warehouse
@@ -123,13 +137,22 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
             let out = Output {
                 warehouse: shown,
                 report: &report,
+                files: &files,
             };
             match serde_json::to_string_pretty(&out) {
                 Ok(text) => say(&format!("{text}\n")),
                 Err(e) => return usage_error(e),
             }
         }
-        _ => say(&text(&shown, &report)),
+        _ => {
+            say(&text(&shown, &report));
+            for f in &files {
+                say(&format!(
+                    "wrote {} file(s) for `{}` into {}: {} rows ({} late, {} too late, {} duplicates, {} invalid) and {} malformed line(s)\n",
+                    f.files, f.rows.declaration, f.folder, f.rows.rows, f.rows.late, f.rows.too_late, f.rows.duplicates, f.rows.invalid, f.malformed
+                ));
+            }
+        }
     }
     0
 }

@@ -23,6 +23,7 @@ mod docs;
 mod explain;
 mod fmt;
 mod graph;
+mod ingest;
 mod lsp;
 mod metrics;
 pub mod output;
@@ -31,6 +32,7 @@ pub mod render;
 mod run;
 mod run_args;
 mod run_due;
+mod seed;
 mod show;
 mod status;
 
@@ -115,6 +117,15 @@ pub enum Command {
     /// Rows that join across tables, with late, duplicate and invalid ones
     /// mixed in, written to the warehouse named in `bpl.toml`.
     DemoData(demo::DemoArgs),
+    /// Ingest the new files of landing-folder sources into the warehouse.
+    ///
+    /// Each file is read once and recorded in the ingestion ledger; `run`
+    /// does this by itself for the sources it reads.
+    Ingest(ingest::IngestArgs),
+    /// List the landing files ingested, and their malformed lines.
+    Files(ingest::FilesArgs),
+    /// Load the project's seeds (references kept as CSV) into the warehouse.
+    Seed(seed::SeedArgs),
     /// Execute a backfill: the planned runs, wave by wave, in a mode.
     Backfill(backfill::BackfillArgs),
     /// Compare two versions of a partition, row by row.
@@ -190,6 +201,9 @@ pub fn main() -> ExitCode {
         Command::Reject(args) => run::on_held(&cli, args, "reject"),
         Command::Rollback(args) => run::rollback(&cli, args),
         Command::DemoData(args) => demo::run(&cli, args),
+        Command::Ingest(args) => ingest::run(&cli, args),
+        Command::Files(args) => ingest::files(&cli, args),
+        Command::Seed(args) => seed::run(&cli, args),
         Command::Backfill(args) => backfill::run(&cli, args),
         Command::Diff(args) => backfill::diff(&cli, args),
         Command::Lsp(args) => lsp::run(&cli, args),

@@ -110,6 +110,8 @@ pub struct RollbackArgs {
 /// The project's checked program, warehouse and ledger.
 pub(crate) struct Opened {
     pub program: crate::semantic::hir::Program,
+    /// The project's root: landing-file patterns are relative to it.
+    pub root: PathBuf,
     /// The project's name in `bpl.toml`: the identity its files carry.
     pub name: String,
     /// The engine `bpl.toml` chooses.
@@ -143,6 +145,7 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
     };
     Ok(Opened {
         program,
+        root: root.clone(),
         name: checked.project.config.name.clone(),
         engine: checked.project.config.engine,
         sources: checked.project.sources,
@@ -311,6 +314,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
             return usage_error("name the dataset to run: `bplc run DATASET --date 2026-07-04`")
         }
     };
+    if let Err(c) = super::ingest::create_warehouse(&o) {
+        return c;
+    }
     let (mut engine, mut ledger) = match o.stores().open() {
         Ok(x) => x,
         Err(e) => return runtime_error(e),
@@ -330,6 +336,13 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
         }
     };
     let mut say = progress(cli, args.verbose);
+    // A new run first ingests the new files of the landing folders it
+    // reads; a retry reads the files its first attempt locked.
+    if let Some(req) = &req {
+        if let Err(e) = super::ingest::before_run(&o, &plan, &ledger, &req.as_of, &mut say) {
+            return runtime_error(e);
+        }
+    }
     let mut runner = Runner {
         plan: &plan,
         engine: engine.as_mut(),

@@ -82,6 +82,11 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
         Ok(o) => o,
         Err(c) => return c,
     };
+    if !args.dry_run {
+        if let Err(c) = super::ingest::create_warehouse(&o) {
+            return c;
+        }
+    }
     if let Err(e) = o.stores().check_paths() {
         return runtime_error(e);
     }
@@ -208,6 +213,13 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
                     target: Target::Publish,
                     backfill: None,
                 };
+                // New landing files and changed seeds, before the lock.
+                if let Err(e) = super::ingest::before_run(&o, &plan, ledger, &processing, &mut say)
+                {
+                    started.error = Some(format!("error[{}]: {e}", e.code()));
+                    report.runs.push(started);
+                    continue;
+                }
                 let mut runner = Runner {
                     plan: &plan,
                     engine: engine.as_mut(),

@@ -26,6 +26,7 @@
 
 mod calendar;
 mod domains;
+mod files;
 mod rng;
 mod table;
 
@@ -120,8 +121,20 @@ impl std::fmt::Display for DemoError {
 
 impl std::error::Error for DemoError {}
 
+pub use files::{fill_files, FilesReport};
+
 /// The most days a range may have (a century).
 pub const MAX_DAYS: u32 = 36_600;
+
+fn setup(options: &DemoOptions) -> table::Setup {
+    table::Setup::new(
+        options.seed,
+        options.rows,
+        options.start,
+        options.days,
+        options.time_zone,
+    )
+}
 
 /// (Re)creates the table of every source and reference of `program`
 /// through `out` and fills it, in one transaction (committed here). `progress` is called with the
@@ -140,19 +153,15 @@ pub fn fill(
             "`days` must be between 1 and {MAX_DAYS}"
         )));
     }
-    let setup = table::Setup::new(
-        options.seed,
-        options.rows,
-        options.start,
-        options.days,
-        options.time_zone,
-    );
+    let setup = setup(options);
     let analysis = domains::analyse(program, options.rows);
     // Demo rows go into the warehouse only: a table of an attached
     // database (`raw.events`) is someone else's, and read-only to bplc.
+    // A landing-folder source and a seed get files instead
+    // (`fill_files`): their tables are the ingestion's and the seed's.
     let plans: Vec<_> = table::plan(program, &analysis, &setup)
         .into_iter()
-        .filter(|p| !p.table.contains('.'))
+        .filter(|p| !p.table.contains('.') && !files::reads_files(program, &p.name))
         .collect();
     let mut tables = Vec::with_capacity(plans.len());
     for p in &plans {

@@ -40,6 +40,8 @@ use crate::syntax::span::FileId;
 /// usually written.
 const SOURCE_CLAUSES: &[&str] = &[
     "table",
+    "files",
+    "changed files",
     "columns",
     "key",
     "clock",
@@ -52,6 +54,7 @@ const SOURCE_CLAUSES: &[&str] = &[
 ];
 const REFERENCE_CLAUSES: &[&str] = &[
     "table",
+    "seed",
     "columns",
     "key",
     "valid from",

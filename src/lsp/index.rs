@@ -208,7 +208,10 @@ impl<'o> Walker<'o> {
             | ClauseKind::Schedule(_)
             | ClauseKind::Corrections(_)
             | ClauseKind::Restate(_)
-            | ClauseKind::Allow { .. } => {}
+            | ClauseKind::Allow { .. }
+            | ClauseKind::Files(_)
+            | ClauseKind::Seed(_)
+            | ClauseKind::ChangedFiles { .. } => {}
         }
     }
 

@@ -240,6 +240,26 @@ impl Shift {
             ClauseKind::Versions(vs) => vs.iter_mut().for_each(|v| self.str_lit(v)),
             ClauseKind::Version { number: _, span } => self.span(span),
             ClauseKind::BadRows { severity: _, span } => self.span(span),
+            ClauseKind::ChangedFiles { replace: _, span } => self.span(span),
+            ClauseKind::Seed(path) => self.str_lit(path),
+            ClauseKind::Files(FileSpec { glob, format }) => {
+                self.str_lit(glob);
+                if let FileFormat::Csv(o) = format {
+                    let CsvOptions {
+                        delimiter,
+                        quote,
+                        null,
+                        encoding,
+                        no_header,
+                    } = o;
+                    for v in [delimiter, quote, null, encoding].into_iter().flatten() {
+                        self.str_lit(v);
+                    }
+                    if let Some(s) = no_header {
+                        self.span(s);
+                    }
+                }
+            }
             ClauseKind::Partition(keys) => {
                 for k in keys {
                     let PartitionKey { name, kind, span } = k;

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod engine;
 pub mod fault;
 pub mod identity;
+pub mod ingest_ledger;
 pub mod ledger;
 pub mod lifecycle;
 pub mod manifest;
@@ -174,6 +175,13 @@ pub enum RuntimeError {
     Overflow(String),
     Engine(String),
     Io(String),
+    /// An error that carries its own code and help: landing files and
+    /// seeds (`crate::ingest`).
+    Coded {
+        code: Code,
+        message: String,
+        help: String,
+    },
 }
 
 impl RuntimeError {
@@ -222,6 +230,7 @@ impl RuntimeError {
             RuntimeError::ReasonRequired { .. } => codes::E0335,
             RuntimeError::Overflow(_) => codes::E0345,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
+            RuntimeError::Coded { code, .. } => *code,
         }
     }
 
@@ -285,6 +294,7 @@ impl RuntimeError {
             RuntimeError::Interrupted => "nothing was published; run it again with `bplc run --retry RUN` (it reads exactly the rows it locked), or repeat the backfill to resume it".into(),
             RuntimeError::Overflow(_) => "nothing was published by this step; a decimal holds 18 digits, its scale of them after the point: declare fewer digits after the point where they are not needed, or round before summing or multiplying (`bplc explain E0345`)".into(),
             RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
+            RuntimeError::Coded { help, .. } => help.clone(),
         }
     }
 }
@@ -435,6 +445,7 @@ impl std::fmt::Display for RuntimeError {
             ),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
+            RuntimeError::Coded { message, .. } => f.write_str(message),
         }
     }
 }

@@ -11,10 +11,14 @@ fn allowed(kind: DeclKind, clause: &ClauseKind) -> bool {
     use ClauseKind::*;
     match clause {
         Table(_) | Columns(_) | Key(_) | Allow { .. } => true,
-        Clock(_) | Snapshot(_) | Cursor(_) | MaxLateness(_) | BadRows { .. } => {
-            kind == DeclKind::Source
-        }
-        Validity { .. } | VersionedBy(_) | Versions(_) => kind == DeclKind::Reference,
+        Clock(_)
+        | Snapshot(_)
+        | Cursor(_)
+        | MaxLateness(_)
+        | BadRows { .. }
+        | Files(_)
+        | ChangedFiles { .. } => kind == DeclKind::Source,
+        Validity { .. } | VersionedBy(_) | Versions(_) | Seed(_) => kind == DeclKind::Reference,
         Partition(_) => kind != DeclKind::Reference,
         Version { .. }
         | Publish(_)
@@ -109,11 +113,12 @@ pub fn check(decl: &Decl, diags: &mut Vec<Diagnostic>) {
 fn placement_help(clause: &ClauseKind) -> &'static str {
     use ClauseKind::*;
     match clause {
-        Clock(_) | Snapshot(_) | Cursor(_) | MaxLateness(_) | BadRows { .. } => {
-            "clocks, input locks, lateness and bad-row policies describe raw data: state them on the `source` the data comes from"
+        Clock(_) | Snapshot(_) | Cursor(_) | MaxLateness(_) | BadRows { .. } | Files(_)
+        | ChangedFiles { .. } => {
+            "clocks, input locks, landing files, lateness and bad-row policies describe raw data: state them on the `source` the data comes from"
         }
-        Validity { .. } | VersionedBy(_) | Versions(_) => {
-            "validity and versions describe reference data: state them on a `reference`"
+        Validity { .. } | VersionedBy(_) | Versions(_) | Seed(_) => {
+            "validity, versions and seeds describe reference data: state them on a `reference`"
         }
         Partition(_) => "references are read whole through `bind`; partition the datasets that use them",
         _ => "only a `dataset` computes, publishes and is scheduled; sources and references describe existing tables",

@@ -172,6 +172,11 @@ fn check_bind(bind: &Bind, target: &Decl, diags: &mut Vec<Diagnostic>) {
     }
     let name = &target.name.name;
     match &bind.policy {
+        // A seed without a version column is pinned by its content hash,
+        // checked when a run loads it (E0318).
+        BindPolicy::Pinned(_)
+            if has_clause(target, |c| matches!(c, ClauseKind::Seed(_)))
+                && !has_clause(target, |c| matches!(c, ClauseKind::VersionedBy(_))) => {}
         BindPolicy::Pinned(version) => {
             if !has_clause(target, |c| matches!(c, ClauseKind::VersionedBy(_))) {
                 diags.push(

@@ -36,8 +36,13 @@ pub fn access(d: &ast::Decl) -> Access {
             ClauseKind::VersionedBy(col) => a.versioned_by = Some(col.name.clone()),
             ClauseKind::Versions(vs) => a.versions = vs.iter().map(|v| v.value.clone()).collect(),
             ClauseKind::BadRows { severity, .. } => a.bad_rows = Some(*severity),
+            ClauseKind::Seed(path) => a.seed = Some(path.value.clone()),
             _ => {}
         }
+    }
+    a.files = super::files::lower(d);
+    if a.files.is_some() {
+        a.lock = Some(Lock::Files);
     }
     a
 }

@@ -14,6 +14,7 @@ mod contracts;
 mod declarations;
 mod expansion;
 mod expr;
+mod files;
 mod gates;
 pub mod hir;
 mod inputs;
@@ -80,6 +81,7 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
                     let record = lower_jobs.then_some(&types);
                     for decl in part {
                         declarations::check(decl, &mut diags);
+                        files::check(decl, &mut diags);
                         inputs::check(decl, symbols, &mut diags);
                         calls::check(decl, symbols, &mut diags);
                         columns::check(decl, symbols, schemas, variants, record, &mut diags);

@@ -146,6 +146,13 @@ pub fn reference_value(q: &str, c: &Column) -> String {
     }
 }
 
+/// The kind the typed input boundary brings a value of type `t` to (the
+/// engine's `convert`): `int`, `number`, `bool`, `string`, `date`, `timestamp`,
+/// `month`, `enum` or `any`.
+pub fn kind_name(t: &T) -> &'static str {
+    kind(t, "x").0
+}
+
 /// Column `c` of the table aliased `q`, as stored.
 pub fn value(q: &str, c: &Column) -> String {
     let x = format!("{q}.{}", ident(&c.name));

@@ -127,6 +127,16 @@ pub enum ClauseKind {
         code: Ident,
         reason: StrLit,
     },
+    /// `files "landing/*.csv" as csv ...`: the landing folder a source reads.
+    Files(FileSpec),
+    /// `seed "seeds/regions.csv"`: a reference kept in the project as CSV.
+    Seed(StrLit),
+    /// `changed files replace`: what a landing file that changed after it
+    /// was ingested does (by default it fails the ingestion).
+    ChangedFiles {
+        replace: bool,
+        span: Span,
+    },
 }
 
 impl ClauseKind {
@@ -157,6 +167,9 @@ impl ClauseKind {
             ClauseKind::ClosedAfter(_) => "closed after",
             ClauseKind::Restate(_) => "restate",
             ClauseKind::Allow { .. } => "allow",
+            ClauseKind::Files(_) => "files",
+            ClauseKind::Seed(_) => "seed",
+            ClauseKind::ChangedFiles { .. } => "changed files",
         }
     }
 }
@@ -706,3 +719,28 @@ impl BinaryOp {
 pub const NOT_PRECEDENCE: u8 = 3;
 /// Precedence of unary minus.
 pub const NEG_PRECEDENCE: u8 = 7;
+
+/// A landing folder: the files a glob matches, and how to read them.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSpec {
+    pub glob: StrLit,
+    pub format: FileFormat,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum FileFormat {
+    Csv(CsvOptions),
+    JsonLines,
+    Parquet,
+}
+
+/// The options a CSV format states; `None` where it keeps the default.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CsvOptions {
+    pub delimiter: Option<StrLit>,
+    pub quote: Option<StrLit>,
+    pub null: Option<StrLit>,
+    pub encoding: Option<StrLit>,
+    /// `no header`: columns are read by position, in declared order.
+    pub no_header: Option<Span>,
+}

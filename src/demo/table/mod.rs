@@ -402,7 +402,7 @@ fn plan_table(program: &Program, a: &Analysis, s: &Setup, d: &Decl) -> TablePlan
     let lock_cols: Vec<&str> = match &d.access.lock {
         Some(Lock::Snapshot(c)) => vec![c.as_str()],
         Some(Lock::Cursor(cs)) => cs.iter().map(String::as_str).collect(),
-        None => Vec::new(),
+        Some(Lock::Files) | None => Vec::new(),
     };
     for c in &lock_cols {
         let timed = d

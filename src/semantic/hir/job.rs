@@ -249,6 +249,9 @@ pub enum Lock {
     Snapshot(String),
     /// `cursor by (a, b)`: rows up to a composite high-water mark.
     Cursor(Vec<String>),
+    /// A landing-folder source: the files ingested up to a file number
+    /// (`_bpl_file`), less rows a later file replaced (`_bpl_until`).
+    Files,
 }
 
 /// What a source or reference says about reading it.
@@ -264,4 +267,8 @@ pub struct Access {
     /// Sources: what rows that fail the typed input boundary do:
     /// `Quarantine` (the default), `FailPartition` or `FailRun`.
     pub bad_rows: Option<crate::syntax::ast::Severity>,
+    /// Sources: the landing folder it reads, if any.
+    pub files: Option<super::FileSource>,
+    /// References: the seed file it is loaded from, relative to the project.
+    pub seed: Option<String>,
 }

@@ -5,6 +5,9 @@
 
 use std::collections::HashMap;
 
+mod files;
+pub use files::{FileFormat, FileSource};
+
 use serde::Serialize;
 
 use super::expr::Col;

@@ -161,6 +161,11 @@ pub(super) fn input_sql(
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        // The files up to the locked one, less rows a file up to it replaced.
+        Some(Lock::Files) => format!(
+            "s._bpl_file <= :hwm_{a} AND s._bpl_until > :hwm_{a}",
+            a = t.alias
+        ),
         None => format!("s.{} <= :hwm_{}", d.row_order(), t.alias),
     });
     // The source is the outer loop (CROSS JOIN keeps the order), so it is

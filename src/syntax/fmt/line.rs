@@ -60,12 +60,45 @@ pub fn clause_line(kind: &ClauseKind) -> String {
         ClauseKind::Allow { code, reason } => {
             format!("allow {} because {}", code.name, string(&reason.value))
         }
+        ClauseKind::Files(f) => files(f),
+        ClauseKind::Seed(path) => format!("seed {}", string(&path.value)),
+        ClauseKind::ChangedFiles { replace, .. } => {
+            format!(
+                "changed files {}",
+                if *replace { "replace" } else { "fail" }
+            )
+        }
         ClauseKind::Columns(_)
         | ClauseKind::Compute(_)
         | ClauseKind::Quality(_)
         | ClauseKind::Reconcile(_)
         | ClauseKind::Corrections(_) => unreachable!("blocks are printed by `Printer::clause`"),
     }
+}
+
+fn files(f: &FileSpec) -> String {
+    let format = match &f.format {
+        FileFormat::JsonLines => "json lines".to_string(),
+        FileFormat::Parquet => "parquet".to_string(),
+        FileFormat::Csv(o) => {
+            let mut words = vec!["csv".to_string()];
+            for (word, value) in [
+                ("delimiter", &o.delimiter),
+                ("quote", &o.quote),
+                ("null", &o.null),
+                ("encoding", &o.encoding),
+            ] {
+                if let Some(v) = value {
+                    words.push(format!("{word} {}", string(&v.value)));
+                }
+            }
+            if o.no_header.is_some() {
+                words.push("no header".into());
+            }
+            words.join(" ")
+        }
+    };
+    format!("files {} as {format}", string(&f.glob.value))
 }
 
 fn partition_key(k: &PartitionKey) -> String {

@@ -43,6 +43,9 @@ const DECLARATIONS: &[&str] = &[
 /// The words a clause can start with.
 pub(crate) const CLAUSES: &[&str] = &[
     "table",
+    "files",
+    "changed",
+    "seed",
     "columns",
     "key",
     "clock",
@@ -71,6 +74,9 @@ pub(crate) const CLAUSES: &[&str] = &[
 /// The clauses as they are written, for help texts.
 const CLAUSE_FORMS: &[&str] = &[
     "table",
+    "files",
+    "changed files",
+    "seed",
     "columns",
     "key",
     "clock",

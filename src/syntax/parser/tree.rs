@@ -271,6 +271,30 @@ impl<'s> Builder<'s> {
         }
     }
 
+    fn file_format(&self, p: P<'_>) -> FileFormat {
+        match p.as_rule() {
+            Rule::json_lines => FileFormat::JsonLines,
+            Rule::parquet_format => FileFormat::Parquet,
+            _ => {
+                let mut o = CsvOptions::default();
+                for opt in kids(p) {
+                    let word = opt.as_str().split_whitespace().next().unwrap_or_default();
+                    let span = self.span(&opt);
+                    let value = kids(opt).find(|k| k.as_rule() == Rule::string);
+                    let value = value.map(|v| self.string(v));
+                    match word {
+                        "delimiter" => o.delimiter = value,
+                        "quote" => o.quote = value,
+                        "null" => o.null = value,
+                        "encoding" => o.encoding = value,
+                        _ => o.no_header = Some(span),
+                    }
+                }
+                FileFormat::Csv(o)
+            }
+        }
+    }
+
     fn clause(&self, p: P<'_>) -> Clause {
         let span = self.span(&p);
         let rule = p.as_rule();
@@ -306,6 +330,19 @@ impl<'s> Builder<'s> {
                     span: self.span(&s),
                 }
             }
+            Rule::files_clause => {
+                let mut it = kids(p);
+                let glob = self.string(it.next().unwrap());
+                ClauseKind::Files(FileSpec {
+                    glob,
+                    format: self.file_format(it.next().unwrap()),
+                })
+            }
+            Rule::seed_clause => ClauseKind::Seed(self.string(kids(p).next().unwrap())),
+            Rule::changed_clause => ClauseKind::ChangedFiles {
+                replace: p.as_str().trim_end().ends_with("replace"),
+                span,
+            },
             Rule::validity_clause => {
                 let mut it = kids(p);
                 ClauseKind::Validity {

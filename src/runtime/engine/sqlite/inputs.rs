@@ -156,6 +156,7 @@ impl SqliteEngine {
                 let cols: Vec<String> = match &i.lock {
                     Some(Lock::Snapshot(c)) => vec![c.clone()],
                     Some(Lock::Cursor(cs)) => cs.clone(),
+                    Some(Lock::Files) => vec!["_bpl_file".into()],
                     None => vec!["rowid".into()],
                 };
                 let quoted: Vec<String> = cols
@@ -215,6 +216,12 @@ impl SqliteEngine {
                         ("as of report close".into(), part.report_close.clone())
                     }
                     BindPolicyKind::Latest { .. } => ("latest".into(), "current rows".into()),
+                };
+                // A seed's version is its content hash.
+                let version = match crate::ingest::seed::version(&self.conn, &b.table.decl)? {
+                    Some(seed) if policy == "latest" => seed,
+                    Some(seed) => format!("{version}, seed {seed}"),
+                    None => version,
                 };
                 // The same version reads the same rows: counted once.
                 if out

@@ -1,0 +1,169 @@
+//! Seeds: references kept in the project as CSV files, loaded by `bplc
+//! seed` or by a run that binds them, versioned by their content hash —
+//! recorded in each run's bindings, checked for `pinned` bindings, and a
+//! changed seed reported with the datasets that bind it.
+
+mod runtime_support;
+
+use runtime_support::*;
+use serde_json::Value;
+
+fn spec(policy: &str) -> String {
+    format!(
+        r#"source events {{
+  files "landing/*.csv" as csv
+  columns {{
+    event_id: string
+    amount: int
+    event_time: timestamp
+    region: string
+  }}
+  key event_id
+  clock event = event_time
+}}
+
+reference targets {{
+  seed "seeds/targets.csv"
+  columns {{
+    region: string
+    target: int
+  }}
+  key region
+}}
+
+dataset above_target {{
+  version 1
+  partition by day: date
+  publish replace
+  input ev = events where to_date(event_time, "UTC") == p
+  bind t = targets {policy}
+  compute {{
+    from ev
+    join t on t.region == ev.region
+    group by day = p {{
+      above = count(ev.amount > t.target)
+    }}
+  }}
+}}
+"#
+    )
+}
+
+const TARGETS: &str = "region,target\nnorth,5\nsouth,30\n";
+
+fn project(policy: &str) -> Project {
+    let p = Project::new(&[("specs.bpl", &spec(policy))]);
+    for dir in ["landing", "seeds"] {
+        std::fs::create_dir_all(p.path().join(dir)).unwrap();
+    }
+    std::fs::write(
+        p.path().join("landing/a.csv"),
+        "event_id,amount,event_time,region\ne1,10,2026-06-01 10:00:00,north\ne2,20,2026-06-01 11:00:00,south\n",
+    )
+    .unwrap();
+    std::fs::write(p.path().join("seeds/targets.csv"), TARGETS).unwrap();
+    p
+}
+
+fn run(p: &Project) -> (i32, Value) {
+    p.json(&[
+        "run",
+        "above_target",
+        "--date",
+        "2026-06-01",
+        "--as-of",
+        "2026-06-02T00:00:00Z",
+    ])
+}
+
+fn seed(p: &Project) -> Value {
+    let (c, v) = p.json(&["seed"]);
+    assert_eq!(c, 0, "{v}");
+    v["seeds"][0].clone()
+}
+
+#[test]
+fn a_seed_is_loaded_versioned_by_its_hash_and_a_change_names_who_binds_it() {
+    let p = project(r#"latest because "reviewed in the repository""#);
+    let first = seed(&p);
+    assert_eq!(first["outcome"], "loaded");
+    assert_eq!(first["rows"], 2);
+    assert_eq!(first["hash"].as_str().unwrap().len(), 64);
+    assert_eq!(seed(&p)["outcome"], "unchanged");
+
+    let (c, v) = run(&p);
+    assert_eq!(c, 0, "{v}");
+    let hash = first["hash"].as_str().unwrap();
+    assert_eq!(
+        v["bindings"][0]["version"],
+        format!("sha256:{}", &hash[..12]),
+        "{v}"
+    );
+    assert_eq!(p.rows("SELECT above FROM above_target"), vec!["Integer(1)"]);
+
+    std::fs::write(
+        p.path().join("seeds/targets.csv"),
+        "region,target\nnorth,5\nsouth,10\n",
+    )
+    .unwrap();
+    let changed = seed(&p);
+    assert_eq!(changed["outcome"], "changed");
+    assert_eq!(changed["previous"], first["hash"]);
+    assert_eq!(changed["bound_by"], serde_json::json!(["above_target"]));
+    let (c, v) = run(&p);
+    assert_eq!(c, 0, "{v}");
+    assert_ne!(
+        v["bindings"][0]["version"],
+        format!("sha256:{}", &hash[..12])
+    );
+    assert_eq!(p.rows("SELECT above FROM above_target"), vec!["Integer(2)"]);
+}
+
+#[test]
+fn a_run_loads_the_seeds_it_binds_and_a_pin_refuses_other_content() {
+    let hash = {
+        let p = project(r#"latest because "to learn the hash""#);
+        seed(&p)["hash"].as_str().unwrap()[..10].to_string()
+    };
+    let p = project(&format!("pinned \"{hash}\""));
+    let (c, v) = run(&p);
+    assert_eq!(c, 0, "{v}");
+    assert_eq!(v["bindings"][0]["policy"], "pinned");
+
+    std::fs::write(
+        p.path().join("seeds/targets.csv"),
+        "region,target\nnorth,5\nsouth,10\n",
+    )
+    .unwrap();
+    let (c, v) = run(&p);
+    assert_eq!(c, 1, "{v}");
+    assert_eq!(v["error"]["code"], "E0318", "{v}");
+}
+
+#[test]
+fn a_seed_value_not_of_its_type_is_an_error_and_nothing_is_loaded() {
+    let p = project(r#"latest because "reviewed in the repository""#);
+    assert_eq!(seed(&p)["rows"], 2);
+    std::fs::write(
+        p.path().join("seeds/targets.csv"),
+        "region,target\nnorth,five\n",
+    )
+    .unwrap();
+    let (c, v) = p.json(&["seed"]);
+    assert_eq!(c, 1, "{v}");
+    assert_eq!(v["error"]["code"], "E0317");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(
+            "line 2 of the seed `seeds/targets.csv`: target: \"five\" is not a valid int"
+        ),
+        "{v}"
+    );
+    assert_eq!(p.count("SELECT count(*) FROM targets"), 2);
+    std::fs::write(p.path().join("seeds/targets.csv"), "region\nnorth\n").unwrap();
+    let (c, v) = p.json(&["seed"]);
+    assert_eq!(
+        (c, v["error"]["code"].clone()),
+        (1, Value::from("E0317")),
+        "{v}"
+    );
+}
