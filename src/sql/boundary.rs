@@ -53,38 +53,36 @@ enum Form {
 /// that is already in the stored shape (for a source's decimal: a number
 /// the plain SQL of [`decimal_value`] converts exactly).
 fn kind(t: &T, x: &str, form: Form) -> (String, String) {
-    let (k, fast) = match t {
-        T::Decimal(d) | T::DecimalLit(d) => {
-            return match form {
-                Form::Source => (
-                    format!("decimal:{}:{}", d.precision, d.scale),
-                    format!("({}) OR ({})", whole_fits(x, d), float_fits(x, d)),
+    if let T::Decimal(d) | T::DecimalLit(d) = t {
+        return match form {
+            Form::Source => (
+                format!("decimal:{}:{}", d.precision, d.scale),
+                format!("({}) OR ({})", whole_fits(x, d), float_fits(x, d)),
+            ),
+            Form::Stored => (
+                format!("scaled:{}:{}", d.precision, d.scale),
+                format!(
+                    "typeof({x}) = 'integer' AND abs({x}) < {}",
+                    power_of_ten(d.precision)
                 ),
-                Form::Stored => (
-                    format!("scaled:{}:{}", d.precision, d.scale),
-                    format!(
-                        "typeof({x}) = 'integer' AND abs({x}) < {}",
-                        power_of_ten(d.precision)
-                    ),
-                ),
-            }
-        }
-        T::Int => ("int", format!("typeof({x}) = 'integer'")),
-        T::Float | T::Duration => ("number", format!("typeof({x}) IN ('integer', 'real')")),
-        T::Bool => ("bool", format!("typeof({x}) = 'integer' AND {x} IN (0, 1)")),
-        T::String => ("string", format!("typeof({x}) = 'text'")),
+            ),
+        };
+    }
+    let fast = match t {
+        T::Int => format!("typeof({x}) = 'integer'"),
+        T::Float | T::Duration => format!("typeof({x}) IN ('integer', 'real')"),
+        T::Bool => format!("typeof({x}) = 'integer' AND {x} IN (0, 1)"),
+        T::String => format!("typeof({x}) = 'text'"),
         // The shape only: a shaped but impossible value is a problem the
         // row check reports, so the row never gets further.
-        T::Date => ("date", format!("typeof({x}) = 'text' AND length({x}) = 10")),
-        T::Timestamp => (
-            "timestamp",
-            format!("typeof({x}) = 'text' AND length({x}) = 19 AND substr({x}, 11, 1) = ' '"),
-        ),
-        T::Month => ("month", format!("typeof({x}) = 'text' AND length({x}) = 7")),
-        T::Enum(_) => ("enum", "1".into()),
-        _ => ("any", "1".into()),
+        T::Date => format!("typeof({x}) = 'text' AND length({x}) = 10"),
+        T::Timestamp => {
+            format!("typeof({x}) = 'text' AND length({x}) = 19 AND substr({x}, 11, 1) = ' '")
+        }
+        T::Month => format!("typeof({x}) = 'text' AND length({x}) = 7"),
+        _ => "1".into(),
     };
-    (k.to_string(), fast)
+    (kind_name(t).to_string(), fast)
 }
 
 /// An integer whose scaled value has at most the declared digits.
@@ -148,9 +146,22 @@ pub fn reference_value(q: &str, c: &Column) -> String {
 
 /// The kind the typed input boundary brings a value of type `t` to (the
 /// engine's `convert`): `int`, `number`, `bool`, `string`, `date`, `timestamp`,
-/// `month`, `enum` or `any`.
+/// `month`, `enum`, `any`, or `decimal` (a number as written: kept as a
+/// float where the float reads back as exactly those digits, else as
+/// text; the boundary scales it when a run reads it).
 pub fn kind_name(t: &T) -> &'static str {
-    kind(t, "x").0
+    match t {
+        T::Decimal(_) | T::DecimalLit(_) => "decimal",
+        T::Int => "int",
+        T::Float | T::Duration => "number",
+        T::Bool => "bool",
+        T::String => "string",
+        T::Date => "date",
+        T::Timestamp => "timestamp",
+        T::Month => "month",
+        T::Enum(_) => "enum",
+        _ => "any",
+    }
 }
 
 /// Column `c` of the table aliased `q`, as stored.

@@ -11,7 +11,7 @@
 //! `to_decimal`, `/` and `avg`), always half away from zero, on integers.
 
 use rusqlite::functions::Context;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Result};
 
 use super::functions::FLAGS;
@@ -57,6 +57,27 @@ fn digits(text: &str) -> Option<(i128, u32)> {
         scale = 0;
     }
     Some((if negative { -n } else { n }, u32::try_from(scale).ok()?))
+}
+
+/// A source's decimal as ingestion stores it, unscaled (the typed input
+/// boundary scales it when a run reads it): a number as it is; a numeral
+/// as the float that reads back as exactly its digits, so the boundary's
+/// plain SQL converts it, or as the text itself where no float does (more
+/// digits than a float holds); `None` for a text that is no number.
+pub fn as_written(v: ValueRef<'_>) -> Option<Value> {
+    match v {
+        ValueRef::Integer(i) => Some(Value::Integer(i)),
+        ValueRef::Real(f) if f.is_finite() => Some(Value::Real(f)),
+        ValueRef::Text(t) => {
+            let text = std::str::from_utf8(t).ok()?.trim();
+            let exact = digits(text)?;
+            Some(match text.parse::<f64>() {
+                Ok(f) if f.is_finite() && digits(&f.to_string()) == Some(exact) => Value::Real(f),
+                _ => Value::Text(text.to_string()),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// A value as the integer scaled by `10^scale`, or why it is not a
@@ -255,6 +276,18 @@ mod tests {
         assert!(of("1.2.3").is_err());
         assert!(of("").is_err());
         assert!(of("1e400").is_err());
+    }
+
+    #[test]
+    fn ingestion_keeps_a_decimal_as_a_float_only_where_it_reads_back_exactly() {
+        let of = |t: &str| as_written(ValueRef::Text(t.as_bytes()));
+        assert_eq!(of("12.50"), Some(Value::Real(12.5)));
+        assert_eq!(of("0.1"), Some(Value::Real(0.1)));
+        assert_eq!(
+            of("12345678901234567.89"),
+            Some(Value::Text("12345678901234567.89".into()))
+        );
+        assert_eq!(of("abc"), None);
     }
 
     #[test]

@@ -145,6 +145,9 @@ pub fn convert(v: ValueRef<'_>, kind: &str) -> Option<Value> {
             .ok()
             .map(Value::Integer);
     }
+    if kind == "decimal" {
+        return super::decimal::as_written(v);
+    }
     match (kind, v) {
         (_, ValueRef::Null) => None,
         ("int", ValueRef::Integer(i)) => Some(Value::Integer(i)),
