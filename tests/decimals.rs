@@ -295,3 +295,47 @@ fn a_sum_beyond_eighteen_digits_stops_the_run() {
     assert!(format!("{out}{err}").contains("[E0345]"), "{out}{err}");
     assert_eq!(p.count("SELECT count(*) FROM _bpl_pointer"), 0);
 }
+
+/// A CSV file's amounts are kept as written by `bplc ingest` and read by
+/// their digits by the run: a 17-digit amount no float holds stays exact,
+/// and an amount with more digits than the scale is a bad row.
+#[test]
+fn ingested_file_amounts_are_read_by_their_digits() {
+    let spec = SPEC
+        .replace(
+            "  table \"payments\"\n",
+            "  files \"landing/*.csv\" as csv\n",
+        )
+        // An average is at six digits after the point, twelve before it:
+        // too few for these amounts (E0345).
+        .replace("    average: decimal(18, 6)\n", "")
+        .replace("      average = avg(pay.amount)\n", "")
+        .replace("CONTROL", "");
+    let p = Project::new(&[("specs.bpl", &spec)]);
+    std::fs::create_dir_all(p.path().join("landing")).unwrap();
+    std::fs::write(
+        p.path().join("landing/2026-07-01.csv"),
+        "payment_id,day,amount\n\
+         1,2026-07-01,0.10\n\
+         2,2026-07-01,1234567890123456.78\n\
+         3,2026-07-01,12.345\n",
+    )
+    .unwrap();
+    let (code, out) = p.json(&["ingest", "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&p, "2026-07-01");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        p.count("SELECT total FROM daily_totals__data"),
+        123_456_789_012_345_678 + 10
+    );
+    assert_eq!(
+        p.ledger_texts("SELECT reason FROM quarantine"),
+        vec!["amount: 12.345 has 3 digits after the point; decimal(18, 2) keeps 2"]
+    );
+    // Kept as written: the float where it reads back exactly, else text.
+    assert_eq!(
+        p.rows("SELECT typeof(amount) FROM payments ORDER BY payment_id"),
+        vec!["Text(\"real\")", "Text(\"real\")", "Text(\"text\")"]
+    );
+}
