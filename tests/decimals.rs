@@ -66,6 +66,11 @@ fn run(p: &Project, day: &str) -> (i32, serde_json::Value) {
     p.json(&["run", "daily_totals", "--date", day, "--as-of", AS_OF])
 }
 
+/// The run as text: exit code, stdout, stderr.
+fn run_text(p: &Project, day: &str) -> (i32, String, String) {
+    p.text(&["run", "daily_totals", "--date", day, "--as-of", AS_OF])
+}
+
 /// Ten million amounts of up to 999.99, written as floats the way a source
 /// system writes them, sum to the cent: the published total is the exact
 /// integer sum of the cents, and the consumer view shows it in its units.
@@ -223,14 +228,7 @@ fn float_storage_of_a_decimal_is_migrated_exactly() {
         .replace("version 1", "version 2")
         .replace("CONTROL", "");
     std::fs::write(p.path().join("specs.bpl"), spec).unwrap();
-    let (code, _, err) = p.text(&[
-        "run",
-        "daily_totals",
-        "--date",
-        "2026-07-01",
-        "--as-of",
-        AS_OF,
-    ]);
+    let (code, _, err) = run_text(&p, "2026-07-01");
     assert_eq!(code, 1, "{err}");
     for said in [
         "E0312",
@@ -283,14 +281,7 @@ fn a_sum_beyond_eighteen_digits_stops_the_run() {
              INSERT INTO payments SELECT i, '2026-07-01', '9999999999999999.99' FROM n;",
         )
         .unwrap();
-    let (code, out, err) = p.text(&[
-        "run",
-        "daily_totals",
-        "--date",
-        "2026-07-01",
-        "--as-of",
-        AS_OF,
-    ]);
+    let (code, out, err) = run_text(&p, "2026-07-01");
     assert_eq!(code, 1, "{out}{err}");
     assert!(format!("{out}{err}").contains("[E0345]"), "{out}{err}");
     assert_eq!(p.count("SELECT count(*) FROM _bpl_pointer"), 0);
