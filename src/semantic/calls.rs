@@ -27,14 +27,18 @@ pub fn check(decl: &Decl, symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The bodies of reusable checks call functions too.
-pub fn check_prelude_checks(symbols: &Symbols<'_>, diags: &mut Vec<Diagnostic>) {
+/// The bodies of reusable checks call functions too. Without a loop among
+/// them, returns what each costs written out, for
+/// [`super::expansion::check_decl`] to measure every declaration with.
+pub fn check_prelude_checks<'a>(
+    symbols: &Symbols<'a>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<super::expansion::Bodies<'a>> {
     for c in symbols.checks() {
         walk_expr(&c.body, &mut |e| check_call(e, symbols, diags));
     }
-    if let Some(order) = check_recursion(symbols, diags) {
-        super::expansion::check(symbols, &order, diags);
-    }
+    let order = check_recursion(symbols, diags)?;
+    Some(super::expansion::check_bodies(&order, diags))
 }
 
 /// A reusable check is expanded in place where it is called, so one that

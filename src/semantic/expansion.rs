@@ -9,7 +9,6 @@
 
 use rustc_hash::FxHashMap;
 
-use super::Symbols;
 use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::*;
 use crate::syntax::parser::MAX_EXPR_DEPTH;
@@ -140,8 +139,12 @@ impl<'a> Measure<'a, '_> {
     }
 }
 
+/// What each reusable check's body costs written out: [`check_bodies`]
+/// measures them once, [`check_decl`] reads them for every declaration.
+pub struct Bodies<'a>(FxHashMap<&'a str, Cost>);
+
 /// `order` lists the checks with each after every check it calls.
-pub fn check(symbols: &Symbols<'_>, order: &[&CheckDecl], diags: &mut Vec<Diagnostic>) {
+pub fn check_bodies<'a>(order: &[&'a CheckDecl], diags: &mut Vec<Diagnostic>) -> Bodies<'a> {
     let mut bodies: FxHashMap<&str, Cost> = FxHashMap::default();
     for c in order {
         let params: Vec<&str> = c.params.iter().map(|p| p.name.name.as_str()).collect();
@@ -156,20 +159,24 @@ pub fn check(symbols: &Symbols<'_>, order: &[&CheckDecl], diags: &mut Vec<Diagno
         }
         bodies.insert(c.name.name.as_str(), cost);
     }
-    for decl in symbols.decls() {
-        for clause in &decl.clauses {
-            top_level_exprs(clause, &mut |e| {
-                let mut m = Measure {
-                    bodies: &bodies,
-                    params: &[],
-                    too_large: None,
-                };
-                m.cost(e);
-                if let Some(found) = m.too_large {
-                    diags.push(too_large(found));
-                }
-            });
-        }
+    Bodies(bodies)
+}
+
+/// Every expression of one declaration, written out. Declarations are
+/// independent, so the checker measures them on every core.
+pub fn check_decl<'a>(decl: &'a Decl, bodies: &Bodies<'a>, diags: &mut Vec<Diagnostic>) {
+    for clause in &decl.clauses {
+        top_level_exprs(clause, &mut |e| {
+            let mut m = Measure {
+                bodies: &bodies.0,
+                params: &[],
+                too_large: None,
+            };
+            m.cost(e);
+            if let Some(found) = m.too_large {
+                diags.push(too_large(found));
+            }
+        });
     }
 }
 

@@ -61,32 +61,40 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     // tables: split them over the cores, keeping the diagnostics in order.
     // Checks that loop or grow past reason (E0012, E0013) are not written
     // out, so jobs are not lowered with them.
+    let loops_or_grows = |d: &Diagnostic| {
+        d.code == crate::diagnostic::codes::E0012 || d.code == crate::diagnostic::codes::E0013
+    };
     let before = diags.len();
-    calls::check_prelude_checks(&symbols, &mut diags);
-    let lower_jobs = options.lower_jobs
-        && !diags[before..].iter().any(|d| {
-            d.code == crate::diagnostic::codes::E0012 || d.code == crate::diagnostic::codes::E0013
-        });
+    let bodies = calls::check_prelude_checks(&symbols, &mut diags);
+    // Types are recorded unless the checks themselves already stop
+    // lowering; an expression that grows past reason is only found below.
+    let record_types = options.lower_jobs && !diags[before..].iter().any(loops_or_grows);
     let decls: Vec<&Decl> = symbols.decls().collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = decls.len().div_ceil(threads).max(1);
-    let per_chunk: Vec<(Vec<Diagnostic>, HashMap<Span, T>)> = std::thread::scope(|scope| {
+    type Checked = (Vec<Diagnostic>, Vec<Diagnostic>, HashMap<Span, T>);
+    let per_chunk: Vec<Checked> = std::thread::scope(|scope| {
         let handles: Vec<_> = decls
             .chunks(chunk)
             .map(|part| {
                 let (symbols, schemas, variants) = (&symbols, &schemas, &variants);
+                let bodies = bodies.as_ref();
                 crate::syntax::spawn_scoped(scope, move || {
+                    let mut expanded = Vec::new();
                     let mut diags = Vec::new();
                     let types = expr::TypeTable::default();
-                    let record = lower_jobs.then_some(&types);
+                    let record = record_types.then_some(&types);
                     for decl in part {
+                        if let Some(bodies) = bodies {
+                            expansion::check_decl(decl, bodies, &mut expanded);
+                        }
                         declarations::check(decl, &mut diags);
                         files::check(decl, &mut diags);
                         inputs::check(decl, symbols, &mut diags);
                         calls::check(decl, symbols, &mut diags);
                         columns::check(decl, symbols, schemas, variants, record, &mut diags);
                     }
-                    (diags, types.into_inner())
+                    (expanded, diags, types.into_inner())
                 })
             })
             .collect();
@@ -95,14 +103,41 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
             .map(|h| h.join().expect("checks never panic"))
             .collect()
     });
+    // Every declaration's E0013 first, then the other checks' diagnostics,
+    // as when the declarations were measured before being checked.
     let mut types = HashMap::default();
-    for (d, t) in per_chunk {
-        diags.extend(d);
+    let mut checked = Vec::new();
+    for (expanded, d, t) in per_chunk {
+        diags.extend(expanded);
+        checked.extend(d);
         types.extend(t);
     }
-    contracts::check(&symbols, options, &mut diags);
-    time_zones::check(&symbols, &mut diags);
-    let mut program = lower::lower(&symbols, &schemas, lower_jobs.then_some(&types), &mut diags);
+    let lower_jobs = record_types && !diags[before..].iter().any(loops_or_grows);
+    diags.extend(checked);
+    // Contracts and time zones read only the symbols: checked on another
+    // core while this one lowers the program. Their diagnostics still come
+    // before lowering's, as when the passes ran one after the other.
+    let (checked, lowered) = std::thread::scope(|scope| {
+        let symbols = &symbols;
+        let contracts = crate::syntax::spawn_scoped(scope, move || {
+            let mut diags = Vec::new();
+            contracts::check(symbols, options, &mut diags);
+            time_zones::check(symbols, &mut diags);
+            diags
+        });
+        let mut lowering = Vec::new();
+        let program = lower::lower(
+            symbols,
+            &schemas,
+            lower_jobs.then_some(&types),
+            &mut lowering,
+        );
+        let checked = contracts.join().expect("checks never panic");
+        (checked, (program, lowering))
+    });
+    let (mut program, lowering) = lowered;
+    diags.extend(checked);
+    diags.extend(lowering);
     additivity::check(&symbols, &mut program, &mut diags);
     gates::check(&symbols, &program, &mut diags);
     Analysis {

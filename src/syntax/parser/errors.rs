@@ -30,7 +30,8 @@ pub(crate) enum Context {
     Assignments,
 }
 
-const DECLARATIONS: &[&str] = &[
+/// The words a declaration starts with (`item_start` in the grammar).
+pub(super) const DECLARATIONS: &[&str] = &[
     "source",
     "reference",
     "dataset",

@@ -75,7 +75,13 @@ fn has_kw(p: &P<'_>, rule: Rule) -> bool {
 
 pub(crate) struct Builder<'s> {
     pub file: FileId,
+    /// The text pest parsed: the whole file, or one piece of it.
     pub src: &'s str,
+    /// Where `src` starts in the file: added to pest's offsets in spans.
+    base: usize,
+    /// Where each `//` in `src` starts, ascending: the only places a line
+    /// comment can start (see [`Builder::may_end_in_trivia`]).
+    slashes: Vec<usize>,
     diags: RefCell<Vec<Diagnostic>>,
     /// How many expression nodes enclose the expression being built, and
     /// whether the one being built already hit [`super::MAX_EXPR_DEPTH`]
@@ -85,10 +91,13 @@ pub(crate) struct Builder<'s> {
 }
 
 impl<'s> Builder<'s> {
-    pub fn new(file: FileId, src: &'s str) -> Builder<'s> {
+    /// A builder for `src`, which starts at offset `base` of the file.
+    pub fn new(file: FileId, src: &'s str, base: usize) -> Builder<'s> {
         Builder {
             file,
             src,
+            base,
+            slashes: src.match_indices("//").map(|(at, _)| at).collect(),
             diags: RefCell::new(Vec::new()),
             expr_depth: Cell::new(0),
             expr_too_deep: Cell::new(false),
@@ -107,11 +116,44 @@ impl<'s> Builder<'s> {
     /// implicit skipping leaves at its end (`a ~ b?` skips before trying `b`).
     pub fn span(&self, p: &P<'_>) -> Span {
         let s = p.as_span();
+        let (start, end) = (s.start(), s.end());
         if is_token(p.as_rule()) {
-            return Span::new(self.file, s.start(), s.end());
+            return self.at(start, end);
         }
-        let end = s.start() + trim_trailing_trivia(s.as_str());
-        Span::new(self.file, s.start(), end)
+        if !self.may_end_in_trivia(start, end) {
+            debug_assert_eq!(trim_trailing_trivia(s.as_str()), end - start);
+            return self.at(start, end);
+        }
+        self.at(start, start + trim_trailing_trivia(s.as_str()))
+    }
+
+    /// Whether the pair at `start..end` of `src` can end in skipped trivia:
+    /// only if its last character is a blank (or not ASCII: `trim_end`
+    /// knows Unicode blanks), or it ends where a line does and a `//` on
+    /// that line may start a comment (one runs to the end of its line).
+    /// Most pairs end in a token, mid-line or at a line's end without a
+    /// comment, and then need no look at their text.
+    fn may_end_in_trivia(&self, start: usize, end: usize) -> bool {
+        let bytes = self.src.as_bytes();
+        let Some(&last) = bytes[start..end].last() else {
+            return false;
+        };
+        if !last.is_ascii() || (last as char).is_whitespace() {
+            return true;
+        }
+        if !matches!(bytes.get(end), None | Some(b'\n' | b'\r')) {
+            return false;
+        }
+        let before_end = self.slashes.partition_point(|&at| at < end);
+        before_end > 0 && {
+            let at = self.slashes[before_end - 1];
+            at >= start && !bytes[at..end].contains(&b'\n')
+        }
+    }
+
+    /// The span of `start..end`, offsets into [`Builder::src`].
+    pub fn at(&self, start: usize, end: usize) -> Span {
+        Span::new(self.file, self.base + start, self.base + end)
     }
 
     /// The items of a block, each built by `build`; broken lines become
@@ -148,10 +190,15 @@ impl<'s> Builder<'s> {
                     let end = if bad {
                         span.end()
                     } else {
-                        self.span(&p).end as usize
+                        self.span(&p).end as usize - self.base
                     };
                     let text = &self.src[start..end];
-                    self.report(errors::diagnose_region(self.file, start, text, ctx));
+                    self.report(errors::diagnose_region(
+                        self.file,
+                        self.base + start,
+                        text,
+                        ctx,
+                    ));
                     continue;
                 }
                 Some((q, ..)) => out.push(build(q)),
@@ -159,9 +206,14 @@ impl<'s> Builder<'s> {
             }
             if bad {
                 let text = &self.src[span.start()..span.end()];
-                self.report(errors::diagnose_region(self.file, span.start(), text, ctx));
+                self.report(errors::diagnose_region(
+                    self.file,
+                    self.base + span.start(),
+                    text,
+                    ctx,
+                ));
             } else {
-                let end = self.span(&p).end as usize;
+                let end = self.span(&p).end as usize - self.base;
                 pending = Some((p, span.start(), end));
             }
         }
@@ -506,7 +558,7 @@ impl<'s> Builder<'s> {
                     buckets: self.integer(h.next().unwrap()),
                 }
             }
-            _ if &self.src[self.span(&t).range()] == "run" => PartitionType::Run(self.span(&t)),
+            _ if t.as_str()[..self.span(&t).len()] == *"run" => PartitionType::Run(self.span(&t)),
             _ => PartitionType::Column(self.type_expr(t)),
         };
         PartitionKey { name, kind, span }
