@@ -8,6 +8,20 @@ use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::T;
 
+/// How a dialect's staging statement counts the rows of its row stage
+/// (see `sql::range`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Staging {
+    /// One nested statement; rows pass a stateful counting function the
+    /// engine hosts at each counting point (SQLite's `bpl_tally`).
+    Tally,
+    /// Each counting point's rows are kept in a connection-private table,
+    /// counted by grouped statements, and read on by the next point: for
+    /// an engine that cannot host a stateful function (a server).
+    #[default]
+    Materialized,
+}
+
 pub trait Dialect: Sync {
     /// The engine's name, as messages give it (`SQLite`).
     fn name(&self) -> &'static str;
@@ -94,4 +108,15 @@ pub trait Dialect: Sync {
     /// `month_end`, ...) and the runtime's (`bucket`, and `tally`, which
     /// counts the rows of a staging statement as they pass).
     fn function(&self, name: &str, args: &[String]) -> String;
+    /// How staging counts rows: with the engine's tally function, or
+    /// through materialized counting points (the default: a server engine
+    /// hosts no stateful function).
+    fn staging(&self) -> Staging {
+        Staging::Materialized
+    }
+    /// Creates a connection-private table `name` (as [`Dialect::temp_table`]
+    /// takes it) holding the rows of `select`.
+    fn temp_table_as(&self, name: &str, select: &str) -> String {
+        format!("CREATE TEMP TABLE {name} AS {select}")
+    }
 }

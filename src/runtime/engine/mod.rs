@@ -8,6 +8,8 @@
 //! [`Warehouse::of`], from `bpl.toml`.
 
 pub mod batch;
+pub mod counts;
+pub mod materialized;
 pub mod sqlite;
 pub mod value;
 

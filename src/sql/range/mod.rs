@@ -21,23 +21,35 @@
 //! terms into (`LIMIT -1` on SQLite), so every row reaching that point is
 //! counted exactly once, whatever else the planner rearranges.
 //!
+//! That is the dialect's [`Staging::Tally`]. A server engine cannot host a
+//! stateful function, so with [`Staging::Materialized`] each counting point
+//! is a connection-private table of the rows reaching it instead
+//! ([`PointTable`]): whether a row goes on is a pure function of the
+//! columns the tally would have been given (rule flags, row numbers,
+//! problems), so the next point reads the table through a plain filter,
+//! grouped statements count it ([`PointCount`]), and [`RangeStage::stage`]
+//! fills the data table from the last point. Both give the same counts.
+//!
 //! Row rules run where their columns first exist, before the first
 //! `dedupe` when they can: a quarantined row never takes part in
 //! deduplication, so a duplicate group never loses its valid row to an
 //! invalid copy.
 
 mod inputs;
+mod points;
 mod rows;
 mod shape;
 
 use serde::Serialize;
 
 use self::inputs::input_sql;
+use self::points::Points;
+pub use self::points::{PointCount, PointTable};
 use self::rows::Builder;
 use self::shape::{reads_param, shape, Batch};
 use crate::plan::{Boundary, JobPlan, Table};
 use crate::semantic::hir::{BindPolicyKind, Expr, ExprKind, Step};
-use crate::sql::dialect::Dialect;
+use crate::sql::dialect::{Dialect, Staging};
 use crate::sql::expr::{partition_column, sql, Columns, Place, Unsupported};
 use crate::sql::lower::{bind_sql, cte, data_table, table_of, RowRule};
 use crate::sql::types::{ident, string};
@@ -114,8 +126,16 @@ pub struct RangeStage {
     pub keys: Vec<String>,
     /// Dataset inputs read through a window table: `(alias, table)`.
     pub windows: Vec<(String, String)>,
-    /// Stages every partition of the batch, counting as it goes.
+    /// How the row stage counts (the dialect's choice).
+    #[serde(skip)]
+    pub staging: Staging,
+    /// Stages every partition of the batch: counting as it goes with the
+    /// tally, or, materialized, reading the last counting point's table.
     pub stage: String,
+    /// Materialized staging: the counting points' tables, created (and
+    /// counted) in this order before [`RangeStage::stage`] runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<PointTable>,
     /// Every row rule, with the flag column it is computed into.
     pub rules: Vec<RowRule>,
     /// The rules each route point evaluates, by index into `rules`.
@@ -224,6 +244,7 @@ pub fn lower(
         })
         .filter(|a| reads_param(gates, &format!(":unmatched_{a}")))
         .collect();
+    let staging = d.staging();
     let build = |tally: bool| {
         let mut b = Builder {
             plan,
@@ -237,7 +258,14 @@ pub fn lower(
                 Step::From(a) => Some(a.clone()),
                 _ => None,
             }),
-            fences: 0,
+            counting: Points {
+                d,
+                staging,
+                with: &with,
+                unmatched: &unmatched,
+                fences: 0,
+                tables: Vec::new(),
+            },
             points: Vec::new(),
             filtered: false,
             input_apart: false,
@@ -246,21 +274,20 @@ pub fn lower(
         let (rows, shaping, first) = b.row_stage()?;
         Ok::<_, Unsupported>((rows, shaping, first, b))
     };
-    let (rows, shaping, first, built) = build(true)?;
-    let (points, input_apart, accept_in_group) =
-        (built.points, built.input_apart, built.accept_in_group);
+    let (rows, shaping, first, mut built) = build(true)?;
     let output = shape(
         plan,
         &shaping,
         first.as_deref(),
         &rows,
-        accept_in_group,
+        built.accept_in_group.then_some(&mut built.counting),
         &Batch {
             keys: &keys,
             single,
             d,
         },
     )?;
+    let (points, input_apart, tables) = (built.points, built.input_apart, built.counting.tables);
     let input_count = match (&first, input_apart) {
         (Some(a), true) => Some(format!(
             "{with}SELECT _bpl_no, count(*) FROM {} GROUP BY 1",
@@ -359,7 +386,9 @@ pub fn lower(
         single,
         keys,
         windows,
+        staging,
         stage,
+        tables,
         rules: rules.to_vec(),
         points,
         rows: counts,

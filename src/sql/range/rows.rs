@@ -1,8 +1,9 @@
 //! The row stage of a range statement: rules, routing, joins, `dedupe`,
-//! and the tally fences that count rows as they pass.
+//! and the counting points rows pass (see [`super::points`]).
 
 use super::inputs::{flattened, reads};
-use super::{record_of, tally, ROW};
+use super::points::{Point, Points};
+use super::{record_of, ROW};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{Expr, Step};
 use crate::sql::dialect::Dialect;
@@ -17,13 +18,15 @@ pub(super) struct Builder<'a> {
     pub(super) rules: &'a [RowRule],
     pub(super) exprs: Vec<&'a Expr>,
     pub(super) keys: &'a [String],
-    /// With `bpl_tally` calls; without, the same rows by plain filters.
+    /// Rows are counted at counting points; without, the same rows by
+    /// plain filters.
     pub(super) tally: bool,
     /// Joined aliases whose unmatched rows a gate counts.
     pub(super) unmatched: &'a [String],
     /// The alias the pipeline starts `from`.
     pub(super) first: Option<String>,
-    pub(super) fences: usize,
+    /// The counting points, as the dialect stages them.
+    pub(super) counting: Points<'a>,
     pub(super) points: Vec<Vec<usize>>,
     /// A `where` step ran before the input was counted.
     pub(super) filtered: bool,
@@ -34,20 +37,10 @@ pub(super) struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// Wraps `rows` so each row passes `call`, counted once (see the module
-    /// doc): the dialect keeps the planner from flattening the wrapper.
-    fn fenced(&mut self, rows: &str, call: &str) -> String {
-        let t = format!("_bpl_t{}", self.fences);
-        self.fences += 1;
-        let inner = self
-            .d
-            .unflattened(&format!("SELECT *, {call} AS {t} FROM ({rows})"));
-        format!("SELECT * FROM ({inner}) WHERE {t}")
-    }
-
-    /// A call of the tally the engine counts rows with (see `tally`).
-    fn tally(&self, args: &[String]) -> String {
-        self.d.function("tally", args)
+    /// The rows of `rows` that go on past a counting point, each counted
+    /// once there.
+    fn fenced(&mut self, rows: &str, point: Point) -> String {
+        self.counting.pass(rows, point)
     }
 
     /// Evaluates `which` rules on `rows`: flags, then the route.
@@ -74,17 +67,18 @@ impl Builder<'_> {
             .copied()
             .filter(|&k| self.rules[k].severity == Severity::Quarantine)
             .collect();
-        let passes = if quarantining.is_empty() {
-            "1".to_string()
-        } else {
+        let passes = (!quarantining.is_empty()).then(|| {
             quarantining
                 .iter()
                 .map(|&k| format!("{} = 1", ident(&self.rules[k].flag)))
                 .collect::<Vec<_>>()
                 .join(" AND ")
-        };
+        });
         if !self.tally {
-            return Ok(format!("SELECT * FROM ({flagged}) WHERE {passes}"));
+            return Ok(match passes {
+                Some(p) => format!("SELECT * FROM ({flagged}) WHERE {p}"),
+                None => flagged,
+            });
         }
         // The record keeps every column the row has at this point.
         let record = self
@@ -105,23 +99,14 @@ impl Builder<'_> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let point = self.points.len();
-        let call = self.tally(&[
-            tally::ROUTE.to_string(),
-            point.to_string(),
-            "_bpl_no".into(),
-            which
-                .iter()
-                .map(|&k| ident(&self.rules[k].flag))
-                .collect::<Vec<_>>()
-                .join(", "),
-            format!(
-                "CASE WHEN NOT ({passes}) THEN {} END",
-                self.d.json_object(&record)
-            ),
-        ]);
+        let point = Point::Route {
+            point: self.points.len(),
+            flags: which.iter().map(|&k| ident(&self.rules[k].flag)).collect(),
+            passes,
+            record: self.d.json_object(&record),
+        };
         self.points.push(which);
-        Ok(self.fenced(&flagged, &call))
+        Ok(self.fenced(&flagged, point))
     }
 
     /// Counts the input and routes the driving source's bad rows: one
@@ -145,41 +130,22 @@ impl Builder<'_> {
                 self.input_apart = true;
                 return rows;
             }
-            return self.count(rows, tally::INPUT);
+            return self.count(rows, Point::Input);
         }
         if !self.tally {
             return format!("SELECT * FROM ({rows}) WHERE _bpl_bad IS NULL");
         }
         let t = table_of(self.plan, self.first.as_deref().unwrap_or_default())
             .expect("the first input");
-        let record = record_of(t, |c| flat(&t.alias, c));
-        let call = self.tally(&[
-            tally::BOUNDARY.to_string(),
-            "_bpl_no".into(),
-            "_bpl_bad".into(),
-            format!(
-                "CASE WHEN _bpl_bad IS NOT NULL THEN {} END",
-                self.d.json_object(&record)
-            ),
-        ]);
-        self.fenced(&rows, &call)
+        let record = self.d.json_object(&record_of(t, |c| flat(&t.alias, c)));
+        self.fenced(&rows, Point::Boundary { record })
     }
 
-    fn count(&mut self, rows: String, kind: i64) -> String {
+    fn count(&mut self, rows: String, point: Point) -> String {
         if !self.tally {
             return rows;
         }
-        // Accepted rows also say which joins found no match.
-        let mut args = vec![kind.to_string(), "_bpl_no".into()];
-        if kind == tally::ACCEPT {
-            args.extend(
-                self.unmatched
-                    .iter()
-                    .map(|a| format!("({} IS NULL)", flat(a, "_bpl_matched"))),
-            );
-        }
-        let call = self.tally(&args);
-        self.fenced(&rows, &call)
+        self.fenced(&rows, point)
     }
 
     /// The row stage: accepted rows, and the shaping steps after it.
@@ -244,7 +210,7 @@ impl Builder<'_> {
                     self.accept_in_group = true;
                     return Ok((rows, shaping, first));
                 }
-                return Ok((self.count(rows, tally::ACCEPT), shaping, first));
+                return Ok((self.count(rows, Point::Accept), shaping, first));
             }
             if matches!(step, Step::Join { .. } | Step::Dedupe { .. }) && !counted_input {
                 rows = self.input(rows);
@@ -325,23 +291,25 @@ impl Builder<'_> {
             rows = self.input(rows);
         }
         rows = self.route(rows, std::mem::take(&mut late), &present)?;
-        Ok((self.count(rows, tally::ACCEPT), Vec::new(), first))
+        Ok((self.count(rows, Point::Accept), Vec::new(), first))
     }
 
     /// Keeps the first row of each dedupe group, counting the others.
     fn dedupe(&mut self, numbered: &str, rn: &str) -> String {
-        let call = self.tally(&[tally::DEDUPE.to_string(), "_bpl_no".into(), rn.into()]);
-        self.fenced(numbered, &call)
+        let point = Point::Dedupe {
+            rn: rn.into(),
+            accept: false,
+        };
+        self.fenced(numbered, point)
     }
 
     /// [`Self::dedupe`] as the last row step: the rows kept are the
     /// accepted ones, counted by the same call.
     fn last_dedupe(&mut self, numbered: &str, rn: &str) -> String {
-        let call = self.tally(&[
-            tally::DEDUPE_ACCEPT.to_string(),
-            "_bpl_no".into(),
-            rn.into(),
-        ]);
-        self.fenced(numbered, &call)
+        let point = Point::Dedupe {
+            rn: rn.into(),
+            accept: true,
+        };
+        self.fenced(numbered, point)
     }
 }

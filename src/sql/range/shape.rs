@@ -1,7 +1,8 @@
 //! The shaping stage of a range statement: accepted rows to output rows,
 //! grouped by their partition.
 
-use super::{parts_columns, parts_table, tally, PLAIN, PLAIN_SINGLE, ROW, ROW_SINGLE};
+use super::points::Points;
+use super::{parts_columns, parts_table, PLAIN, PLAIN_SINGLE, ROW, ROW_SINGLE};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{ExprKind, Step};
 use crate::sql::dialect::Dialect;
@@ -24,7 +25,7 @@ pub(super) fn shape(
     shaping: &[Step],
     first: Option<&str>,
     accepted: &str,
-    accept_in_group: bool,
+    mut counted_groups: Option<&mut Points<'_>>,
     batch: &Batch<'_>,
 ) -> Result<String, Unsupported> {
     let (keys, single, d) = (batch.keys, batch.single, batch.d);
@@ -48,26 +49,14 @@ pub(super) fn shape(
                 }
                 let mut all = group.clone();
                 all.extend(aggregates.iter().cloned());
-                // `HAVING` runs once per group: the tally adds its rows.
-                let having = if accept_in_group {
-                    let call = d.function(
-                        "tally",
-                        &[
-                            tally::ACCEPT_GROUP.to_string(),
-                            "_bpl_no".into(),
-                            "count(*)".into(),
-                        ],
-                    );
-                    format!(" HAVING {call}")
-                } else {
-                    String::new()
-                };
                 // The partition's keys are the same on every row of a group.
-                format!(
-                    "SELECT {carried}, {} FROM ({q}) GROUP BY {}{having}",
-                    named(&all, ROW.on(d))?,
-                    by.join(", ")
-                )
+                let columns = format!("{carried}, {}", named(&all, ROW.on(d))?);
+                let by = by.join(", ");
+                // The accepted rows are counted by the groups they go into.
+                match counted_groups.as_deref_mut() {
+                    Some(points) => points.group(&columns, &q, &by),
+                    None => format!("SELECT {columns} FROM ({q}) GROUP BY {by}"),
+                }
             }
             Step::Aggregate(items) if single => {
                 shaped = true;

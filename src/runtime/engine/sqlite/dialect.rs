@@ -7,7 +7,12 @@
 use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::T;
-use crate::sql::dialect::Dialect;
+use crate::sql::dialect::{Dialect, Staging};
+
+/// The test and diagnostic switch that has SQLite stage the way a server
+/// engine does (`materialized`, see [`Staging`]), so the two modes can be
+/// compared on the same data. The only place it is read.
+pub const STAGING_VAR: &str = "BPLC_SQLITE_STAGING";
 
 /// The SQLite dialect.
 pub struct Sqlite;
@@ -86,6 +91,15 @@ impl Dialect for Sqlite {
 
     fn row_order(&self) -> &'static str {
         "rowid"
+    }
+
+    /// The tally, SQLite's own function; materialized points only when
+    /// [`STAGING_VAR`] asks for them.
+    fn staging(&self) -> Staging {
+        match std::env::var(STAGING_VAR).as_deref() {
+            Ok("materialized") => Staging::Materialized,
+            _ => Staging::Tally,
+        }
     }
 
     fn total(&self, x: &str) -> String {

@@ -1,17 +1,46 @@
 //! Staging a batch of partitions on SQLite: the batch and window tables
 //! filled, the range statement run in one transaction, the counters read
-//! from the tally the statement keeps (see `sql::range`).
+//! from the tally the statement keeps (see `sql::range`) or, with
+//! materialized staging, from its counting points' tables.
 
 use rusqlite::params;
 
-use super::{bind, tally, SqliteEngine};
+use super::{bind, SqliteEngine};
 use crate::plan::JobPlan;
 use crate::runtime::engine::batch::{values, window_pairs};
-use crate::runtime::engine::{BadRows, PartitionRun, Quarantined, RunScope, Staged, Value};
-use crate::runtime::manifest::Counters;
+use crate::runtime::engine::counts::{self, Bound, StageConnection};
+use crate::runtime::engine::{materialized, PartitionRun, RunScope, Staged, Value};
 use crate::runtime::RuntimeError;
+use crate::sql::dialect::Staging;
 use crate::sql::lower::LoweredJob;
 use crate::sql::range::RangeStage;
+
+/// The engine's connection as shared staging code speaks to it.
+struct Stager<'a>(&'a SqliteEngine);
+
+impl StageConnection for Stager<'_> {
+    fn execute(&mut self, sql: &str, values: &Bound) -> Result<(), RuntimeError> {
+        self.0.execute(sql, values).map(|_| ())
+    }
+
+    fn query(&mut self, sql: &str, values: &Bound) -> Result<Vec<Vec<Value>>, RuntimeError> {
+        tracing::debug!(sql, "query");
+        let mut stmt = self.0.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
+        bind(&mut stmt, values)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(RuntimeError::sql)? {
+            out.push(
+                (0..n)
+                    .map(|i| r.get::<_, Value>(i))
+                    .collect::<Result<_, _>>()
+                    .map_err(RuntimeError::sql)?,
+            );
+        }
+        Ok(out)
+    }
+}
 
 impl SqliteEngine {
     /// Fills the batch table and each dataset input's window table.
@@ -80,7 +109,8 @@ impl SqliteEngine {
     }
 
     /// Stages one batch with the job's range statement; counters come from
-    /// the tally the statement keeps as it runs.
+    /// the tally the statement keeps as it runs, or from the counting
+    /// points' tables (see `engine::materialized`).
     fn stage_batch(
         &self,
         plan: &JobPlan,
@@ -104,6 +134,9 @@ impl SqliteEngine {
         self.fill_batch(plan, stage, run, parts)?;
         // A batch of one binds its partition's values (`:p`, report close).
         let v = values(plan, run, first);
+        if stage.staging == Staging::Materialized {
+            return materialized::staged(&mut Stager(self), plan, stage, &v, parts.len());
+        }
         self.tally.reset(
             &stage.rules,
             &stage.points,
@@ -111,137 +144,10 @@ impl SqliteEngine {
             parts.len(),
         );
         self.execute(&stage.stage, &v)?;
-        let mut tallies = self.tally.take();
-        let mut bad_rows = tally::driving_bad_rows(plan, &tallies);
-        self.record_joined_bad_rows(stage, &v, &mut tallies, &mut bad_rows)?;
-        // Grouped statements answer by the partition's place in the batch.
-        let grouped = |q: &str| -> Result<Vec<(i64, Value)>, RuntimeError> {
-            let mut stmt = self.conn.prepare_cached(q).map_err(RuntimeError::sql)?;
-            bind(&mut stmt, &v)?;
-            let mut rows = stmt.raw_query();
-            let mut out = Vec::new();
-            while let Some(r) = rows.next().map_err(RuntimeError::sql)? {
-                out.push((
-                    r.get::<_, i64>(0).map_err(RuntimeError::sql)?,
-                    r.get::<_, Value>(1).map_err(RuntimeError::sql)?,
-                ));
-            }
-            Ok(out)
-        };
-        let per_partition = |queries: &[(String, String)]| {
-            queries
-                .iter()
-                .map(|(name, q)| grouped(q).map(|rows| (name.clone(), rows)))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        if let Some(q) = &stage.input_count {
-            for (no, n) in grouped(q)? {
-                if let (Some(t), Value::Integer(n)) = (tallies.get_mut(no as usize), n) {
-                    t.input = n;
-                }
-            }
-        }
-        let rows = per_partition(&stage.rows)?;
-        let partition_counts = per_partition(&stage.partition_counts)?;
-        let aggregates = per_partition(&stage.input_aggregates)?;
-        // An aggregate over no rows, for partitions without accepted rows.
-        let empty = stage
-            .input_aggregates_empty
-            .iter()
-            .map(|q| self.scalar(q, &v))
-            .collect::<Result<Vec<_>, _>>()?;
-        let of = |measured: &[(String, Vec<(i64, Value)>)], no: usize| {
-            measured
-                .iter()
-                .map(|(name, rows)| {
-                    let value = rows
-                        .iter()
-                        .find(|(p, _)| *p == no as i64)
-                        .map(|(_, x)| x.clone());
-                    (name.clone(), value)
-                })
-                .collect::<Vec<_>>()
-        };
-        let count = |v: Option<Value>| match v {
-            Some(Value::Integer(n)) => n,
-            _ => 0,
-        };
-        Ok(parts
-            .iter()
-            .enumerate()
-            .map(|(no, _)| {
-                let t = std::mem::take(&mut tallies[no]);
-                Staged {
-                    counters: Counters {
-                        input: t.input,
-                        duplicates: t.duplicates,
-                        quarantined: t.quarantined,
-                        accepted: t.accepted,
-                        output: 0,
-                    },
-                    row_rule_failures: stage
-                        .rules
-                        .iter()
-                        .enumerate()
-                        .map(|(k, r)| (r.name.clone(), t.failures.get(k).copied().unwrap_or(0)))
-                        .collect(),
-                    rows: of(&rows, no)
-                        .into_iter()
-                        .map(|(a, v)| (a, count(v)))
-                        .collect(),
-                    partition_counts: of(&partition_counts, no)
-                        .into_iter()
-                        .map(|(a, v)| (a, count(v)))
-                        .collect(),
-                    // No row for the partition: the aggregate over no rows.
-                    input_aggregates: of(&aggregates, no)
-                        .into_iter()
-                        .zip(&empty)
-                        .map(|((a, v), e)| (a, v.unwrap_or_else(|| e.clone())))
-                        .collect(),
-                    unmatched: stage
-                        .unmatched
-                        .iter()
-                        .cloned()
-                        .zip(t.unmatched.iter().copied().chain(std::iter::repeat(0)))
-                        .collect(),
-                    quarantine: t.records,
-                    bad_rows: std::mem::take(&mut bad_rows[no]),
-                }
-            })
-            .collect())
+        let tallies = self.tally.take();
+        counts::staged(&mut Stager(self), plan, stage, &v, tallies)
     }
 
-    /// Records the rows of each joined source that failed the typed input
-    /// boundary: quarantined with their source named, and counted.
-    fn record_joined_bad_rows(
-        &self,
-        stage: &RangeStage,
-        v: &[(String, Value)],
-        tallies: &mut [tally::PartitionTally],
-        bad_rows: &mut [Vec<BadRows>],
-    ) -> Result<(), RuntimeError> {
-        for (alias, q) in &stage.joined_bad {
-            let mut stmt = self.conn.prepare_cached(q).map_err(RuntimeError::sql)?;
-            bind(&mut stmt, v)?;
-            let mut rows = stmt.raw_query();
-            while let Some(r) = rows.next().map_err(RuntimeError::sql)? {
-                let no: i64 = r.get(0).map_err(RuntimeError::sql)?;
-                let problems: String = r.get(1).map_err(RuntimeError::sql)?;
-                let record: String = r.get(2).map_err(RuntimeError::sql)?;
-                let Some(k) = usize::try_from(no).ok().filter(|k| *k < tallies.len()) else {
-                    continue;
-                };
-                tally::count_bad_row(&mut bad_rows[k], alias, &problems);
-                tallies[k].records.push(Quarantined {
-                    rule: "typed_input".into(),
-                    reason: format!("{alias}: {problems}"),
-                    record,
-                });
-            }
-        }
-        Ok(())
-    }
     pub(super) fn stage(
         &mut self,
         plan: &JobPlan,

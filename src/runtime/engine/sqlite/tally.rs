@@ -9,28 +9,9 @@ use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use crate::runtime::engine::{BadRows, Quarantined};
+pub use crate::runtime::engine::counts::PartitionTally;
 use crate::sql::lower::RowRule;
 use crate::sql::range::tally;
-use crate::syntax::ast::Severity;
-
-/// What one partition's rows did on their way through the row stage.
-#[derive(Debug, Clone, Default)]
-pub struct PartitionTally {
-    pub input: i64,
-    pub duplicates: i64,
-    pub quarantined: i64,
-    pub accepted: i64,
-    /// Rows of the driving source that failed the typed input boundary
-    /// (also counted as quarantined), and the first one's problems.
-    pub bad: i64,
-    pub first_bad: Option<String>,
-    /// Failing rows of each row rule, by index into the job's rules.
-    pub failures: Vec<i64>,
-    /// Accepted rows whose join found no match, by counted alias.
-    pub unmatched: Vec<i64>,
-    pub records: Vec<Quarantined>,
-}
 
 #[derive(Default)]
 struct State {
@@ -38,19 +19,26 @@ struct State {
     points: Vec<Vec<usize>>,
     /// By the partition's place in the batch (`_bpl_no`).
     parts: Vec<PartitionTally>,
+    /// The point each of a partition's records came from: the boundary
+    /// (0) or a route point (its index + 1).
+    record_points: Vec<Vec<usize>>,
 }
 
 impl State {
     fn part(&mut self, no: i64) -> rusqlite::Result<&mut PartitionTally> {
-        usize::try_from(no)
-            .ok()
-            .and_then(|k| self.parts.get_mut(k))
-            .ok_or_else(|| {
-                rusqlite::Error::UserFunctionError(
-                    format!("bpl_tally: no partition {no} in the batch").into(),
-                )
-            })
+        part(&mut self.parts, no)
     }
+}
+
+fn part(parts: &mut [PartitionTally], no: i64) -> rusqlite::Result<&mut PartitionTally> {
+    usize::try_from(no)
+        .ok()
+        .and_then(|k| parts.get_mut(k))
+        .ok_or_else(|| {
+            rusqlite::Error::UserFunctionError(
+                format!("bpl_tally: no partition {no} in the batch").into(),
+            )
+        })
 }
 
 /// The counters of one connection's staging statements.
@@ -74,58 +62,29 @@ impl Tally {
     /// counted.
     pub fn reset(&self, rules: &[RowRule], points: &[Vec<usize>], unmatched: usize, parts: usize) {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let empty = PartitionTally {
-            failures: vec![0; rules.len()],
-            unmatched: vec![0; unmatched],
-            ..PartitionTally::default()
-        };
         *s = State {
             rules: rules.to_vec(),
             points: points.to_vec(),
-            parts: vec![empty; parts],
+            parts: vec![PartitionTally::empty(rules.len(), unmatched); parts],
+            record_points: vec![Vec::new(); parts],
         };
     }
 
     /// What was counted since the last reset, by the partition's place in
-    /// the batch.
+    /// the batch. A partition's records come point by point, each point's
+    /// in the order rows reached it, as materialized staging gives them:
+    /// the planner interleaves the points a row passes in one scan, so the
+    /// order they were counted in depends on the plan.
     pub fn take(&self) -> Vec<PartitionTally> {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut s.parts)
-    }
-}
-
-/// The bad rows of the source the pipeline starts `from`, per partition of
-/// the batch, from the tally's boundary point.
-pub fn driving_bad_rows(
-    plan: &crate::plan::JobPlan,
-    parts: &[PartitionTally],
-) -> Vec<Vec<BadRows>> {
-    let driving = plan.job.steps.iter().find_map(|s| match s {
-        crate::semantic::hir::Step::From(a) => Some(a.as_str()),
-        _ => None,
-    });
-    parts
-        .iter()
-        .map(|t| match (driving, t.bad, &t.first_bad) {
-            (Some(alias), n, Some(first)) if n > 0 => vec![BadRows {
-                alias: alias.to_string(),
-                rows: n,
-                first: first.clone(),
-            }],
-            _ => Vec::new(),
-        })
-        .collect()
-}
-
-/// Counts one bad row of `alias` in a partition's list.
-pub fn count_bad_row(list: &mut Vec<BadRows>, alias: &str, problems: &str) {
-    match list.iter_mut().find(|b| b.alias == alias) {
-        Some(b) => b.rows += 1,
-        None => list.push(BadRows {
-            alias: alias.to_string(),
-            rows: 1,
-            first: problems.to_string(),
-        }),
+        let points = std::mem::take(&mut s.record_points);
+        let mut parts = std::mem::take(&mut s.parts);
+        for (t, points) in parts.iter_mut().zip(points) {
+            let mut keyed: Vec<_> = points.into_iter().zip(t.records.drain(..)).collect();
+            keyed.sort_by_key(|(point, _)| *point);
+            t.records = keyed.into_iter().map(|(_, r)| r).collect();
+        }
+        parts
     }
 }
 
@@ -180,16 +139,8 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
                 ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
                 _ => "{}".into(),
             };
-            let t = s.part(partition)?;
-            t.input += 1;
-            t.quarantined += 1;
-            t.bad += 1;
-            t.first_bad.get_or_insert_with(|| problems.clone());
-            t.records.push(Quarantined {
-                rule: "typed_input".into(),
-                reason: problems,
-                record,
-            });
+            s.part(partition)?.bad_row(problems, record);
+            s.record_points[partition as usize].push(0);
             Ok(false)
         }
         tally::DEDUPE => {
@@ -209,45 +160,27 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
                     failed.push(k);
                 }
             }
-            let quarantining: Vec<usize> = failed
-                .iter()
-                .copied()
-                .filter(|&k| s.rules[k].severity == Severity::Quarantine)
-                .collect();
-            let record = if quarantining.is_empty() {
-                None
-            } else {
-                Some(Quarantined {
-                    rule: join(&quarantining, |k| &s.rules[k].name, ", "),
-                    reason: join(&quarantining, |k| &s.rules[k].text, "; "),
-                    record: match ctx.get_raw(3 + which.len()) {
-                        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                        _ => "{}".into(),
-                    },
-                })
-            };
-            let t = s.part(partition)?;
-            for k in failed {
+            let State {
+                rules,
+                parts,
+                record_points,
+                ..
+            } = s;
+            let t = part(parts, partition)?;
+            for &k in &failed {
                 t.failures[k] += 1;
             }
-            Ok(match record {
-                Some(r) => {
-                    t.quarantined += 1;
-                    t.records.push(r);
-                    false
-                }
-                None => true,
-            })
+            let quarantined = t.route(rules, &failed, || match ctx.get_raw(3 + which.len()) {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ => "{}".into(),
+            });
+            if quarantined {
+                record_points[partition as usize].push(point + 1);
+            }
+            Ok(!quarantined)
         }
         other => Err(rusqlite::Error::UserFunctionError(
             format!("bpl_tally: unknown point kind {other}").into(),
         )),
     }
-}
-
-fn join<'a>(ks: &[usize], f: impl Fn(usize) -> &'a String, sep: &str) -> String {
-    ks.iter()
-        .map(|&k| f(k).as_str())
-        .collect::<Vec<_>>()
-        .join(sep)
 }

@@ -1,0 +1,259 @@
+//! The counting points of the row stage, in either staging mode (see
+//! [`Staging`]). A point says what the tally would count and which rows go
+//! on; whether a row goes on is a pure function of the point's columns, so
+//! a materialized point is a table of the rows reaching it, grouped
+//! statements counting them, and a filter for the next step.
+
+use serde::Serialize;
+
+use super::tally;
+use crate::sql::dialect::{Dialect, Staging};
+use crate::sql::expr::flat;
+
+/// A counting point as the row stage builder meets it.
+pub(super) enum Point {
+    /// The input's rows (a dataset's, or filtered ones); all go on.
+    Input,
+    /// The driving source's rows at the typed input boundary: those with
+    /// problems (`_bpl_bad`) are quarantined with `record`, a JSON object.
+    Boundary { record: String },
+    /// Route point `point` of the rules whose flag columns are `flags`:
+    /// rows not passing `passes` (none when no rule quarantines) are
+    /// quarantined with `record`.
+    Route {
+        point: usize,
+        flags: Vec<String>,
+        passes: Option<String>,
+        record: String,
+    },
+    /// Numbered dedupe rows (`rn`): the first of a group goes on, the
+    /// others are duplicates; `accept`: the first ones are the accepted.
+    Dedupe { rn: String, accept: bool },
+    /// The accepted rows, and which joins found no match (`unmatched`).
+    Accept,
+    /// The groups of a `group by` the accepted rows go straight into,
+    /// each counting its rows: the accepted rows, a sum per group.
+    Grouped,
+}
+
+/// What a materialized point's table is counted by, each a `SELECT` whose
+/// first column is the partition's place in the batch (`_bpl_no`).
+#[derive(Debug, Clone, Serialize)]
+pub enum PointCount {
+    /// `_bpl_no, rows`: input rows.
+    Input(String),
+    /// `_bpl_no, rows` input rows; `_bpl_no, problems, record`: the bad
+    /// rows, in the order they reached the point.
+    Boundary { input: String, bad: String },
+    /// `_bpl_no, failing rows of each rule`; `_bpl_no, passed flag of
+    /// each rule (1 or 0), record`: the quarantined rows in the order they
+    /// reached the point. `point` indexes [`super::RangeStage::points`].
+    Route {
+        point: usize,
+        failures: String,
+        quarantined: Option<String>,
+    },
+    /// `_bpl_no, kept, duplicates`; `accept`: the kept rows are accepted.
+    Dedupe { counts: String, accept: bool },
+    /// `_bpl_no, rows, unmatched rows of each counted alias`.
+    Accept(String),
+}
+
+/// A materialized counting point.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointTable {
+    /// Drops the table if it is there (also the clean-up after staging).
+    pub drop: String,
+    /// Creates the table of the rows reaching the point.
+    pub create: String,
+    pub count: PointCount,
+}
+
+/// Where a builder's counting points go.
+pub(super) struct Points<'a> {
+    pub d: &'a dyn Dialect,
+    pub staging: Staging,
+    /// The `WITH` clause naming the inputs, which each table's statement
+    /// repeats.
+    pub with: &'a str,
+    /// Joined aliases whose unmatched accepted rows are counted.
+    pub unmatched: &'a [String],
+    /// Tally fences so far (their column names).
+    pub fences: usize,
+    pub tables: Vec<PointTable>,
+}
+
+/// The column of a materialized group holding its number of rows.
+const GROUP_ROWS: &str = "_bpl_group_rows";
+
+impl Points<'_> {
+    /// `SELECT columns FROM (rows) GROUP BY by`, counting the rows that go
+    /// into the groups as accepted: in the `HAVING` (once per group) with
+    /// the tally, from the groups' row counts when materialized.
+    pub fn group(&mut self, columns: &str, rows: &str, by: &str) -> String {
+        match self.staging {
+            Staging::Tally => {
+                let call = self.d.function("tally", &self.tally_args(Point::Grouped));
+                format!("SELECT {columns} FROM ({rows}) GROUP BY {by} HAVING {call}")
+            }
+            Staging::Materialized => {
+                let groups = format!(
+                    "SELECT {columns}, count(*) AS {GROUP_ROWS} FROM ({rows}) GROUP BY {by}"
+                );
+                self.materialize(&groups, Point::Grouped)
+            }
+        }
+    }
+
+    /// The rows of `rows` that go on past `point`, counted once each.
+    pub fn pass(&mut self, rows: &str, point: Point) -> String {
+        match self.staging {
+            Staging::Tally => {
+                let call = self.d.function("tally", &self.tally_args(point));
+                let t = format!("_bpl_t{}", self.fences);
+                self.fences += 1;
+                // Kept from being flattened (see the module doc of `range`).
+                let inner = self
+                    .d
+                    .unflattened(&format!("SELECT *, {call} AS {t} FROM ({rows})"));
+                format!("SELECT * FROM ({inner}) WHERE {t}")
+            }
+            Staging::Materialized => self.materialize(rows, point),
+        }
+    }
+
+    /// The tally's arguments for a point (see [`tally`]).
+    fn tally_args(&self, point: Point) -> Vec<String> {
+        let no = "_bpl_no".to_string();
+        match point {
+            Point::Input => vec![tally::INPUT.to_string(), no],
+            Point::Boundary { record } => vec![
+                tally::BOUNDARY.to_string(),
+                no,
+                "_bpl_bad".into(),
+                format!("CASE WHEN _bpl_bad IS NOT NULL THEN {record} END"),
+            ],
+            Point::Route {
+                point,
+                flags,
+                passes,
+                record,
+            } => vec![
+                tally::ROUTE.to_string(),
+                point.to_string(),
+                no,
+                flags.join(", "),
+                format!(
+                    "CASE WHEN NOT ({}) THEN {record} END",
+                    passes.as_deref().unwrap_or("1")
+                ),
+            ],
+            Point::Dedupe { rn, accept } => {
+                let kind = if accept {
+                    tally::DEDUPE_ACCEPT
+                } else {
+                    tally::DEDUPE
+                };
+                vec![kind.to_string(), no, rn]
+            }
+            Point::Grouped => vec![tally::ACCEPT_GROUP.to_string(), no, "count(*)".into()],
+            Point::Accept => {
+                let mut args = vec![tally::ACCEPT.to_string(), no];
+                args.extend(
+                    self.unmatched
+                        .iter()
+                        .map(|a| format!("({} IS NULL)", flat(a, "_bpl_matched"))),
+                );
+                args
+            }
+        }
+    }
+
+    /// Keeps the rows reaching `point` in a table of their own, describes
+    /// how they are counted, and reads on the ones that pass.
+    fn materialize(&mut self, rows: &str, point: Point) -> String {
+        let name = format!("bpl_point_{}", self.tables.len());
+        let table = self.d.temp_table(&name);
+        let grouped =
+            |columns: &str| format!("SELECT _bpl_no, {columns} FROM {table} GROUP BY _bpl_no");
+        let in_order = |columns: &str, filter: &str| {
+            format!(
+                "SELECT _bpl_no, {columns} FROM {table} WHERE {filter} ORDER BY {}",
+                self.d.row_order()
+            )
+        };
+        let (count, pass) = match point {
+            Point::Input => (PointCount::Input(grouped("count(*)")), None),
+            Point::Boundary { record } => (
+                PointCount::Boundary {
+                    input: grouped("count(*)"),
+                    bad: in_order(&format!("_bpl_bad, {record}"), "_bpl_bad IS NOT NULL"),
+                },
+                Some("_bpl_bad IS NULL".to_string()),
+            ),
+            Point::Route {
+                point,
+                flags,
+                passes,
+                record,
+            } => {
+                let failures = flags
+                    .iter()
+                    .map(|f| format!("sum(CASE WHEN {f} = 1 THEN 0 ELSE 1 END)"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let passed = flags
+                    .iter()
+                    .map(|f| format!("CASE WHEN {f} = 1 THEN 1 ELSE 0 END"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let quarantined = passes
+                    .as_deref()
+                    .map(|p| in_order(&format!("{passed}, {record}"), &format!("NOT ({p})")));
+                (
+                    PointCount::Route {
+                        point,
+                        failures: grouped(&failures),
+                        quarantined,
+                    },
+                    passes,
+                )
+            }
+            Point::Dedupe { rn, accept } => (
+                PointCount::Dedupe {
+                    counts: grouped(&format!(
+                        "sum(CASE WHEN {rn} = 1 THEN 1 ELSE 0 END), \
+                         sum(CASE WHEN {rn} = 1 THEN 0 ELSE 1 END)"
+                    )),
+                    accept,
+                },
+                Some(format!("{rn} = 1")),
+            ),
+            Point::Accept => {
+                let mut columns = vec!["count(*)".to_string()];
+                columns.extend(self.unmatched.iter().map(|a| {
+                    format!(
+                        "sum(CASE WHEN {} IS NULL THEN 1 ELSE 0 END)",
+                        flat(a, "_bpl_matched")
+                    )
+                }));
+                (PointCount::Accept(grouped(&columns.join(", "))), None)
+            }
+            Point::Grouped => (
+                PointCount::Accept(grouped(&format!("sum({GROUP_ROWS})"))),
+                None,
+            ),
+        };
+        self.tables.push(PointTable {
+            drop: format!("DROP TABLE IF EXISTS {table}"),
+            create: self
+                .d
+                .temp_table_as(&name, &format!("{}SELECT * FROM ({rows}) AS r", self.with)),
+            count,
+        });
+        match pass {
+            Some(p) => format!("SELECT * FROM {table} WHERE {p}"),
+            None => format!("SELECT * FROM {table}"),
+        }
+    }
+}
