@@ -20,8 +20,9 @@ function round(x: T, digits: int) -> T
 /// A number as a float: approximate, for ratios and statistics.
 function to_float(x: numeric) -> float
 /// A number as an exact decimal with `scale` digits after the point,
-/// rounded half away from zero.
-function to_decimal(x: numeric, scale: int) -> decimal(38, 9)
+/// rounded half away from zero: a `decimal(18, scale)`, `scale` written
+/// out as a number (the type below is a placeholder the checker replaces).
+function to_decimal(x: numeric, scale: int) -> decimal(18, 9)
 /// Lower-cases a string (Unicode simple case folding, locale-independent).
 function lower(s: string) -> string
 /// Upper-cases a string (Unicode simple case folding, locale-independent).
@@ -43,6 +44,8 @@ aggregate function count(condition: bool?) -> int
 aggregate function count_distinct(x: any?) -> int
 /// The sum of the non-null values; 0 when there are none.
 aggregate function sum(x: T?) -> T
+/// The mean; of a decimal, an exact decimal with the same scale and at
+/// least 6 digits after the point, rounded half away from zero.
 aggregate function avg(x: numeric?) -> float
 aggregate function min(x: T?) -> T
 aggregate function max(x: T?) -> T

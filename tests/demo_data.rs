@@ -7,7 +7,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use bplc::demo::{self, DemoOptions, DemoReport};
-use bplc::runtime::engine::sqlite::dialect::sqlite_type;
+use bplc::runtime::engine::sqlite::load::raw_type;
 use bplc::runtime::engine::sqlite::load::SqliteLoader;
 use bplc::semantic::hir::Program;
 use bplc::syntax::ast::DeclKind;
@@ -168,7 +168,7 @@ fn every_source_and_reference_table_has_its_declared_columns() {
             let declared: Vec<(String, String)> = d
                 .columns
                 .iter()
-                .map(|c| (c.name.clone(), sqlite_type(&c.ty.t).to_string()))
+                .map(|c| (c.name.clone(), raw_type(&c.ty.t).to_string()))
                 .collect();
             assert_eq!(found, declared, "{ex}: table {}", d.table);
             let rows: i64 = scalar(&conn, &format!("SELECT count(*) FROM \"{}\"", d.table));
@@ -177,7 +177,7 @@ fn every_source_and_reference_table_has_its_declared_columns() {
             assert_eq!(t.rows, rows as u64, "{ex}: reported rows of {}", d.table);
             // Every non-null value is stored in the column's SQLite type.
             for c in &d.columns {
-                let want = match sqlite_type(&c.ty.t) {
+                let want = match raw_type(&c.ty.t) {
                     "INTEGER" => "integer",
                     "REAL" => "real",
                     _ => "text",

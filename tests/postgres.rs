@@ -452,6 +452,9 @@ fn both_examples_give_the_same_results_on_both_engines() {
             results.push(seen);
         }
         let (lite, pg) = (&results[0], &results[1]);
+        if std::env::var("BPLC_TEST_SHOW").is_ok() {
+            eprintln!("SQLITE {lite:#?}\nPG {pg:#?}");
+        }
         for (a, b) in lite.iter().zip(pg) {
             assert_eq!(
                 a, b,

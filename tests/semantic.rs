@@ -1112,3 +1112,102 @@ fn e0144_a_counter_in_the_pipeline() {
         &with_source(&DATASET_OK.replace("n = row_count()", "n = rows(ev)"))
     );
 }
+
+/// A source with money: amounts at cents, rates at six digits.
+fn with_money(dataset: &str) -> String {
+    let src = SOURCE.replace(
+        "    at: timestamp\n",
+        "    at: timestamp\n    amount: decimal(18, 2)\n    rate: decimal(12, 6)\n",
+    );
+    format!("{src}\n{dataset}")
+}
+
+/// A dataset declaring `total: decimal(18, 2)` computed as `expr`.
+fn money_total(expr: &str) -> String {
+    DATASET_OK
+        .replace(
+            "  partition by",
+            "  columns {\n    day: date\n    n: int\n    total: decimal(18, 2)\n  }\n  partition by",
+        )
+        .replace(
+            "      n = row_count()",
+            &format!("      n = row_count()\n      total = {expr}"),
+        )
+}
+
+#[test]
+fn e0342_decimal_that_cannot_be_stored_exactly() {
+    assert_reports!(
+        "E0342",
+        &with_source(DATASET_OK).replace(
+            "    at: timestamp\n",
+            "    at: timestamp\n    fee: decimal(20, 2)\n"
+        )
+    );
+    assert_clean!(&with_source(DATASET_OK).replace(
+        "    at: timestamp\n",
+        "    at: timestamp\n    fee: decimal(18, 18)\n"
+    ));
+}
+
+#[test]
+fn e0343_storing_more_digits_than_the_declared_scale() {
+    // cents times a six-digit rate: eight digits after the point.
+    assert_reports!(
+        "E0343",
+        &with_money(&money_total("sum(ev.amount * ev.rate)"))
+    );
+    assert_clean!(&with_money(&money_total(
+        "round(sum(ev.amount * ev.rate), 2)"
+    )));
+    // an average is a quotient, computed with six digits
+    assert_reports!("E0343", &with_money(&money_total("avg(ev.amount)")));
+    // an int has no digits after the point: say the scale
+    assert_reports!("E0343", &with_money(&money_total("count(ev.amount > 0)")));
+    assert_clean!(&with_money(&money_total(
+        "to_decimal(count(ev.amount > 0), 2)"
+    )));
+    // a literal with fewer digits is padded by writing them
+    assert_clean!(&with_money(&money_total(
+        "sum(if ev.amount > 0.5 then ev.amount else 0.00)"
+    )));
+}
+
+#[test]
+fn e0343_a_product_with_more_digits_than_a_decimal_holds() {
+    let src = with_money(&money_total("sum(ev.amount)"))
+        .replace("rate: decimal(12, 6)", "rate: decimal(18, 17)");
+    assert_reports!(
+        "E0343",
+        &src.replace(
+            "      total = sum(ev.amount)",
+            "      total = sum(ev.amount)\n      product = sum(ev.amount * ev.rate)"
+        )
+        .replace(
+            "    total: decimal(18, 2)\n",
+            "    total: decimal(18, 2)\n    product: decimal(18, 18)\n"
+        )
+    );
+}
+
+#[test]
+fn e0344_rounding_a_decimal_to_a_computed_scale() {
+    assert_reports!(
+        "E0344",
+        &with_money(&money_total("round(sum(ev.amount), days_between(p, p))"))
+    );
+    assert_reports!(
+        "E0344",
+        &with_money(&money_total("to_decimal(sum(ev.amount), 40)"))
+    );
+}
+
+#[test]
+fn decimal_arithmetic_keeps_exact_types() {
+    // Scales align in sums and comparisons; a decimal and an int mix.
+    assert_clean!(&with_money(&money_total(
+        "sum(ev.amount + 1) - sum(ev.amount * 2) + max(if ev.amount >= 10 then ev.amount else 0.25)"
+    )));
+    // A decimal and a float do not.
+    assert_reports!("E0128", &with_money(&money_total("sum(ev.amount * 1.5%)")));
+}

@@ -365,7 +365,7 @@ fn stored(values: &mut [Value], kinds: &[&'static str]) {
             "timestamp" => text.len() == 19 && text.as_bytes()[10] == b' ',
             "date" => text.len() == 10,
             "month" => text.len() == 7,
-            "int" | "number" | "bool" => false,
+            "int" | "number" | "bool" | "decimal" => false,
             _ => true,
         };
         if shaped {

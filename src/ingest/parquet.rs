@@ -123,7 +123,7 @@ fn fits(t: &T, found: &DataType) -> bool {
     let date = matches!(found, DataType::Date32 | DataType::Date64);
     match t {
         T::Int => integer(found),
-        T::Float | T::Decimal | T::DecimalLit | T::Duration => {
+        T::Float | T::Decimal(_) | T::DecimalLit(_) | T::Duration => {
             integer(found)
                 || matches!(
                     found,
@@ -151,6 +151,31 @@ fn instant(secs: i64, nanos: u32) -> Value {
     })
 }
 
+/// A Parquet decimal by its digits, as ingestion keeps a decimal (the
+/// float that reads back as exactly them, else the text; see
+/// `runtime::engine::sqlite::decimal::as_written`), never rounded through
+/// a float division.
+fn decimal(v: i128, scale: i8) -> Value {
+    let sign = if v < 0 { "-" } else { "" };
+    let digits = v.unsigned_abs().to_string();
+    let text = match usize::try_from(scale) {
+        Ok(0) | Err(_) => format!(
+            "{sign}{digits}{}",
+            "0".repeat(usize::from(scale.unsigned_abs()))
+        ),
+        Ok(s) => {
+            let padded = format!("{digits:0>w$}", w = s + 1);
+            let (whole, frac) = padded.split_at(padded.len() - s);
+            format!("{sign}{whole}.{frac}")
+        }
+    };
+    crate::runtime::engine::sqlite::functions::convert(
+        rusqlite::types::ValueRef::Text(text.as_bytes()),
+        "decimal",
+    )
+    .unwrap_or(Value::Text(text))
+}
+
 /// One value of an Arrow array as the warehouse stores it.
 fn value(a: &dyn Array, row: usize) -> Value {
     if a.is_null(row) {
@@ -172,8 +197,7 @@ fn value(a: &dyn Array, row: usize) -> Value {
         DataType::Float32 => Value::Real(a.as_primitive::<Float32Type>().value(row).into()),
         DataType::Float64 => Value::Real(a.as_primitive::<Float64Type>().value(row)),
         DataType::Decimal128(_, scale) => {
-            let v = a.as_primitive::<Decimal128Type>().value(row);
-            Value::Real(v as f64 / 10f64.powi(i32::from(*scale)))
+            decimal(a.as_primitive::<Decimal128Type>().value(row), *scale)
         }
         DataType::Boolean => int(a.as_boolean().value(row).into()),
         DataType::Utf8 => Value::Text(a.as_string::<i32>().value(row).to_string()),

@@ -177,6 +177,10 @@ pub enum RuntimeError {
         message: String,
         help: String,
     },
+    /// A sum or product beyond what a 64-bit integer holds: an `int`, or
+    /// a decimal's 18 digits (see `sql::types`). Never rounded into a
+    /// float: the statement stops.
+    Overflow(String),
     Engine(String),
     Io(String),
     /// An error that carries its own code and help: landing files and
@@ -190,7 +194,12 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     pub fn sql(e: rusqlite::Error) -> RuntimeError {
-        RuntimeError::Engine(e.to_string())
+        let text = e.to_string();
+        // SQLite's for a sum of integers, and the decimal functions'.
+        if text == "integer overflow" || text.contains("does not fit a decimal") {
+            return RuntimeError::Overflow(text);
+        }
+        RuntimeError::Engine(text)
     }
 
     pub fn io(path: &Path, e: std::io::Error) -> RuntimeError {
@@ -228,6 +237,7 @@ impl RuntimeError {
             RuntimeError::NoSuchPath { .. } => codes::E0333,
             RuntimeError::ReasonRequired { .. } => codes::E0335,
             RuntimeError::Server { code, .. } => *code,
+            RuntimeError::Overflow(_) => codes::E0345,
             RuntimeError::Engine(_) | RuntimeError::Io(_) => codes::E0306,
             RuntimeError::Coded { code, .. } => *code,
         }
@@ -292,6 +302,7 @@ impl RuntimeError {
                 "say why the reported figures change: `bplc rollback {dataset} --partition {partition} --to-version N --reason \"...\"`; the reason and who gave it are kept in the ledger"
             ),
             RuntimeError::Interrupted => "nothing was published; run it again with `bplc run --retry RUN` (it reads exactly the rows it locked), or repeat the backfill to resume it".into(),
+            RuntimeError::Overflow(_) => "nothing was published by this step; a decimal holds 18 digits, its scale of them after the point: declare fewer digits after the point where they are not needed, or round before summing or multiplying (`bplc explain E0345`)".into(),
             RuntimeError::Engine(_) | RuntimeError::Io(_) => "nothing was published by this step; fix the cause and retry".into(),
             RuntimeError::Coded { help, .. } => help.clone(),
         }
@@ -439,6 +450,10 @@ impl std::fmt::Display for RuntimeError {
             } => write!(f, "a restatement of `{dataset}` needs a reason"),
             RuntimeError::PlanStep(m) => f.write_str(m),
             RuntimeError::Server { message, .. } => f.write_str(message),
+            RuntimeError::Overflow(m) => write!(
+                f,
+                "a sum or product has more digits than an int or a decimal holds ({m})"
+            ),
             RuntimeError::Engine(m) => write!(f, "the engine failed: {m}"),
             RuntimeError::Io(m) => f.write_str(m),
             RuntimeError::Coded { message, .. } => f.write_str(message),

@@ -432,7 +432,23 @@ where
                 continue;
             };
             let want = Ty::from_ast(&c.ty);
-            if unify(&want.t, &got.ty.t).is_none() {
+            if let Some((problem, help)) = scale_mismatch(&want.t, &got.ty.t) {
+                diags.push(
+                    Diagnostic::new(
+                        codes::E0343,
+                        format!(
+                            "`{}` is declared {} but computed as {}",
+                            c.name.name, want.t, got.ty.t
+                        ),
+                    )
+                    .primary(c.ty.span, problem)
+                    .secondary(
+                        compute.span,
+                        format!("computes `{}` as {}", c.name.name, got.ty.t),
+                    )
+                    .help(help.replace("NAME", &c.name.name)),
+                );
+            } else if unify(&want.t, &got.ty.t).is_none() {
                 diags.push(
                     super::expr::mismatch(
                         c.ty.span,
@@ -524,4 +540,29 @@ pub fn check<'s>(
     let ctx = Context::new(decl, symbols, schemas, variants, types);
     let output = ctx.pipeline(diags);
     ctx.check(&output, diags);
+}
+
+/// Why an exact value computed for a declared decimal column cannot be
+/// stored as it is, and what to write instead: a decimal is stored at its
+/// scale, and every reader of the column (rules, reconciliations,
+/// downstream datasets) reads it at the declared one, so the pipeline
+/// computes exactly that scale; `NAME` stands for the column.
+fn scale_mismatch(declared: &T, computed: &T) -> Option<(String, String)> {
+    let want = declared.decimal_scale()?;
+    let got = match computed {
+        T::Decimal(d) | T::DecimalLit(d) => d.scale,
+        T::Int => 0,
+        _ => return None,
+    };
+    match got.cmp(&want) {
+        std::cmp::Ordering::Equal if *computed != T::Int => None,
+        std::cmp::Ordering::Greater => Some((
+            format!("storing it would drop {} digits after the point", got - want),
+            format!("round where the digits may go: `NAME = round(<value>, {want})`"),
+        )),
+        _ => Some((
+            format!("computed with {got} digits after the point, stored with {want}"),
+            format!("say the scale: `NAME = to_decimal(<value>, {want})`, or write literals with every digit (`0.00`)"),
+        )),
+    }
 }

@@ -152,6 +152,26 @@ fn check_columns(decl: &Decl, diags: &mut Vec<Diagnostic>) {
                     .help("a column has one concrete type: `string`, `int`, `float`, `decimal(p, s)`, `bool`, `date`, `timestamp`, `month` or `enum(...)`"),
             );
         }
+        if let Type::Decimal { precision, scale } = c.ty.ty {
+            let max = crate::semantic::Dec::MAX_PRECISION as u32;
+            let problem = if precision == 0 || precision > max {
+                Some(format!("a precision from 1 to {max} digits"))
+            } else if scale > precision {
+                Some(format!("at most {precision} digits after the point"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                diags.push(
+                    Diagnostic::new(
+                        codes::E0342,
+                        format!("`decimal({precision}, {scale})` cannot be stored exactly"),
+                    )
+                    .primary(c.ty.span, format!("a decimal holds {problem}"))
+                    .help(format!("a decimal is stored as a 64-bit integer scaled by 10^scale, so it holds up to {max} digits, the scale of them after the point: e.g. `decimal(18, 2)` for money")),
+                );
+            }
+        }
         if let Some(first) = by_name.insert(&c.name.name, c) {
             diags.push(
                 Diagnostic::new(

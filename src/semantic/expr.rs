@@ -5,7 +5,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::ty::{unify, Ty, T};
+use super::ty::{unify, Dec, Ty, T};
 use super::Symbols;
 use crate::diagnostic::{codes, did_you_mean, Diagnostic};
 use crate::syntax::ast::*;
@@ -431,8 +431,10 @@ impl Scope<'_> {
             _ => mode,
         };
         let mut bound: HashMap<String, T> = HashMap::default();
+        let mut arg_types = Vec::with_capacity(call.args.len());
         for (i, arg) in call.args.iter().enumerate() {
             let at = self.infer(arg, arg_mode, diags);
+            arg_types.push(at.t.clone());
             let Some(param) = params.get(i).or(params.last()) else {
                 continue;
             };
@@ -446,12 +448,20 @@ impl Scope<'_> {
                 .iter()
                 .for_each(|k| drop(self.infer(&k.expr, Mode::Row, diags)));
         }
-        match &ret_var(self.symbols, name, n) {
+        let result = match &ret_var(self.symbols, name, n) {
             Some(var) => Ty {
                 t: bound.get(var).cloned().unwrap_or(T::Unknown),
                 nullable: ret.nullable,
             },
             None => ret,
+        };
+        match decimal_call(name, call, &arg_types) {
+            Ok(Some(t)) => Ty { t, ..result },
+            Ok(None) => result,
+            Err(d) => {
+                diags.push(d);
+                Ty::unknown()
+            }
         }
     }
 
@@ -555,18 +565,43 @@ impl Scope<'_> {
                 (T::Date, T::Date) if op == Sub => Some(T::Int),
                 (T::Timestamp, T::Timestamp) if op == Sub => Some(T::Duration),
                 (T::Duration, T::Duration) => Some(T::Duration),
-                (a, b) if a.is_numeric() && b.is_numeric() => unify(a, b),
+                // A sum of decimals may carry one more whole digit.
+                (a, b) if a.is_numeric() && b.is_numeric() => match unify(a, b) {
+                    Some(T::Decimal(d)) => Some(T::Decimal(Dec::new(
+                        (d.precision + 1).min(Dec::MAX_PRECISION),
+                        d.scale,
+                    ))),
+                    other => other,
+                },
                 _ => None,
             },
             Mul | Div => match (&l.t, &r.t) {
                 (T::Duration, b) if b.is_numeric() => Some(T::Duration),
-                // `/` never truncates: 7 / 2 is 3.5, as a person reads it;
-                // a decimal stays exact.
+                (a, b) if is_decimal(a) || is_decimal(b) => match decimal_product(op, a, b) {
+                    Ok(t) => t,
+                    Err(scale) => {
+                        diags.push(too_many_digits(e.span, l, r, scale));
+                        return Ty::unknown();
+                    }
+                },
+                // `/` never truncates: 7 / 2 is 3.5, as a person reads it.
                 (a, b) if a.is_numeric() && b.is_numeric() && op == Div => match unify(a, b) {
-                    Some(T::Int) => Some(T::Float),
+                    Some(T::Int | T::DecimalLit(_)) => Some(T::Float),
                     other => other,
                 },
-                (a, b) if a.is_numeric() && b.is_numeric() => unify(a, b),
+                (a, b) if a.is_numeric() && b.is_numeric() => match (a, b) {
+                    // Exact literals multiply exactly: the scales add.
+                    (T::DecimalLit(_) | T::Int, T::DecimalLit(_) | T::Int)
+                        if *a != T::Int || *b != T::Int =>
+                    {
+                        let (x, y) = (a.exact().expect("exact"), b.exact().expect("exact"));
+                        Some(T::DecimalLit(Dec::new(
+                            (x.precision + y.precision).min(Dec::MAX_PRECISION),
+                            x.scale + y.scale,
+                        )))
+                    }
+                    _ => unify(a, b),
+                },
                 _ => None,
             },
         };
@@ -597,6 +632,106 @@ impl Scope<'_> {
             }
         }
     }
+}
+
+fn is_decimal(t: &T) -> bool {
+    matches!(t, T::Decimal(_))
+}
+
+/// The type of `a * b` or `a / b` where one side is a decimal column: a
+/// product's scale is the sum of the scales (exact); a quotient is computed
+/// at [`Dec::quotient_scale`] of the dividend, rounded half away from zero.
+/// `Err(scale)` when the product would need more digits after the point
+/// than a decimal holds; `Ok(None)` when the other side is not exact.
+fn decimal_product(op: BinaryOp, a: &T, b: &T) -> Result<Option<T>, u8> {
+    let (Some(x), Some(y)) = (a.exact(), b.exact()) else {
+        return Ok(match (a, b) {
+            (T::Unknown, d) | (d, T::Unknown) => Some(d.clone()),
+            _ => None,
+        });
+    };
+    if op == BinaryOp::Div {
+        return Ok(Some(T::Decimal(Dec::new(
+            Dec::MAX_PRECISION,
+            x.quotient_scale(),
+        ))));
+    }
+    let scale = x.scale + y.scale;
+    if scale > Dec::MAX_PRECISION {
+        return Err(scale);
+    }
+    let whole = (x.whole_digits() + y.whole_digits()).max(1);
+    Ok(Some(T::Decimal(Dec::new(
+        (whole + scale).min(Dec::MAX_PRECISION),
+        scale,
+    ))))
+}
+
+/// The result type of a call on an exact decimal, where the signature's
+/// type variable does not say it: a sum has every digit it may need, an
+/// average is a quotient, rounding and `to_decimal` give the scale their
+/// literal second argument names.
+fn decimal_call(name: &str, call: &Call, args: &[T]) -> Result<Option<T>, Diagnostic> {
+    let first = args.first().and_then(T::exact);
+    let decimal = matches!(args.first(), Some(T::Decimal(_) | T::DecimalLit(_)));
+    Ok(match name {
+        "sum" if decimal => first.map(|d| T::Decimal(Dec::new(Dec::MAX_PRECISION, d.scale))),
+        "avg" if decimal => {
+            first.map(|d| T::Decimal(Dec::new(Dec::MAX_PRECISION, d.quotient_scale())))
+        }
+        "round" if decimal => {
+            let d = first.expect("a decimal is exact");
+            let digits = scale_argument(name, call)?;
+            Some(T::Decimal(Dec::new(
+                d.precision.min(d.whole_digits() + digits).max(1),
+                digits.min(d.scale),
+            )))
+        }
+        "to_decimal" if call.args.len() == 2 => {
+            let scale = scale_argument(name, call)?;
+            Some(T::Decimal(Dec::new(Dec::MAX_PRECISION, scale)))
+        }
+        _ => None,
+    })
+}
+
+/// The scale a call rounds to: its second argument, a whole-number
+/// literal no larger than a decimal's maximum precision.
+fn scale_argument(name: &str, call: &Call) -> Result<u8, Diagnostic> {
+    let arg = &call.args[1];
+    let literal = match &arg.kind {
+        ExprKind::Literal(Literal::Integer(i)) => Some(*i),
+        ExprKind::Paren(inner) => match &inner.kind {
+            ExprKind::Literal(Literal::Integer(i)) => Some(*i),
+            _ => None,
+        },
+        _ => None,
+    };
+    match literal {
+        Some(i) if i <= Dec::MAX_PRECISION as i64 => Ok(i as u8),
+        _ => Err(Diagnostic::new(
+            codes::E0344,
+            format!("`{name}` of a decimal needs the number of digits written out"),
+        )
+        .primary(arg.span, format!("a whole number from 0 to {} here", Dec::MAX_PRECISION))
+        .help(format!(
+            "the digits after the point are part of a decimal's type, so they are known when the job is checked: write them as a number, e.g. `{name}(x, 2)`"
+        ))),
+    }
+}
+
+fn too_many_digits(span: Span, l: &Ty, r: &Ty, scale: u8) -> Diagnostic {
+    Diagnostic::new(
+        codes::E0343,
+        format!(
+            "{} * {} needs {scale} digits after the point; a decimal holds at most {}",
+            l.t,
+            r.t,
+            Dec::MAX_PRECISION
+        ),
+    )
+    .primary(span, "the scales of a product add up")
+    .help("round an operand first to the digits you need, e.g. `round(fx.rate, 6)`, or declare fewer digits after the point")
 }
 
 fn binary_help(op: BinaryOp) -> &'static str {
@@ -637,7 +772,7 @@ fn ret_var(symbols: &Symbols<'_>, name: &str, n: usize) -> Option<String> {
 fn literal(l: &Literal) -> Ty {
     Ty::of(match l {
         Literal::Integer(_) => T::Int,
-        Literal::Decimal(_) => T::DecimalLit,
+        Literal::Decimal(text) => T::DecimalLit(Dec::of_literal(text)),
         Literal::Percent(_) => T::Float,
         Literal::Duration(_) => T::Duration,
         Literal::Date(_) => T::Date,

@@ -32,7 +32,7 @@ use crate::syntax::span::Span;
 
 pub use expr::Col;
 pub use symbols::Symbols;
-pub use ty::{Ty, T};
+pub use ty::{unify, Dec, Ty, T};
 
 /// Project settings the checks need.
 #[derive(Debug, Clone, Default)]

@@ -15,9 +15,11 @@ pub enum T {
     Bool,
     Int,
     Float,
-    Decimal,
+    /// An exact number: stored as an integer scaled by `10^scale`.
+    Decimal(Dec),
     /// A literal such as `0.01`: exact, so it fits a decimal or a float.
-    DecimalLit,
+    /// Its precision and scale are its own digits (`12.50` is (4, 2)).
+    DecimalLit(Dec),
     String,
     Date,
     Timestamp,
@@ -33,6 +35,58 @@ pub enum T {
     Table,
     /// A window `[lo, hi]` or list of values of one type.
     List(Box<T>),
+}
+
+/// The precision (digits in all) and scale (digits after the point) of an
+/// exact decimal. Every engine stores it as a 64-bit integer scaled by
+/// `10^scale`, so a precision is at most [`Dec::MAX_PRECISION`] digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dec {
+    pub precision: u8,
+    pub scale: u8,
+}
+
+impl Dec {
+    /// The digits a signed 64-bit integer always holds.
+    pub const MAX_PRECISION: u8 = 18;
+
+    pub fn new(precision: u8, scale: u8) -> Dec {
+        Dec { precision, scale }
+    }
+
+    /// The digits before the point.
+    pub fn whole_digits(self) -> u8 {
+        self.precision.saturating_sub(self.scale)
+    }
+
+    /// The type holding both `self` and `other` exactly: the larger scale
+    /// and enough whole digits for either, at most the maximum precision.
+    pub fn join(self, other: Dec) -> Dec {
+        let scale = self.scale.max(other.scale);
+        let whole = self.whole_digits().max(other.whole_digits());
+        Dec::new((whole + scale).min(Self::MAX_PRECISION), scale)
+    }
+
+    /// The scale a quotient or an average is computed at, rounded half away
+    /// from zero: the dividend's scale, and at least six digits.
+    pub fn quotient_scale(self) -> u8 {
+        self.scale.max(6)
+    }
+
+    /// The precision and scale of a decimal literal as written: `12.50` is
+    /// (4, 2), `0.01` is (3, 2).
+    pub fn of_literal(text: &str) -> Dec {
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        let whole = whole.trim_start_matches('0').len().max(1);
+        let digits = (whole + frac.len()).min(u8::MAX as usize) as u8;
+        Dec::new(digits, frac.len().min(u8::MAX as usize) as u8)
+    }
+}
+
+impl fmt::Display for Dec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "decimal({}, {})", self.precision, self.scale)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +129,10 @@ impl Ty {
             Type::Quarter => T::Quarter,
             Type::Year => T::Year,
             Type::Duration => T::Duration,
-            Type::Decimal { .. } => T::Decimal,
+            Type::Decimal { precision, scale } => T::Decimal(Dec::new(
+                (*precision).min(u8::MAX as u32) as u8,
+                (*scale).min(u8::MAX as u32) as u8,
+            )),
             Type::Enum(vs) => T::Enum(vs.iter().map(|v| v.name.clone()).collect()),
             Type::Any | Type::Numeric | Type::Var(_) | Type::Error => T::Unknown,
         };
@@ -114,8 +171,26 @@ impl T {
     pub fn is_numeric(&self) -> bool {
         matches!(
             self,
-            T::Int | T::Float | T::Decimal | T::DecimalLit | T::Unknown
+            T::Int | T::Float | T::Decimal(_) | T::DecimalLit(_) | T::Unknown
         )
+    }
+
+    /// The precision and scale of an exact number: a decimal, a decimal
+    /// literal, or an int (scale 0).
+    pub fn exact(&self) -> Option<Dec> {
+        match self {
+            T::Decimal(d) | T::DecimalLit(d) => Some(*d),
+            T::Int => Some(Dec::new(Dec::MAX_PRECISION, 0)),
+            _ => None,
+        }
+    }
+
+    /// The scale a value of this type is stored at: a decimal's, else none.
+    pub fn decimal_scale(&self) -> Option<u8> {
+        match self {
+            T::Decimal(d) | T::DecimalLit(d) => Some(d.scale),
+            _ => None,
+        }
     }
 }
 
@@ -129,9 +204,15 @@ pub fn unify(a: &T, b: &T) -> Option<T> {
     Some(match (a, b) {
         (Unknown, x) | (x, Unknown) => x.clone(),
         (x, y) if x == y => x.clone(),
-        (Int | DecimalLit, Decimal) | (Decimal, Int | DecimalLit) => Decimal,
-        (Int, DecimalLit) | (DecimalLit, Int) => DecimalLit,
-        (Int | DecimalLit, Float) | (Float, Int | DecimalLit) => Float,
+        (Decimal(x), Decimal(y) | DecimalLit(y)) | (DecimalLit(y), Decimal(x)) => {
+            Decimal(x.join(*y))
+        }
+        (Decimal(x), Int) | (Int, Decimal(x)) => Decimal(x.join(Dec::new(Dec::MAX_PRECISION, 0))),
+        (DecimalLit(x), DecimalLit(y)) => DecimalLit(x.join(*y)),
+        (Int, DecimalLit(x)) | (DecimalLit(x), Int) => {
+            DecimalLit(x.join(Dec::new(Dec::MAX_PRECISION, 0)))
+        }
+        (Int | DecimalLit(_), Float) | (Float, Int | DecimalLit(_)) => Float,
         (Enum(vs), EnumLit(v)) | (EnumLit(v), Enum(vs)) if vs.contains(v) => Enum(vs.clone()),
         (EnumLit(_), EnumLit(_)) => a.clone(),
         (List(x), List(y)) => List(Box::new(unify(x, y)?)),
@@ -146,7 +227,7 @@ impl fmt::Display for T {
             T::Bool => f.write_str("bool"),
             T::Int => f.write_str("int"),
             T::Float => f.write_str("float"),
-            T::Decimal | T::DecimalLit => f.write_str("decimal"),
+            T::Decimal(d) | T::DecimalLit(d) => d.fmt(f),
             T::String => f.write_str("string"),
             T::Date => f.write_str("date"),
             T::Timestamp => f.write_str("timestamp"),

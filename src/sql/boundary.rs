@@ -13,20 +13,23 @@
 //! first argument once per statement. A value already in the stored shape
 //! is kept as it is by plain SQL (`typeof`, `length`); `bpl_as` converts
 //! the rest — timestamps with `T`, `Z` or an offset become UTC
-//! `YYYY-MM-DD HH:MM:SS`.
+//! `YYYY-MM-DD HH:MM:SS`, and decimals become integers scaled by
+//! `10^scale`, read by their digits (see `runtime::decimal`): `'0.1'` is
+//! `10` at scale 2, and `'0.125'` at scale 2 is a bad row, not a rounding.
 
 use serde::{Deserialize, Serialize};
 
-use super::types::{ident, string};
+use super::types::{ident, power_of_ten, string};
 use crate::plan::Column;
-use crate::semantic::T;
+use crate::semantic::{Dec, T};
 
 /// What `bpl_problems` knows of one column.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     /// `int`, `number`, `bool`, `string`, `date`, `timestamp`, `month`,
-    /// `enum` or `any`.
+    /// `enum`, `any`, `decimal:P:S` (a source's number or text, converted
+    /// to its scaled integer) or `scaled:P:S` (a stored scaled integer).
     pub kind: String,
     /// The declared type, for the message.
     pub ty: String,
@@ -37,41 +40,139 @@ pub struct Check {
     pub variants: Vec<String>,
 }
 
+/// Whether values are judged as a source holds them or as storage holds
+/// them: the same except for decimals, which a source writes as numbers
+/// or text (`12.50`) and storage keeps as integers scaled by `10^scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Source,
+    Stored,
+}
+
 /// The `bpl_as` kind of a type, and the SQL test for a value of column `x`
-/// that is already in the stored shape.
-fn kind(t: &T, x: &str) -> (&'static str, String) {
-    match t {
-        T::Int => ("int", format!("typeof({x}) = 'integer'")),
-        T::Float | T::Decimal | T::DecimalLit | T::Duration => {
-            ("number", format!("typeof({x}) IN ('integer', 'real')"))
-        }
-        T::Bool => ("bool", format!("typeof({x}) = 'integer' AND {x} IN (0, 1)")),
-        T::String => ("string", format!("typeof({x}) = 'text'")),
+/// that is already in the stored shape (for a source's decimal: a number
+/// the plain SQL of [`decimal_value`] converts exactly).
+fn kind(t: &T, x: &str, form: Form) -> (String, String) {
+    if let T::Decimal(d) | T::DecimalLit(d) = t {
+        return match form {
+            Form::Source => (
+                format!("decimal:{}:{}", d.precision, d.scale),
+                format!("({}) OR ({})", whole_fits(x, d), float_fits(x, d)),
+            ),
+            Form::Stored => (
+                format!("scaled:{}:{}", d.precision, d.scale),
+                format!(
+                    "typeof({x}) = 'integer' AND abs({x}) < {}",
+                    power_of_ten(d.precision)
+                ),
+            ),
+        };
+    }
+    let fast = match t {
+        T::Int => format!("typeof({x}) = 'integer'"),
+        T::Float | T::Duration => format!("typeof({x}) IN ('integer', 'real')"),
+        T::Bool => format!("typeof({x}) = 'integer' AND {x} IN (0, 1)"),
+        T::String => format!("typeof({x}) = 'text'"),
         // The shape only: a shaped but impossible value is a problem the
         // row check reports, so the row never gets further.
-        T::Date => ("date", format!("typeof({x}) = 'text' AND length({x}) = 10")),
-        T::Timestamp => (
-            "timestamp",
-            format!("typeof({x}) = 'text' AND length({x}) = 19 AND substr({x}, 11, 1) = ' '"),
+        T::Date => format!("typeof({x}) = 'text' AND length({x}) = 10"),
+        T::Timestamp => {
+            format!("typeof({x}) = 'text' AND length({x}) = 19 AND substr({x}, 11, 1) = ' '")
+        }
+        T::Month => format!("typeof({x}) = 'text' AND length({x}) = 7"),
+        _ => "1".into(),
+    };
+    (kind_name(t).to_string(), fast)
+}
+
+/// An integer whose scaled value has at most the declared digits.
+fn whole_fits(x: &str, d: &Dec) -> String {
+    format!(
+        "typeof({x}) = 'integer' AND abs({x}) < {}",
+        power_of_ten(d.whole_digits())
+    )
+}
+
+/// A float that is exactly the nearest float to a decimal of at most
+/// `scale` digits after the point, small enough that `x * 10^scale` is off
+/// by less than half from that decimal's scaled integer: that integer is
+/// then `round(x * 10^scale)`, found without text.
+fn float_fits(x: &str, d: &Dec) -> String {
+    let m = power_of_ten(d.scale);
+    // 2^51 / 10^scale: below it a float's error times 10^scale stays under
+    // a half.
+    let limit = (2f64.powi(51) / 10f64.powi(i32::from(d.scale))).floor();
+    let whole = 10f64.powi(i32::from(d.whole_digits()));
+    format!(
+        "typeof({x}) = 'real' AND abs({x}) < {} AND round({x} * {m}) / {m}.0 = {x}",
+        limit.min(whole)
+    )
+}
+
+/// A source's decimal column `x` as its scaled integer: plain SQL for the
+/// numbers [`kind`] proves convertible, `bpl_as` (exact, by the digits)
+/// for the rest.
+fn decimal_value(x: &str, d: &Dec, otherwise: &str) -> String {
+    let m = power_of_ten(d.scale);
+    format!(
+        "CASE WHEN {} THEN {x} * {m} WHEN {} THEN CAST(round({x} * {m}) AS INTEGER) \
+         ELSE {otherwise} END",
+        whole_fits(x, d),
+        float_fits(x, d),
+    )
+}
+
+/// Column `c` of a reference's table aliased `q`, as stored. A reference's
+/// values are trusted as declared, except a decimal's, which is converted
+/// to its scaled integer like a source's; one that is not a decimal of its
+/// type fails the statement with the reason (`bpl_dec_exact`): a lookup
+/// value is never rounded or dropped silently.
+pub fn reference_value(q: &str, c: &Column) -> String {
+    let x = format!("{q}.{}", ident(&c.name));
+    match &c.ty {
+        T::Decimal(d) | T::DecimalLit(d) => decimal_value(
+            &x,
+            d,
+            &format!(
+                "bpl_dec_exact({x}, {}, {}, {})",
+                string(&c.name),
+                d.precision,
+                d.scale
+            ),
         ),
-        T::Month => ("month", format!("typeof({x}) = 'text' AND length({x}) = 7")),
-        T::Enum(_) => ("enum", "1".into()),
-        _ => ("any", "1".into()),
+        _ => x,
     }
 }
 
 /// The kind the typed input boundary brings a value of type `t` to (the
 /// engine's `convert`): `int`, `number`, `bool`, `string`, `date`, `timestamp`,
-/// `month`, `enum` or `any`.
+/// `month`, `enum`, `any`, or `decimal` (a number as written: kept as a
+/// float where the float reads back as exactly those digits, else as
+/// text; the boundary scales it when a run reads it).
 pub fn kind_name(t: &T) -> &'static str {
-    kind(t, "x").0
+    match t {
+        T::Decimal(_) | T::DecimalLit(_) => "decimal",
+        T::Int => "int",
+        T::Float | T::Duration => "number",
+        T::Bool => "bool",
+        T::String => "string",
+        T::Date => "date",
+        T::Timestamp => "timestamp",
+        T::Month => "month",
+        T::Enum(_) => "enum",
+        _ => "any",
+    }
 }
 
 /// Column `c` of the table aliased `q`, as stored.
 pub fn value(q: &str, c: &Column) -> String {
     let x = format!("{q}.{}", ident(&c.name));
-    match kind(&c.ty, &x) {
-        ("enum" | "any", _) => x,
+    if let T::Decimal(d) | T::DecimalLit(d) = &c.ty {
+        let otherwise = format!("bpl_as({x}, 'decimal:{}:{}')", d.precision, d.scale);
+        return decimal_value(&x, d, &otherwise);
+    }
+    match kind(&c.ty, &x, Form::Source) {
+        (k, _) if k == "enum" || k == "any" => x,
         (k, fast) => format!("CASE WHEN {fast} THEN {x} ELSE bpl_as({x}, '{k}') END"),
     }
 }
@@ -82,16 +183,30 @@ pub fn value(q: &str, c: &Column) -> String {
 /// function call per row; the rows it lets through are judged by
 /// [`problems`].
 pub fn misfit(q: &str, columns: &[Column], required: impl Fn(&Column) -> bool) -> String {
+    misfit_in(Form::Source, q, columns, required)
+}
+
+/// [`misfit`] for rows as stored: a dataset's staged output.
+pub fn stored_misfit(q: &str, columns: &[Column], required: impl Fn(&Column) -> bool) -> String {
+    misfit_in(Form::Stored, q, columns, required)
+}
+
+fn misfit_in(
+    form: Form,
+    q: &str,
+    columns: &[Column],
+    required: impl Fn(&Column) -> bool,
+) -> String {
     let tests: Vec<String> = columns
         .iter()
         .filter_map(|c| {
             let x = format!("{q}.{}", ident(&c.name));
-            let shape = match (&c.ty, kind(&c.ty, &x)) {
+            let shape = match (&c.ty, kind(&c.ty, &x, form)) {
                 (T::Enum(v), _) => format!(
                     "{x} IN ({})",
                     v.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
                 ),
-                (_, ("any", _)) => return required(c).then(|| format!("{x} IS NULL")),
+                (_, (k, _)) if k == "any" => return required(c).then(|| format!("{x} IS NULL")),
                 (_, (_, fast)) => fast,
             };
             Some(if required(c) {
@@ -111,6 +226,20 @@ pub fn misfit(q: &str, columns: &[Column], required: impl Fn(&Column) -> bool) -
 /// The problems of a row of the table aliased `q`: NULL for a good row.
 /// `required(c)`: whether a null in `c` is a problem.
 pub fn problems(q: &str, columns: &[Column], required: impl Fn(&Column) -> bool) -> String {
+    problems_in(Form::Source, q, columns, required)
+}
+
+/// [`problems`] for rows as stored: a dataset's staged output.
+pub fn stored_problems(q: &str, columns: &[Column], required: impl Fn(&Column) -> bool) -> String {
+    problems_in(Form::Stored, q, columns, required)
+}
+
+fn problems_in(
+    form: Form,
+    q: &str,
+    columns: &[Column],
+    required: impl Fn(&Column) -> bool,
+) -> String {
     if columns.is_empty() {
         return "NULL".into();
     }
@@ -118,7 +247,7 @@ pub fn problems(q: &str, columns: &[Column], required: impl Fn(&Column) -> bool)
         .iter()
         .map(|c| Check {
             name: c.name.clone(),
-            kind: kind(&c.ty, "x").0.to_string(),
+            kind: kind(&c.ty, "x", form).0,
             ty: c.ty.to_string(),
             required: required(c),
             variants: match &c.ty {

@@ -25,7 +25,9 @@ pub enum Staging {
 pub trait Dialect: Sync {
     /// The engine's name, as messages give it (`SQLite`).
     fn name(&self) -> &'static str;
-    /// The column type a language type is stored as.
+    /// The column type a language type is stored as, with its parameters
+    /// where the dialect spells them (a decimal: the integer type of its
+    /// scaled values, see `types`, and perhaps its scale).
     fn column_type(&self, t: &T) -> String;
     /// A boolean literal.
     fn boolean(&self, value: bool) -> &'static str;
@@ -94,6 +96,26 @@ pub trait Dialect: Sync {
     /// may have a problem, so good rows are let through without a check
     /// per value.
     fn misfit(&self, q: &str, columns: &[Column], required: &dyn Fn(&Column) -> bool) -> String;
+    /// [`Self::row_problems`] for rows as stored (a dataset's staged
+    /// output): a decimal is its scaled integer there (see `types`), not a
+    /// source's number or text.
+    fn stored_problems(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String;
+    /// [`Self::misfit`] for rows as stored.
+    fn stored_misfit(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String;
+    /// Column `c` of a reference's table aliased `q`, as stored: trusted as
+    /// declared, but a decimal converted to its scaled integer exactly (a
+    /// value that is not one stops the statement with the reason).
+    fn reference_value(&self, q: &str, c: &Column) -> String;
     /// A function the engine provides itself, called with its arguments as
     /// SQL: the language's (`to_date`, `percentile`, `stable_id`, `lower`,
     /// `month_end`, ...) and the runtime's (`bucket`, and `tally`, which

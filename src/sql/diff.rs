@@ -1,10 +1,11 @@
 //! Comparing two stored versions of one partition, by the rows' identity:
 //! which rows were added, removed or changed, and how each numeric column's
-//! total moved. Versions are compared inside `<table>__data`, so any two
+//! total moved (a decimal's exactly, on its scaled integers, shown in its
+//! units). Versions are compared inside `<table>__data`, so any two
 //! kept versions (active, superseded, submitted, shadow) can be compared.
 
 use super::dialect::Dialect;
-use super::types::{ident, string};
+use super::types::{ident, natural, string};
 use crate::plan::JobPlan;
 use crate::semantic::T;
 
@@ -46,11 +47,19 @@ pub fn diff(plan: &JobPlan, d: &dyn Dialect) -> DiffSql {
             .collect::<Vec<_>>()
             .join(" OR ")
     };
+    // A decimal in its units, as a reader of the view sees it.
+    let shown = |side: &str, c: &str| {
+        let x = format!("{side}.{}", ident(c));
+        match plan.columns.iter().find(|col| col.name == c) {
+            Some(col) => natural(&x, &col.ty),
+            None => x,
+        }
+    };
     let json = |side: &str, cols: &[&str]| {
         d.json_object(
             &cols
                 .iter()
-                .map(|c| format!("{}, {side}.{}", string(c), ident(c)))
+                .map(|c| format!("{}, {}", string(c), shown(side, c)))
                 .collect::<Vec<_>>()
                 .join(", "),
         )
@@ -94,12 +103,17 @@ pub fn diff(plan: &JobPlan, d: &dyn Dialect) -> DiffSql {
     let metrics = plan
         .columns
         .iter()
-        .filter(|c| matches!(c.ty, T::Int | T::Float | T::Decimal) && !key.contains(&c.name))
+        .filter(|c| matches!(c.ty, T::Int | T::Float | T::Decimal(_)) && !key.contains(&c.name))
         .map(|c| {
+            // A decimal's total is summed exactly on its integers, then
+            // shown in its units.
+            let total = match c.ty.decimal_scale() {
+                Some(_) => natural(&format!("coalesce(sum({}), 0)", ident(&c.name)), &c.ty),
+                None => d.total(&ident(&c.name)),
+            };
             let sum = |v: &str| {
                 format!(
-                    "SELECT {} FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = {v}",
-                    d.total(&ident(&c.name))
+                    "SELECT {total} FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = {v}"
                 )
             };
             (c.name.clone(), format!("SELECT ({}), ({})", sum(":from"), sum(":to")))

@@ -1,13 +1,20 @@
 //! Expressions to SQL, written once for every dialect: what a dialect
 //! says differently (date arithmetic, calendar grains, the language's own
 //! functions, literals) it says through [`Dialect`].
+//!
+//! Every expression of a decimal type lowers to its value scaled by
+//! `10^scale` of that type (see `types`), an integer: sums and comparisons
+//! are exact. Where operands of different scales meet ([`sql_as`]), the
+//! smaller scale is multiplied up; a product's scale is the sum of its
+//! operands'; a quotient, an average and a rounding are the engine's
+//! `dec_div` and `dec_round` functions on the integers, half away from zero.
 
 use crate::semantic::hir::{CallKind, DurationUnit, Expr, ExprKind, Lit, SortKey};
 use crate::semantic::T;
 use crate::syntax::ast::{BinaryOp, UnaryOp};
 
 use super::dialect::Dialect;
-use super::types::{ident, string};
+use super::types::{ident, power_of_ten, string};
 
 /// How column references are written where an expression is lowered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,9 +87,75 @@ pub fn partition_column(key: Option<&str>) -> String {
     }
 }
 
+/// `e` as a value of type `target`: a decimal at the target's scale (an
+/// int or a decimal of a smaller scale multiplied up; a larger scale only
+/// by an explicit rounding, see the checker), a decimal literal as a float
+/// where a float is wanted; anything else as it is.
+pub fn sql_as(e: &Expr, target: &T, ctx: Ctx) -> R {
+    match (target, &e.ty) {
+        (T::Decimal(t) | T::DecimalLit(t), from) => {
+            if let ExprKind::Lit(l) = &e.kind {
+                if let Some(x) = scaled_literal(l, t.scale) {
+                    return Ok(x);
+                }
+            }
+            let x = sql(e, ctx)?;
+            Ok(
+                match from
+                    .exact()
+                    .map(|d| if *from == T::Int { 0 } else { d.scale })
+                {
+                    Some(s) if s < t.scale => format!("({x} * {})", power_of_ten(t.scale - s)),
+                    Some(s) if s > t.scale => ctx
+                        .dialect
+                        .function("dec_round", &[x, (s - t.scale).to_string()]),
+                    _ => x,
+                },
+            )
+        }
+        (T::Float, T::DecimalLit(_) | T::Decimal(_)) => match &e.kind {
+            ExprKind::Lit(Lit::Number(n)) => Ok(n.clone()),
+            _ => Ok(super::types::natural(&sql(e, ctx)?, &e.ty)),
+        },
+        _ => sql(e, ctx),
+    }
+}
+
+/// A literal number as the integer of a decimal at `scale`, if it is one
+/// that fits: `12.5` at scale 2 is `1250`.
+fn scaled_literal(l: &Lit, scale: u8) -> Option<String> {
+    let text = match l {
+        Lit::Int(i) => i.to_string(),
+        Lit::Number(n) => n.clone(),
+        _ => return None,
+    };
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let frac = frac.trim_end_matches('0');
+    if frac.len() > usize::from(scale) {
+        return None;
+    }
+    let digits = format!("{whole}{frac:0<width$}", width = usize::from(scale));
+    let n: i64 = digits.parse().ok()?;
+    Some(n.to_string())
+}
+
+/// The scale the SQL of `e` is at: a decimal's, else 0.
+fn scale(e: &Expr) -> u8 {
+    e.ty.decimal_scale().unwrap_or(0)
+}
+
 pub fn sql(e: &Expr, ctx: Ctx) -> R {
     Ok(match &e.kind {
-        ExprKind::Lit(l) => literal(l, ctx.dialect),
+        ExprKind::Lit(l) => match (&e.ty, scaled_literal(l, scale(e))) {
+            (T::Decimal(_) | T::DecimalLit(_), Some(x)) => x,
+            (T::Decimal(_) | T::DecimalLit(_), None) if !matches!(l, Lit::Null) => {
+                return Err(Unsupported(format!(
+                    "the number `{}` has more digits than a decimal holds (18)",
+                    literal(l, ctx.dialect)
+                )))
+            }
+            _ => literal(l, ctx.dialect),
+        },
         ExprKind::Column { alias, name } => match (ctx.columns, alias) {
             (Columns::Flat, Some(a)) => flat(a, name),
             _ => ident(name),
@@ -102,7 +175,7 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
             args,
             over,
         } => {
-            let call = call(name, *kind, args, ctx)?;
+            let call = call(name, *kind, args, &e.ty, ctx)?;
             match over {
                 // A sum of no values is 0, as its type (`T`, never null)
                 // says; SQL's is NULL.
@@ -146,10 +219,10 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
         } => format!(
             "(CASE WHEN {} THEN {} ELSE {} END)",
             sql(cond, ctx)?,
-            sql(then, ctx)?,
-            sql(otherwise, ctx)?
+            sql_as(then, &e.ty, ctx)?,
+            sql_as(otherwise, &e.ty, ctx)?
         ),
-        ExprKind::Binary(op, l, r) => binary(*op, l, r, ctx)?,
+        ExprKind::Binary(op, l, r) => binary(*op, l, r, &e.ty, ctx)?,
     })
 }
 
@@ -216,7 +289,16 @@ fn shift(base: &Expr, sign: i64, amount: i64, unit: DurationUnit, ctx: Ctx) -> R
     Ok(ctx.dialect.shift(&b, &base.ty, sign * amount, unit))
 }
 
-fn binary(op: BinaryOp, l: &Expr, r: &Expr, ctx: Ctx) -> R {
+/// The type two operands are compared at.
+fn common(l: &Expr, r: &Expr) -> T {
+    let inner = match &r.ty {
+        T::List(inner) => inner,
+        other => other,
+    };
+    crate::semantic::unify(&l.ty, inner).unwrap_or(T::Unknown)
+}
+
+fn binary(op: BinaryOp, l: &Expr, r: &Expr, ty: &T, ctx: Ctx) -> R {
     use BinaryOp::*;
     // `tenant_id == p.tenant_id` and friends compare with a parameter;
     // `x == null` asks whether x is missing.
@@ -245,9 +327,31 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, ctx: Ctx) -> R {
         }
     }
     if op == In {
-        return membership(l, r, ctx);
+        return membership(l, r, &common(l, r), ctx);
     }
-    let (ls, rs) = (sql(l, ctx)?, sql(r, ctx)?);
+    let (ls, rs) = match op {
+        Eq | Ne | Lt | Le | Gt | Ge => {
+            let at = common(l, r);
+            (sql_as(l, &at, ctx)?, sql_as(r, &at, ctx)?)
+        }
+        Add | Sub => (sql_as(l, ty, ctx)?, sql_as(r, ty, ctx)?),
+        // A product's scale is the sum of its operands': each as it is.
+        Mul if matches!(ty, T::Decimal(_) | T::DecimalLit(_)) => (sql(l, ctx)?, sql(r, ctx)?),
+        Div if matches!(ty, T::Decimal(_)) => {
+            // (a / 10^sa) / (b / 10^sb) at scale t: a * 10^(sb + t - sa) / b,
+            // and t is at least sa (see `Dec::quotient_scale`).
+            let target = ty.decimal_scale().unwrap_or(0);
+            let shift = (i32::from(scale(r)) + i32::from(target) - i32::from(scale(l))).max(0);
+            return Ok(ctx
+                .dialect
+                .function("dec_div", &[sql(l, ctx)?, sql(r, ctx)?, shift.to_string()]));
+        }
+        // A duration scaled by a decimal literal: the literal as a number.
+        Mul | Div if matches!(ty, T::Float | T::Duration) => {
+            (sql_as(l, &T::Float, ctx)?, sql_as(r, &T::Float, ctx)?)
+        }
+        _ => (sql(l, ctx)?, sql(r, ctx)?),
+    };
     Ok(match op {
         And => format!("({ls} AND {rs})"),
         Or => format!("({ls} OR {rs})"),
@@ -280,8 +384,8 @@ fn period(e: &Expr) -> Option<&'static str> {
     }
 }
 
-fn membership(l: &Expr, r: &Expr, ctx: Ctx) -> R {
-    let ls = sql(l, ctx)?;
+fn membership(l: &Expr, r: &Expr, at: &T, ctx: Ctx) -> R {
+    let ls = sql_as(l, at, ctx)?;
     if let Some(p) = period(r) {
         return Ok(format!(
             "({} = {})",
@@ -289,18 +393,66 @@ fn membership(l: &Expr, r: &Expr, ctx: Ctx) -> R {
             sql(r, ctx)?
         ));
     }
+    let items_as = |items: &[Expr]| -> R {
+        Ok(items
+            .iter()
+            .map(|x| sql_as(x, at, ctx))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(", "))
+    };
     match &r.kind {
         ExprKind::List(items) if ctx.ranges && items.len() == 2 => Ok(format!(
             "({ls} BETWEEN {} AND {})",
-            sql(&items[0], ctx)?,
-            sql(&items[1], ctx)?
+            sql_as(&items[0], at, ctx)?,
+            sql_as(&items[1], at, ctx)?
         )),
-        ExprKind::List(items) => Ok(format!("({ls} IN ({}))", list(items, ctx)?)),
-        _ => Ok(format!("({ls} = {})", sql(r, ctx)?)),
+        ExprKind::List(items) => Ok(format!("({ls} IN ({}))", items_as(items)?)),
+        _ => Ok(format!("({ls} = {})", sql_as(r, at, ctx)?)),
     }
 }
 
-fn call(name: &str, kind: CallKind, args: &[Expr], ctx: Ctx) -> R {
+/// A call on a decimal whose SQL differs from the plain one: averages,
+/// roundings and conversions computed on the scaled integers.
+fn decimal_call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> Option<R> {
+    let x = args.first()?;
+    let target = ty.decimal_scale();
+    let from = x.ty.decimal_scale();
+    Some(match (name, target, from) {
+        ("avg", Some(t), Some(s)) if kind == CallKind::Aggregate => sql(x, ctx).map(|v| {
+            let shift = (t - s).to_string();
+            let d = ctx.dialect;
+            d.function(
+                "dec_div",
+                &[format!("sum({v})"), format!("count({v})"), shift],
+            )
+        }),
+        ("round" | "to_decimal", Some(_), Some(_)) => sql_as(x, ty, ctx),
+        ("to_decimal", Some(_), None) if x.ty == T::Int => sql_as(x, ty, ctx),
+        ("to_decimal", Some(t), None) => {
+            sql(x, ctx).map(|v| ctx.dialect.function("dec_of_float", &[v, t.to_string()]))
+        }
+        ("to_float", _, Some(_)) => sql_as(x, &T::Float, ctx),
+        ("percentile", _, Some(_)) => match (sql_as(x, &T::Float, ctx), args.get(1)) {
+            (Ok(v), Some(q)) => sql(q, ctx).map(|q| ctx.dialect.function("percentile", &[v, q])),
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => return None,
+        },
+        ("coalesce", Some(_), _) | ("coalesce", _, Some(_)) => args
+            .iter()
+            .map(|a| sql_as(a, ty, ctx))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| match v.as_slice() {
+                [one] => one.clone(),
+                _ => format!("coalesce({})", v.join(", ")),
+            }),
+        _ => return None,
+    })
+}
+
+fn call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> R {
+    if let Some(decimal) = decimal_call(name, kind, args, ty, ctx) {
+        return decimal;
+    }
     let a = |i: usize| -> R {
         args.get(i)
             .map(|x| sql(x, ctx))

@@ -6,7 +6,7 @@
 use super::dialect::Dialect;
 use super::expr::{sql, Unsupported};
 use super::lower::{data_table, PLAIN};
-use super::types::ident;
+use super::types::{ident, natural, string};
 use crate::plan::JobPlan;
 
 /// Whether a gate's expression reads the staged rows (an aggregate over
@@ -41,9 +41,10 @@ pub(super) fn operands(
                         x: &crate::semantic::hir::Expr|
              -> Result<(String, String), Unsupported> {
                 Ok(match &x.kind {
-                    crate::semantic::hir::ExprKind::Lit(_) => {
-                        (show(w), format!("SELECT {}", sql(x, PLAIN.on(d))?))
-                    }
+                    crate::semantic::hir::ExprKind::Lit(_) => (
+                        show(w),
+                        format!("SELECT {}", natural(&sql(x, PLAIN.on(d))?, &x.ty)),
+                    ),
                     _ => (show(w), gate(x)?),
                 })
             };
@@ -125,9 +126,11 @@ pub(super) fn lift_drifts(
             format!(
                 "SELECT (cur - prev) * 1.0 / abs(prev) FROM (SELECT \
                  (SELECT coalesce(sum({metric}), 0) FROM {data} WHERE _bpl_partition = :partition AND _bpl_version = :version) AS cur, \
-                 (SELECT sum({metric}) FROM {view} WHERE {same}) AS prev) AS sums WHERE prev <> 0",
+                 (SELECT sum({metric}) FROM (SELECT d.* FROM {data} AS d JOIN _bpl_pointer AS ptr \
+                 ON ptr.dataset = {name} AND ptr.partition = d._bpl_partition AND ptr.version = d._bpl_version) AS published \
+                 WHERE {same}) AS prev) AS sums WHERE prev <> 0",
                 data = ident(&data_table(&plan.table)),
-                view = ident(&plan.table),
+                name = string(&plan.dataset),
                 same = same.join(" AND "),
             ),
         ));

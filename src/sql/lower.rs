@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::dialect::Dialect;
 use super::expr::{sql, Columns, Ctx, Place, Unsupported};
 use super::gates::{lift_drifts, lift_input_aggregates, operands, reads_staged_rows};
-use super::types::{ident, string, table_ref};
+use super::types::{ident, natural, string, table_ref};
 use crate::plan::{BindPlan, JobPlan, Table};
 use crate::semantic::hir::{BindPolicyKind, Named};
 use crate::syntax::ast::{RuleLevel, Severity};
@@ -107,7 +107,7 @@ pub(super) fn data_table(table: &str) -> String {
 
 /// The rows of a binding, as its temporal policy selects them. A binding
 /// as of event time keeps every row; its join adds the validity test.
-pub(super) fn bind_sql(b: &BindPlan) -> String {
+pub(super) fn bind_sql(b: &BindPlan, d: &dyn Dialect) -> String {
     let t = &b.table;
     let at = |param: &str| {
         b.validity.as_ref().map(|(from, to)| {
@@ -144,12 +144,18 @@ pub(super) fn bind_sql(b: &BindPlan) -> String {
     let cols = t
         .columns
         .iter()
-        .map(|c| ident(&c.name))
+        .map(|c| match c.ty.decimal_scale() {
+            Some(_) => format!("{} AS {}", d.reference_value("_bpl_ref", c), ident(&c.name)),
+            None => ident(&c.name),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     match filter {
-        Some(f) => format!("SELECT {cols} FROM {} WHERE {f}", table_ref(&t.table)),
-        None => format!("SELECT {cols} FROM {}", table_ref(&t.table)),
+        Some(f) => format!(
+            "SELECT {cols} FROM {} AS _bpl_ref WHERE {f}",
+            table_ref(&t.table)
+        ),
+        None => format!("SELECT {cols} FROM {} AS _bpl_ref", table_ref(&t.table)),
     }
 }
 
@@ -196,13 +202,20 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
     // A condition over counters and parameters only has a value on an
     // empty partition too: it is not read from the staged rows, which would
     // give it no row (and so no value) to be computed on.
-    let gate_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
-        let cond = sql(e, PLAIN.on(d))?;
-        Ok(if reads_staged_rows(e) {
+    let gate_sql = |e: &crate::semantic::hir::Expr, cond: String| -> String {
+        if reads_staged_rows(e) {
             gate(cond)
         } else {
             format!("SELECT {cond} FROM (SELECT 1) AS counters")
-        })
+        }
+    };
+    let gate_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
+        Ok(gate_sql(e, sql(e, PLAIN.on(d))?))
+    };
+    // A value shown to a person or compared within a tolerance: a
+    // decimal's scaled integer divided back to its units.
+    let value_of = |e: &crate::semantic::hir::Expr| -> Result<String, Unsupported> {
+        Ok(gate_sql(e, natural(&sql(e, PLAIN.on(d))?, &e.ty)))
     };
     // `drift(x)` compares the partition with the previous one: measured on
     // the staged and the published rows, read back as a counter (`drift0`, ...).
@@ -235,7 +248,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             text: r.text.clone(),
             sql: gate_of(&expr)?,
             sides: None,
-            operands: operands(&r.expr, &expr, &gate_of, d)?,
+            operands: operands(&r.expr, &expr, &value_of, d)?,
         });
     }
     let mut reconciliations = Vec::new();
@@ -249,7 +262,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             (
                 Some(_),
                 crate::semantic::hir::ExprKind::Binary(crate::syntax::ast::BinaryOp::Eq, l, rr),
-            ) => Some((gate_of(l)?, gate_of(rr)?)),
+            ) => Some((value_of(l)?, value_of(rr)?)),
             _ => None,
         };
         reconciliations.push(Gate {
@@ -258,7 +271,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             text: r.text.clone(),
             sql: gate_of(&r.expr)?,
             sides,
-            operands: operands(written, &r.expr, &gate_of, d)?,
+            operands: operands(written, &r.expr, &value_of, d)?,
         });
     }
     let key_duplicates = (!plan.key.is_empty() && !keys_proved_unique(plan)).then(|| {
@@ -292,9 +305,9 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
         format!(
             "SELECT count(_bpl_problem), min(_bpl_problem) FROM (SELECT {} AS _bpl_problem \
              FROM {} AS d WHERE {this_version} AND ({})) AS problems",
-            d.row_problems("d", &unproven, &|c| !c.nullable),
+            d.stored_problems("d", &unproven, &|c| !c.nullable),
             ident(&data),
-            d.misfit("d", &unproven, &|c| !c.nullable),
+            d.stored_misfit("d", &unproven, &|c| !c.nullable),
         )
     };
     let gate_sql: Vec<&str> = expectations
@@ -319,7 +332,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
                 format!(
                     "SELECT count(*), {} FROM ({}) AS bound",
                     d.checksum(&cols),
-                    bind_sql(b)
+                    bind_sql(b, d)
                 ),
             )
         })
@@ -333,7 +346,16 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
     let view_cols = plan
         .columns
         .iter()
-        .map(|c| format!("d.{}", ident(&c.name)))
+        .map(|c| match c.ty.decimal_scale() {
+            // Readers get a decimal in its units; the stored integer stays
+            // exact (see the book's decimals section).
+            Some(_) => format!(
+                "{} AS {}",
+                natural(&format!("d.{}", ident(&c.name)), &c.ty),
+                ident(&c.name)
+            ),
+            None => format!("d.{}", ident(&c.name)),
+        })
         .chain(
             [
                 "s.run_id AS _bpl_run_id",

@@ -3,6 +3,16 @@
 //! `2026-06`, `2026-06-15 08:30:00` in UTC), and standard SQL quoting of
 //! identifiers and strings. Column types are each dialect's
 //! ([`super::dialect::Dialect::column_type`]).
+//!
+//! A `decimal(p, s)` is stored on every engine as the integer
+//! `value * 10^s` (`12.50` at scale 2 is `1250`), so it is stored, summed,
+//! compared and checksummed exactly and alike everywhere; every expression
+//! of a decimal type is lowered to its scaled integer (see `expr`), and a
+//! value leaves SQL for a person (the consumer view, a gate's sides, a
+//! diff) divided back by [`natural`]. The precision and scale travel in
+//! the type ([`crate::semantic::Dec`]) for a dialect to use.
+
+use crate::semantic::T;
 
 /// The text form of a timestamp: UTC, seconds, no offset.
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -27,4 +37,19 @@ pub fn table_ref(name: &str) -> String {
 /// Quotes a string literal (standard SQL).
 pub fn string(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
+}
+
+/// `10^k` as an SQL integer literal.
+pub fn power_of_ten(k: u8) -> String {
+    format!("1{}", "0".repeat(usize::from(k)))
+}
+
+/// A stored value of type `t` in the units a person reads: a decimal's
+/// scaled integer divided back (a float, the nearest to the exact value);
+/// anything else as it is.
+pub fn natural(sql: &str, t: &T) -> String {
+    match t.decimal_scale() {
+        Some(0) | None => sql.to_string(),
+        Some(s) => format!("(({sql}) / {}.0)", power_of_ten(s)),
+    }
 }

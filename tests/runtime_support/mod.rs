@@ -124,6 +124,18 @@ impl Project {
         rows
     }
 
+    /// The first column of every row of a query on the ledger, as text.
+    pub fn ledger_texts(&self, sql: &str) -> Vec<String> {
+        let c = Connection::open(self.ledger_path()).unwrap();
+        let mut stmt = c.prepare(sql).unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
         self.warehouse().query_row(sql, [], |r| r.get(0)).unwrap()
     }

@@ -235,6 +235,9 @@ enum Role {
     Amount {
         signed: bool,
         rate: bool,
+        /// The declared scale: a value never has more digits after the
+        /// point, or the typed input boundary would refuse it.
+        scale: u8,
     },
     Int {
         lo: i64,
@@ -474,7 +477,8 @@ fn plan_table(program: &Program, a: &Analysis, s: &Setup, d: &Decl) -> TablePlan
                         let (lo, hi) = int_range(&c.name);
                         Role::Int { lo, hi }
                     }
-                    T::Decimal | T::DecimalLit => Role::Amount {
+                    T::Decimal(dec) | T::DecimalLit(dec) => Role::Amount {
+                        scale: dec.scale,
                         signed: a.signed.contains(&(d.id, c.name.clone())),
                         rate: ["rate", "ratio", "factor", "pct", "percent"]
                             .iter()

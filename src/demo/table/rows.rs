@@ -131,6 +131,13 @@ fn amount(h: u64, h2: u64, rate: bool) -> f64 {
     between(h2, 100 * decade, 1000 * decade) as f64 / 100.0
 }
 
+/// `x` with at most `scale` digits after the point, rounded half away
+/// from zero: the float nearest to that decimal.
+fn to_scale(x: f64, scale: u8) -> f64 {
+    let m = 10f64.powi(i32::from(scale.min(15)));
+    (x * m).round() / m
+}
+
 /// `x` moved by `per_mille` thousandths, kept to its scale (cents, or
 /// millionths for a rate) with integer arithmetic.
 fn drift(x: f64, rate: bool, per_mille: i64) -> f64 {
@@ -353,8 +360,13 @@ fn facts(
                     let shift = i64::from(roll >= 75) + i64::from(roll >= 90);
                     row.cells[i] = Cell::Day(s.zone.local_day(base) + shift)
                 }
-                Role::Amount { signed, rate } => {
-                    let mut x = amount(v, s.h(t, D_VALUE2, &[draw, c.salt]), *rate);
+                Role::Amount {
+                    signed,
+                    rate,
+                    scale,
+                } => {
+                    let mut x =
+                        to_scale(amount(v, s.h(t, D_VALUE2, &[draw, c.salt]), *rate), *scale);
                     if bad == Some((Invalid::Amount, i)) {
                         x = if *signed { 0.0 } else { -x };
                     } else if odd && *signed {
@@ -528,9 +540,9 @@ fn entities(
                             }
                         }
                         Role::Version => row.text(i, version),
-                        Role::Amount { rate, .. } => {
+                        Role::Amount { rate, scale, .. } => {
                             let x = amount(w, s.h(t, D_VALUE2, &[e, iv, c.salt]), *rate);
-                            row.cells[i] = Cell::Real(drift(x, *rate, drift_by))
+                            row.cells[i] = Cell::Real(to_scale(drift(x, *rate, drift_by), *scale))
                         }
                         Role::Int { lo, hi } => {
                             let x = between(w, *lo, *hi);

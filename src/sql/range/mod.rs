@@ -219,7 +219,7 @@ pub fn lower(
         }
     }
     for b in &plan.binds {
-        ctes.push(format!("{} AS ({})", cte(&b.table.alias), bind_sql(b)));
+        ctes.push(format!("{} AS ({})", cte(&b.table.alias), bind_sql(b, d)));
     }
     let with = if ctes.is_empty() {
         String::new()

@@ -9,9 +9,9 @@
 
 use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
-use crate::semantic::T;
+use crate::semantic::{Dec, T};
 use crate::sql::dialect::Dialect;
-use crate::sql::types::{ident, string};
+use crate::sql::types::{ident, power_of_ten, string};
 
 /// The PostgreSQL dialect.
 pub struct Postgres;
@@ -24,7 +24,10 @@ pub fn postgres_type(t: &T) -> &'static str {
     match t {
         T::Bool => "boolean",
         T::Int => "bigint",
-        T::Float | T::Decimal | T::DecimalLit | T::Duration => "double precision",
+        // A decimal is its integer scaled by 10^scale, as on SQLite (see
+        // `sql::types`): the shared lowering computes on those integers.
+        T::Decimal(_) | T::DecimalLit(_) => "bigint",
+        T::Float | T::Duration => "double precision",
         _ => "text",
     }
 }
@@ -129,7 +132,8 @@ fn kind(t: &T, x: &str) -> (&'static str, String) {
     let ints = ["smallint", "integer", "bigint"];
     match t {
         T::Int => ("int", of(&ints)),
-        T::Float | T::Decimal | T::DecimalLit | T::Duration => (
+        T::Decimal(d) | T::DecimalLit(d) => ("decimal", decimal_digits(x, d)),
+        T::Float | T::Duration => (
             "number",
             of(&["smallint", "integer", "bigint", "real", "double precision", "numeric"]),
         ),
@@ -150,8 +154,43 @@ fn kind(t: &T, x: &str) -> (&'static str, String) {
 }
 
 /// Whether a non-null value of column `c` (as `x`) is one of its type.
+/// Whether `x` is written as a decimal of `d`: at most its whole digits
+/// before the point and its scale after it. Nothing is rounded: a value
+/// with more digits is a bad row, as on SQLite.
+fn decimal_digits(x: &str, d: &Dec) -> String {
+    let whole = d.precision.saturating_sub(d.scale).max(1);
+    format!(
+        "trim(CAST({x} AS text)) ~ '^[+-]?[0-9]{{1,{whole}}}(\\.[0-9]{{0,{}}})?$'",
+        d.scale
+    )
+}
+
+/// A decimal column's value as its integer scaled by 10^scale, exact for
+/// a value [`decimal_digits`] accepts.
+fn scaled(x: &str, d: &Dec) -> String {
+    format!(
+        "CAST(CAST(trim(CAST({x} AS text)) AS numeric) * {} AS bigint)",
+        power_of_ten(d.scale)
+    )
+}
+
+/// Columns as stored: a decimal is its scaled integer there.
+fn as_stored(columns: &[Column]) -> Vec<Column> {
+    columns
+        .iter()
+        .map(|c| match c.ty {
+            T::Decimal(_) | T::DecimalLit(_) => Column {
+                ty: T::Int,
+                ..c.clone()
+            },
+            _ => c.clone(),
+        })
+        .collect()
+}
+
 fn fits(c: &Column, x: &str) -> String {
     match (&c.ty, kind(&c.ty, x)) {
+        (_, ("decimal", digits)) => digits,
         (T::Enum(v), _) => format!(
             "CAST({x} AS text) IN ({})",
             v.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
@@ -291,13 +330,53 @@ impl Dialect for Postgres {
 
     fn typed_value(&self, q: &str, c: &Column) -> String {
         let x = format!("{q}.{}", ident(&c.name));
-        match kind(&c.ty, &x) {
-            ("enum" | "any", _) => x,
-            ("string", _) => format!("CAST({x} AS text)"),
-            (k, fast) => format!(
-                "CASE WHEN {fast} THEN CAST({x} AS {}) ELSE _bpl_as_{k}(CAST({x} AS text)) END",
-                postgres_type(&c.ty)
+        match (kind(&c.ty, &x), &c.ty) {
+            (_, T::Decimal(d) | T::DecimalLit(d)) => {
+                format!(
+                    "CASE WHEN {} THEN {} END",
+                    decimal_digits(&x, d),
+                    scaled(&x, d)
+                )
+            }
+            (k, _) => match k {
+                ("enum" | "any", _) => x,
+                ("string", _) => format!("CAST({x} AS text)"),
+                (k, fast) => format!(
+                    "CASE WHEN {fast} THEN CAST({x} AS {}) ELSE _bpl_as_{k}(CAST({x} AS text)) END",
+                    postgres_type(&c.ty)
+                ),
+            },
+        }
+    }
+
+    fn stored_problems(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String {
+        self.row_problems(q, &as_stored(columns), required)
+    }
+
+    fn stored_misfit(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String {
+        self.misfit(q, &as_stored(columns), required)
+    }
+
+    /// A reference's decimal, scaled; rounded at its scale where it has
+    /// more digits (SQLite stops the statement instead: not yet here).
+    fn reference_value(&self, q: &str, c: &Column) -> String {
+        let x = format!("{q}.{}", ident(&c.name));
+        match &c.ty {
+            T::Decimal(d) | T::DecimalLit(d) => format!(
+                "CAST(round(CAST(CAST({x} AS text) AS numeric) * {}) AS bigint)",
+                power_of_ten(d.scale)
             ),
+            _ => x,
         }
     }
 
@@ -392,6 +471,25 @@ impl Dialect for Postgres {
             // An argument may itself be a list of columns: `concat_ws`
             // takes any number, of any type.
             "stable_id" => format!("md5(concat_ws(chr(31), {}))", args.join(", ")),
+            // Decimals are integers scaled by 10^scale; PostgreSQL's
+            // `round` of a numeric is half away from zero, as SQLite's
+            // `bpl_dec_*` round.
+            "dec_div" => format!(
+                "CAST(round(CAST({} AS numeric) * power(10::numeric, {}) / NULLIF({}, 0)) AS bigint)",
+                a(0),
+                a(2),
+                a(1)
+            ),
+            "dec_round" => format!(
+                "CAST(round(CAST({} AS numeric) / power(10::numeric, {})) AS bigint)",
+                a(0),
+                a(1)
+            ),
+            "dec_of_float" => format!(
+                "CAST(round(CAST({} AS numeric) * power(10::numeric, {})) AS bigint)",
+                a(0),
+                a(1)
+            ),
             "bucket" => format!("_bpl_bucket({}, CAST({} AS bigint))", a(0), a(1)),
             // The tally counts rows in a Rust function as they pass: a
             // PostgreSQL statement cannot call one (see `stage`).

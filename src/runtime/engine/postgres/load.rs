@@ -57,7 +57,7 @@ impl Loader for PostgresLoader {
         self.flush()?;
         let defs: Vec<String> = columns
             .iter()
-            .map(|(c, t)| format!("{} {}", ident(c), postgres_type(t)))
+            .map(|(c, t)| format!("{} {}", ident(c), raw_type(t)))
             .collect();
         self.client
             .batch_execute(&format!(
@@ -106,5 +106,16 @@ impl Loader for PostgresLoader {
         self.client
             .batch_execute("COMMIT")
             .map_err(|e| query_error(&e))
+    }
+}
+
+/// The column type a loaded (raw) table gives a value of type `t`: a
+/// decimal as a float of amounts in their units, as on SQLite (see
+/// `engine::sqlite::load::raw_type`), which the typed input boundary reads
+/// exactly into scaled integers; the rest as stored.
+fn raw_type(t: &T) -> &'static str {
+    match t {
+        T::Decimal(_) | T::DecimalLit(_) => "double precision",
+        _ => postgres_type(t),
     }
 }

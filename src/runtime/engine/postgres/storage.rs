@@ -151,7 +151,10 @@ impl PostgresEngine {
                             t.table, t.decl, c.name
                         )))
                     }
-                    Some((_, ty)) if !fits(ty, want) => {
+                    // A decimal is read by its digits from a number or a
+                    // text of any column type (the typed input boundary
+                    // converts it), as on SQLite.
+                    Some((_, ty)) if c.ty.decimal_scale().is_none() && !fits(ty, want) => {
                         return Err(RuntimeError::MissingInput(format!(
                             "column `{}` of the table `{}` is {ty}; `{}` declares it {} (stored as {want})",
                             c.name, t.table, t.decl, c.ty

@@ -23,10 +23,31 @@ pub static SQLITE: Sqlite = Sqlite;
 /// The SQLite column type for a language type.
 pub fn sqlite_type(t: &T) -> &'static str {
     match t {
-        T::Bool | T::Int => "INTEGER",
-        T::Float | T::Decimal | T::DecimalLit | T::Duration => "REAL",
+        // A decimal is its value times 10^scale, exact (see `sql::types`).
+        T::Bool | T::Int | T::Decimal(_) | T::DecimalLit(_) => "INTEGER",
+        T::Float | T::Duration => "REAL",
         _ => "TEXT",
     }
+}
+
+/// The declared type of a stored column: [`sqlite_type`], and for a
+/// decimal its scale too (`INTEGER SCALE(2)`, integer affinity), so a
+/// change of scale is a schema change the migration sees, and a reader of
+/// the warehouse sees what the integers mean.
+pub fn storage_type(t: &T) -> String {
+    match t.decimal_scale() {
+        Some(s) => format!("INTEGER SCALE({s})"),
+        None => sqlite_type(t).to_string(),
+    }
+}
+
+/// The scale a stored column's declared type says its integers have:
+/// `INTEGER SCALE(2)` is 2; a column of any other type holds values as
+/// they are (`None`).
+pub fn stored_scale(declared: &str) -> Option<u8> {
+    let upper = declared.to_ascii_uppercase();
+    let rest = upper.strip_prefix("INTEGER SCALE(")?;
+    rest.strip_suffix(')')?.trim().parse().ok()
 }
 
 impl Dialect for Sqlite {
@@ -35,7 +56,7 @@ impl Dialect for Sqlite {
     }
 
     fn column_type(&self, t: &T) -> String {
-        sqlite_type(t).to_string()
+        storage_type(t)
     }
 
     fn boolean(&self, value: bool) -> &'static str {
@@ -168,6 +189,28 @@ impl Dialect for Sqlite {
 
     fn misfit(&self, q: &str, columns: &[Column], required: &dyn Fn(&Column) -> bool) -> String {
         crate::sql::boundary::misfit(q, columns, required)
+    }
+
+    fn stored_problems(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String {
+        crate::sql::boundary::stored_problems(q, columns, required)
+    }
+
+    fn stored_misfit(
+        &self,
+        q: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> String {
+        crate::sql::boundary::stored_misfit(q, columns, required)
+    }
+
+    fn reference_value(&self, q: &str, c: &Column) -> String {
+        crate::sql::boundary::reference_value(q, c)
     }
 
     fn function(&self, name: &str, args: &[String]) -> String {

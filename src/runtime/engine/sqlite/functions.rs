@@ -10,7 +10,8 @@ use rusqlite::{Connection, Result};
 use crate::sql::checksum::{encode, Canonical, Sums};
 use crate::sql::types::{DATE_FORMAT, TIMESTAMP_FORMAT};
 
-const FLAGS: FunctionFlags = FunctionFlags::SQLITE_UTF8.union(FunctionFlags::SQLITE_DETERMINISTIC);
+pub(super) const FLAGS: FunctionFlags =
+    FunctionFlags::SQLITE_UTF8.union(FunctionFlags::SQLITE_DETERMINISTIC);
 
 /// Registers every `bpl_*` function on a connection.
 pub fn register(conn: &Connection) -> Result<()> {
@@ -85,6 +86,7 @@ pub fn register(conn: &Connection) -> Result<()> {
         h.value(ctx.get_raw(0));
         Ok((n > 0).then(|| (h.0 % n as u64) as i64))
     })?;
+    super::decimal::register(conn)?;
     conn.create_aggregate_function("bpl_checksum", -1, FLAGS, Checksum)?;
     conn.create_aggregate_function("bpl_percentile", 2, FLAGS, Percentile)?;
     Ok(())
@@ -139,6 +141,14 @@ pub fn convert(v: ValueRef<'_>, kind: &str) -> Option<Value> {
         ValueRef::Text(t) => std::str::from_utf8(t).ok().map(str::trim),
         _ => None,
     };
+    if let Some((precision, scale)) = decimal_kind(kind) {
+        return super::decimal::scaled(v, precision, scale)
+            .ok()
+            .map(Value::Integer);
+    }
+    if kind == "decimal" {
+        return super::decimal::as_written(v);
+    }
     match (kind, v) {
         (_, ValueRef::Null) => None,
         ("int", ValueRef::Integer(i)) => Some(Value::Integer(i)),
@@ -195,8 +205,14 @@ pub fn problems<'a>(
         if ok {
             continue;
         }
-        let problem = match v {
-            ValueRef::Null => format!("{}: null in a column that may not be null", c.name),
+        let problem = match (v, decimal_kind(&c.kind)) {
+            (ValueRef::Null, _) => format!("{}: null in a column that may not be null", c.name),
+            (_, Some((precision, scale))) => {
+                let why = super::decimal::scaled(v, precision, scale)
+                    .err()
+                    .unwrap_or_else(|| format!("is not a valid {}", c.ty));
+                format!("{}: {} {why}", c.name, quoted(v))
+            }
             _ => format!("{}: {} is not a valid {}", c.name, quoted(v), c.ty),
         };
         match &mut out {
@@ -210,8 +226,29 @@ pub fn problems<'a>(
     out
 }
 
+/// The precision and scale of a boundary kind `decimal:P:S`.
+pub fn decimal_kind(kind: &str) -> Option<(u8, u8)> {
+    let rest = kind.strip_prefix("decimal:")?;
+    let (p, s) = rest.split_once(':')?;
+    Some((p.parse().ok()?, s.parse().ok()?))
+}
+
 /// Whether a value is one of the column's type, stored or convertible.
 fn fits(c: &crate::sql::boundary::Check, v: ValueRef<'_>) -> bool {
+    // A stored decimal: its scaled integer, within its precision.
+    if let Some(rest) = c.kind.strip_prefix("scaled:") {
+        let precision: u32 = rest
+            .split(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(18);
+        return matches!(v, ValueRef::Integer(i) if i128::from(i).abs() < 10i128.pow(precision));
+    }
+    if let Some((precision, scale)) = decimal_kind(&c.kind) {
+        // The plain-SQL path's test (`sql::boundary`), without text.
+        return super::decimal::fits_quickly(v, precision, scale)
+            || super::decimal::scaled(v, precision, scale).is_ok();
+    }
     match (c.kind.as_str(), v) {
         ("int", ValueRef::Integer(_)) | ("number", ValueRef::Integer(_) | ValueRef::Real(_)) => {
             true

@@ -66,7 +66,11 @@ impl SqliteEngine {
                     Some((_, ty)) => {
                         let want = sqlite_type(&c.ty);
                         let ty = ty.to_ascii_uppercase();
+                        // A decimal is read by its digits from a number
+                        // or a text of any column type (the typed input
+                        // boundary converts it).
                         let fits = ty.is_empty()
+                            || c.ty.decimal_scale().is_some()
                             || ty.contains(want)
                             || (want == "REAL"
                                 && (ty.contains("NUMERIC") || ty.contains("DECIMAL")))

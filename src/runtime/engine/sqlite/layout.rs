@@ -13,7 +13,11 @@
 //!   versions that had it keep their values (and get them back if the
 //!   column returns);
 //! - a retyped column is copied into a column of its new type, its stored
-//!   values converted as SQLite converts on insert.
+//!   values converted as SQLite converts on insert; a column that becomes
+//!   a decimal (a float column of bplc before decimals were exact, or a
+//!   decimal of another scale) is converted to its scaled integers, rounded
+//!   half away from zero at the declared scale, so a value written with at
+//!   most that many digits comes back exactly.
 //!
 //! Every stored version stays: a rollback to one written before the change
 //! shows it through the new view.
@@ -23,12 +27,12 @@
 
 use rusqlite::{params, Connection};
 
-use super::dialect::sqlite_type;
+use super::dialect::{storage_type, stored_scale};
 use crate::plan::JobPlan;
 use crate::runtime::engine::Drift;
 use crate::runtime::RuntimeError;
 use crate::sql::lower::{LoweredJob, META_COLUMNS};
-use crate::sql::types::ident;
+use crate::sql::types::{ident, power_of_ten};
 
 /// The columns of a table or view, with their declared types, in order.
 pub(super) fn columns(
@@ -101,12 +105,12 @@ pub fn drift(conn: &Connection, plan: &JobPlan, l: &LoweredJob) -> Result<Drift,
     };
     let mut d = Drift::default();
     for c in &plan.columns {
-        let want = sqlite_type(&c.ty);
+        let want = storage_type(&c.ty);
         match shown.iter().find(|(n, _)| *n == c.name) {
             None => d.added.push(c.name.clone()),
-            Some((_, ty)) if !ty.eq_ignore_ascii_case(want) => {
+            Some((_, ty)) if !ty.eq_ignore_ascii_case(&want) => {
                 d.retyped
-                    .push((c.name.clone(), ty.to_ascii_uppercase(), want.to_string()))
+                    .push((c.name.clone(), ty.to_ascii_uppercase(), want))
             }
             Some(_) => {}
         }
@@ -148,6 +152,24 @@ pub fn migrate(conn: &Connection, plan: &JobPlan, l: &LoweredJob) -> Result<Drif
     Ok(d)
 }
 
+/// A stored column `x` of declared type `stored` as a value of the
+/// language type `t`: a decimal becomes its scaled integer — from another
+/// scale multiplied up or rounded, from a float or an integer by its
+/// digits, rounded half away from zero at the declared scale (a float
+/// written from a decimal of that scale comes back exactly) — anything
+/// else as SQLite converts on insert.
+fn converted(x: &str, stored: &str, t: &crate::semantic::T) -> String {
+    let Some(scale) = t.decimal_scale() else {
+        return x.to_string();
+    };
+    match stored_scale(stored) {
+        Some(from) if from == scale => x.to_string(),
+        Some(from) if from < scale => format!("({x} * {})", power_of_ten(scale - from)),
+        Some(from) => format!("bpl_dec_round({x}, {})", from - scale),
+        None => format!("bpl_dec_of_float({x}, {scale})"),
+    }
+}
+
 /// Copies the data table into the declared schema (see the module doc) and
 /// creates the view again, in one transaction; `first` runs inside it,
 /// before the copy.
@@ -166,10 +188,10 @@ fn rebuild(
     let mut copy_to = Vec::new();
     let mut copy_from = Vec::new();
     for c in &plan.columns {
-        create.push(format!("{} {}", ident(&c.name), sqlite_type(&c.ty)));
-        if stored.iter().any(|(n, _)| *n == c.name) {
+        create.push(format!("{} {}", ident(&c.name), storage_type(&c.ty)));
+        if let Some((_, ty)) = stored.iter().find(|(n, _)| *n == c.name) {
             copy_to.push(ident(&c.name));
-            copy_from.push(ident(&c.name));
+            copy_from.push(converted(&ident(&c.name), ty, &c.ty));
         }
     }
     for (n, ty) in &stored {

@@ -38,7 +38,7 @@ impl Loader for SqliteLoader {
     fn table(&mut self, name: &str, columns: &[(String, T)]) -> Result<(), RuntimeError> {
         let defs: Vec<String> = columns
             .iter()
-            .map(|(c, t)| format!("{} {}", ident(c), sqlite_type(t)))
+            .map(|(c, t)| format!("{} {}", ident(c), raw_type(t)))
             .collect();
         self.conn
             .execute_batch(&format!(
@@ -80,5 +80,16 @@ impl Loader for SqliteLoader {
 
     fn commit(self: Box<Self>) -> Result<(), RuntimeError> {
         self.conn.execute_batch("COMMIT").map_err(RuntimeError::sql)
+    }
+}
+
+/// The column type of a loaded (demo) table, as a source system would
+/// have it: a decimal as a float column of amounts in their units (the
+/// typed input boundary reads them exactly into scaled integers), the rest
+/// as stored.
+pub fn raw_type(t: &T) -> &'static str {
+    match t {
+        T::Decimal(_) | T::DecimalLit(_) => "REAL",
+        _ => sqlite_type(t),
     }
 }

@@ -7,6 +7,7 @@
 //! [`Engine`] trait: inputs and bindings (`inputs`), staging (`stage`),
 //! gates (`measure`), publishing (`publish`) and inspection (`inspect`).
 
+pub mod decimal;
 pub mod dialect;
 pub mod functions;
 pub mod identity;
