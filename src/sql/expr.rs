@@ -433,7 +433,12 @@ fn decimal_call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> 
         }
         ("to_float", _, Some(_)) => sql_as(x, &T::Float, ctx),
         ("percentile", _, Some(_)) => match (sql_as(x, &T::Float, ctx), args.get(1)) {
-            (Ok(v), Some(q)) => sql(q, ctx).map(|q| ctx.dialect.function("percentile", &[v, q])),
+            // `q` is a fraction (a float parameter): a literal written
+            // `0.95` is typed a decimal, which would lower to its scaled
+            // integer 95.
+            (Ok(v), Some(q)) => {
+                sql_as(q, &T::Float, ctx).map(|q| ctx.dialect.function("percentile", &[v, q]))
+            }
             (Err(e), _) => Err(e),
             (Ok(_), None) => return None,
         },
@@ -472,7 +477,11 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> R {
         "sum" | "avg" | "min" | "max" if kind == CallKind::Aggregate => {
             format!("{name}({})", a(0)?)
         }
-        "percentile" => d.function(name, &own(2)?),
+        // `q` is a fraction: see the decimal arm of `percentile`.
+        "percentile" => match args.get(1) {
+            Some(q) => d.function(name, &[a(0)?, sql_as(q, &T::Float, ctx)?]),
+            None => return Err(Unsupported("`percentile` takes a fraction".into())),
+        },
         "null_rate" => format!("avg(CASE WHEN {} IS NULL THEN 1.0 ELSE 0.0 END)", a(0)?),
         "rows" | "partition_count" | "unmatched" => match args.first().map(|x| &x.kind) {
             Some(ExprKind::Alias(alias)) => format!(":{name}_{alias}"),

@@ -450,4 +450,19 @@ mod lowering {
         );
         assert_eq!(lower(&half), r#"("score" * 0.5)"#);
     }
+
+    /// `percentile(x, 0.95)`: the fraction was lowered as the decimal
+    /// literal's scaled integer, 95, which the function clamped to 1: the
+    /// maximum, not the 95th percentile.
+    #[test]
+    fn a_percentile_takes_its_fraction_as_written() {
+        let q = || lit(Lit::Number("0.95".into()), T::DecimalLit(Dec::new(2, 2)));
+        let of_float = call("percentile", vec![col("hours", T::Float), q()], T::Float);
+        assert_eq!(lower(&of_float), r#"bpl_percentile("hours", 0.95)"#);
+        let of_decimal = call("percentile", vec![col("amount", dec(18, 2)), q()], T::Float);
+        assert_eq!(
+            lower(&of_decimal),
+            r#"bpl_percentile((("amount") / 100.0), 0.95)"#
+        );
+    }
 }
