@@ -435,6 +435,17 @@ pub fn unkept_versions(dataset: &str) -> String {
     )
 }
 
+/// Forgets the records of the versions [`unkept_versions`] names, run
+/// after a discard has removed their rows: were they left behind alone, a
+/// later discard would find nothing to remove. Every engine runs it.
+pub fn forget_unkept_versions(dataset: &str) -> String {
+    format!(
+        "DELETE FROM _bpl_staged WHERE dataset = {} AND (partition, version) IN ({})",
+        string(dataset),
+        unkept_versions(dataset)
+    )
+}
+
 /// Whether the job's own steps prove its output key unique in a
 /// partition, so validation need not look: a `dedupe` keeps one row per
 /// value of its columns, and the final `select` passes each of them on

@@ -121,14 +121,8 @@ impl PostgresEngine {
         let rid = named(&[(":run_id", text(run_id))]);
         self.transaction(|db| {
             let n = db.execute(&l.discard, &rid)?;
-            // Then the record of what it staged: were this left behind
-            // alone, a later discard would find nothing to remove.
             db.execute(
-                &format!(
-                    "DELETE FROM _bpl_staged WHERE dataset = {} AND (partition, version) IN ({})",
-                    crate::sql::types::string(&plan.dataset),
-                    crate::sql::lower::unkept_versions(&plan.dataset)
-                ),
+                &crate::sql::lower::forget_unkept_versions(&plan.dataset),
                 &rid,
             )?;
             Ok(n as i64)

@@ -116,14 +116,8 @@ impl SqliteEngine {
         let l = self.lowered(plan)?;
         let rid = [(":run_id".to_string(), Value::Text(run_id.into()))];
         let n = self.execute(&l.discard, &rid)?;
-        // Then the record of what it staged: were this left behind alone,
-        // a later discard would find nothing to remove.
         self.execute(
-            &format!(
-                "DELETE FROM _bpl_staged WHERE dataset = {} AND (partition, version) IN ({})",
-                crate::sql::types::string(&plan.dataset),
-                crate::sql::lower::unkept_versions(&plan.dataset)
-            ),
+            &crate::sql::lower::forget_unkept_versions(&plan.dataset),
             &rid,
         )?;
         Ok(n as i64)
