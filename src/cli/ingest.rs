@@ -93,7 +93,7 @@ fn ingest(
     let mut ingest = Ingest {
         root: &o.root,
         warehouse,
-        ledger: ledger.connection(),
+        ledger: ledger.connection()?,
         seen_at,
         progress: &mut progress,
     };
@@ -345,7 +345,7 @@ pub fn files(cli: &Cli, args: &FilesArgs) -> u8 {
 }
 
 fn listed(ledger: &Ledger, args: &FilesArgs) -> Result<Vec<Listed>, RuntimeError> {
-    let Some(ingest) = IngestLedger::read(ledger.connection())? else {
+    let Some(ingest) = IngestLedger::read(ledger.connection()?)? else {
         return Ok(Vec::new());
     };
     let files = match &args.run {

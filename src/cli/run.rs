@@ -119,7 +119,10 @@ pub(crate) struct Opened {
     /// The project's files, for contract hashes.
     pub sources: crate::syntax::span::SourceMap,
     pub warehouse: PathBuf,
+    /// The ledger's file on SQLite (with `ledger = "postgres"`, not used).
     pub ledger: PathBuf,
+    /// Where `bpl.toml` keeps the ledger.
+    pub ledger_settings: crate::project::LedgerSettings,
     /// Databases attached read-only as sources.
     pub attach: Vec<(String, PathBuf)>,
     /// `time_zone` in bpl.toml: a schedule's zone when it names none.
@@ -151,6 +154,7 @@ pub(crate) fn open(cli: &Cli, project: &Path, what: &str, needs: Needs) -> Resul
         sources: checked.project.sources,
         warehouse,
         ledger,
+        ledger_settings: checked.project.config.ledger_settings(),
         attach,
         time_zone: checked.project.config.time_zone.clone(),
         metrics: checked
@@ -170,9 +174,14 @@ impl Opened {
             project: self.name.clone(),
             engine: self.engine.clone(),
             warehouse: self.warehouse.clone(),
-            ledger: self.ledger.clone(),
+            ledger: self.ledger_location(),
             attach: self.attach.clone(),
         }
+    }
+
+    /// Where the ledger is kept: its file, or a PostgreSQL schema.
+    pub(crate) fn ledger_location(&self) -> crate::runtime::ledger::Location {
+        crate::runtime::ledger::Location::of(&self.ledger_settings, self.ledger.clone())
     }
 
     /// For a command that writes: the warehouse and the ledger, where they
@@ -180,8 +189,9 @@ impl Opened {
     /// would otherwise say only "attempt to write a readonly database",
     /// of either file, in the middle of the run.
     pub(crate) fn writable(&self) -> Result<(), u8> {
-        for (what, path) in [("warehouse", &self.warehouse), ("ledger", &self.ledger)] {
-            writable(what, path)?;
+        writable("warehouse", &self.warehouse)?;
+        if let crate::runtime::ledger::Location::Sqlite(ledger) = self.ledger_location() {
+            writable("ledger", &ledger)?;
         }
         Ok(())
     }

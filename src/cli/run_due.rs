@@ -100,7 +100,7 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
                 codes::E0352,
                 format!(
                     "another `bplc run-due` is running for the ledger `{}` (lock `{}`)",
-                    o.ledger.display(),
+                    o.ledger_location(),
                     path.display()
                 ),
                 "let it finish; the next call runs whatever is still due (a scheduler that starts run-due again on a timer needs no retry of its own)".into(),

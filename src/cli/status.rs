@@ -88,7 +88,7 @@ pub(crate) fn judge(
                 codes::E0351,
                 format!(
                     "there is no ledger at `{}`: nothing has run in this project",
-                    o.ledger.display()
+                    o.ledger_location()
                 ),
                 "run something first (`bplc run DATASET --date ...` or `bplc run-due`), or point `ledger` in bpl.toml at the project's ledger".into(),
             ))

@@ -17,21 +17,5 @@ use crate::runtime::RuntimeError;
 
 /// Every run's manifest, oldest first.
 pub fn manifests(ledger: &Ledger) -> Result<Vec<Manifest>, RuntimeError> {
-    let mut stmt = ledger
-        .connection()
-        .prepare("SELECT run_id, manifest FROM runs ORDER BY seq")
-        .map_err(RuntimeError::sql)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(RuntimeError::sql)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(RuntimeError::sql)?;
-    rows.iter()
-        .map(|(id, text)| {
-            serde_json::from_str(text).map_err(|e| RuntimeError::Corrupt {
-                what: format!("the manifest of {id}"),
-                detail: e.to_string(),
-            })
-        })
-        .collect()
+    ledger.manifests(None)
 }

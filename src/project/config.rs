@@ -51,6 +51,14 @@ pub struct Postgres {
     /// name, lower-cased, other characters than letters and digits as `_`.
     #[serde(default)]
     pub schema: Option<String>,
+    /// With `ledger = "postgres"`: the variable holding the ledger's
+    /// server URL, when it is not the warehouse's (`url_env`).
+    #[serde(default)]
+    pub ledger_url_env: Option<String>,
+    /// With `ledger = "postgres"`: the ledger's schema; by default the
+    /// warehouse's schema with `_ledger` after it.
+    #[serde(default)]
+    pub ledger_schema: Option<String>,
 }
 
 impl Default for Postgres {
@@ -58,6 +66,8 @@ impl Default for Postgres {
         Postgres {
             url_env: default_url_env(),
             schema: None,
+            ledger_url_env: None,
+            ledger_schema: None,
         }
     }
 }
@@ -71,6 +81,18 @@ fn default_url_env() -> String {
 /// The engine `bpl.toml` chooses, with the settings it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineSettings {
+    Sqlite,
+    Postgres {
+        /// The environment variable holding the connection URL.
+        url_env: String,
+        schema: String,
+    },
+}
+
+/// Where `bpl.toml` keeps the ledger: `ledger = "postgres"` puts it in a
+/// schema of a PostgreSQL database; any other value is its SQLite file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerSettings {
     Sqlite,
     Postgres {
         /// The environment variable holding the connection URL.
@@ -204,6 +226,30 @@ impl Config {
         }
     }
 
+    /// Where the ledger is kept, and the settings it needs.
+    pub fn ledger_settings(&self) -> LedgerSettings {
+        if self.ledger != std::path::Path::new("postgres") {
+            return LedgerSettings::Sqlite;
+        }
+        let warehouse_schema = self
+            .postgres
+            .schema
+            .clone()
+            .unwrap_or_else(|| default_schema(&self.name));
+        LedgerSettings::Postgres {
+            url_env: self
+                .postgres
+                .ledger_url_env
+                .clone()
+                .unwrap_or_else(|| self.postgres.url_env.clone()),
+            schema: self
+                .postgres
+                .ledger_schema
+                .clone()
+                .unwrap_or_else(|| format!("{warehouse_schema}_ledger")),
+        }
+    }
+
     /// The warehouse and the ledger paths, with `${NAME}`s expanded from
     /// the environment.
     pub fn store_paths(&self) -> Result<(PathBuf, PathBuf), UnsetVariable> {
@@ -275,6 +321,32 @@ mod tests {
             }
         );
         assert_eq!(default_schema("9lives"), "p_9lives");
+    }
+
+    #[test]
+    fn a_postgres_ledger_defaults_to_the_warehouse_server_and_its_own_schema() {
+        let c = Config::parse("name = \"Fin\"\nledger = \"postgres\"").unwrap();
+        assert_eq!(
+            c.ledger_settings(),
+            LedgerSettings::Postgres {
+                url_env: "BPLC_POSTGRES_URL".into(),
+                schema: "fin_ledger".into()
+            }
+        );
+        let c = Config::parse(
+            "name = \"x\"\nledger = \"postgres\"\n[postgres]\nurl_env = \"W\"\nledger_url_env = \"L\"\nledger_schema = \"runs\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.ledger_settings(),
+            LedgerSettings::Postgres {
+                url_env: "L".into(),
+                schema: "runs".into()
+            }
+        );
+        // A file path, even one in a folder called postgres, is a file.
+        let c = Config::parse("name = \"x\"\nledger = \"postgres/ledger.sqlite\"").unwrap();
+        assert_eq!(c.ledger_settings(), LedgerSettings::Sqlite);
     }
 
     #[test]

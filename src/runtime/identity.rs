@@ -22,7 +22,7 @@
 use std::path::{Path, PathBuf};
 
 use super::engine::{Engine, Warehouse};
-use super::ledger::Ledger;
+use super::ledger::{Ledger, Location};
 use super::RuntimeError;
 
 pub use super::engine::Identity;
@@ -34,7 +34,7 @@ pub struct Stores {
     /// The engine `bpl.toml` chooses.
     pub engine: crate::project::EngineSettings,
     pub warehouse: PathBuf,
-    pub ledger: PathBuf,
+    pub ledger: Location,
     /// Databases attached read-only as sources: `(alias, path)`.
     pub attach: Vec<(String, PathBuf)>,
 }
@@ -50,15 +50,16 @@ impl Stores {
         // its ledger first, so a process that opens a new pair beside
         // others doing the same never mistakes their runs for another
         // ledger's.
-        let ledger_existed = self.ledger.exists();
+        let ledger_existed = self.ledger.exists()?;
         if !ledger_existed && highest > 0 {
             return Err(RuntimeError::NewLedger {
-                ledger: self.ledger.display().to_string(),
+                ledger: self.ledger.to_string(),
                 warehouse: self.warehouse.display().to_string(),
                 highest: run_id(highest),
+                create: self.ledger.create_empty(),
             });
         }
-        let mut ledger = Ledger::open(&self.ledger)?;
+        let mut ledger = self.ledger.open()?;
         self.reconcile(engine.as_mut(), &ledger)?;
         ledger.continue_after(highest)?;
         Ok((engine, ledger))
@@ -68,10 +69,10 @@ impl Stores {
     /// is none yet (nothing is created). A ledger of another project is
     /// refused; a renamed project is recognised by its warehouse's id.
     pub fn read_ledger(&self) -> Result<Option<Ledger>, RuntimeError> {
-        if !self.ledger.exists() {
+        if !self.ledger.exists()? {
             return Ok(None);
         }
-        let ledger = Ledger::open(&self.ledger)?;
+        let ledger = self.ledger.open()?;
         let Some(l) = ledger.identity()? else {
             return Ok(Some(ledger));
         };
@@ -79,7 +80,7 @@ impl Stores {
             Some(w) if w.id != l.id => Err(self.foreign(&w, &l)),
             Some(_) => Ok(Some(ledger)),
             None if l.name == self.project => Ok(Some(ledger)),
-            None => Err(self.other_project("ledger", &self.ledger, &l)),
+            None => Err(self.other_project("ledger", &self.ledger.to_string(), &l)),
         }
     }
 
@@ -94,9 +95,11 @@ impl Stores {
         if !self.warehouse().exists() {
             return Err(missing("warehouse", &self.warehouse, &self.warehouse));
         }
-        let dir = self.ledger.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
-            return Err(missing("ledger", dir, &self.ledger));
+        if let Location::Sqlite(ledger) = &self.ledger {
+            let dir = ledger.parent().filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                return Err(missing("ledger", dir, ledger));
+            }
         }
         Ok(())
     }
@@ -113,10 +116,14 @@ impl Stores {
         match (&w0, &l0) {
             (Some(w), Some(l)) if w.id != l.id => return Err(self.foreign(w, l)),
             (Some(w), None) if w.name != self.project => {
-                return Err(self.other_project("warehouse", &self.warehouse, w))
+                return Err(self.other_project(
+                    "warehouse",
+                    &self.warehouse.display().to_string(),
+                    w,
+                ))
             }
             (None, Some(l)) if l.name != self.project => {
-                return Err(self.other_project("ledger", &self.ledger, l))
+                return Err(self.other_project("ledger", &self.ledger.to_string(), l))
             }
             _ => {}
         }
@@ -146,27 +153,22 @@ impl Stores {
                 w.name,
                 w.id
             ),
-            ledger: format!(
-                "`{}` (project `{}`, id {})",
-                self.ledger.display(),
-                l.name,
-                l.id
-            ),
+            ledger: format!("`{}` (project `{}`, id {})", self.ledger, l.name, l.id),
         }
     }
 
-    fn other_project(&self, what: &'static str, path: &Path, found: &Identity) -> RuntimeError {
+    fn other_project(&self, what: &'static str, path: &str, found: &Identity) -> RuntimeError {
         let partner = if what == "ledger" {
-            &self.warehouse
+            self.warehouse.display().to_string()
         } else {
-            &self.ledger
+            self.ledger.to_string()
         };
         RuntimeError::OtherProject {
             what,
-            path: path.display().to_string(),
+            path: path.to_string(),
             found: found.name.clone(),
             project: self.project.clone(),
-            partner: partner.display().to_string(),
+            partner,
         }
     }
 }

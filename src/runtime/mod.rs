@@ -157,6 +157,8 @@ pub enum RuntimeError {
         ledger: String,
         warehouse: String,
         highest: String,
+        /// What starts an empty ledger there on purpose (`touch FILE`).
+        create: String,
     },
     /// The warehouse, or the ledger's directory, does not exist.
     NoSuchPath {
@@ -291,8 +293,8 @@ impl RuntimeError {
             RuntimeError::OtherProject { what, found, .. } => format!(
                 "point `{what}` in bpl.toml at this project's own {what}; if this project was renamed from `{found}`, open it once with both of its files in place (they record the new name together)"
             ),
-            RuntimeError::NewLedger { ledger, highest, .. } => format!(
-                "point `ledger` in bpl.toml at the ledger those runs were recorded in, or restore it from a backup; to start a new ledger for this warehouse anyway (the old runs' manifests stay lost), create it empty first: `touch {ledger}` (new run ids continue after {highest})"
+            RuntimeError::NewLedger { create, highest, .. } => format!(
+                "point `ledger` in bpl.toml at the ledger those runs were recorded in, or restore it from a backup; to start a new ledger for this warehouse anyway (the old runs' manifests stay lost), create it empty first: `{create}` (new run ids continue after {highest})"
             ),
             RuntimeError::NoSuchPath { what: "warehouse", .. } => "load the sources into the warehouse first (for a demo: `bplc demo-data`), or point `warehouse` in bpl.toml at the existing file".into(),
             RuntimeError::NoSuchPath { what, path, .. } => format!(
@@ -425,6 +427,7 @@ impl std::fmt::Display for RuntimeError {
                 ledger,
                 warehouse,
                 highest,
+                ..
             } => write!(
                 f,
                 "the ledger `{ledger}` does not exist, but the warehouse `{warehouse}` holds runs up to {highest} recorded in another ledger"
