@@ -197,43 +197,6 @@ fn fail_partition_holds_back_that_partition_only() {
 }
 
 #[test]
-fn manual_review_holds_until_approved_or_rejected_and_keeps_its_lease() {
-    let p = readings_project("quarantine", "manual review");
-    reading(&p, "a", 5000, "2026-07-01");
-    let (code, run) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    assert_eq!((code, status(&run)), (1, "HELD"), "{run}");
-    assert_eq!(
-        p.count("SELECT count(*) FROM daily"),
-        0,
-        "nothing visible while held"
-    );
-    let id = run["run_id"].as_str().unwrap().to_string();
-
-    // A second run over the same partition is refused and changes nothing.
-    let (code, _, err) = p.text(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    assert_eq!(code, 1);
-    assert!(err.contains("E0301") && err.contains(&id), "{err}");
-    let (_, runs) = p.json(&["runs"]);
-    assert_eq!(runs.as_array().unwrap().len(), 1);
-
-    let (code, approved) = p.json(&["approve", &id]);
-    assert_eq!((code, status(&approved)), (0, "PUBLISHED"), "{approved}");
-    assert_eq!(p.rows("SELECT total FROM daily"), ["Integer(5000)"]);
-
-    let (code, again) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    assert_eq!((code, status(&again)), (1, "HELD"));
-    let (code, _) = p.json(&["reject", again["run_id"].as_str().unwrap()]);
-    assert_eq!(code, 0);
-    assert_eq!(
-        p.rows("SELECT total, _bpl_run_id FROM daily"),
-        [format!("Integer(5000)|Text(\"{id}\")")]
-    );
-    let (code, _, err) = p.text(&["approve", again["run_id"].as_str().unwrap()]);
-    assert_eq!(code, 1);
-    assert!(err.contains("E0304"), "{err}");
-}
-
-#[test]
 fn the_same_run_gives_the_same_checksums_under_any_time_zone_and_locale() {
     let checksums = |env: &[(&str, &str)]| {
         let p = Project::example("enforcement_sla");
@@ -261,54 +224,6 @@ fn the_same_run_gives_the_same_checksums_under_any_time_zone_and_locale() {
     ]);
     assert_eq!(utc, jakarta);
     assert_eq!(utc, checksums(&[]));
-}
-
-#[test]
-fn versioned_publish_keeps_versions_and_rolls_back() {
-    let p = readings_project("quarantine", "warn");
-    let specs = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
-    std::fs::write(
-        p.path().join("specs.bpl"),
-        specs.replace("publish replace", "publish versioned"),
-    )
-    .unwrap();
-    reading(&p, "a", 5, "2026-07-01");
-    let (code, first) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    assert_eq!(code, 0, "{first}");
-    reading(&p, "b", 7, "2026-07-01");
-    let (code, second) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    assert_eq!(code, 0, "{second}");
-    let v = outputs(&second)
-        .iter()
-        .find(|o| o["partition"] == "2026-07-01")
-        .unwrap();
-    assert_eq!(v["version"], 2);
-    assert_eq!(p.rows("SELECT total FROM daily"), ["Integer(12)"]);
-    assert_eq!(
-        p.count("SELECT count(*) FROM daily__data WHERE day = '2026-07-01'"),
-        2,
-        "both versions kept"
-    );
-    let (code, _) = p.json(&[
-        "rollback",
-        "daily",
-        "--partition",
-        "2026-07-01",
-        "--to-version",
-        "1",
-    ]);
-    assert_eq!(code, 0);
-    assert_eq!(p.rows("SELECT total FROM daily"), ["Integer(5)"]);
-    let (code, _, err) = p.text(&[
-        "rollback",
-        "daily",
-        "--partition",
-        "2026-07-01",
-        "--to-version",
-        "7",
-    ]);
-    assert_eq!(code, 1);
-    assert!(err.contains("not kept"), "{err}");
 }
 
 #[test]

@@ -220,11 +220,12 @@ pub fn readings_source(table: &str) -> String {
     )
 }
 
-/// The readings project: one source and one daily dataset whose quality
-/// severities the test picks.
-pub fn readings_project(row_severity: &str, partition_severity: &str) -> Project {
+/// The readings project's spec: one source and one daily dataset whose
+/// quality severities the test picks (also run on every engine by
+/// `tests/engine_suites`).
+pub fn readings_spec(row_severity: &str, partition_severity: &str) -> String {
     let source = readings_source("readings");
-    let spec = format!(
+    format!(
         r#"{source}
 dataset daily {{
   version 1
@@ -253,7 +254,13 @@ dataset daily {{
   }}
 }}
 "#
-    );
+    )
+}
+
+/// The readings project: one source and one daily dataset whose quality
+/// severities the test picks.
+pub fn readings_project(row_severity: &str, partition_severity: &str) -> Project {
+    let spec = readings_spec(row_severity, partition_severity);
     let p = Project::new(&[("specs.bpl", &spec)]);
     p.warehouse()
         .execute_batch("CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);")

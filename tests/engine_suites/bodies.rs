@@ -1,0 +1,365 @@
+//! The suites' test bodies, each run on every engine (see `mod.rs`).
+
+use serde_json::Value;
+
+use super::{Engine, Project};
+
+#[path = "../runtime_support/mod.rs"]
+mod runtime_support;
+
+pub const AS_OF: &str = "2026-07-05T00:00:00Z";
+const RUN: &[&str] = &["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF];
+
+/// The readings project (`runtime_support::readings_spec`) on `engine`.
+pub fn readings_project(engine: Engine, row_severity: &str, partition_severity: &str) -> Project {
+    let spec = runtime_support::readings_spec(row_severity, partition_severity);
+    let p = Project::new(engine, &[("specs.bpl", &spec)]);
+    p.exec("CREATE TABLE readings(id TEXT, v BIGINT, day TEXT, at TEXT)");
+    p
+}
+
+pub fn reading(p: &Project, id: &str, v: i64, day: &str) {
+    p.exec(&format!(
+        "INSERT INTO readings VALUES ('{id}', {v}, '{day}', '{day} 12:00:00')"
+    ));
+}
+
+fn status(v: &Value) -> &str {
+    v["status"].as_str().unwrap_or("")
+}
+
+/// A project with one published run, then rows that change the result.
+fn crash_project(engine: Engine) -> Project {
+    let p = readings_project(engine, "quarantine", "warn");
+    reading(&p, "a", 5, "2026-06-30");
+    reading(&p, "b", 7, "2026-07-01");
+    let (code, run) = p.json(RUN);
+    assert_eq!(code, 0, "{run}");
+    reading(&p, "c", 11, "2026-07-01");
+    reading(&p, "d", -1, "2026-07-01");
+    p
+}
+
+fn contents(p: &Project) -> Vec<String> {
+    p.rows("SELECT day, total, n FROM daily")
+}
+
+fn checksums(run: &Value) -> Vec<String> {
+    run["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {}", o["partition"], o["checksum"]))
+        .collect()
+}
+
+/// A crash at `point` of the lifecycle (`BPLC_FAULT`). After it: a reader
+/// saw either the old data or the whole new data, `bplc recover` decides
+/// from durable state what happened, a retry reads exactly the rows the
+/// run locked, and the end result equals a clean run's.
+pub fn crash_at(engine: Engine, point: &str, decision: &str) {
+    // What a clean run publishes, and what was there before.
+    let clean = crash_project(engine);
+    let before = {
+        let p = readings_project(engine, "quarantine", "warn");
+        reading(&p, "a", 5, "2026-06-30");
+        reading(&p, "b", 7, "2026-07-01");
+        p.json(RUN);
+        contents(&p)
+    };
+    let (code, clean_run) = clean.json(RUN);
+    assert_eq!(code, 0);
+    let after = contents(&clean);
+
+    let p = crash_project(engine);
+    let (code, out) = p.json_with(RUN, &[("BPLC_FAULT", point)]);
+    assert!(
+        code != 0 && code != 1,
+        "the process was aborted at {point}: {out}"
+    );
+    let seen = contents(&p);
+    assert!(
+        seen == before || (point == "after-commit" && seen == after),
+        "at {point} a reader saw {seen:?}"
+    );
+    // A row that lands after the lock: a retry must not read it.
+    p.exec("INSERT INTO readings VALUES ('late', 1000, '2026-07-01', '2026-07-02 09:00:00')");
+
+    let (_, runs) = p.json(&["runs"]);
+    let id = runs.as_array().unwrap().last().unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, recovered) = p.json(&["recover", &id]);
+    assert_eq!(code, 0, "{recovered}");
+    assert_eq!(recovered["decision"], decision, "after a crash at {point}");
+
+    let final_run = if decision == "ALREADY_PUBLISHED" {
+        assert_eq!(recovered["status"], "PUBLISHED");
+        p.json(&["show", &id]).1
+    } else {
+        assert_eq!(recovered["status"], "FAILED");
+        assert_eq!(contents(&p), before, "nothing was published at {point}");
+        let (code, retried) = p.json(&["run", "--retry", &id]);
+        assert_eq!(code, 0, "{retried}");
+        assert_eq!(retried["attempt"], 2);
+        retried
+    };
+    assert_eq!(
+        contents(&p),
+        after,
+        "the result equals a clean run's ({point})"
+    );
+    assert_eq!(checksums(&final_run), checksums(&clean_run));
+    // Nothing left behind: only active versions are stored.
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily__data"),
+        p.count("SELECT count(*) FROM daily")
+    );
+    // The ledger tells the truth: the crash and the decision are recorded.
+    let (_, shown) = p.json(&["show", &id]);
+    let states: Vec<&str> = shown["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert!(states.contains(&"UNKNOWN"), "{states:?}");
+    assert_eq!(shown["recovery"], decision);
+    // The quarantined row is recorded once per attempt that staged it.
+    let quarantined = p.ledger_count(&format!(
+        "SELECT count(*) FROM quarantine WHERE run_id = '{id}'"
+    ));
+    assert!(quarantined >= 1);
+}
+
+pub fn a_crashed_run_keeps_its_lease_until_recovered(engine: Engine) {
+    let p = crash_project(engine);
+    let (code, _) = p.json_with(RUN, &[("BPLC_FAULT", "after-validate")]);
+    assert!(code != 0 && code != 1);
+    let (code, _, err) = p.text(RUN);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("E0301") && err.contains("bplc recover"),
+        "{err}"
+    );
+}
+
+/// Four `bplc` processes started at once for one partition, each pausing
+/// after it has taken its leases: one takes them and commits, the other
+/// three are refused the partition (E0301) and record nothing. The
+/// ledger's write lock makes the check and the taking of a lease one step.
+pub fn processes_racing_for_a_partition_commit_it_once(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "warn");
+    // An earlier run creates the warehouse's tables, so the race is for
+    // the partition only.
+    reading(&p, "early", 1, "2026-06-20");
+    p.json(&["run", "daily", "--date", "2026-06-20", "--as-of", AS_OF]);
+    let commits = p.count("SELECT count(*) FROM _bpl_commits");
+    reading(&p, "a", 5, "2026-07-01");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bplc"));
+            cmd.env_remove("BPLC_FAULT")
+                .env("BPLC_PAUSE", "after-lock:1500")
+                .args(["--color", "never"])
+                .args(RUN)
+                .arg("--project")
+                .arg(p.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outcomes: Vec<(i32, String)> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .collect();
+    let committed = outcomes.iter().filter(|(code, _)| *code == 0).count();
+    assert_eq!(committed, 1, "{outcomes:?}");
+    for (code, err) in outcomes.iter().filter(|(code, _)| *code != 0) {
+        assert_eq!(*code, 1, "{err}");
+        assert!(err.contains("E0301"), "{err}");
+    }
+    let (_, runs) = p.json(&["runs"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "the refused runs recorded nothing: {runs:?}");
+    assert_eq!(runs[1]["status"], "PUBLISHED");
+    assert_eq!(p.count("SELECT count(*) FROM _bpl_commits"), commits + 1);
+    assert_eq!(p.ledger_count("SELECT count(*) FROM leases"), 0);
+    assert!(
+        contents(&p).contains(&"2026-07-01|5|1".to_string()),
+        "{:?}",
+        contents(&p)
+    );
+}
+
+pub fn manual_review_holds_until_approved_or_rejected_and_keeps_its_lease(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "manual review");
+    reading(&p, "a", 5000, "2026-07-01");
+    let (code, run) = p.json(RUN);
+    assert_eq!((code, status(&run)), (1, "HELD"), "{run}");
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily"),
+        0,
+        "nothing visible while held"
+    );
+    let id = run["run_id"].as_str().unwrap().to_string();
+
+    // A second run over the same partition is refused and changes nothing.
+    let (code, _, err) = p.text(RUN);
+    assert_eq!(code, 1);
+    assert!(err.contains("E0301") && err.contains(&id), "{err}");
+    let (_, runs) = p.json(&["runs"]);
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+
+    let (code, approved) = p.json(&["approve", &id]);
+    assert_eq!((code, status(&approved)), (0, "PUBLISHED"), "{approved}");
+    assert_eq!(p.rows("SELECT total FROM daily"), ["5000"]);
+
+    let (code, again) = p.json(RUN);
+    assert_eq!((code, status(&again)), (1, "HELD"));
+    let (code, _) = p.json(&["reject", again["run_id"].as_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        p.rows("SELECT total, _bpl_run_id FROM daily"),
+        [format!("5000|{id}")]
+    );
+    let (code, _, err) = p.text(&["approve", again["run_id"].as_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E0304"), "{err}");
+}
+
+/// Versioned publish keeps both versions and rolls back; the reporting
+/// commands read every run, its transitions and quarantined rows back
+/// from the ledger.
+pub fn versioned_runs_roll_back_and_are_reported(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "warn");
+    let specs = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
+    std::fs::write(
+        p.path().join("specs.bpl"),
+        specs.replace("publish replace", "publish versioned"),
+    )
+    .unwrap();
+    reading(&p, "a", 5, "2026-07-01");
+    reading(&p, "bad", -3, "2026-07-01");
+    let (code, first) = p.json(RUN);
+    assert_eq!(code, 0, "{first}");
+    reading(&p, "b", 7, "2026-07-01");
+    let (code, second) = p.json(RUN);
+    assert_eq!(code, 0, "{second}");
+    let v = second["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["partition"] == "2026-07-01")
+        .unwrap();
+    assert_eq!(v["version"], 2);
+    assert_eq!(p.rows("SELECT total FROM daily"), ["12"]);
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily__data WHERE day = '2026-07-01'"),
+        2,
+        "both versions kept"
+    );
+    let rollback = [
+        "rollback",
+        "daily",
+        "--partition",
+        "2026-07-01",
+        "--to-version",
+    ];
+    let (code, _) = p.json(&[&rollback[..], &["1"]].concat());
+    assert_eq!(code, 0);
+    assert_eq!(p.rows("SELECT total FROM daily"), ["5"]);
+    let (code, _, err) = p.text(&[&rollback[..], &["7"]].concat());
+    assert_eq!(code, 1);
+    assert!(err.contains("not kept"), "{err}");
+
+    // The three runs, oldest first, as the ledger recorded them.
+    let (code, runs) = p.json(&["runs", "--dataset", "daily"]);
+    assert_eq!(code, 0, "{runs}");
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["run-000001", "run-000002", "run-000003"]);
+    let (code, shown) = p.json(&["show", "run-000001"]);
+    assert_eq!(code, 0, "{shown}");
+    let states: Vec<&str> = shown["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.first(), Some(&"PLANNED"), "{states:?}");
+    assert_eq!(states.last(), Some(&"PUBLISHED"), "{states:?}");
+    let (code, text, _) = p.text(&["show", "run-000001"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("PUBLISHED"), "{text}");
+    assert_eq!(
+        p.ledger_count("SELECT count(*) FROM quarantine WHERE run_id = 'run-000001'"),
+        1
+    );
+    let (code, status) = p.json(&["status", "--as-of", AS_OF]);
+    assert!(code == 0 || code == 1, "{status}");
+    assert_eq!(status["datasets"][0]["dataset"], "daily", "{status}");
+    let (code, _, err) = p.text(&["show", "run-000099"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E0304"), "{err}");
+}
+
+/// A backfill stopped by a failing partition is resumed by the same
+/// command: what it finished is not run again, the rest is published.
+pub fn a_failed_backfill_resumes_where_it_stopped(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "warn");
+    for (id, day) in [
+        ("a", "2026-07-01"),
+        ("b", "2026-07-02"),
+        ("c", "2026-07-03"),
+    ] {
+        reading(&p, id, 5, day);
+    }
+    let backfill = [
+        "backfill",
+        "--from",
+        "readings",
+        "--range",
+        "2026-07-01..2026-07-03",
+        "--mode",
+        "replace",
+        "--as-of",
+        "2026-07-04",
+    ];
+    let (code, first) = p.json_with(&backfill, &[("BPLC_FAULT", "fail:daily:2026-07-02")]);
+    assert_eq!(code, 1, "{first}");
+    assert_eq!(first["status"], "incomplete", "{first}");
+    let (code, resumed) = p.json(&backfill);
+    assert_eq!(code, 0, "{resumed}");
+    assert_eq!(resumed["resumed"], true, "{resumed}");
+    assert_eq!(resumed["backfill_id"], first["backfill_id"]);
+    let outcome = |report: &Value, day: &str| -> String {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["partitions"].as_array().unwrap())
+            .find(|x| x["partition"] == day)
+            .map(|x| x["outcome"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(outcome(&first, "2026-07-02"), "failed");
+    assert_eq!(outcome(&resumed, "2026-07-01"), "already_done");
+    assert_eq!(outcome(&resumed, "2026-07-02"), "published");
+    assert_eq!(
+        contents(&p),
+        ["2026-07-01|5|1", "2026-07-02|5|1", "2026-07-03|5|1"]
+    );
+}

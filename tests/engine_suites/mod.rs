@@ -1,0 +1,335 @@
+//! The runtime, crash, concurrency and backfill suites, written once and
+//! run on every engine: `tests/suites_sqlite.rs` runs them on SQLite,
+//! `tests/suites_postgres.rs` on PostgreSQL with the ledger in a file and
+//! with it on the server. Each test body takes an [`Engine`]; a
+//! [`Project`] writes `bpl.toml` for it, creates the source tables in its
+//! warehouse, and reads the warehouse and the ledger back, each value as
+//! text so the same assertion holds on both.
+//!
+//! On PostgreSQL every project has a schema of its own (dropped when the
+//! project is), so the tests run in parallel; `BPLC_POSTGRES_URL` must be
+//! set (`scripts/with-postgres cargo test --all-features`), and a test
+//! without it fails saying so.
+
+#![allow(dead_code)]
+
+pub mod bodies;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Where a suite runs: the warehouse's engine and the ledger's store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    /// The warehouse on PostgreSQL; the ledger in a file, or on the
+    /// server too.
+    Postgres {
+        ledger_on_server: bool,
+    },
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// The server the PostgreSQL variants run against.
+pub fn server_url() -> String {
+    std::env::var("BPLC_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "BPLC_POSTGRES_URL is not set: run the PostgreSQL suites under a server, \
+             `scripts/with-postgres cargo test --all-features`"
+        )
+    })
+}
+
+/// A project in a temporary directory, on one engine.
+pub struct Project {
+    pub dir: TempDir,
+    pub engine: Engine,
+    /// The warehouse's schema on PostgreSQL (the ledger's is
+    /// `{schema}_ledger`).
+    pub schema: String,
+}
+
+impl Project {
+    /// A project of the given files, `time_zone = "UTC"`, on `engine`.
+    pub fn new(engine: Engine, files: &[(&str, &str)]) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut toml = "name = \"test\"\ntime_zone = \"UTC\"\n".to_string();
+        if let Engine::Postgres { ledger_on_server } = engine {
+            toml.push_str("engine = \"postgres\"\n");
+            if ledger_on_server {
+                toml.push_str("ledger = \"postgres\"\n");
+            }
+            toml.push_str(&format!("[postgres]\nschema = \"{schema}\"\n"));
+            pg::batch(
+                "public",
+                &format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_ledger CASCADE; CREATE SCHEMA {schema}"
+                ),
+            );
+        }
+        std::fs::write(dir.path().join("bpl.toml"), toml).unwrap();
+        std::fs::create_dir_all(dir.path().join("target")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Project {
+            dir,
+            engine,
+            schema,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs statements on the warehouse (the same SQL on both engines).
+    pub fn exec(&self, sql: &str) {
+        match self.engine {
+            Engine::Sqlite => self.sqlite_warehouse().execute_batch(sql).unwrap(),
+            Engine::Postgres { .. } => pg::batch(&self.schema, sql),
+        }
+    }
+
+    /// Every row of a query on the warehouse, its values as text joined by
+    /// `|`, sorted.
+    pub fn rows(&self, sql: &str) -> Vec<String> {
+        let mut rows = match self.engine {
+            Engine::Sqlite => sqlite_rows(&self.sqlite_warehouse(), sql),
+            Engine::Postgres { .. } => pg::rows(&self.schema, sql),
+        };
+        rows.sort();
+        rows
+    }
+
+    /// A single number from the warehouse.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.rows(sql)[0].parse().unwrap()
+    }
+
+    /// A single number from the ledger, wherever it is kept.
+    pub fn ledger_count(&self, sql: &str) -> i64 {
+        let rows = match self.engine {
+            Engine::Postgres {
+                ledger_on_server: true,
+            } => pg::rows(&format!("{}_ledger", self.schema), sql),
+            _ => sqlite_rows(
+                &rusqlite::Connection::open(self.path().join("target/ledger.sqlite")).unwrap(),
+                sql,
+            ),
+        };
+        rows[0].parse().unwrap()
+    }
+
+    fn sqlite_warehouse(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path().join("target/warehouse.sqlite")).unwrap()
+    }
+
+    pub fn bplc(&self) -> Command {
+        let mut cmd = Command::cargo_bin("bplc").unwrap();
+        cmd.env_remove("BPLC_FAULT")
+            .env_remove("BPLC_PAUSE")
+            .env("NO_COLOR", "1")
+            .args(["--color", "never"]);
+        cmd
+    }
+
+    /// Runs `bplc --format json ARGS --project DIR`: exit code and JSON.
+    pub fn json(&self, args: &[&str]) -> (i32, Value) {
+        self.json_with(args, &[])
+    }
+
+    pub fn json_with(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
+        let mut cmd = self.bplc();
+        cmd.args(["--format", "json"])
+            .args(args)
+            .arg("--project")
+            .arg(self.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+            Value::String(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+        });
+        (out.status.code().unwrap_or(-1), value)
+    }
+
+    /// Runs `bplc ARGS --project DIR`: exit code, stdout and stderr.
+    pub fn text(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self
+            .bplc()
+            .args(args)
+            .arg("--project")
+            .arg(self.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        if let Engine::Postgres { .. } = self.engine {
+            pg::drop_schemas(&self.schema);
+        }
+    }
+}
+
+fn sqlite_rows(c: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    use rusqlite::types::ValueRef;
+    let mut stmt = c.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get_ref(i).unwrap() {
+                ValueRef::Null => "NULL".to_string(),
+                ValueRef::Integer(i) => i.to_string(),
+                ValueRef::Real(f) => f.to_string(),
+                ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("|"))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// The warehouse and ledger schemas of the PostgreSQL variants.
+#[cfg(feature = "postgres")]
+mod pg {
+    fn client(schema: &str) -> postgres::Client {
+        let mut c = postgres::Client::connect(&super::server_url(), postgres::NoTls).unwrap();
+        c.batch_execute(&format!("SET search_path TO {schema}"))
+            .unwrap();
+        c
+    }
+
+    pub fn batch(schema: &str, sql: &str) {
+        client(schema).batch_execute(sql).unwrap();
+    }
+
+    /// PostgreSQL's text form of each value (the simple query protocol's).
+    pub fn rows(schema: &str, sql: &str) -> Vec<String> {
+        client(schema)
+            .simple_query(sql)
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => Some(
+                    (0..r.len())
+                        .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn drop_schemas(schema: &str) {
+        if let Ok(mut c) = postgres::Client::connect(&super::server_url(), postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_ledger CASCADE"
+            ));
+        }
+    }
+}
+
+/// Without the `postgres` feature only the SQLite variants are built.
+#[cfg(not(feature = "postgres"))]
+mod pg {
+    pub fn batch(_: &str, _: &str) {
+        unreachable!("the PostgreSQL suites need the `postgres` feature")
+    }
+
+    pub fn rows(_: &str, _: &str) -> Vec<String> {
+        unreachable!("the PostgreSQL suites need the `postgres` feature")
+    }
+
+    pub fn drop_schemas(_: &str) {}
+}
+
+/// Every suite test, run on `$engine`: the one list of tests both
+/// engines' files expand.
+macro_rules! engine_suite {
+    ($engine:expr) => {
+        use crate::engine_suites::bodies;
+        use crate::engine_suites::Engine;
+
+        const ENGINE: Engine = $engine;
+
+        #[test]
+        fn crash_after_lock() {
+            bodies::crash_at(ENGINE, "after-lock", "SAFE_TO_RETRY");
+        }
+
+        #[test]
+        fn crash_inside_the_staging_transaction() {
+            // Every partition of the run is staged in one transaction: a
+            // crash in it leaves nothing staged.
+            bodies::crash_at(ENGINE, "in-staging", "SAFE_TO_RETRY");
+        }
+
+        #[test]
+        fn crash_mid_staging() {
+            bodies::crash_at(ENGINE, "mid-staging", "FAILED_CLEANED");
+        }
+
+        #[test]
+        fn crash_after_validate() {
+            bodies::crash_at(ENGINE, "after-validate", "FAILED_CLEANED");
+        }
+
+        #[test]
+        fn crash_mid_commit() {
+            bodies::crash_at(ENGINE, "mid-commit", "FAILED_CLEANED");
+        }
+
+        #[test]
+        fn crash_after_commit() {
+            bodies::crash_at(ENGINE, "after-commit", "ALREADY_PUBLISHED");
+        }
+
+        #[test]
+        fn a_crashed_run_keeps_its_lease_until_recovered() {
+            bodies::a_crashed_run_keeps_its_lease_until_recovered(ENGINE);
+        }
+
+        #[test]
+        fn processes_racing_for_a_partition_commit_it_once() {
+            bodies::processes_racing_for_a_partition_commit_it_once(ENGINE);
+        }
+
+        #[test]
+        fn manual_review_holds_until_approved_or_rejected_and_keeps_its_lease() {
+            bodies::manual_review_holds_until_approved_or_rejected_and_keeps_its_lease(ENGINE);
+        }
+
+        #[test]
+        fn versioned_runs_roll_back_and_are_reported() {
+            bodies::versioned_runs_roll_back_and_are_reported(ENGINE);
+        }
+
+        #[test]
+        fn a_failed_backfill_resumes_where_it_stopped() {
+            bodies::a_failed_backfill_resumes_where_it_stopped(ENGINE);
+        }
+    };
+}

@@ -1,0 +1,10 @@
+//! The engine suites (`tests/engine_suites`) on SQLite: crashes injected
+//! at every step of the lifecycle (`BPLC_FAULT`, built with the
+//! `fault-injection` feature), processes racing for one partition, manual
+//! review, versioned publish and rollback, and a resumed backfill.
+//! `tests/suites_postgres.rs` runs the same tests on PostgreSQL.
+
+#[macro_use]
+mod engine_suites;
+
+engine_suite!(Engine::Sqlite);
