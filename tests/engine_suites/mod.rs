@@ -268,6 +268,7 @@ mod pg {
 
 /// Every suite test, run on `$engine`: the one list of tests both
 /// engines' files expand.
+#[allow(unused_macros)]
 macro_rules! engine_suite {
     ($engine:expr) => {
         use crate::engine_suites::bodies;

@@ -150,7 +150,7 @@ impl PostgresStore {
         };
         let timeout = crate::runtime::lock_timeout().as_millis();
         store.batch(&format!(
-            "SET search_path TO {}; SET lock_timeout = {timeout}",
+            "SET search_path TO {}; SET lock_timeout = {timeout}; SET application_name = 'bplc ledger'",
             ident(schema)
         ))?;
         Ok(Some(store))

@@ -1,0 +1,254 @@
+//! The ledger on PostgreSQL (`ledger = "postgres"`): what it refuses, each
+//! with its code — an unreachable server or unset URL (E0366), a role that
+//! may not use its schema (E0367), a connection lost mid-run (E0368), a
+//! landing folder (E0369), a schema written by a newer bplc (E0303) — and
+//! a new ledger beside a warehouse that holds runs (E0332). Run it under a
+//! server: `scripts/with-postgres cargo test --all-features --test postgres_ledger`.
+
+#[macro_use]
+mod engine_suites;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use engine_suites::bodies::{reading, readings_project, AS_OF};
+use engine_suites::{server_url, Engine, Project};
+
+const RUN: &[&str] = &["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF];
+
+fn client() -> postgres::Client {
+    postgres::Client::connect(&server_url(), postgres::NoTls).unwrap()
+}
+
+/// A readings project on SQLite whose ledger is on PostgreSQL, with
+/// `extra` lines under `[postgres]`.
+fn sqlite_warehouse_pg_ledger(extra: &str) -> Project {
+    let p = readings_project(Engine::Sqlite, "quarantine", "warn");
+    std::fs::write(
+        p.path().join("bpl.toml"),
+        format!(
+            "name = \"test\"\ntime_zone = \"UTC\"\nledger = \"postgres\"\n[postgres]\nledger_schema = \"{}_ledger\"\n{extra}",
+            p.schema
+        ),
+    )
+    .unwrap();
+    reading(&p, "a", 5, "2026-07-01");
+    p
+}
+
+#[test]
+fn an_unreachable_ledger_server_or_unset_url_is_e0366() {
+    let p = sqlite_warehouse_pg_ledger("ledger_url_env = \"BPL_LEDGER_NOWHERE\"\n");
+    let (code, _, err) = p.text(RUN);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("E0366") && err.contains("BPL_LEDGER_NOWHERE"),
+        "{err}"
+    );
+    let out = p
+        .bplc()
+        .args(RUN)
+        .arg("--project")
+        .arg(p.path())
+        .env(
+            "BPL_LEDGER_NOWHERE",
+            "postgresql://bplc@127.0.0.1:1/bplc?connect_timeout=5",
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("E0366") && err.contains("cannot reach"),
+        "{err}"
+    );
+    // Nothing ran: the warehouse has no commit marker.
+    assert_eq!(p.rows("SELECT count(*) FROM readings"), ["1"]);
+}
+
+#[test]
+fn a_role_that_may_not_use_the_ledger_schema_is_told_the_grant() {
+    let p = sqlite_warehouse_pg_ledger("");
+    let mut c = client();
+    c.batch_execute(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bplc_ledger_reader') \
+         THEN CREATE ROLE bplc_ledger_reader LOGIN; END IF; END $$; \
+         CREATE SCHEMA {}_ledger;",
+        p.schema
+    ))
+    .unwrap();
+    let reader = server_url().replacen("bplc@", "bplc_ledger_reader@", 1);
+    let (code, _, err) = {
+        let out = p
+            .bplc()
+            .args(RUN)
+            .arg("--project")
+            .arg(p.path())
+            .env("BPLC_POSTGRES_URL", &reader)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::new(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("E0367") && err.contains("GRANT USAGE, CREATE ON SCHEMA"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_ledger_schema_of_a_newer_bplc_is_refused() {
+    let p = sqlite_warehouse_pg_ledger("");
+    let (code, run) = p.json(RUN);
+    assert_eq!(code, 0, "{run}");
+    client()
+        .batch_execute(&format!(
+            "UPDATE {}_ledger._bpl_ledger SET version = 99",
+            p.schema
+        ))
+        .unwrap();
+    let (code, _, err) = p.text(&["runs"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("E0303") && err.contains("schema version 99"),
+        "{err}"
+    );
+}
+
+/// A warehouse holding runs beside a ledger schema that does not exist:
+/// the runs' history is elsewhere, and starting an empty ledger takes a
+/// deliberate `CREATE SCHEMA`.
+#[test]
+fn a_new_ledger_beside_a_warehouse_with_runs_is_refused_until_created() {
+    let p = sqlite_warehouse_pg_ledger("");
+    let (code, run) = p.json(RUN);
+    assert_eq!(code, 0, "{run}");
+    client()
+        .batch_execute(&format!("DROP SCHEMA {}_ledger CASCADE", p.schema))
+        .unwrap();
+    let (code, _, err) = p.text(RUN);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("E0332") && err.contains("CREATE SCHEMA"),
+        "{err}"
+    );
+    client()
+        .batch_execute(&format!("CREATE SCHEMA {}_ledger", p.schema))
+        .unwrap();
+    let (code, run) = p.json(RUN);
+    assert_eq!(code, 0, "{run}");
+    assert_eq!(
+        run["run_id"], "run-000002",
+        "run ids go on after the warehouse's"
+    );
+}
+
+/// The ledger's connection ended by the server while the run waits after
+/// taking its leases: the next step fails with E0368; the run keeps its
+/// leases, and `bplc recover` settles it from durable state.
+#[test]
+fn a_ledger_connection_killed_mid_run_is_e0368_and_recoverable() {
+    let p = readings_project(
+        Engine::Postgres {
+            ledger_on_server: true,
+        },
+        "quarantine",
+        "warn",
+    );
+    reading(&p, "a", 5, "2026-07-01");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("bplc"))
+        .env_remove("BPLC_FAULT")
+        .env("BPLC_PAUSE", "after-lock:3000")
+        .args(["--color", "never"])
+        .args(RUN)
+        .arg("--project")
+        .arg(p.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("paused at after-lock") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("paused at after-lock"), "{seen}");
+    let killed = client()
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'bplc ledger' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(killed.len(), 1, "one ledger connection");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "{seen}{rest}");
+    assert!(rest.contains("E0368"), "{seen}{rest}");
+
+    let (code, _, err) = p.text(RUN);
+    assert_eq!(code, 1, "the run still holds its lease: {err}");
+    assert!(err.contains("E0301"), "{err}");
+    let (code, recovered) = p.json(&["recover", "run-000001"]);
+    assert_eq!(code, 0, "{recovered}");
+    assert_eq!(recovered["decision"], "SAFE_TO_RETRY");
+    let (code, retried) = p.json(&["run", "--retry", "run-000001"]);
+    assert_eq!(code, 0, "{retried}");
+    assert_eq!(p.rows("SELECT total FROM daily"), ["5"]);
+}
+
+#[test]
+fn landing_folders_need_a_ledger_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let from =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/enforcement_landing");
+    copy(&from, dir.path());
+    let toml = dir.path().join("bpl.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace(
+        "ledger = \"${BPL_DATA:-target}/ledger.sqlite\"",
+        "ledger = \"postgres\"",
+    );
+    let schema = format!("t{}_landing", std::process::id());
+    std::fs::write(
+        &toml,
+        format!("{text}\n[postgres]\nledger_schema = \"{schema}\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("bplc"))
+        .args(["ingest", "--project"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("E0369") && err.contains("ledger.sqlite"),
+        "{err}"
+    );
+    let _ = client().batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+}
+
+fn copy(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() == "target" {
+                continue;
+            }
+            std::fs::create_dir_all(&target).unwrap();
+            copy(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
