@@ -363,3 +363,59 @@ pub fn a_failed_backfill_resumes_where_it_stopped(engine: Engine) {
         ["2026-07-01|5|1", "2026-07-02|5|1", "2026-07-03|5|1"]
     );
 }
+
+/// The commands that report from the ledger: `run-due` judges what is due
+/// from the runs recorded and runs it, then `status`, `metrics` and the
+/// lineage site (`docs`) read those runs back.
+pub fn reporting_commands_read_the_ledger(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "warn");
+    for (id, day) in [("a", "2026-07-03"), ("b", "2026-07-04")] {
+        reading(&p, id, 5, day);
+    }
+    let as_of = "2026-07-05T03:00:00Z";
+    let (code, due) = p.json(&["run-due", "--as-of", as_of]);
+    assert_eq!(code, 0, "{due}");
+    let (_, runs) = p.json(&["runs"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["status"], "PUBLISHED");
+    // Once run, nothing is due.
+    let (code, again) = p.json(&["run-due", "--as-of", as_of]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(p.json(&["runs"]).1.as_array().unwrap().len(), 1, "{again}");
+
+    let (code, status) = p.json(&["status", "--as-of", as_of]);
+    assert_eq!(code, 0, "{status}");
+    assert_eq!(status["counts"]["fresh"], 2, "{status}");
+    assert_eq!(
+        status["datasets"][0]["partitions"][1]["last_run"], "run-000001",
+        "{status}"
+    );
+    let (code, metrics, _) = p.text(&["metrics", "--as-of", as_of]);
+    assert_eq!(code, 0, "{metrics}");
+    assert!(
+        metrics.contains("bplc_dataset_last_run_input_rows{dataset=\"daily\"} 2"),
+        "{metrics}"
+    );
+    let site = p.path().join("site");
+    let (code, _, err) = p.text(&["docs", "--as-of", as_of, "--out", site.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let pages: String = walk(&site)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect();
+    assert!(pages.contains("run-000001"), "the site shows the run");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

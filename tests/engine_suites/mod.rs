@@ -329,6 +329,11 @@ macro_rules! engine_suite {
         }
 
         #[test]
+        fn reporting_commands_read_the_ledger() {
+            bodies::reporting_commands_read_the_ledger(ENGINE);
+        }
+
+        #[test]
         fn a_failed_backfill_resumes_where_it_stopped() {
             bodies::a_failed_backfill_resumes_where_it_stopped(ENGINE);
         }
