@@ -252,3 +252,38 @@ fn copy(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Four processes' first opens of one new ledger at once: the schema is
+/// created and migrated once, under the ledger's lock, and every open
+/// finds it at the current version.
+#[test]
+fn concurrent_first_opens_of_a_new_ledger_migrate_it_once() {
+    let schema = format!("t{}_first_open", std::process::id());
+    client()
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .unwrap();
+    let location = bplc::runtime::ledger::Location::Postgres {
+        url_env: "BPLC_POSTGRES_URL".into(),
+        schema: schema.clone(),
+    };
+    assert!(!location.exists().unwrap());
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let location = location.clone();
+            std::thread::spawn(move || location.open().map(|l| l.runs(None).map(|r| r.len())))
+        })
+        .collect();
+    for o in opened {
+        let runs = o.join().unwrap().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(runs.unwrap_or_else(|e| panic!("{e}")), 0);
+    }
+    assert!(location.exists().unwrap());
+    let version: i64 = client()
+        .query_one(&format!("SELECT version FROM {schema}._bpl_ledger"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 3);
+    client()
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}

@@ -360,8 +360,17 @@ impl Store for PostgresStore {
     }
 
     fn version(&self) -> Result<i64, RuntimeError> {
-        // Before the first migration there is no version table.
-        let exists = self.query("SELECT to_regclass('_bpl_ledger') IS NOT NULL", &[])?;
+        // Before the first migration there is no version table. Looked up
+        // in pg_class by a query, not by name (`to_regclass`): the scan sees
+        // the statement's snapshot, so a writer that waited for the lock
+        // sees the tables another created meanwhile, where a name lookup
+        // can answer from the session's cache of names not found.
+        let exists = self.query(
+            "SELECT count(*) FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = '_bpl_ledger'",
+            &[Val::Text(self.schema.clone())],
+        )?;
         if exists.first().and_then(|r| r.first()) != Some(&Val::Int(1)) {
             return Ok(0);
         }
