@@ -18,6 +18,7 @@ use crate::graph::{calendar, DepGraph};
 use crate::ops::due::{work_of, Skip, Work};
 use crate::ops::lock::{LockError, RunDueLock};
 use crate::ops::status::State;
+use crate::runtime::ledger::ServerLock;
 use crate::runtime::lifecycle::{Request, Runner};
 use crate::runtime::manifest::{Status, Target};
 
@@ -91,25 +92,36 @@ pub fn run(cli: &Cli, args: &RunDueArgs) -> u8 {
         return runtime_error(e);
     }
     // The lock comes before the ledger is read: what is due is judged by
-    // the one caller that will run it.
-    let _lock = match (!args.dry_run).then(|| RunDueLock::acquire(&o.ledger)) {
-        None => None,
-        Some(Ok(l)) => Some(l),
-        Some(Err(LockError::Held(path))) => {
-            return refuse(
-                codes::E0352,
-                format!(
-                    "another `bplc run-due` is running for the ledger `{}` (lock `{}`)",
-                    o.ledger_location(),
-                    path.display()
-                ),
-                "let it finish; the next call runs whatever is still due (a scheduler that starts run-due again on a timer needs no retry of its own)".into(),
-            )
-        }
-        Some(Err(LockError::Io(path, e))) => {
-            return usage_error(format!("cannot take the lock `{}`: {e}", path.display()))
-        }
+    // the one caller that will run it. A ledger on a server is locked
+    // there, for callers on every machine; a ledger file beside it.
+    let held = |lock: String| {
+        refuse(
+            codes::E0352,
+            format!(
+                "another `bplc run-due` is running for the ledger `{}` ({lock})",
+                o.ledger_location()
+            ),
+            "let it finish; the next call runs whatever is still due (a scheduler that starts run-due again on a timer needs no retry of its own)".into(),
+        )
     };
+    let server_lock = match (!args.dry_run)
+        .then(|| o.ledger_location().server_lock("run-due"))
+        .flatten()
+    {
+        None => None,
+        Some(Ok(ServerLock::Taken(l))) => Some(l),
+        Some(Ok(ServerLock::Busy)) => return held("an advisory lock on its server".into()),
+        Some(Err(e)) => return runtime_error(e),
+    };
+    let _lock =
+        match (!args.dry_run && server_lock.is_none()).then(|| RunDueLock::acquire(&o.ledger)) {
+            None => None,
+            Some(Ok(l)) => Some(l),
+            Some(Err(LockError::Held(path))) => return held(format!("lock `{}`", path.display())),
+            Some(Err(LockError::Io(path, e))) => {
+                return usage_error(format!("cannot take the lock `{}`: {e}", path.display()))
+            }
+        };
     let (mut engine, mut ledger) = if args.dry_run {
         match o.stores().read_ledger() {
             Ok(l) => (None, l),

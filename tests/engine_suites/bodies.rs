@@ -419,3 +419,57 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// A second `bplc run-due` while the first is running stops at once with
+/// E0352 and runs nothing: the ledger's lock (a file beside a ledger file,
+/// an advisory lock on a ledger server) keeps them apart.
+pub fn two_run_due_callers_never_overlap(engine: Engine) {
+    use std::io::{BufRead, BufReader};
+    let p = readings_project(engine, "quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-04");
+    let as_of = "2026-07-05T03:00:00Z";
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("bplc"))
+        .env_remove("BPLC_FAULT")
+        .env("BPLC_PAUSE", "after-lock:2500")
+        .args(["--color", "never", "run-due", "--as-of", as_of, "--project"])
+        .arg(p.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(first.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("paused at after-lock") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the first ended before pausing"
+        );
+    }
+    // With the ledger on the server, the second caller is another machine:
+    // another checkout of the project, sharing only the server.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let second = match engine {
+        Engine::Postgres {
+            ledger_on_server: true,
+        } => {
+            for file in ["bpl.toml", "specs.bpl"] {
+                std::fs::copy(p.path().join(file), elsewhere.path().join(file)).unwrap();
+            }
+            elsewhere.path()
+        }
+        _ => p.path(),
+    };
+    let out = p
+        .bplc()
+        .args(["run-due", "--as-of", as_of, "--project"])
+        .arg(second)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("E0352"), "{err}");
+    assert!(first.wait().unwrap().success());
+    let (_, runs) = p.json(&["runs"]);
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+}

@@ -334,6 +334,11 @@ macro_rules! engine_suite {
         }
 
         #[test]
+        fn two_run_due_callers_never_overlap() {
+            bodies::two_run_due_callers_never_overlap(ENGINE);
+        }
+
+        #[test]
         fn a_failed_backfill_resumes_where_it_stopped() {
             bodies::a_failed_backfill_resumes_where_it_stopped(ENGINE);
         }

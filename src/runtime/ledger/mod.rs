@@ -77,6 +77,28 @@ impl Location {
         }
     }
 
+    /// For a ledger on a server: takes the lock `what` without waiting (a
+    /// session advisory lock, held while the returned value lives, by one
+    /// process on any machine; ended with the process however it ends).
+    /// `None` for a ledger file, which has its lock file beside it.
+    pub fn server_lock(&self, what: &str) -> Option<Result<ServerLock, RuntimeError>> {
+        match self {
+            Location::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            Location::Postgres { url_env, schema } => Some(
+                postgres::session_lock(url_env, schema, what).map(|held| match held {
+                    Some(client) => ServerLock::Taken(Box::new(client)),
+                    None => ServerLock::Busy,
+                }),
+            ),
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres { .. } => {
+                let _ = what;
+                Some(Err(without_postgres()))
+            }
+        }
+    }
+
     /// Opens (creating and migrating) the ledger; a file's directory must
     /// exist (`identity::Stores` checks it first).
     pub fn open(&self) -> Result<Ledger, RuntimeError> {
@@ -93,6 +115,14 @@ impl Location {
         ledger.migrate()?;
         Ok(ledger)
     }
+}
+
+/// A lock on the ledger's server (see [`Location::server_lock`]).
+pub enum ServerLock {
+    /// Held until this is dropped.
+    Taken(Box<dyn Send>),
+    /// Another session holds it.
+    Busy,
 }
 
 /// `ledger = "postgres"` in a bplc built without PostgreSQL.

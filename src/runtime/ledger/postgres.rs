@@ -184,6 +184,25 @@ impl PostgresStore {
     }
 }
 
+/// A connection holding the session advisory lock `what` of the ledger in
+/// `schema`, or `None` when another session holds it: the lock ends with
+/// the connection.
+pub fn session_lock(
+    url_env: &str,
+    schema: &str,
+    what: &str,
+) -> Result<Option<Client>, RuntimeError> {
+    let mut client = connect(url_env)?;
+    let taken: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))",
+            &[&LOCK_CLASS, &format!("{schema} {what}")],
+        )
+        .map_err(|e| query_error(&e))?
+        .get(0);
+    Ok(taken.then_some(client))
+}
+
 /// Opens a connection from the URL in `url_env`: each failure E0366,
 /// naming the setting to fix.
 fn connect(url_env: &str) -> Result<Client, RuntimeError> {
