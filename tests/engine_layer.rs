@@ -48,7 +48,14 @@ fn the_lifecycle_backfill_recovery_and_rollback_never_name_an_engine() {
     ] {
         offenders.extend(mentions(
             &runtime.join(file),
-            &["rusqlite", "Sqlite", "sqlite::", "Connection"],
+            &[
+                "rusqlite",
+                "Sqlite",
+                "sqlite::",
+                "Connection",
+                "Postgres",
+                "postgres::",
+            ],
         ));
     }
     assert!(offenders.is_empty(), "{offenders:#?}");

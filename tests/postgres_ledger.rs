@@ -8,8 +8,7 @@
 #[macro_use]
 mod engine_suites;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use engine_suites::bodies::{reading, readings_project, AS_OF};
 use engine_suites::{server_url, Engine, Project};
@@ -159,28 +158,7 @@ fn a_ledger_connection_killed_mid_run_is_e0368_and_recoverable() {
         "warn",
     );
     reading(&p, "a", 5, "2026-07-01");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("bplc"))
-        .env_remove("BPLC_FAULT")
-        .env("BPLC_PAUSE", "after-lock:3000")
-        .args(["--color", "never"])
-        .args(RUN)
-        .arg("--project")
-        .arg(p.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 {
-        seen.push_str(&line);
-        if line.contains("paused at after-lock") {
-            break;
-        }
-        line.clear();
-    }
-    assert!(seen.contains("paused at after-lock"), "{seen}");
+    let (mut child, mut stderr) = engine_suites::paused(p.path(), RUN, "after-lock:3000");
     let killed = client()
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -192,8 +170,8 @@ fn a_ledger_connection_killed_mid_run_is_e0368_and_recoverable() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let status = child.wait().unwrap();
-    assert!(!status.success(), "{seen}{rest}");
-    assert!(rest.contains("E0368"), "{seen}{rest}");
+    assert!(!status.success(), "{rest}");
+    assert!(rest.contains("E0368"), "{rest}");
 
     let (code, _, err) = p.text(RUN);
     assert_eq!(code, 1, "the run still holds its lease: {err}");

@@ -95,11 +95,8 @@ impl Stores {
         if !self.warehouse().exists() {
             return Err(missing("warehouse", &self.warehouse, &self.warehouse));
         }
-        if let Location::Sqlite(ledger) = &self.ledger {
-            let dir = ledger.parent().filter(|d| !d.as_os_str().is_empty());
-            if let Some(dir) = dir.filter(|d| !d.is_dir()) {
-                return Err(missing("ledger", dir, ledger));
-            }
+        if let Some((dir, file)) = self.ledger.missing_directory() {
+            return Err(missing("ledger", dir, file));
         }
         Ok(())
     }

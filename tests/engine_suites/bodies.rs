@@ -2,10 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Engine, Project};
-
-#[path = "../runtime_support/mod.rs"]
-mod runtime_support;
+use super::{runtime_support, Engine, Project};
 
 pub const AS_OF: &str = "2026-07-05T00:00:00Z";
 const RUN: &[&str] = &["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF];
@@ -424,28 +421,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// E0352 and runs nothing: the ledger's lock (a file beside a ledger file,
 /// an advisory lock on a ledger server) keeps them apart.
 pub fn two_run_due_callers_never_overlap(engine: Engine) {
-    use std::io::{BufRead, BufReader};
     let p = readings_project(engine, "quarantine", "warn");
     reading(&p, "a", 5, "2026-07-04");
     let as_of = "2026-07-05T03:00:00Z";
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("bplc"))
-        .env_remove("BPLC_FAULT")
-        .env("BPLC_PAUSE", "after-lock:2500")
-        .args(["--color", "never", "run-due", "--as-of", as_of, "--project"])
-        .arg(p.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(first.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("paused at after-lock") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the first ended before pausing"
-        );
-    }
+    let (mut first, _stderr) =
+        super::paused(p.path(), &["run-due", "--as-of", as_of], "after-lock:2500");
     // With the ledger on the server, the second caller is another machine:
     // another checkout of the project, sharing only the server.
     let elsewhere = tempfile::tempdir().unwrap();

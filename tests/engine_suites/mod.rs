@@ -14,13 +14,14 @@
 #![allow(dead_code)]
 
 pub mod bodies;
+#[path = "../runtime_support/mod.rs"]
+pub mod runtime_support;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use assert_cmd::Command;
 use serde_json::Value;
-use tempfile::TempDir;
 
 /// Where a suite runs: the warehouse's engine and the ledger's store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,8 @@ pub fn server_url() -> String {
 
 /// A project in a temporary directory, on one engine.
 pub struct Project {
-    pub dir: TempDir,
+    /// The project's directory, and `bplc` run in it.
+    pub files: runtime_support::Project,
     pub engine: Engine,
     /// The warehouse's schema on PostgreSQL (the ledger's is
     /// `{schema}_ledger`).
@@ -57,7 +59,7 @@ pub struct Project {
 impl Project {
     /// A project of the given files, `time_zone = "UTC"`, on `engine`.
     pub fn new(engine: Engine, files: &[(&str, &str)]) -> Project {
-        let dir = tempfile::tempdir().unwrap();
+        let files = runtime_support::Project::new(files);
         let schema = format!(
             "t{}_{}",
             std::process::id(),
@@ -77,20 +79,17 @@ impl Project {
                 ),
             );
         }
-        std::fs::write(dir.path().join("bpl.toml"), toml).unwrap();
-        std::fs::create_dir_all(dir.path().join("target")).unwrap();
-        for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).unwrap();
-        }
+        std::fs::write(files.path().join("bpl.toml"), toml).unwrap();
+        std::fs::create_dir_all(files.path().join("target")).unwrap();
         Project {
-            dir,
+            files,
             engine,
             schema,
         }
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.files.path()
     }
 
     /// Runs statements on the warehouse (the same SQL on both engines).
@@ -136,51 +135,58 @@ impl Project {
     }
 
     pub fn bplc(&self) -> Command {
-        let mut cmd = Command::cargo_bin("bplc").unwrap();
-        cmd.env_remove("BPLC_FAULT")
-            .env_remove("BPLC_PAUSE")
-            .env("NO_COLOR", "1")
-            .args(["--color", "never"]);
-        cmd
+        self.files.bplc()
     }
 
     /// Runs `bplc --format json ARGS --project DIR`: exit code and JSON.
     pub fn json(&self, args: &[&str]) -> (i32, Value) {
-        self.json_with(args, &[])
+        self.files.json(args)
     }
 
     pub fn json_with(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
-        let mut cmd = self.bplc();
-        cmd.args(["--format", "json"])
-            .args(args)
-            .arg("--project")
-            .arg(self.path());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
-            Value::String(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
-        });
-        (out.status.code().unwrap_or(-1), value)
+        self.files.json_with(args, env)
     }
 
     /// Runs `bplc ARGS --project DIR`: exit code, stdout and stderr.
     pub fn text(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self
-            .bplc()
-            .args(args)
-            .arg("--project")
-            .arg(self.path())
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        self.files.text(args)
     }
+}
+
+/// Starts `bplc ARGS --project DIR` paused at a lifecycle step
+/// (`BPLC_PAUSE=point:ms`) and returns once it says it is paused there:
+/// the process, and the rest of its standard error.
+pub fn paused(
+    dir: &Path,
+    args: &[&str],
+    pause: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bplc"))
+        .env_remove("BPLC_FAULT")
+        .env("BPLC_PAUSE", pause)
+        .args(["--color", "never"])
+        .args(args)
+        .arg("--project")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let point = pause.split(':').next().unwrap_or_default();
+    let mut line = String::new();
+    while !line.contains(&format!("paused at {point}")) {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "bplc {args:?} ended before pausing at {point}"
+        );
+    }
+    (child, stderr)
 }
 
 impl Drop for Project {

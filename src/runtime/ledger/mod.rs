@@ -67,6 +67,16 @@ impl Location {
         }
     }
 
+    /// A ledger file's directory, when it does not exist: `(directory,
+    /// file)`. A path with a typo would otherwise become a new, empty file.
+    pub fn missing_directory(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        let Location::Sqlite(file) = self else {
+            return None;
+        };
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty())?;
+        (!dir.is_dir()).then_some((dir, file.as_path()))
+    }
+
     /// How to start an empty ledger here on purpose.
     pub fn create_empty(&self) -> String {
         match self {

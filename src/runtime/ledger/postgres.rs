@@ -14,6 +14,7 @@ use postgres::{Client, NoTls};
 
 use super::store::{Store, Val};
 use crate::diagnostic::codes;
+use crate::runtime::engine::postgres::client::query_error as engine_query_error;
 use crate::runtime::engine::postgres::identity as pg_identity;
 use crate::runtime::engine::Identity;
 use crate::runtime::RuntimeError;
@@ -265,59 +266,32 @@ fn refused(schema: &str, user: &str, message: String) -> RuntimeError {
 
 /// An error of a ledger statement: a lost connection (E0368) and a
 /// missing privilege (E0367) are coded; anything else is the server's
-/// message.
+/// message. The engine's classification, with the ledger's codes.
 fn query_error(e: &postgres::Error) -> RuntimeError {
-    use postgres::error::SqlState;
-    let io = e.as_db_error().is_none()
-        && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
-    let lost = e.is_closed()
-        || io
-        || e.code().is_some_and(|c| {
-            [
-                SqlState::ADMIN_SHUTDOWN,
-                SqlState::CRASH_SHUTDOWN,
-                SqlState::CONNECTION_FAILURE,
-                SqlState::CONNECTION_EXCEPTION,
-            ]
-            .contains(c)
-        });
-    let detail = e
-        .as_db_error()
-        .map_or_else(|| e.to_string(), |d| d.message().to_string());
-    if lost {
-        return lost_connection(detail);
-    }
-    if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
-        return privilege(detail);
-    }
-    RuntimeError::Engine(format!("PostgreSQL ledger: {detail}"))
+    as_ledger(engine_query_error(e))
 }
 
-fn lost_connection(detail: String) -> RuntimeError {
-    RuntimeError::Server {
-        code: codes::E0368,
-        message: format!("the connection to the ledger's PostgreSQL server was lost: {detail}"),
-        help: "the ledger keeps every step committed before the loss, and nothing of the one in flight; once the server is back, `bplc recover RUN` settles an unfinished run from durable state".into(),
-    }
-}
-
-/// The engine's identity functions speak the engine's codes; on the
-/// ledger's connection they are the ledger's.
+/// The engine's errors (of its classification, and of the identity
+/// functions the ledger shares with the warehouse) with the ledger's codes
+/// and help.
 fn as_ledger(e: RuntimeError) -> RuntimeError {
     match e {
         RuntimeError::Server { code, message, .. } if code == codes::E0364 => {
-            lost_connection(message)
+            RuntimeError::Server {
+                code: codes::E0368,
+                message: format!("while writing to the ledger, {message}"),
+                help: "the ledger keeps every step committed before the loss, and nothing of the one in flight; once the server is back, `bplc recover RUN` settles an unfinished run from durable state".into(),
+            }
         }
-        RuntimeError::Server { code, message, .. } if code == codes::E0363 => privilege(message),
+        RuntimeError::Server { code, message, .. } if code == codes::E0363 => {
+            RuntimeError::Server {
+                code: codes::E0367,
+                message: format!("on the ledger's schema, {message}"),
+                help: "grant the role USAGE and CREATE on the ledger's schema, and all privileges on the tables bplc created there (see the book's Engines page)".into(),
+            }
+        }
+        RuntimeError::Engine(m) => RuntimeError::Engine(format!("the ledger: {m}")),
         e => e,
-    }
-}
-
-fn privilege(detail: String) -> RuntimeError {
-    RuntimeError::Server {
-        code: codes::E0367,
-        message: format!("the PostgreSQL role lacks a privilege on the ledger: {detail}"),
-        help: "grant the role USAGE and CREATE on the ledger's schema, and all privileges on the tables bplc created there (see the book's Engines page)".into(),
     }
 }
 
