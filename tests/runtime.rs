@@ -138,65 +138,6 @@ fn the_enforcement_example_runs_end_to_end() {
 }
 
 #[test]
-fn warn_and_quarantine_publish_fail_run_publishes_nothing() {
-    let p = readings_project("quarantine", "warn");
-    reading(&p, "a", 5, "2026-07-01");
-    reading(&p, "b", -3, "2026-07-01");
-    reading(&p, "c", 995, "2026-07-01");
-    let (code, run) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    assert_eq!((code, status(&run)), (0, "PUBLISHED"), "{run}");
-    let out = outputs(&run)
-        .iter()
-        .find(|o| o["partition"] == "2026-07-01")
-        .unwrap();
-    assert_eq!(out["counters"]["quarantined"], 1);
-    // The warning is recorded, and the data published anyway.
-    let warn = out["quality"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["severity"] == "warn")
-        .unwrap();
-    assert_eq!(warn["passed"], false);
-    assert_eq!(
-        p.rows("SELECT day, total, n FROM daily"),
-        ["Text(\"2026-07-01\")|Integer(1000)|Integer(2)"]
-    );
-
-    let p = readings_project("fail run", "warn");
-    reading(&p, "a", 5, "2026-07-01");
-    reading(&p, "b", -3, "2026-07-01");
-    let (code, run) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    assert_eq!((code, status(&run)), (1, "FAILED"), "{run}");
-    assert_eq!(p.count("SELECT count(*) FROM daily"), 0);
-    assert_eq!(
-        p.count("SELECT count(*) FROM daily__data"),
-        0,
-        "staged rows are removed"
-    );
-}
-
-#[test]
-fn fail_partition_holds_back_that_partition_only() {
-    let p = readings_project("quarantine", "warn");
-    // 06-30 is empty; 07-01 has a row.
-    reading(&p, "a", 5, "2026-07-01");
-    let (code, run) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    assert_eq!((code, status(&run)), (0, "PUBLISHED"), "{run}");
-    let decisions: Vec<(&str, bool)> = outputs(&run)
-        .iter()
-        .map(|o| {
-            (
-                o["partition"].as_str().unwrap(),
-                o["published"].as_bool().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(decisions, [("2026-06-30", false), ("2026-07-01", true)]);
-    assert_eq!(p.rows("SELECT day FROM daily"), ["Text(\"2026-07-01\")"]);
-}
-
-#[test]
 fn the_same_run_gives_the_same_checksums_under_any_time_zone_and_locale() {
     let checksums = |env: &[(&str, &str)]| {
         let p = Project::example("enforcement_sla");
@@ -224,21 +165,6 @@ fn the_same_run_gives_the_same_checksums_under_any_time_zone_and_locale() {
     ]);
     assert_eq!(utc, jakarta);
     assert_eq!(utc, checksums(&[]));
-}
-
-#[test]
-fn replace_keeps_only_the_active_version() {
-    let p = readings_project("quarantine", "warn");
-    reading(&p, "a", 5, "2026-07-01");
-    p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    reading(&p, "b", 7, "2026-07-01");
-    let (code, _) = p.json(&["run", "daily", "--date", "2026-07-01", "--as-of", AS_OF]);
-    assert_eq!(code, 0);
-    assert_eq!(p.rows("SELECT total FROM daily"), ["Integer(12)"]);
-    assert_eq!(
-        p.count("SELECT count(*) FROM daily__data WHERE day = '2026-07-01'"),
-        1
-    );
 }
 
 #[test]

@@ -251,13 +251,7 @@ pub fn versioned_runs_roll_back_and_are_reported(engine: Engine) {
     reading(&p, "b", 7, "2026-07-01");
     let (code, second) = p.json(RUN);
     assert_eq!(code, 0, "{second}");
-    let v = second["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["partition"] == "2026-07-01")
-        .unwrap();
-    assert_eq!(v["version"], 2);
+    assert_eq!(output(&second, "2026-07-01")["version"], 2);
     assert_eq!(p.rows("SELECT total FROM daily"), ["12"]);
     assert_eq!(
         p.count("SELECT count(*) FROM daily__data WHERE day = '2026-07-01'"),
@@ -452,4 +446,80 @@ pub fn two_run_due_callers_never_overlap(engine: Engine) {
     assert!(first.wait().unwrap().success());
     let (_, runs) = p.json(&["runs"]);
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+}
+
+fn output<'a>(run: &'a Value, partition: &str) -> &'a Value {
+    run["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["partition"] == partition)
+        .unwrap()
+}
+
+pub fn warn_and_quarantine_publish_fail_run_publishes_nothing(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    reading(&p, "b", -3, "2026-07-01");
+    reading(&p, "c", 995, "2026-07-01");
+    let (code, run) = p.json(RUN);
+    assert_eq!((code, status(&run)), (0, "PUBLISHED"), "{run}");
+    let out = output(&run, "2026-07-01");
+    assert_eq!(out["counters"]["quarantined"], 1);
+    // The warning is recorded, and the data published anyway.
+    let warn = out["quality"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["severity"] == "warn")
+        .unwrap();
+    assert_eq!(warn["passed"], false);
+    assert_eq!(contents(&p), ["2026-07-01|1000|2"]);
+
+    let p = readings_project(engine, "fail run", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    reading(&p, "b", -3, "2026-07-01");
+    let (code, run) = p.json(RUN);
+    assert_eq!((code, status(&run)), (1, "FAILED"), "{run}");
+    assert_eq!(p.count("SELECT count(*) FROM daily"), 0);
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily__data"),
+        0,
+        "staged rows are removed"
+    );
+}
+
+pub fn fail_partition_holds_back_that_partition_only(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "warn");
+    // 06-30 is empty; 07-01 has a row.
+    reading(&p, "a", 5, "2026-07-01");
+    let (code, run) = p.json(RUN);
+    assert_eq!((code, status(&run)), (0, "PUBLISHED"), "{run}");
+    let decisions: Vec<(&str, bool)> = run["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["partition"].as_str().unwrap(),
+                o["published"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(decisions, [("2026-06-30", false), ("2026-07-01", true)]);
+    assert_eq!(p.rows("SELECT day FROM daily"), ["2026-07-01"]);
+}
+
+pub fn replace_keeps_only_the_active_version(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "warn");
+    reading(&p, "a", 5, "2026-07-01");
+    p.json(RUN);
+    reading(&p, "b", 7, "2026-07-01");
+    let (code, _) = p.json(RUN);
+    assert_eq!(code, 0);
+    assert_eq!(p.rows("SELECT total FROM daily"), ["12"]);
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily__data WHERE day = '2026-07-01'"),
+        1
+    );
 }

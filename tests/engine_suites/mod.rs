@@ -330,6 +330,21 @@ macro_rules! engine_suite {
         }
 
         #[test]
+        fn warn_and_quarantine_publish_fail_run_publishes_nothing() {
+            bodies::warn_and_quarantine_publish_fail_run_publishes_nothing(ENGINE);
+        }
+
+        #[test]
+        fn fail_partition_holds_back_that_partition_only() {
+            bodies::fail_partition_holds_back_that_partition_only(ENGINE);
+        }
+
+        #[test]
+        fn replace_keeps_only_the_active_version() {
+            bodies::replace_keeps_only_the_active_version(ENGINE);
+        }
+
+        #[test]
         fn versioned_runs_roll_back_and_are_reported() {
             bodies::versioned_runs_roll_back_and_are_reported(ENGINE);
         }
