@@ -1,7 +1,9 @@
 //! The engine suites (`tests/engine_suites`) on SQLite: crashes injected
 //! at every step of the lifecycle (`BPLC_FAULT`, built with the
-//! `fault-injection` feature), processes racing for one partition, manual
-//! review, versioned publish and rollback, and a resumed backfill.
+//! `fault-injection` feature), SIGINT and SIGTERM sent to a run, processes
+//! racing for one partition and two `run-due` callers, quality routing,
+//! manual review, versioned publish and rollback, the reporting commands,
+//! and a resumed backfill.
 //! `tests/suites_postgres.rs` runs the same tests on PostgreSQL.
 
 #[macro_use]

@@ -523,3 +523,79 @@ pub fn replace_keeps_only_the_active_version(engine: Engine) {
         1
     );
 }
+
+/// Starts the run paused inside its staging transaction, sends it the
+/// signals, and returns its exit code.
+fn signalled(p: &Project, signals: &[&str]) -> i32 {
+    let (mut child, mut stderr) = super::paused(p.path(), RUN, "in-staging:4000");
+    for s in signals {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{s}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+fn last_run(p: &Project) -> Value {
+    let (_, runs) = p.json(&["runs"]);
+    let id = runs.as_array().unwrap().last().unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.json(&["show", &id]).1
+}
+
+fn signal_project(engine: Engine) -> Project {
+    let p = readings_project(engine, "quarantine", "warn");
+    reading(&p, "a", 5, "2026-06-30");
+    reading(&p, "b", 7, "2026-07-01");
+    p
+}
+
+/// SIGINT and SIGTERM stop a run cleanly: the staging transaction rolls
+/// back, the run is recorded FAILED with E0309, its leases are released
+/// and a retry goes ahead.
+pub fn sigint_and_sigterm_record_failed_and_release_the_leases(engine: Engine) {
+    for signal in ["INT", "TERM"] {
+        let p = signal_project(engine);
+        let code = signalled(&p, &[signal]);
+        assert_eq!(code, 1, "SIG{signal}");
+        let run = last_run(&p);
+        assert_eq!(run["status"], "FAILED", "SIG{signal}: {run}");
+        assert!(
+            run["error"].as_str().unwrap().contains("E0309"),
+            "SIG{signal}: {run}"
+        );
+        assert_eq!(
+            p.ledger_count("SELECT count(*) FROM leases"),
+            0,
+            "SIG{signal}"
+        );
+        // Nothing staged survives, nothing was published.
+        assert_eq!(p.count("SELECT count(*) FROM daily__data"), 0);
+        let id = run["run_id"].as_str().unwrap().to_string();
+        let (code, retried) = p.json(&["run", "--retry", &id]);
+        assert_eq!(code, 0, "SIG{signal}: {retried}");
+        assert_eq!(retried["status"], "PUBLISHED");
+    }
+}
+
+/// A second signal exits at once, leaving the run for `bplc recover`.
+pub fn a_second_signal_stops_at_once_and_recover_resolves_the_run(engine: Engine) {
+    let p = signal_project(engine);
+    let code = signalled(&p, &["INT", "INT"]);
+    assert_eq!(code, 130);
+    let run = last_run(&p);
+    assert_eq!(run["status"], "RUNNING", "{run}");
+    assert!(p.ledger_count("SELECT count(*) FROM leases") > 0);
+    let id = run["run_id"].as_str().unwrap().to_string();
+    let (code, recovered) = p.json(&["recover", &id]);
+    assert_eq!(code, 0, "{recovered}");
+    assert_eq!(recovered["status"], "FAILED");
+    assert_eq!(p.ledger_count("SELECT count(*) FROM leases"), 0);
+}

@@ -325,6 +325,16 @@ macro_rules! engine_suite {
         }
 
         #[test]
+        fn sigint_and_sigterm_record_failed_and_release_the_leases() {
+            bodies::sigint_and_sigterm_record_failed_and_release_the_leases(ENGINE);
+        }
+
+        #[test]
+        fn a_second_signal_stops_at_once_and_recover_resolves_the_run() {
+            bodies::a_second_signal_stops_at_once_and_recover_resolves_the_run(ENGINE);
+        }
+
+        #[test]
         fn manual_review_holds_until_approved_or_rejected_and_keeps_its_lease() {
             bodies::manual_review_holds_until_approved_or_rejected_and_keeps_its_lease(ENGINE);
         }
