@@ -599,3 +599,34 @@ pub fn a_second_signal_stops_at_once_and_recover_resolves_the_run(engine: Engine
     assert_eq!(recovered["status"], "FAILED");
     assert_eq!(p.ledger_count("SELECT count(*) FROM leases"), 0);
 }
+
+/// The same backfill command repeated without `--as-of` after a failure
+/// is the same backfill (the ledger finds the unfinished one and its
+/// processing time), resumed; once complete, it is a new one.
+pub fn repeating_a_backfill_without_as_of_resumes_it(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "warn");
+    for (id, day) in [("a", "2026-07-01"), ("b", "2026-07-02")] {
+        reading(&p, id, 5, day);
+    }
+    let backfill = [
+        "backfill",
+        "--from",
+        "readings",
+        "--range",
+        "2026-07-01..2026-07-02",
+        "--mode",
+        "replace",
+    ];
+    let (code, first) = p.json_with(&backfill, &[("BPLC_FAULT", "fail:daily:2026-07-02")]);
+    assert_eq!(code, 1, "{first}");
+    let (code, again) = p.json(&backfill);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["resumed"], true, "{again}");
+    assert_eq!(again["backfill_id"], first["backfill_id"]);
+    assert_eq!(again["as_of"], first["as_of"]);
+    // The default processing time has whole seconds.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (_, third) = p.json(&backfill);
+    assert_eq!(third["resumed"], false, "{third}");
+    assert_ne!(third["backfill_id"], first["backfill_id"]);
+}

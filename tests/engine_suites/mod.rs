@@ -370,6 +370,11 @@ macro_rules! engine_suite {
         }
 
         #[test]
+        fn repeating_a_backfill_without_as_of_resumes_it() {
+            bodies::repeating_a_backfill_without_as_of_resumes_it(ENGINE);
+        }
+
+        #[test]
         fn a_failed_backfill_resumes_where_it_stopped() {
             bodies::a_failed_backfill_resumes_where_it_stopped(ENGINE);
         }
