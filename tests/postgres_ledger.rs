@@ -8,8 +8,6 @@
 #[macro_use]
 mod engine_suites;
 
-use std::process::Command;
-
 use engine_suites::bodies::{reading, readings_project, AS_OF};
 use engine_suites::{server_url, Engine, Project};
 
@@ -186,11 +184,8 @@ fn a_ledger_connection_killed_mid_run_is_e0368_and_recoverable() {
 
 #[test]
 fn landing_folders_need_a_ledger_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let from =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/enforcement_landing");
-    copy(&from, dir.path());
-    let toml = dir.path().join("bpl.toml");
+    let p = engine_suites::runtime_support::Project::example("enforcement_landing");
+    let toml = p.path().join("bpl.toml");
     let text = std::fs::read_to_string(&toml).unwrap().replace(
         "ledger = \"${BPL_DATA:-target}/ledger.sqlite\"",
         "ledger = \"postgres\"",
@@ -201,34 +196,13 @@ fn landing_folders_need_a_ledger_file() {
         format!("{text}\n[postgres]\nledger_schema = \"{schema}\"\n"),
     )
     .unwrap();
-    let out = Command::new(assert_cmd::cargo::cargo_bin("bplc"))
-        .args(["ingest", "--project"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let (code, _, err) = p.text(&["ingest"]);
+    assert_ne!(code, 0, "{err}");
     assert!(
         err.contains("E0369") && err.contains("ledger.sqlite"),
         "{err}"
     );
     let _ = client().batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-}
-
-fn copy(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() == "target" {
-                continue;
-            }
-            std::fs::create_dir_all(&target).unwrap();
-            copy(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Four processes' first opens of one new ledger at once: the schema is

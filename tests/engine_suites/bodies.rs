@@ -307,6 +307,13 @@ pub fn versioned_runs_roll_back_and_are_reported(engine: Engine) {
     assert!(err.contains("E0304"), "{err}");
 }
 
+/// `bplc backfill` of the readings over `range`, replacing what is there.
+fn replace_backfill(range: &str) -> Vec<&str> {
+    vec![
+        "backfill", "--from", "readings", "--range", range, "--mode", "replace",
+    ]
+}
+
 /// A backfill stopped by a failing partition is resumed by the same
 /// command: what it finished is not run again, the rest is published.
 pub fn a_failed_backfill_resumes_where_it_stopped(engine: Engine) {
@@ -318,17 +325,8 @@ pub fn a_failed_backfill_resumes_where_it_stopped(engine: Engine) {
     ] {
         reading(&p, id, 5, day);
     }
-    let backfill = [
-        "backfill",
-        "--from",
-        "readings",
-        "--range",
-        "2026-07-01..2026-07-03",
-        "--mode",
-        "replace",
-        "--as-of",
-        "2026-07-04",
-    ];
+    let mut backfill = replace_backfill("2026-07-01..2026-07-03");
+    backfill.extend(["--as-of", "2026-07-04"]);
     let (code, first) = p.json_with(&backfill, &[("BPLC_FAULT", "fail:daily:2026-07-02")]);
     assert_eq!(code, 1, "{first}");
     assert_eq!(first["status"], "incomplete", "{first}");
@@ -608,15 +606,7 @@ pub fn repeating_a_backfill_without_as_of_resumes_it(engine: Engine) {
     for (id, day) in [("a", "2026-07-01"), ("b", "2026-07-02")] {
         reading(&p, id, 5, day);
     }
-    let backfill = [
-        "backfill",
-        "--from",
-        "readings",
-        "--range",
-        "2026-07-01..2026-07-02",
-        "--mode",
-        "replace",
-    ];
+    let backfill = replace_backfill("2026-07-01..2026-07-02");
     let (code, first) = p.json_with(&backfill, &[("BPLC_FAULT", "fail:daily:2026-07-02")]);
     assert_eq!(code, 1, "{first}");
     let (code, again) = p.json(&backfill);
