@@ -41,6 +41,16 @@ fn contents(p: &Project) -> Vec<String> {
     p.rows("SELECT day, total, n FROM daily")
 }
 
+/// The states a run went through, from `bplc show RUN --format json`.
+fn transition_states(shown: &Value) -> Vec<&str> {
+    shown["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect()
+}
+
 fn checksums(run: &Value) -> Vec<String> {
     run["outputs"]
         .as_array()
@@ -115,12 +125,7 @@ pub fn crash_at(engine: Engine, point: &str, decision: &str) {
     );
     // The ledger tells the truth: the crash and the decision are recorded.
     let (_, shown) = p.json(&["show", &id]);
-    let states: Vec<&str> = shown["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["status"].as_str().unwrap())
-        .collect();
+    let states = transition_states(&shown);
     assert!(states.contains(&"UNKNOWN"), "{states:?}");
     assert_eq!(shown["recovery"], decision);
     // The quarantined row is recorded once per attempt that staged it.
@@ -284,12 +289,7 @@ pub fn versioned_runs_roll_back_and_are_reported(engine: Engine) {
     assert_eq!(ids, ["run-000001", "run-000002", "run-000003"]);
     let (code, shown) = p.json(&["show", "run-000001"]);
     assert_eq!(code, 0, "{shown}");
-    let states: Vec<&str> = shown["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["status"].as_str().unwrap())
-        .collect();
+    let states = transition_states(&shown);
     assert_eq!(states.first(), Some(&"PLANNED"), "{states:?}");
     assert_eq!(states.last(), Some(&"PUBLISHED"), "{states:?}");
     let (code, text, _) = p.text(&["show", "run-000001"]);
