@@ -531,12 +531,14 @@ fn a_file_deleted_between_discovery_and_read_is_a_coded_error() {
     let found = bplc::ingest::discover::discover(p.path(), glob).unwrap();
     assert_eq!(found.matched.len(), 2);
     std::fs::remove_file(p.path().join("landing/events/b.csv")).unwrap();
-    let warehouse = rusqlite::Connection::open_in_memory().unwrap();
+    let warehouse_path = p.path().join("warehouse-of-this-test.sqlite");
+    let mut warehouse =
+        bplc::runtime::engine::sqlite::intake::SqliteIntake::open(&warehouse_path).unwrap();
     let ledger = rusqlite::Connection::open_in_memory().unwrap();
     let mut progress = |_: bplc::ingest::Progress<'_>| {};
     let mut ingest = bplc::ingest::Ingest {
         root: p.path(),
-        warehouse: &warehouse,
+        warehouse: &mut warehouse,
         ledger: &ledger,
         seen_at: "2026-06-01 12:00:00".into(),
         progress: &mut progress,
@@ -549,7 +551,8 @@ fn a_file_deleted_between_discovery_and_read_is_a_coded_error() {
         "{err}"
     );
     // The file read before it stays ingested; nothing of the deleted one.
-    let n: i64 = warehouse
+    let n: i64 = rusqlite::Connection::open(&warehouse_path)
+        .unwrap()
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 2);

@@ -11,24 +11,17 @@
 
 use std::path::Path;
 
-use rusqlite::types::{Value, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::Digest;
 
 use crate::diagnostic::codes;
+use crate::runtime::engine::intake::{Intake, SeedLoad};
+use crate::runtime::engine::Value;
 use crate::runtime::RuntimeError;
 use crate::semantic::hir::Decl;
 use crate::semantic::T;
-use crate::sql::types::{ident, table_ref};
-
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _bpl_seeds (
-    reference TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    loaded_at TEXT NOT NULL
-)";
 
 /// What loading one seed did.
 #[derive(Debug, Clone, Serialize)]
@@ -54,18 +47,6 @@ fn error(message: String, help: String) -> RuntimeError {
     }
 }
 
-/// The hash last loaded for a seed reference, if any.
-pub fn loaded_hash(conn: &Connection, reference: &str) -> Result<Option<String>, RuntimeError> {
-    conn.execute_batch(SCHEMA).map_err(RuntimeError::sql)?;
-    conn.query_row(
-        "SELECT hash FROM _bpl_seeds WHERE reference = ?1",
-        [reference],
-        |r| r.get(0),
-    )
-    .optional()
-    .map_err(RuntimeError::sql)
-}
-
 /// The version a run records for a reference loaded from a seed:
 /// `sha256:` and the first 12 digits of its content hash. `None` for a
 /// reference that is not a loaded seed.
@@ -80,11 +61,19 @@ pub fn version(conn: &Connection, reference: &str) -> Result<Option<String>, Run
     if !exists {
         return Ok(None);
     }
-    Ok(loaded_hash(conn, reference)?.map(|h| format!("sha256:{}", &h[..h.len().min(12)])))
+    let hash: Option<String> = conn
+        .query_row(
+            "SELECT hash FROM _bpl_seeds WHERE reference = ?1",
+            [reference],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(RuntimeError::sql)?;
+    Ok(hash.map(|h| format!("sha256:{}", &h[..h.len().min(12)])))
 }
 
 /// Loads a seed reference's file if its content changed since last loaded.
-pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, RuntimeError> {
+pub fn load(root: &Path, w: &mut dyn Intake, d: &Decl) -> Result<SeedReport, RuntimeError> {
     let path = d.access.seed.as_deref().expect("a seed reference");
     let bytes = std::fs::read(root.join(path)).map_err(|e| {
         error(
@@ -93,7 +82,7 @@ pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, Runt
         )
     })?;
     let hash = format!("{:x}", sha2::Sha256::digest(&bytes));
-    let previous = loaded_hash(conn, &d.name)?;
+    let previous = w.seed_hash(&d.name)?;
     let mut report = SeedReport {
         reference: d.name.clone(),
         path: path.to_string(),
@@ -103,23 +92,11 @@ pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, Runt
         previous: None,
     };
     if previous.as_deref() == Some(hash.as_str()) {
-        report.rows = conn
-            .query_row(
-                &format!("SELECT count(*) FROM {}", table_ref(&d.table)),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(RuntimeError::sql)?;
+        report.rows = w.count(&d.table)?;
         return Ok(report);
     }
     let rows = parse(path, &bytes, d)?;
-    let taken: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)",
-            [&d.table],
-            |r| r.get(0),
-        )
-        .map_err(RuntimeError::sql)?;
+    let taken = !w.columns(&d.table)?.is_empty();
     if taken && previous.is_none() {
         return Err(error(
             format!(
@@ -129,43 +106,22 @@ pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, Runt
             format!("name another table for the seed (`table \"{}_seed\"`), or drop the existing one", d.table),
         ));
     }
-    let tx = conn.unchecked_transaction().map_err(RuntimeError::sql)?;
-    let t = table_ref(&d.table);
-    let names: Vec<String> = d.columns.iter().map(|c| ident(&c.name)).collect();
-    tx.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {t}; CREATE TABLE {t} ({});",
-        d.columns
-            .iter()
-            .map(|c| format!(
-                "{} {}",
-                ident(&c.name),
-                crate::runtime::engine::sqlite::dialect::sqlite_type(&c.ty.t)
-            ))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-    .map_err(RuntimeError::sql)?;
-    {
-        let marks: Vec<String> = (1..=names.len()).map(|k| format!("?{k}")).collect();
-        let mut insert = tx
-            .prepare(&format!(
-                "INSERT INTO {t} ({}) VALUES ({})",
-                names.join(", "),
-                marks.join(", ")
-            ))
-            .map_err(RuntimeError::sql)?;
-        for row in &rows {
-            insert
-                .execute(rusqlite::params_from_iter(row.iter()))
-                .map_err(RuntimeError::sql)?;
-        }
-    }
-    tx.execute(
-        "INSERT OR REPLACE INTO _bpl_seeds (reference, path, hash, rows, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![d.name, path, hash, rows.len() as i64, crate::runtime::now()],
-    )
-    .map_err(RuntimeError::sql)?;
-    tx.commit().map_err(RuntimeError::sql)?;
+    let columns: Vec<(String, T)> = d
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.ty.t.clone()))
+        .collect();
+    w.replace_seed(
+        &SeedLoad {
+            reference: &d.name,
+            table: &d.table,
+            columns: &columns,
+            path,
+            hash: &hash,
+            loaded_at: &crate::runtime::now(),
+        },
+        &rows,
+    )?;
     report.outcome = if previous.is_some() {
         "changed"
     } else {
@@ -254,6 +210,7 @@ fn parse(path: &str, bytes: &[u8], d: &Decl) -> Result<Vec<Vec<Value>>, RuntimeE
 }
 
 fn typed(t: &T, text: &str) -> Option<Value> {
+    use rusqlite::types::Value as V;
     match (crate::sql::boundary::kind_name(t), t) {
         ("enum", T::Enum(variants)) => variants
             .iter()
@@ -263,19 +220,26 @@ fn typed(t: &T, text: &str) -> Option<Value> {
         (kind, _) => crate::runtime::engine::sqlite::functions::convert(
             ValueRef::Text(text.as_bytes()),
             kind,
-        ),
+        )
+        .map(|v| match v {
+            V::Null => Value::Null,
+            V::Integer(i) => Value::Integer(i),
+            V::Real(f) => Value::Real(f),
+            V::Text(t) => Value::Text(t),
+            V::Blob(b) => Value::Blob(b),
+        }),
     }
 }
 
 /// A run's pinned seed bindings hold the pinned content: the hash of the
 /// loaded seed starts with the pinned version.
 pub fn check_pin(
-    conn: &Connection,
+    w: &mut dyn Intake,
     d: &Decl,
     pinned: &str,
     alias: &str,
 ) -> Result<(), RuntimeError> {
-    let hash = loaded_hash(conn, &d.name)?.unwrap_or_default();
+    let hash = w.seed_hash(&d.name)?.unwrap_or_default();
     if !pinned.is_empty() && hash.starts_with(pinned) {
         return Ok(());
     }

@@ -17,6 +17,7 @@ pub mod client;
 pub mod dialect;
 pub mod identity;
 mod inspect;
+pub mod intake;
 pub mod load;
 mod publish;
 mod stage;

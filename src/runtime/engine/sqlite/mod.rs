@@ -12,6 +12,7 @@ pub mod dialect;
 pub mod functions;
 pub mod identity;
 mod inputs;
+pub mod intake;
 mod inspect;
 pub mod layout;
 pub mod load;
