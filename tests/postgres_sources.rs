@@ -40,6 +40,7 @@ fn on_engine(p: &Project, engine: &str, schema: &str) {
         text.push_str(&format!("\n[postgres]\nschema = \"{schema}\"\n"));
     }
     std::fs::write(&toml, text).unwrap();
+    std::fs::create_dir_all(p.path().join("target")).unwrap();
 }
 
 fn ok(p: &Project, args: &[&str]) -> Value {
@@ -110,4 +111,127 @@ fn the_landing_example_gives_the_same_results_on_both_engines() {
         assert_eq!(a, b, "SQLite (left) and PostgreSQL (right) differ");
     }
     assert_eq!(lite.len(), pg.len());
+}
+
+const OTHER_SCHEMA: &str = r#"source events {
+  table "SCHEMA.events"
+  columns {
+    event_id: string
+    amount: int
+    event_time: timestamp
+  }
+  key event_id
+  clock event = event_time
+  snapshot by event_time
+}
+
+dataset daily {
+  version 1
+  partition by day: date
+  publish replace
+  input ev = events by event clock where to_date(event_time, "UTC") == p
+  compute {
+    from ev
+    group by day = p {
+      n = row_count()
+      total = sum(ev.amount)
+    }
+  }
+}
+"#;
+
+fn other_schema_project(raw: &str, own: &str) -> Project {
+    let p = Project::new(&[("specs.bpl", &OTHER_SCHEMA.replace("SCHEMA", raw))]);
+    on_engine(&p, "postgres", own);
+    p
+}
+
+fn run_daily(p: &Project, env: &[(&str, &str)]) -> (i32, Value) {
+    p.json_with(
+        &["run", "daily", "--date", "2026-06-01", "--as-of", "2026-06-02"],
+        env,
+    )
+}
+
+fn error_code(v: &Value) -> String {
+    v["error"]["code"].as_str().unwrap_or_default().to_string()
+}
+
+/// A source naming a table of another schema reads it where it is: the
+/// run counts its rows, and the schema holds afterwards exactly what it
+/// held before. A schema or table that is not there, or that the role may
+/// not read, is each a coded error.
+#[test]
+fn a_table_of_another_schema_is_read_and_never_written() {
+    let url = server_url();
+    let mut c = client();
+    c.batch_execute(
+        "DROP SCHEMA IF EXISTS t_src_raw CASCADE; CREATE SCHEMA t_src_raw;
+         CREATE TABLE t_src_raw.events (event_id text, amount bigint, event_time text);
+         INSERT INTO t_src_raw.events VALUES ('e1', 10, '2026-06-01 10:00:00'),
+           ('e2', 20, '2026-06-01 11:00:00'), ('e3', 5, '2026-06-02 09:00:00');",
+    )
+    .unwrap();
+    let p = other_schema_project("t_src_raw", "t_src_own");
+    let (code, v) = run_daily(&p, &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["outputs"][0]["counters"]["input"], 2, "{v}");
+    let tables: Vec<String> = c
+        .query(
+            "SELECT CAST(table_name AS text) FROM information_schema.tables WHERE table_schema = 't_src_raw'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(tables, ["events"]);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM t_src_raw.events", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+
+    let (code, v) = run_daily(&other_schema_project("t_src_nowhere", "t_src_own2"), &[]);
+    assert_eq!((code, error_code(&v).as_str()), (1, "E0388"), "{v}");
+    c.batch_execute("DROP SCHEMA IF EXISTS t_src_empty CASCADE; CREATE SCHEMA t_src_empty; CREATE TABLE t_src_empty.event_log (x text);")
+        .unwrap();
+    let (code, v) = run_daily(&other_schema_project("t_src_empty", "t_src_own3"), &[]);
+    assert_eq!((code, error_code(&v).as_str()), (1, "E0389"), "{v}");
+    assert!(v.to_string().contains("`event_log`"), "{v}");
+
+    // A role of its own, owning its project's schema, with no grant on
+    // the other schema; then USAGE without SELECT; then both.
+    c.batch_execute(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bplc_src_user') \
+         THEN CREATE ROLE bplc_src_user LOGIN; END IF; END $$; \
+         DROP SCHEMA IF EXISTS t_src_own4 CASCADE; \
+         CREATE SCHEMA t_src_own4 AUTHORIZATION bplc_src_user; \
+         REVOKE ALL ON SCHEMA t_src_raw FROM bplc_src_user; \
+         REVOKE ALL ON t_src_raw.events FROM bplc_src_user;",
+    )
+    .unwrap();
+    let user = url.replacen("bplc@", "bplc_src_user@", 1);
+    let as_user = [("BPLC_POSTGRES_URL", user.as_str())];
+    let p = Project::new(&[("specs.bpl", &OTHER_SCHEMA.replace("SCHEMA", "t_src_raw"))]);
+    let toml = p.path().join("bpl.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{text}engine = \"postgres\"\n[postgres]\nschema = \"t_src_own4\"\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(p.path().join("target")).unwrap();
+    let (code, v) = run_daily(&p, &as_user);
+    assert_eq!((code, error_code(&v).as_str()), (1, "E0390"), "{v}");
+    assert!(v.to_string().contains("GRANT USAGE ON SCHEMA"), "{v}");
+    c.batch_execute("GRANT USAGE ON SCHEMA t_src_raw TO bplc_src_user")
+        .unwrap();
+    let (code, v) = run_daily(&p, &as_user);
+    assert_eq!((code, error_code(&v).as_str()), (1, "E0390"), "{v}");
+    assert!(v.to_string().contains("may not read it"), "{v}");
+    c.batch_execute("GRANT SELECT ON t_src_raw.events TO bplc_src_user")
+        .unwrap();
+    let (code, v) = run_daily(&p, &as_user);
+    assert_eq!(code, 0, "{v}");
 }

@@ -75,6 +75,15 @@ pub fn version(conn: &Connection, reference: &str) -> Result<Option<String>, Run
 /// Loads a seed reference's file if its content changed since last loaded.
 pub fn load(root: &Path, w: &mut dyn Intake, d: &Decl) -> Result<SeedReport, RuntimeError> {
     let path = d.access.seed.as_deref().expect("a seed reference");
+    if let Some((other, _)) = d.table.split_once('.') {
+        return Err(error(
+            format!(
+                "the seed `{path}` of `{}` would be loaded into `{}`, a table of `{other}`, which bplc reads and never writes",
+                d.name, d.table
+            ),
+            "remove the `table` clause, or name a table of the warehouse's own: a seed is loaded there".into(),
+        ));
+    }
     let bytes = std::fs::read(root.join(path)).map_err(|e| {
         error(
             format!("the seed `{path}` of `{}` cannot be read: {e}", d.name),

@@ -19,6 +19,7 @@ pub mod identity;
 mod inspect;
 pub mod intake;
 pub mod load;
+mod other_schema;
 mod publish;
 mod stage;
 mod storage;

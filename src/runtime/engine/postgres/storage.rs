@@ -133,6 +133,10 @@ impl PostgresEngine {
                 }
                 continue;
             }
+            if let Some((schema, table)) = t.table.split_once('.') {
+                let kind = t.kind.keyword();
+                super::other_schema::check(&mut self.client, kind, &t.decl, schema, table)?;
+            }
             let found = self.columns_of(&t.table)?;
             if found.is_empty() {
                 return Err(RuntimeError::MissingInput(format!(
