@@ -241,20 +241,29 @@ e4,7,2026-06-01 13:00:00\n",
     assert_eq!(bad[0]["reason"], "4 field(s), but the header has 3");
     assert_eq!(bad[0]["text"], "e3,5,2026-06-01 12:00:00,surplus");
 
-    // `ten` is not an int: the run's typed input boundary quarantines it.
+    // `ten` is not an int: the run's typed input boundary quarantines it;
+    // the ragged line is a bad row of the run too, in the partition its
+    // fields name. Both say their file and line, in the run's quarantine
+    // and in `bplc show`.
     let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
     assert_eq!(c, 0, "{v}");
-    assert_eq!(counters(&v)["quarantined"], 1, "{v}");
+    assert_eq!(counters(&v)["quarantined"], 2, "{v}");
     assert_eq!(counters(&v)["accepted"], 2, "{v}");
-    let reasons: Vec<String> = rusqlite::Connection::open(p.ledger_path())
-        .unwrap()
-        .prepare("SELECT reason FROM quarantine")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(reasons, vec![s("amount: 'ten' is not a valid int")]);
+    assert_eq!(counters(&v)["input"], 4, "{v}");
+    let reasons = p.ledger_texts("SELECT reason FROM quarantine ORDER BY reason");
+    assert_eq!(
+        reasons,
+        [
+            "landing/events/2026-06-01.csv:3: amount: 'ten' is not a valid int",
+            "landing/events/2026-06-01.csv:4: 4 field(s), but the header has 3",
+        ]
+    );
+    let (c, out, _) = p.text(&["quarantine", v["run_id"].as_str().unwrap()]);
+    assert_eq!(c, 0, "{out}");
+    assert!(
+        out.contains("2026-06-01  typed_input  landing/events/2026-06-01.csv:4: 4 field(s), but the header has 3"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -508,11 +517,24 @@ not json
     assert_eq!(bad[1].0, 5);
     assert!(bad[1].1.starts_with("not JSON"), "{bad:?}");
     assert_eq!(bad[2], (6, s("not a JSON object")));
-    // 2.5 is not an int, and e4 has no amount: both bad rows of the run.
+    // 2.5 is not an int, and e4 has no amount: both bad rows of the run;
+    // so is e3's line, whose event time places it in the partition. The
+    // two lines that are not objects name no partition: they stay in the
+    // ingestion ledger only.
     let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
     assert_eq!(c, 0, "{v}");
     assert_eq!(counters(&v)["accepted"], 1, "{v}");
-    assert_eq!(counters(&v)["quarantined"], 2, "{v}");
+    assert_eq!(counters(&v)["quarantined"], 3, "{v}");
+    let mut reasons = p.ledger_texts("SELECT reason FROM quarantine");
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "landing/events/a.jsonl:3: amount: 2.5 is not a valid int",
+            "landing/events/a.jsonl:4: amount: an array, not a value",
+            "landing/events/a.jsonl:7: amount: null in a column that may not be null",
+        ]
+    );
 }
 
 #[test]

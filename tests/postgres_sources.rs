@@ -50,7 +50,8 @@ fn ok(p: &Project, args: &[&str]) -> Value {
 }
 
 /// Per run: the dataset, each partition's counters, checksum and
-/// decision, and each binding's version and checksum.
+/// decision, each quarantined row's reason (a landing file's bad rows with
+/// their file and line), and each binding's version and checksum.
 fn results(p: &Project) -> Vec<String> {
     let mut out = Vec::new();
     for run in ok(p, &["runs"]).as_array().unwrap() {
@@ -59,6 +60,13 @@ fn results(p: &Project) -> Vec<String> {
             out.push(format!(
                 "{} {} counters={} checksum={} decision={}",
                 show["dataset"], o["partition"], o["counters"], o["checksum"], o["decision"]
+            ));
+        }
+        let quarantined = ok(p, &["quarantine", run["run_id"].as_str().unwrap()]);
+        for q in quarantined["quarantined"].as_array().into_iter().flatten() {
+            out.push(format!(
+                "{} quarantined {} {} {}",
+                show["dataset"], q["partition"], q["rule"], q["reason"]
             ));
         }
         for b in show["bindings"].as_array().into_iter().flatten() {
@@ -102,6 +110,13 @@ fn the_landing_example_gives_the_same_results_on_both_engines() {
         ]);
         let mut result = results(&p);
         assert!(result.len() > 20, "{engine}: {backfill}\n{result:#?}");
+        // The line cut short in 2026-06-07.csv is a bad row of its day.
+        assert!(
+            result
+                .iter()
+                .any(|r| r.contains("quarantined") && r.contains("2026-06-07.csv:")),
+            "{engine}: {result:#?}"
+        );
         result.push(format!("backfill exit {code}"));
         result.push(format!("ingested {files}"));
         seen.push(result);

@@ -302,8 +302,20 @@ impl Ingest<'_> {
                         })?;
                     }
                     Some(b) if fails => return Err(refused(d, f, &b)),
+                    // Loaded as a bad row: a run reading the partition its
+                    // readable values name quarantines it with the run's
+                    // other bad rows.
                     Some(b) => {
                         bad += 1;
+                        let mut values = stored(line.values, &kinds);
+                        if arrival.is_some() {
+                            values.push(seen.clone());
+                        }
+                        push(FileRow {
+                            values,
+                            line: line.number,
+                            malformed: Some(b.reason.clone()),
+                        })?;
                         if kept.len() < BAD_ROWS_KEPT {
                             kept.push(b);
                         }

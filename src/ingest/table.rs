@@ -17,6 +17,7 @@ pub fn prepare(
     table: &str,
     columns: &[String],
 ) -> Result<(), RuntimeError> {
+    w.create_files_table()?;
     let found = w.columns(table)?;
     if found.is_empty() {
         return w.create_file_table(table, columns);

@@ -68,6 +68,9 @@ pub trait Intake {
     /// Creates a file source's table: the declared columns, untyped where
     /// the engine allows it (text otherwise), and bplc's [`FILE_COLUMNS`].
     fn create_file_table(&mut self, table: &str, columns: &[String]) -> Result<(), RuntimeError>;
+    /// Creates `_bpl_files` if missing: runs read it for their bad rows'
+    /// origins, from warehouses filled before it was kept too.
+    fn create_files_table(&mut self) -> Result<(), RuntimeError>;
     /// Adds a column to a file source's table (a declaration that gained
     /// one, or a table made before bplc kept lines).
     fn add_column(&mut self, table: &str, column: &str) -> Result<(), RuntimeError>;

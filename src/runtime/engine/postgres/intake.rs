@@ -107,6 +107,10 @@ impl Intake for PostgresIntake {
         ))
     }
 
+    fn create_files_table(&mut self) -> Result<(), RuntimeError> {
+        self.batch(FILES_TABLE)
+    }
+
     fn add_column(&mut self, table: &str, column: &str) -> Result<(), RuntimeError> {
         let ty = match column {
             "_bpl_line" => "bigint",

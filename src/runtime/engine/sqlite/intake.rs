@@ -65,6 +65,12 @@ impl Intake for SqliteIntake {
             .map_err(RuntimeError::sql)
     }
 
+    fn create_files_table(&mut self) -> Result<(), RuntimeError> {
+        self.conn
+            .execute_batch(FILES_TABLE)
+            .map_err(RuntimeError::sql)
+    }
+
     fn add_column(&mut self, table: &str, column: &str) -> Result<(), RuntimeError> {
         self.conn
             .execute_batch(&format!(
