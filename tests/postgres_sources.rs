@@ -163,7 +163,14 @@ fn other_schema_project(raw: &str, own: &str) -> Project {
 
 fn run_daily(p: &Project, env: &[(&str, &str)]) -> (i32, Value) {
     p.json_with(
-        &["run", "daily", "--date", "2026-06-01", "--as-of", "2026-06-02"],
+        &[
+            "run",
+            "daily",
+            "--date",
+            "2026-06-01",
+            "--as-of",
+            "2026-06-02",
+        ],
         env,
     )
 }

@@ -45,6 +45,20 @@ dataset above_target {{
     }}
   }}
 }}
+
+/// Downstream of the seed, through `above_target`.
+dataset above_total {{
+  version 1
+  partition by day: date
+  publish replace
+  input a = above_target where day == p
+  compute {{
+    from a
+    group by day = p {{
+      n = sum(a.above)
+    }}
+  }}
+}}
 "#
     )
 }
@@ -165,5 +179,105 @@ fn a_seed_value_not_of_its_type_is_an_error_and_nothing_is_loaded() {
         (c, v["error"]["code"].clone()),
         (1, Value::from("E0317")),
         "{v}"
+    );
+}
+
+/// Each partition's state and its stale causes' `via`, by dataset.
+fn states(p: &Project) -> Vec<String> {
+    let (c, v) = p.json(&["status", "--as-of", "2026-06-02T00:30:00Z"]);
+    assert!(c == 0 || c == 1, "{v}");
+    let mut out = Vec::new();
+    for d in v["datasets"].as_array().unwrap() {
+        for part in d["partitions"].as_array().unwrap() {
+            let via: Vec<String> = part["stale_because"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{}:{}",
+                        c["via"].as_str().unwrap(),
+                        c["upstream"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "{} {} {} {}",
+                d["dataset"].as_str().unwrap(),
+                part["partition"].as_str().unwrap(),
+                part["state"].as_str().unwrap(),
+                via.join(",")
+            ));
+        }
+    }
+    out
+}
+
+/// Editing a seed's file makes stale every partition that read the old
+/// content, and those downstream of them, before any run reads it; the
+/// plan from the seed reaches the same partitions; a run reading the new
+/// content makes its partition fresh again.
+#[test]
+fn a_changed_seed_makes_what_read_it_stale_and_plans_its_recompute() {
+    let p = project(r#"latest because "reviewed in the repository""#);
+    let (c, v) = run(&p);
+    assert_eq!(c, 0, "{v}");
+    let (c, v) = p.json(&[
+        "run",
+        "above_total",
+        "--date",
+        "2026-06-01",
+        "--as-of",
+        "2026-06-02T00:00:00Z",
+    ]);
+    assert_eq!(c, 0, "{v}");
+    assert_eq!(
+        states(&p),
+        [
+            "above_target 2026-06-01 fresh ",
+            "above_total 2026-06-01 fresh "
+        ]
+    );
+
+    std::fs::write(
+        p.path().join("seeds/targets.csv"),
+        "region,target\nnorth,5\nsouth,10\n",
+    )
+    .unwrap();
+    assert_eq!(
+        states(&p),
+        [
+            "above_target 2026-06-01 stale seed:targets",
+            "above_total 2026-06-01 stale seed:targets"
+        ]
+    );
+    let (c, out, _) = p.text(&["status", "--as-of", "2026-06-02T00:30:00Z"]);
+    assert!(c == 0 || c == 1, "{out}");
+    assert!(out.contains("seed targets changed: sha256:"), "{out}");
+
+    let (c, v) = p.json(&["plan-backfill", "--from", "targets"]);
+    assert_eq!(c, 0, "{v}");
+    let planned: Vec<&str> = v["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["dataset"].as_str().unwrap())
+        .collect();
+    assert!(
+        planned.contains(&"above_target") && planned.contains(&"above_total"),
+        "{v}"
+    );
+
+    // A run reads (and loads) the new content: its partition is fresh;
+    // the one downstream is still stale, by the seed and by its input
+    // published again.
+    let (c, v) = run(&p);
+    assert_eq!(c, 0, "{v}");
+    assert_eq!(
+        states(&p),
+        [
+            "above_target 2026-06-01 fresh ",
+            "above_total 2026-06-01 stale input:above_target,seed:targets"
+        ]
     );
 }

@@ -72,6 +72,21 @@ pub fn version(conn: &Connection, reference: &str) -> Result<Option<String>, Run
     Ok(hash.map(|h| format!("sha256:{}", &h[..h.len().min(12)])))
 }
 
+/// The version each seed's file in the project holds now, as runs record
+/// it (`sha256:` and 12 digits): what `status` compares with the versions
+/// runs read. A seed that cannot be read is left out (loading it says why).
+pub fn versions_now(root: &Path, program: &crate::semantic::hir::Program) -> Vec<(String, String)> {
+    program
+        .decls
+        .iter()
+        .filter_map(|d| {
+            let bytes = std::fs::read(root.join(d.access.seed.as_deref()?)).ok()?;
+            let hash = format!("{:x}", sha2::Sha256::digest(&bytes));
+            Some((d.name.clone(), format!("sha256:{}", &hash[..12])))
+        })
+        .collect()
+}
+
 /// Loads a seed reference's file if its content changed since last loaded.
 pub fn load(root: &Path, w: &mut dyn Intake, d: &Decl) -> Result<SeedReport, RuntimeError> {
     let path = d.access.seed.as_deref().expect("a seed reference");

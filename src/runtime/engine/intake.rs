@@ -86,7 +86,11 @@ pub trait Intake {
     fn count(&mut self, table: &str) -> Result<i64, RuntimeError>;
     /// Replaces a seed's table with `rows` and records its hash, in one
     /// transaction.
-    fn replace_seed(&mut self, seed: &SeedLoad<'_>, rows: &[Vec<Value>]) -> Result<(), RuntimeError>;
+    fn replace_seed(
+        &mut self,
+        seed: &SeedLoad<'_>,
+        rows: &[Vec<Value>],
+    ) -> Result<(), RuntimeError>;
 }
 
 /// The bookkeeping tables of ingestion in the warehouse, in SQL both

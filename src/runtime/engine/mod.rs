@@ -399,7 +399,9 @@ impl Warehouse {
     /// Opens the warehouse for ingestion: landing files and seeds.
     pub fn intake(&self) -> Result<Box<dyn intake::Intake>, RuntimeError> {
         match self {
-            Warehouse::Sqlite { path, .. } => Ok(Box::new(sqlite::intake::SqliteIntake::open(path)?)),
+            Warehouse::Sqlite { path, .. } => {
+                Ok(Box::new(sqlite::intake::SqliteIntake::open(path)?))
+            }
             #[cfg(feature = "postgres")]
             Warehouse::Postgres { url_env, schema } => Ok(Box::new(
                 postgres::intake::PostgresIntake::open(url_env, schema)?,

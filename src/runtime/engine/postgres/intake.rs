@@ -12,7 +12,7 @@ use postgres::Client;
 
 use super::client::{literal, query_error};
 use crate::runtime::engine::intake::{
-    Fill, FileLoad, FileRow, Intake, SeedLoad, CURRENT, FILES_TABLE, SEEDS_TABLE,
+    FileLoad, FileRow, Fill, Intake, SeedLoad, CURRENT, FILES_TABLE, SEEDS_TABLE,
 };
 use crate::runtime::engine::Value;
 use crate::runtime::RuntimeError;
@@ -96,7 +96,10 @@ impl Intake for PostgresIntake {
     }
 
     fn create_file_table(&mut self, table: &str, columns: &[String]) -> Result<(), RuntimeError> {
-        let cols: Vec<String> = columns.iter().map(|c| format!("{} text", ident(c))).collect();
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{} text", ident(c)))
+            .collect();
         self.batch(&format!(
             "CREATE TABLE {t} ({cols}, _bpl_file bigint NOT NULL, _bpl_until bigint NOT NULL DEFAULT {CURRENT},
                _bpl_line bigint, _bpl_malformed text);

@@ -9,7 +9,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::dialect::sqlite_type;
 use crate::runtime::engine::intake::{
-    Fill, FileLoad, FileRow, Intake, SeedLoad, CURRENT, FILES_TABLE, SEEDS_TABLE,
+    FileLoad, FileRow, Fill, Intake, SeedLoad, CURRENT, FILES_TABLE, SEEDS_TABLE,
 };
 use crate::runtime::engine::Value;
 use crate::runtime::RuntimeError;
@@ -89,9 +89,7 @@ impl Intake for SqliteIntake {
         let t = table_ref(f.table);
         {
             let names: Vec<String> = f.columns.iter().map(|c| ident(c)).collect();
-            let marks: Vec<String> = (1..=f.columns.len() + 3)
-                .map(|k| format!("?{k}"))
-                .collect();
+            let marks: Vec<String> = (1..=f.columns.len() + 3).map(|k| format!("?{k}")).collect();
             let mut insert = tx
                 .prepare(&format!(
                     "INSERT INTO {t} ({}, _bpl_file, _bpl_line, _bpl_malformed) VALUES ({})",
@@ -159,9 +157,11 @@ impl Intake for SqliteIntake {
 
     fn count(&mut self, table: &str) -> Result<i64, RuntimeError> {
         self.conn
-            .query_row(&format!("SELECT count(*) FROM {}", table_ref(table)), [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                &format!("SELECT count(*) FROM {}", table_ref(table)),
+                [],
+                |r| r.get(0),
+            )
             .map_err(RuntimeError::sql)
     }
 
