@@ -746,6 +746,14 @@ reference regions {
   }
   key region
 }
+
+reference units {
+  seed "seeds/units.txt" delimiter ";" null "-" encoding "latin1" no header
+  columns {
+    unit: string
+  }
+  key unit
+}
 "#;
     let file = bplc::syntax::span::FileId(0);
     let formatted = bplc::syntax::fmt::format(file, text).unwrap_or_else(|d| panic!("{d:?}"));

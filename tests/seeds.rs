@@ -281,3 +281,82 @@ fn a_changed_seed_makes_what_read_it_stale_and_plans_its_recompute() {
         ]
     );
 }
+
+/// A seed is read with the CSV options of a landing folder: delimiter,
+/// quote, null marker, encoding and `no header`; a bad option is E0315
+/// from `bplc check`, and a malformed line of a seed is E0317.
+#[test]
+fn a_seed_is_read_with_the_csv_options_it_states() {
+    let p = project(r#"latest because "reviewed in the repository""#);
+    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
+    std::fs::write(
+        p.path().join("specs.bpl"),
+        spec.replace(
+            r#"seed "seeds/targets.csv""#,
+            r#"seed "seeds/targets.txt" delimiter ";" null "NA" encoding "latin1" no header"#,
+        )
+        .replace("target: int", "target: int?\n    name: string"),
+    )
+    .unwrap();
+    // Latin-1 bytes (Malm\xf6), `;` between fields, `NA` for a null, no header.
+    std::fs::write(
+        p.path().join("seeds/targets.txt"),
+        b"north;5;Malm\xf6\nsouth;NA;Sundsvall\n",
+    )
+    .unwrap();
+    let loaded = seed(&p);
+    assert_eq!(loaded["outcome"], "loaded", "{loaded}");
+    assert_eq!(loaded["rows"], 2);
+    assert_eq!(
+        p.rows("SELECT region || '/' || coalesce(target, 'null') || '/' || name FROM targets"),
+        ["Text(\"north/5/Malmö\")", "Text(\"south/null/Sundsvall\")"]
+    );
+
+    // A line of the wrong width is an error to fix, naming the line.
+    std::fs::write(p.path().join("seeds/targets.txt"), b"north;5\n").unwrap();
+    let (c, v) = p.json(&["seed"]);
+    assert_eq!(c, 1, "{v}");
+    assert_eq!(v["error"]["code"], "E0317", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(
+            "line 1 of the seed `seeds/targets.txt`: 2 field(s), but the source declares 3"
+        ),
+        "{v}"
+    );
+
+    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
+    std::fs::write(
+        p.path().join("specs.bpl"),
+        spec.replace(r#"delimiter ";""#, r#"delimiter ";;""#),
+    )
+    .unwrap();
+    let out = p
+        .bplc()
+        .args(["--format", "json", "check"])
+        .arg(p.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("E0315"), "{text}");
+}
+
+/// A seed's table is one of the warehouse: one naming another database's
+/// table is refused, and that table is never written.
+#[test]
+fn a_seed_naming_another_databases_table_is_refused() {
+    let p = project(r#"latest because "reviewed in the repository""#);
+    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
+    std::fs::write(
+        p.path().join("specs.bpl"),
+        spec.replace(
+            r#"seed "seeds/targets.csv""#,
+            "seed \"seeds/targets.csv\"\n  table \"raw.targets\"",
+        ),
+    )
+    .unwrap();
+    let (c, v) = p.json(&["seed"]);
+    assert_eq!(c, 1, "{v}");
+    assert_eq!(v["error"]["code"], "E0317", "{v}");
+    assert!(v.to_string().contains("reads and never writes"), "{v}");
+}

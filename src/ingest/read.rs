@@ -98,6 +98,28 @@ pub fn read(
     }
 }
 
+/// Reads CSV held in memory (a seed), as [`read`] reads a file of that
+/// format; any other format reads nothing.
+pub fn csv_in_memory(
+    bytes: &[u8],
+    format: &FileFormat,
+    columns: &[crate::plan::Column],
+    each: &mut dyn FnMut(Line) -> Result<(), crate::runtime::RuntimeError>,
+) -> Result<(), ReadError> {
+    match format {
+        FileFormat::Csv {
+            delimiter,
+            quote,
+            null,
+            latin1,
+            header,
+        } => csv(
+            bytes, *delimiter, *quote, null, *latin1, *header, columns, each,
+        ),
+        FileFormat::JsonLines | FileFormat::Parquet => Ok(()),
+    }
+}
+
 /// A reader that reports how many bytes it has given out.
 struct Counted<'a, R> {
     inner: R,

@@ -1,5 +1,7 @@
-//! Seeds: small references kept in the project as CSV files with a header
-//! (`seed "seeds/regions.csv"`). A seed's version is its content hash
+//! Seeds: small references kept in the project as CSV files
+//! (`seed "seeds/regions.csv"`, with the CSV options of a landing folder:
+//! `delimiter ";" quote "'" null "NA" encoding "latin1" no header`), read
+//! by the same reader as landing files. A seed's version is its content hash
 //! (SHA-256). `bplc seed`, and a run that binds a seed, load each seed
 //! whose hash differs from the one loaded last: the reference's table is
 //! replaced by the file's rows and the hash recorded with it in the
@@ -158,78 +160,81 @@ pub fn load(root: &Path, w: &mut dyn Intake, d: &Decl) -> Result<SeedReport, Run
 
 /// The seed's rows, each value of its declared type.
 fn parse(path: &str, bytes: &[u8], d: &Decl) -> Result<Vec<Vec<Value>>, RuntimeError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| {
-            error(
-                format!("the seed `{path}` is not CSV: {e}"),
-                "save it as UTF-8 CSV with a header".into(),
-            )
-        })?
+    use crate::ingest::read::{self, ReadError};
+    let default = crate::semantic::hir::FileFormat::Csv {
+        delimiter: b',',
+        quote: b'"',
+        null: String::new(),
+        latin1: false,
+        header: true,
+    };
+    let format = d.access.seed_format.as_ref().unwrap_or(&default);
+    let columns: Vec<crate::plan::Column> = d
+        .columns
         .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .map(|c| crate::plan::Column {
+            name: c.name.clone(),
+            ty: c.ty.t.clone(),
+            nullable: c.ty.nullable,
+        })
         .collect();
-    let mut at = Vec::new();
-    for c in &d.columns {
-        match header.iter().position(|h| *h == c.name) {
-            Some(k) => at.push(k),
-            None => {
-                return Err(error(
-                    format!("the seed `{path}` of `{}` has no column `{}`", d.name, c.name),
-                    format!("add a `{}` column to the seed's header, or declare the reference as the seed holds it", c.name),
-                ))
-            }
-        }
-    }
+    let fix = || "a seed is part of the project: fix the line in the file".to_string();
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            error(
-                format!("the seed `{path}` is not CSV: {e}"),
-                "save it as UTF-8 CSV with a header".into(),
-            )
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != header.len() {
+    let mut each = |line: read::Line| {
+        if let Some(b) = line.bad {
             return Err(error(
-                format!(
-                    "line {line} of the seed `{path}` has {} field(s), its header {}",
-                    record.len(),
-                    header.len()
-                ),
-                "every line of a seed has one field per column of its header".into(),
+                format!("line {} of the seed `{path}`: {}", b.line, b.reason),
+                fix(),
             ));
         }
-        let mut row = Vec::with_capacity(at.len());
-        for (c, &k) in d.columns.iter().zip(&at) {
-            let text = &record[k];
-            let value = if text.is_empty() {
-                (c.ty.nullable).then_some(Value::Null)
-            } else {
-                typed(&c.ty.t, text)
+        let mut row = Vec::with_capacity(columns.len());
+        for (c, v) in d.columns.iter().zip(line.values) {
+            let text = match v {
+                rusqlite::types::Value::Text(t) => Some(t),
+                _ => None,
             };
-            match value {
-                Some(v) => row.push(v),
-                None => {
-                    return Err(error(
-                        format!(
-                            "line {line} of the seed `{path}`: {}: {text:?} is not a valid {}{}",
-                            c.name,
-                            c.ty.t,
-                            if text.is_empty() {
-                                " (and the column may not be null)"
-                            } else {
-                                ""
-                            }
-                        ),
-                        "a seed is part of the project: fix the value in the file".into(),
-                    ))
-                }
-            }
+            let value = match &text {
+                None => c.ty.nullable.then_some(Value::Null),
+                Some(t) => typed(&c.ty.t, t),
+            };
+            let Some(value) = value else {
+                return Err(error(
+                    format!(
+                        "line {} of the seed `{path}`: {}: {} is not a valid {}{}",
+                        line.number,
+                        c.name,
+                        text.as_deref()
+                            .map_or("null".to_string(), |t| format!("{t:?}")),
+                        c.ty.t,
+                        if text.is_none() {
+                            " (and the column may not be null)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    fix(),
+                ));
+            };
+            row.push(value);
         }
         rows.push(row);
-    }
+        Ok(())
+    };
+    read::csv_in_memory(bytes, format, &columns, &mut each).map_err(|e| match e {
+        ReadError::Stopped(e) => e,
+        ReadError::Missing { column, .. } => error(
+            format!("the seed `{path}` of `{}` has no column `{column}`", d.name),
+            format!("add a `{column}` column to the seed's header, or declare the reference as the seed holds it"),
+        ),
+        ReadError::Mistyped { column, .. } => error(
+            format!("the seed `{path}` holds `{column}` in another type than declared"),
+            fix(),
+        ),
+        ReadError::Io(e) => error(
+            format!("the seed `{path}` is not CSV: {e}"),
+            "save it as CSV, in the options its `seed` clause states (`delimiter`, `quote`, `null`, `encoding`, `no header`)".into(),
+        ),
+    })?;
     Ok(rows)
 }
 
