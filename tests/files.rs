@@ -684,6 +684,40 @@ mod parquet_files {
     }
 }
 
+/// `demo-data` writes a Parquet source's landing files as Parquet, one a
+/// day, each column in the Arrow type of its declared type; every row is
+/// ingested (a Parquet file has no lines to break) and runs read them.
+#[cfg(feature = "parquet")]
+#[test]
+fn demo_data_writes_parquet_landing_files_that_ingest_and_run() {
+    let p = project(r#""landing/events/*.parquet" as parquet"#, "");
+    let (c, v) = p.json(&["demo-data", "--rows", "300", "--days", "5"]);
+    assert_eq!(c, 0, "{v}");
+    let written = &v["files"][0];
+    assert_eq!(written["malformed"], 0, "{v}");
+    let names: Vec<String> = std::fs::read_dir(p.path().join("landing/events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.ends_with(".parquet")),
+        "{names:?}"
+    );
+    for n in &names {
+        let bytes = std::fs::read(p.path().join("landing/events").join(n)).unwrap();
+        assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"), "{n}");
+    }
+    let (c, v) = ingest(&p, "2026-06-07T00:00:00Z");
+    assert_eq!(c, 0, "{v}");
+    let rows: i64 = outcomes(&v).iter().map(|o| o.2).sum();
+    let bad: i64 = outcomes(&v).iter().map(|o| o.3).sum();
+    assert_eq!((rows, bad), (written["rows"].as_i64().unwrap(), 0), "{v}");
+    let day = names.iter().min().unwrap().trim_end_matches(".parquet").to_string();
+    let (c, v) = run(&p, "daily", &day, "2026-06-07T00:00:00Z");
+    assert!(c == 0 || c == 1, "{v}");
+    assert!(counters(&v)["accepted"].as_i64().unwrap() > 0, "{v}");
+}
+
 #[cfg(not(feature = "parquet"))]
 #[test]
 fn without_the_parquet_feature_a_parquet_source_says_how_to_get_it() {
