@@ -546,13 +546,32 @@ fn a_file_deleted_between_discovery_and_read_is_a_coded_error() {
         "b.csv",
         DAY1.replace("e1", "e5").replace("e2", "e6").as_bytes(),
     );
+    let (err, rows) = ingest_after_discovery(&p, |_| {
+        std::fs::remove_file(p.path().join("landing/events/b.csv")).unwrap();
+    });
+    assert_eq!(err.code().as_str(), "E0384");
+    assert!(
+        err.to_string()
+            .contains("deleted between discovery and read"),
+        "{err}"
+    );
+    // The file read before it stays ingested; nothing of the deleted one.
+    assert_eq!(rows, 2);
+}
+
+/// Discovers the events' files, lets `between` change what was found or
+/// the files, then ingests: the ingestion's error, and the rows loaded.
+fn ingest_after_discovery(
+    p: &Project,
+    between: impl FnOnce(&mut bplc::ingest::discover::Discovery),
+) -> (bplc::runtime::RuntimeError, i64) {
     let analysis = bplc::driver::compile(p.path()).unwrap();
     let program = analysis.program.unwrap();
     let decl = program.lookup("events").unwrap();
     let glob = &decl.access.files.as_ref().unwrap().glob;
-    let found = bplc::ingest::discover::discover(p.path(), glob).unwrap();
+    let mut found = bplc::ingest::discover::discover(p.path(), glob).unwrap();
     assert_eq!(found.matched.len(), 2);
-    std::fs::remove_file(p.path().join("landing/events/b.csv")).unwrap();
+    between(&mut found);
     let warehouse_path = p.path().join("warehouse-of-this-test.sqlite");
     let mut warehouse =
         bplc::runtime::engine::sqlite::intake::SqliteIntake::open(&warehouse_path).unwrap();
@@ -566,18 +585,34 @@ fn a_file_deleted_between_discovery_and_read_is_a_coded_error() {
         progress: &mut progress,
     };
     let err = ingest.discovered(decl, &found).unwrap_err();
-    assert_eq!(err.code().as_str(), "E0384");
-    assert!(
-        err.to_string()
-            .contains("deleted between discovery and read"),
-        "{err}"
-    );
-    // The file read before it stays ingested; nothing of the deleted one.
-    let n: i64 = rusqlite::Connection::open(&warehouse_path)
+    let rows: i64 = rusqlite::Connection::open(&warehouse_path)
         .unwrap()
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(n, 2);
+    (err, rows)
+}
+
+/// A file that is there but cannot be read (here: the path now names a
+/// folder, which no user can read as a file, root included) is E0384
+/// with the system's reason; files read before it stay ingested.
+#[test]
+fn a_file_that_cannot_be_read_is_a_coded_error() {
+    let p = csv_project();
+    deliver(&p, "a.csv", DAY1.as_bytes());
+    deliver(
+        &p,
+        "b.csv",
+        DAY1.replace("e1", "e5").replace("e2", "e6").as_bytes(),
+    );
+    let (err, rows) = ingest_after_discovery(&p, |found| {
+        let b = p.path().join("landing/events/b.csv");
+        std::fs::remove_file(&b).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        assert_eq!(found.matched[1].path, "landing/events/b.csv");
+    });
+    assert_eq!(err.code().as_str(), "E0384");
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+    assert_eq!(rows, 2);
 }
 
 #[cfg(feature = "parquet")]
@@ -705,14 +740,22 @@ fn demo_data_writes_parquet_landing_files_that_ingest_and_run() {
     );
     for n in &names {
         let bytes = std::fs::read(p.path().join("landing/events").join(n)).unwrap();
-        assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"), "{n}");
+        assert!(
+            bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+            "{n}"
+        );
     }
     let (c, v) = ingest(&p, "2026-06-07T00:00:00Z");
     assert_eq!(c, 0, "{v}");
     let rows: i64 = outcomes(&v).iter().map(|o| o.2).sum();
     let bad: i64 = outcomes(&v).iter().map(|o| o.3).sum();
     assert_eq!((rows, bad), (written["rows"].as_i64().unwrap(), 0), "{v}");
-    let day = names.iter().min().unwrap().trim_end_matches(".parquet").to_string();
+    let day = names
+        .iter()
+        .min()
+        .unwrap()
+        .trim_end_matches(".parquet")
+        .to_string();
     let (c, v) = run(&p, "daily", &day, "2026-06-07T00:00:00Z");
     assert!(c == 0 || c == 1, "{v}");
     assert!(counters(&v)["accepted"].as_i64().unwrap() > 0, "{v}");

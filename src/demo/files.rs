@@ -201,7 +201,7 @@ fn export_seed(
         &collected.columns_of(&columns),
         None,
     )
-        .map_err(|e| io(path, e))?;
+    .map_err(|e| io(path, e))?;
     Ok(FilesReport {
         rows,
         folder: path.display().to_string(),

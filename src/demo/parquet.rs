@@ -88,7 +88,10 @@ fn column(name: &str, t: &T, values: &[&Value]) -> Result<(Field, ArrayRef), Str
                 .collect::<Decimal128Array>()
                 .with_precision_and_scale(d.precision, d.scale as i8)
                 .map_err(|e| e.to_string())?;
-            (DataType::Decimal128(d.precision, d.scale as i8), Arc::new(a))
+            (
+                DataType::Decimal128(d.precision, d.scale as i8),
+                Arc::new(a),
+            )
         }
         T::Timestamp => {
             let a: TimestampMillisecondArray = values.iter().map(|v| instant(v)).collect();
@@ -139,7 +142,8 @@ pub fn write(path: &Path, columns: &[(&str, &T)], rows: &[Vec<Value>]) -> std::i
             arrays.push(a);
         }
         let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| failed(e.to_string()))?;
+        let batch =
+            RecordBatch::try_new(schema.clone(), arrays).map_err(|e| failed(e.to_string()))?;
         if writer.is_none() {
             let f = file.take().expect("opened once");
             writer = Some(
