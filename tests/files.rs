@@ -539,13 +539,7 @@ not json
 
 #[test]
 fn a_file_deleted_between_discovery_and_read_is_a_coded_error() {
-    let p = csv_project();
-    deliver(&p, "a.csv", DAY1.as_bytes());
-    deliver(
-        &p,
-        "b.csv",
-        DAY1.replace("e1", "e5").replace("e2", "e6").as_bytes(),
-    );
+    let p = two_files();
     let (err, rows) = ingest_after_discovery(&p, |_| {
         std::fs::remove_file(p.path().join("landing/events/b.csv")).unwrap();
     });
@@ -557,6 +551,18 @@ fn a_file_deleted_between_discovery_and_read_is_a_coded_error() {
     );
     // The file read before it stays ingested; nothing of the deleted one.
     assert_eq!(rows, 2);
+}
+
+/// A project with two landing files of two rows each, `a.csv` and `b.csv`.
+fn two_files() -> Project {
+    let p = csv_project();
+    deliver(&p, "a.csv", DAY1.as_bytes());
+    deliver(
+        &p,
+        "b.csv",
+        DAY1.replace("e1", "e5").replace("e2", "e6").as_bytes(),
+    );
+    p
 }
 
 /// Discovers the events' files, lets `between` change what was found or
@@ -597,13 +603,7 @@ fn ingest_after_discovery(
 /// with the system's reason; files read before it stay ingested.
 #[test]
 fn a_file_that_cannot_be_read_is_a_coded_error() {
-    let p = csv_project();
-    deliver(&p, "a.csv", DAY1.as_bytes());
-    deliver(
-        &p,
-        "b.csv",
-        DAY1.replace("e1", "e5").replace("e2", "e6").as_bytes(),
-    );
+    let p = two_files();
     let (err, rows) = ingest_after_discovery(&p, |found| {
         let b = p.path().join("landing/events/b.csv");
         std::fs::remove_file(&b).unwrap();

@@ -282,22 +282,33 @@ fn a_changed_seed_makes_what_read_it_stale_and_plans_its_recompute() {
     );
 }
 
+/// Rewrites the project's specs, each `(from, to)` in turn.
+fn respec(p: &Project, edits: &[(&str, &str)]) {
+    let path = p.path().join("specs.bpl");
+    let mut spec = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in edits {
+        assert!(spec.contains(from), "{from}");
+        spec = spec.replace(from, to);
+    }
+    std::fs::write(path, spec).unwrap();
+}
+
 /// A seed is read with the CSV options of a landing folder: delimiter,
 /// quote, null marker, encoding and `no header`; a bad option is E0315
 /// from `bplc check`, and a malformed line of a seed is E0317.
 #[test]
 fn a_seed_is_read_with_the_csv_options_it_states() {
     let p = project(r#"latest because "reviewed in the repository""#);
-    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
-    std::fs::write(
-        p.path().join("specs.bpl"),
-        spec.replace(
-            r#"seed "seeds/targets.csv""#,
-            r#"seed "seeds/targets.txt" delimiter ";" null "NA" encoding "latin1" no header"#,
-        )
-        .replace("target: int", "target: int?\n    name: string"),
-    )
-    .unwrap();
+    respec(
+        &p,
+        &[
+            (
+                r#"seed "seeds/targets.csv""#,
+                r#"seed "seeds/targets.txt" delimiter ";" null "NA" encoding "latin1" no header"#,
+            ),
+            ("target: int", "target: int?\n    name: string"),
+        ],
+    );
     // Latin-1 bytes (Malm\xf6), `;` between fields, `NA` for a null, no header.
     std::fs::write(
         p.path().join("seeds/targets.txt"),
@@ -324,12 +335,7 @@ fn a_seed_is_read_with_the_csv_options_it_states() {
         "{v}"
     );
 
-    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
-    std::fs::write(
-        p.path().join("specs.bpl"),
-        spec.replace(r#"delimiter ";""#, r#"delimiter ";;""#),
-    )
-    .unwrap();
+    respec(&p, &[(r#"delimiter ";""#, r#"delimiter ";;""#)]);
     let out = p
         .bplc()
         .args(["--format", "json", "check"])
@@ -346,15 +352,13 @@ fn a_seed_is_read_with_the_csv_options_it_states() {
 #[test]
 fn a_seed_naming_another_databases_table_is_refused() {
     let p = project(r#"latest because "reviewed in the repository""#);
-    let spec = std::fs::read_to_string(p.path().join("specs.bpl")).unwrap();
-    std::fs::write(
-        p.path().join("specs.bpl"),
-        spec.replace(
+    respec(
+        &p,
+        &[(
             r#"seed "seeds/targets.csv""#,
             "seed \"seeds/targets.csv\"\n  table \"raw.targets\"",
-        ),
-    )
-    .unwrap();
+        )],
+    );
     let (c, v) = p.json(&["seed"]);
     assert_eq!(c, 1, "{v}");
     assert_eq!(v["error"]["code"], "E0317", "{v}");

@@ -77,31 +77,23 @@ pub fn read(
     each: &mut dyn FnMut(Line) -> Result<(), crate::runtime::RuntimeError>,
     bytes: &mut dyn FnMut(u64),
 ) -> Result<(), ReadError> {
+    if matches!(format, FileFormat::Parquet) {
+        return super::parquet::read(path, columns, each);
+    }
     let file = File::open(path)?;
     let counted = Counted {
         inner: file,
         read: 0,
         tell: bytes,
     };
-    match format {
-        FileFormat::Csv {
-            delimiter,
-            quote,
-            null,
-            latin1,
-            header,
-        } => csv(
-            counted, *delimiter, *quote, null, *latin1, *header, columns, each,
-        ),
-        FileFormat::JsonLines => json_lines(counted, columns, each),
-        FileFormat::Parquet => super::parquet::read(path, columns, each),
-    }
+    text(counted, format, columns, each)
 }
 
-/// Reads CSV held in memory (a seed), as [`read`] reads a file of that
-/// format; any other format reads nothing.
-pub fn csv_in_memory(
-    bytes: &[u8],
+/// Reads CSV or JSON lines from `input` (a file, or a seed held in
+/// memory), as [`read`] reads a file of that format; Parquet, which is not
+/// read line by line, reads nothing here.
+pub fn text(
+    input: impl Read,
     format: &FileFormat,
     columns: &[crate::plan::Column],
     each: &mut dyn FnMut(Line) -> Result<(), crate::runtime::RuntimeError>,
@@ -114,9 +106,10 @@ pub fn csv_in_memory(
             latin1,
             header,
         } => csv(
-            bytes, *delimiter, *quote, null, *latin1, *header, columns, each,
+            input, *delimiter, *quote, null, *latin1, *header, columns, each,
         ),
-        FileFormat::JsonLines | FileFormat::Parquet => Ok(()),
+        FileFormat::JsonLines => json_lines(input, columns, each),
+        FileFormat::Parquet => Ok(()),
     }
 }
 

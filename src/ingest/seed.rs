@@ -220,7 +220,7 @@ fn parse(path: &str, bytes: &[u8], d: &Decl) -> Result<Vec<Vec<Value>>, RuntimeE
         rows.push(row);
         Ok(())
     };
-    read::csv_in_memory(bytes, format, &columns, &mut each).map_err(|e| match e {
+    read::text(bytes, format, &columns, &mut each).map_err(|e| match e {
         ReadError::Stopped(e) => e,
         ReadError::Missing { column, .. } => error(
             format!("the seed `{path}` of `{}` has no column `{column}`", d.name),
