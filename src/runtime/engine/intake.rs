@@ -93,6 +93,31 @@ pub trait Intake {
     ) -> Result<(), RuntimeError>;
 }
 
+/// The statements creating a file source's table and its index: the
+/// declared columns of type `declared` (none: untyped), bplc's columns of
+/// the engine's `int` and `text` types.
+pub fn file_table_sql(
+    table: &str,
+    columns: &[String],
+    declared: &str,
+    int: &str,
+    text: &str,
+) -> String {
+    use crate::sql::types::{ident, table_ref};
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} {declared}", ident(c)).trim_end().to_string())
+        .collect();
+    format!(
+        "CREATE TABLE {t} ({cols}, _bpl_file {int} NOT NULL, _bpl_until {int} NOT NULL DEFAULT {CURRENT},
+           _bpl_line {int}, _bpl_malformed {text});
+         CREATE INDEX {i} ON {t} (_bpl_file);",
+        t = table_ref(table),
+        cols = cols.join(", "),
+        i = ident(&format!("{table}__bpl_file")),
+    )
+}
+
 /// The bookkeeping tables of ingestion in the warehouse, in SQL both
 /// engines take.
 pub const SEEDS_TABLE: &str = "CREATE TABLE IF NOT EXISTS _bpl_seeds (

@@ -12,7 +12,7 @@ use postgres::Client;
 
 use super::client::{literal, query_error};
 use crate::runtime::engine::intake::{
-    FileLoad, FileRow, Fill, Intake, SeedLoad, CURRENT, FILES_TABLE, SEEDS_TABLE,
+    file_table_sql, FileLoad, FileRow, Fill, Intake, SeedLoad, FILES_TABLE, SEEDS_TABLE,
 };
 use crate::runtime::engine::Value;
 use crate::runtime::RuntimeError;
@@ -96,18 +96,7 @@ impl Intake for PostgresIntake {
     }
 
     fn create_file_table(&mut self, table: &str, columns: &[String]) -> Result<(), RuntimeError> {
-        let cols: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{} text", ident(c)))
-            .collect();
-        self.batch(&format!(
-            "CREATE TABLE {t} ({cols}, _bpl_file bigint NOT NULL, _bpl_until bigint NOT NULL DEFAULT {CURRENT},
-               _bpl_line bigint, _bpl_malformed text);
-             CREATE INDEX {i} ON {t} (_bpl_file);",
-            t = table_ref(table),
-            cols = cols.join(", "),
-            i = ident(&format!("{table}__bpl_file")),
-        ))
+        self.batch(&file_table_sql(table, columns, "text", "bigint", "text"))
     }
 
     fn create_files_table(&mut self) -> Result<(), RuntimeError> {

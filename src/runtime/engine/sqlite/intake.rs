@@ -9,7 +9,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::dialect::sqlite_type;
 use crate::runtime::engine::intake::{
-    FileLoad, FileRow, Fill, Intake, SeedLoad, CURRENT, FILES_TABLE, SEEDS_TABLE,
+    file_table_sql, FileLoad, FileRow, Fill, Intake, SeedLoad, FILES_TABLE, SEEDS_TABLE,
 };
 use crate::runtime::engine::Value;
 use crate::runtime::RuntimeError;
@@ -52,16 +52,8 @@ impl Intake for SqliteIntake {
     }
 
     fn create_file_table(&mut self, table: &str, columns: &[String]) -> Result<(), RuntimeError> {
-        let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
         self.conn
-            .execute_batch(&format!(
-                "CREATE TABLE {t} ({cols}, _bpl_file INTEGER NOT NULL, _bpl_until INTEGER NOT NULL DEFAULT {CURRENT},
-                   _bpl_line INTEGER, _bpl_malformed TEXT);
-                 CREATE INDEX {i} ON {t} (_bpl_file);",
-                t = table_ref(table),
-                cols = cols.join(", "),
-                i = ident(&format!("{table}__bpl_file")),
-            ))
+            .execute_batch(&file_table_sql(table, columns, "", "INTEGER", "TEXT"))
             .map_err(RuntimeError::sql)
     }
 
