@@ -257,3 +257,109 @@ fn a_table_of_another_schema_is_read_and_never_written() {
     let (code, v) = run_daily(&p, &as_user);
     assert_eq!(code, 0, "{v}");
 }
+
+const LANDING: &str = r#"source events {
+  files "landing/*.csv" as csv
+  columns {
+    event_id: string
+    amount: int
+    event_time: timestamp
+  }
+  key event_id
+  clock event = event_time
+  changed files replace
+}
+
+dataset daily {
+  version 1
+  partition by day: date
+  publish replace
+  input ev = events by event clock where to_date(event_time, "UTC") == p
+  compute {
+    from ev
+    group by day = p {
+      n = row_count()
+      total = sum(ev.amount)
+    }
+  }
+}
+"#;
+
+/// On PostgreSQL too: a file is read once, a changed file replaces its
+/// rows for runs locked afterwards, and a malformed line and a value of
+/// the wrong type are bad rows of the run naming their file and line.
+#[test]
+fn landing_files_are_replaced_and_bad_lines_quarantined_on_postgres() {
+    server_url();
+    let p = Project::new(&[("specs.bpl", LANDING)]);
+    on_engine(&p, "postgres", "t_src_files");
+    std::fs::create_dir_all(p.path().join("landing")).unwrap();
+    let file = p.path().join("landing/a.csv");
+    std::fs::write(
+        &file,
+        "event_id,amount,event_time\n\
+         e1,10,2026-06-01 10:00:00\n\
+         e2,ten,2026-06-01 11:00:00\n\
+         e3,5,2026-06-01 12:00:00,surplus\n",
+    )
+    .unwrap();
+    let run = |p: &Project| {
+        let (c, v) = p.json(&[
+            "run",
+            "daily",
+            "--date",
+            "2026-06-01",
+            "--as-of",
+            "2026-06-02T00:00:00Z",
+        ]);
+        assert_eq!(c, 0, "{v}");
+        v
+    };
+    let v = run(&p);
+    let counters = &v["outputs"][0]["counters"];
+    assert_eq!(
+        (
+            &counters["input"],
+            &counters["accepted"],
+            &counters["quarantined"]
+        ),
+        (&3.into(), &1.into(), &2.into()),
+        "{v}"
+    );
+    let q = ok(&p, &["quarantine", v["run_id"].as_str().unwrap()]);
+    let mut reasons: Vec<&str> = q["quarantined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "landing/a.csv:3: amount: 'ten' is not a valid int",
+            "landing/a.csv:4: 4 field(s), but the header has 3",
+        ]
+    );
+
+    // Corrected in place: the new version's rows replace the old ones.
+    std::fs::write(
+        &file,
+        "event_id,amount,event_time\n\
+         e1,10,2026-06-01 10:00:00\n\
+         e2,20,2026-06-01 11:00:00\n",
+    )
+    .unwrap();
+    let ingested = ok(&p, &["ingest", "--as-of", "2026-06-02T01:00:00Z"]);
+    assert_eq!(
+        ingested["sources"][0]["files"][0]["outcome"], "replaced",
+        "{ingested}"
+    );
+    let v = run(&p);
+    let counters = &v["outputs"][0]["counters"];
+    assert_eq!(
+        (&counters["input"], &counters["accepted"]),
+        (&2.into(), &2.into()),
+        "{v}"
+    );
+}
