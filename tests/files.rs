@@ -217,6 +217,41 @@ fn a_run_ingests_new_files_itself_and_a_retry_reads_the_files_it_locked() {
     assert_eq!(counters(&v)["input"], 3, "{v}");
 }
 
+/// A warehouse whose landing table an earlier bplc filled (before each
+/// row kept its line, and the warehouse its files' paths): a retry of a
+/// run that failed on it gains the missing columns, ingests nothing, and
+/// reads the rows it locked.
+#[test]
+fn a_retry_reads_a_landing_table_filled_before_lines_were_kept() {
+    let p = project(r#""landing/events/*.csv" as csv"#, "");
+    let text = std::fs::read_to_string(p.path().join("specs.bpl"))
+        .unwrap()
+        .replace(
+            "  reconcile {\n    input == accepted + quarantined + duplicates\n  }",
+            "  quality {\n    expect sum(n) >= 3 else fail run\n  }",
+        );
+    std::fs::write(p.path().join("specs.bpl"), text).unwrap();
+    deliver(&p, "a.csv", DAY1.as_bytes());
+    let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
+    assert_eq!((c, v["status"].as_str()), (1, Some("FAILED")), "{v}");
+    let failed = v["run_id"].as_str().unwrap().to_string();
+    p.warehouse()
+        .execute_batch(
+            "ALTER TABLE events DROP COLUMN _bpl_line; ALTER TABLE events DROP COLUMN _bpl_malformed;
+             DROP TABLE _bpl_files;",
+        )
+        .unwrap();
+    deliver(
+        &p,
+        "b.csv",
+        b"event_id,amount,event_time\ne3,5,2026-06-01 12:00:00\n",
+    );
+    let (c, v) = p.json(&["run", "--retry", &failed]);
+    assert_eq!(c, 1, "{v}");
+    assert_eq!(counters(&v)["input"], 2, "{v}");
+    assert_eq!(p.count("SELECT count(*) FROM events"), 2);
+}
+
 #[test]
 fn malformed_lines_are_quarantined_with_file_and_line_and_values_of_the_wrong_type_are_bad_rows() {
     let p = csv_project();

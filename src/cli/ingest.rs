@@ -144,6 +144,25 @@ pub(crate) fn before_run(
     super::seed::before_run(o, plan, warehouse.as_mut())
 }
 
+/// Before a retry: the tables of the landing folders the job reads in the
+/// layout runs read (one a bplc before line numbers filled gains their
+/// columns, empty for its rows), without ingesting anything: a retry reads
+/// the files its first attempt locked.
+pub(crate) fn before_retry(o: &Opened, plan: &JobPlan) -> Result<(), RuntimeError> {
+    let reads: Vec<&crate::semantic::hir::Decl> = file_sources(&o.program)
+        .filter(|d| plan.inputs.iter().any(|i| i.table.decl == d.name))
+        .collect();
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let mut warehouse = o.stores().warehouse().intake()?;
+    for d in reads {
+        let columns: Vec<String> = d.columns.iter().map(|c| c.name.clone()).collect();
+        crate::ingest::table::prepare(warehouse.as_mut(), &d.name, &d.table, &columns)?;
+    }
+    Ok(())
+}
+
 /// Whether the project has neither landing folders nor seeds: nothing
 /// for a run to load first, and no warehouse connection to open for it.
 fn nothing_to_load(o: &Opened) -> bool {
