@@ -1,7 +1,8 @@
 //! Landing-folder sources: a source that says `files "landing/*.csv" as
 //! csv` has its files discovered, each read exactly once, and its rows
-//! loaded into the source's table in the warehouse, where runs read them
-//! like any table (through the typed input boundary). Every file read is
+//! loaded into the source's table in the warehouse, of whichever engine
+//! (written through `runtime::engine::intake`), where runs read them like
+//! any table (through the typed input boundary). Every file read is
 //! recorded in the ingestion ledger (`runtime::ingest_ledger`); a run's
 //! input lock is the highest file number it read (`Lock::Files`), so a
 //! retry reads the same files.
@@ -10,9 +11,11 @@
 //! changed is hashed again; a different content hash is a changed file,
 //! which fails the ingestion (E0383) unless the source says `changed
 //! files replace`. Malformed lines (a ragged CSV row, text that is not
-//! UTF-8, a line that is not a JSON object) are quarantined in the
-//! ingestion ledger with the file and line number, unless the source's bad
-//! rows fail the partition or the run: then the file is refused (E0385).
+//! UTF-8, a line that is not a JSON object) are recorded in the ingestion
+//! ledger with the file and line number, and loaded as bad rows carrying
+//! their reason, which the run reading their partition quarantines with
+//! its other bad rows; unless the source's bad rows fail the partition or
+//! the run: then the file is refused (E0385).
 
 pub mod discover;
 pub mod read;
