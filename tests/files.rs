@@ -180,10 +180,9 @@ fn each_file_is_ingested_once_recorded_and_read_by_runs() {
     );
 }
 
-#[test]
-fn a_run_ingests_new_files_itself_and_a_retry_reads_the_files_it_locked() {
+/// A CSV project whose `daily` runs fail while fewer than 3 events arrived.
+fn gated_project() -> Project {
     let p = project(r#""landing/events/*.csv" as csv"#, "");
-    // A gate that fails the run while fewer than 3 events arrived.
     let text = std::fs::read_to_string(p.path().join("specs.bpl"))
         .unwrap()
         .replace(
@@ -191,6 +190,12 @@ fn a_run_ingests_new_files_itself_and_a_retry_reads_the_files_it_locked() {
             "  quality {\n    expect sum(n) >= 3 else fail run\n  }",
         );
     std::fs::write(p.path().join("specs.bpl"), text).unwrap();
+    p
+}
+
+#[test]
+fn a_run_ingests_new_files_itself_and_a_retry_reads_the_files_it_locked() {
+    let p = gated_project();
     deliver(&p, "a.csv", DAY1.as_bytes());
     let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
     assert_eq!(c, 1, "{v}");
@@ -223,14 +228,7 @@ fn a_run_ingests_new_files_itself_and_a_retry_reads_the_files_it_locked() {
 /// reads the rows it locked.
 #[test]
 fn a_retry_reads_a_landing_table_filled_before_lines_were_kept() {
-    let p = project(r#""landing/events/*.csv" as csv"#, "");
-    let text = std::fs::read_to_string(p.path().join("specs.bpl"))
-        .unwrap()
-        .replace(
-            "  reconcile {\n    input == accepted + quarantined + duplicates\n  }",
-            "  quality {\n    expect sum(n) >= 3 else fail run\n  }",
-        );
-    std::fs::write(p.path().join("specs.bpl"), text).unwrap();
+    let p = gated_project();
     deliver(&p, "a.csv", DAY1.as_bytes());
     let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
     assert_eq!((c, v["status"].as_str()), (1, Some("FAILED")), "{v}");

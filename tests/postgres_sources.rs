@@ -139,24 +139,11 @@ const OTHER_SCHEMA: &str = r#"source events {
   clock event = event_time
   snapshot by event_time
 }
-
-dataset daily {
-  version 1
-  partition by day: date
-  publish replace
-  input ev = events by event clock where to_date(event_time, "UTC") == p
-  compute {
-    from ev
-    group by day = p {
-      n = row_count()
-      total = sum(ev.amount)
-    }
-  }
-}
 "#;
 
 fn other_schema_project(raw: &str, own: &str) -> Project {
-    let p = Project::new(&[("specs.bpl", &OTHER_SCHEMA.replace("SCHEMA", raw))]);
+    let spec = format!("{}{DAILY}", OTHER_SCHEMA.replace("SCHEMA", raw));
+    let p = Project::new(&[("specs.bpl", &spec)]);
     on_engine(&p, "postgres", own);
     p
 }
@@ -235,7 +222,8 @@ fn a_table_of_another_schema_is_read_and_never_written() {
     .unwrap();
     let user = url.replacen("bplc@", "bplc_src_user@", 1);
     let as_user = [("BPLC_POSTGRES_URL", user.as_str())];
-    let p = Project::new(&[("specs.bpl", &OTHER_SCHEMA.replace("SCHEMA", "t_src_raw"))]);
+    let spec = format!("{}{DAILY}", OTHER_SCHEMA.replace("SCHEMA", "t_src_raw"));
+    let p = Project::new(&[("specs.bpl", &spec)]);
     let toml = p.path().join("bpl.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
     std::fs::write(
@@ -269,7 +257,10 @@ const LANDING: &str = r#"source events {
   clock event = event_time
   changed files replace
 }
+"#;
 
+/// Events by day, over the `events` source of each spec here.
+const DAILY: &str = r#"
 dataset daily {
   version 1
   partition by day: date
@@ -291,7 +282,7 @@ dataset daily {
 #[test]
 fn landing_files_are_replaced_and_bad_lines_quarantined_on_postgres() {
     server_url();
-    let p = Project::new(&[("specs.bpl", LANDING)]);
+    let p = Project::new(&[("specs.bpl", &format!("{LANDING}{DAILY}"))]);
     on_engine(&p, "postgres", "t_src_files");
     std::fs::create_dir_all(p.path().join("landing")).unwrap();
     let file = p.path().join("landing/a.csv");
