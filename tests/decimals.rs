@@ -322,7 +322,7 @@ fn ingested_file_amounts_are_read_by_their_digits() {
     );
     assert_eq!(
         p.ledger_texts("SELECT reason FROM quarantine"),
-        vec!["amount: 12.345 has 3 digits after the point; decimal(18, 2) keeps 2"]
+        vec!["landing/2026-07-01.csv:4: amount: 12.345 has 3 digits after the point; decimal(18, 2) keeps 2"]
     );
     // Kept as written: the float where it reads back exactly, else text.
     assert_eq!(

@@ -180,10 +180,9 @@ fn each_file_is_ingested_once_recorded_and_read_by_runs() {
     );
 }
 
-#[test]
-fn a_run_ingests_new_files_itself_and_a_retry_reads_the_files_it_locked() {
+/// A CSV project whose `daily` runs fail while fewer than 3 events arrived.
+fn gated_project() -> Project {
     let p = project(r#""landing/events/*.csv" as csv"#, "");
-    // A gate that fails the run while fewer than 3 events arrived.
     let text = std::fs::read_to_string(p.path().join("specs.bpl"))
         .unwrap()
         .replace(
@@ -191,6 +190,12 @@ fn a_run_ingests_new_files_itself_and_a_retry_reads_the_files_it_locked() {
             "  quality {\n    expect sum(n) >= 3 else fail run\n  }",
         );
     std::fs::write(p.path().join("specs.bpl"), text).unwrap();
+    p
+}
+
+#[test]
+fn a_run_ingests_new_files_itself_and_a_retry_reads_the_files_it_locked() {
+    let p = gated_project();
     deliver(&p, "a.csv", DAY1.as_bytes());
     let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
     assert_eq!(c, 1, "{v}");
@@ -217,6 +222,34 @@ fn a_run_ingests_new_files_itself_and_a_retry_reads_the_files_it_locked() {
     assert_eq!(counters(&v)["input"], 3, "{v}");
 }
 
+/// A warehouse whose landing table an earlier bplc filled (before each
+/// row kept its line, and the warehouse its files' paths): a retry of a
+/// run that failed on it gains the missing columns, ingests nothing, and
+/// reads the rows it locked.
+#[test]
+fn a_retry_reads_a_landing_table_filled_before_lines_were_kept() {
+    let p = gated_project();
+    deliver(&p, "a.csv", DAY1.as_bytes());
+    let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
+    assert_eq!((c, v["status"].as_str()), (1, Some("FAILED")), "{v}");
+    let failed = v["run_id"].as_str().unwrap().to_string();
+    p.warehouse()
+        .execute_batch(
+            "ALTER TABLE events DROP COLUMN _bpl_line; ALTER TABLE events DROP COLUMN _bpl_malformed;
+             DROP TABLE _bpl_files;",
+        )
+        .unwrap();
+    deliver(
+        &p,
+        "b.csv",
+        b"event_id,amount,event_time\ne3,5,2026-06-01 12:00:00\n",
+    );
+    let (c, v) = p.json(&["run", "--retry", &failed]);
+    assert_eq!(c, 1, "{v}");
+    assert_eq!(counters(&v)["input"], 2, "{v}");
+    assert_eq!(p.count("SELECT count(*) FROM events"), 2);
+}
+
 #[test]
 fn malformed_lines_are_quarantined_with_file_and_line_and_values_of_the_wrong_type_are_bad_rows() {
     let p = csv_project();
@@ -241,20 +274,29 @@ e4,7,2026-06-01 13:00:00\n",
     assert_eq!(bad[0]["reason"], "4 field(s), but the header has 3");
     assert_eq!(bad[0]["text"], "e3,5,2026-06-01 12:00:00,surplus");
 
-    // `ten` is not an int: the run's typed input boundary quarantines it.
+    // `ten` is not an int: the run's typed input boundary quarantines it;
+    // the ragged line is a bad row of the run too, in the partition its
+    // fields name. Both say their file and line, in the run's quarantine
+    // and in `bplc show`.
     let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
     assert_eq!(c, 0, "{v}");
-    assert_eq!(counters(&v)["quarantined"], 1, "{v}");
+    assert_eq!(counters(&v)["quarantined"], 2, "{v}");
     assert_eq!(counters(&v)["accepted"], 2, "{v}");
-    let reasons: Vec<String> = rusqlite::Connection::open(p.ledger_path())
-        .unwrap()
-        .prepare("SELECT reason FROM quarantine")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(reasons, vec![s("amount: 'ten' is not a valid int")]);
+    assert_eq!(counters(&v)["input"], 4, "{v}");
+    let reasons = p.ledger_texts("SELECT reason FROM quarantine ORDER BY reason");
+    assert_eq!(
+        reasons,
+        [
+            "landing/events/2026-06-01.csv:3: amount: 'ten' is not a valid int",
+            "landing/events/2026-06-01.csv:4: 4 field(s), but the header has 3",
+        ]
+    );
+    let (c, out, _) = p.text(&["quarantine", v["run_id"].as_str().unwrap()]);
+    assert_eq!(c, 0, "{out}");
+    assert!(
+        out.contains("2026-06-01  typed_input  landing/events/2026-06-01.csv:4: 4 field(s), but the header has 3"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -508,40 +550,32 @@ not json
     assert_eq!(bad[1].0, 5);
     assert!(bad[1].1.starts_with("not JSON"), "{bad:?}");
     assert_eq!(bad[2], (6, s("not a JSON object")));
-    // 2.5 is not an int, and e4 has no amount: both bad rows of the run.
+    // 2.5 is not an int, and e4 has no amount: both bad rows of the run;
+    // so is e3's line, whose event time places it in the partition. The
+    // two lines that are not objects name no partition: they stay in the
+    // ingestion ledger only.
     let (c, v) = run(&p, "daily", "2026-06-01", "2026-06-02T00:00:00Z");
     assert_eq!(c, 0, "{v}");
     assert_eq!(counters(&v)["accepted"], 1, "{v}");
-    assert_eq!(counters(&v)["quarantined"], 2, "{v}");
+    assert_eq!(counters(&v)["quarantined"], 3, "{v}");
+    let mut reasons = p.ledger_texts("SELECT reason FROM quarantine");
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "landing/events/a.jsonl:3: amount: 2.5 is not a valid int",
+            "landing/events/a.jsonl:4: amount: an array, not a value",
+            "landing/events/a.jsonl:7: amount: null in a column that may not be null",
+        ]
+    );
 }
 
 #[test]
 fn a_file_deleted_between_discovery_and_read_is_a_coded_error() {
-    let p = csv_project();
-    deliver(&p, "a.csv", DAY1.as_bytes());
-    deliver(
-        &p,
-        "b.csv",
-        DAY1.replace("e1", "e5").replace("e2", "e6").as_bytes(),
-    );
-    let analysis = bplc::driver::compile(p.path()).unwrap();
-    let program = analysis.program.unwrap();
-    let decl = program.lookup("events").unwrap();
-    let glob = &decl.access.files.as_ref().unwrap().glob;
-    let found = bplc::ingest::discover::discover(p.path(), glob).unwrap();
-    assert_eq!(found.matched.len(), 2);
-    std::fs::remove_file(p.path().join("landing/events/b.csv")).unwrap();
-    let warehouse = rusqlite::Connection::open_in_memory().unwrap();
-    let ledger = rusqlite::Connection::open_in_memory().unwrap();
-    let mut progress = |_: bplc::ingest::Progress<'_>| {};
-    let mut ingest = bplc::ingest::Ingest {
-        root: p.path(),
-        warehouse: &warehouse,
-        ledger: &ledger,
-        seen_at: "2026-06-01 12:00:00".into(),
-        progress: &mut progress,
-    };
-    let err = ingest.discovered(decl, &found).unwrap_err();
+    let p = two_files();
+    let (err, rows) = ingest_after_discovery(&p, |_| {
+        std::fs::remove_file(p.path().join("landing/events/b.csv")).unwrap();
+    });
     assert_eq!(err.code().as_str(), "E0384");
     assert!(
         err.to_string()
@@ -549,10 +583,69 @@ fn a_file_deleted_between_discovery_and_read_is_a_coded_error() {
         "{err}"
     );
     // The file read before it stays ingested; nothing of the deleted one.
-    let n: i64 = warehouse
+    assert_eq!(rows, 2);
+}
+
+/// A project with two landing files of two rows each, `a.csv` and `b.csv`.
+fn two_files() -> Project {
+    let p = csv_project();
+    deliver(&p, "a.csv", DAY1.as_bytes());
+    deliver(
+        &p,
+        "b.csv",
+        DAY1.replace("e1", "e5").replace("e2", "e6").as_bytes(),
+    );
+    p
+}
+
+/// Discovers the events' files, lets `between` change what was found or
+/// the files, then ingests: the ingestion's error, and the rows loaded.
+fn ingest_after_discovery(
+    p: &Project,
+    between: impl FnOnce(&mut bplc::ingest::discover::Discovery),
+) -> (bplc::runtime::RuntimeError, i64) {
+    let analysis = bplc::driver::compile(p.path()).unwrap();
+    let program = analysis.program.unwrap();
+    let decl = program.lookup("events").unwrap();
+    let glob = &decl.access.files.as_ref().unwrap().glob;
+    let mut found = bplc::ingest::discover::discover(p.path(), glob).unwrap();
+    assert_eq!(found.matched.len(), 2);
+    between(&mut found);
+    let warehouse_path = p.path().join("warehouse-of-this-test.sqlite");
+    let mut warehouse =
+        bplc::runtime::engine::sqlite::intake::SqliteIntake::open(&warehouse_path).unwrap();
+    let ledger = rusqlite::Connection::open_in_memory().unwrap();
+    let mut progress = |_: bplc::ingest::Progress<'_>| {};
+    let mut ingest = bplc::ingest::Ingest {
+        root: p.path(),
+        warehouse: &mut warehouse,
+        ledger: &ledger,
+        seen_at: "2026-06-01 12:00:00".into(),
+        progress: &mut progress,
+    };
+    let err = ingest.discovered(decl, &found).unwrap_err();
+    let rows: i64 = rusqlite::Connection::open(&warehouse_path)
+        .unwrap()
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(n, 2);
+    (err, rows)
+}
+
+/// A file that is there but cannot be read (here: the path now names a
+/// folder, which no user can read as a file, root included) is E0384
+/// with the system's reason; files read before it stay ingested.
+#[test]
+fn a_file_that_cannot_be_read_is_a_coded_error() {
+    let p = two_files();
+    let (err, rows) = ingest_after_discovery(&p, |found| {
+        let b = p.path().join("landing/events/b.csv");
+        std::fs::remove_file(&b).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        assert_eq!(found.matched[1].path, "landing/events/b.csv");
+    });
+    assert_eq!(err.code().as_str(), "E0384");
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+    assert_eq!(rows, 2);
 }
 
 #[cfg(feature = "parquet")]
@@ -659,6 +752,48 @@ mod parquet_files {
     }
 }
 
+/// `demo-data` writes a Parquet source's landing files as Parquet, one a
+/// day, each column in the Arrow type of its declared type; every row is
+/// ingested (a Parquet file has no lines to break) and runs read them.
+#[cfg(feature = "parquet")]
+#[test]
+fn demo_data_writes_parquet_landing_files_that_ingest_and_run() {
+    let p = project(r#""landing/events/*.parquet" as parquet"#, "");
+    let (c, v) = p.json(&["demo-data", "--rows", "300", "--days", "5"]);
+    assert_eq!(c, 0, "{v}");
+    let written = &v["files"][0];
+    assert_eq!(written["malformed"], 0, "{v}");
+    let names: Vec<String> = std::fs::read_dir(p.path().join("landing/events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.ends_with(".parquet")),
+        "{names:?}"
+    );
+    for n in &names {
+        let bytes = std::fs::read(p.path().join("landing/events").join(n)).unwrap();
+        assert!(
+            bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+            "{n}"
+        );
+    }
+    let (c, v) = ingest(&p, "2026-06-07T00:00:00Z");
+    assert_eq!(c, 0, "{v}");
+    let rows: i64 = outcomes(&v).iter().map(|o| o.2).sum();
+    let bad: i64 = outcomes(&v).iter().map(|o| o.3).sum();
+    assert_eq!((rows, bad), (written["rows"].as_i64().unwrap(), 0), "{v}");
+    let day = names
+        .iter()
+        .min()
+        .unwrap()
+        .trim_end_matches(".parquet")
+        .to_string();
+    let (c, v) = run(&p, "daily", &day, "2026-06-07T00:00:00Z");
+    assert!(c == 0 || c == 1, "{v}");
+    assert!(counters(&v)["accepted"].as_i64().unwrap() > 0, "{v}");
+}
+
 #[cfg(not(feature = "parquet"))]
 #[test]
 fn without_the_parquet_feature_a_parquet_source_says_how_to_get_it() {
@@ -720,6 +855,14 @@ reference regions {
     region: string
   }
   key region
+}
+
+reference units {
+  seed "seeds/units.txt" delimiter ";" null "-" encoding "latin1" no header
+  columns {
+    unit: string
+  }
+  key unit
 }
 "#;
     let file = bplc::syntax::span::FileId(0);

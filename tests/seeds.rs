@@ -45,6 +45,20 @@ dataset above_target {{
     }}
   }}
 }}
+
+/// Downstream of the seed, through `above_target`.
+dataset above_total {{
+  version 1
+  partition by day: date
+  publish replace
+  input a = above_target where day == p
+  compute {{
+    from a
+    group by day = p {{
+      n = sum(a.above)
+    }}
+  }}
+}}
 "#
     )
 }
@@ -166,4 +180,187 @@ fn a_seed_value_not_of_its_type_is_an_error_and_nothing_is_loaded() {
         (1, Value::from("E0317")),
         "{v}"
     );
+}
+
+/// Each partition's state and its stale causes' `via`, by dataset.
+fn states(p: &Project) -> Vec<String> {
+    let (c, v) = p.json(&["status", "--as-of", "2026-06-02T00:30:00Z"]);
+    assert!(c == 0 || c == 1, "{v}");
+    let mut out = Vec::new();
+    for d in v["datasets"].as_array().unwrap() {
+        for part in d["partitions"].as_array().unwrap() {
+            let via: Vec<String> = part["stale_because"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{}:{}",
+                        c["via"].as_str().unwrap(),
+                        c["upstream"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "{} {} {} {}",
+                d["dataset"].as_str().unwrap(),
+                part["partition"].as_str().unwrap(),
+                part["state"].as_str().unwrap(),
+                via.join(",")
+            ));
+        }
+    }
+    out
+}
+
+/// Editing a seed's file makes stale every partition that read the old
+/// content, and those downstream of them, before any run reads it; the
+/// plan from the seed reaches the same partitions; a run reading the new
+/// content makes its partition fresh again.
+#[test]
+fn a_changed_seed_makes_what_read_it_stale_and_plans_its_recompute() {
+    let p = project(r#"latest because "reviewed in the repository""#);
+    let (c, v) = run(&p);
+    assert_eq!(c, 0, "{v}");
+    let (c, v) = p.json(&[
+        "run",
+        "above_total",
+        "--date",
+        "2026-06-01",
+        "--as-of",
+        "2026-06-02T00:00:00Z",
+    ]);
+    assert_eq!(c, 0, "{v}");
+    assert_eq!(
+        states(&p),
+        [
+            "above_target 2026-06-01 fresh ",
+            "above_total 2026-06-01 fresh "
+        ]
+    );
+
+    std::fs::write(
+        p.path().join("seeds/targets.csv"),
+        "region,target\nnorth,5\nsouth,10\n",
+    )
+    .unwrap();
+    assert_eq!(
+        states(&p),
+        [
+            "above_target 2026-06-01 stale seed:targets",
+            "above_total 2026-06-01 stale seed:targets"
+        ]
+    );
+    let (c, out, _) = p.text(&["status", "--as-of", "2026-06-02T00:30:00Z"]);
+    assert!(c == 0 || c == 1, "{out}");
+    assert!(out.contains("seed targets changed: sha256:"), "{out}");
+
+    let (c, v) = p.json(&["plan-backfill", "--from", "targets"]);
+    assert_eq!(c, 0, "{v}");
+    let planned: Vec<&str> = v["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["dataset"].as_str().unwrap())
+        .collect();
+    assert!(
+        planned.contains(&"above_target") && planned.contains(&"above_total"),
+        "{v}"
+    );
+
+    // A run reads (and loads) the new content: its partition is fresh;
+    // the one downstream is still stale, by the seed and by its input
+    // published again.
+    let (c, v) = run(&p);
+    assert_eq!(c, 0, "{v}");
+    assert_eq!(
+        states(&p),
+        [
+            "above_target 2026-06-01 fresh ",
+            "above_total 2026-06-01 stale input:above_target,seed:targets"
+        ]
+    );
+}
+
+/// Rewrites the project's specs, each `(from, to)` in turn.
+fn respec(p: &Project, edits: &[(&str, &str)]) {
+    let path = p.path().join("specs.bpl");
+    let mut spec = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in edits {
+        assert!(spec.contains(from), "{from}");
+        spec = spec.replace(from, to);
+    }
+    std::fs::write(path, spec).unwrap();
+}
+
+/// A seed is read with the CSV options of a landing folder: delimiter,
+/// quote, null marker, encoding and `no header`; a bad option is E0315
+/// from `bplc check`, and a malformed line of a seed is E0317.
+#[test]
+fn a_seed_is_read_with_the_csv_options_it_states() {
+    let p = project(r#"latest because "reviewed in the repository""#);
+    respec(
+        &p,
+        &[
+            (
+                r#"seed "seeds/targets.csv""#,
+                r#"seed "seeds/targets.txt" delimiter ";" null "NA" encoding "latin1" no header"#,
+            ),
+            ("target: int", "target: int?\n    name: string"),
+        ],
+    );
+    // Latin-1 bytes (Malm\xf6), `;` between fields, `NA` for a null, no header.
+    std::fs::write(
+        p.path().join("seeds/targets.txt"),
+        b"north;5;Malm\xf6\nsouth;NA;Sundsvall\n",
+    )
+    .unwrap();
+    let loaded = seed(&p);
+    assert_eq!(loaded["outcome"], "loaded", "{loaded}");
+    assert_eq!(loaded["rows"], 2);
+    assert_eq!(
+        p.rows("SELECT region || '/' || coalesce(target, 'null') || '/' || name FROM targets"),
+        ["Text(\"north/5/Malmö\")", "Text(\"south/null/Sundsvall\")"]
+    );
+
+    // A line of the wrong width is an error to fix, naming the line.
+    std::fs::write(p.path().join("seeds/targets.txt"), b"north;5\n").unwrap();
+    let (c, v) = p.json(&["seed"]);
+    assert_eq!(c, 1, "{v}");
+    assert_eq!(v["error"]["code"], "E0317", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(
+            "line 1 of the seed `seeds/targets.txt`: 2 field(s), but the source declares 3"
+        ),
+        "{v}"
+    );
+
+    respec(&p, &[(r#"delimiter ";""#, r#"delimiter ";;""#)]);
+    let out = p
+        .bplc()
+        .args(["--format", "json", "check"])
+        .arg(p.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("E0315"), "{text}");
+}
+
+/// A seed's table is one of the warehouse: one naming another database's
+/// table is refused, and that table is never written.
+#[test]
+fn a_seed_naming_another_databases_table_is_refused() {
+    let p = project(r#"latest because "reviewed in the repository""#);
+    respec(
+        &p,
+        &[(
+            r#"seed "seeds/targets.csv""#,
+            "seed \"seeds/targets.csv\"\n  table \"raw.targets\"",
+        )],
+    );
+    let (c, v) = p.json(&["seed"]);
+    assert_eq!(c, 1, "{v}");
+    assert_eq!(v["error"]["code"], "E0317", "{v}");
+    assert!(v.to_string().contains("reads and never writes"), "{v}");
 }

@@ -13,6 +13,7 @@ use super::run::{as_of, open, runtime_error, Opened};
 use super::{accept_format, usage_error, Cli, Format, Needs};
 use crate::ingest::{file_sources, Ingest, Progress, SourceReport};
 use crate::plan::JobPlan;
+use crate::runtime::engine::intake::Intake;
 use crate::runtime::ingest_ledger::{FileRecord, IngestLedger};
 use crate::runtime::ledger::Ledger;
 use crate::runtime::RuntimeError;
@@ -83,7 +84,7 @@ impl Drop for Bar {
 
 fn ingest(
     o: &Opened,
-    warehouse: &rusqlite::Connection,
+    warehouse: &mut dyn Intake,
     ledger: &Ledger,
     seen_at: String,
     names: &[String],
@@ -106,7 +107,8 @@ fn ingest(
 pub(crate) fn create_warehouse(o: &Opened) -> Result<(), u8> {
     let fills = file_sources(&o.program).next().is_some()
         || o.program.decls.iter().any(|d| d.access.seed.is_some());
-    if o.warehouse.exists() || !fills {
+    let file = matches!(o.engine, crate::project::EngineSettings::Sqlite);
+    if o.warehouse.exists() || !fills || !file {
         return Ok(());
     }
     let made = o
@@ -135,16 +137,34 @@ pub(crate) fn before_run(
     if nothing_to_load(o) {
         return Ok(());
     }
-    let warehouse = crate::ingest::open_warehouse(&o.stores().warehouse())?;
-    for r in ingest(o, &warehouse, ledger, seen_at.to_string(), &names)? {
+    let mut warehouse = o.stores().warehouse().intake()?;
+    for r in ingest(o, warehouse.as_mut(), ledger, seen_at.to_string(), &names)? {
         say(&summary(&r));
     }
-    super::seed::before_run(o, plan, &warehouse)
+    super::seed::before_run(o, plan, warehouse.as_mut())
+}
+
+/// Before a retry: the tables of the landing folders the job reads in the
+/// layout runs read (one a bplc before line numbers filled gains their
+/// columns, empty for its rows), without ingesting anything: a retry reads
+/// the files its first attempt locked.
+pub(crate) fn before_retry(o: &Opened, plan: &JobPlan) -> Result<(), RuntimeError> {
+    let reads: Vec<&crate::semantic::hir::Decl> = file_sources(&o.program)
+        .filter(|d| plan.inputs.iter().any(|i| i.table.decl == d.name))
+        .collect();
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let mut warehouse = o.stores().warehouse().intake()?;
+    for d in reads {
+        let columns: Vec<String> = d.columns.iter().map(|c| c.name.clone()).collect();
+        crate::ingest::table::prepare(warehouse.as_mut(), &d.name, &d.table, &columns)?;
+    }
+    Ok(())
 }
 
 /// Whether the project has neither landing folders nor seeds: nothing
-/// for a run to load first, and no warehouse connection to open for it
-/// (a PostgreSQL warehouse has no ingestion connection).
+/// for a run to load first, and no warehouse connection to open for it.
 fn nothing_to_load(o: &Opened) -> bool {
     file_sources(&o.program).next().is_none()
         && !o.program.decls.iter().any(|d| d.access.seed.is_some())
@@ -160,11 +180,11 @@ pub(crate) fn before_backfill(
     if nothing_to_load(o) {
         return Ok(());
     }
-    let warehouse = crate::ingest::open_warehouse(&o.stores().warehouse())?;
+    let mut warehouse = o.stores().warehouse().intake()?;
     let names: Vec<String> = file_sources(&o.program).map(|d| d.name.clone()).collect();
-    ingest(o, &warehouse, ledger, seen_at.to_string(), &names)?;
+    ingest(o, warehouse.as_mut(), ledger, seen_at.to_string(), &names)?;
     for d in o.program.decls.iter().filter(|d| d.access.seed.is_some()) {
-        crate::ingest::seed::load(&o.root, &warehouse, d)?;
+        crate::ingest::seed::load(&o.root, warehouse.as_mut(), d)?;
     }
     Ok(())
 }
@@ -245,11 +265,11 @@ pub fn run(cli: &Cli, args: &IngestArgs) -> u8 {
         Ok(x) => x,
         Err(e) => return runtime_error(e),
     };
-    let warehouse = match crate::ingest::open_warehouse(&o.stores().warehouse()) {
+    let mut warehouse = match o.stores().warehouse().intake() {
         Ok(w) => w,
         Err(e) => return runtime_error(e),
     };
-    let reports = match ingest(&o, &warehouse, &ledger, seen_at, &names) {
+    let reports = match ingest(&o, warehouse.as_mut(), &ledger, seen_at, &names) {
         Ok(r) => r,
         Err(e) => return runtime_error(e),
     };

@@ -100,6 +100,7 @@ pub(crate) fn after_runs(o: &Opened, code: u8) -> u8 {
             runs: &runs,
             as_of: now,
             zone: o.time_zone.as_deref(),
+            seeds: &crate::ingest::seed::versions_now(&o.root, &o.program),
         };
         let report = crate::ops::status::status(&inputs, &[])
             .map_err(|e| format!("{}: {}", e.dataset, e.detail))?;

@@ -28,6 +28,7 @@ mod lsp;
 mod metrics;
 pub mod output;
 mod plan;
+mod quarantine;
 pub mod render;
 mod run;
 mod run_args;
@@ -104,6 +105,8 @@ pub enum Command {
     Runs(run::RunsArgs),
     /// Show a run's whole manifest.
     Show(run::RunIdArgs),
+    /// List the rows a run quarantined, with their partition, rule and reason.
+    Quarantine(run::RunIdArgs),
     /// Resolve a run a crash left mid-way, from durable state only.
     Recover(run::RunIdArgs),
     /// Publish a run held for manual review.
@@ -196,6 +199,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli, args),
         Command::Runs(args) => run::runs(&cli, args),
         Command::Show(args) => run::show(&cli, args),
+        Command::Quarantine(args) => quarantine::run(&cli, args),
         Command::Recover(args) => run::recover(&cli, args),
         Command::Approve(args) => run::on_held(&cli, args, "approve"),
         Command::Reject(args) => run::on_held(&cli, args, "reject"),

@@ -348,10 +348,12 @@ pub fn run(cli: &Cli, args: &RunArgs) -> u8 {
     let mut say = progress(cli, args.verbose);
     // A new run first ingests the new files of the landing folders it
     // reads; a retry reads the files its first attempt locked.
-    if let Some(req) = &req {
-        if let Err(e) = super::ingest::before_run(&o, &plan, &ledger, &req.as_of, &mut say) {
-            return runtime_error(e);
-        }
+    let loaded = match &req {
+        Some(req) => super::ingest::before_run(&o, &plan, &ledger, &req.as_of, &mut say),
+        None => super::ingest::before_retry(&o, &plan),
+    };
+    if let Err(e) = loaded {
+        return runtime_error(e);
     }
     let mut runner = Runner {
         plan: &plan,

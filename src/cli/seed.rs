@@ -11,6 +11,7 @@ use super::run::{runtime_error, Opened};
 use super::{accept_format, usage_error, Cli, Format};
 use crate::ingest::seed::{self, SeedReport};
 use crate::plan::JobPlan;
+use crate::runtime::engine::intake::Intake;
 use crate::runtime::RuntimeError;
 use crate::semantic::hir::{BindPolicyKind, Program};
 
@@ -31,7 +32,7 @@ fn seeds(program: &Program) -> impl Iterator<Item = &crate::semantic::hir::Decl>
 pub(crate) fn before_run(
     o: &Opened,
     plan: &JobPlan,
-    warehouse: &rusqlite::Connection,
+    warehouse: &mut dyn Intake,
 ) -> Result<(), RuntimeError> {
     for b in &plan.binds {
         let Some(d) = o
@@ -82,13 +83,13 @@ pub fn run(cli: &Cli, args: &SeedArgs) -> u8 {
     if let Err(e) = o.stores().open() {
         return runtime_error(e);
     }
-    let warehouse = match crate::ingest::open_warehouse(&o.stores().warehouse()) {
+    let mut warehouse = match o.stores().warehouse().intake() {
         Ok(w) => w,
         Err(e) => return runtime_error(e),
     };
     let mut reports: Vec<(SeedReport, Vec<String>)> = Vec::new();
     for d in seeds(&o.program).filter(|d| names.contains(&d.name)) {
-        match seed::load(&o.root, &warehouse, d) {
+        match seed::load(&o.root, warehouse.as_mut(), d) {
             Ok(r) => reports.push((r, bound_by(&o.program, &d.name))),
             Err(e) => return runtime_error(e),
         }

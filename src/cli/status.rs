@@ -111,6 +111,7 @@ pub(crate) fn report_of(
         runs,
         as_of,
         zone: o.time_zone.as_deref(),
+        seeds: &crate::ingest::seed::versions_now(&o.root, &o.program),
     };
     status::status(&inputs, datasets).map_err(|e| {
         refuse(

@@ -132,12 +132,13 @@ fn export(
     let (folder, name) = naming(root, &files.glob)?;
     std::fs::create_dir_all(&folder).map_err(|e| io(&folder, e))?;
     let arrival = files.arrival_column.as_deref();
-    let written: Vec<&str> = d
+    let written_columns: Vec<&crate::semantic::Col> = d
         .columns
         .iter()
-        .map(|c| c.name.as_str())
-        .filter(|c| Some(*c) != arrival)
+        .filter(|c| Some(c.name.as_str()) != arrival)
         .collect();
+    let written: Vec<&str> = written_columns.iter().map(|c| c.name.as_str()).collect();
+    let types: Vec<&T> = written_columns.iter().map(|c| &c.ty.t).collect();
     // The day of a row's file: its arrival, else its event time.
     let day_column = arrival.or_else(|| {
         d.access
@@ -159,9 +160,12 @@ fn export(
     let mut malformed = 0;
     for (k, (day, rows)) in by_day.iter().enumerate() {
         let path = folder.join(name.replace("{day}", day));
-        let broken = (k == middle && rows.len() > 1).then_some(rows.len() / 2);
+        // A Parquet file has no lines to break.
+        let lines = !matches!(files.format, FileFormat::Parquet);
+        let broken = (lines && k == middle && rows.len() > 1).then_some(rows.len() / 2);
         malformed += u64::from(broken.is_some());
-        write_file(&path, &files.format, &written, rows, broken).map_err(|e| io(&path, e))?;
+        write_file(&path, &files.format, &written, &types, rows, broken)
+            .map_err(|e| io(&path, e))?;
     }
     Ok(FilesReport {
         rows,
@@ -188,8 +192,16 @@ fn export_seed(
         latin1: false,
         header: true,
     };
-    write_file(path, &csv, &columns, &collected.columns_of(&columns), None)
-        .map_err(|e| io(path, e))?;
+    let types: Vec<&T> = d.columns.iter().map(|c| &c.ty.t).collect();
+    write_file(
+        path,
+        &csv,
+        &columns,
+        &types,
+        &collected.columns_of(&columns),
+        None,
+    )
+    .map_err(|e| io(path, e))?;
     Ok(FilesReport {
         rows,
         folder: path.display().to_string(),
@@ -241,9 +253,13 @@ fn write_file(
     path: &Path,
     format: &FileFormat,
     columns: &[&str],
+    types: &[&T],
     rows: &[Vec<Value>],
     broken: Option<usize>,
 ) -> std::io::Result<()> {
+    if matches!(format, FileFormat::Parquet) {
+        return write_parquet(path, columns, types, rows);
+    }
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     match format {
         FileFormat::Csv {
@@ -289,11 +305,7 @@ fn write_file(
                 out.write_all(&bytes)?;
             }
         }
-        FileFormat::Parquet => {
-            return Err(std::io::Error::other(
-                "demo files are written as CSV or JSON lines, not Parquet",
-            ))
-        }
+        FileFormat::Parquet => unreachable!("written above"),
         FileFormat::JsonLines => {
             for (k, row) in rows.iter().enumerate() {
                 let mut map = serde_json::Map::new();
@@ -315,4 +327,27 @@ fn write_file(
         }
     }
     out.flush()
+}
+
+#[cfg(feature = "parquet")]
+fn write_parquet(
+    path: &Path,
+    columns: &[&str],
+    types: &[&T],
+    rows: &[Vec<Value>],
+) -> std::io::Result<()> {
+    let typed: Vec<(&str, &T)> = columns.iter().copied().zip(types.iter().copied()).collect();
+    super::parquet::write(path, &typed, rows)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn write_parquet(
+    _path: &Path,
+    _columns: &[&str],
+    _types: &[&T],
+    _rows: &[Vec<Value>],
+) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "Parquet demo files need bplc built with the `parquet` feature (`cargo install bplc --features parquet`)",
+    ))
 }

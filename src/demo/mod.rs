@@ -27,6 +27,8 @@
 mod calendar;
 mod domains;
 mod files;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod rng;
 mod table;
 

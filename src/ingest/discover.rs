@@ -75,7 +75,11 @@ pub fn discover(root: &Path, glob: &str) -> Result<Discovery, RuntimeError> {
         .sort_by_file_name()
     {
         let entry = entry.map_err(|e| RuntimeError::Io(format!("{}: {e}", folder.display())))?;
-        if !entry.file_type().is_file() {
+        // A symlink to a file is a file: landing folders are often links
+        // into a shared drop area. Its size and time are the target's.
+        let linked = entry.file_type().is_symlink()
+            && std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file());
+        if !entry.file_type().is_file() && !linked {
             continue;
         }
         let rel = entry.path().strip_prefix(&folder).unwrap_or(entry.path());
@@ -88,8 +92,7 @@ pub fn discover(root: &Path, glob: &str) -> Result<Discovery, RuntimeError> {
             d.unmatched += 1;
             continue;
         }
-        let meta = entry
-            .metadata()
+        let meta = std::fs::metadata(entry.path())
             .map_err(|e| RuntimeError::Io(format!("{}: {e}", entry.path().display())))?;
         let modified = meta
             .modified()
@@ -176,5 +179,34 @@ mod tests {
         assert!(!m("*.csv", ".hidden.csv"));
         assert!(m("a*b*c", "aXXbYYc"));
         assert!(!m("a*b*c", "aXXbYY"));
+    }
+}
+
+#[cfg(all(test, unix))]
+mod link_tests {
+    use super::*;
+
+    /// A landing folder of links into a drop area: each link to a file is
+    /// found with its target's size; a link to a folder or to nothing is not.
+    #[test]
+    fn symlinks_to_files_are_found() {
+        let dir = std::env::temp_dir().join(format!("bpl-discover-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (drop, landing) = (dir.join("drop"), dir.join("landing"));
+        std::fs::create_dir_all(&drop).unwrap();
+        std::fs::create_dir_all(&landing).unwrap();
+        std::fs::write(drop.join("a.csv"), "id\n1\n").unwrap();
+        std::os::unix::fs::symlink(drop.join("a.csv"), landing.join("a.csv")).unwrap();
+        std::os::unix::fs::symlink(&drop, landing.join("sub.csv")).unwrap();
+        std::os::unix::fs::symlink(drop.join("gone.csv"), landing.join("gone.csv")).unwrap();
+        std::fs::write(landing.join("b.csv"), "id\n").unwrap();
+        let d = discover(&dir, "landing/*.csv").unwrap();
+        let found: Vec<(&str, i64)> = d
+            .matched
+            .iter()
+            .map(|f| (f.path.as_str(), f.size))
+            .collect();
+        assert_eq!(found, [("landing/a.csv", 5), ("landing/b.csv", 3)]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,7 +1,8 @@
 //! Landing-folder sources: a source that says `files "landing/*.csv" as
 //! csv` has its files discovered, each read exactly once, and its rows
-//! loaded into the source's table in the warehouse, where runs read them
-//! like any table (through the typed input boundary). Every file read is
+//! loaded into the source's table in the warehouse, of whichever engine
+//! (written through `runtime::engine::intake`), where runs read them like
+//! any table (through the typed input boundary). Every file read is
 //! recorded in the ingestion ledger (`runtime::ingest_ledger`); a run's
 //! input lock is the highest file number it read (`Lock::Files`), so a
 //! retry reads the same files.
@@ -10,9 +11,11 @@
 //! changed is hashed again; a different content hash is a changed file,
 //! which fails the ingestion (E0383) unless the source says `changed
 //! files replace`. Malformed lines (a ragged CSV row, text that is not
-//! UTF-8, a line that is not a JSON object) are quarantined in the
-//! ingestion ledger with the file and line number, unless the source's bad
-//! rows fail the partition or the run: then the file is refused (E0385).
+//! UTF-8, a line that is not a JSON object) are recorded in the ingestion
+//! ledger with the file and line number, and loaded as bad rows carrying
+//! their reason, which the run reading their partition quarantines with
+//! its other bad rows; unless the source's bad rows fail the partition or
+//! the run: then the file is refused (E0385).
 
 pub mod discover;
 pub mod read;
@@ -28,12 +31,13 @@ pub mod parquet;
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::types::Value;
 use rusqlite::Connection;
 use serde::Serialize;
 use sha2::Digest;
 
 use crate::diagnostic::codes;
+use crate::runtime::engine::intake::{FileLoad, FileRow, Intake};
+use crate::runtime::engine::Value;
 use crate::runtime::ingest_ledger::{BadLine, IngestLedger, NewFile, BAD_ROWS_KEPT};
 use crate::runtime::RuntimeError;
 use crate::semantic::hir::{Decl, FileSource, Program};
@@ -81,28 +85,12 @@ pub enum Progress<'a> {
 pub struct Ingest<'a> {
     /// The project's root: patterns are relative to it.
     pub root: &'a Path,
-    pub warehouse: &'a Connection,
+    /// The warehouse, of whichever engine: rows are written through it.
+    pub warehouse: &'a mut dyn Intake,
     pub ledger: &'a Connection,
     /// The time files found now were first seen: the `file_arrival` clock.
     pub seen_at: String,
     pub progress: &'a mut dyn FnMut(Progress<'_>),
-}
-
-/// A connection to the warehouse for ingestion to write through. Landing
-/// files and seeds are loaded by SQL of their own (`table`, `seed`), on
-/// the SQLite engine: another engine is another arm here.
-pub fn open_warehouse(w: &crate::runtime::engine::Warehouse) -> Result<Connection, RuntimeError> {
-    match w {
-        crate::runtime::engine::Warehouse::Sqlite { path, .. } => {
-            let conn = Connection::open(path).map_err(RuntimeError::sql)?;
-            conn.busy_timeout(crate::runtime::lock_timeout())
-                .map_err(RuntimeError::sql)?;
-            Ok(conn)
-        }
-        crate::runtime::engine::Warehouse::Postgres { .. } => Err(RuntimeError::Engine(
-            "landing files and seeds are loaded into a SQLite warehouse; on PostgreSQL, load the source tables with your own tools (COPY)".into(),
-        )),
-    }
 }
 
 /// The sources of a program that read landing files.
@@ -153,7 +141,7 @@ impl Ingest<'_> {
         let all: Vec<String> = d.columns.iter().map(|c| c.name.clone()).collect();
         table::prepare(self.warehouse, &d.name, &d.table, &all)?;
         for f in ledger.unfinished(&d.name)? {
-            table::remove(self.warehouse, &d.table, f.file_id)?;
+            self.warehouse.remove_file(&d.table, f.file_id)?;
             ledger.abandon(f.file_id)?;
         }
         let mut report = SourceReport {
@@ -291,41 +279,58 @@ impl Ingest<'_> {
             Some(Severity::FailPartition | Severity::FailRun)
         );
         let progress = &mut *self.progress;
-        table::load(
-            self.warehouse,
-            &d.table,
-            &names,
+        let (mut rows, mut bad) = (0i64, 0i64);
+        let mut kept = Vec::new();
+        let load = FileLoad {
+            source: &d.name,
+            table: &d.table,
+            columns: &names,
             file_id,
+            path: &f.path,
             replaces,
-            |push| {
-                let (mut rows, mut bad) = (0i64, 0i64);
-                let mut kept = Vec::new();
-                let mut each = |line: read::Line| {
-                    match line {
-                        Ok(mut values) => {
-                            stored(&mut values, &kinds);
-                            if arrival.is_some() {
-                                values.push(seen.clone());
-                            }
-                            rows += 1;
-                            push(values)?;
+        };
+        self.warehouse.load_file(&load, &mut |push| {
+            let mut each = |line: read::Line| {
+                match line.bad {
+                    None => {
+                        let mut values = stored(line.values, &kinds);
+                        if arrival.is_some() {
+                            values.push(seen.clone());
                         }
-                        Err(b) if fails => return Err(refused(d, f, &b)),
-                        Err(b) => {
-                            bad += 1;
-                            if kept.len() < BAD_ROWS_KEPT {
-                                kept.push(b);
-                            }
+                        rows += 1;
+                        push(FileRow {
+                            values,
+                            line: line.number,
+                            malformed: None,
+                        })?;
+                    }
+                    Some(b) if fails => return Err(refused(d, f, &b)),
+                    // Loaded as a bad row: a run reading the partition its
+                    // readable values name quarantines it with the run's
+                    // other bad rows.
+                    Some(b) => {
+                        bad += 1;
+                        let mut values = stored(line.values, &kinds);
+                        if arrival.is_some() {
+                            values.push(seen.clone());
+                        }
+                        push(FileRow {
+                            values,
+                            line: line.number,
+                            malformed: Some(b.reason.clone()),
+                        })?;
+                        if kept.len() < BAD_ROWS_KEPT {
+                            kept.push(b);
                         }
                     }
-                    Ok(())
-                };
-                let mut bytes = |n: u64| progress(Progress::Bytes(n));
-                read::read(&f.abs, &files.format, &read_columns, &mut each, &mut bytes)
-                    .map_err(|e| read_error(d, files, f, e))?;
-                Ok((rows, bad, kept))
-            },
-        )
+                }
+                Ok(())
+            };
+            let mut bytes = |n: u64| progress(Progress::Bytes(n));
+            read::read(&f.abs, &files.format, &read_columns, &mut each, &mut bytes)
+                .map_err(|e| read_error(d, files, f, e))
+        })?;
+        Ok((rows, bad, kept))
     }
 }
 
@@ -356,29 +361,45 @@ fn exclusive(ledger: &Connection) -> Result<Option<Connection>, RuntimeError> {
 /// `2026-06-01 10:00:00`): a run's typed input boundary then takes them
 /// as they are. A value that does not convert is kept as written, for the
 /// boundary to report as a bad row with its reason.
-fn stored(values: &mut [Value], kinds: &[&'static str]) {
-    for (v, kind) in values.iter_mut().zip(kinds) {
-        let Value::Text(text) = v else { continue };
-        // Already in the shape the boundary takes as stored (its own test,
-        // `sql::boundary`), or a kind kept as text: nothing to convert.
-        let shaped = match *kind {
-            "timestamp" => text.len() == 19 && text.as_bytes()[10] == b' ',
-            "date" => text.len() == 10,
-            "month" => text.len() == 7,
-            "int" | "number" | "bool" | "decimal" => false,
-            _ => true,
-        };
-        if shaped {
-            continue;
-        }
-        let converted = crate::runtime::engine::sqlite::functions::convert(
-            rusqlite::types::ValueRef::Text(text.as_bytes()),
-            kind,
-        );
-        if let Some(c) = converted {
-            *v = c;
-        }
-    }
+fn stored(values: Vec<rusqlite::types::Value>, kinds: &[&'static str]) -> Vec<Value> {
+    use rusqlite::types::Value as V;
+    values
+        .into_iter()
+        .zip(kinds)
+        .map(|(v, kind)| {
+            let v = match v {
+                V::Text(text) => {
+                    // Already in the shape the boundary takes as stored
+                    // (its own test, `sql::boundary`), or a kind kept as
+                    // text: nothing to convert.
+                    let shaped = match *kind {
+                        "timestamp" => text.len() == 19 && text.as_bytes()[10] == b' ',
+                        "date" => text.len() == 10,
+                        "month" => text.len() == 7,
+                        "int" | "number" | "bool" | "decimal" => false,
+                        _ => true,
+                    };
+                    let converted = (!shaped)
+                        .then(|| {
+                            crate::runtime::engine::sqlite::functions::convert(
+                                rusqlite::types::ValueRef::Text(text.as_bytes()),
+                                kind,
+                            )
+                        })
+                        .flatten();
+                    converted.unwrap_or(V::Text(text))
+                }
+                other => other,
+            };
+            match v {
+                V::Null => Value::Null,
+                V::Integer(i) => Value::Integer(i),
+                V::Real(f) => Value::Real(f),
+                V::Text(t) => Value::Text(t),
+                V::Blob(b) => Value::Blob(b),
+            }
+        })
+        .collect()
 }
 
 /// The SHA-256 of a file's content, read in blocks.

@@ -65,6 +65,7 @@ pub fn read(
         .with_batch_size(BATCH)
         .build()
         .map_err(failed)?;
+    let mut number = 0u64;
     for batch in reader {
         let batch = batch.map_err(failed)?;
         let arrays: Vec<_> = columns
@@ -81,6 +82,7 @@ pub fn read(
             })
             .collect();
         for row in 0..batch.num_rows() {
+            number += 1;
             let values = arrays
                 .iter()
                 .zip(&keys)
@@ -90,7 +92,7 @@ pub fn read(
                     None => value(a.as_ref(), row),
                 })
                 .collect();
-            each(Ok(values)).map_err(ReadError::Stopped)?;
+            each(Line::row(number, values)).map_err(ReadError::Stopped)?;
         }
     }
     Ok(())

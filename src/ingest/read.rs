@@ -40,8 +40,29 @@ impl From<std::io::Error> for ReadError {
     }
 }
 
-/// One line: the values of `columns` in order, or why it is malformed.
-pub type Line = Result<Vec<Value>, BadLine>;
+/// One line of a file.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Its number in the file, counting from 1 (a Parquet file's: the
+    /// row's number).
+    pub number: u64,
+    /// The values of `columns` in order; for a malformed line, those that
+    /// could be read (a field where the header puts the column), NULL for
+    /// the rest.
+    pub values: Vec<Value>,
+    /// Why the line is malformed.
+    pub bad: Option<BadLine>,
+}
+
+impl Line {
+    pub fn row(number: u64, values: Vec<Value>) -> Line {
+        Line {
+            number,
+            values,
+            bad: None,
+        }
+    }
+}
 
 /// How much of a malformed line's text is kept.
 const TEXT_KEPT: usize = 500;
@@ -56,12 +77,27 @@ pub fn read(
     each: &mut dyn FnMut(Line) -> Result<(), crate::runtime::RuntimeError>,
     bytes: &mut dyn FnMut(u64),
 ) -> Result<(), ReadError> {
+    if matches!(format, FileFormat::Parquet) {
+        return super::parquet::read(path, columns, each);
+    }
     let file = File::open(path)?;
     let counted = Counted {
         inner: file,
         read: 0,
         tell: bytes,
     };
+    text(counted, format, columns, each)
+}
+
+/// Reads CSV or JSON lines from `input` (a file, or a seed held in
+/// memory), as [`read`] reads a file of that format; Parquet, which is not
+/// read line by line, reads nothing here.
+pub fn text(
+    input: impl Read,
+    format: &FileFormat,
+    columns: &[crate::plan::Column],
+    each: &mut dyn FnMut(Line) -> Result<(), crate::runtime::RuntimeError>,
+) -> Result<(), ReadError> {
     match format {
         FileFormat::Csv {
             delimiter,
@@ -70,10 +106,10 @@ pub fn read(
             latin1,
             header,
         } => csv(
-            counted, *delimiter, *quote, null, *latin1, *header, columns, each,
+            input, *delimiter, *quote, null, *latin1, *header, columns, each,
         ),
-        FileFormat::JsonLines => json_lines(counted, columns, each),
-        FileFormat::Parquet => super::parquet::read(path, columns, each),
+        FileFormat::JsonLines => json_lines(input, columns, each),
+        FileFormat::Parquet => Ok(()),
     }
 }
 
@@ -182,11 +218,15 @@ fn csv(
                 match e.into_kind() {
                     ::csv::ErrorKind::Io(e) => return Err(ReadError::Io(e)),
                     other => {
-                        each(Err(BadLine {
-                            line,
-                            reason: format!("not CSV: {other:?}"),
-                            text: String::new(),
-                        }))
+                        each(Line {
+                            number: line,
+                            values: vec![Value::Null; columns.len()],
+                            bad: Some(BadLine {
+                                line,
+                                reason: format!("not CSV: {other:?}"),
+                                text: String::new(),
+                            }),
+                        })
                         .map_err(ReadError::Stopped)?;
                         continue;
                     }
@@ -194,45 +234,48 @@ fn csv(
             }
         }
         let line = record.position().map_or(0, |p| p.line());
+        let mut bad = None;
         if record.len() != width {
             let what = if header {
                 "the header has"
             } else {
                 "the source declares"
             };
-            each(Err(BadLine {
-                line,
-                reason: format!("{} field(s), but {what} {width}", record.len()),
-                text: text(&record),
-            }))
-            .map_err(ReadError::Stopped)?;
-            continue;
+            bad = Some(format!("{} field(s), but {what} {width}", record.len()));
         }
+        // A ragged line's fields are still read where the header puts
+        // them, so its bad row lands in the partition its values say.
         let mut values = Vec::with_capacity(columns.len());
-        let mut bad = None;
         for (c, &k) in columns.iter().zip(&positions) {
-            let field = &record[k];
+            let Some(field) = record.get(k) else {
+                values.push(Value::Null);
+                continue;
+            };
             match decode(field, latin1) {
                 Some(v) if v == null => values.push(Value::Null),
                 Some(v) => values.push(Value::Text(v)),
                 None => {
-                    bad = Some(format!(
-                        "{}: not valid UTF-8 (if the file is Latin-1, say `encoding \"latin1\"`)",
-                        c.name
-                    ));
-                    break;
+                    values.push(Value::Null);
+                    bad.get_or_insert_with(|| {
+                        format!(
+                            "{}: not valid UTF-8 (if the file is Latin-1, say `encoding \"latin1\"`)",
+                            c.name
+                        )
+                    });
                 }
             }
         }
-        let line_result = match bad {
-            None => Ok(values),
-            Some(reason) => Err(BadLine {
-                line,
-                reason,
-                text: text(&record),
-            }),
-        };
-        each(line_result).map_err(ReadError::Stopped)?;
+        let bad = bad.map(|reason| BadLine {
+            line,
+            reason,
+            text: text(&record),
+        });
+        each(Line {
+            number: line,
+            values,
+            bad,
+        })
+        .map_err(ReadError::Stopped)?;
     }
 }
 
@@ -258,36 +301,49 @@ fn json_lines(
             reason,
             text: shown(String::from_utf8_lossy(buf).trim_end().to_string()),
         };
-        let result = match serde_json::from_slice::<serde_json::Value>(&buf) {
-            Err(e) => Err(bad(format!("not JSON: {e}"), &buf)),
-            Ok(serde_json::Value::Object(map)) => {
-                object(&map, columns).map_err(|reason| bad(reason, &buf))
-            }
-            Ok(_) => Err(bad("not a JSON object".into(), &buf)),
+        let nothing = || vec![Value::Null; columns.len()];
+        let (values, reason) = match serde_json::from_slice::<serde_json::Value>(&buf) {
+            Err(e) => (nothing(), Some(format!("not JSON: {e}"))),
+            Ok(serde_json::Value::Object(map)) => object(&map, columns),
+            Ok(_) => (nothing(), Some("not a JSON object".into())),
         };
-        each(result).map_err(ReadError::Stopped)?;
+        each(Line {
+            number: line,
+            values,
+            bad: reason.map(|r| bad(r, &buf)),
+        })
+        .map_err(ReadError::Stopped)?;
     }
 }
 
 /// The declared columns of one JSON object: a missing field is a null
-/// (the boundary says whether the column may be null).
+/// (the boundary says whether the column may be null); an array or object
+/// where a value belongs is a null too, and makes the line malformed.
 fn object(
     map: &serde_json::Map<String, serde_json::Value>,
     columns: &[crate::plan::Column],
-) -> Result<Vec<Value>, String> {
+) -> (Vec<Value>, Option<String>) {
     use serde_json::Value as J;
-    columns
+    let mut bad = None;
+    let values = columns
         .iter()
         .map(|c| match map.get(&c.name) {
-            None | Some(J::Null) => Ok(Value::Null),
-            Some(J::String(s)) => Ok(Value::Text(s.clone())),
-            Some(J::Bool(b)) => Ok(Value::Integer(*b as i64)),
-            Some(J::Number(n)) => Ok(match n.as_i64() {
+            None | Some(J::Null) => Value::Null,
+            Some(J::String(s)) => Value::Text(s.clone()),
+            Some(J::Bool(b)) => Value::Integer(*b as i64),
+            Some(J::Number(n)) => match n.as_i64() {
                 Some(i) => Value::Integer(i),
                 None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
-            }),
-            Some(J::Array(_)) => Err(format!("{}: an array, not a value", c.name)),
-            Some(J::Object(_)) => Err(format!("{}: an object, not a value", c.name)),
+            },
+            Some(J::Array(_)) => {
+                bad.get_or_insert_with(|| format!("{}: an array, not a value", c.name));
+                Value::Null
+            }
+            Some(J::Object(_)) => {
+                bad.get_or_insert_with(|| format!("{}: an object, not a value", c.name));
+                Value::Null
+            }
         })
-        .collect()
+        .collect();
+    (values, bad)
 }

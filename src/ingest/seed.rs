@@ -1,5 +1,7 @@
-//! Seeds: small references kept in the project as CSV files with a header
-//! (`seed "seeds/regions.csv"`). A seed's version is its content hash
+//! Seeds: small references kept in the project as CSV files
+//! (`seed "seeds/regions.csv"`, with the CSV options of a landing folder:
+//! `delimiter ";" quote "'" null "NA" encoding "latin1" no header`), read
+//! by the same reader as landing files. A seed's version is its content hash
 //! (SHA-256). `bplc seed`, and a run that binds a seed, load each seed
 //! whose hash differs from the one loaded last: the reference's table is
 //! replaced by the file's rows and the hash recorded with it in the
@@ -11,24 +13,17 @@
 
 use std::path::Path;
 
-use rusqlite::types::{Value, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::Digest;
 
 use crate::diagnostic::codes;
+use crate::runtime::engine::intake::{Intake, SeedLoad};
+use crate::runtime::engine::Value;
 use crate::runtime::RuntimeError;
 use crate::semantic::hir::Decl;
 use crate::semantic::T;
-use crate::sql::types::{ident, table_ref};
-
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _bpl_seeds (
-    reference TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    loaded_at TEXT NOT NULL
-)";
 
 /// What loading one seed did.
 #[derive(Debug, Clone, Serialize)]
@@ -54,18 +49,6 @@ fn error(message: String, help: String) -> RuntimeError {
     }
 }
 
-/// The hash last loaded for a seed reference, if any.
-pub fn loaded_hash(conn: &Connection, reference: &str) -> Result<Option<String>, RuntimeError> {
-    conn.execute_batch(SCHEMA).map_err(RuntimeError::sql)?;
-    conn.query_row(
-        "SELECT hash FROM _bpl_seeds WHERE reference = ?1",
-        [reference],
-        |r| r.get(0),
-    )
-    .optional()
-    .map_err(RuntimeError::sql)
-}
-
 /// The version a run records for a reference loaded from a seed:
 /// `sha256:` and the first 12 digits of its content hash. `None` for a
 /// reference that is not a loaded seed.
@@ -80,12 +63,44 @@ pub fn version(conn: &Connection, reference: &str) -> Result<Option<String>, Run
     if !exists {
         return Ok(None);
     }
-    Ok(loaded_hash(conn, reference)?.map(|h| format!("sha256:{}", &h[..h.len().min(12)])))
+    let hash: Option<String> = conn
+        .query_row(
+            "SELECT hash FROM _bpl_seeds WHERE reference = ?1",
+            [reference],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(RuntimeError::sql)?;
+    Ok(hash.map(|h| format!("sha256:{}", &h[..h.len().min(12)])))
+}
+
+/// The version each seed's file in the project holds now, as runs record
+/// it (`sha256:` and 12 digits): what `status` compares with the versions
+/// runs read. A seed that cannot be read is left out (loading it says why).
+pub fn versions_now(root: &Path, program: &crate::semantic::hir::Program) -> Vec<(String, String)> {
+    program
+        .decls
+        .iter()
+        .filter_map(|d| {
+            let bytes = std::fs::read(root.join(d.access.seed.as_deref()?)).ok()?;
+            let hash = format!("{:x}", sha2::Sha256::digest(&bytes));
+            Some((d.name.clone(), format!("sha256:{}", &hash[..12])))
+        })
+        .collect()
 }
 
 /// Loads a seed reference's file if its content changed since last loaded.
-pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, RuntimeError> {
+pub fn load(root: &Path, w: &mut dyn Intake, d: &Decl) -> Result<SeedReport, RuntimeError> {
     let path = d.access.seed.as_deref().expect("a seed reference");
+    if let Some((other, _)) = d.table.split_once('.') {
+        return Err(error(
+            format!(
+                "the seed `{path}` of `{}` would be loaded into `{}`, a table of `{other}`, which bplc reads and never writes",
+                d.name, d.table
+            ),
+            "remove the `table` clause, or name a table of the warehouse's own: a seed is loaded there".into(),
+        ));
+    }
     let bytes = std::fs::read(root.join(path)).map_err(|e| {
         error(
             format!("the seed `{path}` of `{}` cannot be read: {e}", d.name),
@@ -93,7 +108,7 @@ pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, Runt
         )
     })?;
     let hash = format!("{:x}", sha2::Sha256::digest(&bytes));
-    let previous = loaded_hash(conn, &d.name)?;
+    let previous = w.seed_hash(&d.name)?;
     let mut report = SeedReport {
         reference: d.name.clone(),
         path: path.to_string(),
@@ -103,23 +118,11 @@ pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, Runt
         previous: None,
     };
     if previous.as_deref() == Some(hash.as_str()) {
-        report.rows = conn
-            .query_row(
-                &format!("SELECT count(*) FROM {}", table_ref(&d.table)),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(RuntimeError::sql)?;
+        report.rows = w.count(&d.table)?;
         return Ok(report);
     }
     let rows = parse(path, &bytes, d)?;
-    let taken: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)",
-            [&d.table],
-            |r| r.get(0),
-        )
-        .map_err(RuntimeError::sql)?;
+    let taken = !w.columns(&d.table)?.is_empty();
     if taken && previous.is_none() {
         return Err(error(
             format!(
@@ -129,43 +132,22 @@ pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, Runt
             format!("name another table for the seed (`table \"{}_seed\"`), or drop the existing one", d.table),
         ));
     }
-    let tx = conn.unchecked_transaction().map_err(RuntimeError::sql)?;
-    let t = table_ref(&d.table);
-    let names: Vec<String> = d.columns.iter().map(|c| ident(&c.name)).collect();
-    tx.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {t}; CREATE TABLE {t} ({});",
-        d.columns
-            .iter()
-            .map(|c| format!(
-                "{} {}",
-                ident(&c.name),
-                crate::runtime::engine::sqlite::dialect::sqlite_type(&c.ty.t)
-            ))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-    .map_err(RuntimeError::sql)?;
-    {
-        let marks: Vec<String> = (1..=names.len()).map(|k| format!("?{k}")).collect();
-        let mut insert = tx
-            .prepare(&format!(
-                "INSERT INTO {t} ({}) VALUES ({})",
-                names.join(", "),
-                marks.join(", ")
-            ))
-            .map_err(RuntimeError::sql)?;
-        for row in &rows {
-            insert
-                .execute(rusqlite::params_from_iter(row.iter()))
-                .map_err(RuntimeError::sql)?;
-        }
-    }
-    tx.execute(
-        "INSERT OR REPLACE INTO _bpl_seeds (reference, path, hash, rows, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![d.name, path, hash, rows.len() as i64, crate::runtime::now()],
-    )
-    .map_err(RuntimeError::sql)?;
-    tx.commit().map_err(RuntimeError::sql)?;
+    let columns: Vec<(String, T)> = d
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.ty.t.clone()))
+        .collect();
+    w.replace_seed(
+        &SeedLoad {
+            reference: &d.name,
+            table: &d.table,
+            columns: &columns,
+            path,
+            hash: &hash,
+            loaded_at: &crate::runtime::now(),
+        },
+        &rows,
+    )?;
     report.outcome = if previous.is_some() {
         "changed"
     } else {
@@ -178,82 +160,86 @@ pub fn load(root: &Path, conn: &Connection, d: &Decl) -> Result<SeedReport, Runt
 
 /// The seed's rows, each value of its declared type.
 fn parse(path: &str, bytes: &[u8], d: &Decl) -> Result<Vec<Vec<Value>>, RuntimeError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| {
-            error(
-                format!("the seed `{path}` is not CSV: {e}"),
-                "save it as UTF-8 CSV with a header".into(),
-            )
-        })?
+    use crate::ingest::read::{self, ReadError};
+    let default = crate::semantic::hir::FileFormat::Csv {
+        delimiter: b',',
+        quote: b'"',
+        null: String::new(),
+        latin1: false,
+        header: true,
+    };
+    let format = d.access.seed_format.as_ref().unwrap_or(&default);
+    let columns: Vec<crate::plan::Column> = d
+        .columns
         .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .map(|c| crate::plan::Column {
+            name: c.name.clone(),
+            ty: c.ty.t.clone(),
+            nullable: c.ty.nullable,
+        })
         .collect();
-    let mut at = Vec::new();
-    for c in &d.columns {
-        match header.iter().position(|h| *h == c.name) {
-            Some(k) => at.push(k),
-            None => {
-                return Err(error(
-                    format!("the seed `{path}` of `{}` has no column `{}`", d.name, c.name),
-                    format!("add a `{}` column to the seed's header, or declare the reference as the seed holds it", c.name),
-                ))
-            }
-        }
-    }
+    let fix = || "a seed is part of the project: fix the line in the file".to_string();
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            error(
-                format!("the seed `{path}` is not CSV: {e}"),
-                "save it as UTF-8 CSV with a header".into(),
-            )
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != header.len() {
+    let mut each = |line: read::Line| {
+        if let Some(b) = line.bad {
             return Err(error(
-                format!(
-                    "line {line} of the seed `{path}` has {} field(s), its header {}",
-                    record.len(),
-                    header.len()
-                ),
-                "every line of a seed has one field per column of its header".into(),
+                format!("line {} of the seed `{path}`: {}", b.line, b.reason),
+                fix(),
             ));
         }
-        let mut row = Vec::with_capacity(at.len());
-        for (c, &k) in d.columns.iter().zip(&at) {
-            let text = &record[k];
-            let value = if text.is_empty() {
-                (c.ty.nullable).then_some(Value::Null)
-            } else {
-                typed(&c.ty.t, text)
+        let mut row = Vec::with_capacity(columns.len());
+        for (c, v) in d.columns.iter().zip(line.values) {
+            let text = match v {
+                rusqlite::types::Value::Text(t) => Some(t),
+                _ => None,
             };
-            match value {
-                Some(v) => row.push(v),
-                None => {
-                    return Err(error(
-                        format!(
-                            "line {line} of the seed `{path}`: {}: {text:?} is not a valid {}{}",
-                            c.name,
-                            c.ty.t,
-                            if text.is_empty() {
-                                " (and the column may not be null)"
-                            } else {
-                                ""
-                            }
-                        ),
-                        "a seed is part of the project: fix the value in the file".into(),
-                    ))
-                }
-            }
+            let value = match &text {
+                None => c.ty.nullable.then_some(Value::Null),
+                Some(t) => typed(&c.ty.t, t),
+            };
+            let Some(value) = value else {
+                return Err(error(
+                    format!(
+                        "line {} of the seed `{path}`: {}: {} is not a valid {}{}",
+                        line.number,
+                        c.name,
+                        text.as_deref()
+                            .map_or("null".to_string(), |t| format!("{t:?}")),
+                        c.ty.t,
+                        if text.is_none() {
+                            " (and the column may not be null)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    fix(),
+                ));
+            };
+            row.push(value);
         }
         rows.push(row);
-    }
+        Ok(())
+    };
+    read::text(bytes, format, &columns, &mut each).map_err(|e| match e {
+        ReadError::Stopped(e) => e,
+        ReadError::Missing { column, .. } => error(
+            format!("the seed `{path}` of `{}` has no column `{column}`", d.name),
+            format!("add a `{column}` column to the seed's header, or declare the reference as the seed holds it"),
+        ),
+        ReadError::Mistyped { column, .. } => error(
+            format!("the seed `{path}` holds `{column}` in another type than declared"),
+            fix(),
+        ),
+        ReadError::Io(e) => error(
+            format!("the seed `{path}` is not CSV: {e}"),
+            "save it as CSV, in the options its `seed` clause states (`delimiter`, `quote`, `null`, `encoding`, `no header`)".into(),
+        ),
+    })?;
     Ok(rows)
 }
 
 fn typed(t: &T, text: &str) -> Option<Value> {
+    use rusqlite::types::Value as V;
     match (crate::sql::boundary::kind_name(t), t) {
         ("enum", T::Enum(variants)) => variants
             .iter()
@@ -263,19 +249,26 @@ fn typed(t: &T, text: &str) -> Option<Value> {
         (kind, _) => crate::runtime::engine::sqlite::functions::convert(
             ValueRef::Text(text.as_bytes()),
             kind,
-        ),
+        )
+        .map(|v| match v {
+            V::Null => Value::Null,
+            V::Integer(i) => Value::Integer(i),
+            V::Real(f) => Value::Real(f),
+            V::Text(t) => Value::Text(t),
+            V::Blob(b) => Value::Blob(b),
+        }),
     }
 }
 
 /// A run's pinned seed bindings hold the pinned content: the hash of the
 /// loaded seed starts with the pinned version.
 pub fn check_pin(
-    conn: &Connection,
+    w: &mut dyn Intake,
     d: &Decl,
     pinned: &str,
     alias: &str,
 ) -> Result<(), RuntimeError> {
-    let hash = loaded_hash(conn, &d.name)?.unwrap_or_default();
+    let hash = w.seed_hash(&d.name)?.unwrap_or_default();
     if !pinned.is_empty() && hash.starts_with(pinned) {
         return Ok(());
     }

@@ -210,7 +210,7 @@ impl<'o> Walker<'o> {
             | ClauseKind::Restate(_)
             | ClauseKind::Allow { .. }
             | ClauseKind::Files(_)
-            | ClauseKind::Seed(_)
+            | ClauseKind::Seed(..)
             | ClauseKind::ChangedFiles { .. } => {}
         }
     }

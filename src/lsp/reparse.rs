@@ -103,6 +103,22 @@ impl Shift {
         ids.iter_mut().for_each(|i| self.ident(i));
     }
 
+    fn csv_options(&mut self, o: &mut CsvOptions) {
+        let CsvOptions {
+            delimiter,
+            quote,
+            null,
+            encoding,
+            no_header,
+        } = o;
+        for v in [delimiter, quote, null, encoding].into_iter().flatten() {
+            self.str_lit(v);
+        }
+        if let Some(s) = no_header {
+            self.span(s);
+        }
+    }
+
     fn str_lit(&mut self, s: &mut StrLit) {
         let StrLit { value: _, span } = s;
         self.span(span);
@@ -241,23 +257,14 @@ impl Shift {
             ClauseKind::Version { number: _, span } => self.span(span),
             ClauseKind::BadRows { severity: _, span } => self.span(span),
             ClauseKind::ChangedFiles { replace: _, span } => self.span(span),
-            ClauseKind::Seed(path) => self.str_lit(path),
+            ClauseKind::Seed(path, o) => {
+                self.str_lit(path);
+                self.csv_options(o);
+            }
             ClauseKind::Files(FileSpec { glob, format }) => {
                 self.str_lit(glob);
                 if let FileFormat::Csv(o) = format {
-                    let CsvOptions {
-                        delimiter,
-                        quote,
-                        null,
-                        encoding,
-                        no_header,
-                    } = o;
-                    for v in [delimiter, quote, null, encoding].into_iter().flatten() {
-                        self.str_lit(v);
-                    }
-                    if let Some(s) = no_header {
-                        self.span(s);
-                    }
+                    self.csv_options(o);
                 }
             }
             ClauseKind::Partition(keys) => {

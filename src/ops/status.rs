@@ -72,7 +72,7 @@ pub struct Cause {
     /// The dataset or reference that changed (the dataset itself for a
     /// job version bump).
     pub upstream: String,
-    /// `input`, `bind` or `version`.
+    /// `input`, `bind`, `seed` or `version`.
     pub via: &'static str,
     /// The input or binding of this dataset the change came in through.
     pub alias: Option<String>,
@@ -91,6 +91,12 @@ impl Cause {
     pub fn line(&self) -> String {
         match self.via {
             "version" => format!("{} ({})", self.changed, self.run),
+            "seed" => format!(
+                "seed {} changed: {} (bind {})",
+                self.upstream,
+                self.changed,
+                self.alias.as_deref().unwrap_or("?")
+            ),
             "bind" => format!(
                 "reference {} reads other rows {} (seen by {}; bind {})",
                 self.upstream,
@@ -188,6 +194,10 @@ pub struct Inputs<'a> {
     pub as_of: DateTime<Utc>,
     /// `time_zone` from bpl.toml, for schedules that name none.
     pub zone: Option<&'a str>,
+    /// Each seed reference and the version its file in the project holds
+    /// now (`sha256:` and 12 digits): a seed changes when its file is
+    /// edited, before any run reads it.
+    pub seeds: &'a [(String, String)],
 }
 
 /// The status of `datasets` (every dataset when empty), in dependency order.
@@ -588,7 +598,9 @@ fn stale_causes(
     }
     let mut out: HashMap<String, HashMap<String, Vec<Cause>>> = HashMap::new();
     let as_of = inputs.as_of.date_naive();
-    for change in changes(program, inputs.runs) {
+    let mut all = changes(program, inputs.runs);
+    all.extend(seed_changes(inputs));
+    for change in all {
         let req = Request {
             from: change.upstream.clone(),
             range: change.range.clone(),
@@ -766,6 +778,64 @@ fn changes(program: &Program, runs: &[Manifest]) -> Vec<Change> {
                 _ => {}
             }
         }
+    }
+    out
+}
+
+/// The seed a run's binding read, from the version it recorded
+/// (`sha256:...`, or `2026-07, seed sha256:...` for a versioned one).
+fn seed_read(version: &str) -> Option<&str> {
+    version
+        .rsplit_once("seed ")
+        .map(|(_, h)| h)
+        .or_else(|| version.starts_with("sha256:").then_some(version))
+}
+
+/// Seeds whose file holds other content than runs read: a change of the
+/// reference visible from the moment a run first read the new content,
+/// or, when none has yet, from now on (every partition that read the old
+/// content is stale).
+fn seed_changes(inputs: &Inputs<'_>) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (reference, now) in inputs.seeds {
+        let mut old: Option<(&str, &Manifest)> = None;
+        let mut first_new: Option<&Manifest> = None;
+        for m in inputs.runs.iter().filter(|m| publishes(m)) {
+            for b in m.bindings.iter().filter(|b| b.reference == *reference) {
+                match seed_read(&b.version) {
+                    Some(h) if h == now => {
+                        first_new.get_or_insert(m);
+                    }
+                    Some(h) if first_new.is_none() => old = Some((h, m)),
+                    _ => {}
+                }
+            }
+        }
+        let Some((before, last_old)) = old else {
+            continue;
+        };
+        let (run, at, since) = match first_new {
+            Some(m) => (
+                m.run_id.clone(),
+                m.times.locked.clone().unwrap_or_default(),
+                m.parameters.as_of.replace(' ', "T") + "Z",
+            ),
+            // Later than every lock time: no run has read it.
+            None => (
+                "no run yet".to_string(),
+                "\u{10FFFF}".to_string(),
+                last_old.parameters.as_of.replace(' ', "T") + "Z",
+            ),
+        };
+        out.push(Change {
+            upstream: reference.clone(),
+            via: "seed",
+            range: None,
+            run,
+            at,
+            since,
+            what: format!("{before} read, the file now holds {now}"),
+        });
     }
     out
 }

@@ -18,7 +18,7 @@ fn allowed(kind: DeclKind, clause: &ClauseKind) -> bool {
         | BadRows { .. }
         | Files(_)
         | ChangedFiles { .. } => kind == DeclKind::Source,
-        Validity { .. } | VersionedBy(_) | Versions(_) | Seed(_) => kind == DeclKind::Reference,
+        Validity { .. } | VersionedBy(_) | Versions(_) | Seed(..) => kind == DeclKind::Reference,
         Partition(_) => kind != DeclKind::Reference,
         Version { .. }
         | Publish(_)
@@ -117,7 +117,7 @@ fn placement_help(clause: &ClauseKind) -> &'static str {
         | ChangedFiles { .. } => {
             "clocks, input locks, landing files, lateness and bad-row policies describe raw data: state them on the `source` the data comes from"
         }
-        Validity { .. } | VersionedBy(_) | Versions(_) | Seed(_) => {
+        Validity { .. } | VersionedBy(_) | Versions(_) | Seed(..) => {
             "validity, versions and seeds describe reference data: state them on a `reference`"
         }
         Partition(_) => "references are read whole through `bind`; partition the datasets that use them",

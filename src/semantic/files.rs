@@ -21,6 +21,11 @@ pub fn check(decl: &Decl, diags: &mut Vec<Diagnostic>) {
         ClauseKind::Files(f) => Some((f, c.span)),
         _ => None,
     });
+    for c in &decl.clauses {
+        if let ClauseKind::Seed(_, o) = &c.kind {
+            check_csv(o, diags);
+        }
+    }
     let Some((files, files_span)) = files else {
         if let Some(c) = decl
             .clauses
@@ -146,6 +151,26 @@ fn arrival_column(decl: &Decl) -> Option<&ast::Ident> {
     })
 }
 
+/// The CSV format options say (a landing folder's, a seed's).
+pub fn csv_format(o: &CsvOptions) -> FileFormat {
+    let byte = |v: &Option<StrLit>, default: u8| {
+        v.as_ref()
+            .filter(|v| one_ascii(v))
+            .map_or(default, |v| v.value.as_bytes()[0])
+    };
+    FileFormat::Csv {
+        delimiter: byte(&o.delimiter, b','),
+        quote: byte(&o.quote, b'"'),
+        null: o.null.as_ref().map(|n| n.value.clone()).unwrap_or_default(),
+        latin1: o
+            .encoding
+            .as_ref()
+            .and_then(|e| encoding(&e.value))
+            .unwrap_or(false),
+        header: o.no_header.is_none(),
+    }
+}
+
 /// What a checked source says about its files, if it reads any.
 pub fn lower(decl: &Decl) -> Option<FileSource> {
     let spec = decl.clauses.iter().find_map(|c| match &c.kind {
@@ -155,24 +180,7 @@ pub fn lower(decl: &Decl) -> Option<FileSource> {
     let format = match &spec.format {
         ast::FileFormat::JsonLines => FileFormat::JsonLines,
         ast::FileFormat::Parquet => FileFormat::Parquet,
-        ast::FileFormat::Csv(o) => {
-            let byte = |v: &Option<StrLit>, default: u8| {
-                v.as_ref()
-                    .filter(|v| one_ascii(v))
-                    .map_or(default, |v| v.value.as_bytes()[0])
-            };
-            FileFormat::Csv {
-                delimiter: byte(&o.delimiter, b','),
-                quote: byte(&o.quote, b'"'),
-                null: o.null.as_ref().map(|n| n.value.clone()).unwrap_or_default(),
-                latin1: o
-                    .encoding
-                    .as_ref()
-                    .and_then(|e| encoding(&e.value))
-                    .unwrap_or(false),
-                header: o.no_header.is_none(),
-            }
-        }
+        ast::FileFormat::Csv(o) => csv_format(o),
     };
     Some(FileSource {
         glob: spec.glob.value.clone(),

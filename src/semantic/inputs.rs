@@ -175,7 +175,7 @@ fn check_bind(bind: &Bind, target: &Decl, diags: &mut Vec<Diagnostic>) {
         // A seed without a version column is pinned by its content hash,
         // checked when a run loads it (E0318).
         BindPolicy::Pinned(_)
-            if has_clause(target, |c| matches!(c, ClauseKind::Seed(_)))
+            if has_clause(target, |c| matches!(c, ClauseKind::Seed(..)))
                 && !has_clause(target, |c| matches!(c, ClauseKind::VersionedBy(_))) => {}
         BindPolicy::Pinned(version) => {
             if !has_clause(target, |c| matches!(c, ClauseKind::VersionedBy(_))) {

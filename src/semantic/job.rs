@@ -36,7 +36,10 @@ pub fn access(d: &ast::Decl) -> Access {
             ClauseKind::VersionedBy(col) => a.versioned_by = Some(col.name.clone()),
             ClauseKind::Versions(vs) => a.versions = vs.iter().map(|v| v.value.clone()).collect(),
             ClauseKind::BadRows { severity, .. } => a.bad_rows = Some(*severity),
-            ClauseKind::Seed(path) => a.seed = Some(path.value.clone()),
+            ClauseKind::Seed(path, o) => {
+                a.seed = Some(path.value.clone());
+                a.seed_format = Some(super::files::csv_format(o));
+            }
             _ => {}
         }
     }

@@ -130,7 +130,8 @@ pub enum ClauseKind {
     /// `files "landing/*.csv" as csv ...`: the landing folder a source reads.
     Files(FileSpec),
     /// `seed "seeds/regions.csv"`: a reference kept in the project as CSV.
-    Seed(StrLit),
+    /// The file, and how it is written.
+    Seed(StrLit, CsvOptions),
     /// `changed files replace`: what a landing file that changed after it
     /// was ingested does (by default it fails the ingestion).
     ChangedFiles {
@@ -168,7 +169,7 @@ impl ClauseKind {
             ClauseKind::Restate(_) => "restate",
             ClauseKind::Allow { .. } => "allow",
             ClauseKind::Files(_) => "files",
-            ClauseKind::Seed(_) => "seed",
+            ClauseKind::Seed(..) => "seed",
             ClauseKind::ChangedFiles { .. } => "changed files",
         }
     }

@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod bindings;
 pub mod counts;
+pub mod intake;
 pub mod materialized;
 pub mod measure;
 #[cfg(feature = "postgres")]
@@ -392,6 +393,21 @@ impl Warehouse {
             Warehouse::Postgres { url_env, schema } => postgres::identity::peek(url_env, schema),
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => None,
+        }
+    }
+
+    /// Opens the warehouse for ingestion: landing files and seeds.
+    pub fn intake(&self) -> Result<Box<dyn intake::Intake>, RuntimeError> {
+        match self {
+            Warehouse::Sqlite { path, .. } => {
+                Ok(Box::new(sqlite::intake::SqliteIntake::open(path)?))
+            }
+            #[cfg(feature = "postgres")]
+            Warehouse::Postgres { url_env, schema } => Ok(Box::new(
+                postgres::intake::PostgresIntake::open(url_env, schema)?,
+            )),
+            #[cfg(not(feature = "postgres"))]
+            Warehouse::Postgres { .. } => Err(without_postgres()),
         }
     }
 

@@ -271,4 +271,7 @@ pub struct Access {
     pub files: Option<super::FileSource>,
     /// References: the seed file it is loaded from, relative to the project.
     pub seed: Option<String>,
+    /// How the seed file is written (a CSV format: delimiter, quote, null
+    /// marker, encoding, header).
+    pub seed_format: Option<super::FileFormat>,
 }

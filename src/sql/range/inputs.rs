@@ -195,13 +195,48 @@ pub(super) fn input_sql(
     // every reference to a typed value or to `_bpl_bad` would compute it
     // again (the boundary's tally reads the problems twice); fenced, each
     // row's are computed once.
-    let read = d.unflattened(&format!(
-        "SELECT {read}, {problems} AS _bpl_bad FROM {} AS s WHERE {lock}",
-        crate::sql::types::table_ref(&t.table),
-    ));
+    let from = crate::sql::types::table_ref(&t.table);
+    let read = match &i.lock {
+        Some(Lock::Files) => file_rows(t, &read, &problems, &from, &lock, d),
+        _ => d.unflattened(&format!(
+            "SELECT {read}, {problems} AS _bpl_bad FROM {from} AS s WHERE {lock}"
+        )),
+    };
     Ok(format!(
         "SELECT {tagged}, {}, s._bpl_bad FROM ({read}) AS s{on}{filter}",
         cols("s"),
+    ))
+}
+
+/// The rows of a landing-folder source (see `runtime::engine::intake`):
+/// a malformed line is a bad row with the reason ingestion gave, and every
+/// bad row's problems start with its file and line
+/// (`landing/a.csv:4: amount: 'ten' is not a valid int`). The file's path
+/// is looked up for bad rows only, after the problems are known (two
+/// fences: each row's problems are still computed once).
+fn file_rows(
+    t: &Table,
+    read: &str,
+    problems: &str,
+    from: &str,
+    lock: &str,
+    d: &dyn Dialect,
+) -> String {
+    let checked = d.unflattened(&format!(
+        "SELECT {read}, coalesce(s._bpl_malformed, {problems}) AS _bpl_bad, \
+         s._bpl_file AS _bpl_file, s._bpl_line AS _bpl_line FROM {from} AS s WHERE {lock}"
+    ));
+    let names = t
+        .columns
+        .iter()
+        .map(|c| format!("f.{}", ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let origin = "coalesce((SELECT p.path FROM _bpl_files AS p WHERE p.file_id = f._bpl_file), \
+         'file ' || f._bpl_file) || coalesce(':' || f._bpl_line, '') || ': '";
+    d.unflattened(&format!(
+        "SELECT {names}, CASE WHEN f._bpl_bad IS NOT NULL THEN {origin} || f._bpl_bad END AS _bpl_bad \
+         FROM ({checked}) AS f"
     ))
 }
 

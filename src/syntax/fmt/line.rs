@@ -61,7 +61,11 @@ pub fn clause_line(kind: &ClauseKind) -> String {
             format!("allow {} because {}", code.name, string(&reason.value))
         }
         ClauseKind::Files(f) => files(f),
-        ClauseKind::Seed(path) => format!("seed {}", string(&path.value)),
+        ClauseKind::Seed(path, o) => {
+            let mut words = vec![format!("seed {}", string(&path.value))];
+            words.extend(csv_words(o));
+            words.join(" ")
+        }
         ClauseKind::ChangedFiles { replace, .. } => {
             format!(
                 "changed files {}",
@@ -82,23 +86,30 @@ fn files(f: &FileSpec) -> String {
         FileFormat::Parquet => "parquet".to_string(),
         FileFormat::Csv(o) => {
             let mut words = vec!["csv".to_string()];
-            for (word, value) in [
-                ("delimiter", &o.delimiter),
-                ("quote", &o.quote),
-                ("null", &o.null),
-                ("encoding", &o.encoding),
-            ] {
-                if let Some(v) = value {
-                    words.push(format!("{word} {}", string(&v.value)));
-                }
-            }
-            if o.no_header.is_some() {
-                words.push("no header".into());
-            }
+            words.extend(csv_words(o));
             words.join(" ")
         }
     };
     format!("files {} as {format}", string(&f.glob.value))
+}
+
+/// The options a CSV format states, as written.
+fn csv_words(o: &CsvOptions) -> Vec<String> {
+    let mut words = Vec::new();
+    for (word, value) in [
+        ("delimiter", &o.delimiter),
+        ("quote", &o.quote),
+        ("null", &o.null),
+        ("encoding", &o.encoding),
+    ] {
+        if let Some(v) = value {
+            words.push(format!("{word} {}", string(&v.value)));
+        }
+    }
+    if o.no_header.is_some() {
+        words.push("no header".into());
+    }
+    words
 }
 
 fn partition_key(k: &PartitionKey) -> String {

@@ -327,24 +327,26 @@ impl<'s> Builder<'s> {
         match p.as_rule() {
             Rule::json_lines => FileFormat::JsonLines,
             Rule::parquet_format => FileFormat::Parquet,
-            _ => {
-                let mut o = CsvOptions::default();
-                for opt in kids(p) {
-                    let word = opt.as_str().split_whitespace().next().unwrap_or_default();
-                    let span = self.span(&opt);
-                    let value = kids(opt).find(|k| k.as_rule() == Rule::string);
-                    let value = value.map(|v| self.string(v));
-                    match word {
-                        "delimiter" => o.delimiter = value,
-                        "quote" => o.quote = value,
-                        "null" => o.null = value,
-                        "encoding" => o.encoding = value,
-                        _ => o.no_header = Some(span),
-                    }
-                }
-                FileFormat::Csv(o)
+            _ => FileFormat::Csv(self.csv_options(kids(p))),
+        }
+    }
+
+    fn csv_options<'i>(&self, opts: impl Iterator<Item = P<'i>>) -> CsvOptions {
+        let mut o = CsvOptions::default();
+        for opt in opts {
+            let word = opt.as_str().split_whitespace().next().unwrap_or_default();
+            let span = self.span(&opt);
+            let value = kids(opt).find(|k| k.as_rule() == Rule::string);
+            let value = value.map(|v| self.string(v));
+            match word {
+                "delimiter" => o.delimiter = value,
+                "quote" => o.quote = value,
+                "null" => o.null = value,
+                "encoding" => o.encoding = value,
+                _ => o.no_header = Some(span),
             }
         }
+        o
     }
 
     fn clause(&self, p: P<'_>) -> Clause {
@@ -390,7 +392,11 @@ impl<'s> Builder<'s> {
                     format: self.file_format(it.next().unwrap()),
                 })
             }
-            Rule::seed_clause => ClauseKind::Seed(self.string(kids(p).next().unwrap())),
+            Rule::seed_clause => {
+                let mut it = kids(p);
+                let path = self.string(it.next().unwrap());
+                ClauseKind::Seed(path, self.csv_options(it))
+            }
             Rule::changed_clause => ClauseKind::ChangedFiles {
                 replace: p.as_str().trim_end().ends_with("replace"),
                 span,

@@ -133,6 +133,10 @@ impl PostgresEngine {
                 }
                 continue;
             }
+            if let Some((schema, table)) = t.table.split_once('.') {
+                let kind = t.kind.keyword();
+                super::other_schema::check(&mut self.client, kind, &t.decl, schema, table)?;
+            }
             let found = self.columns_of(&t.table)?;
             if found.is_empty() {
                 return Err(RuntimeError::MissingInput(format!(
@@ -310,7 +314,6 @@ impl PostgresEngine {
                 let cols: Vec<String> = match &i.lock {
                     Some(Lock::Snapshot(c)) => vec![c.clone()],
                     Some(Lock::Cursor(cs)) => cs.clone(),
-                    // Landing files are ingested into SQLite warehouses only.
                     Some(Lock::Files) => vec!["_bpl_file".into()],
                     None => vec![order.into()],
                 };
@@ -359,8 +362,13 @@ impl PostgresEngine {
         parts: &[PartitionRun],
     ) -> Result<Vec<Binding>, RuntimeError> {
         let l = self.lowered(plan)?;
-        // Seeds are loaded into SQLite warehouses only (`bplc seed`).
-        crate::runtime::engine::bindings::bindings(self, plan, &l, run, parts, &[])
+        // A seed's version is its content hash.
+        let seeds = plan
+            .binds
+            .iter()
+            .map(|b| super::intake::seed_version(&mut self.client, &b.table.decl))
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::runtime::engine::bindings::bindings(self, plan, &l, run, parts, &seeds)
     }
 
     pub(super) fn next_version(

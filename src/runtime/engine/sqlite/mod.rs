@@ -13,6 +13,7 @@ pub mod functions;
 pub mod identity;
 mod inputs;
 mod inspect;
+pub mod intake;
 pub mod layout;
 pub mod load;
 mod measure;
