@@ -614,7 +614,8 @@ fn ingest_after_discovery(
     let warehouse_path = p.path().join("warehouse-of-this-test.sqlite");
     let mut warehouse =
         bplc::runtime::engine::sqlite::intake::SqliteIntake::open(&warehouse_path).unwrap();
-    let ledger = rusqlite::Connection::open_in_memory().unwrap();
+    let ledger =
+        bplc::runtime::ledger::Ledger::open(&p.path().join("ledger-of-this-test.sqlite")).unwrap();
     let mut progress = |_: bplc::ingest::Progress<'_>| {};
     let mut ingest = bplc::ingest::Ingest {
         root: p.path(),

@@ -1,9 +1,10 @@
 //! The ledger on PostgreSQL (`ledger = "postgres"`): what it refuses, each
 //! with its code — an unreachable server or unset URL (E0366), a role that
 //! may not use its schema (E0367), a connection lost mid-run (E0368), a
-//! landing folder (E0369), a schema written by a newer bplc (E0303) — and
-//! a new ledger beside a warehouse that holds runs (E0332). Run it under a
-//! server: `scripts/with-postgres cargo test --all-features --test postgres_ledger`.
+//! schema written by a newer bplc (E0303) — and a new ledger beside a
+//! warehouse that holds runs (E0332). Landing folders with this ledger are
+//! tested in `postgres_sources`. Run it under a server:
+//! `scripts/with-postgres cargo test --all-features --test postgres_ledger`.
 
 #[macro_use]
 mod engine_suites;
@@ -182,29 +183,6 @@ fn a_ledger_connection_killed_mid_run_is_e0368_and_recoverable() {
     assert_eq!(p.rows("SELECT total FROM daily"), ["5"]);
 }
 
-#[test]
-fn landing_folders_need_a_ledger_file() {
-    let p = engine_suites::runtime_support::Project::example("enforcement_landing");
-    let toml = p.path().join("bpl.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace(
-        "ledger = \"${BPL_DATA:-target}/ledger.sqlite\"",
-        "ledger = \"postgres\"",
-    );
-    let schema = format!("t{}_landing", std::process::id());
-    std::fs::write(
-        &toml,
-        format!("{text}\n[postgres]\nledger_schema = \"{schema}\"\n"),
-    )
-    .unwrap();
-    let (code, _, err) = p.text(&["ingest"]);
-    assert_ne!(code, 0, "{err}");
-    assert!(
-        err.contains("E0369") && err.contains("ledger.sqlite"),
-        "{err}"
-    );
-    let _ = client().batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-}
-
 /// Four processes' first opens of one new ledger at once: the schema is
 /// created and migrated once, under the ledger's lock, and every open
 /// finds it at the current version.
@@ -234,7 +212,7 @@ fn concurrent_first_opens_of_a_new_ledger_migrate_it_once() {
         .query_one(&format!("SELECT version FROM {schema}._bpl_ledger"), &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     client()
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .unwrap();

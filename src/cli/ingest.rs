@@ -94,7 +94,7 @@ fn ingest(
     let mut ingest = Ingest {
         root: &o.root,
         warehouse,
-        ledger: ledger.connection()?,
+        ledger,
         seen_at,
         progress: &mut progress,
     };
@@ -365,9 +365,7 @@ pub fn files(cli: &Cli, args: &FilesArgs) -> u8 {
 }
 
 fn listed(ledger: &Ledger, args: &FilesArgs) -> Result<Vec<Listed>, RuntimeError> {
-    let Some(ingest) = IngestLedger::read(ledger.connection()?)? else {
-        return Ok(Vec::new());
-    };
+    let ingest = IngestLedger::of(ledger);
     let files = match &args.run {
         None => ingest.files(args.source.as_deref())?,
         Some(run) => {

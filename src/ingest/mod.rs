@@ -31,7 +31,6 @@ pub mod parquet;
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::Connection;
 use serde::Serialize;
 use sha2::Digest;
 
@@ -39,6 +38,7 @@ use crate::diagnostic::codes;
 use crate::runtime::engine::intake::{FileLoad, FileRow, Intake};
 use crate::runtime::engine::Value;
 use crate::runtime::ingest_ledger::{BadLine, IngestLedger, NewFile, BAD_ROWS_KEPT};
+use crate::runtime::ledger::Ledger;
 use crate::runtime::RuntimeError;
 use crate::semantic::hir::{Decl, FileSource, Program};
 use crate::syntax::ast::Severity;
@@ -87,7 +87,8 @@ pub struct Ingest<'a> {
     pub root: &'a Path,
     /// The warehouse, of whichever engine: rows are written through it.
     pub warehouse: &'a mut dyn Intake,
-    pub ledger: &'a Connection,
+    /// The ledger, on either backend: it records the files read.
+    pub ledger: &'a Ledger,
     /// The time files found now were first seen: the `file_arrival` clock.
     pub seen_at: String,
     pub progress: &'a mut dyn FnMut(Progress<'_>),
@@ -136,8 +137,11 @@ impl Ingest<'_> {
         found: &discover::Discovery,
     ) -> Result<SourceReport, RuntimeError> {
         let files = d.access.files.as_ref().expect("a file source");
-        let _one_at_a_time = exclusive(self.ledger)?;
-        let ledger = IngestLedger::open(self.ledger)?;
+        // Held while one process ingests: two runs that read the same
+        // landing folder at once, on one machine or two, would otherwise
+        // both see a new file and load it twice.
+        let _one_at_a_time = self.ledger.exclusive("ingest")?;
+        let ledger = IngestLedger::of(self.ledger);
         let all: Vec<String> = d.columns.iter().map(|c| c.name.clone()).collect();
         table::prepare(self.warehouse, &d.name, &d.table, &all)?;
         for f in ledger.unfinished(&d.name)? {
@@ -332,28 +336,6 @@ impl Ingest<'_> {
         })?;
         Ok((rows, bad, kept))
     }
-}
-
-/// Held while one process ingests: two runs that read the same landing
-/// folder at once would otherwise both see a new file and load it twice.
-/// An exclusive transaction on a small file beside the ledger, which the
-/// other waits for (the `lock_timeout` of `bpl.toml`); the operating system
-/// releases it however the process ends. A ledger in memory (tests) has
-/// no neighbour to lock.
-fn exclusive(ledger: &Connection) -> Result<Option<Connection>, RuntimeError> {
-    let Some(path) = ledger.path().filter(|p| !p.is_empty()) else {
-        return Ok(None);
-    };
-    let lock = Connection::open(format!("{path}.ingest.lock")).map_err(RuntimeError::sql)?;
-    lock.busy_timeout(crate::runtime::lock_timeout())
-        .and_then(|()| lock.execute_batch("CREATE TABLE IF NOT EXISTS ingest (pid INTEGER)"))
-        .and_then(|()| lock.execute_batch("BEGIN EXCLUSIVE"))
-        .map_err(|e| {
-            RuntimeError::Io(format!(
-                "cannot take the ingestion lock `{path}.ingest.lock`: {e}"
-            ))
-        })?;
-    Ok(Some(lock))
 }
 
 /// Values in the form the warehouse stores their declared types, where

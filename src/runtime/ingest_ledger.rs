@@ -1,48 +1,25 @@
 //! The ingestion ledger: which landing files each file source has read,
-//! kept in the ledger file beside the run manifests. One row per version
-//! of a file: its path (relative to the project), size, modification time,
-//! content hash, when it was first seen (its `file_arrival` time), how many
-//! rows it loaded and how many lines were malformed. The number of the row
-//! (`file_id`) is what the file's rows carry in the warehouse
-//! (`_bpl_file`), so a run's input lock, the highest file number it read,
-//! names exactly the files it read.
+//! kept in the ledger beside the run manifests (its file, or its schema on
+//! PostgreSQL). One row per version of a file: its path (relative to the
+//! project), size, modification time, content hash, when it was first seen
+//! (its `file_arrival` time), how many rows it loaded and how many lines
+//! were malformed. The number of the row (`file_id`) is what the file's
+//! rows carry in the warehouse (`_bpl_file`), so a run's input lock, the
+//! highest file number it read, names exactly the files it read.
 //!
 //! A load is recorded `loading` before its rows are written and `ingested`
 //! after they are committed; a `loading` row left by a crash is abandoned
 //! (its rows removed) and the file read again under a new number, so a
 //! number a run has locked never gains rows.
 //!
-//! The tables are created here, outside the ledger's numbered migrations:
-//! a ledger without them is simply one that has ingested nothing.
+//! The tables are the ledger's fourth migration on both backends; their
+//! statements are written once, like the rest of the ledger's, against
+//! its [`Store`](crate::runtime::ledger::Store).
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use super::ledger::{Ledger, Val};
 use super::RuntimeError;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS ingested_files (
-    file_id INTEGER PRIMARY KEY,
-    source TEXT NOT NULL,
-    path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    modified TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    first_seen TEXT NOT NULL,
-    ingested_at TEXT NOT NULL,
-    rows INTEGER NOT NULL DEFAULT 0,
-    bad_rows INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL,
-    replaces INTEGER
-);
-CREATE INDEX IF NOT EXISTS ingested_files_path ON ingested_files (source, path);
-CREATE TABLE IF NOT EXISTS ingest_bad_rows (
-    file_id INTEGER NOT NULL,
-    line INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ingest_bad_rows_file ON ingest_bad_rows (file_id);";
 
 /// How many malformed lines of one file are kept with their text; all
 /// are counted.
@@ -87,61 +64,66 @@ pub struct NewFile<'a> {
     pub replaces: Option<i64>,
 }
 
+/// The ingestion tables of an open (so migrated) ledger.
 pub struct IngestLedger<'a> {
-    conn: &'a Connection,
+    ledger: &'a Ledger,
 }
 
 const COLUMNS: &str =
     "file_id, source, path, size, modified, hash, first_seen, rows, bad_rows, status, replaces";
 
-fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRecord> {
+/// A row the ledger holds that is not what its schema says.
+fn corrupt(detail: String) -> RuntimeError {
+    RuntimeError::Corrupt {
+        what: "the ingestion ledger".into(),
+        detail,
+    }
+}
+
+fn int(v: &Val, column: &str) -> Result<i64, RuntimeError> {
+    v.int()
+        .ok_or_else(|| corrupt(format!("`{column}` is {v:?}, not a number")))
+}
+
+fn record(row: Vec<Val>) -> Result<FileRecord, RuntimeError> {
+    let [file_id, source, path, size, modified, hash, first_seen, rows, bad_rows, status, replaces]: [Val; 11] =
+        row.try_into()
+            .map_err(|r: Vec<Val>| corrupt(format!("a file's row has {} columns", r.len())))?;
     Ok(FileRecord {
-        file_id: r.get(0)?,
-        source: r.get(1)?,
-        path: r.get(2)?,
-        size: r.get(3)?,
-        modified: r.get(4)?,
-        hash: r.get(5)?,
-        first_seen: r.get(6)?,
-        rows: r.get(7)?,
-        bad_rows: r.get(8)?,
-        status: r.get(9)?,
-        replaces: r.get(10)?,
+        file_id: int(&file_id, "file_id")?,
+        source: source.into_text(),
+        path: path.into_text(),
+        size: int(&size, "size")?,
+        modified: modified.into_text(),
+        hash: hash.into_text(),
+        first_seen: first_seen.into_text(),
+        rows: int(&rows, "rows")?,
+        bad_rows: int(&bad_rows, "bad_rows")?,
+        status: status.into_text(),
+        replaces: replaces.int(),
     })
 }
 
-impl<'a> IngestLedger<'a> {
-    /// The ingestion tables of a ledger, created if missing.
-    pub fn open(conn: &'a Connection) -> Result<IngestLedger<'a>, RuntimeError> {
-        conn.execute_batch(SCHEMA).map_err(RuntimeError::sql)?;
-        Ok(IngestLedger { conn })
-    }
+fn records(rows: Vec<Vec<Val>>) -> Result<Vec<FileRecord>, RuntimeError> {
+    rows.into_iter().map(record).collect()
+}
 
-    /// The ingestion tables if the ledger has them, without writing.
-    pub fn read(conn: &'a Connection) -> Result<Option<IngestLedger<'a>>, RuntimeError> {
-        let exists: bool = conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'ingested_files')",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(RuntimeError::sql)?;
-        Ok(exists.then_some(IngestLedger { conn }))
+impl<'a> IngestLedger<'a> {
+    /// The ingestion tables of a ledger.
+    pub fn of(ledger: &'a Ledger) -> IngestLedger<'a> {
+        IngestLedger { ledger }
     }
 
     /// Every recorded version of a source's files (all sources: `None`),
     /// in the order they were read.
     pub fn files(&self, source: Option<&str>) -> Result<Vec<FileRecord>, RuntimeError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM ingested_files WHERE ?1 IS NULL OR source = ?1 ORDER BY file_id"
-            ))
-            .map_err(RuntimeError::sql)?;
-        let rows = stmt
-            .query_map(params![source], record)
-            .map_err(RuntimeError::sql)?;
-        rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
+        records(self.ledger.store().query(
+            &format!(
+                "SELECT {COLUMNS} FROM ingested_files
+                 WHERE CAST($1 AS TEXT) IS NULL OR source = $1 ORDER BY file_id"
+            ),
+            &[source.into()],
+        )?)
     }
 
     /// The files a run locked at file number `locked` read from `source`:
@@ -160,20 +142,22 @@ impl<'a> IngestLedger<'a> {
             .collect())
     }
 
+    /// The first file the statement `sql` finds, with its parameters.
+    fn first(&self, sql: &str, params: &[Val]) -> Result<Option<FileRecord>, RuntimeError> {
+        let rows = self.ledger.store().query(sql, params)?;
+        rows.into_iter().next().map(record).transpose()
+    }
+
     /// The version of a file that holds its rows now: the last one
     /// ingested, or a load left unfinished.
     pub fn current(&self, source: &str, path: &str) -> Result<Option<FileRecord>, RuntimeError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM ingested_files WHERE source = ?1 AND path = ?2
-                     AND status IN ('ingested', 'loading') ORDER BY file_id DESC LIMIT 1"
-                ),
-                params![source, path],
-                record,
-            )
-            .optional()
-            .map_err(RuntimeError::sql)
+        self.first(
+            &format!(
+                "SELECT {COLUMNS} FROM ingested_files WHERE source = $1 AND path = $2
+                 AND status IN ('ingested', 'loading') ORDER BY file_id DESC LIMIT 1"
+            ),
+            &[source.into(), path.into()],
+        )
     }
 
     /// An ingested file of a source with this content, under any path.
@@ -182,17 +166,13 @@ impl<'a> IngestLedger<'a> {
         source: &str,
         hash: &str,
     ) -> Result<Option<FileRecord>, RuntimeError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM ingested_files WHERE source = ?1 AND hash = ?2
-                     AND status = 'ingested' ORDER BY file_id LIMIT 1"
-                ),
-                params![source, hash],
-                record,
-            )
-            .optional()
-            .map_err(RuntimeError::sql)
+        self.first(
+            &format!(
+                "SELECT {COLUMNS} FROM ingested_files WHERE source = $1 AND hash = $2
+                 AND status = 'ingested' ORDER BY file_id LIMIT 1"
+            ),
+            &[source.into(), hash.into()],
+        )
     }
 
     /// Loads a crash left unfinished, for the caller to undo.
@@ -204,30 +184,33 @@ impl<'a> IngestLedger<'a> {
             .collect())
     }
 
-    /// Records a file as being loaded, and returns its number.
+    /// Records a file as being loaded, and returns its number: the next
+    /// one (the row's `INTEGER PRIMARY KEY` on SQLite, its identity on
+    /// PostgreSQL).
     pub fn begin(&self, f: &NewFile<'_>) -> Result<i64, RuntimeError> {
-        self.conn
-            .execute(
-                "INSERT INTO ingested_files (source, path, size, modified, hash, first_seen,
-                   ingested_at, status, replaces)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'loading', ?8)",
-                params![
-                    f.source,
-                    f.path,
-                    f.size,
-                    f.modified,
-                    f.hash,
-                    f.first_seen,
-                    super::now(),
-                    f.replaces
-                ],
-            )
-            .map_err(RuntimeError::sql)?;
-        Ok(self.conn.last_insert_rowid())
+        let rows = self.ledger.store().query(
+            "INSERT INTO ingested_files (source, path, size, modified, hash, first_seen,
+               ingested_at, status, replaces)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'loading', $8) RETURNING file_id",
+            &[
+                f.source.into(),
+                f.path.into(),
+                f.size.into(),
+                f.modified.into(),
+                f.hash.into(),
+                f.first_seen.into(),
+                super::now().into(),
+                f.replaces.map_or(Val::Null, Val::Int),
+            ],
+        )?;
+        let id = rows.first().and_then(|r| r.first());
+        id.and_then(Val::int)
+            .ok_or_else(|| corrupt(format!("a new file's number is {id:?}")))
     }
 
     /// Records a load whose rows are committed: its counts, its malformed
-    /// lines (the first [`BAD_ROWS_KEPT`]), and the version it replaced.
+    /// lines (the first [`BAD_ROWS_KEPT`]), and the version it replaced,
+    /// in one transaction.
     pub fn finish(
         &self,
         file_id: i64,
@@ -235,63 +218,113 @@ impl<'a> IngestLedger<'a> {
         bad_rows: i64,
         bad: &[BadLine],
     ) -> Result<(), RuntimeError> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(RuntimeError::sql)?;
-        tx.execute(
-            "UPDATE ingested_files SET status = 'ingested', rows = ?2, bad_rows = ?3 WHERE file_id = ?1",
-            params![file_id, rows, bad_rows],
-        )
-        .map_err(RuntimeError::sql)?;
-        tx.execute(
-            "UPDATE ingested_files SET status = 'replaced' WHERE file_id =
-               (SELECT replaces FROM ingested_files WHERE file_id = ?1)",
-            params![file_id],
-        )
-        .map_err(RuntimeError::sql)?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT INTO ingest_bad_rows (file_id, line, reason, text) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(RuntimeError::sql)?;
+        self.ledger.write(|s| {
+            s.execute(
+                "UPDATE ingested_files SET status = 'ingested', rows = $2, bad_rows = $3
+                 WHERE file_id = $1",
+                &[file_id.into(), rows.into(), bad_rows.into()],
+            )?;
+            s.execute(
+                "UPDATE ingested_files SET status = 'replaced' WHERE file_id =
+                   (SELECT replaces FROM ingested_files WHERE file_id = $1)",
+                &[file_id.into()],
+            )?;
             for b in bad {
-                stmt.execute(params![file_id, b.line as i64, b.reason, b.text])
-                    .map_err(RuntimeError::sql)?;
+                s.execute(
+                    "INSERT INTO ingest_bad_rows (file_id, line, reason, text) VALUES ($1, $2, $3, $4)",
+                    &[
+                        file_id.into(),
+                        (b.line as i64).into(),
+                        b.reason.as_str().into(),
+                        b.text.as_str().into(),
+                    ],
+                )?;
             }
-        }
-        tx.commit().map_err(RuntimeError::sql)
+            Ok(())
+        })
     }
 
     /// Marks a load that did not finish: its rows are gone or never were.
     pub fn abandon(&self, file_id: i64) -> Result<(), RuntimeError> {
-        self.conn
+        self.ledger
+            .store()
             .execute(
-                "UPDATE ingested_files SET status = 'abandoned' WHERE file_id = ?1",
-                params![file_id],
+                "UPDATE ingested_files SET status = 'abandoned' WHERE file_id = $1",
+                &[file_id.into()],
             )
-            .map(|_| ())
-            .map_err(RuntimeError::sql)
+            .map(drop)
     }
 
     /// The malformed lines kept for a file.
     pub fn bad_lines(&self, file_id: i64) -> Result<Vec<BadLine>, RuntimeError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT line, reason, text FROM ingest_bad_rows WHERE file_id = ?1 ORDER BY line",
-            )
-            .map_err(RuntimeError::sql)?;
-        let rows = stmt
-            .query_map(params![file_id], |r| {
+        let rows = self.ledger.store().query(
+            "SELECT line, reason, text FROM ingest_bad_rows WHERE file_id = $1 ORDER BY line",
+            &[file_id.into()],
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                let [line, reason, text]: [Val; 3] = r.try_into().map_err(|r: Vec<Val>| {
+                    corrupt(format!("a bad line has {} columns", r.len()))
+                })?;
                 Ok(BadLine {
-                    line: r.get::<_, i64>(0)? as u64,
-                    reason: r.get(1)?,
-                    text: r.get(2)?,
+                    line: int(&line, "line")? as u64,
+                    reason: reason.into_text(),
+                    text: text.into_text(),
                 })
             })
-            .map_err(RuntimeError::sql)?;
-        rows.collect::<Result<_, _>>().map_err(RuntimeError::sql)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ledger file of a bplc that created the ingestion tables outside
+    /// the migrations (schema version 3) keeps its records when migrated.
+    #[test]
+    fn a_ledger_file_with_the_tables_already_keeps_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let ledger = Ledger::open(&path).unwrap();
+        let file = NewFile {
+            source: "events",
+            path: "landing/a.csv",
+            size: 10,
+            modified: "2026-06-01 10:00:00",
+            hash: "abc",
+            first_seen: "2026-06-01 11:00:00",
+            replaces: None,
+        };
+        let id = IngestLedger::of(&ledger).begin(&file).unwrap();
+        let bad = BadLine {
+            line: 3,
+            reason: "ragged".into(),
+            text: "x,y".into(),
+        };
+        IngestLedger::of(&ledger)
+            .finish(id, 2, 1, std::slice::from_ref(&bad))
+            .unwrap();
+        ledger.store().batch("PRAGMA user_version = 3").unwrap();
+        drop(ledger);
+
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.store().version().unwrap(), 4);
+        let ingest = IngestLedger::of(&ledger);
+        let files = ingest.files(Some("events")).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            (files[0].file_id, files[0].rows, files[0].bad_rows),
+            (id, 2, 1)
+        );
+        assert_eq!(files[0].status, "ingested");
+        assert_eq!(ingest.bad_lines(id).unwrap(), [bad]);
+        let next = ingest
+            .begin(&NewFile {
+                replaces: Some(id),
+                ..file
+            })
+            .unwrap();
+        assert!(next > id);
     }
 }

@@ -14,13 +14,11 @@ mod store;
 
 use std::path::PathBuf;
 
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{Manifest, Status};
 use super::RuntimeError;
-use crate::diagnostic::codes;
-use store::{Store, Val};
+pub(crate) use store::{Store, Val};
 
 /// Where the ledger is kept, as `bpl.toml` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,10 +94,12 @@ impl Location {
             Location::Sqlite(_) => None,
             #[cfg(feature = "postgres")]
             Location::Postgres { url_env, schema } => Some(
-                postgres::session_lock(url_env, schema, what).map(|held| match held {
-                    Some(client) => ServerLock::Taken(Box::new(client)),
-                    None => ServerLock::Busy,
-                }),
+                postgres::session_lock(url_env, schema, what, std::time::Duration::ZERO).map(
+                    |held| match held {
+                        Some(client) => ServerLock::Taken(Box::new(client)),
+                        None => ServerLock::Busy,
+                    },
+                ),
             ),
             #[cfg(not(feature = "postgres"))]
             Location::Postgres { .. } => {
@@ -139,7 +139,7 @@ pub enum ServerLock {
 #[cfg(not(feature = "postgres"))]
 fn without_postgres() -> RuntimeError {
     RuntimeError::Server {
-        code: codes::E0365,
+        code: crate::diagnostic::codes::E0365,
         message: "bpl.toml says `ledger = \"postgres\"`, but this bplc was built without PostgreSQL".into(),
         help: "build bplc with it (`cargo install bplc --features postgres`), or keep the ledger in a file (`ledger = \"target/ledger.sqlite\"`)".into(),
     }
@@ -202,7 +202,7 @@ impl Ledger {
 
     /// Runs `f` in one write transaction (see [`Store::begin`]): all of it
     /// is kept, or none.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&dyn Store) -> Result<T, RuntimeError>,
     ) -> Result<T, RuntimeError> {
@@ -217,17 +217,17 @@ impl Ledger {
         }
     }
 
-    /// The SQLite connection of a ledger kept in a file. The ingestion
-    /// ledger (landing-folder files) lives only there so far (E0369).
-    pub(crate) fn connection(&self) -> Result<&Connection, RuntimeError> {
-        self.store.sqlite().ok_or_else(|| RuntimeError::Server {
-            code: codes::E0369,
-            message: format!(
-                "landing folders are ingested into an SQLite ledger only, and this project's ledger is the PostgreSQL {}",
-                self.store.describe()
-            ),
-            help: "keep the ledger in a file (`ledger = \"target/ledger.sqlite\"` in bpl.toml) for a project with landing-folder sources".into(),
-        })
+    /// The database the ledger is kept in, for the ingestion ledger's
+    /// statements (`runtime::ingest_ledger`).
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Takes the lock `what` of this ledger (see [`Store::exclusive`]): an
+    /// exclusive transaction on a small file beside a ledger file, a session
+    /// advisory lock on a ledger's server.
+    pub fn exclusive(&self, what: &str) -> Result<Box<dyn Send>, RuntimeError> {
+        self.store.exclusive(what)
     }
 
     /// The project identity the ledger carries, if any (see `identity`).

@@ -78,6 +78,31 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX backfill_runs_by ON backfill_runs (backfill_id, dataset, partition);",
     // 3: the project's identity, and the run number new run ids continue after
     "CREATE TABLE IF NOT EXISTS _bpl_project (key text PRIMARY KEY, value text NOT NULL);",
+    // 4: the ingestion ledger: landing files read (numbered by an
+    // identity, as SQLite numbers them by their row id) and their
+    // malformed lines
+    "CREATE TABLE ingested_files (
+        file_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        source text NOT NULL,
+        path text NOT NULL,
+        size bigint NOT NULL,
+        modified text NOT NULL,
+        hash text NOT NULL,
+        first_seen text NOT NULL,
+        ingested_at text NOT NULL,
+        rows bigint NOT NULL DEFAULT 0,
+        bad_rows bigint NOT NULL DEFAULT 0,
+        status text NOT NULL,
+        replaces bigint
+     );
+     CREATE INDEX ingested_files_path ON ingested_files (source, path);
+     CREATE TABLE ingest_bad_rows (
+        file_id bigint NOT NULL,
+        line bigint NOT NULL,
+        reason text NOT NULL,
+        text text NOT NULL
+     );
+     CREATE INDEX ingest_bad_rows_file ON ingest_bad_rows (file_id);",
 ];
 
 /// The advisory lock's first key, `bplc` in ASCII: the second is the
@@ -186,21 +211,41 @@ impl PostgresStore {
 }
 
 /// A connection holding the session advisory lock `what` of the ledger in
-/// `schema`, or `None` when another session holds it: the lock ends with
-/// the connection.
+/// `schema`, or `None` when another session holds it still after `wait`
+/// (zero: not waiting): the lock ends with the connection.
 pub fn session_lock(
     url_env: &str,
     schema: &str,
     what: &str,
+    wait: std::time::Duration,
 ) -> Result<Option<Client>, RuntimeError> {
     let mut client = connect(url_env)?;
-    let taken: bool = client
-        .query_one(
-            "SELECT pg_try_advisory_lock($1, hashtext($2))",
-            &[&LOCK_CLASS, &format!("{schema} {what}")],
-        )
-        .map_err(|e| query_error(&e))?
-        .get(0);
+    let key = format!("{schema} {what}");
+    let taken = if wait.is_zero() {
+        client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                &[&LOCK_CLASS, &key],
+            )
+            .map_err(|e| query_error(&e))?
+            .get(0)
+    } else {
+        // The server's `lock_timeout` bounds the wait for an advisory lock
+        // as for any other.
+        let waited = client
+            .batch_execute(&format!("SET lock_timeout = {}", wait.as_millis()))
+            .and_then(|()| {
+                client.execute(
+                    "SELECT pg_advisory_lock($1, hashtext($2))",
+                    &[&LOCK_CLASS, &key],
+                )
+            });
+        match waited {
+            Ok(_) => true,
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => false,
+            Err(e) => return Err(query_error(&e)),
+        }
+    };
     Ok(taken.then_some(client))
 }
 
@@ -446,7 +491,17 @@ impl Store for PostgresStore {
         pg_identity::rename(&mut self.client.borrow_mut(), name).map_err(as_ledger)
     }
 
-    fn sqlite(&self) -> Option<&rusqlite::Connection> {
-        None
+    /// A session advisory lock on the ledger's server, on a connection of
+    /// its own held while the returned value lives.
+    fn exclusive(&self, what: &str) -> Result<Box<dyn Send>, RuntimeError> {
+        let wait = crate::runtime::lock_timeout();
+        match session_lock(&self.url_env, &self.schema, what, wait)? {
+            Some(client) => Ok(Box::new(client)),
+            None => Err(RuntimeError::Io(format!(
+                "cannot take the {what} lock of the ledger ({}, an advisory lock on its server): another bplc held it for {}s, the `lock_timeout` of bpl.toml",
+                self.describe(),
+                wait.as_secs()
+            ))),
+        }
     }
 }

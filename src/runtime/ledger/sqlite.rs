@@ -68,6 +68,31 @@ const MIGRATIONS: &[&str] = &[
     // 3: the project's identity (see `identity`), and the run number new
     // run ids continue after (`run_floor`)
     "CREATE TABLE IF NOT EXISTS _bpl_project (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 4: the ingestion ledger (`runtime::ingest_ledger`): landing files
+    // read and their malformed lines. A ledger of an earlier bplc may have
+    // them already, created outside the migrations.
+    "CREATE TABLE IF NOT EXISTS ingested_files (
+        file_id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        modified TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        ingested_at TEXT NOT NULL,
+        rows INTEGER NOT NULL DEFAULT 0,
+        bad_rows INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        replaces INTEGER
+     );
+     CREATE INDEX IF NOT EXISTS ingested_files_path ON ingested_files (source, path);
+     CREATE TABLE IF NOT EXISTS ingest_bad_rows (
+        file_id INTEGER NOT NULL,
+        line INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        text TEXT NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS ingest_bad_rows_file ON ingest_bad_rows (file_id);",
 ];
 
 pub(crate) struct SqliteStore {
@@ -202,8 +227,17 @@ impl Store for SqliteStore {
         sqlite_identity::rename(&self.conn, name).map_err(|e| RuntimeError::ledger(&self.path, e))
     }
 
-    fn sqlite(&self) -> Option<&Connection> {
-        Some(&self.conn)
+    /// An exclusive transaction on the file `<ledger>.<what>.lock` beside
+    /// the ledger, which another process waits for; the operating system
+    /// ends it with the process.
+    fn exclusive(&self, what: &str) -> Result<Box<dyn Send>, RuntimeError> {
+        let path = format!("{}.{what}.lock", self.path.display());
+        let lock = Connection::open(&path).map_err(RuntimeError::sql)?;
+        lock.busy_timeout(crate::runtime::lock_timeout())
+            .and_then(|()| lock.execute_batch("CREATE TABLE IF NOT EXISTS holder (pid INTEGER)"))
+            .and_then(|()| lock.execute_batch("BEGIN EXCLUSIVE"))
+            .map_err(|e| RuntimeError::Io(format!("cannot take the {what} lock `{path}`: {e}")))?;
+        Ok(Box::new(lock))
     }
 }
 

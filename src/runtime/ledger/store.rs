@@ -3,8 +3,6 @@
 //! version. Every statement the ledger runs is written once, in the common
 //! SQL of SQLite and PostgreSQL, with `$1`-style parameters.
 
-use rusqlite::Connection;
-
 use crate::runtime::engine::Identity;
 use crate::runtime::RuntimeError;
 
@@ -96,7 +94,8 @@ pub(crate) trait Store: Send {
     fn identity(&self) -> Result<Option<Identity>, RuntimeError>;
     fn claim_identity(&self, candidate: &Identity) -> Result<Identity, RuntimeError>;
     fn rename_project(&self, name: &str) -> Result<(), RuntimeError>;
-    /// The SQLite connection, for what is still kept only in an SQLite
-    /// ledger (the ingestion ledger).
-    fn sqlite(&self) -> Option<&Connection>;
+    /// Takes the lock `what` of this ledger, held while the returned value
+    /// lives by one process on any machine, waiting up to `lock_timeout`
+    /// for another that holds it; released however the process ends.
+    fn exclusive(&self, what: &str) -> Result<Box<dyn Send>, RuntimeError>;
 }
