@@ -80,52 +80,122 @@ fn results(p: &Project) -> Vec<String> {
     out
 }
 
+/// Keeps the ledger of a project on PostgreSQL (`ledger = "postgres"`),
+/// in the schema bplc names after the warehouse's, created afresh: call
+/// after [`on_engine`] made the warehouse PostgreSQL's in `schema`.
+fn ledger_on_postgres(p: &Project, schema: &str) {
+    client()
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema}_ledger CASCADE"))
+        .unwrap();
+    let toml = p.path().join("bpl.toml");
+    let text: String = std::fs::read_to_string(&toml)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("ledger"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = text.replacen('\n', "\nledger = \"postgres\"\n", 1);
+    std::fs::write(&toml, text).unwrap();
+}
+
 /// The landing-folder example end to end — demo data, the files ingested,
-/// a backfill over the fortnight — gives the same files, rows and
-/// malformed lines, and the same counters, checksums, decisions and seed
-/// versions for every partition, on both engines.
+/// the seed loaded, a backfill over the fortnight — on `engine`, its
+/// ledger on PostgreSQL if `pg_ledger`: every run's results (see
+/// [`results`]), and the files the ingestion ledger lists with their
+/// malformed lines (`bplc files --bad`).
+fn landing_example(engine: &str, pg_ledger: bool, schema: &str) -> Vec<String> {
+    let p = Project::example("enforcement_landing");
+    on_engine(&p, engine, schema);
+    if pg_ledger {
+        ledger_on_postgres(&p, schema);
+    }
+    ok(&p, &["demo-data", "--rows", "400", "--days", "14"]);
+    let ingested = ok(&p, &["ingest", "--as-of", "2026-06-15T02:00:00Z"]);
+    let files = &ingested["sources"][0]["files"];
+    assert_eq!(files.as_array().map(Vec::len), Some(15), "{ingested}");
+    let seeded = ok(&p, &["seed"]);
+    assert_eq!(seeded["seeds"][0]["outcome"], "loaded", "{seeded}");
+    let (code, backfill) = p.json(&[
+        "backfill",
+        "--from",
+        "raw_case_events",
+        "--range",
+        "2026-06-01..2026-06-14",
+        "--mode",
+        "replace",
+        "--as-of",
+        "2026-06-15T02:00:00Z",
+    ]);
+    let mut result = results(&p);
+    assert!(result.len() > 20, "{engine}: {backfill}\n{result:#?}");
+    // The line cut short in 2026-06-07.csv is a bad row of its day.
+    assert!(
+        result
+            .iter()
+            .any(|r| r.contains("quarantined") && r.contains("2026-06-07.csv:")),
+        "{engine}: {result:#?}"
+    );
+    result.push(format!("backfill exit {code}"));
+    result.push(format!("ingested {files}"));
+    // Each file once, with its number, rows and malformed lines; less its
+    // modification time, which is when this test wrote it.
+    let mut listed = ok(&p, &["files", "--bad"]);
+    let records = listed["files"].as_array_mut().unwrap();
+    assert_eq!(records.len(), 15, "{engine}: {listed}");
+    for f in records.iter_mut() {
+        f.as_object_mut().unwrap().remove("modified");
+        assert_eq!(f["status"], "ingested", "{f}");
+    }
+    assert!(listed.to_string().contains("bad_lines"), "{listed}");
+    result.push(format!("files {listed}"));
+    let (code, text, err) = p.text(&["files", "raw_case_events"]);
+    assert_eq!(code, 0, "{err}");
+    result.push(format!("files as text: {} line(s)", text.lines().count()));
+    result
+}
+
+/// What the landing example gives on SQLite, warehouse and ledger, and on
+/// `engine` with the ledger on PostgreSQL if `pg_ledger`: the same files,
+/// rows and malformed lines, and the same counters, checksums, decisions
+/// and seed versions for every partition.
+fn same_as_on_sqlite(engine: &str, pg_ledger: bool, schema: &str) {
+    server_url();
+    let lite = landing_example("sqlite", false, schema);
+    let other = landing_example(engine, pg_ledger, schema);
+    for (a, b) in lite.iter().zip(&other) {
+        assert_eq!(a, b, "SQLite (left) and {engine} (right) differ");
+    }
+    assert_eq!(lite.len(), other.len());
+}
+
 #[test]
 fn the_landing_example_gives_the_same_results_on_both_engines() {
-    server_url();
-    let mut seen = Vec::new();
-    for engine in ["sqlite", "postgres"] {
-        let p = Project::example("enforcement_landing");
-        on_engine(&p, engine, "t_src_landing");
-        ok(&p, &["demo-data", "--rows", "400", "--days", "14"]);
-        let ingested = ok(&p, &["ingest", "--as-of", "2026-06-15T02:00:00Z"]);
-        let files = &ingested["sources"][0]["files"];
-        assert_eq!(files.as_array().map(Vec::len), Some(15), "{ingested}");
-        let seeded = ok(&p, &["seed"]);
-        assert_eq!(seeded["seeds"][0]["outcome"], "loaded", "{seeded}");
-        let (code, backfill) = p.json(&[
-            "backfill",
-            "--from",
-            "raw_case_events",
-            "--range",
-            "2026-06-01..2026-06-14",
-            "--mode",
-            "replace",
-            "--as-of",
-            "2026-06-15T02:00:00Z",
-        ]);
-        let mut result = results(&p);
-        assert!(result.len() > 20, "{engine}: {backfill}\n{result:#?}");
-        // The line cut short in 2026-06-07.csv is a bad row of its day.
-        assert!(
-            result
-                .iter()
-                .any(|r| r.contains("quarantined") && r.contains("2026-06-07.csv:")),
-            "{engine}: {result:#?}"
-        );
-        result.push(format!("backfill exit {code}"));
-        result.push(format!("ingested {files}"));
-        seen.push(result);
-    }
-    let (lite, pg) = (&seen[0], &seen[1]);
-    for (a, b) in lite.iter().zip(pg) {
-        assert_eq!(a, b, "SQLite (left) and PostgreSQL (right) differ");
-    }
-    assert_eq!(lite.len(), pg.len());
+    same_as_on_sqlite("postgres", false, "t_src_landing");
+}
+
+/// With the ledger on PostgreSQL too: the ingestion ledger is kept in
+/// the ledger's schema, and nothing else differs.
+#[test]
+fn the_landing_example_gives_the_same_results_with_the_ledger_on_postgres() {
+    same_as_on_sqlite("postgres", true, "t_src_landing_pgl");
+    let tables: i64 = client()
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables
+             WHERE table_schema = 't_src_landing_pgl_ledger'
+             AND table_name IN ('ingested_files', 'ingest_bad_rows')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 2);
+    let files: i64 = client()
+        .query_one(
+            "SELECT count(*) FROM t_src_landing_pgl_ledger.ingested_files",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(files, 15);
 }
 
 const OTHER_SCHEMA: &str = r#"source events {
@@ -353,4 +423,63 @@ fn landing_files_are_replaced_and_bad_lines_quarantined_on_postgres() {
         (&2.into(), &2.into()),
         "{v}"
     );
+}
+
+/// Two `bplc ingest` at once, with the ledger on PostgreSQL, as on two
+/// machines: the advisory lock on the ledger's server lets one ingest at a
+/// time, so each file is read once and its rows loaded once, and the
+/// other finds them all ingested (rather than a load in flight to undo,
+/// or a file no one has read yet).
+#[test]
+fn two_ingestions_at_once_read_each_file_once_with_the_ledger_on_postgres() {
+    server_url();
+    let p = Project::new(&[("specs.bpl", &format!("{LANDING}{DAILY}"))]);
+    on_engine(&p, "postgres", "t_src_twice");
+    ledger_on_postgres(&p, "t_src_twice");
+    std::fs::create_dir_all(p.path().join("landing")).unwrap();
+    let deliver = |file: usize, rows: usize| {
+        let mut text = String::from("event_id,amount,event_time\n");
+        for r in 0..rows {
+            text.push_str(&format!("e{file}_{r},{r},2026-06-01 10:00:00\n"));
+        }
+        std::fs::write(p.path().join(format!("landing/{file}.csv")), text).unwrap();
+    };
+    // A first file makes the warehouse and the ledger; then six more come.
+    deliver(0, 1);
+    let (code, v) = p.json(&["ingest"]);
+    assert_eq!(code, 0, "{v}");
+    let (files, rows) = (6, 3000);
+    for f in 1..=files {
+        deliver(f, rows);
+    }
+    let both: Vec<Value> = std::thread::scope(|s| {
+        let ingest = || {
+            let (code, v) = p.json(&["ingest"]);
+            assert_eq!(code, 0, "{v}");
+            v
+        };
+        let started: Vec<_> = (0..2).map(|_| s.spawn(ingest)).collect();
+        started.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let outcomes: Vec<&Value> = both
+        .iter()
+        .flat_map(|v| v["sources"][0]["files"].as_array().unwrap())
+        .map(|f| &f["outcome"])
+        .collect();
+    let new = outcomes.iter().filter(|o| **o == "new").count();
+    assert_eq!(new, files, "{both:#?}");
+    assert_eq!(outcomes.len(), 2 * (files + 1), "{both:#?}");
+    let listed = ok(&p, &["files"]);
+    let statuses: Vec<&Value> = listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["status"])
+        .collect();
+    assert_eq!(statuses, vec!["ingested"; files + 1], "{listed}");
+    let loaded: i64 = client()
+        .query_one("SELECT count(*) FROM t_src_twice.events", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(loaded, (files * rows + 1) as i64);
 }
