@@ -22,24 +22,31 @@ fn client() -> postgres::Client {
     postgres::Client::connect(&server_url(), postgres::NoTls).unwrap()
 }
 
-/// `bpl.toml` of a project pointed at an engine: PostgreSQL in `schema`
-/// (created afresh), or SQLite.
-fn on_engine(p: &Project, engine: &str, schema: &str) {
+/// Sets the top-level `key` of a project's `bpl.toml` to `value` (a line
+/// of its own after the first), then appends `tail`.
+fn set(p: &Project, key: &str, value: &str, tail: &str) {
     let toml = p.path().join("bpl.toml");
     let text: String = std::fs::read_to_string(&toml)
         .unwrap()
         .lines()
-        .filter(|l| !l.starts_with("engine"))
+        .filter(|l| !l.starts_with(key))
         .map(|l| format!("{l}\n"))
         .collect();
-    let mut text = text.replacen('\n', &format!("\nengine = \"{engine}\"\n"), 1);
+    let text = text.replacen('\n', &format!("\n{key} = \"{value}\"\n"), 1);
+    std::fs::write(&toml, format!("{text}{tail}")).unwrap();
+}
+
+/// `bpl.toml` of a project pointed at an engine: PostgreSQL in `schema`
+/// (created afresh), or SQLite.
+fn on_engine(p: &Project, engine: &str, schema: &str) {
+    let mut tail = String::new();
     if engine == "postgres" {
         client()
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .unwrap();
-        text.push_str(&format!("\n[postgres]\nschema = \"{schema}\"\n"));
+        tail = format!("\n[postgres]\nschema = \"{schema}\"\n");
     }
-    std::fs::write(&toml, text).unwrap();
+    set(p, "engine", engine, &tail);
     std::fs::create_dir_all(p.path().join("target")).unwrap();
 }
 
@@ -87,15 +94,7 @@ fn ledger_on_postgres(p: &Project, schema: &str) {
     client()
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema}_ledger CASCADE"))
         .unwrap();
-    let toml = p.path().join("bpl.toml");
-    let text: String = std::fs::read_to_string(&toml)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("ledger"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let text = text.replacen('\n', "\nledger = \"postgres\"\n", 1);
-    std::fs::write(&toml, text).unwrap();
+    set(p, "ledger", "postgres", "");
 }
 
 /// The landing-folder example end to end — demo data, the files ingested,
