@@ -147,6 +147,23 @@ fn landing_example(engine: &str, pg_ledger: bool, schema: &str) -> Vec<String> {
     }
     assert!(listed.to_string().contains("bad_lines"), "{listed}");
     result.push(format!("files {listed}"));
+    // The files each run read, by its input lock.
+    for run in ok(&p, &["runs"]).as_array().unwrap() {
+        let read = ok(&p, &["files", "--run", run["run_id"].as_str().unwrap()]);
+        let paths: Vec<&Value> = read["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| &f["path"])
+            .collect();
+        result.push(format!("{} read {paths:?}", run["run_id"]));
+    }
+    assert!(
+        result
+            .iter()
+            .any(|r| r.contains(" read [") && r.contains(".csv")),
+        "{engine}: no run read a file: {result:#?}"
+    );
     let (code, text, err) = p.text(&["files", "raw_case_events"]);
     assert_eq!(code, 0, "{err}");
     result.push(format!("files as text: {} line(s)", text.lines().count()));
