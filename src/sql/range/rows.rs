@@ -3,7 +3,7 @@
 
 use super::inputs::{flattened, reads};
 use super::points::{Point, Points};
-use super::{record_of, ROW};
+use super::{parts_columns, record_of, ROW};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{Expr, Step};
 use crate::sql::dialect::Dialect;
@@ -183,6 +183,10 @@ impl Builder<'_> {
         // A dedupe's numbered rows, fenced by the next step: as the last row
         // step it also counts the accepted rows.
         let mut pending: Option<(String, String)> = None;
+        // The columns later steps can read: the partition's, each alias's
+        // and the derived ones; not the counting points' fences and flags,
+        // which a dedupe's sort would otherwise carry.
+        let mut readable: Vec<String> = Vec::new();
         while let Some(step) = iter.next() {
             if let Some((numbered, rn)) = pending.take() {
                 if step.shapes() && late.is_empty() && self.unmatched.is_empty() {
@@ -222,6 +226,8 @@ impl Builder<'_> {
                     present.push(a.clone());
                     let t = table_of(plan, a)
                         .ok_or_else(|| Unsupported(format!("no input called `{a}`")))?;
+                    readable.extend(parts_columns("", self.keys).split(", ").map(String::from));
+                    readable.extend(t.columns.iter().map(|c| flat(a, &c.name)));
                     flattened(t, true, self.keys)
                 }
                 Step::Where(e) => {
@@ -247,6 +253,11 @@ impl Builder<'_> {
                             );
                         }
                     }
+                    readable.push(flat(alias, "_bpl_matched"));
+                    if t.kind != DeclKind::Reference {
+                        readable.push(flat(alias, "_bpl_no"));
+                    }
+                    readable.extend(t.columns.iter().map(|c| flat(alias, &c.name)));
                     format!(
                         "SELECT * FROM ({rows}) {}JOIN ({}) ON {condition}",
                         if *left { "LEFT " } else { "" },
@@ -254,6 +265,12 @@ impl Builder<'_> {
                     )
                 }
                 Step::Derive(items) => {
+                    for n in items {
+                        let name = ident(&n.name);
+                        if !readable.contains(&name) {
+                            readable.push(name);
+                        }
+                    }
                     format!("SELECT *, {} FROM ({rows})", named(items, ROW.on(self.d))?)
                 }
                 Step::Dedupe { by, order } => {
@@ -268,8 +285,10 @@ impl Builder<'_> {
                         format!(" ORDER BY {}", order_by(order, ROW.on(self.d))?)
                     };
                     let numbered = format!(
-                        "SELECT *, row_number() OVER (PARTITION BY _bpl_no, {}{order}) AS {rn} FROM ({rows})",
-                        list(by, ROW.on(self.d))?
+                        "SELECT *, row_number() OVER (PARTITION BY _bpl_no, {}{order}) AS {rn} \
+                         FROM (SELECT {} FROM ({rows}))",
+                        list(by, ROW.on(self.d))?,
+                        readable.join(", ")
                     );
                     if self.tally {
                         pending = Some((numbered, rn));

@@ -152,20 +152,21 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
         }
         tally::ROUTE => {
             let point = int(ctx, 1) as usize;
-            let which = s.points.get(point).cloned().unwrap_or_default();
             let partition = int(ctx, 2);
+            let State {
+                rules,
+                points,
+                parts,
+                record_points,
+            } = s;
+            let which: &[usize] = points.get(point).map_or(&[], Vec::as_slice);
+            // Most rows pass every rule: nothing to allocate for them.
             let mut failed = Vec::new();
             for (n, &k) in which.iter().enumerate() {
                 if int(ctx, 3 + n) == 0 {
                     failed.push(k);
                 }
             }
-            let State {
-                rules,
-                parts,
-                record_points,
-                ..
-            } = s;
             let t = part(parts, partition)?;
             for &k in &failed {
                 t.failures[k] += 1;
