@@ -108,6 +108,11 @@ pub mod tally {
     /// `bpl_tally(5, partition, n)`: `n` accepted rows at once, from the
     /// `HAVING` of the `group by` they fall into; always passes.
     pub const ACCEPT_GROUP: i64 = 5;
+    /// `bpl_tally(7, point, partition, problems, bad record, flag..,
+    /// record)`: [`BOUNDARY`] and the [`ROUTE`] right after it in one call;
+    /// a bad row is quarantined as at the boundary, a good one counted as
+    /// input and routed.
+    pub const CHECKED: i64 = 7;
     /// `bpl_tally(6, partition, row_number)`: a dedupe that is the last
     /// row step: passes the first row of a group, counted accepted, and
     /// counts the others as duplicates. One fence instead of two.

@@ -6,7 +6,7 @@ use super::points::{Point, Points};
 use super::{parts_columns, record_of, ROW};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{Expr, Step};
-use crate::sql::dialect::Dialect;
+use crate::sql::dialect::{Dialect, Staging};
 use crate::sql::expr::{flat, list, order_by, sql, Unsupported};
 use crate::sql::lower::{named, table_of, RowRule};
 use crate::sql::types::{ident, string};
@@ -50,14 +50,61 @@ impl Builder<'_> {
         which: Vec<usize>,
         present: &[String],
     ) -> Result<String, Unsupported> {
+        self.route_after(rows, which, present, None)
+    }
+
+    /// Counts the input and routes the driving source's bad rows, then
+    /// routes `which` rules: with the tally, one counting point for both
+    /// (a call per row saved), the rules' flags computed for good rows
+    /// only.
+    fn checked(
+        &mut self,
+        rows: String,
+        which: Vec<usize>,
+        present: &[String],
+    ) -> Result<String, Unsupported> {
+        let source = self
+            .first
+            .as_deref()
+            .and_then(|a| table_of(self.plan, a))
+            .filter(|t| t.kind == DeclKind::Source);
+        match source {
+            Some(t) if self.tally && self.counting.staging == Staging::Tally && !which.is_empty() => {
+                let record = self.d.json_object(&record_of(t, |c| flat(&t.alias, c)));
+                self.route_after(rows, which, present, Some(record))
+            }
+            _ => {
+                let rows = self.input(rows);
+                self.route(rows, which, present)
+            }
+        }
+    }
+
+    /// [`Self::route`], after the boundary when `boundary` holds the
+    /// record of a bad row (see [`Self::checked`]).
+    fn route_after(
+        &mut self,
+        rows: String,
+        which: Vec<usize>,
+        present: &[String],
+        boundary: Option<String>,
+    ) -> Result<String, Unsupported> {
         if which.is_empty() {
             return Ok(rows);
         }
         let flags = which
             .iter()
             .map(|&k| {
-                sql(self.exprs[k], ROW.on(self.d))
-                    .map(|s| format!("{} AS {}", self.d.flag(&s), ident(&self.rules[k].flag)))
+                sql(self.exprs[k], ROW.on(self.d)).map(|s| {
+                    let flag = self.d.flag(&s);
+                    // A bad row's values may be null where no rule expects
+                    // it: its rules are not evaluated (CASE is lazy).
+                    let flag = match boundary {
+                        Some(_) => format!("CASE WHEN _bpl_bad IS NULL THEN {flag} END"),
+                        None => flag,
+                    };
+                    format!("{flag} AS {}", ident(&self.rules[k].flag))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
             .join(", ");
@@ -99,12 +146,18 @@ impl Builder<'_> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let point = Point::Route {
+        let mut point = Point::Route {
             point: self.points.len(),
             flags: which.iter().map(|&k| ident(&self.rules[k].flag)).collect(),
             passes,
             record: self.d.json_object(&record),
         };
+        if let Some(record) = boundary {
+            point = Point::Checked {
+                record,
+                route: Box::new(point),
+            };
+        }
         self.points.push(which);
         Ok(self.fenced(&flagged, point))
     }
@@ -199,10 +252,11 @@ impl Builder<'_> {
             if step.shapes() {
                 let mut shaping = vec![step.clone()];
                 shaping.extend(iter.cloned());
-                if !counted_input {
-                    rows = self.input(rows);
-                }
-                rows = self.route(rows, std::mem::take(&mut late), &present)?;
+                rows = if counted_input {
+                    self.route(rows, std::mem::take(&mut late), &present)?
+                } else {
+                    self.checked(rows, std::mem::take(&mut late), &present)?
+                };
                 // Rows that go straight into one `group by` are counted
                 // there, a sum per group, not one by one.
                 let grouped = matches!(shaping.as_slice(), [Step::Group { .. }]);
@@ -216,7 +270,11 @@ impl Builder<'_> {
                 }
                 return Ok((self.count(rows, Point::Accept), shaping, first));
             }
-            if matches!(step, Step::Join { .. } | Step::Dedupe { .. }) && !counted_input {
+            if matches!(step, Step::Dedupe { .. }) && !counted_input && dedupes == 0 {
+                // The first dedupe's early rules right after the input.
+                rows = self.checked(rows, std::mem::take(&mut early), &present)?;
+                counted_input = true;
+            } else if matches!(step, Step::Join { .. } | Step::Dedupe { .. }) && !counted_input {
                 rows = self.input(rows);
                 counted_input = true;
             }
@@ -306,10 +364,11 @@ impl Builder<'_> {
             }
             rows = self.dedupe(&numbered, &rn);
         }
-        if !counted_input {
-            rows = self.input(rows);
-        }
-        rows = self.route(rows, std::mem::take(&mut late), &present)?;
+        rows = if counted_input {
+            self.route(rows, std::mem::take(&mut late), &present)?
+        } else {
+            self.checked(rows, std::mem::take(&mut late), &present)?
+        };
         Ok((self.count(rows, Point::Accept), Vec::new(), first))
     }
 
