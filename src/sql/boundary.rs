@@ -309,15 +309,18 @@ pub fn typed_read(
         .map(|c| {
             let x = format!("s.{}", ident(&c.name));
             let stored = match &c.ty {
-                T::Decimal(d) | T::DecimalLit(d) => format!(
-                    "CAST(round({x} * {}) AS INTEGER)",
-                    power_of_ten(d.scale)
-                ),
+                T::Decimal(d) | T::DecimalLit(d) => {
+                    format!("CAST(round({x} * {}) AS INTEGER)", power_of_ten(d.scale))
+                }
                 _ => x,
             };
+            let typed = value("s", c);
+            // An enum or `any` is read as it is either way.
+            if typed == stored {
+                return format!("{typed} AS {}", ident(&c.name));
+            }
             format!(
-                "CASE WHEN s._bpl_status IS NULL THEN {stored} ELSE {} END AS {}",
-                value("s", c),
+                "CASE WHEN s._bpl_status IS NULL THEN {stored} ELSE {typed} END AS {}",
                 ident(&c.name)
             )
         })

@@ -38,7 +38,11 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `x` as 16 lower-case hex digits (`{x:016x}`).
 pub fn push_hex(out: &mut String, x: u64) {
-    out.extend((0..16).rev().map(|k| HEX[(x >> (4 * k)) as usize & 15] as char));
+    out.extend(
+        (0..16)
+            .rev()
+            .map(|k| HEX[(x >> (4 * k)) as usize & 15] as char),
+    );
 }
 
 fn hex_bytes(out: &mut Vec<u8>, x: u64) {
@@ -181,9 +185,16 @@ mod tests {
         );
         assert_eq!(text(&[Canonical::Integer(-1)]), "Iffffffffffffffff");
         // The hand-written digits say what `format!` says.
-        for (i, t) in [(0x0123_4567_89ab_cdef_i64, &b""[..]), (7, &[b'x'; 1234][..])] {
+        for (i, t) in [
+            (0x0123_4567_89ab_cdef_i64, &b""[..]),
+            (7, &[b'x'; 1234][..]),
+        ] {
             assert_eq!(
-                text(&[Canonical::Integer(i), Canonical::Text(t), Canonical::Bytes(t)]),
+                text(&[
+                    Canonical::Integer(i),
+                    Canonical::Text(t),
+                    Canonical::Bytes(t)
+                ]),
                 format!(
                     "I{:016x}T{}:{}B{}:{}",
                     i as u64,

@@ -481,11 +481,17 @@ pub fn batch_tables(stage: &RangeStage, d: &dyn Dialect) -> String {
         .iter()
         .map(|k| format!(", {} TEXT", partition_column(Some(k))))
         .collect::<String>();
+    // A source row finds its partition by `_bpl_p` (and its keys): the
+    // index holds every column it reads there, so the lookup is one search.
+    let covered = std::iter::once("_bpl_p".to_string())
+        .chain(stage.keys.iter().map(|k| partition_column(Some(k))))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut sql = format!(
         "DROP TABLE IF EXISTS {batch_table}; \
          CREATE TEMP TABLE bpl_parts (_bpl_no INTEGER PRIMARY KEY, _bpl_partition TEXT NOT NULL UNIQUE, _bpl_p TEXT, \
          _bpl_version INTEGER NOT NULL{keys}); {};",
-        d.temp_index("bpl_parts_p", "bpl_parts", "_bpl_p")
+        d.temp_index("bpl_parts_p", "bpl_parts", &covered)
     );
     for (alias, table) in &stage.windows {
         sql.push_str(&format!(

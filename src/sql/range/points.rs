@@ -29,10 +29,7 @@ pub(super) enum Point {
     /// A [`Point::Boundary`] and the [`Point::Route`] right after it in one
     /// call: the route's flags are computed for good rows only (null on a
     /// bad row), so a rule never sees a row the boundary quarantines.
-    Checked {
-        record: String,
-        route: Box<Point>,
-    },
+    Checked { record: String, route: Box<Point> },
     /// Numbered dedupe rows (`rn`): the first of a group goes on, the
     /// others are duplicates; `accept`: the first ones are the accepted.
     Dedupe { rn: String, accept: bool },
@@ -194,7 +191,6 @@ impl Points<'_> {
     /// Keeps the rows reaching `point` in a table of their own, describes
     /// how they are counted, and reads on the ones that pass.
     fn materialize(&mut self, rows: &str, point: Point) -> String {
-
         let name = format!("bpl_point_{}", self.tables.len());
         let table = self.d.temp_table(&name);
         let grouped =

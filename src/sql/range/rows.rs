@@ -69,7 +69,9 @@ impl Builder<'_> {
             .and_then(|a| table_of(self.plan, a))
             .filter(|t| t.kind == DeclKind::Source);
         match source {
-            Some(t) if self.tally && self.counting.staging == Staging::Tally && !which.is_empty() => {
+            Some(t)
+                if self.tally && self.counting.staging == Staging::Tally && !which.is_empty() =>
+            {
                 let record = self.d.json_object(&record_of(t, |c| flat(&t.alias, c)));
                 self.route_after(rows, which, present, Some(record))
             }

@@ -542,6 +542,87 @@ mod tests {
         assert_eq!(n, 28);
     }
 
+    /// The typed read that judges a row once (`boundary::typed_read`)
+    /// gives every value and every problem the per-column reading gives
+    /// (`boundary::value`, `bpl_problems`), on values in and out of their
+    /// stored form.
+    #[test]
+    fn typed_read_reads_what_the_per_column_reading_reads() {
+        use crate::plan::Column;
+        use crate::semantic::{Dec, T};
+        let c = Connection::open_in_memory().unwrap();
+        register(&c).unwrap();
+        let column = |name: &str, ty: T, nullable: bool| Column {
+            name: name.into(),
+            ty,
+            nullable,
+        };
+        let dec = Dec {
+            precision: 10,
+            scale: 2,
+        };
+        let columns = vec![
+            column("i", T::Int, false),
+            column("s", T::String, true),
+            column("d", T::Decimal(dec), true),
+            column("ts", T::Timestamp, true),
+            column("dt", T::Date, true),
+            column("m", T::Month, true),
+            column("b", T::Bool, true),
+            column("f", T::Float, true),
+            column("e", T::Enum(vec!["a".to_string(), "b".to_string()].into()), true),
+        ];
+        c.execute_batch(
+            "CREATE TABLE t (i, s, d, ts, dt, m, b, f, e);
+             INSERT INTO t VALUES
+               (1, 'x', 12.5, '2026-06-01 10:00:00', '2026-06-01', '2026-06', 1, 1.5, 'a'),
+               (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+               (3, 'y', 7, '2026-06-01T10:00:00Z', '2026-06-01', '2026-06', 0, 2, 'b'),
+               ('4', 5, '0.10', '2026-06-01 10:00:00+02:00', ' 2026-06-01', '2026-6', 'true', '2.5', 'c'),
+               (NULL, 'z', 0.125, '2026-13-01 10:00:00', '2026-02-30', '2026-13', 2, 'x', 'a'),
+               (6, 'é', 123456789.12, 'ɑ026-06-01 10:00:00', 'ɑ026-06-01', 'ɑ026-06', 1, 1e300, 'a'),
+               (7, x'00', 1e20, '2026-06-01 10:00:00', '2026-06-01', '2026-06', 1, -0.0, 'a'),
+               (8, 's', -0.01, '2026-06-01 10:00:00', '2026-06-01', '2026-06', 1, 3, 'b');",
+        )
+        .unwrap();
+        let required = |c: &Column| !c.nullable;
+        let per_column = format!(
+            "SELECT {}, {} AS _bpl_bad FROM t AS s",
+            columns
+                .iter()
+                .map(|c| format!("{} AS {}", crate::sql::boundary::value("s", c), c.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::sql::boundary::problems("s", &columns, required)
+        );
+        let once = crate::sql::boundary::typed_read("t AS s", "1", &columns, required);
+        let rows = |sql: &str| -> Vec<Vec<rusqlite::types::Value>> {
+            let mut stmt = c.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| (0..n).map(|k| r.get(k)).collect())
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let (a, b) = (rows(&per_column), rows(&once));
+        assert_eq!(a.len(), 8);
+        assert_eq!(a, b);
+        // The good rows in stored form take the quick way; the others not.
+        let status = |k: usize| -> rusqlite::types::Value {
+            c.query_row(
+                &format!(
+                    "SELECT _bpl_status FROM ({}) WHERE i = {k}",
+                    once.replacen("SELECT ", "SELECT s._bpl_status AS _bpl_status, s.i AS i, ", 1)
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(status(1), rusqlite::types::Value::Null);
+        assert_eq!(status(3), rusqlite::types::Value::Integer(1));
+    }
+
     #[test]
     fn checksum_ignores_row_order_but_not_values() {
         let c = Connection::open_in_memory().unwrap();

@@ -170,8 +170,13 @@ impl SqliteEngine {
         self.conn
             .execute_batch(&crate::sql::range::batch_tables(&l.batch, &super::SQLITE))
             .map_err(RuntimeError::sql)?;
+        // Staged rows are not published: their commit need not reach the
+        // disk before the call returns. The publish commits with
+        // `synchronous = FULL`, which syncs the write-ahead log and with it
+        // every earlier commit; a power cut before it loses at most staged
+        // versions no pointer names, which a retry stages again.
         self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+            .execute_batch("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
             .map_err(RuntimeError::sql)?;
         let result = (|| -> Result<Vec<Staged>, RuntimeError> {
             let mut staged = Vec::new();
@@ -209,17 +214,20 @@ impl SqliteEngine {
             crate::runtime::cancel::check()?;
             Ok(staged)
         })();
-        match result {
-            Ok(staged) => {
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(RuntimeError::sql)?;
-                Ok(staged)
-            }
+        let outcome = match result {
+            Ok(staged) => self
+                .conn
+                .execute_batch("COMMIT")
+                .map_err(RuntimeError::sql)
+                .map(|()| staged),
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 Err(e)
             }
-        }
+        };
+        // Outside the transaction: back to the connection's setting (an
+        // error of staging itself is the one reported).
+        let reset = self.conn.execute_batch("PRAGMA synchronous = FULL");
+        outcome.and_then(|staged| reset.map(|()| staged).map_err(RuntimeError::sql))
     }
 }

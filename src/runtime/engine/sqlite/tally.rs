@@ -99,12 +99,7 @@ fn int(ctx: &Context<'_>, i: usize) -> i64 {
 /// A route point's rules on a row of `partition` whose flags start at
 /// argument `flags` (the record after them): counts the failures, and
 /// quarantines the row if a quarantining rule failed.
-fn route(
-    s: &mut State,
-    ctx: &Context<'_>,
-    partition: i64,
-    flags: usize,
-) -> rusqlite::Result<bool> {
+fn route(s: &mut State, ctx: &Context<'_>, partition: i64, flags: usize) -> rusqlite::Result<bool> {
     let point = int(ctx, 1) as usize;
     let State {
         rules,
