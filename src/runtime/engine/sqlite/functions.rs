@@ -570,7 +570,11 @@ mod tests {
             column("m", T::Month, true),
             column("b", T::Bool, true),
             column("f", T::Float, true),
-            column("e", T::Enum(vec!["a".to_string(), "b".to_string()].into()), true),
+            column(
+                "e",
+                T::Enum(vec!["a".to_string(), "b".to_string()].into()),
+                true,
+            ),
         ];
         c.execute_batch(
             "CREATE TABLE t (i, s, d, ts, dt, m, b, f, e);
@@ -612,7 +616,11 @@ mod tests {
             c.query_row(
                 &format!(
                     "SELECT _bpl_status FROM ({}) WHERE i = {k}",
-                    once.replacen("SELECT ", "SELECT s._bpl_status AS _bpl_status, s.i AS i, ", 1)
+                    once.replacen(
+                        "SELECT ",
+                        "SELECT s._bpl_status AS _bpl_status, s.i AS i, ",
+                        1
+                    )
                 ),
                 [],
                 |r| r.get(0),

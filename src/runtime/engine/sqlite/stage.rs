@@ -176,8 +176,12 @@ impl SqliteEngine {
         // every earlier commit; a power cut before it loses at most staged
         // versions no pointer names, which a retry stages again.
         self.conn
-            .execute_batch("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+            .execute_batch("PRAGMA synchronous = NORMAL")
             .map_err(RuntimeError::sql)?;
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
+            return Err(RuntimeError::sql(e));
+        }
         let result = (|| -> Result<Vec<Staged>, RuntimeError> {
             let mut staged = Vec::new();
             if l.batch.single {
