@@ -34,18 +34,60 @@ pub enum Canonical<'a> {
     Bytes(&'a [u8]),
 }
 
-/// Appends a value's canonical text.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `x` as 16 lower-case hex digits (`{x:016x}`).
+pub fn push_hex(out: &mut String, x: u64) {
+    out.extend(
+        (0..16)
+            .rev()
+            .map(|k| HEX[(x >> (4 * k)) as usize & 15] as char),
+    );
+}
+
+fn hex_bytes(out: &mut Vec<u8>, x: u64) {
+    out.extend((0..16).rev().map(|k| HEX[(x >> (4 * k)) as usize & 15]));
+}
+
+/// Appends `n` in decimal digits.
+fn decimal(out: &mut Vec<u8>, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
+    let mut n = n;
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[k..]);
+}
+
+/// Appends a value's canonical text. Written out by hand, not with
+/// `format!`: it runs for every value of every measured row.
 pub fn encode(out: &mut Vec<u8>, v: Canonical<'_>) {
     match v {
         Canonical::Null => out.push(b'N'),
-        Canonical::Integer(i) => out.extend_from_slice(format!("I{:016x}", i as u64).as_bytes()),
-        Canonical::Real(f) => out.extend_from_slice(format!("R{:016x}", f.to_bits()).as_bytes()),
+        Canonical::Integer(i) => {
+            out.push(b'I');
+            hex_bytes(out, i as u64);
+        }
+        Canonical::Real(f) => {
+            out.push(b'R');
+            hex_bytes(out, f.to_bits());
+        }
         Canonical::Text(t) => {
-            out.extend_from_slice(format!("T{}:", t.len()).as_bytes());
+            out.push(b'T');
+            decimal(out, t.len());
+            out.push(b':');
             out.extend_from_slice(t);
         }
         Canonical::Bytes(b) => {
-            out.extend_from_slice(format!("B{}:", b.len()).as_bytes());
+            out.push(b'B');
+            decimal(out, b.len());
+            out.push(b':');
             out.extend_from_slice(b);
         }
     }
@@ -142,6 +184,30 @@ mod tests {
             text(&[Canonical::Text(b"a"), Canonical::Text(b"bc")])
         );
         assert_eq!(text(&[Canonical::Integer(-1)]), "Iffffffffffffffff");
+        // The hand-written digits say what `format!` says.
+        for (i, t) in [
+            (0x0123_4567_89ab_cdef_i64, &b""[..]),
+            (7, &[b'x'; 1234][..]),
+        ] {
+            assert_eq!(
+                text(&[
+                    Canonical::Integer(i),
+                    Canonical::Text(t),
+                    Canonical::Bytes(t)
+                ]),
+                format!(
+                    "I{:016x}T{}:{}B{}:{}",
+                    i as u64,
+                    t.len(),
+                    String::from_utf8_lossy(t),
+                    t.len(),
+                    String::from_utf8_lossy(t)
+                )
+            );
+        }
+        let mut hex = String::new();
+        push_hex(&mut hex, 0xfedc_ba98_7654_3210);
+        assert_eq!(hex, format!("{:016x}", 0xfedc_ba98_7654_3210_u64));
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub enum Staging {
     Materialized,
 }
 
+/// The bound parameters a dialect may name the batch's first and last
+/// partition value by (see [`Dialect::batch_bounds`]).
+pub const BATCH_FIRST: &str = ":bpl_batch_first";
+pub const BATCH_LAST: &str = ":bpl_batch_last";
+
 pub trait Dialect: Sync {
     /// The engine's name, as messages give it (`SQLite`).
     fn name(&self) -> &'static str;
@@ -92,6 +97,20 @@ pub trait Dialect: Sync {
         columns: &[Column],
         required: &dyn Fn(&Column) -> bool,
     ) -> String;
+    /// A source's rows through the typed input boundary in one fenced
+    /// `SELECT` of its columns by name, typed ([`Dialect::typed_value`]),
+    /// and `_bpl_bad` ([`Dialect::row_problems`]), from `from` (the table
+    /// aliased `s`) where `filter` holds; `None`: the dialect has no
+    /// cheaper form than those two, which the caller then writes.
+    fn typed_read(
+        &self,
+        _from: &str,
+        _filter: &str,
+        _columns: &[Column],
+        _required: &dyn Fn(&Column) -> bool,
+    ) -> Option<String> {
+        None
+    }
     /// A plain condition true for every row of the table aliased `q` that
     /// may have a problem, so good rows are let through without a check
     /// per value.
@@ -126,6 +145,26 @@ pub trait Dialect: Sync {
     /// hosts no stateful function).
     fn staging(&self) -> Staging {
         Staging::Materialized
+    }
+    /// The first and last partition value (`_bpl_p`) of the batch table
+    /// `batch_table`, as SQL: a source keyed by the time key is read only
+    /// between them. Subqueries by default; SQLite takes them as the bound
+    /// parameters [`BATCH_FIRST`] and [`BATCH_LAST`], whose values its
+    /// planner weighs (a batch covering most of a table is read by one
+    /// scan, not by the index row by row).
+    fn batch_bounds(&self, batch_table: &str) -> (String, String) {
+        (
+            format!("(SELECT min(_bpl_p) FROM {batch_table})"),
+            format!("(SELECT max(_bpl_p) FROM {batch_table})"),
+        )
+    }
+    /// Whether a grouped `SELECT` may name columns it does not group by,
+    /// taking them from any row of the group (SQLite): then the partition's
+    /// columns, the same on every row of a partition's groups, are not
+    /// grouped by, and groups are sorted by the partition's number and the
+    /// user's keys alone. PostgreSQL refuses such columns.
+    fn bare_group_columns(&self) -> bool {
+        false
     }
     /// Creates a connection-private table `name` (as [`Dialect::temp_table`]
     /// takes it) holding the rows of `select`.

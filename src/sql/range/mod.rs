@@ -108,6 +108,11 @@ pub mod tally {
     /// `bpl_tally(5, partition, n)`: `n` accepted rows at once, from the
     /// `HAVING` of the `group by` they fall into; always passes.
     pub const ACCEPT_GROUP: i64 = 5;
+    /// `bpl_tally(7, point, partition, problems, bad record, flag..,
+    /// record)`: [`BOUNDARY`] and the [`ROUTE`] right after it in one call;
+    /// a bad row is quarantined as at the boundary, a good one counted as
+    /// input and routed.
+    pub const CHECKED: i64 = 7;
     /// `bpl_tally(6, partition, row_number)`: a dedupe that is the last
     /// row step: passes the first row of a group, counted accepted, and
     /// counts the others as duplicates. One fence instead of two.
@@ -476,11 +481,17 @@ pub fn batch_tables(stage: &RangeStage, d: &dyn Dialect) -> String {
         .iter()
         .map(|k| format!(", {} TEXT", partition_column(Some(k))))
         .collect::<String>();
+    // A source row finds its partition by `_bpl_p` (and its keys): the
+    // index holds every column it reads there, so the lookup is one search.
+    let covered = std::iter::once("_bpl_p".to_string())
+        .chain(stage.keys.iter().map(|k| partition_column(Some(k))))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut sql = format!(
         "DROP TABLE IF EXISTS {batch_table}; \
          CREATE TEMP TABLE bpl_parts (_bpl_no INTEGER PRIMARY KEY, _bpl_partition TEXT NOT NULL UNIQUE, _bpl_p TEXT, \
          _bpl_version INTEGER NOT NULL{keys}); {};",
-        d.temp_index("bpl_parts_p", "bpl_parts", "_bpl_p")
+        d.temp_index("bpl_parts_p", "bpl_parts", &covered)
     );
     for (alias, table) in &stage.windows {
         sql.push_str(&format!(
