@@ -137,9 +137,17 @@ pub(super) fn input_sql(
                         // index on it is used and rows outside the batch are
                         // never read.
                         if k.is_none() && matches!(value.kind, ExprKind::Column { .. }) {
+                            let c = format!("s.{value_sql}");
                             prefilter.push(format!(
-                                "s.{c} BETWEEN (SELECT min(_bpl_p) FROM {batch_table}) AND (SELECT max(_bpl_p) FROM {batch_table})",
-                                c = value_sql
+                                "{c} BETWEEN {} AND {}",
+                                d.like_column(
+                                    &c,
+                                    &format!("(SELECT min(_bpl_p) FROM {batch_table})")
+                                ),
+                                d.like_column(
+                                    &c,
+                                    &format!("(SELECT max(_bpl_p) FROM {batch_table})")
+                                ),
                             ));
                         }
                         on.push(format!(

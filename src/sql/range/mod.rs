@@ -305,7 +305,7 @@ pub fn lower(
     let stage = format!(
         "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_row_id) \
          SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, \
-         {} FROM ({with}{output}) AS o{}",
+         {} FROM ({with}{output}) AS o{}{}",
         ident(&data),
         d.function(
             "stable_id",
@@ -318,6 +318,7 @@ pub fn lower(
             &format!("{batch_table} AS parts"),
             "parts._bpl_no = o._bpl_no"
         ),
+        d.insert_order("parts._bpl_partition"),
         cols = out_cols.join(", "),
         o_cols = out_cols
             .iter()

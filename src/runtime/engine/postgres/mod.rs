@@ -66,9 +66,17 @@ CREATE TABLE IF NOT EXISTS _bpl_shadow (
 ";
 
 /// Settings of every connection: results that depend on neither the
-/// server's nor the host's time zone, date style or float output.
+/// server's nor the host's time zone, date style or float output; and
+/// memory for a batch's sorts and hashes (a `dedupe` over a whole
+/// backfill sorts every row of it), which the server's default of a few
+/// megabytes would spill to disk: 64 MB unless the server gives more.
+/// Staging keeps a batch's rows in temporary tables: their buffers
+/// (`temp_buffers`, settable only before the session's first one) hold
+/// them in memory up to 256 MB, where the default 8 MB writes them out.
 const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
-     SET extra_float_digits = 3; SET application_name = 'bplc'";
+     SET extra_float_digits = 3; SET application_name = 'bplc'; SET temp_buffers = '256MB'; \
+     SELECT set_config('work_mem', '65536kB', false) FROM pg_settings \
+       WHERE name = 'work_mem' AND CAST(setting AS bigint) < 65536";
 
 pub struct PostgresEngine {
     client: Client,
@@ -83,9 +91,10 @@ pub(crate) fn open_schema(url_env: &str, schema: &str) -> Result<Client, Runtime
     let mut client = client::connect(url_env, schema)?;
     client.batch_execute(SESSION).map_err(|e| query_error(&e))?;
     let setup = format!(
-        "BEGIN; SELECT pg_advisory_xact_lock(hashtext({})); {} {} {} COMMIT;",
+        "BEGIN; SELECT pg_advisory_xact_lock(hashtext({})); {} {} {} {} COMMIT;",
         crate::sql::types::string(schema),
         dialect::FUNCTIONS,
+        dialect::TYPED,
         crate::sql::checksum::POSTGRES_CANON,
         SYSTEM_TABLES
     );
