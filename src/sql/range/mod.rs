@@ -374,7 +374,7 @@ pub fn lower(
                 sql(call, ROW.on(d)).map(|s| {
                     (
                         format!("agg{k}"),
-                        format!("{with}SELECT _bpl_no, {s} FROM ({plain}) GROUP BY 1"),
+                        format!("{with}SELECT _bpl_no, {s} FROM ({plain}) AS _bpl_q GROUP BY 1"),
                     )
                 })
             })
@@ -396,8 +396,12 @@ pub fn lower(
         input_aggregates_empty: aggregates
             .iter()
             .map(|call| {
-                sql(&without_columns(call), ROW.on(d))
-                    .map(|s| format!("SELECT {s} FROM (SELECT 1) WHERE {}", d.boolean(false)))
+                sql(&without_columns(call), ROW.on(d)).map(|s| {
+                    format!(
+                        "SELECT {s} FROM (SELECT 1) AS _bpl_q WHERE {}",
+                        d.boolean(false)
+                    )
+                })
             })
             .collect::<Result<_, _>>()?,
         unmatched,
