@@ -69,6 +69,23 @@ impl Sums {
     }
 }
 
+/// `stable_id(..)`: the first 8 bytes of SHA-256 over its arguments'
+/// canonical texts (the same encoding as a checksum's row), as 16
+/// lower-case hex digits; the same on every engine.
+pub fn stable_id<'a>(values: impl IntoIterator<Item = Canonical<'a>>) -> String {
+    let mut row = Vec::new();
+    for v in values {
+        encode(&mut row, v);
+    }
+    let h = Sha256::digest(&row);
+    h[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`stable_id`] in PostgreSQL's SQL, over `args` (SQL expressions).
+pub fn postgres_stable_id(args: &[String]) -> String {
+    format!("substr(encode({}, 'hex'), 1, 16)", postgres_row_hash(args))
+}
+
 /// A row's hash in PostgreSQL's SQL: SHA-256 of its canonical text, each
 /// of `columns` (SQL expressions) encoded by `_bpl_canon`, which the
 /// PostgreSQL engine creates, one overload per stored type.
@@ -173,6 +190,20 @@ mod tests {
             text(&[Canonical::Text(b"a"), Canonical::Text(b"bc")])
         );
         assert_eq!(text(&[Canonical::Integer(-1)]), "Iffffffffffffffff");
+    }
+
+    #[test]
+    fn stable_ids_hash_the_canonical_encoding() {
+        let id = stable_id([Canonical::Text(b"orders"), Canonical::Integer(1)]);
+        assert_eq!(id.len(), 16);
+        let mut row = Vec::new();
+        encode(&mut row, Canonical::Text(b"orders"));
+        encode(&mut row, Canonical::Integer(1));
+        assert_eq!(id, format!("{:x}", Sha256::digest(&row))[..16]);
+        assert_ne!(
+            id,
+            stable_id([Canonical::Text(b"orders"), Canonical::Text(b"1")])
+        );
     }
 
     #[test]

@@ -569,9 +569,8 @@ impl Dialect for Postgres {
             "days_in_month" => format!(
                 "CAST(extract(day FROM date_trunc('month', {d}) + interval '1 month' - interval '1 day') AS bigint)"
             ),
-            // An argument may itself be a list of columns: `concat_ws`
-            // takes any number, of any type.
-            "stable_id" => format!("md5(concat_ws(chr(31), {}))", args.join(", ")),
+            // The same definition as every engine's (`checksum::stable_id`).
+            "stable_id" => crate::sql::checksum::postgres_stable_id(args),
             // Decimals are integers scaled by 10^scale; PostgreSQL's
             // `round` of a numeric is half away from zero, as SQLite's
             // `bpl_dec_*` round.
