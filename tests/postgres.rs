@@ -338,6 +338,19 @@ fn published(dir: &Path, checksums: bool) -> Vec<String> {
     out
 }
 
+/// The enforcement example's backfill of four days.
+const SLA_BACKFILL: &[&str] = &[
+    "backfill",
+    "--from",
+    "raw_case_events",
+    "--range",
+    "2026-06-01..2026-06-04",
+    "--mode",
+    "replace",
+    "--as-of",
+    "2026-07-01",
+];
+
 /// An example, its schema, its demo-data and backfill commands, the
 /// dataset partition rolled back and diffed (none: ""), and whether its
 /// checksums, sizes and gates are compared.
@@ -361,17 +374,7 @@ fn both_examples_give_the_same_results_on_both_engines() {
             "enforcement_sla",
             "t_e2e_sla",
             &["demo-data"],
-            &[
-                "backfill",
-                "--from",
-                "raw_case_events",
-                "--range",
-                "2026-06-01..2026-06-04",
-                "--mode",
-                "replace",
-                "--as-of",
-                "2026-07-01",
-            ],
+            SLA_BACKFILL,
             ("silver_cases", "2026-06-02"),
             true,
         ),
@@ -521,17 +524,6 @@ fn to_native_types(schema: &str) {
 #[test]
 fn native_date_timestamp_and_numeric_sources_give_the_same_results() {
     server_url();
-    let backfill = [
-        "backfill",
-        "--from",
-        "raw_case_events",
-        "--range",
-        "2026-06-01..2026-06-04",
-        "--mode",
-        "replace",
-        "--as-of",
-        "2026-07-01",
-    ];
     let mut results = Vec::new();
     for (schema, native) in [("t_native_text", false), ("t_native_typed", true)] {
         let dir = project("enforcement_sla", schema, "postgres");
@@ -540,7 +532,7 @@ fn native_date_timestamp_and_numeric_sources_give_the_same_results() {
         if native {
             to_native_types(schema);
         }
-        let (code, out) = bplc(dir.path(), &backfill, &[]);
+        let (code, out) = bplc(dir.path(), SLA_BACKFILL, &[]);
         assert!(code == 0 || code == 3, "{schema} exit {code}: {out}");
         let seen = published(dir.path(), true);
         assert!(seen.len() > 4, "{schema}: {seen:#?}");
