@@ -111,21 +111,43 @@ impl Sums {
     }
 }
 
-/// The checksum aggregate in PostgreSQL's SQL over `columns` (each an SQL
-/// expression); `_bpl_canon` is created by the PostgreSQL engine, one
-/// overload per stored type.
-pub fn postgres(columns: &[String]) -> String {
-    let row = format!(
-        "sha256(convert_to(concat({}), 'UTF8'))",
-        columns
-            .iter()
-            .map(|c| format!("_bpl_canon({c})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+/// `stable_id(..)`: the first 8 bytes of SHA-256 over its arguments'
+/// canonical texts (the same encoding as a checksum's row), as 16
+/// lower-case hex digits; the same on every engine.
+pub fn stable_id<'a>(values: impl IntoIterator<Item = Canonical<'a>>) -> String {
+    let mut row = Vec::new();
+    for v in values {
+        encode(&mut row, v);
+    }
+    let h = Sha256::digest(&row);
+    h[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`stable_id`] in PostgreSQL's SQL, over `args` (SQL expressions).
+pub fn postgres_stable_id(args: &[String]) -> String {
+    format!("substr(encode({}, 'hex'), 1, 16)", postgres_row_hash(args))
+}
+
+/// A row's hash in PostgreSQL's SQL: SHA-256 of its canonical text, each
+/// of `columns` (SQL expressions) encoded by `_bpl_canon`, which the
+/// PostgreSQL engine creates, one overload per stored type.
+fn postgres_row_hash(columns: &[String]) -> String {
+    let text = columns
+        .iter()
+        .map(|c| format!("_bpl_canon({c})"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let text = if text.is_empty() { "''".into() } else { text };
+    format!("sha256(convert_to({text}, 'UTF8'))")
+}
+
+/// The checksum aggregate over `hash`, each row's hash: the two sums of
+/// its 8-byte halves (as `bigint`s, which `sum` adds exactly), modulo
+/// 2^64, in hex.
+fn postgres_sums(hash: &str) -> String {
     let half = |from: usize| {
         let sum = format!(
-            "coalesce(sum(CAST(CAST(CAST(('x' || encode(substr({row}, {from}, 8), 'hex')) AS bit(64)) AS bigint) AS numeric)), 0)"
+            "coalesce(sum(CAST(CAST(('x' || encode(substr({hash}, {from}, 8), 'hex')) AS bit(64)) AS bigint)), 0)"
         );
         let m = "18446744073709551616";
         let s = format!("((({sum}) % {m} + {m}) % {m})");
@@ -136,8 +158,30 @@ pub fn postgres(columns: &[String]) -> String {
     format!("({} || {})", half(1), half(9))
 }
 
+/// The checksum aggregate in PostgreSQL's SQL over `columns` (each an SQL
+/// expression). It hashes each row once per half: [`postgres_count`]
+/// hashes it once.
+pub fn postgres(columns: &[String]) -> String {
+    postgres_sums(&postgres_row_hash(columns))
+}
+
+/// `SELECT count(*), <checksum>{more} FROM {rows}` in PostgreSQL's SQL,
+/// each row hashed once, in a subquery the planner keeps (`OFFSET 0`) so
+/// the two sums read the same hash.
+pub fn postgres_count(columns: &[String], more: &str, rows: &str) -> String {
+    format!(
+        "SELECT count(*), {}{more} FROM (SELECT *, {} AS _bpl_h FROM {rows} OFFSET 0) AS _bpl_rows",
+        postgres_sums("_bpl_h"),
+        postgres_row_hash(columns)
+    )
+}
+
 /// `_bpl_canon`, the canonical text of one value, for each type the
-/// PostgreSQL engine stores or reads.
+/// PostgreSQL engine stores or reads. Each body is one expression of
+/// functions no more volatile than the function is declared, so the
+/// planner inlines it (a call per value would cost more than the hash).
+/// Dates and timestamps are encoded as their canonical text, as SQLite
+/// stores them.
 pub const POSTGRES_CANON: &str = r#"
 CREATE OR REPLACE FUNCTION _bpl_canon(x bigint) RETURNS text LANGUAGE sql IMMUTABLE AS
 $f$ SELECT CASE WHEN x IS NULL THEN 'N' ELSE 'I' || encode(int8send(x), 'hex') END $f$;
@@ -154,7 +198,11 @@ $f$ SELECT _bpl_canon(CAST(x AS double precision)) $f$;
 CREATE OR REPLACE FUNCTION _bpl_canon(x numeric) RETURNS text LANGUAGE sql IMMUTABLE AS
 $f$ SELECT _bpl_canon(CAST(x AS double precision)) $f$;
 CREATE OR REPLACE FUNCTION _bpl_canon(x text) RETURNS text LANGUAGE sql IMMUTABLE AS
-$f$ SELECT CASE WHEN x IS NULL THEN 'N' ELSE 'T' || octet_length(x) || ':' || x END $f$;
+$f$ SELECT CASE WHEN x IS NULL THEN 'N' ELSE 'T' || CAST(octet_length(x) AS text) || ':' || x END $f$;
+CREATE OR REPLACE FUNCTION _bpl_canon(x date) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_canon(to_char(x, 'YYYY-MM-DD')) $f$;
+CREATE OR REPLACE FUNCTION _bpl_canon(x timestamptz) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_canon(to_char(x AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')) $f$;
 "#;
 
 #[cfg(test)]
@@ -208,6 +256,20 @@ mod tests {
         let mut hex = String::new();
         push_hex(&mut hex, 0xfedc_ba98_7654_3210);
         assert_eq!(hex, format!("{:016x}", 0xfedc_ba98_7654_3210_u64));
+    }
+
+    #[test]
+    fn stable_ids_hash_the_canonical_encoding() {
+        let id = stable_id([Canonical::Text(b"orders"), Canonical::Integer(1)]);
+        assert_eq!(id.len(), 16);
+        let mut row = Vec::new();
+        encode(&mut row, Canonical::Text(b"orders"));
+        encode(&mut row, Canonical::Integer(1));
+        assert_eq!(id, format!("{:x}", Sha256::digest(&row))[..16]);
+        assert_ne!(
+            id,
+            stable_id([Canonical::Text(b"orders"), Canonical::Text(b"1")])
+        );
     }
 
     #[test]

@@ -70,6 +70,28 @@ pub trait Dialect: Sync {
     /// The content checksum aggregate over a row's columns (each an SQL
     /// expression), as [`super::checksum`] defines it.
     fn checksum(&self, columns: &[String]) -> String;
+    /// `SELECT count(*), <checksum>{more} FROM {rows}`: the count and
+    /// content checksum of `rows` (what follows `FROM`), and `more`
+    /// (`, expr..`) over them. An engine that cannot compute a row's hash
+    /// once for the two halves of [`Dialect::checksum`] computes it here.
+    /// ` ORDER BY key` where rows inserted into a table are best sorted by
+    /// `key` first (an engine whose index on it then grows at its end);
+    /// empty where the order does not matter.
+    fn insert_order(&self, _key: &str) -> String {
+        String::new()
+    }
+    /// `value`, a text such as a partition's first day, as a value to
+    /// compare with column `column` of a source as the source stores it
+    /// (which may be a native date or timestamp column).
+    fn like_column(&self, _column: &str, value: &str) -> String {
+        value.to_string()
+    }
+    fn count_and_checksum(&self, columns: &[String], more: &str, rows: &str) -> String {
+        format!(
+            "SELECT count(*), {}{more} FROM {rows}",
+            self.checksum(columns)
+        )
+    }
     /// `x`, a value of type `ty` (date, month or timestamp), moved by `n`
     /// units.
     fn shift(&self, x: &str, ty: &T, n: i64, unit: DurationUnit) -> String;
@@ -135,6 +157,12 @@ pub trait Dialect: Sync {
     /// declared, but a decimal converted to its scaled integer exactly (a
     /// value that is not one stops the statement with the reason).
     fn reference_value(&self, q: &str, c: &Column) -> String;
+    /// Column `c` (not a decimal) of a reference's table aliased `q`, when
+    /// the engine brings it to its stored form (a native `date` read as the
+    /// text the engine keeps dates in); `None`: read as stored.
+    fn reference_converted(&self, _q: &str, _c: &Column) -> Option<String> {
+        None
+    }
     /// A function the engine provides itself, called with its arguments as
     /// SQL: the language's (`to_date`, `percentile`, `stable_id`, `lower`,
     /// `month_end`, ...) and the runtime's (`bucket`, and `tally`, which

@@ -137,8 +137,13 @@ pub(super) fn input_sql(
                         // index on it is used and rows outside the batch are
                         // never read.
                         if k.is_none() && matches!(value.kind, ExprKind::Column { .. }) {
+                            let c = format!("s.{value_sql}");
                             let (first, last) = d.batch_bounds(&batch_table);
-                            prefilter.push(format!("s.{value_sql} BETWEEN {first} AND {last}"));
+                            prefilter.push(format!(
+                                "{c} BETWEEN {} AND {}",
+                                d.like_column(&c, &first),
+                                d.like_column(&c, &last),
+                            ));
                         }
                         on.push(format!(
                             "parts.{} = {value_sql}",

@@ -310,7 +310,7 @@ pub fn lower(
     let stage = format!(
         "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_row_id) \
          SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, \
-         {} FROM ({with}{output}) AS o{}",
+         {} FROM ({with}{output}) AS o{}{}",
         ident(&data),
         d.function(
             "stable_id",
@@ -323,6 +323,7 @@ pub fn lower(
             &format!("{batch_table} AS parts"),
             "parts._bpl_no = o._bpl_no"
         ),
+        d.insert_order("parts._bpl_partition"),
         cols = out_cols.join(", "),
         o_cols = out_cols
             .iter()
@@ -378,7 +379,7 @@ pub fn lower(
                 sql(call, ROW.on(d)).map(|s| {
                     (
                         format!("agg{k}"),
-                        format!("{with}SELECT _bpl_no, {s} FROM ({plain}) GROUP BY 1"),
+                        format!("{with}SELECT _bpl_no, {s} FROM ({plain}) AS _bpl_q GROUP BY 1"),
                     )
                 })
             })
@@ -400,8 +401,12 @@ pub fn lower(
         input_aggregates_empty: aggregates
             .iter()
             .map(|call| {
-                sql(&without_columns(call), ROW.on(d))
-                    .map(|s| format!("SELECT {s} FROM (SELECT 1) WHERE {}", d.boolean(false)))
+                sql(&without_columns(call), ROW.on(d)).map(|s| {
+                    format!(
+                        "SELECT {s} FROM (SELECT 1) AS _bpl_q WHERE {}",
+                        d.boolean(false)
+                    )
+                })
             })
             .collect::<Result<_, _>>()?,
         unmatched,

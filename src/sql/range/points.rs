@@ -98,11 +98,11 @@ impl Points<'_> {
         match self.staging {
             Staging::Tally => {
                 let call = self.d.function("tally", &self.tally_args(Point::Grouped));
-                format!("SELECT {columns} FROM ({rows}) GROUP BY {by} HAVING {call}")
+                format!("SELECT {columns} FROM ({rows}) AS _bpl_q GROUP BY {by} HAVING {call}")
             }
             Staging::Materialized => {
                 let groups = format!(
-                    "SELECT {columns}, count(*) AS {GROUP_ROWS} FROM ({rows}) GROUP BY {by}"
+                    "SELECT {columns}, count(*) AS {GROUP_ROWS} FROM ({rows}) AS _bpl_q GROUP BY {by}"
                 );
                 self.materialize(&groups, Point::Grouped)
             }
@@ -119,8 +119,8 @@ impl Points<'_> {
                 // Kept from being flattened (see the module doc of `range`).
                 let inner = self
                     .d
-                    .unflattened(&format!("SELECT *, {call} AS {t} FROM ({rows})"));
-                format!("SELECT * FROM ({inner}) WHERE {t}")
+                    .unflattened(&format!("SELECT *, {call} AS {t} FROM ({rows}) AS _bpl_q"));
+                format!("SELECT * FROM ({inner}) AS _bpl_q WHERE {t}")
             }
             Staging::Materialized => self.materialize(rows, point),
         }

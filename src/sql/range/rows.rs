@@ -110,7 +110,7 @@ impl Builder<'_> {
             })
             .collect::<Result<Vec<_>, _>>()?
             .join(", ");
-        let flagged = format!("SELECT *, {flags} FROM ({rows})");
+        let flagged = format!("SELECT *, {flags} FROM ({rows}) AS _bpl_q");
         let quarantining: Vec<usize> = which
             .iter()
             .copied()
@@ -125,7 +125,7 @@ impl Builder<'_> {
         });
         if !self.tally {
             return Ok(match passes {
-                Some(p) => format!("SELECT * FROM ({flagged}) WHERE {p}"),
+                Some(p) => format!("SELECT * FROM ({flagged}) AS _bpl_q WHERE {p}"),
                 None => flagged,
             });
         }
@@ -188,7 +188,7 @@ impl Builder<'_> {
             return self.count(rows, Point::Input);
         }
         if !self.tally {
-            return format!("SELECT * FROM ({rows}) WHERE _bpl_bad IS NULL");
+            return format!("SELECT * FROM ({rows}) AS _bpl_q WHERE _bpl_bad IS NULL");
         }
         let t = table_of(self.plan, self.first.as_deref().unwrap_or_default())
             .expect("the first input");
@@ -292,7 +292,10 @@ impl Builder<'_> {
                 }
                 Step::Where(e) => {
                     self.filtered |= !counted_input;
-                    format!("SELECT * FROM ({rows}) WHERE {}", sql(e, ROW.on(self.d))?)
+                    format!(
+                        "SELECT * FROM ({rows}) AS _bpl_q WHERE {}",
+                        sql(e, ROW.on(self.d))?
+                    )
                 }
                 Step::Join { left, alias, on } => {
                     present.push(alias.clone());
@@ -319,7 +322,7 @@ impl Builder<'_> {
                     }
                     readable.extend(t.columns.iter().map(|c| flat(alias, &c.name)));
                     format!(
-                        "SELECT * FROM ({rows}) {}JOIN ({}) ON {condition}",
+                        "SELECT * FROM ({rows}) AS _bpl_l {}JOIN ({}) AS _bpl_r ON {condition}",
                         if *left { "LEFT " } else { "" },
                         flattened(t, false, self.keys)
                     )
@@ -331,7 +334,10 @@ impl Builder<'_> {
                             readable.push(name);
                         }
                     }
-                    format!("SELECT *, {} FROM ({rows})", named(items, ROW.on(self.d))?)
+                    format!(
+                        "SELECT *, {} FROM ({rows}) AS _bpl_q",
+                        named(items, ROW.on(self.d))?
+                    )
                 }
                 Step::Dedupe { by, order } => {
                     if dedupes == 0 {
@@ -346,7 +352,7 @@ impl Builder<'_> {
                     };
                     let numbered = format!(
                         "SELECT *, row_number() OVER (PARTITION BY _bpl_no, {}{order}) AS {rn} \
-                         FROM (SELECT {} FROM ({rows}))",
+                         FROM (SELECT {} FROM ({rows}) AS _bpl_q) AS _bpl_d",
                         list(by, ROW.on(self.d))?,
                         readable.join(", ")
                     );
@@ -354,7 +360,7 @@ impl Builder<'_> {
                         pending = Some((numbered, rn));
                         String::new()
                     } else {
-                        format!("SELECT * FROM ({numbered}) WHERE {rn} = 1")
+                        format!("SELECT * FROM ({numbered}) AS _bpl_q WHERE {rn} = 1")
                     }
                 }
                 _ => unreachable!("shaping steps end the row stage"),

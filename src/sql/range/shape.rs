@@ -67,7 +67,7 @@ pub(super) fn shape(
                 // The accepted rows are counted by the groups they go into.
                 match counted_groups.as_deref_mut() {
                     Some(points) => points.group(&columns, &q, &by),
-                    None => format!("SELECT {columns} FROM ({q}) GROUP BY {by}"),
+                    None => format!("SELECT {columns} FROM ({q}) AS _bpl_q GROUP BY {by}"),
                 }
             }
             Step::Aggregate(items) if single => {
@@ -80,20 +80,26 @@ pub(super) fn shape(
                     .collect::<Vec<_>>()
                     .join(", ");
                 format!(
-                    "SELECT {from_parts}, {} FROM ({q})",
+                    "SELECT {from_parts}, {} FROM ({q}) AS _bpl_q",
                     named(items, ROW_SINGLE.on(d))?
                 )
             }
             Step::Aggregate(_) => unreachable!("an aggregate runs one partition at a time"),
             Step::Select(items) => {
                 shaped = true;
-                format!("SELECT {carried}, {} FROM ({q})", named(items, ROW.on(d))?)
+                format!(
+                    "SELECT {carried}, {} FROM ({q}) AS _bpl_q",
+                    named(items, ROW.on(d))?
+                )
             }
             Step::Derive(items) => format!(
-                "SELECT *, {} FROM ({q})",
+                "SELECT *, {} FROM ({q}) AS _bpl_q",
                 named(items, if single { PLAIN_SINGLE } else { PLAIN }.on(d))?
             ),
-            Step::Where(e) => format!("SELECT * FROM ({q}) WHERE {}", sql(e, PLAIN.on(d))?),
+            Step::Where(e) => format!(
+                "SELECT * FROM ({q}) AS _bpl_q WHERE {}",
+                sql(e, PLAIN.on(d))?
+            ),
             other => {
                 return Err(Unsupported(format!(
                     "a {} after the output is shaped is not supported by the SQLite engine",
@@ -129,7 +135,9 @@ pub(super) fn shape(
         ),
         None => String::new(),
     };
-    Ok(format!("SELECT _bpl_no, {cols} FROM ({q}){bucket}"))
+    Ok(format!(
+        "SELECT _bpl_no, {cols} FROM ({q}) AS _bpl_q{bucket}"
+    ))
 }
 
 /// Whether a gate statement reads parameter `name` (not a longer one).

@@ -81,12 +81,17 @@ pub fn register(conn: &Connection) -> Result<()> {
     conn.create_scalar_function("bpl_upper", 1, FLAGS, |ctx| {
         Ok(text(ctx, 0).map(|t| t.to_uppercase()))
     })?;
+    // The same on every engine (see `sql::checksum::stable_id`).
     conn.create_scalar_function("bpl_stable_id", -1, FLAGS, |ctx| {
-        let mut h = Fnv::new(0);
-        for i in 0..ctx.len() {
-            h.value(ctx.get_raw(i));
-        }
-        Ok(hex16(h.0))
+        Ok(crate::sql::checksum::stable_id((0..ctx.len()).map(
+            |i| match ctx.get_raw(i) {
+                ValueRef::Null => Canonical::Null,
+                ValueRef::Integer(n) => Canonical::Integer(n),
+                ValueRef::Real(f) => Canonical::Real(f),
+                ValueRef::Text(t) => Canonical::Text(t),
+                ValueRef::Blob(b) => Canonical::Bytes(b),
+            },
+        )))
     })?;
     conn.create_scalar_function("bpl_bucket", 2, FLAGS, |ctx| {
         let n: i64 = ctx.get(1)?;
