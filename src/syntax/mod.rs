@@ -69,3 +69,27 @@ pub fn map_on_cores<T: Sync, R: Send>(
         .map(|r| r.expect("every item is taken once"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::map_on_cores;
+
+    #[test]
+    fn every_item_is_mapped_once_and_results_keep_the_items_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        // Taken in reverse, and in an order that jumps about.
+        for order in [
+            (0..1000).rev().collect::<Vec<_>>(),
+            (0..1000).map(|i| (i * 7919) % 1000).collect(),
+        ] {
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let out = map_on_cores(&items, &order, |&i| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                i * 2
+            });
+            assert_eq!(out, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
+            assert_eq!(calls.into_inner(), 1000);
+        }
+        assert!(map_on_cores(&[] as &[usize], &[], |&i| i).is_empty());
+    }
+}
