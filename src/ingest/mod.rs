@@ -102,6 +102,9 @@ pub fn open_warehouse(w: &crate::runtime::engine::Warehouse) -> Result<Connectio
         crate::runtime::engine::Warehouse::Postgres { .. } => Err(RuntimeError::Engine(
             "landing files and seeds are loaded into a SQLite warehouse; on PostgreSQL, load the source tables with your own tools (COPY)".into(),
         )),
+        crate::runtime::engine::Warehouse::Spark { .. } => Err(RuntimeError::Engine(
+            "landing files and seeds are loaded into a SQLite warehouse; on Spark, load the source tables with your own jobs into the project's database".into(),
+        )),
     }
 }
 
