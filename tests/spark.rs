@@ -253,3 +253,190 @@ fn both_examples_give_the_same_results_on_both_engines() {
         assert_eq!(lite.len(), spark.len(), "{}", case.example);
     }
 }
+
+/// Runs one statement (Spark SQL) in a test's database; its rows as text.
+fn spark_sql(database: &str, sql: &str) -> Vec<String> {
+    let mut session = bplc::runtime::engine::spark::client::connect(URL_ENV, database).unwrap();
+    session
+        .query(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .map(|r| format!("{r:?}"))
+        .collect()
+}
+
+/// A project of one source and one daily dataset on Spark, in database
+/// `database`, with the source table created and two readings in it.
+fn readings_project(database: &str, publish: &str) -> tempfile::TempDir {
+    drop_database(database);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bpl.toml"),
+        format!(
+            "name = \"readings\"\nengine = \"spark\"\nwarehouse = \"target/warehouse.sqlite\"\n\
+             ledger = \"target/ledger.sqlite\"\n[spark]\nurl_env = \"{URL_ENV}\"\ndatabase = \"{database}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("target")).unwrap();
+    std::fs::write(
+        dir.path().join("specs.bpl"),
+        format!(
+            r#"source readings {{
+  table "readings"
+  columns {{ id: string, v: int, day: date, at: timestamp }}
+  key id
+  clock event = at
+  snapshot by at
+}}
+
+dataset daily {{
+  version 1
+  partition by day: date
+  publish {publish}
+  schedule daily at 01:00 "UTC" lookback 1d
+
+  input r = readings where day == p
+
+  compute {{
+    from r
+    group by day = p {{
+      total = sum(r.v)
+      n = row_count()
+    }}
+  }}
+
+  quality {{
+    require positive: r.v >= 0 else quarantine
+    expect row_count() > 0 else fail partition
+  }}
+
+  reconcile {{
+    input == accepted + quarantined + duplicates
+  }}
+}}
+"#
+        ),
+    )
+    .unwrap();
+    spark_sql(
+        database,
+        "CREATE TABLE readings (id STRING, v BIGINT, day STRING, at STRING) USING parquet",
+    );
+    reading(database, "a", 5, "2026-06-30", "2026-06-30 12:00:00");
+    reading(database, "b", 7, "2026-07-01", "2026-07-01 12:00:00");
+    dir
+}
+
+fn reading(database: &str, id: &str, v: i64, day: &str, at: &str) {
+    spark_sql(
+        database,
+        &format!("INSERT INTO readings VALUES ('{id}', {v}, '{day}', '{at}')"),
+    );
+}
+
+const RUN: &[&str] = &["run", "daily", "--date", "2026-07-01", "--as-of", "2026-07-05T00:00:00Z"];
+
+/// What a reader of the consumer view sees.
+fn contents(database: &str) -> Vec<String> {
+    spark_sql(database, "SELECT day, total, n FROM daily ORDER BY day")
+}
+
+fn last_run(dir: &Path) -> String {
+    json(dir, &["runs"]).as_array().unwrap().last().unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A crash (the process aborted, `BPLC_FAULT`) at each step of the
+/// lifecycle: a reader of the view saw the old rows or, once the publish
+/// log had the run's entry, all the new ones; `bplc recover` decides from
+/// the ledger and the publish log; the retried or recovered run equals a
+/// clean run; and no unpublished partition is left in the data table.
+#[test]
+fn a_crash_at_each_step_publishes_all_or_nothing_and_recovers() {
+    server_url();
+    let database = "t_crash";
+    let p = readings_project(database, "replace");
+    let (code, out) = bplc(p.path(), RUN, &[]);
+    assert_eq!(code, 0, "{out}");
+    let mut before = contents(database);
+    assert_eq!(before.len(), 2, "{before:?}");
+    for (n, (point, decisions)) in [
+        ("after-lock", &["SAFE_TO_RETRY"][..]),
+        // Spark has no transaction: rows staged before the crash are
+        // found by the log's record of them and dropped.
+        ("in-staging", &["SAFE_TO_RETRY", "FAILED_CLEANED"][..]),
+        ("mid-staging", &["FAILED_CLEANED"][..]),
+        ("after-validate", &["FAILED_CLEANED"][..]),
+        ("mid-commit", &["FAILED_CLEANED"][..]),
+        ("after-commit", &["ALREADY_PUBLISHED"][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // A new reading changes the result of the day.
+        reading(database, &format!("c{n}"), 11, "2026-07-01", "2026-07-01 13:00:00");
+        let (code, out) = bplc(p.path(), RUN, &[("BPLC_FAULT", point)]);
+        assert!(code != 0 && code != 1, "aborted at {point}: {out}");
+        let seen = contents(database);
+        let id = last_run(p.path());
+        let recovered = json(p.path(), &["recover", &id]);
+        let decision = recovered["decision"].as_str().unwrap_or_default().to_string();
+        assert!(
+            decisions.contains(&decision.as_str()),
+            "after a crash at {point}: {recovered}"
+        );
+        if decision == "ALREADY_PUBLISHED" {
+            assert_ne!(seen, before, "the publish at {point} was whole");
+        } else {
+            assert_eq!(seen, before, "nothing was published at {point}");
+            let retried = json(p.path(), &["run", "--retry", &id]);
+            assert_eq!(retried["status"], "PUBLISHED", "{retried}");
+        }
+        let after = contents(database);
+        assert_ne!(after, before, "{point}");
+        // Nothing left behind: only the active versions are stored.
+        assert_eq!(
+            spark_sql(database, "SELECT count(*) FROM daily__data"),
+            spark_sql(database, "SELECT count(*) FROM daily"),
+            "{point}"
+        );
+        before = after;
+    }
+}
+
+/// `publish versioned` keeps each version: a rollback moves the pointer
+/// back (one append to the publish log) and readers see version 1 again.
+#[test]
+fn a_versioned_dataset_rolls_back() {
+    server_url();
+    let database = "t_versions";
+    let p = readings_project(database, "versioned");
+    let (code, out) = bplc(p.path(), RUN, &[]);
+    assert_eq!(code, 0, "{out}");
+    let first = contents(database);
+    reading(database, "c", 11, "2026-07-01", "2026-07-01 13:00:00");
+    let (code, out) = bplc(p.path(), RUN, &[]);
+    assert_eq!(code, 0, "{out}");
+    let second = contents(database);
+    assert_ne!(first, second);
+    let diff = json(
+        p.path(),
+        &["diff", "daily", "--partition", "2026-07-01", "--versions", "1..2"],
+    );
+    assert_eq!((diff["changed"].as_i64(), diff["unchanged"].as_i64()), (Some(1), Some(0)), "{diff}");
+    let (code, out) = bplc(
+        p.path(),
+        &["rollback", "daily", "--partition", "2026-07-01", "--to-version", "1", "--reason", "test"],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(contents(database), first);
+    // Both versions stay stored, for the next rollback.
+    assert_eq!(
+        spark_sql(database, "SELECT count(*) FROM daily__data WHERE _bpl_partition = '2026-07-01'"),
+        vec!["[Integer(2)]".to_string()]
+    );
+}
