@@ -440,3 +440,63 @@ fn a_versioned_dataset_rolls_back() {
         vec!["[Integer(2)]".to_string()]
     );
 }
+
+/// Each way of not reaching a usable database is a coded error naming
+/// what to fix, before anything is written: the URL variable unset or not
+/// a Spark Connect URL, a server that does not answer, a database that
+/// cannot be created, a warehouse path Spark may not write.
+#[test]
+fn unusable_endpoints_and_databases_are_coded() {
+    server_url();
+    let p = readings_project("t_errors", "replace");
+    let toml = p.path().join("bpl.toml");
+    let settings = std::fs::read_to_string(&toml).unwrap();
+    let with = |url_env: &str, database: &str| {
+        std::fs::write(
+            &toml,
+            settings
+                .replace(&format!("url_env = \"{URL_ENV}\""), &format!("url_env = \"{url_env}\""))
+                .replace("database = \"t_errors\"", &format!("database = \"{database}\"")),
+        )
+        .unwrap();
+    };
+    let cases: [(&str, &str, &[(&str, &str)], &str, &str); 4] = [
+        ("BPLC_TEST_SPARK_UNSET", "t_errors", &[], "E0370", "export BPLC_TEST_SPARK_UNSET=sc://"),
+        ("BPLC_TEST_SPARK_BAD", "t_errors", &[("BPLC_TEST_SPARK_BAD", "http://x")], "E0370", "sc://"),
+        (
+            "BPLC_TEST_SPARK_DOWN",
+            "t_errors",
+            &[("BPLC_TEST_SPARK_DOWN", "sc://127.0.0.1:1")],
+            "E0371",
+            "start the Spark Connect server",
+        ),
+        (URL_ENV, "no such-db", &[], "E0372", "CREATE DATABASE"),
+    ];
+    for (url_env, database, env, code, fix) in cases {
+        with(url_env, database);
+        let (exit, out) = bplc(p.path(), RUN, env);
+        assert!(exit != 0 && out.contains(code) && out.contains(fix), "{code}: exit {exit}\n{out}");
+    }
+    // Tables of a database whose location Spark cannot write: a file
+    // where its directory should be.
+    let place = tempfile::tempdir().unwrap();
+    let location = place.path().join("denied");
+    drop_database("t_denied");
+    spark_sql(
+        "default",
+        &format!("CREATE DATABASE t_denied LOCATION 'file:{}'", location.display()),
+    );
+    std::fs::remove_dir_all(&location).ok();
+    std::fs::write(&location, "not a directory").unwrap();
+    with(URL_ENV, "t_denied");
+    for command in [RUN, &["demo-data"]] {
+        let (exit, out) = bplc(p.path(), command, &[]);
+        assert!(
+            exit != 0 && out.contains("E0374") && out.contains("let the Spark user write"),
+            "{command:?}: exit {exit}\n{out}"
+        );
+    }
+    drop_database("t_denied");
+    // Nothing was published by any of them.
+    assert!(json(p.path(), &["runs"]).as_array().unwrap().is_empty());
+}

@@ -70,6 +70,11 @@ pub fn connect(url_env: &str, database: &str) -> Result<Session, RuntimeError> {
             "start the Spark Connect server (`start-connect-server.sh` on the cluster), or fix the host and port in {url_env} (for a throw-away local server: `scripts/with-spark COMMAND`)"
         ),
     };
+    // The client retries an unreachable server for minutes; a plain
+    // connection says at once whether anything listens there.
+    if let Err(e) = probe(&url) {
+        return Err(unreachable(e.to_string()));
+    }
     let spark = SparkSession::builder()
         .remote(&url)
         .get_or_create()
@@ -96,6 +101,28 @@ pub fn connect(url_env: &str, database: &str) -> Result<Session, RuntimeError> {
     }
     session.use_database(database)?;
     Ok(session)
+}
+
+/// Opens (and closes) a TCP connection to the URL's host and port
+/// (15002 unless the URL says otherwise).
+fn probe(url: &str) -> std::io::Result<()> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let rest = url.trim_start_matches("sc://");
+    let authority = rest.split(['/', ';']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let address = if authority.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
+        authority.to_string()
+    } else {
+        format!("{authority}:15002")
+    };
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("no address for `{address}`"));
+    for a in address.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, std::time::Duration::from_secs(10)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 impl Session {
@@ -180,7 +207,12 @@ impl Session {
             || e.error_class.contains("INSUFFICIENT_PERMISSIONS")
             || message.contains("Permission denied")
             || message.contains("AccessDenied")
-            || message.contains("AccessControlException");
+            || message.contains("AccessControlException")
+            || message.contains("Operation not permitted")
+            // The warehouse path cannot be made: not a directory, read-only.
+            || message.contains("Mkdirs failed")
+            || message.contains("ParentNotDirectory")
+            || message.contains("Not a directory");
         if denied {
             return RuntimeError::Server {
                 code: codes::E0374,
