@@ -171,8 +171,22 @@ fn both_examples_give_the_same_results_on_both_engines() {
             database: "t_e2e_sla",
             demo: &["demo-data", "--rows", "2000"],
             runs: &[
-                &["run", "silver_cases", "--date", "2026-06-05", "--as-of", "2026-07-01"],
-                &["run", "case_daily_metrics", "--date", "2026-06-05", "--as-of", "2026-07-01"],
+                &[
+                    "run",
+                    "silver_cases",
+                    "--date",
+                    "2026-06-05",
+                    "--as-of",
+                    "2026-07-01",
+                ],
+                &[
+                    "run",
+                    "case_daily_metrics",
+                    "--date",
+                    "2026-06-05",
+                    "--as-of",
+                    "2026-07-01",
+                ],
             ],
             rollback: ("silver_cases", "2026-06-03"),
         },
@@ -181,8 +195,22 @@ fn both_examples_give_the_same_results_on_both_engines() {
             database: "t_e2e_fin",
             demo: &["demo-data", "--rows", "2000"],
             runs: &[
-                &["run", "tenant_daily_balances", "--date", "2026-06-03", "--as-of", "2026-08-10"],
-                &["run", "tenant_monthly_close", "--date", "2026-07-03", "--as-of", "2026-08-10"],
+                &[
+                    "run",
+                    "tenant_daily_balances",
+                    "--date",
+                    "2026-06-03",
+                    "--as-of",
+                    "2026-08-10",
+                ],
+                &[
+                    "run",
+                    "tenant_monthly_close",
+                    "--date",
+                    "2026-07-03",
+                    "--as-of",
+                    "2026-08-10",
+                ],
             ],
             rollback: ("tenant_daily_balances", ""),
         },
@@ -210,7 +238,10 @@ fn both_examples_give_the_same_results_on_both_engines() {
             let partition = if partition.is_empty() {
                 // The first partition the dataset published.
                 let runs = json(dir.path(), &["runs"]);
-                let id = runs.as_array().unwrap()[0]["run_id"].as_str().unwrap().to_string();
+                let id = runs.as_array().unwrap()[0]["run_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 json(dir.path(), &["show", &id])["outputs"][0]["partition"]
                     .as_str()
                     .unwrap()
@@ -220,7 +251,14 @@ fn both_examples_give_the_same_results_on_both_engines() {
             };
             let mut diff = json(
                 dir.path(),
-                &["diff", dataset, "--partition", &partition, "--versions", "1..2"],
+                &[
+                    "diff",
+                    dataset,
+                    "--partition",
+                    &partition,
+                    "--versions",
+                    "1..2",
+                ],
             );
             // The counts and totals; the sample's rows come in no set order.
             diff.as_object_mut().unwrap().remove("rows");
@@ -228,8 +266,14 @@ fn both_examples_give_the_same_results_on_both_engines() {
             let (code, out) = bplc(
                 dir.path(),
                 &[
-                    "rollback", dataset, "--partition", &partition, "--to-version", "1",
-                    "--reason", "test",
+                    "rollback",
+                    dataset,
+                    "--partition",
+                    &partition,
+                    "--to-version",
+                    "1",
+                    "--reason",
+                    "test",
                 ],
                 &[],
             );
@@ -248,7 +292,11 @@ fn both_examples_give_the_same_results_on_both_engines() {
             eprintln!("SQLITE {lite:#?}\nSPARK {spark:#?}");
         }
         for (a, b) in lite.iter().zip(spark) {
-            assert_eq!(a, b, "{}: SQLite (left) and Spark (right) differ", case.example);
+            assert_eq!(
+                a, b,
+                "{}: SQLite (left) and Spark (right) differ",
+                case.example
+            );
         }
         assert_eq!(lite.len(), spark.len(), "{}", case.example);
     }
@@ -335,7 +383,14 @@ fn reading(database: &str, id: &str, v: i64, day: &str, at: &str) {
     );
 }
 
-const RUN: &[&str] = &["run", "daily", "--date", "2026-07-01", "--as-of", "2026-07-05T00:00:00Z"];
+const RUN: &[&str] = &[
+    "run",
+    "daily",
+    "--date",
+    "2026-07-01",
+    "--as-of",
+    "2026-07-05T00:00:00Z",
+];
 
 /// What a reader of the consumer view sees.
 fn contents(database: &str) -> Vec<String> {
@@ -377,13 +432,22 @@ fn a_crash_at_each_step_publishes_all_or_nothing_and_recovers() {
     .enumerate()
     {
         // A new reading changes the result of the day.
-        reading(database, &format!("c{n}"), 11, "2026-07-01", "2026-07-01 13:00:00");
+        reading(
+            database,
+            &format!("c{n}"),
+            11,
+            "2026-07-01",
+            "2026-07-01 13:00:00",
+        );
         let (code, out) = bplc(p.path(), RUN, &[("BPLC_FAULT", point)]);
         assert!(code != 0 && code != 1, "aborted at {point}: {out}");
         let seen = contents(database);
         let id = last_run(p.path());
         let recovered = json(p.path(), &["recover", &id]);
-        let decision = recovered["decision"].as_str().unwrap_or_default().to_string();
+        let decision = recovered["decision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert!(
             decisions.contains(&decision.as_str()),
             "after a crash at {point}: {recovered}"
@@ -424,22 +488,55 @@ fn a_versioned_dataset_rolls_back() {
     assert_ne!(first, second);
     let diff = json(
         p.path(),
-        &["diff", "daily", "--partition", "2026-07-01", "--versions", "1..2"],
+        &[
+            "diff",
+            "daily",
+            "--partition",
+            "2026-07-01",
+            "--versions",
+            "1..2",
+        ],
     );
-    assert_eq!((diff["changed"].as_i64(), diff["unchanged"].as_i64()), (Some(1), Some(0)), "{diff}");
+    assert_eq!(
+        (diff["changed"].as_i64(), diff["unchanged"].as_i64()),
+        (Some(1), Some(0)),
+        "{diff}"
+    );
     let (code, out) = bplc(
         p.path(),
-        &["rollback", "daily", "--partition", "2026-07-01", "--to-version", "1", "--reason", "test"],
+        &[
+            "rollback",
+            "daily",
+            "--partition",
+            "2026-07-01",
+            "--to-version",
+            "1",
+            "--reason",
+            "test",
+        ],
         &[],
     );
     assert_eq!(code, 0, "{out}");
     assert_eq!(contents(database), first);
     // Both versions stay stored, for the next rollback.
     assert_eq!(
-        spark_sql(database, "SELECT count(*) FROM daily__data WHERE _bpl_partition = '2026-07-01'"),
+        spark_sql(
+            database,
+            "SELECT count(*) FROM daily__data WHERE _bpl_partition = '2026-07-01'"
+        ),
         vec!["[Integer(2)]".to_string()]
     );
 }
+
+/// The `url_env` and `database` a project names, the environment the
+/// command runs in, the code it must fail with and the fix it must name.
+type ErrorCase = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
 
 /// Each way of not reaching a usable database is a coded error naming
 /// what to fix, before anything is written: the URL variable unset or not
@@ -455,14 +552,32 @@ fn unusable_endpoints_and_databases_are_coded() {
         std::fs::write(
             &toml,
             settings
-                .replace(&format!("url_env = \"{URL_ENV}\""), &format!("url_env = \"{url_env}\""))
-                .replace("database = \"t_errors\"", &format!("database = \"{database}\"")),
+                .replace(
+                    &format!("url_env = \"{URL_ENV}\""),
+                    &format!("url_env = \"{url_env}\""),
+                )
+                .replace(
+                    "database = \"t_errors\"",
+                    &format!("database = \"{database}\""),
+                ),
         )
         .unwrap();
     };
-    let cases: [(&str, &str, &[(&str, &str)], &str, &str); 4] = [
-        ("BPLC_TEST_SPARK_UNSET", "t_errors", &[], "E0370", "export BPLC_TEST_SPARK_UNSET=sc://"),
-        ("BPLC_TEST_SPARK_BAD", "t_errors", &[("BPLC_TEST_SPARK_BAD", "http://x")], "E0370", "sc://"),
+    let cases: [ErrorCase; 4] = [
+        (
+            "BPLC_TEST_SPARK_UNSET",
+            "t_errors",
+            &[],
+            "E0370",
+            "export BPLC_TEST_SPARK_UNSET=sc://",
+        ),
+        (
+            "BPLC_TEST_SPARK_BAD",
+            "t_errors",
+            &[("BPLC_TEST_SPARK_BAD", "http://x")],
+            "E0370",
+            "sc://",
+        ),
         (
             "BPLC_TEST_SPARK_DOWN",
             "t_errors",
@@ -475,7 +590,10 @@ fn unusable_endpoints_and_databases_are_coded() {
     for (url_env, database, env, code, fix) in cases {
         with(url_env, database);
         let (exit, out) = bplc(p.path(), RUN, env);
-        assert!(exit != 0 && out.contains(code) && out.contains(fix), "{code}: exit {exit}\n{out}");
+        assert!(
+            exit != 0 && out.contains(code) && out.contains(fix),
+            "{code}: exit {exit}\n{out}"
+        );
     }
     // Tables of a database whose location Spark cannot write: a file
     // where its directory should be.
@@ -484,7 +602,10 @@ fn unusable_endpoints_and_databases_are_coded() {
     drop_database("t_denied");
     spark_sql(
         "default",
-        &format!("CREATE DATABASE t_denied LOCATION 'file:{}'", location.display()),
+        &format!(
+            "CREATE DATABASE t_denied LOCATION 'file:{}'",
+            location.display()
+        ),
     );
     std::fs::remove_dir_all(&location).ok();
     std::fs::write(&location, "not a directory").unwrap();

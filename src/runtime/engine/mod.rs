@@ -425,9 +425,9 @@ impl Warehouse {
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => Err(without_postgres()),
             #[cfg(feature = "spark")]
-            Warehouse::Spark { url_env, database } => Ok(Box::new(
-                spark::load::SparkLoader::open(url_env, database)?,
-            )),
+            Warehouse::Spark { url_env, database } => {
+                Ok(Box::new(spark::load::SparkLoader::open(url_env, database)?))
+            }
             #[cfg(not(feature = "spark"))]
             Warehouse::Spark { .. } => Err(without_spark()),
         }

@@ -32,7 +32,8 @@ pub struct Session {
 
 /// The URL in `url_env`, or the coded error saying how to set it.
 fn url(url_env: &str) -> Result<String, RuntimeError> {
-    let unset = || RuntimeError::Server {
+    let unset = || {
+        RuntimeError::Server {
         code: codes::E0370,
         message: format!(
             "bpl.toml chooses the Spark engine, whose Spark Connect URL is read from the environment variable `{url_env}`, which is not set"
@@ -40,6 +41,7 @@ fn url(url_env: &str) -> Result<String, RuntimeError> {
         help: format!(
             "export {url_env}=sc://HOST:15002 (a token goes in the URL's `;token=...` from the environment, never in bpl.toml); `url_env` under `[spark]` in bpl.toml names another variable"
         ),
+    }
     };
     let url = std::env::var(url_env).map_err(|_| unset())?;
     let url = url.trim().to_string();
@@ -61,7 +63,8 @@ fn url(url_env: &str) -> Result<String, RuntimeError> {
 /// not there.
 pub fn connect(url_env: &str, database: &str) -> Result<Session, RuntimeError> {
     let url = url(url_env)?;
-    let unreachable = |detail: String| RuntimeError::Server {
+    let unreachable = |detail: String| {
+        RuntimeError::Server {
         code: codes::E0371,
         message: format!(
             "cannot reach the Spark Connect server of `{url_env}` ({url}): {detail}"
@@ -69,6 +72,7 @@ pub fn connect(url_env: &str, database: &str) -> Result<Session, RuntimeError> {
         help: format!(
             "start the Spark Connect server (`start-connect-server.sh` on the cluster), or fix the host and port in {url_env} (for a throw-away local server: `scripts/with-spark COMMAND`)"
         ),
+    }
     };
     // The client retries an unreachable server for minutes; a plain
     // connection says at once whether anything listens there.
@@ -110,12 +114,18 @@ fn probe(url: &str) -> std::io::Result<()> {
     let rest = url.trim_start_matches("sc://");
     let authority = rest.split(['/', ';']).next().unwrap_or_default();
     let authority = authority.rsplit('@').next().unwrap_or_default();
-    let address = if authority.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
+    let address = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+    {
         authority.to_string()
     } else {
         format!("{authority}:15002")
     };
-    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("no address for `{address}`"));
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("no address for `{address}`"),
+    );
     for a in address.to_socket_addrs()? {
         match TcpStream::connect_timeout(&a, std::time::Duration::from_secs(10)) {
             Ok(_) => return Ok(()),
@@ -132,7 +142,8 @@ impl Session {
         if self.run(&format!("USE {db}")).is_ok() {
             return Ok(());
         }
-        let refuse = |why: String| RuntimeError::Server {
+        let refuse = |why: String| {
+            RuntimeError::Server {
             code: codes::E0372,
             message: format!(
                 "the Spark database `{database}` does not exist, and the session cannot create it: {why}"
@@ -140,6 +151,7 @@ impl Session {
             help: format!(
                 "create it in the catalog (`CREATE DATABASE {db} LOCATION '...'`) or let bplc's user create databases; or name another one with `database` under `[spark]` in bpl.toml"
             ),
+        }
         };
         match self.run(&format!("CREATE DATABASE IF NOT EXISTS {db}")) {
             Ok(()) => self.run(&format!("USE {db}")),
@@ -160,21 +172,20 @@ impl Session {
     pub fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>, RuntimeError> {
         tracing::debug!(sql, "spark");
         let started = std::time::Instant::now();
-        let rows = self
-            .spark
-            .sql(sql)
-            .and_then(|df| df.collect())
-            .map_err(|e| {
-                if std::env::var_os("BPLC_SPARK_TRACE").is_some()
-                    && !e.error_class.contains("NOT_FOUND")
-                {
-                    eprintln!("SPARK FAILED: {sql}\n{}", first_line(&e.message()));
-                }
-                self.error(&e)
-            })?;
-        if std::env::var_os("BPLC_SPARK_TIMES").is_some() {
-            eprintln!("{:>6} ms {}", started.elapsed().as_millis(), sql.chars().take(110).collect::<String>());
+        let result = match self.spark.sql(sql) {
+            Ok(df) => df.collect(),
+            Err(e) => Err(e),
+        };
+        // BPLC_SPARK_TRACE=1: each statement with its time, and why one
+        // failed (the coded error shows only the message's first line).
+        if std::env::var_os("BPLC_SPARK_TRACE").is_some() {
+            let ms = started.elapsed().as_millis();
+            match &result {
+                Ok(_) => eprintln!("spark {ms:>6} ms {sql}"),
+                Err(e) => eprintln!("spark {ms:>6} ms FAILED {sql}\n{}", e.message()),
+            }
         }
+        let rows = result.map_err(|e| self.error(&e))?;
         Ok(rows
             .into_iter()
             .map(|r| r.into_values().into_iter().map(value).collect())
@@ -292,7 +303,10 @@ pub fn inline(sql: &str, values: &[(String, Value)]) -> String {
             body.push(b[j]);
             j += 1;
         }
-        (String::from_utf8_lossy(&body).into_owned(), (j + 1).min(b.len()))
+        (
+            String::from_utf8_lossy(&body).into_owned(),
+            (j + 1).min(b.len()),
+        )
     };
     while i < b.len() {
         match b[i] {
@@ -389,7 +403,10 @@ mod tests {
             (":o".to_string(), Value::Text("it's a \\".into())),
         ];
         assert_eq!(
-            inline("SELECT :p, ':p', \"a\"\"b\", 'x''y', :n + 1, :o, :missing", &v),
+            inline(
+                "SELECT :p, ':p', \"a\"\"b\", 'x''y', :n + 1, :o, :missing",
+                &v
+            ),
             "SELECT '2026-06-15', ':p', `a\"b`, 'x\\'y', 3L + 1, 'it\\'s a \\\\', NULL"
         );
         // A longer name is not its prefix.

@@ -171,7 +171,11 @@ fn fits(c: &Column, x: &str) -> String {
 fn enum_test(x: &str, values: &[String]) -> String {
     format!(
         "CAST({x} AS STRING) IN ({})",
-        values.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
+        values
+            .iter()
+            .map(|s| string(s))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -279,9 +283,9 @@ impl Dialect for Spark {
             T::Timestamp => timestamp_text(&format!(
                 "(CAST({x} AS TIMESTAMP) + make_interval(0, {months}, 0, {days}, 0, 0, {seconds}))"
             )),
-            T::Month => format!(
-                "date_format(add_months(to_date(concat({x}, '-01')), {months}), 'yyyy-MM')"
-            ),
+            T::Month => {
+                format!("date_format(add_months(to_date(concat({x}, '-01')), {months}), 'yyyy-MM')")
+            }
             _ if seconds != 0 => day_text(&format!(
                 "(CAST({x} AS TIMESTAMP) + make_interval(0, 0, 0, 0, 0, 0, {seconds}))"
             )),
@@ -523,7 +527,9 @@ fn typed_hex(x: &str) -> String {
          WHEN typeof({x}) IN ('double', 'float') THEN concat('02', {}) \
          ELSE concat('03', {}, hex(encode(CAST({x} AS STRING), 'UTF-8'))) END",
         le8(x),
-        le8(&crate::sql::checksum::spark_double_bits(&format!("CAST({x} AS DOUBLE)"))),
+        le8(&crate::sql::checksum::spark_double_bits(&format!(
+            "CAST({x} AS DOUBLE)"
+        ))),
         le8(&format!("octet_length(CAST({x} AS STRING))"))
     )
 }
@@ -542,7 +548,10 @@ fn fnv(hex: &str) -> String {
 fn stable_id(args: &[String]) -> String {
     let bytes = format!(
         "concat({})",
-        args.iter().map(|a| typed_hex(a)).collect::<Vec<_>>().join(", ")
+        args.iter()
+            .map(|a| typed_hex(a))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     format!("lower(lpad(hex({}), 16, '0'))", fnv(&bytes))
 }

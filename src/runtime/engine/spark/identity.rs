@@ -6,7 +6,8 @@ use super::client::{literal, not_found, Session};
 use crate::runtime::engine::{Identity, Value};
 use crate::runtime::RuntimeError;
 
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS _bpl_project (key STRING, value STRING) USING parquet";
+const TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS _bpl_project (key STRING, value STRING) USING parquet";
 
 /// The identity of the project's database, read without writing anything;
 /// `None` where it carries none or the server cannot be reached.
@@ -31,7 +32,12 @@ fn pairs(session: &mut Session) -> Result<Vec<(String, String)>, RuntimeError> {
 }
 
 fn identity_of(pairs: &[(String, String)]) -> Option<Identity> {
-    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     Some(Identity {
         id: get("project_id")?,
         name: get("project_name")?,

@@ -80,15 +80,11 @@ impl SparkLoader {
         };
         let rows = std::mem::take(&mut self.pending);
         let spark = self.session.spark.clone();
-        spark
-            .create_dataframe(rows, schema)
-            .and_then(|df| df.create_or_replace_temp_view("_bpl_load"))
-            .map_err(|e| {
-                if std::env::var_os("BPLC_SPARK_TRACE").is_some() {
-                    eprintln!("SPARK LOAD FAILED: {}", e.message());
-                }
-                self.session.error(&e)
-            })?;
+        let view = match spark.create_dataframe(rows, schema) {
+            Ok(df) => df.create_or_replace_temp_view("_bpl_load"),
+            Err(e) => Err(e),
+        };
+        view.map_err(|e| self.session.error(&e))?;
         self.session.run(&format!(
             "INSERT INTO {} SELECT * FROM _bpl_load",
             backtick(name)

@@ -20,12 +20,19 @@ use crate::sql::types::ident;
 impl SparkEngine {
     /// Drops these `(partition, version)`s of the data table, with their
     /// files, in one statement; returns how many rows they held.
-    fn drop_versions(&mut self, plan: &JobPlan, versions: &[(String, i64)]) -> Result<i64, RuntimeError> {
+    fn drop_versions(
+        &mut self,
+        plan: &JobPlan,
+        versions: &[(String, i64)],
+    ) -> Result<i64, RuntimeError> {
         if versions.is_empty() {
             return Ok(0);
         }
         let data = ident(&format!("{}__data", plan.table));
-        if self.columns_of(&format!("{}__data", plan.table))?.is_empty() {
+        if self
+            .columns_of(&format!("{}__data", plan.table))?
+            .is_empty()
+        {
             return Ok(0);
         }
         let list: Vec<String> = versions
@@ -149,7 +156,12 @@ impl SparkEngine {
     }
 
     /// Forgets the staged records of versions whose rows are gone.
-    fn forget(&mut self, plan: &JobPlan, run_id: &str, versions: &[(String, i64)]) -> Result<(), RuntimeError> {
+    fn forget(
+        &mut self,
+        plan: &JobPlan,
+        run_id: &str,
+        versions: &[(String, i64)],
+    ) -> Result<(), RuntimeError> {
         let entries: Vec<Entry> = versions
             .iter()
             .map(|(p, v)| Entry::new("forget", &plan.dataset, p, *v).by(run_id))
@@ -180,7 +192,12 @@ impl SparkEngine {
 
     /// The shadow versions of the dataset `filter` selects (`scope` or
     /// `partition`), as `(partition, version, scope)`.
-    fn shadows(&mut self, plan: &JobPlan, filter: &str, value: &str) -> Result<Vec<(String, i64, String)>, RuntimeError> {
+    fn shadows(
+        &mut self,
+        plan: &JobPlan,
+        filter: &str,
+        value: &str,
+    ) -> Result<Vec<(String, i64, String)>, RuntimeError> {
         Ok(self
             .rows(
                 &format!("SELECT partition, version, scope FROM _bpl_shadow WHERE dataset = :d AND {filter} = :x"),
@@ -197,7 +214,11 @@ impl SparkEngine {
     }
 
     /// Removes shadow versions: their entries first, then their rows.
-    fn unshadow(&mut self, plan: &JobPlan, shadows: Vec<(String, i64, String)>) -> Result<(), RuntimeError> {
+    fn unshadow(
+        &mut self,
+        plan: &JobPlan,
+        shadows: Vec<(String, i64, String)>,
+    ) -> Result<(), RuntimeError> {
         let entries: Vec<Entry> = shadows
             .iter()
             .map(|(p, v, scope)| Entry {
@@ -257,7 +278,14 @@ impl SparkEngine {
                 _ => None,
             };
             entries.push(Entry {
-                status: Some(if *version == to { "ACTIVE" } else { "ROLLED_BACK" }.into()),
+                status: Some(
+                    if *version == to {
+                        "ACTIVE"
+                    } else {
+                        "ROLLED_BACK"
+                    }
+                    .into(),
+                ),
                 prior_version: match r.get(2) {
                     Some(Value::Integer(x)) => Some(*x),
                     _ => None,

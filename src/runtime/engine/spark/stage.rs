@@ -24,7 +24,9 @@ impl StageConnection for SparkEngine {
     /// whatever a crashed earlier attempt left in their directories.
     fn execute(&mut self, sql: &str, values: &Bound) -> Result<(), RuntimeError> {
         match sql.strip_prefix("INSERT INTO ") {
-            Some(rest) => SparkEngine::execute(self, &format!("INSERT OVERWRITE TABLE {rest}"), values),
+            Some(rest) => {
+                SparkEngine::execute(self, &format!("INSERT OVERWRITE TABLE {rest}"), values)
+            }
             None => SparkEngine::execute(self, sql, values),
         }
     }
@@ -73,7 +75,12 @@ impl SparkEngine {
             ("_bpl_p".to_string(), "STRING"),
             ("_bpl_version".to_string(), "BIGINT"),
         ];
-        columns.extend(stage.keys.iter().map(|k| (partition_column(Some(k)), "STRING")));
+        columns.extend(
+            stage
+                .keys
+                .iter()
+                .map(|k| (partition_column(Some(k)), "STRING")),
+        );
         let batch: Vec<Vec<Value>> = parts
             .iter()
             .enumerate()

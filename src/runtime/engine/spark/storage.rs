@@ -46,7 +46,10 @@ fn fits(stored: &str, want: &str) -> bool {
 impl SparkEngine {
     /// The columns of a table or view with their types, in order; none
     /// when it is not there.
-    pub(super) fn columns_of(&mut self, table: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+    pub(super) fn columns_of(
+        &mut self,
+        table: &str,
+    ) -> Result<Vec<(String, String)>, RuntimeError> {
         let rows = match self.rows(&format!("DESCRIBE TABLE {}", table_ref(table)), &[]) {
             Ok(rows) => rows,
             Err(e) if not_found(&e) => return Ok(Vec::new()),
@@ -78,7 +81,10 @@ impl SparkEngine {
             Some(Value::Text(t)) => t.clone(),
             _ => return Ok(()),
         };
-        let view = ddl.trim_start().to_ascii_uppercase().starts_with("CREATE VIEW");
+        let view = ddl
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("CREATE VIEW");
         if view && ddl.contains(&format!("{}__data", plan.table)) && ddl.contains("_bpl_pointer") {
             return Ok(());
         }
@@ -227,7 +233,12 @@ impl SparkEngine {
     /// NULL on earlier versions, a removed one leaves the view but stays
     /// stored. A Parquet table's column cannot change type in place, so a
     /// retyped column is refused.
-    fn rebuild(&mut self, plan: &JobPlan, l: &LoweredJob, drift: &Drift) -> Result<(), RuntimeError> {
+    fn rebuild(
+        &mut self,
+        plan: &JobPlan,
+        l: &LoweredJob,
+        drift: &Drift,
+    ) -> Result<(), RuntimeError> {
         if let Some((c, from, to)) = drift.retyped.first() {
             return Err(RuntimeError::Engine(format!(
                 "Spark: the column `{c}` of `{}` is stored as {from} and declared {to}; a Parquet table's column cannot change type in place: drop the dataset's table `{}` and its view (its versions go with them), or keep the type",
