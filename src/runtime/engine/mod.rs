@@ -14,6 +14,7 @@ pub mod materialized;
 pub mod measure;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod reads;
 #[cfg(feature = "spark")]
 pub mod spark;
 pub mod sqlite;

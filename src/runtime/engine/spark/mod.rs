@@ -27,6 +27,7 @@ mod publish;
 mod stage;
 mod storage;
 
+use super::reads::pairs;
 use super::{
     Drift, Engine, Identity, Inspection, Measured, PartitionRun, Publication, RollbackTarget,
     RunScope, Staged, Value,
@@ -123,16 +124,6 @@ fn named(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// `(partition, version)` pairs of rows read as text and integer.
-fn pairs(rows: Vec<Vec<Value>>) -> Vec<(String, i64)> {
-    rows.into_iter()
-        .filter_map(|r| match (r.first(), r.get(1)) {
-            (Some(Value::Text(p)), Some(Value::Integer(v))) => Some((p.clone(), *v)),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Every part of the trait is written in the submodule named for it.
 impl Engine for SparkEngine {
     fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
@@ -152,7 +143,7 @@ impl Engine for SparkEngine {
         plan: &JobPlan,
         overlay: Option<&str>,
     ) -> Result<Vec<InputLock>, RuntimeError> {
-        SparkEngine::lock_inputs(self, plan, overlay)
+        super::reads::lock_inputs(self, plan, &SPARK, overlay, "DESC NULLS LAST")
     }
 
     fn bindings(
@@ -223,11 +214,11 @@ impl Engine for SparkEngine {
         from: Option<i64>,
         to: i64,
     ) -> Result<Diff, RuntimeError> {
-        SparkEngine::diff(self, plan, partition, from, to)
+        super::reads::diff(self, plan, &SPARK, partition, from, to)
     }
 
     fn dimension_values(&mut self, plan: &JobPlan, key: &str) -> Result<Vec<String>, RuntimeError> {
-        SparkEngine::dimension_values(self, plan, key)
+        super::reads::dimension_values(self, plan, &SPARK, key)
     }
 
     fn drop_shadow(&mut self, plan: &JobPlan, scope: &str) -> Result<(), RuntimeError> {
@@ -244,7 +235,7 @@ impl Engine for SparkEngine {
         partition: &str,
         scope: Option<&str>,
     ) -> Result<(Option<i64>, Option<i64>), RuntimeError> {
-        SparkEngine::versions(self, plan, partition, scope)
+        super::reads::versions(self, plan, partition, scope)
     }
 
     fn rollback_target(
@@ -253,7 +244,7 @@ impl Engine for SparkEngine {
         partition: &str,
         to: i64,
     ) -> Result<RollbackTarget, RuntimeError> {
-        SparkEngine::rollback_target(self, plan, partition, to)
+        super::reads::rollback_target(self, plan, partition, to)
     }
 
     fn move_pointer(
