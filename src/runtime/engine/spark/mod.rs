@@ -75,7 +75,7 @@ impl SparkEngine {
                 return Ok(l.clone());
             }
         }
-        let l = lower(plan).map_err(|u| RuntimeError::Unsupported(u.0))?;
+        let l = super::spark::lower(plan).map_err(|u| RuntimeError::Unsupported(u.0))?;
         self.lowered = Some((plan.dataset.clone(), l.clone()));
         Ok(l)
     }
