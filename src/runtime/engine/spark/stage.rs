@@ -11,12 +11,11 @@ use super::client::literal;
 use super::log::Entry;
 use super::{int, text, SparkEngine};
 use crate::plan::JobPlan;
-use crate::runtime::engine::batch::{values, window_pairs};
-use crate::runtime::engine::counts::{self, Bound, StageConnection};
+use crate::runtime::engine::batch::window_pairs;
+use crate::runtime::engine::counts::{Bound, StageConnection};
 use crate::runtime::engine::{materialized, PartitionRun, RunScope, Staged, Value};
 use crate::runtime::RuntimeError;
 use crate::sql::expr::partition_column;
-use crate::sql::lower::LoweredJob;
 use crate::sql::range::RangeStage;
 
 impl StageConnection for SparkEngine {
@@ -60,7 +59,7 @@ fn view(name: &str, columns: &[(String, &str)], rows: &[Vec<Value>]) -> String {
     format!("CREATE OR REPLACE TEMPORARY VIEW {name} AS {select}")
 }
 
-impl SparkEngine {
+impl materialized::BatchConnection for SparkEngine {
     /// The batch view and each dataset input's window view.
     fn fill_batch(
         &mut self,
@@ -130,35 +129,9 @@ impl SparkEngine {
         }
         Ok(())
     }
+}
 
-    /// Stages one batch through the counting points.
-    fn stage_batch(
-        &mut self,
-        plan: &JobPlan,
-        l: &LoweredJob,
-        run: &RunScope,
-        parts: &[PartitionRun],
-    ) -> Result<Vec<Staged>, RuntimeError> {
-        let Some(first) = parts.first() else {
-            return Ok(Vec::new());
-        };
-        if let Some(bad) = parts
-            .iter()
-            .find(|p| crate::runtime::fault::fails(&plan.dataset, &p.partition))
-        {
-            return Err(RuntimeError::Engine(format!(
-                "fault injected: {}:{}",
-                plan.dataset, bad.partition
-            )));
-        }
-        let stage = &l.batch;
-        self.fill_batch(plan, stage, run, parts)?;
-        // A batch of one binds its partition's values (`:p`, report close).
-        let v = values(plan, run, first);
-        let tallies = materialized::stage(self, stage, &v, parts.len())?;
-        counts::staged(self, plan, stage, &v, tallies)
-    }
-
+impl SparkEngine {
     pub(super) fn stage(
         &mut self,
         plan: &JobPlan,
@@ -180,10 +153,16 @@ impl SparkEngine {
             let mut staged = Vec::new();
             if l.batch.single {
                 for part in parts {
-                    staged.extend(self.stage_batch(plan, &l, run, std::slice::from_ref(part))?);
+                    staged.extend(materialized::stage_batch(
+                        self,
+                        plan,
+                        &l.batch,
+                        run,
+                        std::slice::from_ref(part),
+                    )?);
                 }
             } else {
-                staged = self.stage_batch(plan, &l, run, parts)?;
+                staged = materialized::stage_batch(self, plan, &l.batch, run, parts)?;
             }
             crate::runtime::fault::point("in-staging");
             crate::runtime::cancel::check()?;
