@@ -120,7 +120,12 @@ pub fn stable_id<'a>(values: impl IntoIterator<Item = Canonical<'a>>) -> String 
         encode(&mut row, v);
     }
     let h = Sha256::digest(&row);
-    h[..8].iter().map(|b| format!("{b:02x}")).collect()
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h[..8]);
+    // One call per staged row: no formatting machinery.
+    let mut out = String::with_capacity(16);
+    push_hex(&mut out, u64::from_be_bytes(first));
+    out
 }
 
 /// [`stable_id`] in PostgreSQL's SQL, over `args` (SQL expressions).
@@ -173,6 +178,71 @@ pub fn postgres_count(columns: &[String], more: &str, rows: &str) -> String {
         "SELECT count(*), {}{more} FROM (SELECT *, {} AS _bpl_h FROM {rows} OFFSET 0) AS _bpl_rows",
         postgres_sums("_bpl_h"),
         postgres_row_hash(columns)
+    )
+}
+
+/// The checksum aggregate in Spark SQL over `columns` (each an SQL
+/// expression), written in standard SQL (the Spark engine brings it to
+/// Spark's lexical form): each value encoded by its type as `typeof`
+/// names it (a type Spark folds when it plans the statement), a float by
+/// its IEEE bits (see [`spark_double_bits`]), and the sums of the row hashes'
+/// halves kept exact in decimals, then reduced modulo 2^64.
+pub fn spark(columns: &[String]) -> String {
+    let row = spark_row_hash(columns);
+    let half = |from: usize| {
+        format!(
+            "lpad(lower(conv(CAST(pmod(coalesce(sum(CAST(conv(substr({row}, {from}, 16), 16, 10) AS DECIMAL(20, 0))), 0), \
+             CAST('18446744073709551616' AS DECIMAL(21, 0))) AS STRING), 10, 16)), 16, '0')"
+        )
+    };
+    format!("concat({}, {})", half(1), half(17))
+}
+
+/// [`stable_id`] in Spark SQL, over `args` (SQL expressions).
+pub fn spark_stable_id(args: &[String]) -> String {
+    format!("substr({}, 1, 16)", spark_row_hash(args))
+}
+
+/// A row's hash in Spark SQL, as lower-case hex: SHA-256 of its canonical
+/// text, each of `columns` (SQL expressions) encoded by its type as
+/// `typeof` names it.
+fn spark_row_hash(columns: &[String]) -> String {
+    let canon = |c: &String| {
+        let hex16 = |x: String| format!("lpad(lower(hex({x})), 16, '0')");
+        format!(
+            "CASE WHEN {c} IS NULL THEN 'N' \
+             WHEN typeof({c}) IN ('bigint', 'int', 'smallint', 'tinyint', 'boolean') THEN concat('I', {int}) \
+             WHEN typeof({c}) IN ('double', 'float') OR typeof({c}) LIKE 'decimal%' THEN concat('R', {real}) \
+             ELSE concat('T', octet_length(CAST({c} AS STRING)), ':', CAST({c} AS STRING)) END",
+            int = hex16(format!("CAST({c} AS BIGINT)")),
+            real = hex16(spark_double_bits(&format!("CAST({c} AS DOUBLE)"))),
+        )
+    };
+    let text = if columns.is_empty() {
+        "''".to_string()
+    } else {
+        format!(
+            "concat({})",
+            columns.iter().map(canon).collect::<Vec<_>>().join(", ")
+        )
+    };
+    format!("sha2({text}, 256)")
+}
+
+/// The IEEE 754 bits of a Spark `double` as a `bigint`, read from its
+/// exact hexadecimal form (`format_string('%a', x)`: `-0x1.8p1`,
+/// `0x0.0000000000001p-1022` for a subnormal): the sign, the exponent
+/// biased by 1023 (0 for a subnormal), and the 52 bits of the fraction.
+/// Spark has no function giving the bits that it lets an aggregate call
+/// (`java_method` is not deterministic to it).
+pub fn spark_double_bits(x: &str) -> String {
+    let s = format!("format_string('%a', {x})");
+    let t = format!("regexp_replace({s}, '^-?0x', '')");
+    format!(
+        "(CASE WHEN substr({t}, 1, 1) = '1' \
+           THEN shiftleft(CAST(regexp_extract({t}, 'p(-?[0-9]+)$', 1) AS BIGINT) + 1023, 52) ELSE CAST(0 AS BIGINT) END \
+         + CAST(conv(rpad(regexp_extract({t}, '[.]([0-9a-f]*)p', 1), 13, '0'), 16, 10) AS BIGINT) \
+         + CASE WHEN {s} LIKE '-%' THEN shiftleft(CAST(1 AS BIGINT), 63) ELSE CAST(0 AS BIGINT) END)"
     )
 }
 

@@ -61,6 +61,12 @@ pub trait Dialect: Sync {
     /// A column of every table that grows with each row written: what a
     /// source without a lock column is locked by.
     fn row_order(&self) -> &'static str;
+    /// The order a counting point's rows are read back in (the first bad
+    /// row of a partition is the first in it): the order they were written
+    /// in, where a connection-private table keeps it.
+    fn point_order(&self) -> &'static str {
+        self.row_order()
+    }
     /// The sum of a numeric column as a float, 0 over no rows.
     fn total(&self, x: &str) -> String;
     /// Creates a view unless it exists.

@@ -403,7 +403,8 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             &format!(", {}", plan.columns
                 .iter()
                 .map(|c| match d.column_type(&c.ty).to_ascii_uppercase().as_str() {
-                    "TEXT" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
+                    // Spark names its text type STRING.
+                    "TEXT" | "STRING" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
                     _ => format!("8 * count({})", ident(&c.name)),
                 })
                 .collect::<Vec<_>>()

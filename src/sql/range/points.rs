@@ -198,7 +198,7 @@ impl Points<'_> {
         let in_order = |columns: &str, filter: &str| {
             format!(
                 "SELECT _bpl_no, {columns} FROM {table} WHERE {filter} ORDER BY {}",
-                self.d.row_order()
+                self.d.point_order()
             )
         };
         let (count, pass) = match point {

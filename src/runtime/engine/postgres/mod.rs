@@ -244,7 +244,7 @@ impl Engine for PostgresEngine {
         plan: &JobPlan,
         overlay: Option<&str>,
     ) -> Result<Vec<InputLock>, RuntimeError> {
-        PostgresEngine::lock_inputs(self, plan, overlay)
+        super::reads::lock_inputs(self, plan, &POSTGRES, overlay, "DESC")
     }
 
     fn bindings(
@@ -312,11 +312,11 @@ impl Engine for PostgresEngine {
         from: Option<i64>,
         to: i64,
     ) -> Result<Diff, RuntimeError> {
-        PostgresEngine::diff(self, plan, partition, from, to)
+        super::reads::diff(self, plan, &POSTGRES, partition, from, to)
     }
 
     fn dimension_values(&mut self, plan: &JobPlan, key: &str) -> Result<Vec<String>, RuntimeError> {
-        PostgresEngine::dimension_values(self, plan, key)
+        super::reads::dimension_values(self, plan, &POSTGRES, key)
     }
 
     fn drop_shadow(&mut self, plan: &JobPlan, scope: &str) -> Result<(), RuntimeError> {
@@ -333,7 +333,7 @@ impl Engine for PostgresEngine {
         partition: &str,
         scope: Option<&str>,
     ) -> Result<(Option<i64>, Option<i64>), RuntimeError> {
-        PostgresEngine::versions(self, plan, partition, scope)
+        super::reads::versions(self, plan, partition, scope)
     }
 
     fn rollback_target(
@@ -342,7 +342,7 @@ impl Engine for PostgresEngine {
         partition: &str,
         to: i64,
     ) -> Result<RollbackTarget, RuntimeError> {
-        PostgresEngine::rollback_target(self, plan, partition, to)
+        super::reads::rollback_target(self, plan, partition, to)
     }
 
     fn move_pointer(

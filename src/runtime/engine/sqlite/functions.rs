@@ -384,14 +384,6 @@ pub fn to_date(ts: &str, tz: &str) -> Option<String> {
     Some(fmt(zone.from_utc_datetime(&at).date_naive()))
 }
 
-/// `x` as 16 lower-case hex digits, as `format!("{x:016x}")` writes it
-/// without the formatting machinery: one call per staged row.
-fn hex16(x: u64) -> String {
-    let mut out = String::with_capacity(16);
-    crate::sql::checksum::push_hex(&mut out, x);
-    out
-}
-
 /// FNV-1a, 64 bits: small, stable across machines and releases.
 struct Fnv(u64);
 
