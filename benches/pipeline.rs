@@ -295,29 +295,46 @@ fn measure(root: &Path, bin: &Path, n: u64, runs: usize, use_time: bool) -> Meas
         order_missing: [0, 0],
         quarantine: (0, 0),
     };
+    repeat(&mut m, &mut SqliteSides { use_time }, &f, bin, runs);
+    m
+}
+
+/// What an engine does around the repetition loop [`repeat`] shares.
+trait Sides {
+    /// Fresh copies of the pristine rows on both sides, synced; no ledger.
+    fn reset(&mut self, f: &Files);
+    /// The late batch loaded on both sides, untimed.
+    fn load_late(&mut self, f: &Files);
+    /// Runs `bplc` for a step, timed.
+    fn bplc(&mut self, bin: &Path, f: &Files, step: Step, spec: Spec) -> (Child, usize);
+    /// Runs the hand-written side of a step, timed.
+    fn hand(&mut self, f: &Files, step: Step) -> Child;
+    /// Every dataset's table on both sides compared, and (SQLite) the
+    /// order-sensitive events missing from `bplc`'s.
+    fn compare(&mut self, f: &Files) -> (Vec<TableDiff>, i64);
+    /// The rows the hand-written build rejected.
+    fn rejected_by_hand(&mut self, f: &Files) -> i64;
+}
+
+/// Each repetition: fresh copies, the build and the rerun on both sides
+/// (alternating which goes first, so drift hits both alike), and in the
+/// first one, both sides' tables compared after each step.
+fn repeat(m: &mut Measured, sides: &mut dyn Sides, f: &Files, bin: &Path, runs: usize) {
     for rep in 0..runs {
-        copy_synced(&f.pristine, &f.hand);
-        copy_synced(&f.pristine, &f.warehouse);
-        remove_db(&f.ledger);
+        sides.reset(f);
         for (k, step) in [Step::Build, Step::Rerun].into_iter().enumerate() {
             if step == Step::Rerun {
-                for db in [&f.hand, &f.warehouse] {
-                    let c = Connection::open(db).expect("open for the late batch");
-                    project::load_late(&c).expect("load the late batch");
-                    drop(c);
-                    sync(db);
-                }
+                sides.load_late(f);
             }
-            // Alternate which side goes first, so drift hits both alike.
             for bplc_side in [rep % 2 == 1, rep % 2 == 0] {
                 if bplc_side {
                     let since = SystemTime::now();
-                    let (c, published) = run_bplc(bin, &f, step, spec, use_time);
+                    let (c, published) = sides.bplc(bin, f, step, m.spec);
                     m.partitions[k] = published;
-                    m.bplc[k].record(&c, split(bin, &f, since));
+                    m.bplc[k].record(&c, split(bin, f, since));
                     eprintln!("  #{} {} bplc: {:.2} s", rep + 1, step.name(), secs(c.wall));
                 } else {
-                    let c = run_hand(&f, step, use_time);
+                    let c = sides.hand(f, step);
                     m.hand[k].record(&c, Vec::new());
                     eprintln!(
                         "  #{} {} by hand: {:.2} s",
@@ -328,16 +345,53 @@ fn measure(root: &Path, bin: &Path, n: u64, runs: usize, use_time: bool) -> Meas
                 }
             }
             if rep == 0 {
-                let (diffs, order) = compare(&f);
+                let (diffs, order) = sides.compare(f);
                 m.diffs[k] = diffs;
                 m.order_missing[k] = order;
                 if step == Step::Build {
-                    m.quarantine = (quarantined(&f.ledger), rejected_by_hand(&f.hand));
+                    m.quarantine = (quarantined(&f.ledger), sides.rejected_by_hand(f));
                 }
             }
         }
     }
-    m
+}
+
+/// Both sides on SQLite: the pristine file copied, each side its own file.
+struct SqliteSides {
+    use_time: bool,
+}
+
+impl Sides for SqliteSides {
+    fn reset(&mut self, f: &Files) {
+        copy_synced(&f.pristine, &f.hand);
+        copy_synced(&f.pristine, &f.warehouse);
+        remove_db(&f.ledger);
+    }
+
+    fn load_late(&mut self, f: &Files) {
+        for db in [&f.hand, &f.warehouse] {
+            let c = Connection::open(db).expect("open for the late batch");
+            project::load_late(&c).expect("load the late batch");
+            drop(c);
+            sync(db);
+        }
+    }
+
+    fn bplc(&mut self, bin: &Path, f: &Files, step: Step, spec: Spec) -> (Child, usize) {
+        run_bplc(bin, f, step, spec, self.use_time)
+    }
+
+    fn hand(&mut self, f: &Files, step: Step) -> Child {
+        run_hand(f, step, self.use_time)
+    }
+
+    fn compare(&mut self, f: &Files) -> (Vec<TableDiff>, i64) {
+        compare(f)
+    }
+
+    fn rejected_by_hand(&mut self, f: &Files) -> i64 {
+        rejected_by_hand(&f.hand)
+    }
 }
 
 // ---------------------------------------------------------------------------

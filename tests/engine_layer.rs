@@ -96,13 +96,13 @@ fn an_engine_is_chosen_in_one_place() {
     let mut offenders = mentions(&src(), &["SqliteEngine::open", "SqliteLoader::open"]);
     offenders.retain(|line| !line.contains("src/runtime/engine/"));
     assert!(offenders.is_empty(), "{offenders:#?}");
-    // One arm per engine (SQLite, PostgreSQL), all in `Warehouse::of`.
+    // One arm per engine (SQLite, PostgreSQL, Spark), all in `Warehouse::of`.
     let choices: Vec<String> = mentions(&src().join("runtime/engine/mod.rs"), &["=> Warehouse::"]);
-    assert_eq!(choices.len(), 2, "{choices:#?}");
+    assert_eq!(choices.len(), 3, "{choices:#?}");
     let of = std::fs::read_to_string(src().join("runtime/engine/mod.rs")).unwrap();
     let body = &of[of.find("pub fn of(").unwrap()..];
     let body = &body[..body.find("\n    }\n").unwrap()];
-    assert_eq!(body.matches("=> Warehouse::").count(), 2, "{body}");
+    assert_eq!(body.matches("=> Warehouse::").count(), 3, "{body}");
 }
 
 #[test]

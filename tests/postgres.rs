@@ -338,6 +338,19 @@ fn published(dir: &Path, checksums: bool) -> Vec<String> {
     out
 }
 
+/// The enforcement example's backfill of four days.
+const SLA_BACKFILL: &[&str] = &[
+    "backfill",
+    "--from",
+    "raw_case_events",
+    "--range",
+    "2026-06-01..2026-06-04",
+    "--mode",
+    "replace",
+    "--as-of",
+    "2026-07-01",
+];
+
 /// An example, its schema, its demo-data and backfill commands, the
 /// dataset partition rolled back and diffed (none: ""), and whether its
 /// checksums, sizes and gates are compared.
@@ -356,28 +369,12 @@ type Case = (
 #[test]
 fn both_examples_give_the_same_results_on_both_engines() {
     server_url();
-    // Finance's `decimal` columns are floats until exact decimals land on
-    // main, and a float `sum` depends on the order rows are added in, which
-    // each engine chooses (so does a gate near its bound: `trial_balance`
-    // of tenant_monthly_close); and its `stable_id` line ids are hashed
-    // differently on PostgreSQL. So only its counters, decisions and
-    // bindings are compared, not its checksums, sizes and gates.
     let cases: [Case; 2] = [
         (
             "enforcement_sla",
             "t_e2e_sla",
             &["demo-data"],
-            &[
-                "backfill",
-                "--from",
-                "raw_case_events",
-                "--range",
-                "2026-06-01..2026-06-04",
-                "--mode",
-                "replace",
-                "--as-of",
-                "2026-07-01",
-            ],
+            SLA_BACKFILL,
             ("silver_cases", "2026-06-02"),
             true,
         ),
@@ -397,7 +394,7 @@ fn both_examples_give_the_same_results_on_both_engines() {
                 "2026-08-10",
             ],
             ("ledger_entries", ""),
-            false,
+            true,
         ),
     ];
     for (example, schema, demo, backfill, (dataset, partition), checksums) in cases {
@@ -462,5 +459,124 @@ fn both_examples_give_the_same_results_on_both_engines() {
             );
         }
         assert_eq!(lite.len(), pg.len(), "{example}");
+    }
+}
+
+/// Converts every text column of the schema's tables whose values are all
+/// dates (or all timestamps) to `date` (or `timestamptz`), and every
+/// float column to `numeric`: the project's sources as a warehouse keeps
+/// them, not as the demo data writes them.
+fn to_native_types(schema: &str) {
+    let mut c = client();
+    c.batch_execute(&format!("SET search_path = {schema}; SET TimeZone = 'UTC'"))
+        .unwrap();
+    let columns = c
+        .query(
+            "SELECT CAST(table_name AS text), CAST(column_name AS text), CAST(data_type AS text)
+             FROM information_schema.columns c
+             WHERE table_schema = $1 AND table_name NOT LIKE '\\_bpl%'
+               AND EXISTS (SELECT 1 FROM information_schema.tables t WHERE t.table_schema = c.table_schema
+                 AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE')
+               AND table_name NOT LIKE '%\\_\\_data'",
+            &[&schema],
+        )
+        .unwrap();
+    let mut converted = 0;
+    for row in columns {
+        let (table, column, ty): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let to = if ty == "double precision" {
+            Some("numeric")
+        } else if ty == "text" {
+            let found = c
+                .query_one(
+                    &format!(
+                        "SELECT count(\"{column}\"), \
+                         coalesce(bool_and(\"{column}\" ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$'), false), \
+                         coalesce(bool_and(\"{column}\" ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}$'), false) \
+                         FROM \"{table}\""
+                    ),
+                    &[],
+                )
+                .unwrap();
+            let (n, dates, stamps): (i64, bool, bool) = (found.get(0), found.get(1), found.get(2));
+            match (n > 0, dates, stamps) {
+                (true, true, _) => Some("date"),
+                (true, _, true) => Some("timestamptz"),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(to) = to {
+            c.batch_execute(&format!(
+                "ALTER TABLE \"{table}\" ALTER COLUMN \"{column}\" TYPE {to} USING CAST(\"{column}\" AS {to})"
+            ))
+            .unwrap();
+            converted += 1;
+        }
+    }
+    assert!(converted >= 3, "{schema}: {converted} columns converted");
+}
+
+/// Sources and references whose dates, timestamps and amounts are the
+/// server's own `date`, `timestamptz` and `numeric` give the same results,
+/// checksums included, as the same rows kept as text and floats.
+#[test]
+fn native_date_timestamp_and_numeric_sources_give_the_same_results() {
+    server_url();
+    let mut results = Vec::new();
+    for (schema, native) in [("t_native_text", false), ("t_native_typed", true)] {
+        let dir = project("enforcement_sla", schema, "postgres");
+        let (code, out) = bplc(dir.path(), &["demo-data"], &[]);
+        assert_eq!(code, 0, "{out}");
+        if native {
+            to_native_types(schema);
+        }
+        let (code, out) = bplc(dir.path(), SLA_BACKFILL, &[]);
+        assert!(code == 0 || code == 3, "{schema} exit {code}: {out}");
+        let seen = published(dir.path(), true);
+        assert!(seen.len() > 4, "{schema}: {seen:#?}");
+        results.push(seen);
+    }
+    assert_eq!(
+        results[0], results[1],
+        "text (left) and native types (right)"
+    );
+}
+
+/// A reference's decimal with more digits than its type keeps stops the
+/// run with the reason on PostgreSQL, as on SQLite: never rounded.
+#[test]
+fn a_reference_decimal_with_extra_digits_is_an_error_on_both_engines() {
+    server_url();
+    let backfill = [
+        "backfill",
+        "--from",
+        "ledger_entries",
+        "--range",
+        "2026-06-01..2026-06-01",
+        "--mode",
+        "replace",
+        "--as-of",
+        "2026-08-10",
+    ];
+    for engine in ["sqlite", "postgres"] {
+        let dir = project("finance_ledger", "t_ref_digits", engine);
+        let (code, out) = bplc(dir.path(), &["demo-data", "--rows", "200"], &[]);
+        assert_eq!(code, 0, "{out}");
+        let nine_digits = "UPDATE fx_rates SET rate_to_usd = 1.123456789";
+        if engine == "postgres" {
+            let mut c = client();
+            c.batch_execute(&format!("SET search_path = t_ref_digits; {nine_digits}"))
+                .unwrap();
+        } else {
+            rusqlite::Connection::open(dir.path().join("target/warehouse.sqlite"))
+                .unwrap()
+                .execute_batch(nine_digits)
+                .unwrap();
+        }
+        let (code, out) = bplc(dir.path(), &backfill, &[]);
+        assert_ne!(code, 0, "{engine}: {out}");
+        assert!(out.contains("rate_to_usd"), "{engine}: {out}");
     }
 }

@@ -495,7 +495,10 @@ fn only_the_engine_lowering_uses_the_engine_hint() {
                     .trim_start()
                     .starts_with("RuntimeError::Unsupported(_)")
                 && !line.contains("RuntimeError::Unsupported(m) =>");
-            if raises && !line.contains("sqlite::lower(") && !line.contains("postgres::lower(") {
+            let engine_lowering = ["sqlite::lower(", "postgres::lower(", "spark::lower("]
+                .iter()
+                .any(|l| line.contains(l));
+            if raises && !engine_lowering {
                 offenders.push(format!(
                     "{}:{}: {}",
                     entry.path().display(),

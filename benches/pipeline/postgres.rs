@@ -8,8 +8,8 @@
 //!
 //! The rows are generated once on SQLite (the same generator as the SQLite
 //! run, so the same rows) and copied into a schema `bench_pristine` with
-//! `COPY`: integers as `bigint`, amounts as `numeric(18,2)`, dates and
-//! timestamps as their canonical text (see `TABLES`). Each repetition copies them, untimed, into
+//! `COPY`: integers as `bigint`, amounts as `numeric(18,2)`, dates as
+//! `date`, timestamps as `timestamptz` (see `TABLES`). Each repetition copies them, untimed, into
 //! `bench_bplc` (the project's schema) and `bench_hand`, with the indexes a
 //! warehouse would have, and `ANALYZE`s both. The two sides are timed as
 //! whole processes by wall clock; their own CPU time says little here, as
@@ -18,15 +18,15 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use postgres::{Client, NoTls};
 use rusqlite::Connection;
 
-use super::child::run_child;
+use super::child::{run_child, Child};
 use super::common::{remove_db, secs};
 use super::project::{self, Flavor, Spec, TableDiff};
-use super::{run_bplc, split, Files, Measured, Step, CHILD_STEP};
+use super::{repeat, run_bplc, Files, Measured, Sides, Step, CHILD_STEP};
 
 /// The environment variable holding the server's URL.
 pub const URL_ENV: &str = "BPLC_POSTGRES_URL";
@@ -47,14 +47,13 @@ ledger = "target/ledger.sqlite"
 schema = "bench_bplc"
 "#;
 
-/// Dates and timestamps as the canonical text `bplc`'s PostgreSQL engine
-/// reads (it does not yet read `date` and `timestamp` columns), on both
-/// sides alike.
+/// The source as a warehouse keeps it: dates as `date`, timestamps as
+/// `timestamptz`, amounts as `numeric`, on both sides alike.
 const TABLES: &str = "
 CREATE TABLE raw_events (event_id bigint, unit_id text, customer_id bigint, kind text,
-    amount numeric(18, 2), event_time text, event_date text, ingested_at text);
+    amount numeric(18, 2), event_time timestamptz, event_date date, ingested_at timestamptz);
 CREATE TABLE raw_events_late (LIKE raw_events);
-CREATE TABLE unit_regions (unit_id text, region text, valid_from text, valid_to text);";
+CREATE TABLE unit_regions (unit_id text, region text, valid_from timestamptz, valid_to timestamptz);";
 
 const INDEXES: &str = "
 CREATE INDEX raw_events_partition ON raw_events (event_date, ingested_at);
@@ -73,7 +72,11 @@ fn db_error(e: &postgres::Error) -> String {
 fn connect() -> Client {
     let url = std::env::var(URL_ENV)
         .unwrap_or_else(|_| panic!("{URL_ENV} is unset: run under scripts/with-postgres"));
-    Client::connect(&url, NoTls).expect("connect to PostgreSQL")
+    let mut c = Client::connect(&url, NoTls).expect("connect to PostgreSQL");
+    // The generated timestamps are UTC, as `bplc` reads them.
+    c.batch_execute("SET TimeZone = 'UTC'")
+        .expect("set the time zone");
+    c
 }
 
 /// The hand-written side of one step on PostgreSQL, nothing else.
@@ -146,7 +149,7 @@ fn copy_schema(pg: &mut Client, schema: &str) {
     .expect("copy the pristine schema");
 }
 
-fn run_hand(f: &Files, step: Step) -> super::child::Child {
+fn run_hand(f: &Files, step: Step) -> Child {
     let mut cmd = Command::new(std::env::current_exe().expect("this binary"));
     cmd.env(CHILD_STEP, step.name())
         .env(CHILD_SCHEMA, HAND)
@@ -164,6 +167,12 @@ fn compare(pg: &mut Client) -> Vec<TableDiff> {
             .iter()
             .map(|c| match *c {
                 "amount" => "CAST(round(CAST(amount AS numeric), 2) AS text)".to_string(),
+                // `bplc` keeps dates and timestamps as their text, the
+                // hand-written tables as `date` and `timestamptz`.
+                "event_date" => "CAST(CAST(event_date AS date) AS text)".to_string(),
+                "event_time" => {
+                    "to_char(CAST(event_time AS timestamp), 'YYYY-MM-DD HH24:MI:SS')".to_string()
+                }
                 c => format!("CAST({c} AS text)"),
             })
             .collect::<Vec<_>>()
@@ -188,6 +197,53 @@ fn compare(pg: &mut Client) -> Vec<TableDiff> {
         });
     }
     out
+}
+
+/// Both sides on PostgreSQL: each a schema, copied from the pristine one.
+struct PostgresSides<'a> {
+    pg: &'a mut Client,
+}
+
+impl Sides for PostgresSides<'_> {
+    fn reset(&mut self, f: &Files) {
+        copy_schema(self.pg, BPLC);
+        copy_schema(self.pg, HAND);
+        remove_db(&f.ledger);
+    }
+
+    fn load_late(&mut self, _: &Files) {
+        for schema in [BPLC, HAND] {
+            self.pg
+                .batch_execute(&format!(
+                    "INSERT INTO {schema}.raw_events SELECT * FROM {schema}.raw_events_late;
+                     ANALYZE {schema}.raw_events; CHECKPOINT;"
+                ))
+                .expect("load the late batch");
+        }
+    }
+
+    /// Wall time only: the server does the work, not the client.
+    fn bplc(&mut self, bin: &Path, f: &Files, step: Step, spec: Spec) -> (Child, usize) {
+        run_bplc(bin, f, step, spec, false)
+    }
+
+    fn hand(&mut self, f: &Files, step: Step) -> Child {
+        run_hand(f, step)
+    }
+
+    fn compare(&mut self, _: &Files) -> (Vec<TableDiff>, i64) {
+        (compare(self.pg), 0)
+    }
+
+    fn rejected_by_hand(&mut self, _: &Files) -> i64 {
+        self.pg
+            .query_one(
+                &format!("SELECT count(*) FROM {HAND}.raw_events_rejected"),
+                &[],
+            )
+            .expect("count the rejected rows")
+            .get(0)
+    }
 }
 
 /// One size on PostgreSQL.
@@ -241,54 +297,12 @@ pub fn measure(root: &Path, bin: &Path, n: u64, runs: usize) -> Measured {
         order_missing: [0, 0],
         quarantine: (0, 0),
     };
-    for rep in 0..runs {
-        copy_schema(&mut pg, BPLC);
-        copy_schema(&mut pg, HAND);
-        remove_db(&f.ledger);
-        for (k, step) in [Step::Build, Step::Rerun].into_iter().enumerate() {
-            if step == Step::Rerun {
-                for schema in [BPLC, HAND] {
-                    pg.batch_execute(&format!(
-                        "INSERT INTO {schema}.raw_events SELECT * FROM {schema}.raw_events_late;
-                         ANALYZE {schema}.raw_events; CHECKPOINT;"
-                    ))
-                    .expect("load the late batch");
-                }
-            }
-            for bplc_side in [rep % 2 == 1, rep % 2 == 0] {
-                if bplc_side {
-                    let since = SystemTime::now();
-                    let (c, published) = run_bplc(bin, &f, step, spec, false);
-                    m.partitions[k] = published;
-                    m.bplc[k].record(&c, split(bin, &f, since));
-                    eprintln!("  #{} {} bplc: {:.2} s", rep + 1, step.name(), secs(c.wall));
-                } else {
-                    let c = run_hand(&f, step);
-                    m.hand[k].record(&c, Vec::new());
-                    eprintln!(
-                        "  #{} {} by hand: {:.2} s",
-                        rep + 1,
-                        step.name(),
-                        secs(c.wall)
-                    );
-                }
-            }
-            if rep == 0 {
-                m.diffs[k] = compare(&mut pg);
-                if step == Step::Build {
-                    let hand: i64 = pg
-                        .query_one(
-                            &format!("SELECT count(*) FROM {HAND}.raw_events_rejected"),
-                            &[],
-                        )
-                        .expect("count the rejected rows")
-                        .get(0);
-                    m.quarantine = (super::quarantined(&f.ledger), hand);
-                }
-            }
-        }
-    }
+    repeat(&mut m, &mut PostgresSides { pg: &mut pg }, &f, bin, runs);
+    // `BPLC_BENCH_KEEP` keeps the schemas too, to look into afterwards.
     for schema in [BPLC, HAND, PRISTINE] {
+        if std::env::var_os("BPLC_BENCH_KEEP").is_some() {
+            break;
+        }
         let _ = pg.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
     }
     m

@@ -361,12 +361,12 @@ fn layers(s: &Scope, sql: Flavor) -> [(&'static str, &'static str, String); 5] {
                 WINDOW_DAYS - 1
             ),
         ),
+        // The source's dates are `date`s there, as a warehouse keeps them.
         Flavor::Postgres => (
             "false",
-            "substr(event_date, 1, 7)",
+            "to_char(event_date, 'YYYY-MM')",
             format!(
-                "(SELECT to_char(d, 'YYYY-MM-DD') AS day,
-                         to_char(d - interval '{} days', 'YYYY-MM-DD') AS since
+                "(SELECT CAST(d AS date) AS day, CAST(d - interval '{} days' AS date) AS since
                   FROM generate_series(date '{}', date '{}', interval '1 day') AS d)",
                 WINDOW_DAYS - 1,
                 s.from,

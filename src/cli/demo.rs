@@ -91,6 +91,10 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
     let store = Warehouse::of(&config.engine_settings(), warehouse.clone(), Vec::new());
     let loader = match store.loader() {
         Ok(l) => l,
+        // A server engine's coded error names what to fix (not a path).
+        Err(e @ crate::runtime::RuntimeError::Server { .. }) => {
+            return super::run::runtime_error(e)
+        }
         Err(e) => {
             return usage_error(format!(
                 "cannot open `{}`: {}",

@@ -36,6 +36,39 @@ pub struct Config {
     /// Where the PostgreSQL engine connects (`engine = "postgres"`).
     #[serde(default)]
     pub postgres: Postgres,
+    /// Where the Spark engine connects (`engine = "spark"`).
+    #[serde(default)]
+    pub spark: Spark,
+}
+
+/// `[spark]` in bpl.toml. The Spark Connect URL (`sc://host:15002`, with
+/// any token) is read from the environment variable `url_env` names, so a
+/// credential stays out of the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spark {
+    /// The environment variable holding the Spark Connect URL.
+    #[serde(default = "default_spark_url_env")]
+    pub url_env: String,
+    /// The catalog database holding the project's tables; by default the
+    /// project's name as [`default_schema`] writes it.
+    #[serde(default)]
+    pub database: Option<String>,
+}
+
+impl Default for Spark {
+    fn default() -> Spark {
+        Spark {
+            url_env: default_spark_url_env(),
+            database: None,
+        }
+    }
+}
+
+/// What a deployment exports; `scripts/with-spark` exports the test
+/// server's as `BPLC_TEST_SPARK_URL`.
+fn default_spark_url_env() -> String {
+    "BPLC_SPARK_URL".into()
 }
 
 /// `[postgres]` in bpl.toml. The connection URL is never written here: it
@@ -87,6 +120,11 @@ pub enum EngineSettings {
         url_env: String,
         schema: String,
     },
+    Spark {
+        /// The environment variable holding the Spark Connect URL.
+        url_env: String,
+        database: String,
+    },
 }
 
 /// Where `bpl.toml` keeps the ledger: `ledger = "postgres"` puts it in a
@@ -110,6 +148,7 @@ fn default_lock_timeout() -> u64 {
 pub enum Engine {
     Sqlite,
     Postgres,
+    Spark,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +184,7 @@ impl Default for Config {
             lint: Lint::default(),
             attach: Default::default(),
             postgres: Postgres::default(),
+            spark: Spark::default(),
         }
     }
 }
@@ -220,6 +260,14 @@ impl Config {
                 schema: self
                     .postgres
                     .schema
+                    .clone()
+                    .unwrap_or_else(|| default_schema(&self.name)),
+            },
+            Engine::Spark => EngineSettings::Spark {
+                url_env: self.spark.url_env.clone(),
+                database: self
+                    .spark
+                    .database
                     .clone()
                     .unwrap_or_else(|| default_schema(&self.name)),
             },
@@ -347,6 +395,29 @@ mod tests {
         // A file path, even one in a folder called postgres, is a file.
         let c = Config::parse("name = \"x\"\nledger = \"postgres/ledger.sqlite\"").unwrap();
         assert_eq!(c.ledger_settings(), LedgerSettings::Sqlite);
+    }
+
+    #[test]
+    fn spark_settings_default_to_the_project_database() {
+        let c = Config::parse("name = \"Finance-2\"\nengine = \"spark\"").unwrap();
+        assert_eq!(
+            c.engine_settings(),
+            EngineSettings::Spark {
+                url_env: "BPLC_SPARK_URL".into(),
+                database: "finance_2".into()
+            }
+        );
+        let c = Config::parse(
+            "name = \"x\"\nengine = \"spark\"\n[spark]\nurl_env = \"SC\"\ndatabase = \"lake\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.engine_settings(),
+            EngineSettings::Spark {
+                url_env: "SC".into(),
+                database: "lake".into()
+            }
+        );
     }
 
     #[test]

@@ -125,28 +125,12 @@ impl Project {
             .into_iter()
             .map(|(n, t)| self.sources.add(n, t))
             .collect();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(ids.len().max(1));
-        let chunk = ids.len().div_ceil(threads).max(1);
+        // Largest first, so no thread is left with a big file at the end.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.sources.get(ids[i]).text.len()));
         let sources = &self.sources;
-        let parsed: Vec<Vec<(Module, Vec<Diagnostic>)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ids
-                .chunks(chunk)
-                .map(|part| {
-                    crate::syntax::spawn_scoped(scope, move || {
-                        part.iter()
-                            .map(|id| parse_file(*id, sources))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("parsing never panics"))
-                .collect()
-        });
-        for (module, diags) in parsed.into_iter().flatten() {
+        let parsed = crate::syntax::map_on_cores(&ids, &order, |id| parse_file(*id, sources));
+        for (module, diags) in parsed {
             self.diagnostics.extend(diags);
             self.modules.push(module);
         }

@@ -352,15 +352,27 @@ impl Scope<'_> {
         let Some(alias) = self.alias(base_name) else {
             return self.ident(base_name, base.span, mode, diags);
         };
-        self.grouped_check(&format!("{base_name}.{}", col.name), span, mode, diags);
+        // The name is only written out for a message: this runs for every
+        // `alias.column` of every expression.
+        if let Mode::Grouped(_) = mode {
+            self.grouped_check(&format!("{base_name}.{}", col.name), span, mode, diags);
+        }
         let Some(cols) = alias.cols else {
             return Ty::unknown();
         };
         match cols.iter().find(|c| c.name == col.name) {
-            Some(c) => self.narrowed(
-                c.ty.clone().nullable_if(alias.nullable),
-                &format!("{base_name}.{}", col.name),
-            ),
+            Some(c) => {
+                let mut ty = c.ty.clone().nullable_if(alias.nullable);
+                let proven = |k: &String| {
+                    k.strip_prefix(base_name.as_str())
+                        .and_then(|rest| rest.strip_prefix('.'))
+                        == Some(col.name.as_str())
+                };
+                if self.not_null.iter().any(proven) {
+                    ty.nullable = false;
+                }
+                ty
+            }
             None => {
                 diags.push(unknown_column(
                     &col.name,

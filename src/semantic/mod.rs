@@ -28,7 +28,6 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{Decl, Module};
-use crate::syntax::span::Span;
 
 pub use expr::Col;
 pub use symbols::Symbols;
@@ -70,38 +69,25 @@ pub fn analyze(modules: &[Module], options: &Options) -> Analysis {
     // lowering; an expression that grows past reason is only found below.
     let record_types = options.lower_jobs && !diags[before..].iter().any(loops_or_grows);
     let decls: Vec<&Decl> = symbols.decls().collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = decls.len().div_ceil(threads).max(1);
-    type Checked = (Vec<Diagnostic>, Vec<Diagnostic>, HashMap<Span, T>);
-    let per_chunk: Vec<Checked> = std::thread::scope(|scope| {
-        let handles: Vec<_> = decls
-            .chunks(chunk)
-            .map(|part| {
-                let (symbols, schemas, variants) = (&symbols, &schemas, &variants);
-                let bodies = bodies.as_ref();
-                crate::syntax::spawn_scoped(scope, move || {
-                    let mut expanded = Vec::new();
-                    let mut diags = Vec::new();
-                    let types = expr::TypeTable::default();
-                    let record = record_types.then_some(&types);
-                    for decl in part {
-                        if let Some(bodies) = bodies {
-                            expansion::check_decl(decl, bodies, &mut expanded);
-                        }
-                        declarations::check(decl, &mut diags);
-                        files::check(decl, &mut diags);
-                        inputs::check(decl, symbols, &mut diags);
-                        calls::check(decl, symbols, &mut diags);
-                        columns::check(decl, symbols, schemas, variants, record, &mut diags);
-                    }
-                    (expanded, diags, types.into_inner())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("checks never panic"))
-            .collect()
+    // Small groups of declarations, taken by whichever core is free.
+    let groups: Vec<&[&Decl]> = decls.chunks(32).collect();
+    let order: Vec<usize> = (0..groups.len()).collect();
+    let per_chunk = crate::syntax::map_on_cores(&groups, &order, |part| {
+        let mut expanded = Vec::new();
+        let mut diags = Vec::new();
+        let types = expr::TypeTable::default();
+        let record = record_types.then_some(&types);
+        for decl in part.iter() {
+            if let Some(bodies) = bodies.as_ref() {
+                expansion::check_decl(decl, bodies, &mut expanded);
+            }
+            declarations::check(decl, &mut diags);
+            files::check(decl, &mut diags);
+            inputs::check(decl, &symbols, &mut diags);
+            calls::check(decl, &symbols, &mut diags);
+            columns::check(decl, &symbols, &schemas, &variants, record, &mut diags);
+        }
+        (expanded, diags, types.into_inner())
     });
     // Every declaration's E0013 first, then the other checks' diagnostics,
     // as when the declarations were measured before being checked.

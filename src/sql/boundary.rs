@@ -240,6 +240,18 @@ fn problems_in(
     columns: &[Column],
     required: impl Fn(&Column) -> bool,
 ) -> String {
+    checks_call("bpl_problems", form, q, columns, required)
+}
+
+/// A call of `function` with the columns' checks and their values (see
+/// [`Check`]): `bpl_problems` or `bpl_row_status`.
+fn checks_call(
+    function: &str,
+    form: Form,
+    q: &str,
+    columns: &[Column],
+    required: impl Fn(&Column) -> bool,
+) -> String {
     if columns.is_empty() {
         return "NULL".into();
     }
@@ -257,12 +269,69 @@ fn problems_in(
         })
         .collect();
     format!(
-        "bpl_problems({}, {})",
+        "{function}({}, {})",
         string(&serde_json::to_string(&checks).expect("serialises")),
         columns
             .iter()
             .map(|c| format!("{q}.{}", ident(&c.name)))
             .collect::<Vec<_>>()
             .join(", ")
+    )
+}
+
+/// A source's rows read through the typed input boundary, each column
+/// brought to its stored form and `_bpl_bad` holding the row's problems:
+/// `SELECT typed columns, _bpl_bad FROM from WHERE filter`, in two fenced
+/// layers (SQLite's `LIMIT -1`, so each call runs once per row).
+///
+/// One call per row, `bpl_row_status`, judges the row: its problems (text)
+/// for a bad row, NULL for a good row whose values are all already stored
+/// as [`value`]'s fast tests would keep them, 1 for a good row some value
+/// of which needs converting. Most rows are the second kind: their columns
+/// are read as they are (a decimal scaled by plain SQL), with no test per
+/// value in SQL; the others take [`value`] itself, so every row gets the
+/// same values as there.
+pub fn typed_read(
+    from: &str,
+    filter: &str,
+    columns: &[Column],
+    required: impl Fn(&Column) -> bool,
+) -> String {
+    let status = checks_call("bpl_row_status", Form::Source, "s", columns, required);
+    let plain = columns
+        .iter()
+        .map(|c| format!("s.{}", ident(&c.name)))
+        .chain([format!("{status} AS _bpl_status")])
+        .collect::<Vec<_>>()
+        .join(", ");
+    let typed = columns
+        .iter()
+        .map(|c| {
+            let x = format!("s.{}", ident(&c.name));
+            let stored = match &c.ty {
+                T::Decimal(d) | T::DecimalLit(d) => {
+                    format!("CAST(round({x} * {}) AS INTEGER)", power_of_ten(d.scale))
+                }
+                _ => x,
+            };
+            let typed = value("s", c);
+            // An enum or `any` is read as it is either way.
+            if typed == stored {
+                return format!("{typed} AS {}", ident(&c.name));
+            }
+            format!(
+                "CASE WHEN s._bpl_status IS NULL THEN {stored} ELSE {typed} END AS {}",
+                ident(&c.name)
+            )
+        })
+        .chain([
+            "CASE WHEN s._bpl_status IS NULL OR s._bpl_status = 1 THEN NULL \
+             ELSE s._bpl_status END AS _bpl_bad"
+                .to_string(),
+        ])
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {typed} FROM (SELECT {plain} FROM {from} WHERE {filter} LIMIT -1) AS s LIMIT -1"
     )
 }

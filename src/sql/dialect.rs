@@ -22,6 +22,11 @@ pub enum Staging {
     Materialized,
 }
 
+/// The bound parameters a dialect may name the batch's first and last
+/// partition value by (see [`Dialect::batch_bounds`]).
+pub const BATCH_FIRST: &str = ":bpl_batch_first";
+pub const BATCH_LAST: &str = ":bpl_batch_last";
+
 pub trait Dialect: Sync {
     /// The engine's name, as messages give it (`SQLite`).
     fn name(&self) -> &'static str;
@@ -56,6 +61,12 @@ pub trait Dialect: Sync {
     /// A column of every table that grows with each row written: what a
     /// source without a lock column is locked by.
     fn row_order(&self) -> &'static str;
+    /// The order a counting point's rows are read back in (the first bad
+    /// row of a partition is the first in it): the order they were written
+    /// in, where a connection-private table keeps it.
+    fn point_order(&self) -> &'static str {
+        self.row_order()
+    }
     /// The sum of a numeric column as a float, 0 over no rows.
     fn total(&self, x: &str) -> String;
     /// Creates a view unless it exists.
@@ -65,6 +76,28 @@ pub trait Dialect: Sync {
     /// The content checksum aggregate over a row's columns (each an SQL
     /// expression), as [`super::checksum`] defines it.
     fn checksum(&self, columns: &[String]) -> String;
+    /// `SELECT count(*), <checksum>{more} FROM {rows}`: the count and
+    /// content checksum of `rows` (what follows `FROM`), and `more`
+    /// (`, expr..`) over them. An engine that cannot compute a row's hash
+    /// once for the two halves of [`Dialect::checksum`] computes it here.
+    /// ` ORDER BY key` where rows inserted into a table are best sorted by
+    /// `key` first (an engine whose index on it then grows at its end);
+    /// empty where the order does not matter.
+    fn insert_order(&self, _key: &str) -> String {
+        String::new()
+    }
+    /// `value`, a text such as a partition's first day, as a value to
+    /// compare with column `column` of a source as the source stores it
+    /// (which may be a native date or timestamp column).
+    fn like_column(&self, _column: &str, value: &str) -> String {
+        value.to_string()
+    }
+    fn count_and_checksum(&self, columns: &[String], more: &str, rows: &str) -> String {
+        format!(
+            "SELECT count(*), {}{more} FROM {rows}",
+            self.checksum(columns)
+        )
+    }
     /// `x`, a value of type `ty` (date, month or timestamp), moved by `n`
     /// units.
     fn shift(&self, x: &str, ty: &T, n: i64, unit: DurationUnit) -> String;
@@ -92,6 +125,20 @@ pub trait Dialect: Sync {
         columns: &[Column],
         required: &dyn Fn(&Column) -> bool,
     ) -> String;
+    /// A source's rows through the typed input boundary in one fenced
+    /// `SELECT` of its columns by name, typed ([`Dialect::typed_value`]),
+    /// and `_bpl_bad` ([`Dialect::row_problems`]), from `from` (the table
+    /// aliased `s`) where `filter` holds; `None`: the dialect has no
+    /// cheaper form than those two, which the caller then writes.
+    fn typed_read(
+        &self,
+        _from: &str,
+        _filter: &str,
+        _columns: &[Column],
+        _required: &dyn Fn(&Column) -> bool,
+    ) -> Option<String> {
+        None
+    }
     /// A plain condition true for every row of the table aliased `q` that
     /// may have a problem, so good rows are let through without a check
     /// per value.
@@ -116,6 +163,12 @@ pub trait Dialect: Sync {
     /// declared, but a decimal converted to its scaled integer exactly (a
     /// value that is not one stops the statement with the reason).
     fn reference_value(&self, q: &str, c: &Column) -> String;
+    /// Column `c` (not a decimal) of a reference's table aliased `q`, when
+    /// the engine brings it to its stored form (a native `date` read as the
+    /// text the engine keeps dates in); `None`: read as stored.
+    fn reference_converted(&self, _q: &str, _c: &Column) -> Option<String> {
+        None
+    }
     /// A function the engine provides itself, called with its arguments as
     /// SQL: the language's (`to_date`, `percentile`, `stable_id`, `lower`,
     /// `month_end`, ...) and the runtime's (`bucket`, and `tally`, which
@@ -126,6 +179,26 @@ pub trait Dialect: Sync {
     /// hosts no stateful function).
     fn staging(&self) -> Staging {
         Staging::Materialized
+    }
+    /// The first and last partition value (`_bpl_p`) of the batch table
+    /// `batch_table`, as SQL: a source keyed by the time key is read only
+    /// between them. Subqueries by default; SQLite takes them as the bound
+    /// parameters [`BATCH_FIRST`] and [`BATCH_LAST`], whose values its
+    /// planner weighs (a batch covering most of a table is read by one
+    /// scan, not by the index row by row).
+    fn batch_bounds(&self, batch_table: &str) -> (String, String) {
+        (
+            format!("(SELECT min(_bpl_p) FROM {batch_table})"),
+            format!("(SELECT max(_bpl_p) FROM {batch_table})"),
+        )
+    }
+    /// Whether a grouped `SELECT` may name columns it does not group by,
+    /// taking them from any row of the group (SQLite): then the partition's
+    /// columns, the same on every row of a partition's groups, are not
+    /// grouped by, and groups are sorted by the partition's number and the
+    /// user's keys alone. PostgreSQL refuses such columns.
+    fn bare_group_columns(&self) -> bool {
+        false
     }
     /// Creates a connection-private table `name` (as [`Dialect::temp_table`]
     /// takes it) holding the rows of `select`.

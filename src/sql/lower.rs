@@ -146,7 +146,10 @@ pub(super) fn bind_sql(b: &BindPlan, d: &dyn Dialect) -> String {
         .iter()
         .map(|c| match c.ty.decimal_scale() {
             Some(_) => format!("{} AS {}", d.reference_value("_bpl_ref", c), ident(&c.name)),
-            None => ident(&c.name),
+            None => match d.reference_converted("_bpl_ref", c) {
+                Some(v) => format!("{v} AS {}", ident(&c.name)),
+                None => ident(&c.name),
+            },
         })
         .collect::<Vec<_>>()
         .join(", ");
@@ -329,11 +332,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             let cols: Vec<String> = b.table.columns.iter().map(|c| ident(&c.name)).collect();
             (
                 b.table.alias.clone(),
-                format!(
-                    "SELECT count(*), {} FROM ({}) AS bound",
-                    d.checksum(&cols),
-                    bind_sql(b, d)
-                ),
+                d.count_and_checksum(&cols, "", &format!("({}) AS bound", bind_sql(b, d))),
             )
         })
         .collect();
@@ -399,18 +398,18 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
         // The size beside the count and checksum, in the same scan: the
         // bytes of text values, 8 per number (measuring a number's text
         // would convert every one of them).
-        checksum: format!(
-            "SELECT count(*), {}, {} FROM {} WHERE {this_version}",
-            d.checksum(&out_cols),
-            plan.columns
+        checksum: d.count_and_checksum(
+            &out_cols,
+            &format!(", {}", plan.columns
                 .iter()
                 .map(|c| match d.column_type(&c.ty).to_ascii_uppercase().as_str() {
-                    "TEXT" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
+                    // Spark names its text type STRING.
+                    "TEXT" | "STRING" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
                     _ => format!("8 * count({})", ident(&c.name)),
                 })
                 .collect::<Vec<_>>()
-                .join(" + "),
-            ident(&data)
+                .join(" + ")),
+            &format!("{} WHERE {this_version}", ident(&data)),
         ),
         discard: format!(
             "DELETE FROM {data} WHERE (_bpl_partition, _bpl_version) IN ({})",

@@ -30,6 +30,47 @@ pub fn staged(
     super::counts::staged(conn, plan, range, values, tallies)
 }
 
+/// A connection that stages the materialized way and fills its own batch
+/// and window tables (their form is the engine's: temporary tables, views
+/// of literal rows).
+pub trait BatchConnection: StageConnection {
+    fn fill_batch(
+        &mut self,
+        plan: &JobPlan,
+        stage: &RangeStage,
+        run: &super::RunScope,
+        parts: &[super::PartitionRun],
+    ) -> Result<(), RuntimeError>;
+}
+
+/// Stages one batch of partitions: fails it if fault injection asks
+/// (`BPLC_FAULT=fail:...`), fills the batch and window tables, then stages
+/// and measures it through the counting points.
+pub fn stage_batch(
+    conn: &mut dyn BatchConnection,
+    plan: &JobPlan,
+    stage: &RangeStage,
+    run: &super::RunScope,
+    parts: &[super::PartitionRun],
+) -> Result<Vec<Staged>, RuntimeError> {
+    let Some(first) = parts.first() else {
+        return Ok(Vec::new());
+    };
+    if let Some(bad) = parts
+        .iter()
+        .find(|p| crate::runtime::fault::fails(&plan.dataset, &p.partition))
+    {
+        return Err(RuntimeError::Engine(format!(
+            "fault injected: {}:{}",
+            plan.dataset, bad.partition
+        )));
+    }
+    conn.fill_batch(plan, stage, run, parts)?;
+    // A batch of one binds its partition's values (`:p`, report close).
+    let v = super::batch::values(plan, run, first);
+    staged(conn, plan, stage, &v, parts.len())
+}
+
 /// Stages a batch of `parts` partitions through the stage's counting point
 /// tables into the data table; what the points counted, by the
 /// partition's place in the batch. The tables are dropped whatever the

@@ -1,7 +1,7 @@
 //! The engine layer: the one trait the runtime talks to the data through,
 //! and the types it speaks. The lifecycle, backfill, recovery and rollback
 //! decide; an engine stages, measures, publishes and inspects. Each engine
-//! lives in a folder of its own (`sqlite`, `postgres`) holding its connection, its
+//! lives in a folder of its own (`sqlite`, `postgres`, `spark`) holding its connection, its
 //! storage layout and its SQL dialect (an implementation of
 //! [`crate::sql::dialect::Dialect`]); what every dialect shares is written
 //! once in [`crate::sql`]. An engine is chosen in one place,
@@ -15,6 +15,9 @@ pub mod materialized;
 pub mod measure;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod reads;
+#[cfg(feature = "spark")]
+pub mod spark;
 pub mod sqlite;
 pub mod value;
 
@@ -338,6 +341,9 @@ pub enum Warehouse {
     /// A schema of a PostgreSQL database, reached by the URL in the
     /// environment variable `url_env`; sources are tables of the schema.
     Postgres { url_env: String, schema: String },
+    /// A database of a Spark catalog, reached through the Spark Connect
+    /// URL in the environment variable `url_env`; sources are its tables.
+    Spark { url_env: String, database: String },
 }
 
 impl Warehouse {
@@ -353,6 +359,10 @@ impl Warehouse {
             crate::project::EngineSettings::Postgres { url_env, schema } => Warehouse::Postgres {
                 url_env: url_env.clone(),
                 schema: schema.clone(),
+            },
+            crate::project::EngineSettings::Spark { url_env, database } => Warehouse::Spark {
+                url_env: url_env.clone(),
+                database: database.clone(),
             },
         }
     }
@@ -371,6 +381,12 @@ impl Warehouse {
             }
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => Err(without_postgres()),
+            #[cfg(feature = "spark")]
+            Warehouse::Spark { url_env, database } => {
+                Ok(Box::new(spark::SparkEngine::open(url_env, database)?))
+            }
+            #[cfg(not(feature = "spark"))]
+            Warehouse::Spark { .. } => Err(without_spark()),
         }
     }
 
@@ -380,7 +396,7 @@ impl Warehouse {
             Warehouse::Sqlite { path, .. } => path.is_file(),
             // A server: whether it can be reached, opening says, with the
             // setting to fix.
-            Warehouse::Postgres { .. } => true,
+            Warehouse::Postgres { .. } | Warehouse::Spark { .. } => true,
         }
     }
 
@@ -393,6 +409,10 @@ impl Warehouse {
             Warehouse::Postgres { url_env, schema } => postgres::identity::peek(url_env, schema),
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => None,
+            #[cfg(feature = "spark")]
+            Warehouse::Spark { url_env, database } => spark::identity::peek(url_env, database),
+            #[cfg(not(feature = "spark"))]
+            Warehouse::Spark { .. } => None,
         }
     }
 
@@ -408,6 +428,13 @@ impl Warehouse {
             )),
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => Err(without_postgres()),
+            Warehouse::Spark { database, .. } => Err(RuntimeError::Server {
+                code: crate::diagnostic::codes::E0391,
+                message: format!(
+                    "landing folders and seeds are not ingested into a Spark warehouse (database `{database}`)"
+                ),
+                help: "load the source and reference tables into the project's Spark database with your own jobs (or `bplc demo-data`), and declare them with `table \"...\"`; or run the project on SQLite or PostgreSQL".into(),
+            }),
         }
     }
 
@@ -421,7 +448,23 @@ impl Warehouse {
             )),
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => Err(without_postgres()),
+            #[cfg(feature = "spark")]
+            Warehouse::Spark { url_env, database } => {
+                Ok(Box::new(spark::load::SparkLoader::open(url_env, database)?))
+            }
+            #[cfg(not(feature = "spark"))]
+            Warehouse::Spark { .. } => Err(without_spark()),
         }
+    }
+}
+
+/// `engine = "spark"` in a bplc built without the engine.
+#[cfg(not(feature = "spark"))]
+fn without_spark() -> RuntimeError {
+    RuntimeError::Server {
+        code: crate::diagnostic::codes::E0375,
+        message: "bpl.toml says `engine = \"spark\"`, but this bplc was built without the Spark engine".into(),
+        help: "build bplc with it (`cargo install bplc --features spark`; building it needs `protoc`), or set `engine = \"sqlite\"`".into(),
     }
 }
 

@@ -137,9 +137,12 @@ pub(super) fn input_sql(
                         // index on it is used and rows outside the batch are
                         // never read.
                         if k.is_none() && matches!(value.kind, ExprKind::Column { .. }) {
+                            let c = format!("s.{value_sql}");
+                            let (first, last) = d.batch_bounds(&batch_table);
                             prefilter.push(format!(
-                                "s.{c} BETWEEN (SELECT min(_bpl_p) FROM {batch_table}) AND (SELECT max(_bpl_p) FROM {batch_table})",
-                                c = value_sql
+                                "{c} BETWEEN {} AND {}",
+                                d.like_column(&c, &first),
+                                d.like_column(&c, &last),
                             ));
                         }
                         on.push(format!(
@@ -179,28 +182,40 @@ pub(super) fn input_sql(
     let on = d.ordered_join(&format!("{batch_table} AS parts"), &on.join(" AND "));
     prefilter.push(rest.pop().expect("the lock condition"));
     let lock = prefilter.join(" AND ");
-    let read = t
-        .columns
-        .iter()
-        .map(|c| format!("{} AS {}", d.typed_value("s", c), ident(&c.name)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let problems = d.row_problems("s", &t.columns, &|c| !c.nullable || i.key.contains(&c.name));
+    let required = |c: &crate::plan::Column| !c.nullable || i.key.contains(&c.name);
     let filter = if rest.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", rest.join(" AND "))
     };
+    let from = crate::sql::types::table_ref(&t.table);
     // Kept from being flattened into the statements above it: flattened,
     // every reference to a typed value or to `_bpl_bad` would compute it
     // again (the boundary's tally reads the problems twice); fenced, each
     // row's are computed once.
-    let from = crate::sql::types::table_ref(&t.table);
+    let plain = || {
+        let read = t
+            .columns
+            .iter()
+            .map(|c| format!("{} AS {}", d.typed_value("s", c), ident(&c.name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (read, d.row_problems("s", &t.columns, &required))
+    };
     let read = match &i.lock {
-        Some(Lock::Files) => file_rows(t, &read, &problems, &from, &lock, d),
-        _ => d.unflattened(&format!(
-            "SELECT {read}, {problems} AS _bpl_bad FROM {from} AS s WHERE {lock}"
-        )),
+        Some(Lock::Files) => {
+            let (read, problems) = plain();
+            file_rows(t, &read, &problems, &from, &lock, d)
+        }
+        _ => match d.typed_read(&format!("{from} AS s"), &lock, &t.columns, &required) {
+            Some(read) => read,
+            None => {
+                let (read, problems) = plain();
+                d.unflattened(&format!(
+                    "SELECT {read}, {problems} AS _bpl_bad FROM {from} AS s WHERE {lock}"
+                ))
+            }
+        },
     };
     Ok(format!(
         "SELECT {tagged}, {}, s._bpl_bad FROM ({read}) AS s{on}{filter}",

@@ -108,6 +108,11 @@ pub mod tally {
     /// `bpl_tally(5, partition, n)`: `n` accepted rows at once, from the
     /// `HAVING` of the `group by` they fall into; always passes.
     pub const ACCEPT_GROUP: i64 = 5;
+    /// `bpl_tally(7, point, partition, problems, bad record, flag..,
+    /// record)`: [`BOUNDARY`] and the [`ROUTE`] right after it in one call;
+    /// a bad row is quarantined as at the boundary, a good one counted as
+    /// input and routed.
+    pub const CHECKED: i64 = 7;
     /// `bpl_tally(6, partition, row_number)`: a dedupe that is the last
     /// row step: passes the first row of a group, counted accepted, and
     /// counts the others as duplicates. One fence instead of two.
@@ -305,7 +310,7 @@ pub fn lower(
     let stage = format!(
         "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_row_id) \
          SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, \
-         {} FROM ({with}{output}) AS o{}",
+         {} FROM ({with}{output}) AS o{}{}",
         ident(&data),
         d.function(
             "stable_id",
@@ -318,6 +323,7 @@ pub fn lower(
             &format!("{batch_table} AS parts"),
             "parts._bpl_no = o._bpl_no"
         ),
+        d.insert_order("parts._bpl_partition"),
         cols = out_cols.join(", "),
         o_cols = out_cols
             .iter()
@@ -373,7 +379,7 @@ pub fn lower(
                 sql(call, ROW.on(d)).map(|s| {
                     (
                         format!("agg{k}"),
-                        format!("{with}SELECT _bpl_no, {s} FROM ({plain}) GROUP BY 1"),
+                        format!("{with}SELECT _bpl_no, {s} FROM ({plain}) AS _bpl_q GROUP BY 1"),
                     )
                 })
             })
@@ -395,8 +401,12 @@ pub fn lower(
         input_aggregates_empty: aggregates
             .iter()
             .map(|call| {
-                sql(&without_columns(call), ROW.on(d))
-                    .map(|s| format!("SELECT {s} FROM (SELECT 1) WHERE {}", d.boolean(false)))
+                sql(&without_columns(call), ROW.on(d)).map(|s| {
+                    format!(
+                        "SELECT {s} FROM (SELECT 1) AS _bpl_q WHERE {}",
+                        d.boolean(false)
+                    )
+                })
             })
             .collect::<Result<_, _>>()?,
         unmatched,
@@ -476,11 +486,17 @@ pub fn batch_tables(stage: &RangeStage, d: &dyn Dialect) -> String {
         .iter()
         .map(|k| format!(", {} TEXT", partition_column(Some(k))))
         .collect::<String>();
+    // A source row finds its partition by `_bpl_p` (and its keys): the
+    // index holds every column it reads there, so the lookup is one search.
+    let covered = std::iter::once("_bpl_p".to_string())
+        .chain(stage.keys.iter().map(|k| partition_column(Some(k))))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut sql = format!(
         "DROP TABLE IF EXISTS {batch_table}; \
          CREATE TEMP TABLE bpl_parts (_bpl_no INTEGER PRIMARY KEY, _bpl_partition TEXT NOT NULL UNIQUE, _bpl_p TEXT, \
          _bpl_version INTEGER NOT NULL{keys}); {};",
-        d.temp_index("bpl_parts_p", "bpl_parts", "_bpl_p")
+        d.temp_index("bpl_parts_p", "bpl_parts", &covered)
     );
     for (alias, table) in &stage.windows {
         sql.push_str(&format!(

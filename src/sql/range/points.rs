@@ -26,6 +26,10 @@ pub(super) enum Point {
         passes: Option<String>,
         record: String,
     },
+    /// A [`Point::Boundary`] and the [`Point::Route`] right after it in one
+    /// call: the route's flags are computed for good rows only (null on a
+    /// bad row), so a rule never sees a row the boundary quarantines.
+    Checked { record: String, route: Box<Point> },
     /// Numbered dedupe rows (`rn`): the first of a group goes on, the
     /// others are duplicates; `accept`: the first ones are the accepted.
     Dedupe { rn: String, accept: bool },
@@ -94,11 +98,11 @@ impl Points<'_> {
         match self.staging {
             Staging::Tally => {
                 let call = self.d.function("tally", &self.tally_args(Point::Grouped));
-                format!("SELECT {columns} FROM ({rows}) GROUP BY {by} HAVING {call}")
+                format!("SELECT {columns} FROM ({rows}) AS _bpl_q GROUP BY {by} HAVING {call}")
             }
             Staging::Materialized => {
                 let groups = format!(
-                    "SELECT {columns}, count(*) AS {GROUP_ROWS} FROM ({rows}) GROUP BY {by}"
+                    "SELECT {columns}, count(*) AS {GROUP_ROWS} FROM ({rows}) AS _bpl_q GROUP BY {by}"
                 );
                 self.materialize(&groups, Point::Grouped)
             }
@@ -115,8 +119,8 @@ impl Points<'_> {
                 // Kept from being flattened (see the module doc of `range`).
                 let inner = self
                     .d
-                    .unflattened(&format!("SELECT *, {call} AS {t} FROM ({rows})"));
-                format!("SELECT * FROM ({inner}) WHERE {t}")
+                    .unflattened(&format!("SELECT *, {call} AS {t} FROM ({rows}) AS _bpl_q"));
+                format!("SELECT * FROM ({inner}) AS _bpl_q WHERE {t}")
             }
             Staging::Materialized => self.materialize(rows, point),
         }
@@ -148,6 +152,21 @@ impl Points<'_> {
                     passes.as_deref().unwrap_or("1")
                 ),
             ],
+            Point::Checked { record, route } => {
+                let mut args = vec![
+                    tally::CHECKED.to_string(),
+                    String::new(),
+                    no,
+                    "_bpl_bad".into(),
+                    format!("CASE WHEN _bpl_bad IS NOT NULL THEN {record} END"),
+                ];
+                // The route's own arguments after its kind: point, partition
+                // (already given), flags, record.
+                let route = self.tally_args(*route);
+                args[1] = route[1].clone();
+                args.extend(route.into_iter().skip(3));
+                args
+            }
             Point::Dedupe { rn, accept } => {
                 let kind = if accept {
                     tally::DEDUPE_ACCEPT
@@ -179,10 +198,15 @@ impl Points<'_> {
         let in_order = |columns: &str, filter: &str| {
             format!(
                 "SELECT _bpl_no, {columns} FROM {table} WHERE {filter} ORDER BY {}",
-                self.d.row_order()
+                self.d.point_order()
             )
         };
         let (count, pass) = match point {
+            // Two tables: the boundary's, then the route's of its good rows.
+            Point::Checked { record, route } => {
+                let good = self.materialize(rows, Point::Boundary { record });
+                return self.materialize(&good, *route);
+            }
             Point::Input => (PointCount::Input(grouped("count(*)")), None),
             Point::Boundary { record } => (
                 PointCount::Boundary {

@@ -3,10 +3,10 @@
 
 use super::inputs::{flattened, reads};
 use super::points::{Point, Points};
-use super::{record_of, ROW};
+use super::{parts_columns, record_of, ROW};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{Expr, Step};
-use crate::sql::dialect::Dialect;
+use crate::sql::dialect::{Dialect, Staging};
 use crate::sql::expr::{flat, list, order_by, sql, Unsupported};
 use crate::sql::lower::{named, table_of, RowRule};
 use crate::sql::types::{ident, string};
@@ -50,18 +50,67 @@ impl Builder<'_> {
         which: Vec<usize>,
         present: &[String],
     ) -> Result<String, Unsupported> {
+        self.route_after(rows, which, present, None)
+    }
+
+    /// Counts the input and routes the driving source's bad rows, then
+    /// routes `which` rules: with the tally, one counting point for both
+    /// (a call per row saved), the rules' flags computed for good rows
+    /// only.
+    fn checked(
+        &mut self,
+        rows: String,
+        which: Vec<usize>,
+        present: &[String],
+    ) -> Result<String, Unsupported> {
+        let source = self
+            .first
+            .as_deref()
+            .and_then(|a| table_of(self.plan, a))
+            .filter(|t| t.kind == DeclKind::Source);
+        match source {
+            Some(t)
+                if self.tally && self.counting.staging == Staging::Tally && !which.is_empty() =>
+            {
+                let record = self.d.json_object(&record_of(t, |c| flat(&t.alias, c)));
+                self.route_after(rows, which, present, Some(record))
+            }
+            _ => {
+                let rows = self.input(rows);
+                self.route(rows, which, present)
+            }
+        }
+    }
+
+    /// [`Self::route`], after the boundary when `boundary` holds the
+    /// record of a bad row (see [`Self::checked`]).
+    fn route_after(
+        &mut self,
+        rows: String,
+        which: Vec<usize>,
+        present: &[String],
+        boundary: Option<String>,
+    ) -> Result<String, Unsupported> {
         if which.is_empty() {
             return Ok(rows);
         }
         let flags = which
             .iter()
             .map(|&k| {
-                sql(self.exprs[k], ROW.on(self.d))
-                    .map(|s| format!("{} AS {}", self.d.flag(&s), ident(&self.rules[k].flag)))
+                sql(self.exprs[k], ROW.on(self.d)).map(|s| {
+                    let flag = self.d.flag(&s);
+                    // A bad row's values may be null where no rule expects
+                    // it: its rules are not evaluated (CASE is lazy).
+                    let flag = match boundary {
+                        Some(_) => format!("CASE WHEN _bpl_bad IS NULL THEN {flag} END"),
+                        None => flag,
+                    };
+                    format!("{flag} AS {}", ident(&self.rules[k].flag))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
             .join(", ");
-        let flagged = format!("SELECT *, {flags} FROM ({rows})");
+        let flagged = format!("SELECT *, {flags} FROM ({rows}) AS _bpl_q");
         let quarantining: Vec<usize> = which
             .iter()
             .copied()
@@ -76,7 +125,7 @@ impl Builder<'_> {
         });
         if !self.tally {
             return Ok(match passes {
-                Some(p) => format!("SELECT * FROM ({flagged}) WHERE {p}"),
+                Some(p) => format!("SELECT * FROM ({flagged}) AS _bpl_q WHERE {p}"),
                 None => flagged,
             });
         }
@@ -99,12 +148,18 @@ impl Builder<'_> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let point = Point::Route {
+        let mut point = Point::Route {
             point: self.points.len(),
             flags: which.iter().map(|&k| ident(&self.rules[k].flag)).collect(),
             passes,
             record: self.d.json_object(&record),
         };
+        if let Some(record) = boundary {
+            point = Point::Checked {
+                record,
+                route: Box::new(point),
+            };
+        }
         self.points.push(which);
         Ok(self.fenced(&flagged, point))
     }
@@ -133,7 +188,7 @@ impl Builder<'_> {
             return self.count(rows, Point::Input);
         }
         if !self.tally {
-            return format!("SELECT * FROM ({rows}) WHERE _bpl_bad IS NULL");
+            return format!("SELECT * FROM ({rows}) AS _bpl_q WHERE _bpl_bad IS NULL");
         }
         let t = table_of(self.plan, self.first.as_deref().unwrap_or_default())
             .expect("the first input");
@@ -183,6 +238,10 @@ impl Builder<'_> {
         // A dedupe's numbered rows, fenced by the next step: as the last row
         // step it also counts the accepted rows.
         let mut pending: Option<(String, String)> = None;
+        // The columns later steps can read: the partition's, each alias's
+        // and the derived ones; not the counting points' fences and flags,
+        // which a dedupe's sort would otherwise carry.
+        let mut readable: Vec<String> = Vec::new();
         while let Some(step) = iter.next() {
             if let Some((numbered, rn)) = pending.take() {
                 if step.shapes() && late.is_empty() && self.unmatched.is_empty() {
@@ -195,10 +254,11 @@ impl Builder<'_> {
             if step.shapes() {
                 let mut shaping = vec![step.clone()];
                 shaping.extend(iter.cloned());
-                if !counted_input {
-                    rows = self.input(rows);
-                }
-                rows = self.route(rows, std::mem::take(&mut late), &present)?;
+                rows = if counted_input {
+                    self.route(rows, std::mem::take(&mut late), &present)?
+                } else {
+                    self.checked(rows, std::mem::take(&mut late), &present)?
+                };
                 // Rows that go straight into one `group by` are counted
                 // there, a sum per group, not one by one.
                 let grouped = matches!(shaping.as_slice(), [Step::Group { .. }]);
@@ -212,7 +272,11 @@ impl Builder<'_> {
                 }
                 return Ok((self.count(rows, Point::Accept), shaping, first));
             }
-            if matches!(step, Step::Join { .. } | Step::Dedupe { .. }) && !counted_input {
+            if matches!(step, Step::Dedupe { .. }) && !counted_input && dedupes == 0 {
+                // The first dedupe's early rules right after the input.
+                rows = self.checked(rows, std::mem::take(&mut early), &present)?;
+                counted_input = true;
+            } else if matches!(step, Step::Join { .. } | Step::Dedupe { .. }) && !counted_input {
                 rows = self.input(rows);
                 counted_input = true;
             }
@@ -222,11 +286,16 @@ impl Builder<'_> {
                     present.push(a.clone());
                     let t = table_of(plan, a)
                         .ok_or_else(|| Unsupported(format!("no input called `{a}`")))?;
+                    readable.extend(parts_columns("", self.keys).split(", ").map(String::from));
+                    readable.extend(t.columns.iter().map(|c| flat(a, &c.name)));
                     flattened(t, true, self.keys)
                 }
                 Step::Where(e) => {
                     self.filtered |= !counted_input;
-                    format!("SELECT * FROM ({rows}) WHERE {}", sql(e, ROW.on(self.d))?)
+                    format!(
+                        "SELECT * FROM ({rows}) AS _bpl_q WHERE {}",
+                        sql(e, ROW.on(self.d))?
+                    )
                 }
                 Step::Join { left, alias, on } => {
                     present.push(alias.clone());
@@ -247,14 +316,28 @@ impl Builder<'_> {
                             );
                         }
                     }
+                    readable.push(flat(alias, "_bpl_matched"));
+                    if t.kind != DeclKind::Reference {
+                        readable.push(flat(alias, "_bpl_no"));
+                    }
+                    readable.extend(t.columns.iter().map(|c| flat(alias, &c.name)));
                     format!(
-                        "SELECT * FROM ({rows}) {}JOIN ({}) ON {condition}",
+                        "SELECT * FROM ({rows}) AS _bpl_l {}JOIN ({}) AS _bpl_r ON {condition}",
                         if *left { "LEFT " } else { "" },
                         flattened(t, false, self.keys)
                     )
                 }
                 Step::Derive(items) => {
-                    format!("SELECT *, {} FROM ({rows})", named(items, ROW.on(self.d))?)
+                    for n in items {
+                        let name = ident(&n.name);
+                        if !readable.contains(&name) {
+                            readable.push(name);
+                        }
+                    }
+                    format!(
+                        "SELECT *, {} FROM ({rows}) AS _bpl_q",
+                        named(items, ROW.on(self.d))?
+                    )
                 }
                 Step::Dedupe { by, order } => {
                     if dedupes == 0 {
@@ -268,14 +351,16 @@ impl Builder<'_> {
                         format!(" ORDER BY {}", order_by(order, ROW.on(self.d))?)
                     };
                     let numbered = format!(
-                        "SELECT *, row_number() OVER (PARTITION BY _bpl_no, {}{order}) AS {rn} FROM ({rows})",
-                        list(by, ROW.on(self.d))?
+                        "SELECT *, row_number() OVER (PARTITION BY _bpl_no, {}{order}) AS {rn} \
+                         FROM (SELECT {} FROM ({rows}) AS _bpl_q) AS _bpl_d",
+                        list(by, ROW.on(self.d))?,
+                        readable.join(", ")
                     );
                     if self.tally {
                         pending = Some((numbered, rn));
                         String::new()
                     } else {
-                        format!("SELECT * FROM ({numbered}) WHERE {rn} = 1")
+                        format!("SELECT * FROM ({numbered}) AS _bpl_q WHERE {rn} = 1")
                     }
                 }
                 _ => unreachable!("shaping steps end the row stage"),
@@ -287,10 +372,11 @@ impl Builder<'_> {
             }
             rows = self.dedupe(&numbered, &rn);
         }
-        if !counted_input {
-            rows = self.input(rows);
-        }
-        rows = self.route(rows, std::mem::take(&mut late), &present)?;
+        rows = if counted_input {
+            self.route(rows, std::mem::take(&mut late), &present)?
+        } else {
+            self.checked(rows, std::mem::take(&mut late), &present)?
+        };
         Ok((self.count(rows, Point::Accept), Vec::new(), first))
     }
 

@@ -4,7 +4,7 @@
 use super::points::Points;
 use super::{parts_columns, parts_table, PLAIN, PLAIN_SINGLE, ROW, ROW_SINGLE};
 use crate::plan::JobPlan;
-use crate::semantic::hir::{ExprKind, Step};
+use crate::semantic::hir::{CallKind, ExprKind, Step};
 use crate::sql::dialect::Dialect;
 use crate::sql::expr::{flat, partition_column, sql, Unsupported};
 use crate::sql::lower::named;
@@ -42,12 +42,21 @@ pub(super) fn shape(
                 shaped = true;
                 // The partition's columns are the same on every row of a
                 // group; grouped by, so an engine that refuses bare columns
-                // beside aggregates (PostgreSQL) takes them too.
-                let mut by = vec![carried.clone()];
-                for k in group
-                    .iter()
-                    .filter(|k| !matches!(k.expr.kind, ExprKind::Lit(_)))
-                {
+                // beside aggregates (PostgreSQL) takes them too. Where bare
+                // columns are allowed, the partition's number alone, and no
+                // key that reads no column (`p`, a literal): each is one
+                // value per partition.
+                let bare = d.bare_group_columns();
+                let mut by = vec![if bare {
+                    "_bpl_no".to_string()
+                } else {
+                    carried.clone()
+                }];
+                for k in group.iter().filter(|k| match &k.expr.kind {
+                    ExprKind::Lit(_) => false,
+                    _ if bare => reads_columns(&k.expr),
+                    _ => true,
+                }) {
                     by.push(sql(&k.expr, ROW.on(d))?);
                 }
                 let mut all = group.clone();
@@ -58,7 +67,7 @@ pub(super) fn shape(
                 // The accepted rows are counted by the groups they go into.
                 match counted_groups.as_deref_mut() {
                     Some(points) => points.group(&columns, &q, &by),
-                    None => format!("SELECT {columns} FROM ({q}) GROUP BY {by}"),
+                    None => format!("SELECT {columns} FROM ({q}) AS _bpl_q GROUP BY {by}"),
                 }
             }
             Step::Aggregate(items) if single => {
@@ -71,20 +80,26 @@ pub(super) fn shape(
                     .collect::<Vec<_>>()
                     .join(", ");
                 format!(
-                    "SELECT {from_parts}, {} FROM ({q})",
+                    "SELECT {from_parts}, {} FROM ({q}) AS _bpl_q",
                     named(items, ROW_SINGLE.on(d))?
                 )
             }
             Step::Aggregate(_) => unreachable!("an aggregate runs one partition at a time"),
             Step::Select(items) => {
                 shaped = true;
-                format!("SELECT {carried}, {} FROM ({q})", named(items, ROW.on(d))?)
+                format!(
+                    "SELECT {carried}, {} FROM ({q}) AS _bpl_q",
+                    named(items, ROW.on(d))?
+                )
             }
             Step::Derive(items) => format!(
-                "SELECT *, {} FROM ({q})",
+                "SELECT *, {} FROM ({q}) AS _bpl_q",
                 named(items, if single { PLAIN_SINGLE } else { PLAIN }.on(d))?
             ),
-            Step::Where(e) => format!("SELECT * FROM ({q}) WHERE {}", sql(e, PLAIN.on(d))?),
+            Step::Where(e) => format!(
+                "SELECT * FROM ({q}) AS _bpl_q WHERE {}",
+                sql(e, PLAIN.on(d))?
+            ),
             other => {
                 return Err(Unsupported(format!(
                     "a {} after the output is shaped is not supported by the SQLite engine",
@@ -120,7 +135,9 @@ pub(super) fn shape(
         ),
         None => String::new(),
     };
-    Ok(format!("SELECT _bpl_no, {cols} FROM ({q}){bucket}"))
+    Ok(format!(
+        "SELECT _bpl_no, {cols} FROM ({q}) AS _bpl_q{bucket}"
+    ))
 }
 
 /// Whether a gate statement reads parameter `name` (not a longer one).
@@ -133,4 +150,20 @@ pub(super) fn reads_param(gates: &[&str], name: &str) -> bool {
                 .is_some_and(|c| c.is_alphanumeric() || c == '_')
         })
     })
+}
+
+/// Whether an expression reads a row's column (a derived name included):
+/// one that does not is the same on every row of a partition.
+fn reads_columns(e: &crate::semantic::hir::Expr) -> bool {
+    let mut found = false;
+    super::inputs::visit(e, &mut |x| {
+        // Only what is one value per partition is left out: `p`, literals,
+        // and scalar calls on them.
+        found |= match &x.kind {
+            ExprKind::Column { .. } | ExprKind::Alias(_) | ExprKind::Counter(_) => true,
+            ExprKind::Call { kind, over, .. } => *kind != CallKind::Scalar || over.is_some(),
+            _ => false,
+        };
+    });
+    found
 }

@@ -320,6 +320,67 @@ mod tests {
         assert_eq!(tree("a == not b and c"), "(and (== a (not b)) c)");
     }
 
+    /// Identifiers are read by their first letter; a reserved word is
+    /// never a name, and a name that starts like one (or with any letter,
+    /// `_` or a capital) still is.
+    #[test]
+    fn names_that_start_like_reserved_words_are_names() {
+        let reserved = [
+            "and", "or", "over", "not", "null", "in", "is", "if", "true", "then", "false", "else",
+        ];
+        for word in reserved {
+            for name in [format!("{word}x"), format!("{word}_1"), format!("{word}0")] {
+                assert_eq!(tree(&format!("{name} + b")), format!("(+ {name} b)"));
+            }
+            // A literal (`null`, `true`, `false`) or a mistake, never a name.
+            let src = format!("check c(a: int) = {word}");
+            let (module, _) = super::super::parse(FileId(0), &src);
+            let named = match module.items.first() {
+                Some(Item::Check(c)) => matches!(c.body.kind, ExprKind::Ident(_)),
+                _ => false,
+            };
+            assert!(!named, "`{word}` is reserved");
+        }
+        for name in [
+            "u0",
+            "region",
+            "sum",
+            "business_date",
+            "amount",
+            "events",
+            "org",
+            "tgt",
+            "i",
+            "fx",
+            "n",
+            "o",
+            "t",
+            "e",
+            "a",
+            "g",
+            "h",
+            "j",
+            "k",
+            "l",
+            "m",
+            "x_",
+            "_x",
+            "Zed",
+            "Amount",
+            "ORDER",
+            "ov",
+            "an",
+            "nu",
+            "tr",
+            "th",
+            "fals",
+            "els",
+            "iso",
+        ] {
+            assert_eq!(tree(&format!("{name} == b")), format!("(== {name} b)"));
+        }
+    }
+
     #[test]
     fn postfix_operators_bind_tightest() {
         assert_eq!(tree("-a.b"), "(neg (. a b))");

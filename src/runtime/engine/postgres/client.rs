@@ -200,7 +200,6 @@ pub fn literal(v: &Value) -> String {
 /// one the values do not name is NULL, as an unbound parameter is.
 /// String literals, quoted identifiers and `::` casts are left alone.
 pub fn inline(sql: &str, values: &[(String, Value)]) -> String {
-    let sql = &alias_subqueries(sql);
     let b = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     let mut i = 0;
@@ -243,86 +242,6 @@ pub fn inline(sql: &str, values: &[(String, Value)]) -> String {
         }
     }
     out.push_str(&sql[start.min(sql.len())..]);
-    out
-}
-
-/// `sql` with an alias given to each subquery in `FROM` or `JOIN` that
-/// has none: the shared statements nest unnamed subqueries, which SQLite
-/// accepts and PostgreSQL before 16 refuses.
-pub fn alias_subqueries(sql: &str) -> String {
-    const AFTER: [&str; 15] = [
-        "WHERE",
-        "GROUP",
-        "ORDER",
-        "LIMIT",
-        "OFFSET",
-        "JOIN",
-        "LEFT",
-        "CROSS",
-        "INNER",
-        "FULL",
-        "ON",
-        "UNION",
-        "HAVING",
-        "EXCEPT",
-        "INTERSECT",
-    ];
-    let b = sql.as_bytes();
-    let mut opens: Vec<bool> = Vec::new();
-    let mut out = String::with_capacity(sql.len() + 64);
-    let mut n = 0;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'\'' | b'"' => {
-                let start = i;
-                i += 1;
-                while i < b.len() {
-                    if b[i] == c {
-                        if b.get(i + 1) == Some(&c) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i = (i + 1).min(b.len());
-                out.push_str(&sql[start..i]);
-                continue;
-            }
-            b'(' => {
-                let before = sql[..i].trim_end();
-                let derived = before.ends_with("FROM") || before.ends_with("JOIN");
-                opens.push(derived);
-            }
-            b')' => {
-                out.push(')');
-                i += 1;
-                if opens.pop() == Some(true) {
-                    let rest = sql[i..].trim_start();
-                    let word: String = rest
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    let named = word == "AS"
-                        || (!word.is_empty()
-                            && !AFTER.contains(&word.to_ascii_uppercase().as_str()))
-                        || rest.starts_with('"');
-                    if !named {
-                        n += 1;
-                        out.push_str(&format!(" AS _bpl_q{n}"));
-                    }
-                }
-                continue;
-            }
-            _ => {}
-        }
-        let len = sql[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&sql[i..i + len]);
-        i += len;
-    }
     out
 }
 
@@ -485,22 +404,6 @@ mod tests {
         );
         // A longer name is not its prefix.
         assert_eq!(inline(":p_region = :p", &v), "NULL = '2026-06-15'");
-    }
-
-    #[test]
-    fn unnamed_subqueries_get_an_alias() {
-        assert_eq!(
-            alias_subqueries("SELECT * FROM (SELECT 1 FROM t WHERE x IN (1, 2)) WHERE y"),
-            "SELECT * FROM (SELECT 1 FROM t WHERE x IN (1, 2)) AS _bpl_q1 WHERE y"
-        );
-        assert_eq!(
-            alias_subqueries("SELECT * FROM (SELECT 1) AS s JOIN (SELECT 2) b ON 1 = 1"),
-            "SELECT * FROM (SELECT 1) AS s JOIN (SELECT 2) b ON 1 = 1"
-        );
-        assert_eq!(
-            alias_subqueries("SELECT count(*) FROM (SELECT ')' FROM t)"),
-            "SELECT count(*) FROM (SELECT ')' FROM t) AS _bpl_q1"
-        );
     }
 
     #[test]

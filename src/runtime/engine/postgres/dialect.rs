@@ -11,7 +11,7 @@ use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::{Dec, T};
 use crate::sql::dialect::Dialect;
-use crate::sql::types::{ident, power_of_ten, string};
+use crate::sql::types::{ident, string};
 
 /// The PostgreSQL dialect.
 pub struct Postgres;
@@ -116,62 +116,144 @@ SELECT CASE WHEN ts ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}
 $f$;
 "#;
 
-/// The `_bpl_as_*` kind of a type, the SQL test for a value of column `x`
-/// already in the stored shape, and the stored type.
-fn kind(t: &T, x: &str) -> (&'static str, String) {
-    let of = |types: &[&str]| {
-        format!(
-            "pg_typeof({x}) IN ({})",
-            types
-                .iter()
-                .map(|t| format!("'{t}'::regtype"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let ints = ["smallint", "integer", "bigint"];
-    match t {
-        T::Int => ("int", of(&ints)),
-        T::Decimal(d) | T::DecimalLit(d) => ("decimal", decimal_digits(x, d)),
-        T::Float | T::Duration => (
-            "number",
-            of(&["smallint", "integer", "bigint", "real", "double precision", "numeric"]),
-        ),
-        T::Bool => ("bool", of(&["boolean"])),
-        T::String => ("string", "true".into()),
-        T::Date => (
-            "date",
-            format!("CAST({x} AS text) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$'"),
-        ),
-        T::Timestamp => (
-            "timestamp",
-            format!("CAST({x} AS text) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}$'"),
-        ),
-        T::Month => ("month", format!("length(CAST({x} AS text)) = 7")),
-        T::Enum(_) => ("enum", "true".into()),
-        _ => ("any", "true".into()),
-    }
+/// The functions of the typed input boundary that PostgreSQL picks by a
+/// source column's own type when it plans a statement (one overload per
+/// type): `_bpl_typed_K(x)` is `x` in its stored form, NULL when it is
+/// not a value of kind K. Each is a one-expression SQL function, which
+/// the planner inlines: for a column already of the stored type the test
+/// folds away, so a typed table pays nothing per row; text is tested by a
+/// pattern, and only what that does not settle reaches `_bpl_as_K`.
+/// `STABLE`, as the casts of dates and timestamps to text they inline are.
+pub const TYPED: &str = r#"
+CREATE OR REPLACE FUNCTION _bpl_typed_int(x bigint) RETURNS bigint LANGUAGE sql STABLE AS $f$ SELECT x $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_int(x integer) RETURNS bigint LANGUAGE sql STABLE AS $f$ SELECT CAST(x AS bigint) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_int(x smallint) RETURNS bigint LANGUAGE sql STABLE AS $f$ SELECT CAST(x AS bigint) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_int(x text) RETURNS bigint LANGUAGE sql STABLE AS
+$f$ SELECT CASE WHEN x ~ '^-?[0-9]{1,18}$' THEN CAST(x AS bigint) ELSE _bpl_as_int(x) END $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_int(x anyelement) RETURNS bigint LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_as_int(CAST(x AS text)) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_number(x double precision) RETURNS double precision LANGUAGE sql STABLE AS $f$ SELECT x $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_number(x real) RETURNS double precision LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_number(CAST(x AS double precision)) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_number(x numeric) RETURNS double precision LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_number(CAST(x AS double precision)) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_number(x bigint) RETURNS double precision LANGUAGE sql STABLE AS $f$ SELECT CAST(x AS double precision) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_number(x integer) RETURNS double precision LANGUAGE sql STABLE AS $f$ SELECT CAST(x AS double precision) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_number(x smallint) RETURNS double precision LANGUAGE sql STABLE AS $f$ SELECT CAST(x AS double precision) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_number(x anyelement) RETURNS double precision LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_as_number(CAST(x AS text)) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_bool(x boolean) RETURNS boolean LANGUAGE sql STABLE AS $f$ SELECT x $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_bool(x anyelement) RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_as_bool(CAST(x AS text)) $f$;
+-- A date's and a timestamp's text is ISO in bplc's sessions (DateStyle).
+CREATE OR REPLACE FUNCTION _bpl_typed_date(x date) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT CASE WHEN isfinite(x) THEN CAST(x AS text) END $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_date(x text) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT CASE WHEN x ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN x ELSE _bpl_as_date(x) END $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_date(x anyelement) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_as_date(CAST(x AS text)) $f$;
+-- A timestamp with a fraction of a second is not one of the language's
+-- (whole seconds, as on SQLite): no value.
+CREATE OR REPLACE FUNCTION _bpl_typed_timestamp(x timestamptz) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT CASE WHEN isfinite(x) AND x = date_trunc('second', x)
+  THEN CAST(x AT TIME ZONE 'UTC' AS text) END $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_timestamp(x timestamp) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT CASE WHEN isfinite(x) AND x = date_trunc('second', x) THEN CAST(x AS text) END $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_timestamp(x text) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT CASE WHEN x ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$' THEN x
+  ELSE _bpl_as_timestamp(x) END $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_timestamp(x anyelement) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_as_timestamp(CAST(x AS text)) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_month(x anyelement) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_as_month(CAST(x AS text)) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_month(x text) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_as_month(x) $f$;
+-- A text (a partition's first day) as a value of a source column's own
+-- type, to compare with it where its index is.
+CREATE OR REPLACE FUNCTION _bpl_like(x text, t text) RETURNS text LANGUAGE sql STABLE AS $f$ SELECT t $f$;
+CREATE OR REPLACE FUNCTION _bpl_like(x date, t text) RETURNS date LANGUAGE sql STABLE AS
+$f$ SELECT CAST(t AS date) $f$;
+CREATE OR REPLACE FUNCTION _bpl_like(x timestamp, t text) RETURNS timestamp LANGUAGE sql STABLE AS
+$f$ SELECT CAST(t AS timestamp) $f$;
+CREATE OR REPLACE FUNCTION _bpl_like(x timestamptz, t text) RETURNS timestamptz LANGUAGE sql STABLE AS
+$f$ SELECT CAST(t AS timestamptz) $f$;
+-- A decimal as its integer scaled by 10^scale, NULL unless it has at most
+-- `whole` digits before the point and `scale` after it (`pattern` says
+-- so of its text): nothing is rounded, a value with more digits is a bad
+-- row, as on SQLite. A `numeric` is tested by its value.
+CREATE OR REPLACE FUNCTION _bpl_typed_decimal(x numeric, scale integer, whole integer, pattern text)
+RETURNS bigint LANGUAGE sql STABLE AS
+$f$ SELECT CASE WHEN x = trunc(x, scale) AND abs(x) < power(10::numeric, whole)
+  THEN CAST(x * power(10::numeric, scale) AS bigint) END $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_decimal(x bigint, scale integer, whole integer, pattern text)
+RETURNS bigint LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_decimal(CAST(x AS numeric), scale, whole, pattern) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_decimal(x integer, scale integer, whole integer, pattern text)
+RETURNS bigint LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_decimal(CAST(x AS numeric), scale, whole, pattern) $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_decimal(x text, scale integer, whole integer, pattern text)
+RETURNS bigint LANGUAGE sql STABLE AS
+$f$ SELECT CASE WHEN trim(x) ~ pattern THEN CAST(CAST(trim(x) AS numeric) * power(10::numeric, scale) AS bigint) END $f$;
+CREATE OR REPLACE FUNCTION _bpl_typed_decimal(x anyelement, scale integer, whole integer, pattern text)
+RETURNS bigint LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_decimal(CAST(x AS text), scale, whole, pattern) $f$;
+-- A reference's decimal as its scaled integer, or an error saying why it
+-- is not one (a lookup value is never rounded or dropped).
+CREATE OR REPLACE FUNCTION _bpl_dec_exact(x anyelement, col text, prec integer, scale integer,
+  whole integer, pattern text) RETURNS bigint LANGUAGE plpgsql STABLE AS $f$
+DECLARE v bigint;
+BEGIN
+  IF x IS NULL THEN RETURN NULL; END IF;
+  v := _bpl_typed_decimal(x, scale, whole, pattern);
+  IF v IS NULL THEN
+    RAISE EXCEPTION 'a reference''s column `%`: % is not a valid decimal(%, %) (more digits than it keeps, or not a number)',
+      col, x, prec, scale;
+  END IF;
+  RETURN v;
+END $f$;
+"#;
+
+/// The `_bpl_typed_*` kind of a type, if the boundary converts it.
+fn kind(t: &T) -> Option<&'static str> {
+    Some(match t {
+        T::Int => "int",
+        T::Decimal(_) | T::DecimalLit(_) => "decimal",
+        T::Float | T::Duration => "number",
+        T::Bool => "bool",
+        T::Date => "date",
+        T::Timestamp => "timestamp",
+        T::Month => "month",
+        _ => return None,
+    })
 }
 
-/// Whether a non-null value of column `c` (as `x`) is one of its type.
-/// Whether `x` is written as a decimal of `d`: at most its whole digits
-/// before the point and its scale after it. Nothing is rounded: a value
-/// with more digits is a bad row, as on SQLite.
-fn decimal_digits(x: &str, d: &Dec) -> String {
-    let whole = d.precision.saturating_sub(d.scale).max(1);
+/// The digits a decimal keeps before the point (at least one).
+fn whole_digits(d: &Dec) -> u8 {
+    d.precision.saturating_sub(d.scale).max(1)
+}
+
+/// The text of a decimal of `d`: at most its whole digits before the
+/// point and its scale after it.
+fn decimal_pattern(d: &Dec) -> String {
     format!(
-        "trim(CAST({x} AS text)) ~ '^[+-]?[0-9]{{1,{whole}}}(\\.[0-9]{{0,{}}})?$'",
+        "^[+-]?[0-9]{{1,{}}}(\\.[0-9]{{0,{}}})?$",
+        whole_digits(d),
         d.scale
     )
 }
 
-/// A decimal column's value as its integer scaled by 10^scale, exact for
-/// a value [`decimal_digits`] accepts.
-fn scaled(x: &str, d: &Dec) -> String {
-    format!(
-        "CAST(CAST(trim(CAST({x} AS text)) AS numeric) * {} AS bigint)",
-        power_of_ten(d.scale)
-    )
+/// Column `x` of type `t` in its stored form, NULL when it is not a value
+/// of the type; `None` for a type taken as it is (text, an enum).
+fn typed(t: &T, x: &str) -> Option<String> {
+    match (t, kind(t)?) {
+        (T::Decimal(d) | T::DecimalLit(d), _) => Some(format!(
+            "_bpl_typed_decimal({x}, {}, {}, {})",
+            d.scale,
+            whole_digits(d),
+            string(&decimal_pattern(d))
+        )),
+        (_, k) => Some(format!("_bpl_typed_{k}({x})")),
+    }
 }
 
 /// Columns as stored: a decimal is its scaled integer there.
@@ -188,15 +270,15 @@ fn as_stored(columns: &[Column]) -> Vec<Column> {
         .collect()
 }
 
+/// Whether a non-null value of column `c` (as `x`) is one of its type.
 fn fits(c: &Column, x: &str) -> String {
-    match (&c.ty, kind(&c.ty, x)) {
-        (_, ("decimal", digits)) => digits,
+    match (&c.ty, typed(&c.ty, x)) {
         (T::Enum(v), _) => format!(
             "CAST({x} AS text) IN ({})",
             v.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
         ),
-        (_, ("string" | "any", _)) => "true".into(),
-        (_, (k, fast)) => format!("({fast} OR _bpl_as_{k}(CAST({x} AS text)) IS NOT NULL)"),
+        (_, Some(value)) => format!("{value} IS NOT NULL"),
+        (_, None) => "true".into(),
     }
 }
 
@@ -278,6 +360,20 @@ impl Dialect for Postgres {
         crate::sql::checksum::postgres(columns)
     }
 
+    /// A batch's rows are inserted by partition: the data table's index on
+    /// it then grows at its end, about twice as fast as in hash order.
+    fn insert_order(&self, key: &str) -> String {
+        format!(" ORDER BY {key}")
+    }
+
+    fn like_column(&self, column: &str, value: &str) -> String {
+        format!("_bpl_like({column}, {value})")
+    }
+
+    fn count_and_checksum(&self, columns: &[String], more: &str, rows: &str) -> String {
+        crate::sql::checksum::postgres_count(columns, more, rows)
+    }
+
     fn shift(&self, x: &str, ty: &T, n: i64, unit: DurationUnit) -> String {
         let interval = match unit {
             DurationUnit::Seconds => format!("interval '{n} seconds'"),
@@ -330,22 +426,10 @@ impl Dialect for Postgres {
 
     fn typed_value(&self, q: &str, c: &Column) -> String {
         let x = format!("{q}.{}", ident(&c.name));
-        match (kind(&c.ty, &x), &c.ty) {
-            (_, T::Decimal(d) | T::DecimalLit(d)) => {
-                format!(
-                    "CASE WHEN {} THEN {} END",
-                    decimal_digits(&x, d),
-                    scaled(&x, d)
-                )
-            }
-            (k, _) => match k {
-                ("enum" | "any", _) => x,
-                ("string", _) => format!("CAST({x} AS text)"),
-                (k, fast) => format!(
-                    "CASE WHEN {fast} THEN CAST({x} AS {}) ELSE _bpl_as_{k}(CAST({x} AS text)) END",
-                    postgres_type(&c.ty)
-                ),
-            },
+        match (&c.ty, typed(&c.ty, &x)) {
+            (_, Some(value)) => value,
+            (T::String, None) => format!("CAST({x} AS text)"),
+            (_, None) => x,
         }
     }
 
@@ -367,16 +451,30 @@ impl Dialect for Postgres {
         self.misfit(q, &as_stored(columns), required)
     }
 
-    /// A reference's decimal, scaled; rounded at its scale where it has
-    /// more digits (SQLite stops the statement instead: not yet here).
+    /// A reference's decimal, scaled; one with more digits than its type
+    /// keeps, or no number, stops the statement with the reason, as on
+    /// SQLite: a lookup value is never rounded.
     fn reference_value(&self, q: &str, c: &Column) -> String {
         let x = format!("{q}.{}", ident(&c.name));
         match &c.ty {
             T::Decimal(d) | T::DecimalLit(d) => format!(
-                "CAST(round(CAST(CAST({x} AS text) AS numeric) * {}) AS bigint)",
-                power_of_ten(d.scale)
+                "_bpl_dec_exact({x}, {}, {}, {}, {}, {})",
+                string(&c.name),
+                d.precision,
+                d.scale,
+                whole_digits(d),
+                string(&decimal_pattern(d))
             ),
             _ => x,
+        }
+    }
+
+    /// Dates, months and timestamps as the text the engine keeps them in,
+    /// whatever type the reference's table gives them.
+    fn reference_converted(&self, q: &str, c: &Column) -> Option<String> {
+        match c.ty {
+            T::Date | T::Month | T::Timestamp => typed(&c.ty, &format!("{q}.{}", ident(&c.name))),
+            _ => None,
         }
     }
 
@@ -421,15 +519,18 @@ impl Dialect for Postgres {
             .iter()
             .filter_map(|c| {
                 let x = format!("{q}.{}", ident(&c.name));
-                let shape = match (&c.ty, kind(&c.ty, &x)) {
-                    (T::Enum(v), _) => format!(
-                        "CAST({x} AS text) IN ({})",
-                        v.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
-                    ),
-                    (_, ("any" | "string", _)) => {
-                        return required(c).then(|| format!("{x} IS NULL"))
+                let shape = match (&c.ty, typed(&c.ty, &x)) {
+                    // Dates and timestamps in exactly their stored text.
+                    (T::Date, _) => {
+                        format!("CAST({x} AS text) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$'")
                     }
-                    (_, (_, fast)) => fast,
+                    (T::Timestamp, _) => format!(
+                        "CAST({x} AS text) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}$'"
+                    ),
+                    (T::Month, _) => format!("length(CAST({x} AS text)) = 7"),
+                    (T::Enum(_), _) => fits(c, &x),
+                    (_, Some(value)) => format!("{value} IS NOT NULL"),
+                    (_, None) => return required(c).then(|| format!("{x} IS NULL")),
                 };
                 Some(if required(c) {
                     format!("NOT coalesce({shape}, false)")
@@ -468,9 +569,8 @@ impl Dialect for Postgres {
             "days_in_month" => format!(
                 "CAST(extract(day FROM date_trunc('month', {d}) + interval '1 month' - interval '1 day') AS bigint)"
             ),
-            // An argument may itself be a list of columns: `concat_ws`
-            // takes any number, of any type.
-            "stable_id" => format!("md5(concat_ws(chr(31), {}))", args.join(", ")),
+            // The same definition as every engine's (`checksum::stable_id`).
+            "stable_id" => crate::sql::checksum::postgres_stable_id(args),
             // Decimals are integers scaled by 10^scale; PostgreSQL's
             // `round` of a numeric is half away from zero, as SQLite's
             // `bpl_dec_*` round.

@@ -68,9 +68,17 @@ CREATE TABLE IF NOT EXISTS _bpl_shadow (
 ";
 
 /// Settings of every connection: results that depend on neither the
-/// server's nor the host's time zone, date style or float output.
+/// server's nor the host's time zone, date style or float output; and
+/// memory for a batch's sorts and hashes (a `dedupe` over a whole
+/// backfill sorts every row of it), which the server's default of a few
+/// megabytes would spill to disk: 64 MB unless the server gives more.
+/// Staging keeps a batch's rows in temporary tables: their buffers
+/// (`temp_buffers`, settable only before the session's first one) hold
+/// them in memory up to 256 MB, where the default 8 MB writes them out.
 const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
-     SET extra_float_digits = 3; SET application_name = 'bplc'";
+     SET extra_float_digits = 3; SET application_name = 'bplc'; SET temp_buffers = '256MB'; \
+     SELECT set_config('work_mem', '65536kB', false) FROM pg_settings \
+       WHERE name = 'work_mem' AND CAST(setting AS bigint) < 65536";
 
 pub struct PostgresEngine {
     client: Client,
@@ -80,16 +88,40 @@ pub struct PostgresEngine {
 /// Opens a connection to the project's schema with the session settings
 /// and bplc's functions and tables in place. Two processes opening one
 /// schema at once take turns (an advisory lock), so neither sees the
-/// other's half-created functions.
+/// other's half-created functions. A schema set up by this build carries
+/// a marker function named for a hash of the setup, so later connections
+/// skip creating some sixty functions again (tens of milliseconds each
+/// time `bplc` starts).
 pub(crate) fn open_schema(url_env: &str, schema: &str) -> Result<Client, RuntimeError> {
+    use sha2::{Digest, Sha256};
     let mut client = client::connect(url_env, schema)?;
     client.batch_execute(SESSION).map_err(|e| query_error(&e))?;
     let setup = format!(
-        "BEGIN; SELECT pg_advisory_xact_lock(hashtext({})); {} {} {} COMMIT;",
-        crate::sql::types::string(schema),
+        "{} {} {} {}",
         dialect::FUNCTIONS,
+        dialect::TYPED,
         crate::sql::checksum::POSTGRES_CANON,
         SYSTEM_TABLES
+    );
+    let marker: String = Sha256::digest(setup.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let marker = format!("_bpl_setup_{marker}");
+    let done: bool = client
+        .query_one(
+            &format!("SELECT to_regprocedure('{marker}()') IS NOT NULL"),
+            &[],
+        )
+        .map_err(|e| query_error(&e))?
+        .get(0);
+    if done {
+        return Ok(client);
+    }
+    let setup = format!(
+        "BEGIN; SELECT pg_advisory_xact_lock(hashtext({})); {setup} \
+         CREATE OR REPLACE FUNCTION {marker}() RETURNS void LANGUAGE sql AS ''; COMMIT;",
+        crate::sql::types::string(schema),
     );
     if let Err(e) = client.batch_execute(&setup) {
         let _ = client.batch_execute("ROLLBACK");
@@ -212,7 +244,7 @@ impl Engine for PostgresEngine {
         plan: &JobPlan,
         overlay: Option<&str>,
     ) -> Result<Vec<InputLock>, RuntimeError> {
-        PostgresEngine::lock_inputs(self, plan, overlay)
+        super::reads::lock_inputs(self, plan, &POSTGRES, overlay, "DESC")
     }
 
     fn bindings(
@@ -280,11 +312,11 @@ impl Engine for PostgresEngine {
         from: Option<i64>,
         to: i64,
     ) -> Result<Diff, RuntimeError> {
-        PostgresEngine::diff(self, plan, partition, from, to)
+        super::reads::diff(self, plan, &POSTGRES, partition, from, to)
     }
 
     fn dimension_values(&mut self, plan: &JobPlan, key: &str) -> Result<Vec<String>, RuntimeError> {
-        PostgresEngine::dimension_values(self, plan, key)
+        super::reads::dimension_values(self, plan, &POSTGRES, key)
     }
 
     fn drop_shadow(&mut self, plan: &JobPlan, scope: &str) -> Result<(), RuntimeError> {
@@ -301,7 +333,7 @@ impl Engine for PostgresEngine {
         partition: &str,
         scope: Option<&str>,
     ) -> Result<(Option<i64>, Option<i64>), RuntimeError> {
-        PostgresEngine::versions(self, plan, partition, scope)
+        super::reads::versions(self, plan, partition, scope)
     }
 
     fn rollback_target(
@@ -310,7 +342,7 @@ impl Engine for PostgresEngine {
         partition: &str,
         to: i64,
     ) -> Result<RollbackTarget, RuntimeError> {
-        PostgresEngine::rollback_target(self, plan, partition, to)
+        super::reads::rollback_target(self, plan, partition, to)
     }
 
     fn move_pointer(

@@ -7,11 +7,10 @@
 use super::client::literal;
 use super::{int, text, PostgresEngine, POSTGRES};
 use crate::plan::JobPlan;
-use crate::runtime::engine::batch::{values, window_pairs};
-use crate::runtime::engine::counts::{self, Bound, StageConnection};
+use crate::runtime::engine::batch::window_pairs;
+use crate::runtime::engine::counts::{Bound, StageConnection};
 use crate::runtime::engine::{materialized, PartitionRun, RunScope, Staged, Value};
 use crate::runtime::RuntimeError;
-use crate::sql::lower::LoweredJob;
 use crate::sql::range::RangeStage;
 
 impl StageConnection for PostgresEngine {
@@ -36,7 +35,7 @@ fn insert(table: &str, rows: &[Vec<Value>]) -> String {
     format!("INSERT INTO {table} VALUES {};", rows.join(", "))
 }
 
-impl PostgresEngine {
+impl materialized::BatchConnection for PostgresEngine {
     /// Fills the batch table and each dataset input's window table.
     fn fill_batch(
         &mut self,
@@ -93,35 +92,9 @@ impl PostgresEngine {
         }
         self.batch(&sql)
     }
+}
 
-    /// Stages one batch through the counting points.
-    fn stage_batch(
-        &mut self,
-        plan: &JobPlan,
-        l: &LoweredJob,
-        run: &RunScope,
-        parts: &[PartitionRun],
-    ) -> Result<Vec<Staged>, RuntimeError> {
-        let Some(first) = parts.first() else {
-            return Ok(Vec::new());
-        };
-        if let Some(bad) = parts
-            .iter()
-            .find(|p| crate::runtime::fault::fails(&plan.dataset, &p.partition))
-        {
-            return Err(RuntimeError::Engine(format!(
-                "fault injected: {}:{}",
-                plan.dataset, bad.partition
-            )));
-        }
-        let stage = &l.batch;
-        self.fill_batch(plan, stage, run, parts)?;
-        // A batch of one binds its partition's values (`:p`, report close).
-        let v = values(plan, run, first);
-        let tallies = materialized::stage(self, stage, &v, parts.len())?;
-        counts::staged(self, plan, stage, &v, tallies)
-    }
-
+impl PostgresEngine {
     pub(super) fn stage(
         &mut self,
         plan: &JobPlan,
@@ -134,10 +107,16 @@ impl PostgresEngine {
             let mut staged = Vec::new();
             if l.batch.single {
                 for part in parts {
-                    staged.extend(db.stage_batch(plan, &l, run, std::slice::from_ref(part))?);
+                    staged.extend(materialized::stage_batch(
+                        db,
+                        plan,
+                        &l.batch,
+                        run,
+                        std::slice::from_ref(part),
+                    )?);
                 }
             } else {
-                staged = db.stage_batch(plan, &l, run, parts)?;
+                staged = materialized::stage_batch(db, plan, &l.batch, run, parts)?;
             }
             // Which run staged each version, and as of when: the same
             // transaction as the rows.

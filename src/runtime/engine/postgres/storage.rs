@@ -3,18 +3,26 @@
 //! drift, the input lock, the reference bindings, the next version, and
 //! the shared measurement over this connection.
 
-use super::dialect::{postgres_type, POSTGRES};
+use super::dialect::postgres_type;
 use super::{named, text, PostgresEngine};
 use crate::plan::JobPlan;
 use crate::runtime::engine::measure::Rows;
 use crate::runtime::engine::{Drift, Measured, PartitionRun, RunScope, Staged, Value};
-use crate::runtime::manifest::{Binding, InputLock};
+use crate::runtime::manifest::Binding;
 use crate::runtime::RuntimeError;
-use crate::semantic::hir::Lock;
-use crate::sql::dialect::Dialect;
 use crate::sql::lower::LoweredJob;
-use crate::sql::types::{ident, string, table_ref};
+use crate::sql::types::{ident, string};
 use crate::syntax::ast::DeclKind;
+
+impl crate::runtime::engine::reads::AllRows for PostgresEngine {
+    fn all_rows(
+        &mut self,
+        sql: &str,
+        values: &[(String, Value)],
+    ) -> Result<Vec<Vec<Value>>, RuntimeError> {
+        self.rows(sql, values)
+    }
+}
 
 impl Rows for PostgresEngine {
     fn first_row(
@@ -276,83 +284,6 @@ impl PostgresEngine {
             self.rebuild(plan, &l, &d)?;
         }
         Ok(d)
-    }
-
-    pub(super) fn lock_inputs(
-        &mut self,
-        plan: &JobPlan,
-        overlay: Option<&str>,
-    ) -> Result<Vec<InputLock>, RuntimeError> {
-        let mut locks = Vec::new();
-        for i in &plan.inputs {
-            let t = &i.table;
-            let mut lock = InputLock {
-                alias: t.alias.clone(),
-                input: t.decl.clone(),
-                high_water_mark: None,
-                versions: Vec::new(),
-            };
-            if t.kind == DeclKind::Dataset {
-                let rows = self.rows(
-                    "SELECT partition, version FROM _bpl_shadow WHERE scope = :scope AND dataset = :d
-                     UNION ALL
-                     SELECT partition, version FROM _bpl_pointer p WHERE dataset = :d
-                       AND NOT EXISTS (SELECT 1 FROM _bpl_shadow s WHERE s.scope = :scope
-                         AND s.dataset = :d AND s.partition = p.partition)
-                     ORDER BY 1",
-                    &named(&[(":d", text(&t.decl)), (":scope", text(overlay.unwrap_or("")))]),
-                )?;
-                lock.versions = rows
-                    .into_iter()
-                    .filter_map(|r| match (r.first(), r.get(1)) {
-                        (Some(Value::Text(p)), Some(Value::Integer(v))) => Some((p.clone(), *v)),
-                        _ => None,
-                    })
-                    .collect();
-            } else {
-                let order = POSTGRES.row_order();
-                let cols: Vec<String> = match &i.lock {
-                    Some(Lock::Snapshot(c)) => vec![c.clone()],
-                    Some(Lock::Cursor(cs)) => cs.clone(),
-                    Some(Lock::Files) => vec!["_bpl_file".into()],
-                    None => vec![order.into()],
-                };
-                let quoted: Vec<String> = cols
-                    .iter()
-                    .map(|c| if c == order { c.clone() } else { ident(c) })
-                    .collect();
-                let shown: Vec<String> = quoted
-                    .iter()
-                    .map(|c| {
-                        if c == order {
-                            format!("CAST({c} AS text)")
-                        } else {
-                            c.clone()
-                        }
-                    })
-                    .collect();
-                let sql = format!(
-                    "SELECT {} FROM {} ORDER BY {} LIMIT 1",
-                    shown.join(", "),
-                    table_ref(&t.table),
-                    quoted
-                        .iter()
-                        .map(|c| format!("{c} DESC"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                let row = self.row(&sql, &[])?;
-                // An empty table locks at nothing: the run reads no rows.
-                lock.high_water_mark = Some(
-                    row.unwrap_or_else(|| vec![Value::Null; cols.len()])
-                        .into_iter()
-                        .map(|v| v.to_json())
-                        .collect(),
-                );
-            }
-            locks.push(lock);
-        }
-        Ok(locks)
     }
 
     pub(super) fn bindings(

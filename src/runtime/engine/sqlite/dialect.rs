@@ -7,7 +7,7 @@
 use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::T;
-use crate::sql::dialect::{Dialect, Staging};
+use crate::sql::dialect::{Dialect, Staging, BATCH_FIRST, BATCH_LAST};
 
 /// The test and diagnostic switch that has SQLite stage the way a server
 /// engine does (`materialized`, see [`Staging`]), so the two modes can be
@@ -117,6 +117,14 @@ impl Dialect for Sqlite {
         }
     }
 
+    fn batch_bounds(&self, _batch_table: &str) -> (String, String) {
+        (BATCH_FIRST.to_string(), BATCH_LAST.to_string())
+    }
+
+    fn bare_group_columns(&self) -> bool {
+        true
+    }
+
     fn total(&self, x: &str) -> String {
         format!("total({x})")
     }
@@ -185,6 +193,18 @@ impl Dialect for Sqlite {
         required: &dyn Fn(&Column) -> bool,
     ) -> String {
         crate::sql::boundary::problems(q, columns, required)
+    }
+
+    fn typed_read(
+        &self,
+        from: &str,
+        filter: &str,
+        columns: &[Column],
+        required: &dyn Fn(&Column) -> bool,
+    ) -> Option<String> {
+        Some(crate::sql::boundary::typed_read(
+            from, filter, columns, required,
+        ))
     }
 
     fn misfit(&self, q: &str, columns: &[Column], required: &dyn Fn(&Column) -> bool) -> String {

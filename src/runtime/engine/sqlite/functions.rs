@@ -67,18 +67,31 @@ pub fn register(conn: &Connection) -> Result<()> {
         })?;
         Ok(problems(&checks, (1..ctx.len()).map(|i| ctx.get_raw(i))))
     })?;
+    conn.create_scalar_function("bpl_row_status", -1, FLAGS, |ctx| {
+        let checks = ctx.get_or_create_aux(0, |v| {
+            serde_json::from_slice::<Vec<crate::sql::boundary::Check>>(
+                v.as_bytes().unwrap_or(b"[]"),
+            )
+        })?;
+        Ok(row_status(&checks, |i| ctx.get_raw(i + 1)))
+    })?;
     conn.create_scalar_function("bpl_lower", 1, FLAGS, |ctx| {
         Ok(text(ctx, 0).map(|t| t.to_lowercase()))
     })?;
     conn.create_scalar_function("bpl_upper", 1, FLAGS, |ctx| {
         Ok(text(ctx, 0).map(|t| t.to_uppercase()))
     })?;
+    // The same on every engine (see `sql::checksum::stable_id`).
     conn.create_scalar_function("bpl_stable_id", -1, FLAGS, |ctx| {
-        let mut h = Fnv::new(0);
-        for i in 0..ctx.len() {
-            h.value(ctx.get_raw(i));
-        }
-        Ok(format!("{:016x}", h.0))
+        Ok(crate::sql::checksum::stable_id((0..ctx.len()).map(
+            |i| match ctx.get_raw(i) {
+                ValueRef::Null => Canonical::Null,
+                ValueRef::Integer(n) => Canonical::Integer(n),
+                ValueRef::Real(f) => Canonical::Real(f),
+                ValueRef::Text(t) => Canonical::Text(t),
+                ValueRef::Blob(b) => Canonical::Bytes(b),
+            },
+        )))
     })?;
     conn.create_scalar_function("bpl_bucket", 2, FLAGS, |ctx| {
         let n: i64 = ctx.get(1)?;
@@ -224,6 +237,50 @@ pub fn problems<'a>(
         }
     }
     out
+}
+
+/// A source row's verdict at the typed input boundary, for
+/// `sql::boundary::typed_read`: its problems (text) for a bad row; NULL
+/// for a good row every value of which is already in the form its column
+/// is stored in ([`stored_as_read`]); 1 for a good row with a value to
+/// convert. `value(k)` is the row's value of the `k`th checked column.
+pub fn row_status<'a>(
+    checks: &[crate::sql::boundary::Check],
+    value: impl Fn(usize) -> ValueRef<'a>,
+) -> Value {
+    let stored = checks
+        .iter()
+        .enumerate()
+        .all(|(k, c)| stored_as_read(c, value(k)));
+    // A value stored as read may still be no value of its type (a date
+    // `2026-02-30`), or a null where none is allowed: judged in full.
+    match problems(checks, (0..checks.len()).map(value)) {
+        Some(p) => Value::Text(p),
+        None if stored => Value::Null,
+        None => Value::Integer(1),
+    }
+}
+
+/// Whether the typed input boundary keeps `v` as it is (a decimal: as the
+/// float it is, scaled by plain SQL): a test that implies the boundary's
+/// plain-SQL one for the column's kind (`sql::boundary`), so the value it
+/// passes is the value that SQL would give. Texts are held to ASCII
+/// without NUL, where SQLite's `length` counts bytes. A null is kept.
+fn stored_as_read(c: &crate::sql::boundary::Check, v: ValueRef<'_>) -> bool {
+    let ascii = |t: &[u8], n: usize| t.len() == n && t.iter().all(|b| (1..0x80).contains(b));
+    match (c.kind.as_str(), v) {
+        (_, ValueRef::Null) | ("enum" | "any", _) => true,
+        ("int", ValueRef::Integer(_)) => true,
+        ("number", ValueRef::Integer(_) | ValueRef::Real(_)) => true,
+        ("bool", ValueRef::Integer(i)) => i == 0 || i == 1,
+        ("string", ValueRef::Text(_)) => true,
+        ("date", ValueRef::Text(t)) => ascii(t, 10),
+        ("timestamp", ValueRef::Text(t)) => ascii(t, 19) && t[10] == b' ',
+        ("month", ValueRef::Text(t)) => ascii(t, 7),
+        (kind, ValueRef::Real(_)) => decimal_kind(kind)
+            .is_some_and(|(precision, scale)| super::decimal::fits_quickly(v, precision, scale)),
+        _ => false,
+    }
 }
 
 /// The precision and scale of a boundary kind `decimal:P:S`.
@@ -480,6 +537,95 @@ mod tests {
             .query_row("SELECT bpl_days_in_month('2026-02')", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 28);
+    }
+
+    /// The typed read that judges a row once (`boundary::typed_read`)
+    /// gives every value and every problem the per-column reading gives
+    /// (`boundary::value`, `bpl_problems`), on values in and out of their
+    /// stored form.
+    #[test]
+    fn typed_read_reads_what_the_per_column_reading_reads() {
+        use crate::plan::Column;
+        use crate::semantic::{Dec, T};
+        let c = Connection::open_in_memory().unwrap();
+        register(&c).unwrap();
+        let column = |name: &str, ty: T, nullable: bool| Column {
+            name: name.into(),
+            ty,
+            nullable,
+        };
+        let dec = Dec {
+            precision: 10,
+            scale: 2,
+        };
+        let columns = vec![
+            column("i", T::Int, false),
+            column("s", T::String, true),
+            column("d", T::Decimal(dec), true),
+            column("ts", T::Timestamp, true),
+            column("dt", T::Date, true),
+            column("m", T::Month, true),
+            column("b", T::Bool, true),
+            column("f", T::Float, true),
+            column(
+                "e",
+                T::Enum(vec!["a".to_string(), "b".to_string()].into()),
+                true,
+            ),
+        ];
+        c.execute_batch(
+            "CREATE TABLE t (i, s, d, ts, dt, m, b, f, e);
+             INSERT INTO t VALUES
+               (1, 'x', 12.5, '2026-06-01 10:00:00', '2026-06-01', '2026-06', 1, 1.5, 'a'),
+               (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+               (3, 'y', 7, '2026-06-01T10:00:00Z', '2026-06-01', '2026-06', 0, 2, 'b'),
+               ('4', 5, '0.10', '2026-06-01 10:00:00+02:00', ' 2026-06-01', '2026-6', 'true', '2.5', 'c'),
+               (NULL, 'z', 0.125, '2026-13-01 10:00:00', '2026-02-30', '2026-13', 2, 'x', 'a'),
+               (6, 'é', 123456789.12, 'ɑ026-06-01 10:00:00', 'ɑ026-06-01', 'ɑ026-06', 1, 1e300, 'a'),
+               (7, x'00', 1e20, '2026-06-01 10:00:00', '2026-06-01', '2026-06', 1, -0.0, 'a'),
+               (8, 's', -0.01, '2026-06-01 10:00:00', '2026-06-01', '2026-06', 1, 3, 'b');",
+        )
+        .unwrap();
+        let required = |c: &Column| !c.nullable;
+        let per_column = format!(
+            "SELECT {}, {} AS _bpl_bad FROM t AS s",
+            columns
+                .iter()
+                .map(|c| format!("{} AS {}", crate::sql::boundary::value("s", c), c.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::sql::boundary::problems("s", &columns, required)
+        );
+        let once = crate::sql::boundary::typed_read("t AS s", "1", &columns, required);
+        let rows = |sql: &str| -> Vec<Vec<rusqlite::types::Value>> {
+            let mut stmt = c.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| (0..n).map(|k| r.get(k)).collect())
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let (a, b) = (rows(&per_column), rows(&once));
+        assert_eq!(a.len(), 8);
+        assert_eq!(a, b);
+        // The good rows in stored form take the quick way; the others not.
+        let status = |k: usize| -> rusqlite::types::Value {
+            c.query_row(
+                &format!(
+                    "SELECT _bpl_status FROM ({}) WHERE i = {k}",
+                    once.replacen(
+                        "SELECT ",
+                        "SELECT s._bpl_status AS _bpl_status, s.i AS i, ",
+                        1
+                    )
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(status(1), rusqlite::types::Value::Null);
+        assert_eq!(status(3), rusqlite::types::Value::Integer(1));
     }
 
     #[test]

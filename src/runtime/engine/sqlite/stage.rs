@@ -11,7 +11,7 @@ use crate::runtime::engine::batch::{values, window_pairs};
 use crate::runtime::engine::counts::{self, Bound, StageConnection};
 use crate::runtime::engine::{materialized, PartitionRun, RunScope, Staged, Value};
 use crate::runtime::RuntimeError;
-use crate::sql::dialect::Staging;
+use crate::sql::dialect::{Staging, BATCH_FIRST, BATCH_LAST};
 use crate::sql::lower::LoweredJob;
 use crate::sql::range::RangeStage;
 
@@ -133,7 +133,19 @@ impl SqliteEngine {
         let stage = &l.batch;
         self.fill_batch(plan, stage, run, parts)?;
         // A batch of one binds its partition's values (`:p`, report close).
-        let v = values(plan, run, first);
+        let mut v = values(plan, run, first);
+        // The batch's first and last partition value (see the dialect's
+        // `batch_bounds`): bound, SQLite plans the read of a source with
+        // them, a scan for a batch covering most of it.
+        let p = |pick: fn(&str, &str) -> bool| {
+            parts
+                .iter()
+                .map(|x| x.p.as_str())
+                .reduce(|a, b| if pick(b, a) { b } else { a })
+                .map_or(Value::Null, |x| Value::Text(x.to_string()))
+        };
+        v.push((BATCH_FIRST.into(), p(|b, a| b < a)));
+        v.push((BATCH_LAST.into(), p(|b, a| b > a)));
         if stage.staging == Staging::Materialized {
             return materialized::staged(&mut Stager(self), plan, stage, &v, parts.len());
         }
@@ -158,9 +170,18 @@ impl SqliteEngine {
         self.conn
             .execute_batch(&crate::sql::range::batch_tables(&l.batch, &super::SQLITE))
             .map_err(RuntimeError::sql)?;
+        // Staged rows are not published: their commit need not reach the
+        // disk before the call returns. The publish commits with
+        // `synchronous = FULL`, which syncs the write-ahead log and with it
+        // every earlier commit; a power cut before it loses at most staged
+        // versions no pointer names, which a retry stages again.
         self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+            .execute_batch("PRAGMA synchronous = NORMAL")
             .map_err(RuntimeError::sql)?;
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
+            return Err(RuntimeError::sql(e));
+        }
         let result = (|| -> Result<Vec<Staged>, RuntimeError> {
             let mut staged = Vec::new();
             if l.batch.single {
@@ -197,17 +218,20 @@ impl SqliteEngine {
             crate::runtime::cancel::check()?;
             Ok(staged)
         })();
-        match result {
-            Ok(staged) => {
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(RuntimeError::sql)?;
-                Ok(staged)
-            }
+        let outcome = match result {
+            Ok(staged) => self
+                .conn
+                .execute_batch("COMMIT")
+                .map_err(RuntimeError::sql)
+                .map(|()| staged),
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 Err(e)
             }
-        }
+        };
+        // Outside the transaction: back to the connection's setting (an
+        // error of staging itself is the one reported).
+        let reset = self.conn.execute_batch("PRAGMA synchronous = FULL");
+        outcome.and_then(|staged| reset.map(|()| staged).map_err(RuntimeError::sql))
     }
 }

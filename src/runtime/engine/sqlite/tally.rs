@@ -96,6 +96,39 @@ fn int(ctx: &Context<'_>, i: usize) -> i64 {
     }
 }
 
+/// A route point's rules on a row of `partition` whose flags start at
+/// argument `flags` (the record after them): counts the failures, and
+/// quarantines the row if a quarantining rule failed.
+fn route(s: &mut State, ctx: &Context<'_>, partition: i64, flags: usize) -> rusqlite::Result<bool> {
+    let point = int(ctx, 1) as usize;
+    let State {
+        rules,
+        points,
+        parts,
+        record_points,
+    } = s;
+    let which: &[usize] = points.get(point).map_or(&[], Vec::as_slice);
+    // Most rows pass every rule: nothing to allocate for them.
+    let mut failed = Vec::new();
+    for (n, &k) in which.iter().enumerate() {
+        if int(ctx, flags + n) == 0 {
+            failed.push(k);
+        }
+    }
+    let t = part(parts, partition)?;
+    for &k in &failed {
+        t.failures[k] += 1;
+    }
+    let quarantined = t.route(rules, &failed, || match ctx.get_raw(flags + which.len()) {
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        _ => "{}".into(),
+    });
+    if quarantined {
+        record_points[partition as usize].push(point + 1);
+    }
+    Ok(!quarantined)
+}
+
 fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
     match int(ctx, 0) {
         tally::INPUT => {
@@ -150,34 +183,21 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             }
             Ok(first)
         }
-        tally::ROUTE => {
-            let point = int(ctx, 1) as usize;
-            let which = s.points.get(point).cloned().unwrap_or_default();
+        tally::ROUTE => route(s, ctx, int(ctx, 2), 3),
+        tally::CHECKED => {
             let partition = int(ctx, 2);
-            let mut failed = Vec::new();
-            for (n, &k) in which.iter().enumerate() {
-                if int(ctx, 3 + n) == 0 {
-                    failed.push(k);
-                }
+            if let ValueRef::Text(problems) = ctx.get_raw(3) {
+                let problems = String::from_utf8_lossy(problems).into_owned();
+                let record = match ctx.get_raw(4) {
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    _ => "{}".into(),
+                };
+                s.part(partition)?.bad_row(problems, record);
+                s.record_points[partition as usize].push(0);
+                return Ok(false);
             }
-            let State {
-                rules,
-                parts,
-                record_points,
-                ..
-            } = s;
-            let t = part(parts, partition)?;
-            for &k in &failed {
-                t.failures[k] += 1;
-            }
-            let quarantined = t.route(rules, &failed, || match ctx.get_raw(3 + which.len()) {
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                _ => "{}".into(),
-            });
-            if quarantined {
-                record_points[partition as usize].push(point + 1);
-            }
-            Ok(!quarantined)
+            s.part(partition)?.input += 1;
+            route(s, ctx, partition, 5)
         }
         other => Err(rusqlite::Error::UserFunctionError(
             format!("bpl_tally: unknown point kind {other}").into(),
