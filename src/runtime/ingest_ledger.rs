@@ -14,7 +14,7 @@
 //!
 //! The tables are the ledger's fourth migration on both backends; their
 //! statements are written once, like the rest of the ledger's, against
-//! its [`Store`](crate::runtime::ledger::Store).
+//! its `Store` (`runtime::ledger::store`).
 
 use serde::Serialize;
 
