@@ -9,10 +9,12 @@
 //!
 //! Each test works in a schema of its own, so they run in parallel.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
+mod server_support;
+use server_support::{bplc, copy};
 
 fn server_url() -> String {
     std::env::var("BPLC_POSTGRES_URL").unwrap_or_else(|_| {
@@ -50,39 +52,6 @@ fn project(example: &str, schema: &str, engine: &str) -> tempfile::TempDir {
     std::fs::write(&toml, text).unwrap();
     std::fs::create_dir_all(dir.path().join("target")).unwrap();
     dir
-}
-
-fn copy(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target: PathBuf = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() == "target" {
-                continue;
-            }
-            std::fs::create_dir_all(&target).unwrap();
-            copy(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn bplc(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let mut cmd = Command::cargo_bin("bplc").unwrap();
-    cmd.current_dir(dir).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 fn client() -> postgres::Client {
