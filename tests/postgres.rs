@@ -72,6 +72,11 @@ fn demo_data_has_the_same_checksums_on_both_engines() {
         let lite = project(example, schema, "sqlite");
         let (code, out) = bplc(pg.path(), &["demo-data"], &[]);
         assert_eq!(code, 0, "{out}");
+        // It says where the rows went: the schema, not a file.
+        assert!(
+            out.contains(&format!("PostgreSQL schema `{schema}`")) && !out.contains(".sqlite"),
+            "{out}"
+        );
         let (code, out) = bplc(lite.path(), &["demo-data"], &[]);
         assert_eq!(code, 0, "{out}");
 

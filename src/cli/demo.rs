@@ -130,12 +130,14 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> u8 {
         Ok(f) => f,
         Err(e) => return usage_error(e),
     };
-    let shown = warehouse
-        .strip_prefix(std::env::current_dir().unwrap_or_default())
-        .or_else(|_| warehouse.strip_prefix("."))
-        .unwrap_or(&warehouse)
-        .display()
-        .to_string();
+    let shown = store.describe(
+        &warehouse
+            .strip_prefix(std::env::current_dir().unwrap_or_default())
+            .or_else(|_| warehouse.strip_prefix("."))
+            .unwrap_or(&warehouse)
+            .display()
+            .to_string(),
+    );
     match cli.format {
         Format::Json => {
             let out = Output {

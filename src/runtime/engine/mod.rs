@@ -347,6 +347,20 @@ pub enum Warehouse {
 }
 
 impl Warehouse {
+    /// Where the data lives, for messages: the file's path as `shown`, or
+    /// the server's schema or database and the variable naming the server.
+    pub fn describe(&self, shown: &str) -> String {
+        match self {
+            Warehouse::Sqlite { .. } => shown.to_string(),
+            Warehouse::Postgres { url_env, schema } => {
+                format!("PostgreSQL schema `{schema}` (server in ${url_env})")
+            }
+            Warehouse::Spark { url_env, database } => {
+                format!("Spark database `{database}` (endpoint in ${url_env})")
+            }
+        }
+    }
+
     /// The warehouse of the engine `bpl.toml` chooses: the one place an
     /// engine is chosen.
     pub fn of(
