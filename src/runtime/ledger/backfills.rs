@@ -58,7 +58,9 @@ impl Ledger {
             return Ok(());
         }
         let at = crate::runtime::now();
-        self.write(|s| {
+        // After the step's runs ended durably; a record lost to a power cut
+        // only makes a resumed backfill run those partitions again.
+        self.write_relaxed(|s| {
             for (partition, run_id, outcome) in outcomes {
                 s.execute(
                     "INSERT INTO backfill_runs (backfill_id, dataset, partition, run_id, outcome, at)

@@ -217,6 +217,30 @@ impl Ledger {
         }
     }
 
+    /// [`Ledger::write`] for a record that need not be on disk before the
+    /// next step: the run's progress up to validation (its partitions'
+    /// leases and manifest were durable when it began), its quarantined
+    /// rows and a backfill step's outcomes. The next durable commit makes
+    /// it durable too: a run commits `publishing` durably before the
+    /// warehouse publishes anything, and its end. A crash of the process
+    /// loses nothing; a power cut before then loses at most the run's
+    /// progress since it began, and recovery decides from the warehouse
+    /// (staged rows are discarded, as for a run interrupted while staging).
+    pub(crate) fn write_relaxed<T>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let s = &*self.store;
+        s.begin_relaxed()?;
+        match f(s).and_then(|v| s.commit().map(|()| v)) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                s.rollback();
+                Err(e)
+            }
+        }
+    }
+
     /// The database the ledger is kept in, for the ingestion ledger's
     /// statements (`runtime::ingest_ledger`).
     pub(crate) fn store(&self) -> &dyn Store {
@@ -328,7 +352,8 @@ impl Ledger {
         if records.iter().all(|(_, r)| r.is_empty()) {
             return Ok(());
         }
-        self.write(|s| {
+        // Before validation: durable with the run's next durable step.
+        self.write_relaxed(|s| {
             for (partition, rows) in records {
                 for r in rows {
                     s.execute(
@@ -349,9 +374,16 @@ impl Ledger {
         })
     }
 
-    /// Writes the manifest with its new status, and the transition, durably.
+    /// Writes the manifest with its new status, and the transition: durably
+    /// from `publishing` on (what recovery decides by) and for a run that
+    /// stops (held, recovering); relaxed for the steps between a run's
+    /// start and its publish (see [`Ledger::write_relaxed`]).
     pub fn transition(&mut self, manifest: &Manifest, detail: &str) -> Result<(), RuntimeError> {
-        self.write(|s| {
+        let relaxed = matches!(
+            manifest.status,
+            Status::InputLocked | Status::Running | Status::Validating
+        );
+        let write = |s: &dyn Store| {
             s.execute(
                 "UPDATE runs SET status = $2, manifest = $3 WHERE run_id = $1",
                 &[
@@ -368,7 +400,12 @@ impl Ledger {
                 )?;
             }
             Ok(())
-        })
+        };
+        if relaxed {
+            self.write_relaxed(write)
+        } else {
+            self.write(write)
+        }
     }
 
     /// Saves the manifest without a transition (results gathered mid-step).

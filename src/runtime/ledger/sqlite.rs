@@ -98,6 +98,18 @@ const MIGRATIONS: &[&str] = &[
 pub(crate) struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The open transaction was begun relaxed (see `begin_relaxed`).
+    relaxed: std::cell::Cell<bool>,
+}
+
+impl SqliteStore {
+    /// Back to the connection's `synchronous = FULL` after a relaxed
+    /// transaction; outside any transaction, where the setting applies.
+    fn durable_again(&self) {
+        if self.relaxed.replace(false) {
+            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
+        }
+    }
 }
 
 impl SqliteStore {
@@ -111,6 +123,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             path: path.to_path_buf(),
+            relaxed: std::cell::Cell::new(false),
         })
     }
 }
@@ -181,12 +194,27 @@ impl Store for SqliteStore {
             .map_err(RuntimeError::sql)
     }
 
+    /// In WAL mode a commit with `synchronous = NORMAL` is written to the
+    /// log but not synced: a crash of the process loses nothing, and a
+    /// power cut loses at most the commits since the last synced one. The
+    /// log is appended in order, so the next `FULL` commit syncs it too.
+    fn begin_relaxed(&self) -> Result<(), RuntimeError> {
+        self.conn
+            .execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(RuntimeError::sql)?;
+        self.relaxed.set(true);
+        self.begin().inspect_err(|_| self.durable_again())
+    }
+
     fn commit(&self) -> Result<(), RuntimeError> {
-        self.conn.execute_batch("COMMIT").map_err(RuntimeError::sql)
+        let done = self.conn.execute_batch("COMMIT").map_err(RuntimeError::sql);
+        self.durable_again();
+        done
     }
 
     fn rollback(&self) {
         let _ = self.conn.execute_batch("ROLLBACK");
+        self.durable_again();
     }
 
     fn execute(&self, sql: &str, params: &[Val]) -> Result<usize, RuntimeError> {

@@ -84,6 +84,14 @@ pub(crate) trait Store: Send {
     /// (a lease, the last run number) no other writer changes before it
     /// commits.
     fn begin(&self) -> Result<(), RuntimeError>;
+    /// [`Store::begin`] for a transaction whose commit need not reach the
+    /// disk before it returns: it is made durable by the next durable
+    /// commit (see [`super::Ledger::write_relaxed`]). The same as `begin`
+    /// where every commit costs the same.
+    fn begin_relaxed(&self) -> Result<(), RuntimeError> {
+        self.begin()
+    }
+    /// Commits, and makes the next transaction durable again.
     fn commit(&self) -> Result<(), RuntimeError>;
     fn rollback(&self);
     /// Runs one statement; returns how many rows it changed.
