@@ -205,4 +205,27 @@ pub trait Dialect: Sync {
     fn temp_table_as(&self, name: &str, select: &str) -> String {
         format!("CREATE TEMP TABLE {name} AS {select}")
     }
+    /// The stable row id the staging `INSERT` writes for a row, whose
+    /// `stable_id` arguments are `id` (SQL), whose partition's place in the
+    /// batch is `no` and whose output columns are `columns` (each with
+    /// whether its size counts its bytes, as the checksum statement's does).
+    /// `stable_id(id)` by default. An engine that measures the rows as they
+    /// are written ([`Dialect::measures_staged_rows`]) takes the columns too.
+    fn staged_row_id(
+        &self,
+        id: &[String],
+        _key_columns: &[usize],
+        _no: &str,
+        _columns: &[(String, bool)],
+    ) -> String {
+        self.function("stable_id", id)
+    }
+    /// Whether [`Dialect::staged_row_id`] counts, checksums and sizes each
+    /// partition's rows as the staging `INSERT` writes them (SQLite's
+    /// `bpl_staged_row`): then the row count need not be read back, and a
+    /// `dedupe` whose kept rows go one to one into the output need not
+    /// count them row by row.
+    fn measures_staged_rows(&self) -> bool {
+        false
+    }
 }

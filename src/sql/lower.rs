@@ -402,10 +402,10 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             &out_cols,
             &format!(", {}", plan.columns
                 .iter()
-                .map(|c| match d.column_type(&c.ty).to_ascii_uppercase().as_str() {
-                    // Spark names its text type STRING.
-                    "TEXT" | "STRING" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
-                    _ => format!("8 * count({})", ident(&c.name)),
+                .map(|c| if super::range::sized_as_text(d, &c.ty) {
+                    format!("coalesce(sum(octet_length({})), 0)", ident(&c.name))
+                } else {
+                    format!("8 * count({})", ident(&c.name))
                 })
                 .collect::<Vec<_>>()
                 .join(" + ")),

@@ -295,6 +295,7 @@ pub fn staged(
                 .collect(),
             quarantine: t.records,
             bad_rows,
+            stored: None,
         })
         .collect())
 }

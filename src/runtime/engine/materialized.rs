@@ -240,6 +240,8 @@ mod tests {
             unmatched: Vec::new(),
             joined_bad: Vec::new(),
             input_count: None,
+            measured: false,
+            accept_at_insert: false,
         }
     }
 

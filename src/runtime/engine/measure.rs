@@ -60,7 +60,9 @@ pub fn measure(
 ) -> Result<Measured, RuntimeError> {
     let mut v = values(plan, run, part);
     // `output` is what was staged, counted on the staged version.
-    let (rows_n, checksum, bytes) = {
+    let (rows_n, checksum, bytes) = if let Some(s) = &staged.stored {
+        (s.rows, s.checksum.clone(), s.bytes)
+    } else {
         let row = db.first_row(&l.checksum, &v)?.unwrap_or_default();
         let int = |k: usize| match row.get(k) {
             Some(Value::Integer(n)) => *n,

@@ -89,6 +89,18 @@ pub struct Staged {
     /// Rows of each source input that failed the typed input boundary
     /// (the driving source's and each joined source's), where there were any.
     pub bad_rows: Vec<BadRows>,
+    /// The staged version's row count, checksum and size, where the engine
+    /// took them as it wrote the rows; `None`: measured by reading them.
+    pub stored: Option<StoredRows>,
+}
+
+/// A staged version's rows as measured: what the checksum statement of
+/// `sql::lower` gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredRows {
+    pub rows: i64,
+    pub checksum: String,
+    pub bytes: i64,
 }
 
 /// A gate as evaluated: `Some(passed)`, or `None` when it had no value.

@@ -166,6 +166,15 @@ pub struct RangeStage {
     /// `SELECT partition, count`: the input rows of each partition, when
     /// they are counted apart from staging (see [`Builder::input`]).
     pub input_count: Option<String>,
+    /// The staging `INSERT` measures each partition's rows as it writes
+    /// them (see [`Dialect::measures_staged_rows`]).
+    #[serde(skip)]
+    pub measured: bool,
+    /// The accepted rows are the rows the staging `INSERT` writes, counted
+    /// there: a last `dedupe` keeps them and shaping maps each to one
+    /// output row.
+    #[serde(skip)]
+    pub accept_at_insert: bool,
 }
 
 /// The window table of a dataset input.
@@ -250,6 +259,20 @@ pub fn lower(
         .filter(|a| reads_param(gates, &format!(":unmatched_{a}")))
         .collect();
     let staging = d.staging();
+    // Where the engine measures the rows its staging `INSERT` writes, the
+    // stable id's key columns by position among the output columns.
+    let key_columns: Option<Vec<usize>> = (d.measures_staged_rows() && staging == Staging::Tally)
+        .then(|| {
+            if plan.key.is_empty() {
+                Some((0..plan.columns.len()).collect())
+            } else {
+                plan.key
+                    .iter()
+                    .map(|k| plan.columns.iter().position(|c| c.name == *k))
+                    .collect()
+            }
+        })
+        .flatten();
     let build = |tally: bool| {
         let mut b = Builder {
             plan,
@@ -275,6 +298,8 @@ pub fn lower(
             filtered: false,
             input_apart: false,
             accept_in_group: false,
+            insert_measured: key_columns.is_some(),
+            accept_at_insert: false,
         };
         let (rows, shaping, first) = b.row_stage()?;
         Ok::<_, Unsupported>((rows, shaping, first, b))
@@ -293,6 +318,7 @@ pub fn lower(
         },
     )?;
     let (points, input_apart, tables) = (built.points, built.input_apart, built.counting.tables);
+    let accept_at_insert = built.accept_at_insert;
     let input_count = match (&first, input_apart) {
         (Some(a), true) => Some(format!(
             "{with}SELECT _bpl_no, count(*) FROM {} GROUP BY 1",
@@ -307,18 +333,28 @@ pub fn lower(
     } else {
         plan.key.iter().map(|k| ident(k)).collect()
     };
+    let id_args: Vec<String> = [string(&plan.dataset), plan.version.to_string()]
+        .into_iter()
+        .chain(row_id.iter().map(|c| format!("o.{c}")))
+        .collect();
+    let row_id = match &key_columns {
+        Some(keys) => d.staged_row_id(
+            &id_args,
+            keys,
+            "o._bpl_no",
+            &plan
+                .columns
+                .iter()
+                .map(|c| (format!("o.{}", ident(&c.name)), sized_as_text(d, &c.ty)))
+                .collect::<Vec<_>>(),
+        ),
+        None => d.function("stable_id", &id_args),
+    };
     let stage = format!(
         "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_row_id) \
          SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, \
-         {} FROM ({with}{output}) AS o{}{}",
+         {row_id} FROM ({with}{output}) AS o{}{}",
         ident(&data),
-        d.function(
-            "stable_id",
-            &[string(&plan.dataset), plan.version.to_string()]
-                .into_iter()
-                .chain(row_id.iter().map(|c| format!("o.{c}")))
-                .collect::<Vec<_>>()
-        ),
         d.ordered_join(
             &format!("{batch_table} AS parts"),
             "parts._bpl_no = o._bpl_no"
@@ -412,7 +448,19 @@ pub fn lower(
         unmatched,
         joined_bad,
         input_count,
+        measured: key_columns.is_some(),
+        accept_at_insert,
     })
+}
+
+/// Whether a column's size in a partition's measurement is the bytes of
+/// its values (text), or 8 per value.
+pub fn sized_as_text(d: &dyn Dialect, ty: &crate::semantic::T) -> bool {
+    // Spark names its text type STRING.
+    matches!(
+        d.column_type(ty).to_ascii_uppercase().as_str(),
+        "TEXT" | "STRING"
+    )
 }
 
 /// An aggregate call with its columns replaced by null, so it can be

@@ -113,7 +113,16 @@ impl Points<'_> {
     pub fn pass(&mut self, rows: &str, point: Point) -> String {
         match self.staging {
             Staging::Tally => {
-                let call = self.d.function("tally", &self.tally_args(point));
+                // Most rows are the first of their dedupe group, which the
+                // tally would only let pass: it is called for the others.
+                let first = match &point {
+                    Point::Dedupe { rn, accept: false } => Some(format!("{rn} = 1")),
+                    _ => None,
+                };
+                let mut call = self.d.function("tally", &self.tally_args(point));
+                if let Some(first) = first {
+                    call = format!("CASE WHEN {first} THEN 1 ELSE {call} END");
+                }
                 let t = format!("_bpl_t{}", self.fences);
                 self.fences += 1;
                 // Kept from being flattened (see the module doc of `range`).

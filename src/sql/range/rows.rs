@@ -34,6 +34,12 @@ pub(super) struct Builder<'a> {
     pub(super) input_apart: bool,
     /// Accepted rows are counted by the `group by` that shapes them.
     pub(super) accept_in_group: bool,
+    /// The staging `INSERT` counts the rows it writes per partition (see
+    /// `Dialect::measures_staged_rows`).
+    pub(super) insert_measured: bool,
+    /// Accepted rows are counted by the staging `INSERT`: a last `dedupe`
+    /// keeps them, and each becomes one output row.
+    pub(super) accept_at_insert: bool,
 }
 
 impl Builder<'_> {
@@ -247,7 +253,8 @@ impl Builder<'_> {
                 if step.shapes() && late.is_empty() && self.unmatched.is_empty() {
                     let mut shaping = vec![step.clone()];
                     shaping.extend(iter.cloned());
-                    return Ok((self.last_dedupe(&numbered, &rn), shaping, first));
+                    let rows = self.last_dedupe(&numbered, &rn, &shaping);
+                    return Ok((rows, shaping, first));
                 }
                 rows = self.dedupe(&numbered, &rn);
             }
@@ -368,7 +375,7 @@ impl Builder<'_> {
         }
         if let Some((numbered, rn)) = pending.take() {
             if late.is_empty() && self.unmatched.is_empty() {
-                return Ok((self.last_dedupe(&numbered, &rn), Vec::new(), first));
+                return Ok((self.last_dedupe(&numbered, &rn, &[]), Vec::new(), first));
             }
             rows = self.dedupe(&numbered, &rn);
         }
@@ -389,12 +396,19 @@ impl Builder<'_> {
         self.fenced(numbered, point)
     }
 
-    /// [`Self::dedupe`] as the last row step: the rows kept are the
-    /// accepted ones, counted by the same call.
-    fn last_dedupe(&mut self, numbered: &str, rn: &str) -> String {
+    /// [`Self::dedupe`] as the last row step, before `shaping`: the rows
+    /// kept are the accepted ones, counted by the same call; or, when each
+    /// becomes one output row and the staging `INSERT` counts what it
+    /// writes, counted there, and only the duplicates are counted here.
+    fn last_dedupe(&mut self, numbered: &str, rn: &str, shaping: &[Step]) -> String {
+        let one_to_one = shaping
+            .iter()
+            .all(|s| matches!(s, Step::Select(_) | Step::Derive(_)))
+            && self.plan.hash_key().is_none();
+        self.accept_at_insert = self.insert_measured && one_to_one;
         let point = Point::Dedupe {
             rn: rn.into(),
-            accept: true,
+            accept: !self.accept_at_insert,
         };
         self.fenced(numbered, point)
     }

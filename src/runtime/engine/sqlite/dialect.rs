@@ -236,4 +236,31 @@ impl Dialect for Sqlite {
     fn function(&self, name: &str, args: &[String]) -> String {
         format!("bpl_{name}({})", args.join(", "))
     }
+
+    /// `bpl_staged_row` (see [`super::inserted`]): the stable id, and the
+    /// row counted, checksummed and sized into its partition as it is
+    /// written, the data table's affinities bound as
+    /// [`super::inserted::ROW_TYPES`].
+    fn staged_row_id(
+        &self,
+        id: &[String],
+        key_columns: &[usize],
+        no: &str,
+        columns: &[(String, bool)],
+    ) -> String {
+        let text: Vec<bool> = columns.iter().map(|(_, t)| *t).collect();
+        let mut args = vec![
+            crate::sql::types::string(&super::inserted::layout(key_columns, &text)),
+            super::inserted::ROW_TYPES.to_string(),
+            no.to_string(),
+        ];
+        // The dataset and version `stable_id` starts with.
+        args.extend(id.iter().take(2).cloned());
+        args.extend(columns.iter().map(|(c, _)| c.clone()));
+        format!("bpl_staged_row({})", args.join(", "))
+    }
+
+    fn measures_staged_rows(&self) -> bool {
+        true
+    }
 }

@@ -12,6 +12,7 @@ pub mod dialect;
 pub mod functions;
 pub mod identity;
 mod inputs;
+pub mod inserted;
 mod inspect;
 pub mod intake;
 pub mod layout;
@@ -67,6 +68,7 @@ pub struct SqliteEngine {
     attached: Vec<String>,
     lowered: Option<(String, LoweredJob)>,
     tally: tally::Tally,
+    inserted: inserted::Inserted,
 }
 
 /// Settings of every connection to a warehouse or ledger file. WAL lets
@@ -115,11 +117,22 @@ impl SqliteEngine {
             .map_err(RuntimeError::sql)?;
         conn.execute_batch(CONNECTION_SETTINGS)
             .map_err(RuntimeError::sql)?;
+        // A large sort (a dedupe's window, a batch's groups) spills to
+        // sorted runs; with helper threads SQLite sorts and merges them on
+        // the other cores while the statement goes on.
+        let helpers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            - 1;
+        conn.execute_batch(&format!("PRAGMA threads = {helpers}"))
+            .map_err(RuntimeError::sql)?;
         functions::register(&conn).map_err(RuntimeError::sql)?;
         let interrupt = conn.get_interrupt_handle();
         crate::runtime::cancel::watch(Box::new(move || interrupt.interrupt()));
         let tally = tally::Tally::default();
         tally.register(&conn).map_err(RuntimeError::sql)?;
+        let inserted = inserted::Inserted::default();
+        inserted.register(&conn).map_err(RuntimeError::sql)?;
         conn.execute_batch(SYSTEM_TABLES)
             .map_err(RuntimeError::sql)?;
         Ok(SqliteEngine {
@@ -127,6 +140,7 @@ impl SqliteEngine {
             attached: Vec::new(),
             lowered: None,
             tally,
+            inserted,
         })
     }
 

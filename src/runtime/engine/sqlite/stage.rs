@@ -5,11 +5,11 @@
 
 use rusqlite::params;
 
-use super::{bind, SqliteEngine};
+use super::{bind, inserted, SqliteEngine};
 use crate::plan::JobPlan;
 use crate::runtime::engine::batch::{values, window_pairs};
 use crate::runtime::engine::counts::{self, Bound, StageConnection};
-use crate::runtime::engine::{materialized, PartitionRun, RunScope, Staged, Value};
+use crate::runtime::engine::{materialized, PartitionRun, RunScope, Staged, StoredRows, Value};
 use crate::runtime::RuntimeError;
 use crate::sql::dialect::{Staging, BATCH_FIRST, BATCH_LAST};
 use crate::sql::lower::LoweredJob;
@@ -149,15 +149,54 @@ impl SqliteEngine {
         if stage.staging == Staging::Materialized {
             return materialized::staged(&mut Stager(self), plan, stage, &v, parts.len());
         }
+        if stage.measured {
+            v.push((inserted::ROW_TYPES.into(), self.row_types(plan, l)?));
+        }
         self.tally.reset(
             &stage.rules,
             &stage.points,
             stage.unmatched.len(),
             parts.len(),
         );
+        self.inserted.reset(parts.len());
         self.execute(&stage.stage, &v)?;
-        let tallies = self.tally.take();
-        counts::staged(&mut Stager(self), plan, stage, &v, tallies)
+        let mut tallies = self.tally.take();
+        let written = self.inserted.take();
+        if stage.accept_at_insert {
+            for (t, w) in tallies.iter_mut().zip(&written) {
+                t.accepted = w.rows;
+            }
+        }
+        let mut staged = counts::staged(&mut Stager(self), plan, stage, &v, tallies)?;
+        if stage.measured {
+            for (s, w) in staged.iter_mut().zip(written) {
+                s.stored = (!w.unmeasured).then(|| StoredRows {
+                    rows: w.rows,
+                    checksum: w.sums.hex(),
+                    bytes: w.bytes,
+                });
+            }
+        }
+        Ok(staged)
+    }
+
+    /// The affinity of each output column as the data table declares it,
+    /// a letter each (see [`inserted::affinity`]), in the output's order.
+    fn row_types(&self, plan: &JobPlan, l: &LoweredJob) -> Result<Value, RuntimeError> {
+        let declared = self.columns_of(&l.data_table)?;
+        // A column not found (never, once prepared): null, and every
+        // partition is measured by reading it back.
+        let letters: Option<String> = plan
+            .columns
+            .iter()
+            .map(|c| {
+                declared
+                    .iter()
+                    .find(|(n, _)| *n == c.name)
+                    .map(|(_, t)| inserted::affinity(t))
+            })
+            .collect();
+        Ok(letters.map_or(Value::Null, Value::Text))
     }
 
     pub(super) fn stage(
