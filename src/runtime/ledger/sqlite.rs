@@ -271,6 +271,34 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::store::Store;
+
+    fn synchronous(s: &super::SqliteStore) -> i64 {
+        s.conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A relaxed transaction commits with `synchronous = NORMAL` (1), and
+    /// the ones after it are durable again (`FULL`, 2), however it ends.
+    #[test]
+    fn relaxed_commits_do_not_outlast_their_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = super::SqliteStore::open(&dir.path().join("ledger.sqlite")).unwrap();
+        assert_eq!(synchronous(&s), 2);
+        s.begin_relaxed().unwrap();
+        assert_eq!(synchronous(&s), 1);
+        s.batch("CREATE TABLE t (x)").unwrap();
+        s.commit().unwrap();
+        assert_eq!(synchronous(&s), 2);
+        s.begin_relaxed().unwrap();
+        s.rollback();
+        assert_eq!(synchronous(&s), 2);
+        s.begin().unwrap();
+        assert_eq!(synchronous(&s), 2);
+        s.commit().unwrap();
+    }
+
     #[test]
     fn numbered_parameters_outside_quotes() {
         assert_eq!(

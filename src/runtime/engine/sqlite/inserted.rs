@@ -234,13 +234,8 @@ fn step(parts: &mut [Written], layout: &Layout, ctx: &Context<'_>) -> rusqlite::
     };
     let mut row = Vec::with_capacity(128);
     let mut bytes = 0;
-    for k in 0..columns {
-        match push_stored(
-            &mut row,
-            types[k],
-            layout.text[k],
-            ctx.get_raw(FIRST_COLUMN + k),
-        ) {
+    for (k, (&aff, &text)) in types.iter().zip(&layout.text).enumerate() {
+        match push_stored(&mut row, aff, text, ctx.get_raw(FIRST_COLUMN + k)) {
             Some(n) => bytes += n,
             None => {
                 w.unmeasured = true;
