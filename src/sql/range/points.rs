@@ -135,6 +135,27 @@ impl Points<'_> {
         }
     }
 
+    /// The first row of each dedupe group of `numbered`, the duplicates
+    /// counted, for a dedupe whose kept rows go one to one into the staging
+    /// `INSERT` (tally staging only). No fence: the rows are numbered by a
+    /// window, which SQLite neither flattens nor pushes a term reading the
+    /// row number into, and the only query above the filter that could
+    /// repeat it is the `INSERT`'s join with the batch table, a `CROSS
+    /// JOIN` that keeps these rows in the outer loop; so the filter runs
+    /// once per numbered row, and the tally only for the duplicates.
+    pub fn last_duplicates(&mut self, numbered: &str, rn: &str) -> String {
+        let call = self.d.function(
+            "tally",
+            &self.tally_args(Point::Dedupe {
+                rn: rn.into(),
+                accept: false,
+            }),
+        );
+        format!(
+            "SELECT * FROM ({numbered}) AS _bpl_q WHERE CASE WHEN {rn} = 1 THEN 1 ELSE {call} END"
+        )
+    }
+
     /// The tally's arguments for a point (see [`tally`]).
     fn tally_args(&self, point: Point) -> Vec<String> {
         let no = "_bpl_no".to_string();

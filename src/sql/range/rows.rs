@@ -406,9 +406,12 @@ impl Builder<'_> {
             .all(|s| matches!(s, Step::Select(_) | Step::Derive(_)))
             && self.plan.hash_key().is_none();
         self.accept_at_insert = self.insert_measured && one_to_one;
+        if self.accept_at_insert {
+            return self.counting.last_duplicates(numbered, rn);
+        }
         let point = Point::Dedupe {
             rn: rn.into(),
-            accept: !self.accept_at_insert,
+            accept: true,
         };
         self.fenced(numbered, point)
     }
