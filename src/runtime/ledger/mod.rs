@@ -206,8 +206,21 @@ impl Ledger {
         &self,
         f: impl FnOnce(&dyn Store) -> Result<T, RuntimeError>,
     ) -> Result<T, RuntimeError> {
+        self.write_as(false, f)
+    }
+
+    /// [`Ledger::write`], begun relaxed or not.
+    fn write_as<T>(
+        &self,
+        relaxed: bool,
+        f: impl FnOnce(&dyn Store) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
         let s = &*self.store;
-        s.begin()?;
+        if relaxed {
+            s.begin_relaxed()?;
+        } else {
+            s.begin()?;
+        }
         match f(s).and_then(|v| s.commit().map(|()| v)) {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -230,15 +243,7 @@ impl Ledger {
         &self,
         f: impl FnOnce(&dyn Store) -> Result<T, RuntimeError>,
     ) -> Result<T, RuntimeError> {
-        let s = &*self.store;
-        s.begin_relaxed()?;
-        match f(s).and_then(|v| s.commit().map(|()| v)) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                s.rollback();
-                Err(e)
-            }
-        }
+        self.write_as(true, f)
     }
 
     /// The database the ledger is kept in, for the ingestion ledger's
@@ -401,11 +406,7 @@ impl Ledger {
             }
             Ok(())
         };
-        if relaxed {
-            self.write_relaxed(write)
-        } else {
-            self.write(write)
-        }
+        self.write_as(relaxed, write)
     }
 
     /// Saves the manifest without a transition (results gathered mid-step).
