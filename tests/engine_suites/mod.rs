@@ -16,6 +16,7 @@
 pub mod bodies;
 #[path = "../runtime_support/mod.rs"]
 pub mod runtime_support;
+pub mod typed;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -372,6 +373,16 @@ macro_rules! engine_suite {
         #[test]
         fn repeating_a_backfill_without_as_of_resumes_it() {
             bodies::repeating_a_backfill_without_as_of_resumes_it(ENGINE);
+        }
+
+        #[test]
+        fn stable_ids_are_the_same_for_every_argument_type() {
+            crate::engine_suites::typed::stable_ids_are_the_same_for_every_argument_type(ENGINE);
+        }
+
+        #[test]
+        fn dates_and_timestamps_are_stored_natively() {
+            crate::engine_suites::typed::dates_and_timestamps_are_stored_natively(ENGINE);
         }
 
         #[test]
