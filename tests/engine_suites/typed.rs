@@ -12,7 +12,7 @@ use super::{runtime_support, Engine, Project};
 const AS_OF: &str = "2026-07-05T00:00:00Z";
 
 /// Rows with ids over a list, an integer, a timestamp, a boolean, a null,
-/// a decimal literal and a date; and a roll-up of them reading the
+/// a decimal literal, a date, a duration and a month; and a roll-up of them reading the
 /// published rows back (their dates and timestamps), with an id over a
 /// `sum` of integers.
 fn ids_project(engine: Engine) -> Project {
@@ -33,7 +33,7 @@ dataset row_ids {{
       at = r.at,
       v = r.v,
       list_id = stable_id([r.day, p], r.v),
-      mixed_id = stable_id(r.id, r.v, r.at, r.v > 5, null, 1.5, r.day)
+      mixed_id = stable_id(r.id, r.v, r.at, r.v > 5, null, 1.5, r.day, 1d, month(p))
   }}
 }}
 
@@ -99,6 +99,9 @@ fn expected_row_ids() -> Vec<String> {
             // A decimal is its integer scaled by 10^scale.
             Canonical::Integer(15),
             Canonical::Text(day),
+            // A duration literal is its seconds; a month its text.
+            Canonical::Integer(86_400),
+            Canonical::Text(b"2026-07"),
         ]);
         format!("{id}|{list}|{mixed}")
     })

@@ -324,9 +324,14 @@ impl Dialect for Postgres {
     /// The value as its language type is stored (`_bpl_canon` encodes by
     /// the SQL type): a `sum` of integers, a `numeric` here, is encoded as
     /// the integer SQLite gives; a decimal (a literal too) as its scaled
-    /// integer; a null literal as a text's null.
+    /// integer; a null literal as a text's null. A duration is left as
+    /// it is: SQLite's is an integer where it is a literal (`1d`) and a
+    /// float where it is computed, as here.
     fn stable_id_arg(&self, x: &str, t: &T) -> String {
-        format!("CAST({x} AS {})", postgres_type(t))
+        match t {
+            T::Duration => x.to_string(),
+            _ => format!("CAST({x} AS {})", postgres_type(t)),
+        }
     }
 
     /// The canonical text as the native type; a timestamp's text is UTC.
