@@ -225,6 +225,17 @@ pub fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated(engine: 
         serde_json::json!({"event_id": "c2026-06-15-3"})
     );
     assert_eq!(silver["rows"][0]["after"]["resolution_hours"], 60.0);
+    // Dates and timestamps in their canonical text, whatever stores them.
+    assert_eq!(
+        (
+            &silver["rows"][0]["after"]["business_date"],
+            &silver["rows"][0]["before"]["event_time"]
+        ),
+        (
+            &serde_json::json!("2026-06-15"),
+            &serde_json::json!("2026-06-15 05:00:00")
+        )
+    );
     assert_eq!(diff("case_daily_metrics", "2026-06-15")["changed"], 0);
     for day in ["2026-06-15", "2026-06-30", "2026-07-14"] {
         let d = diff("case_sla_daily_metrics", day);
