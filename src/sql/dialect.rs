@@ -173,13 +173,13 @@ pub trait Dialect: Sync {
     /// column stores it: the same, unless the engine stores the type in
     /// a native type of its own (PostgreSQL's `date` and `timestamptz`)
     /// while the lowering computes on the canonical text.
-    fn to_stored(&self, x: &str, _t: &T) -> String {
+    fn stored_value(&self, x: &str, _t: &T) -> String {
         x.to_string()
     }
     /// A data table's column `x` of type `t` as the lowering computes on
     /// it, when that differs from how it is stored (the inverse of
-    /// [`Dialect::to_stored`]); `None`: read as stored.
-    fn from_stored(&self, _x: &str, _t: &T) -> Option<String> {
+    /// [`Dialect::stored_value`]); `None`: read as stored.
+    fn computed_value(&self, _x: &str, _t: &T) -> Option<String> {
         None
     }
     /// An argument `x` of type `t` of `stable_id`, as the canonical

@@ -52,7 +52,7 @@ pub fn diff(plan: &JobPlan, d: &dyn Dialect) -> DiffSql {
     let shown = |side: &str, c: &str| {
         let x = format!("{side}.{}", ident(c));
         match plan.columns.iter().find(|col| col.name == c) {
-            Some(col) => natural(&d.from_stored(&x, &col.ty).unwrap_or(x), &col.ty),
+            Some(col) => natural(&d.computed_value(&x, &col.ty).unwrap_or(x), &col.ty),
             None => x,
         }
     };

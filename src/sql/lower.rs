@@ -118,7 +118,7 @@ pub(super) fn computed_rows(
 ) -> String {
     let converted: Vec<Option<String>> = columns
         .iter()
-        .map(|c| d.from_stored(&ident(&c.name), &c.ty))
+        .map(|c| d.computed_value(&ident(&c.name), &c.ty))
         .collect();
     if converted.iter().all(Option::is_none) {
         return match alias {

@@ -335,7 +335,7 @@ pub fn lower(
         o_cols = plan
             .columns
             .iter()
-            .map(|c| d.to_stored(&format!("o.{}", ident(&c.name)), &c.ty))
+            .map(|c| d.stored_value(&format!("o.{}", ident(&c.name)), &c.ty))
             .collect::<Vec<_>>()
             .join(", "),
     );

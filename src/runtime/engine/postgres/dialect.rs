@@ -37,8 +37,8 @@ pub fn postgres_type(t: &T) -> &'static str {
 /// The column type a data table stores a value of type `t` in: dates and
 /// timestamps in the server's own types (a timestamp in UTC), so readers
 /// of the consumer views get them typed; the rest as [`postgres_type`].
-/// The lowering computes on their canonical text ([`Postgres::to_stored`]
-/// and [`Postgres::from_stored`] convert at the data table).
+/// The lowering computes on their canonical text ([`Postgres::stored_value`]
+/// and [`Postgres::computed_value`] convert at the data table).
 pub fn stored_type(t: &T) -> &'static str {
     match t {
         T::Date => "date",
@@ -335,7 +335,7 @@ impl Dialect for Postgres {
     }
 
     /// The canonical text as the native type; a timestamp's text is UTC.
-    fn to_stored(&self, x: &str, t: &T) -> String {
+    fn stored_value(&self, x: &str, t: &T) -> String {
         match t {
             T::Date => format!("CAST({x} AS date)"),
             T::Timestamp => format!("(CAST({x} AS timestamp) AT TIME ZONE 'UTC')"),
@@ -345,7 +345,7 @@ impl Dialect for Postgres {
 
     /// The native type as its canonical text (`_bpl_text`, picked by the
     /// column's type when the statement is planned, and inlined).
-    fn from_stored(&self, x: &str, t: &T) -> Option<String> {
+    fn computed_value(&self, x: &str, t: &T) -> Option<String> {
         match t {
             T::Date | T::Timestamp => Some(format!("_bpl_text({x})")),
             _ => None,
