@@ -332,8 +332,9 @@ impl PostgresEngine {
                     .join(", ")
             ),
             help: format!(
-                "a stored value is not a canonical date (`2026-06-15`) or UTC timestamp (`2026-06-15 08:30:00`): correct or delete that row in `{}`, or drop the table and the view `{}` and run the dataset again",
-                l.data_table, l.view
+                "if a stored value is not a canonical date (`2026-06-15`) or UTC timestamp (`2026-06-15 08:30:00`), correct or delete that row in `{d}` (or drop `{d}` and the view `{v}` and run the dataset again); if a view of your own reads `{v}`, drop it, run, and create it again",
+                d = l.data_table,
+                v = l.view
             ),
         })
     }
