@@ -38,13 +38,12 @@ fn loaded(engine: Engine) -> Project {
     // The 30-day window spills into August; the dashboard, which counts
     // the cases of its own month, does not.
     let all = outcomes(&report);
-    assert_eq!(
-        outcome_of(&all, "case_sla_daily_metrics", "2026-08-29"),
-        "published"
-    );
-    assert_eq!(
-        outcome_of(&all, "executive_dashboard", "2026-07"),
-        "published"
+    expect_outcomes(
+        &all,
+        &[
+            ("case_sla_daily_metrics", "2026-08-29", "published"),
+            ("executive_dashboard", "2026-07", "published"),
+        ],
     );
     assert!(!all
         .iter()
@@ -75,6 +74,17 @@ fn outcome_of<'a>(all: &'a [(String, String, String)], dataset: &str, partition:
         .find(|(d, p, _)| d == dataset && p == partition)
         .unwrap_or_else(|| panic!("{dataset} {partition} is in the report"))
         .2
+}
+
+/// Asserts each `(dataset, partition, outcome)` of a backfill report.
+fn expect_outcomes(all: &[(String, String, String)], expected: &[(&str, &str, &str)]) {
+    for (dataset, partition, outcome) in expected {
+        assert_eq!(
+            outcome_of(all, dataset, partition),
+            *outcome,
+            "{dataset} {partition}"
+        );
+    }
 }
 
 /// The late correction: the case closed on 2026-06-15 was opened 60 hours
@@ -283,13 +293,12 @@ pub fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated(engine: 
     );
     assert_eq!(code, 0, "{restated}");
     let all = outcomes(&restated);
-    assert_eq!(
-        outcome_of(&all, "executive_dashboard", "2026-06"),
-        "restated"
-    );
-    assert_eq!(
-        outcome_of(&all, "case_sla_daily_metrics", "2026-06-20"),
-        "published"
+    expect_outcomes(
+        &all,
+        &[
+            ("executive_dashboard", "2026-06", "restated"),
+            ("case_sla_daily_metrics", "2026-06-20", "published"),
+        ],
     );
     assert_eq!(
         p.rows("SELECT report_month, breaches FROM executive_dashboard"),
@@ -339,56 +348,38 @@ pub fn a_failure_stops_its_dependants_only_and_the_backfill_resumes(engine: Engi
     assert_eq!(code, 1, "{first}");
     assert_eq!(first["status"], "incomplete");
     let all = outcomes(&first);
-    assert_eq!(outcome_of(&all, "silver_cases", "2026-06-20"), "failed");
-    assert_eq!(outcome_of(&all, "silver_cases", "2026-06-21"), "published");
-    // Its readers: its day of the counts, the thirty rolling days whose
-    // window holds it, and its month of the dashboard.
-    for (dataset, partition) in [
-        ("case_daily_metrics", "2026-06-20"),
-        ("case_sla_daily_metrics", "2026-06-20"),
-        ("case_sla_daily_metrics", "2026-07-19"),
-        ("executive_dashboard", "2026-06"),
-    ] {
-        assert_eq!(
-            outcome_of(&all, dataset, partition),
-            "blocked",
-            "{dataset} {partition}"
-        );
-    }
-    // Nothing else.
-    for (dataset, partition) in [
-        ("case_daily_metrics", "2026-06-21"),
-        ("case_sla_daily_metrics", "2026-06-19"),
-        ("case_sla_daily_metrics", "2026-07-20"),
-        ("executive_dashboard", "2026-07"),
-    ] {
-        assert_eq!(
-            outcome_of(&all, dataset, partition),
-            "published",
-            "{dataset} {partition}"
-        );
-    }
+    // Its readers are blocked: its day of the counts, the thirty rolling
+    // days whose window holds it, and its month of the dashboard. Nothing
+    // else is.
+    expect_outcomes(
+        &all,
+        &[
+            ("silver_cases", "2026-06-20", "failed"),
+            ("silver_cases", "2026-06-21", "published"),
+            ("case_daily_metrics", "2026-06-20", "blocked"),
+            ("case_sla_daily_metrics", "2026-06-20", "blocked"),
+            ("case_sla_daily_metrics", "2026-07-19", "blocked"),
+            ("executive_dashboard", "2026-06", "blocked"),
+            ("case_daily_metrics", "2026-06-21", "published"),
+            ("case_sla_daily_metrics", "2026-06-19", "published"),
+            ("case_sla_daily_metrics", "2026-07-20", "published"),
+            ("executive_dashboard", "2026-07", "published"),
+        ],
+    );
 
     let (code, resumed) = p.json(LOAD);
     assert_eq!(code, 0, "{resumed}");
     assert_eq!(resumed["resumed"], true);
     let all = outcomes(&resumed);
-    assert_eq!(outcome_of(&all, "silver_cases", "2026-06-20"), "published");
-    assert_eq!(
-        outcome_of(&all, "case_sla_daily_metrics", "2026-06-20"),
-        "published"
-    );
-    assert_eq!(
-        outcome_of(&all, "case_sla_daily_metrics", "2026-06-19"),
-        "already_done"
-    );
-    assert_eq!(
-        outcome_of(&all, "executive_dashboard", "2026-06"),
-        "published"
-    );
-    assert_eq!(
-        outcome_of(&all, "executive_dashboard", "2026-07"),
-        "already_done"
+    expect_outcomes(
+        &all,
+        &[
+            ("silver_cases", "2026-06-20", "published"),
+            ("case_sla_daily_metrics", "2026-06-20", "published"),
+            ("case_sla_daily_metrics", "2026-06-19", "already_done"),
+            ("executive_dashboard", "2026-06", "published"),
+            ("executive_dashboard", "2026-07", "already_done"),
+        ],
     );
     for view in [
         "silver_cases",
