@@ -302,11 +302,18 @@ pub fn lower(
     };
     let data = data_table(&plan.table);
     let out_cols: Vec<String> = plan.columns.iter().map(|c| ident(&c.name)).collect();
-    let row_id = if plan.key.is_empty() {
-        out_cols.clone()
+    // The key's columns in the key's order (every column without one).
+    let row_id: Vec<String> = if plan.key.is_empty() {
+        plan.columns.iter().collect::<Vec<_>>()
     } else {
-        plan.key.iter().map(|k| ident(k)).collect()
-    };
+        plan.key
+            .iter()
+            .filter_map(|k| plan.columns.iter().find(|c| c.name == *k))
+            .collect()
+    }
+    .into_iter()
+    .map(|c| d.stable_id_arg(&format!("o.{}", ident(&c.name)), &c.ty))
+    .collect();
     let stage = format!(
         "INSERT INTO {} ({cols}, _bpl_partition, _bpl_version, _bpl_row_id) \
          SELECT {o_cols}, parts._bpl_partition, parts._bpl_version, \
@@ -316,7 +323,7 @@ pub fn lower(
             "stable_id",
             &[string(&plan.dataset), plan.version.to_string()]
                 .into_iter()
-                .chain(row_id.iter().map(|c| format!("o.{c}")))
+                .chain(row_id)
                 .collect::<Vec<_>>()
         ),
         d.ordered_join(
@@ -325,9 +332,10 @@ pub fn lower(
         ),
         d.insert_order("parts._bpl_partition"),
         cols = out_cols.join(", "),
-        o_cols = out_cols
+        o_cols = plan
+            .columns
             .iter()
-            .map(|c| format!("o.{c}"))
+            .map(|c| d.stored_value(&format!("o.{}", ident(&c.name)), &c.ty))
             .collect::<Vec<_>>()
             .join(", "),
     );
