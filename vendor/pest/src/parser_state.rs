@@ -442,7 +442,14 @@ pub struct ParserState<'i, R: RuleType> {
     /// While parsing the query we'll update tracker position to the start of "Bobby", because we'd
     /// successfully parse "create" + "user" (and not "table").
     parse_attempts: ParseAttempts<R>,
+    /// bplc patch: whether failed rules are recorded for an error
+    /// (`pos_attempts`, `neg_attempts`, `attempt_pos`). [`state`] parses
+    /// without first and, only if that fails, again with.
+    track_attempts: bool,
 }
+
+/// bplc patch: the most tokens the queue is sized for in advance.
+const MAX_QUEUE_CAPACITY: usize = 1 << 20;
 
 /// Creates a `ParserState` from a `&str`, supplying it to a closure `f`.
 ///
@@ -456,8 +463,18 @@ pub struct ParserState<'i, R: RuleType> {
 #[allow(clippy::perf)]
 pub fn state<'i, R: RuleType, F>(input: &'i str, f: F) -> Result<pairs::Pairs<'i, R>, Error<R>>
 where
-    F: FnOnce(Box<ParserState<'i, R>>) -> ParseResult<Box<ParserState<'i, R>>>,
+    F: Fn(Box<ParserState<'i, R>>) -> ParseResult<Box<ParserState<'i, R>>>,
 {
+    // bplc patch: a parse that succeeds needs no record of what failed on
+    // the way, so the first pass keeps none; only a parse that fails is run
+    // again, recording as upstream does, for its error.
+    let mut untracked = ParserState::new(input);
+    untracked.track_attempts = false;
+    untracked.parse_attempts.enabled = false;
+    if let Ok(state) = f(untracked) {
+        let len = state.queue.len();
+        return Ok(new(Rc::new(state.queue), input, None, 0, len));
+    }
     let state = ParserState::new(input);
 
     match f(state) {
@@ -511,7 +528,9 @@ impl<'i, R: RuleType> ParserState<'i, R> {
     pub fn new(input: &'i str) -> Box<Self> {
         Box::new(ParserState {
             position: Position::from_start(input),
-            queue: vec![],
+            // bplc patch: sized from the text (grammars make well under one
+            // token per byte), so the queue is not copied as it grows.
+            queue: Vec::with_capacity(input.len().min(MAX_QUEUE_CAPACITY)),
             lookahead: Lookahead::None,
             pos_attempts: vec![],
             neg_attempts: vec![],
@@ -520,6 +539,7 @@ impl<'i, R: RuleType> ParserState<'i, R> {
             stack: Stack::new(),
             call_tracker: Default::default(),
             parse_attempts: ParseAttempts::new(),
+            track_attempts: true,
         })
     }
 
@@ -615,6 +635,11 @@ impl<'i, R: RuleType> ParserState<'i, R> {
         let actual_pos = self.position.pos();
         // Remember index of the `self.queue` element that will be associated with this `rule`.
         let index = self.queue.len();
+
+        // bplc patch: nothing of what failed is recorded on an untracked pass.
+        if !self.track_attempts {
+            return self.untracked_rule(rule, actual_pos, index, f);
+        }
 
         let (pos_attempts_index, neg_attempts_index) = if actual_pos == self.attempt_pos {
             (self.pos_attempts.len(), self.neg_attempts.len())
@@ -727,6 +752,56 @@ impl<'i, R: RuleType> ParserState<'i, R> {
                     new_state.queue.truncate(index);
                 }
 
+                Err(new_state)
+            }
+        }
+    }
+
+    /// bplc patch: [`ParserState::rule`] on an untracked pass: the tokens
+    /// only.
+    #[inline]
+    fn untracked_rule<F>(
+        mut self: Box<Self>,
+        rule: R,
+        actual_pos: usize,
+        index: usize,
+        f: F,
+    ) -> ParseResult<Box<Self>>
+    where
+        F: FnOnce(Box<Self>) -> ParseResult<Box<Self>>,
+    {
+        let tokens = self.lookahead == Lookahead::None && self.atomicity != Atomicity::Atomic;
+        if tokens {
+            self.queue.push(QueueableToken::Start {
+                end_token_index: 0,
+                input_pos: actual_pos,
+            });
+        }
+        match f(self) {
+            Ok(mut new_state) => {
+                if tokens {
+                    let new_index = new_state.queue.len();
+                    if let QueueableToken::Start {
+                        ref mut end_token_index,
+                        ..
+                    } = new_state.queue[index]
+                    {
+                        *end_token_index = new_index;
+                    }
+                    let input_pos = new_state.position.pos();
+                    new_state.queue.push(QueueableToken::End {
+                        start_token_index: index,
+                        rule,
+                        tag: None,
+                        input_pos,
+                    });
+                }
+                Ok(new_state)
+            }
+            Err(mut new_state) => {
+                if tokens {
+                    new_state.queue.truncate(index);
+                }
                 Err(new_state)
             }
         }

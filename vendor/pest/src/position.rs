@@ -430,6 +430,18 @@ impl<'i> Position<'i> {
     /// otherwise. If no match was made, `pos` will not be updated.
     #[inline]
     pub(crate) fn match_range(&mut self, range: Range<char>) -> bool {
+        // bplc patch: `pos` is always at a character's start, so an ASCII
+        // byte there is the whole character: compared without decoding.
+        if let Some(&byte) = self.input.as_bytes().get(self.pos) {
+            if byte.is_ascii() {
+                let c = char::from(byte);
+                if range.start <= c && c <= range.end {
+                    self.pos += 1;
+                    return true;
+                }
+                return false;
+            }
+        }
         if let Some(c) = self.input[self.pos..].chars().next() {
             if range.start <= c && c <= range.end {
                 self.pos += c.len_utf8();

@@ -323,11 +323,13 @@ impl<'i, R: RuleType> Pairs<'i, R> {
     /// assert_eq!(left_numbers.next().unwrap().as_str(), "1");
     /// assert_eq!(left_numbers.next(), None);
     /// ```
+    // bplc patch: `+ 'i` for `+ '_` (the same lifetime, spelt as newer
+    // compilers want it: they warn about the elided one).
     #[inline]
     pub fn find_tagged(
         self,
         tag: &'i str,
-    ) -> Filter<FlatPairs<'i, R>, impl FnMut(&Pair<'i, R>) -> bool + '_> {
+    ) -> Filter<FlatPairs<'i, R>, impl FnMut(&Pair<'i, R>) -> bool + 'i> {
         self.flatten()
             .filter(move |pair: &Pair<'i, R>| matches!(pair.as_node_tag(), Some(nt) if nt == tag))
     }
