@@ -129,10 +129,7 @@ impl<'s> Builder<'s> {
         // left, the blanks were all there was to trim.
         let blanks_trimmed = start + s.as_str().trim_end().len();
         if !self.comment_on_last_line(start, blanks_trimmed) {
-            debug_assert_eq!(
-                trim_trailing_trivia(s.as_str()),
-                blanks_trimmed - start
-            );
+            debug_assert_eq!(trim_trailing_trivia(s.as_str()), blanks_trimmed - start);
             return self.at(start, blanks_trimmed);
         }
         self.at(start, start + trim_trailing_trivia(s.as_str()))
