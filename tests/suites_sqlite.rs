@@ -3,7 +3,9 @@
 //! `fault-injection` feature), SIGINT and SIGTERM sent to a run, processes
 //! racing for one partition and two `run-due` callers, quality routing,
 //! manual review, versioned publish and rollback, the reporting commands,
-//! and a resumed backfill.
+//! the enforcement example's runs and backfills (initial load, completeness
+//! gate, shadow, compare, restatement, resumed failures, saved plans), and
+//! typed outputs and `stable_id`.
 //! `tests/suites_postgres.rs` runs the same tests on PostgreSQL.
 
 #[macro_use]

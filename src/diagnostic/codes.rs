@@ -143,6 +143,7 @@ define_codes! {
     E0316: "clause that does not fit a landing-folder source",
     E0317: "seed that cannot be loaded",
     E0318: "pinned seed whose content changed",
+    E0319: "PostgreSQL data table whose text dates cannot be converted",
     E0320: "`--date` or `--range` the dataset cannot take",
     E0321: "`--dim` the dataset cannot take",
     E0322: "no such version of a partition",

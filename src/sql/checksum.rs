@@ -19,8 +19,10 @@
 //! row's first 8 hash bytes read as a big-endian number, followed by the
 //! same sum of the next 8 bytes: 32 hex digits. A sum does not depend on
 //! row order, so the same rows in any order give the same checksum.
-//! Dates, months and timestamps are stored as text on every engine, so
-//! they are encoded as text.
+//! Dates, months and timestamps are encoded as their canonical text
+//! (`2026-06-15`, `2026-06`, `2026-06-15 08:30:00` in UTC), the form SQLite
+//! stores and every engine computes on, whatever type stores them
+//! (PostgreSQL's data tables keep `date` and `timestamptz`).
 
 use sha2::{Digest, Sha256};
 

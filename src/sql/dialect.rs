@@ -169,6 +169,26 @@ pub trait Dialect: Sync {
     fn reference_converted(&self, _q: &str, _c: &Column) -> Option<String> {
         None
     }
+    /// A value of type `t` the lowering computed (`x`), as a data table
+    /// column stores it: the same, unless the engine stores the type in
+    /// a native type of its own (PostgreSQL's `date` and `timestamptz`)
+    /// while the lowering computes on the canonical text.
+    fn stored_value(&self, x: &str, _t: &T) -> String {
+        x.to_string()
+    }
+    /// A data table's column `x` of type `t` as the lowering computes on
+    /// it, when that differs from how it is stored (the inverse of
+    /// [`Dialect::stored_value`]); `None`: read as stored.
+    fn computed_value(&self, _x: &str, _t: &T) -> Option<String> {
+        None
+    }
+    /// An argument `x` of type `t` of `stable_id`, as the canonical
+    /// encoding reads it: an engine whose expressions may carry another
+    /// type than the language's (PostgreSQL's `sum` of integers is a
+    /// `numeric`) brings it to the stored one.
+    fn stable_id_arg(&self, x: &str, _t: &T) -> String {
+        x.to_string()
+    }
     /// A function the engine provides itself, called with its arguments as
     /// SQL: the language's (`to_date`, `percentile`, `stable_id`, `lower`,
     /// `month_end`, ...) and the runtime's (`bucket`, and `tally`, which

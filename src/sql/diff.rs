@@ -47,11 +47,12 @@ pub fn diff(plan: &JobPlan, d: &dyn Dialect) -> DiffSql {
             .collect::<Vec<_>>()
             .join(" OR ")
     };
-    // A decimal in its units, as a reader of the view sees it.
+    // A decimal in its units, as a reader of the view sees it; a date or
+    // timestamp in its canonical text, whatever type stores it.
     let shown = |side: &str, c: &str| {
         let x = format!("{side}.{}", ident(c));
         match plan.columns.iter().find(|col| col.name == c) {
-            Some(col) => natural(&x, &col.ty),
+            Some(col) => natural(&d.computed_value(&x, &col.ty).unwrap_or(x), &col.ty),
             None => x,
         }
     };

@@ -515,11 +515,16 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> R {
                 .collect::<Result<Vec<_>, _>>()?
                 .join(" || ")
         ),
+        // A list argument is its items, in order, on every engine.
         "stable_id" => d.function(
             name,
             &args
                 .iter()
-                .map(|x| sql(x, ctx))
+                .flat_map(|x| match &x.kind {
+                    ExprKind::List(items) => items.iter().collect::<Vec<_>>(),
+                    _ => vec![x],
+                })
+                .map(|x| Ok(d.stable_id_arg(&sql(x, ctx)?, &x.ty)))
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         "month" | "year" | "week" | "quarter" => d.calendar(name, &a(0)?),

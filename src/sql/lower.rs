@@ -105,6 +105,43 @@ pub(super) fn data_table(table: &str) -> String {
     format!("{table}__data")
 }
 
+/// A data table as a `FROM` item the lowering reads `columns` of, aliased
+/// `alias` (`None`: unaliased where it needs none): the table itself, or,
+/// where the engine stores some of their types natively, a subquery
+/// giving each column in the form the lowering computes on (the planner
+/// flattens it, so the index on partition and version still serves).
+pub(super) fn computed_rows(
+    table: &str,
+    columns: &[crate::plan::Column],
+    d: &dyn Dialect,
+    alias: Option<&str>,
+) -> String {
+    let converted: Vec<Option<String>> = columns
+        .iter()
+        .map(|c| d.computed_value(&ident(&c.name), &c.ty))
+        .collect();
+    if converted.iter().all(Option::is_none) {
+        return match alias {
+            Some(a) => format!("{} AS {a}", ident(table)),
+            None => ident(table),
+        };
+    }
+    let cols: Vec<String> = columns
+        .iter()
+        .zip(converted)
+        .map(|(c, x)| match x {
+            Some(x) => format!("{x} AS {}", ident(&c.name)),
+            None => ident(&c.name),
+        })
+        .collect();
+    format!(
+        "(SELECT {}, _bpl_partition, _bpl_version, _bpl_row_id FROM {}) AS {}",
+        cols.join(", "),
+        ident(table),
+        alias.unwrap_or("_bpl_rows")
+    )
+}
+
 /// The rows of a binding, as its temporal policy selects them. A binding
 /// as of event time keeps every row; its join adds the validity test.
 pub(super) fn bind_sql(b: &BindPlan, d: &dyn Dialect) -> String {
@@ -196,12 +233,8 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
     let data = data_table(&plan.table);
     let this_version = "_bpl_partition = :partition AND _bpl_version = :version";
     let out_cols: Vec<String> = plan.columns.iter().map(|c| ident(&c.name)).collect();
-    let gate = |rule_sql: String| {
-        format!(
-            "SELECT {rule_sql} FROM {} WHERE {this_version}",
-            ident(&data)
-        )
-    };
+    let computed = computed_rows(&data, &plan.columns, d, None);
+    let gate = |rule_sql: String| format!("SELECT {rule_sql} FROM {computed} WHERE {this_version}");
     // A condition over counters and parameters only has a value on an
     // empty partition too: it is not read from the staged rows, which would
     // give it no row (and so no value) to be computed on.
@@ -402,10 +435,14 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             &out_cols,
             &format!(", {}", plan.columns
                 .iter()
-                .map(|c| if super::range::sized_as_text(d, &c.ty) {
-                    format!("coalesce(sum(octet_length({})), 0)", ident(&c.name))
-                } else {
-                    format!("8 * count({})", ident(&c.name))
+                .map(|c| match d.column_type(&c.ty).to_ascii_uppercase().as_str() {
+                    // Spark names its text type STRING.
+                    "TEXT" | "STRING" => format!("coalesce(sum(octet_length({})), 0)", ident(&c.name)),
+                    // A native date or timestamp counts as the bytes of
+                    // its canonical text, as where it is stored as text.
+                    "DATE" => format!("10 * count({})", ident(&c.name)),
+                    "TIMESTAMP WITH TIME ZONE" => format!("19 * count({})", ident(&c.name)),
+                    _ => format!("8 * count({})", ident(&c.name)),
                 })
                 .collect::<Vec<_>>()
                 .join(" + ")),

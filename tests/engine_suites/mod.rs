@@ -1,5 +1,7 @@
-//! The runtime, crash, concurrency and backfill suites, written once and
-//! run on every engine: `tests/suites_sqlite.rs` runs them on SQLite,
+//! The runtime, crash, concurrency and backfill suites (`bodies`; the
+//! enforcement example's backfills in `backfill`, its runs in
+//! `enforcement`; typed outputs and `stable_id` in `typed`), written once
+//! and run on every engine: `tests/suites_sqlite.rs` runs them on SQLite,
 //! `tests/suites_postgres.rs` on PostgreSQL with the ledger in a file and
 //! with it on the server. Each test body takes an [`Engine`]; a
 //! [`Project`] writes `bpl.toml` for it, creates the source tables in its
@@ -13,9 +15,12 @@
 
 #![allow(dead_code)]
 
+pub mod backfill;
 pub mod bodies;
+pub mod enforcement;
 #[path = "../runtime_support/mod.rs"]
 pub mod runtime_support;
+pub mod typed;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,15 +65,45 @@ impl Project {
     /// A project of the given files, `time_zone = "UTC"`, on `engine`.
     pub fn new(engine: Engine, files: &[(&str, &str)]) -> Project {
         let files = runtime_support::Project::new(files);
+        Project::on(files, engine, "name = \"test\"\ntime_zone = \"UTC\"\n")
+    }
+
+    /// A copy of an example on `engine`: its `bpl.toml` with the engine's
+    /// settings in place of its own.
+    pub fn example(engine: Engine, name: &str) -> Project {
+        let files = runtime_support::Project::example(name);
+        let toml = std::fs::read_to_string(files.path().join("bpl.toml")).unwrap();
+        let own: String = toml
+            .lines()
+            .filter(|l| {
+                engine == Engine::Sqlite
+                    || !["engine", "warehouse", "ledger"]
+                        .iter()
+                        .any(|k| l.starts_with(k))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let own = match engine {
+            Engine::Sqlite => own,
+            // The ledger's file where a SQLite project keeps it.
+            Engine::Postgres { .. } => format!("{own}ledger = \"target/ledger.sqlite\"\n"),
+        };
+        Project::on(files, engine, &own)
+    }
+
+    /// `files` with `bpl.toml` of `toml` and the engine's settings; on
+    /// PostgreSQL a schema of its own, created afresh.
+    fn on(files: runtime_support::Project, engine: Engine, toml: &str) -> Project {
         let schema = format!(
             "t{}_{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let mut toml = "name = \"test\"\ntime_zone = \"UTC\"\n".to_string();
+        let mut toml = toml.to_string();
         if let Engine::Postgres { ledger_on_server } = engine {
             toml.push_str("engine = \"postgres\"\n");
             if ledger_on_server {
+                toml = toml.replace("ledger = \"target/ledger.sqlite\"\n", "");
                 toml.push_str("ledger = \"postgres\"\n");
             }
             toml.push_str(&format!("[postgres]\nschema = \"{schema}\"\n"));
@@ -118,7 +153,13 @@ impl Project {
 
     /// A single number from the ledger, wherever it is kept.
     pub fn ledger_count(&self, sql: &str) -> i64 {
-        let rows = match self.engine {
+        self.ledger_rows(sql)[0].parse().unwrap()
+    }
+
+    /// Every row of a query on the ledger, wherever it is kept, as
+    /// [`Project::rows`] gives them (unsorted).
+    pub fn ledger_rows(&self, sql: &str) -> Vec<String> {
+        match self.engine {
             Engine::Postgres {
                 ledger_on_server: true,
             } => pg::rows(&format!("{}_ledger", self.schema), sql),
@@ -126,8 +167,7 @@ impl Project {
                 &rusqlite::Connection::open(self.path().join("target/ledger.sqlite")).unwrap(),
                 sql,
             ),
-        };
-        rows[0].parse().unwrap()
+        }
     }
 
     fn sqlite_warehouse(&self) -> rusqlite::Connection {
@@ -372,6 +412,61 @@ macro_rules! engine_suite {
         #[test]
         fn repeating_a_backfill_without_as_of_resumes_it() {
             bodies::repeating_a_backfill_without_as_of_resumes_it(ENGINE);
+        }
+
+        #[test]
+        fn the_initial_load_publishes_every_open_partition() {
+            crate::engine_suites::backfill::the_initial_load_publishes_every_open_partition(ENGINE);
+        }
+
+        #[test]
+        fn a_month_missing_a_day_is_withheld_by_its_completeness_gate() {
+            crate::engine_suites::backfill::a_month_missing_a_day_is_withheld_by_its_completeness_gate(ENGINE);
+        }
+
+        #[test]
+        fn a_correction_in_a_closed_month_is_shadowed_compared_and_restated() {
+            crate::engine_suites::backfill::a_correction_in_a_closed_month_is_shadowed_compared_and_restated(ENGINE);
+        }
+
+        #[test]
+        fn a_failure_stops_its_dependants_only_and_the_backfill_resumes() {
+            crate::engine_suites::backfill::a_failure_stops_its_dependants_only_and_the_backfill_resumes(ENGINE);
+        }
+
+        #[test]
+        fn a_dry_run_keeps_nothing_but_its_report() {
+            crate::engine_suites::backfill::a_dry_run_keeps_nothing_but_its_report(ENGINE);
+        }
+
+        #[test]
+        fn a_closed_month_is_never_replaced_and_a_saved_plan_runs_as_reviewed() {
+            crate::engine_suites::backfill::a_closed_month_is_never_replaced_and_a_saved_plan_runs_as_reviewed(ENGINE);
+        }
+
+        #[test]
+        fn repeating_a_shadow_backfill_without_as_of_resumes_it() {
+            crate::engine_suites::backfill::repeating_a_shadow_backfill_without_as_of_resumes_it(ENGINE);
+        }
+
+        #[test]
+        fn a_saved_plan_whose_job_changed_is_refused_before_the_first_wave() {
+            crate::engine_suites::backfill::a_saved_plan_whose_job_changed_is_refused_before_the_first_wave(ENGINE);
+        }
+
+        #[test]
+        fn the_enforcement_example_runs_end_to_end() {
+            crate::engine_suites::enforcement::the_enforcement_example_runs_end_to_end(ENGINE);
+        }
+
+        #[test]
+        fn stable_ids_are_the_same_for_every_argument_type() {
+            crate::engine_suites::typed::stable_ids_are_the_same_for_every_argument_type(ENGINE);
+        }
+
+        #[test]
+        fn dates_and_timestamps_are_stored_natively() {
+            crate::engine_suites::typed::dates_and_timestamps_are_stored_natively(ENGINE);
         }
 
         #[test]

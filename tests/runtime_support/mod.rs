@@ -154,51 +154,53 @@ fn copy(from: &Path, to: &Path) {
     }
 }
 
+/// The source and reference tables of examples/enforcement_sla, in SQL
+/// both SQLite and PostgreSQL run.
+const ENFORCEMENT_TABLES: &str = "CREATE TABLE raw_case_events(event_id TEXT, case_id TEXT, unit_id TEXT, kind TEXT,
+        opened_at TEXT, event_time TEXT, ingested_at TEXT, penalty_amount DOUBLE PRECISION);
+     CREATE TABLE raw_assignment_events(case_event_id TEXT, assignee TEXT, assigned_at TEXT, ingested_at TEXT);
+     CREATE TABLE raw_escalation_events(case_event_id TEXT, level INTEGER, reason TEXT,
+        escalated_at TEXT, exported_at TEXT);
+     CREATE TABLE org_units(unit_id TEXT, owning_unit TEXT, region TEXT, valid_from TEXT, valid_to TEXT);
+     CREATE TABLE sla_calendar(region TEXT, sla_hours INTEGER, calendar_version TEXT);";
+
 /// Source and reference rows for examples/enforcement_sla, small enough to
 /// reason about: 40 case events over 2026-07-01..05, one delivered twice,
 /// one with a negative penalty, unit u2 with no owning unit.
 pub fn enforcement_rows(c: &Connection) {
-    c.execute_batch(
-        "CREATE TABLE raw_case_events(event_id TEXT, case_id TEXT, unit_id TEXT, kind TEXT,
-            opened_at TEXT, event_time TEXT, ingested_at TEXT, penalty_amount REAL);
-         CREATE TABLE raw_assignment_events(case_event_id TEXT, assignee TEXT, assigned_at TEXT, ingested_at TEXT);
-         CREATE TABLE raw_escalation_events(case_event_id TEXT, level INTEGER, reason TEXT,
-            escalated_at TEXT, exported_at TEXT);
-         CREATE TABLE org_units(unit_id TEXT, owning_unit TEXT, region TEXT, valid_from TEXT, valid_to TEXT);
-         CREATE TABLE sla_calendar(region TEXT, sla_hours INTEGER, calendar_version TEXT);
+    c.execute_batch(&enforcement_rows_sql()).unwrap();
+}
+
+/// [`enforcement_rows`] as SQL both SQLite and PostgreSQL run.
+pub fn enforcement_rows_sql() -> String {
+    let mut sql = format!(
+        "{ENFORCEMENT_TABLES}
          INSERT INTO org_units VALUES ('u1', 'hq', 'west', '2026-01-01 00:00:00', NULL),
                                       ('u2', NULL, 'east', '2026-01-01 00:00:00', NULL);
          INSERT INTO sla_calendar VALUES ('west', 48, '2026-07'), ('east', 72, '2026-07'),
                                          ('west', 24, '2026-01');
          INSERT INTO raw_assignment_events VALUES ('e1', 'ann', '2026-07-02 06:00:00', '2026-07-02 10:00:00');
-         INSERT INTO raw_escalation_events VALUES ('e2', 2, 'slow', '2026-07-03 07:00:00', '2026-07-03 12:00:00');",
-    )
-    .unwrap();
+         INSERT INTO raw_escalation_events VALUES ('e2', 2, 'slow', '2026-07-03 07:00:00', '2026-07-03 12:00:00');"
+    );
     let kinds = ["opened", "assigned", "escalated", "closed"];
     for i in 0..40 {
         let day = 1 + i % 5;
-        c.execute(
-            "INSERT INTO raw_case_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            rusqlite::params![
-                format!("e{i}"),
-                format!("c{}", i / 4),
-                if i % 3 == 0 { "u2" } else { "u1" },
-                kinds[i % 4],
-                format!("2026-07-0{day} 01:00:00"),
-                format!("2026-07-0{day} 0{}:00:00", 5 + i % 4),
-                format!("2026-07-0{day} 10:00:00"),
-                if i == 7 { -1.0 } else { 5.0 },
-            ],
-        )
-        .unwrap();
+        sql.push_str(&format!(
+            "INSERT INTO raw_case_events VALUES ('e{i}', 'c{}', '{}', '{}', '2026-07-0{day} 01:00:00', \
+             '2026-07-0{day} 0{}:00:00', '2026-07-0{day} 10:00:00', {});",
+            i / 4,
+            if i % 3 == 0 { "u2" } else { "u1" },
+            kinds[i % 4],
+            5 + i % 4,
+            if i == 7 { "-1.0" } else { "5.0" },
+        ));
     }
     // The same event delivered twice.
-    c.execute(
+    sql.push_str(
         "INSERT INTO raw_case_events SELECT event_id, case_id, unit_id, kind, opened_at, event_time,
-            '2026-07-02 11:00:00', penalty_amount FROM raw_case_events WHERE event_id = 'e1'",
-        [],
-    )
-    .unwrap();
+            '2026-07-02 11:00:00', penalty_amount FROM raw_case_events WHERE event_id = 'e1';",
+    );
+    sql
 }
 
 /// The `readings` source of the tests' projects, reading `table`.
@@ -281,25 +283,18 @@ pub fn reading(p: &Project, id: &str, v: i64, day: &str) {
 /// 2026-06-01 to 2026-07-31 in unit u1 (region west, SLA 48 hours), opened
 /// at 01:00 and closed at 05:00 UTC, so no day breaches the SLA.
 pub fn enforcement_season(c: &Connection) {
-    c.execute_batch(
-        "CREATE TABLE raw_case_events(event_id TEXT, case_id TEXT, unit_id TEXT, kind TEXT,
-            opened_at TEXT, event_time TEXT, ingested_at TEXT, penalty_amount REAL);
-         CREATE TABLE raw_assignment_events(case_event_id TEXT, assignee TEXT, assigned_at TEXT, ingested_at TEXT);
-         CREATE TABLE raw_escalation_events(case_event_id TEXT, level INTEGER, reason TEXT,
-            escalated_at TEXT, exported_at TEXT);
-         CREATE TABLE org_units(unit_id TEXT, owning_unit TEXT, region TEXT, valid_from TEXT, valid_to TEXT);
-         CREATE TABLE sla_calendar(region TEXT, sla_hours INTEGER, calendar_version TEXT);
+    c.execute_batch(&enforcement_season_sql()).unwrap();
+}
+
+/// [`enforcement_season`] as SQL both SQLite and PostgreSQL run.
+pub fn enforcement_season_sql() -> String {
+    let mut sql = format!(
+        "{ENFORCEMENT_TABLES}
          INSERT INTO org_units VALUES ('u1', 'hq', 'west', '2026-01-01 00:00:00', NULL);
-         INSERT INTO sla_calendar VALUES ('west', 48, '2026-07');",
-    )
-    .unwrap();
+         INSERT INTO sla_calendar VALUES ('west', 48, '2026-07');"
+    );
     let start = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
-    let mut insert = c
-        .prepare("INSERT INTO raw_case_events VALUES (?1, ?2, 'u1', ?3, ?4, ?5, ?6, 0)")
-        .unwrap();
-    let mut assign = c
-        .prepare("INSERT INTO raw_assignment_events VALUES (?1, 'ann', ?2, ?3)")
-        .unwrap();
+    let (mut events, mut assignments) = (Vec::new(), Vec::new());
     for d in 0..61 {
         let day = start + chrono::Days::new(d);
         let case = format!("c{day}");
@@ -314,14 +309,22 @@ pub fn enforcement_season(c: &Connection) {
         .enumerate()
         {
             let id = format!("{case}-{k}");
-            insert
-                .execute(rusqlite::params![id, case, kind, at(1), at(hour), at(10)])
-                .unwrap();
+            events.push(format!(
+                "('{id}', '{case}', 'u1', '{kind}', '{}', '{}', '{}', 0)",
+                at(1),
+                at(hour),
+                at(10)
+            ));
             if kind == "assigned" {
-                assign
-                    .execute(rusqlite::params![id, at(hour), at(10)])
-                    .unwrap();
+                assignments.push(format!("('{id}', 'ann', '{}', '{}')", at(hour), at(10)));
             }
         }
     }
+    sql.push_str(&format!(
+        "INSERT INTO raw_case_events VALUES {};
+         INSERT INTO raw_assignment_events VALUES {};",
+        events.join(", "),
+        assignments.join(", ")
+    ));
+    sql
 }

@@ -6,7 +6,7 @@ use crate::plan::{Boundary, InputPlan, Table};
 use crate::semantic::hir::{Expr, ExprKind, Lock};
 use crate::sql::dialect::Dialect;
 use crate::sql::expr::{flat, partition_column, sql, Unsupported};
-use crate::sql::lower::{cte, data_table};
+use crate::sql::lower::{computed_rows, cte, data_table};
 use crate::sql::types::ident;
 use crate::syntax::ast::{BinaryOp, DeclKind};
 
@@ -96,7 +96,7 @@ pub(super) fn input_sql(
             cols("d"),
             window_table(&t.alias, d),
             d.ordered_join(
-                &format!("{} AS d", ident(&data_table(&t.table))),
+                &computed_rows(&data_table(&t.table), &t.columns, d, Some("d")),
                 "d._bpl_partition = w._bpl_in AND d._bpl_version = w._bpl_in_version"
             ),
             d.ordered_join(

@@ -328,14 +328,21 @@ pub fn lower(
     };
     let data = data_table(&plan.table);
     let out_cols: Vec<String> = plan.columns.iter().map(|c| ident(&c.name)).collect();
-    let row_id = if plan.key.is_empty() {
-        out_cols.clone()
+    // The key's columns in the key's order (every column without one).
+    let row_id: Vec<String> = if plan.key.is_empty() {
+        plan.columns.iter().collect::<Vec<_>>()
     } else {
-        plan.key.iter().map(|k| ident(k)).collect()
-    };
+        plan.key
+            .iter()
+            .filter_map(|k| plan.columns.iter().find(|c| c.name == *k))
+            .collect()
+    }
+    .into_iter()
+    .map(|c| d.stable_id_arg(&format!("o.{}", ident(&c.name)), &c.ty))
+    .collect();
     let id_args: Vec<String> = [string(&plan.dataset), plan.version.to_string()]
         .into_iter()
-        .chain(row_id.iter().map(|c| format!("o.{c}")))
+        .chain(row_id)
         .collect();
     let row_id = match &key_columns {
         Some(keys) => d.staged_row_id(
@@ -361,9 +368,10 @@ pub fn lower(
         ),
         d.insert_order("parts._bpl_partition"),
         cols = out_cols.join(", "),
-        o_cols = out_cols
+        o_cols = plan
+            .columns
             .iter()
-            .map(|c| format!("o.{c}"))
+            .map(|c| d.stored_value(&format!("o.{}", ident(&c.name)), &c.ty))
             .collect::<Vec<_>>()
             .join(", "),
     );
@@ -454,7 +462,9 @@ pub fn lower(
 }
 
 /// Whether a column's size in a partition's measurement is the bytes of
-/// its values (text), or 8 per value.
+/// its values (text), or a fixed size per value: as the checksum
+/// statement of `sql::lower` measures it, for an engine whose staging
+/// `INSERT` measures the rows (SQLite: dates and timestamps are text).
 pub fn sized_as_text(d: &dyn Dialect, ty: &crate::semantic::T) -> bool {
     // Spark names its text type STRING.
     matches!(

@@ -424,7 +424,7 @@ impl Expected {
         }
         .min(text.len());
         let rules = match &e.variant {
-            ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+            ErrorVariant::ParsingError { positives, .. } => put_back_words(positives.clone()),
             ErrorVariant::CustomError { .. } => Vec::new(),
         };
         let Some(attempts) = e.parse_attempts() else {
@@ -480,6 +480,27 @@ impl Expected {
             .iter()
             .any(|r| describe(*r, Context::Body).is_some_and(|(g, _)| g == Group::Expression))
     }
+}
+
+/// The rules pest reports, with the word operators put back where the
+/// grammar no longer tries them.
+///
+/// After every operand the grammar tries `is` (`postfix`) and `or`, `and`,
+/// `in` (`infix`) only where the next character could start one of them,
+/// which saves entering and leaving four rules after most operands. Where
+/// they were tried and failed they were among the rules pest reports, and a
+/// message uses them: as "an operator" and as a "did you mean" (`3and` is
+/// offered `and`). `op_eq` is tried first after every operand, and only
+/// there, so where pest reports `op_eq` an operand ended and all four were
+/// tried before: they are put back, in pest's order (sorted, no repeats),
+/// and every message is what it was when the grammar tried them all.
+fn put_back_words(mut rules: Vec<Rule>) -> Vec<Rule> {
+    if rules.contains(&Rule::op_eq) {
+        rules.extend([Rule::kw_or, Rule::kw_and, Rule::kw_in, Rule::kw_is]);
+        rules.sort();
+        rules.dedup();
+    }
+    rules
 }
 
 /// A token of punctuation worth naming in a message (not the inside of a

@@ -291,6 +291,30 @@ mod tests {
         assert_eq!(in_pieces(broken, 1), Some(whole(broken)));
     }
 
+    /// After an operand the grammar tries the words `or`, `and` and `in`
+    /// only where the next character is `a`, `i` or `o`; a misspelt word
+    /// that starts otherwise is still offered the word it resembles, as
+    /// when every word was tried there (`errors::put_back_words`).
+    #[test]
+    fn word_operators_not_tried_are_still_offered() {
+        for (text, word) in [("3and", "and"), ("1orr", "or"), ("9inn", "in")] {
+            let src = format!("check c(a: int) = a {text} a\n");
+            let (_, diags) = parse(FileId(1), &src);
+            let [d] = &diags[..] else {
+                panic!("{text}: {diags:?}")
+            };
+            assert_eq!(
+                d.message,
+                format!("expected the end of the declaration, found `{text}`")
+            );
+            assert_eq!(
+                d.help.as_deref(),
+                Some(format!("did you mean `{word}`?").as_str()),
+                "{text}"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
         /// Edits of the examples (characters deleted, or text from the

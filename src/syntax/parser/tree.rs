@@ -124,7 +124,25 @@ impl<'s> Builder<'s> {
             debug_assert_eq!(trim_trailing_trivia(s.as_str()), end - start);
             return self.at(start, end);
         }
+        // Most pairs that end in trivia end in blanks only (`a ~ b?` skipped
+        // them before failing to find `b`): with no `//` on the last line
+        // left, the blanks were all there was to trim.
+        let blanks_trimmed = start + s.as_str().trim_end().len();
+        if !self.comment_on_last_line(start, blanks_trimmed) {
+            debug_assert_eq!(trim_trailing_trivia(s.as_str()), blanks_trimmed - start);
+            return self.at(start, blanks_trimmed);
+        }
         self.at(start, start + trim_trailing_trivia(s.as_str()))
+    }
+
+    /// Whether a `//` starts between `start` and `end` on the line `end`
+    /// is on (the only kind of comment that can end a pair's text there).
+    fn comment_on_last_line(&self, start: usize, end: usize) -> bool {
+        let before_end = self.slashes.partition_point(|&at| at < end);
+        before_end > 0 && {
+            let at = self.slashes[before_end - 1];
+            at >= start && !self.src.as_bytes()[at..end].contains(&b'\n')
+        }
     }
 
     /// Whether the pair at `start..end` of `src` can end in skipped trivia:
@@ -144,11 +162,7 @@ impl<'s> Builder<'s> {
         if !matches!(bytes.get(end), None | Some(b'\n' | b'\r')) {
             return false;
         }
-        let before_end = self.slashes.partition_point(|&at| at < end);
-        before_end > 0 && {
-            let at = self.slashes[before_end - 1];
-            at >= start && !bytes[at..end].contains(&b'\n')
-        }
+        self.comment_on_last_line(start, end)
     }
 
     /// The span of `start..end`, offsets into [`Builder::src`].

@@ -267,8 +267,9 @@ impl<'a> FromSql<'a> for Cell {
                 Value::Text(String::from_utf8_lossy(raw.get(1..).unwrap_or_default()).into_owned())
             }
             Type::BYTEA => Value::Blob(raw.to_vec()),
-            // A source in the server's own types reads as the text the
-            // runtime keeps dates and timestamps in (as SQLite's do).
+            // A date or timestamp (a source's in the server's own types, a
+            // data table's or a consumer view's) reads as the canonical
+            // text the runtime computes on, as SQLite's do.
             Type::DATE => Value::Text(date(i32::from_sql(&Type::INT4, raw)?)),
             Type::TIMESTAMP | Type::TIMESTAMPTZ => {
                 Value::Text(timestamp(i64::from_sql(&Type::INT8, raw)?))

@@ -1,8 +1,10 @@
-//! The PostgreSQL dialect. Dates, months and timestamps are stored as the
-//! same sortable text SQLite stores (`2026-06-15`, `2026-06`,
-//! `2026-06-15 08:30:00` in UTC), so every comparison, partition id and
-//! checksum is the same on both engines; the calendar arithmetic casts to
-//! `date`/`timestamp` and back. What PostgreSQL lacks is a `_bpl_*`
+//! The PostgreSQL dialect. Statements compute on dates, months and
+//! timestamps as the same sortable text SQLite keeps them in
+//! (`2026-06-15`, `2026-06`, `2026-06-15 08:30:00` in UTC), so every
+//! comparison, partition id and checksum is the same on both engines; the
+//! calendar arithmetic casts to `date`/`timestamp` and back. A data table
+//! stores dates as `date` and timestamps as `timestamptz` ([`stored_type`]),
+//! converted where rows are written into it and read from it. What PostgreSQL lacks is a `_bpl_*`
 //! function the engine creates in the project's schema ([`FUNCTIONS`]),
 //! with no dependence on the server's time zone or locale (the connection
 //! sets `TimeZone = UTC`).
@@ -29,6 +31,20 @@ pub fn postgres_type(t: &T) -> &'static str {
         T::Decimal(_) | T::DecimalLit(_) => "bigint",
         T::Float | T::Duration => "double precision",
         _ => "text",
+    }
+}
+
+/// The column type a data table stores a value of type `t` in: dates and
+/// timestamps in the server's own types (a timestamp in UTC), so readers
+/// of the consumer views get them typed; the rest as [`postgres_type`].
+/// The lowering computes on their canonical text ([`Postgres::stored_value`]
+/// and [`Postgres::computed_value`] convert at the data table).
+pub fn stored_type(t: &T) -> &'static str {
+    match t {
+        T::Date => "date",
+        // As information_schema names it, so the stored schema compares.
+        T::Timestamp => "timestamp with time zone",
+        _ => postgres_type(t),
     }
 }
 
@@ -168,6 +184,14 @@ CREATE OR REPLACE FUNCTION _bpl_typed_month(x anyelement) RETURNS text LANGUAGE 
 $f$ SELECT _bpl_as_month(CAST(x AS text)) $f$;
 CREATE OR REPLACE FUNCTION _bpl_typed_month(x text) RETURNS text LANGUAGE sql STABLE AS
 $f$ SELECT _bpl_as_month(x) $f$;
+-- A data table's date or timestamp as the canonical text statements
+-- compute on: from `date` and `timestamptz`, and from the text an earlier
+-- bplc stored them as (a table not yet converted reads the same).
+CREATE OR REPLACE FUNCTION _bpl_text(x date) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT CAST(x AS text) $f$;
+CREATE OR REPLACE FUNCTION _bpl_text(x timestamptz) RETURNS text LANGUAGE sql STABLE AS
+$f$ SELECT CAST(x AT TIME ZONE 'UTC' AS text) $f$;
+CREATE OR REPLACE FUNCTION _bpl_text(x text) RETURNS text LANGUAGE sql STABLE AS $f$ SELECT x $f$;
 -- A text (a partition's first day) as a value of a source column's own
 -- type, to compare with it where its index is.
 CREATE OR REPLACE FUNCTION _bpl_like(x text, t text) RETURNS text LANGUAGE sql STABLE AS $f$ SELECT t $f$;
@@ -256,13 +280,19 @@ fn typed(t: &T, x: &str) -> Option<String> {
     }
 }
 
-/// Columns as stored: a decimal is its scaled integer there.
+/// Columns as stored: a decimal is its scaled integer there; a date or
+/// timestamp is one of the server's type, a value by construction (only
+/// a missing one is a problem).
 fn as_stored(columns: &[Column]) -> Vec<Column> {
     columns
         .iter()
         .map(|c| match c.ty {
             T::Decimal(_) | T::DecimalLit(_) => Column {
                 ty: T::Int,
+                ..c.clone()
+            },
+            T::Date | T::Timestamp => Column {
+                ty: T::String,
                 ..c.clone()
             },
             _ => c.clone(),
@@ -288,7 +318,38 @@ impl Dialect for Postgres {
     }
 
     fn column_type(&self, t: &T) -> String {
-        postgres_type(t).to_string()
+        stored_type(t).to_string()
+    }
+
+    /// The value as its language type is stored (`_bpl_canon` encodes by
+    /// the SQL type): a `sum` of integers, a `numeric` here, is encoded as
+    /// the integer SQLite gives; a decimal (a literal too) as its scaled
+    /// integer; a null literal as a text's null. A duration is left as
+    /// it is: SQLite's is an integer where it is a literal (`1d`) and a
+    /// float where it is computed, as here.
+    fn stable_id_arg(&self, x: &str, t: &T) -> String {
+        match t {
+            T::Duration => x.to_string(),
+            _ => format!("CAST({x} AS {})", postgres_type(t)),
+        }
+    }
+
+    /// The canonical text as the native type; a timestamp's text is UTC.
+    fn stored_value(&self, x: &str, t: &T) -> String {
+        match t {
+            T::Date => format!("CAST({x} AS date)"),
+            T::Timestamp => format!("(CAST({x} AS timestamp) AT TIME ZONE 'UTC')"),
+            _ => x.to_string(),
+        }
+    }
+
+    /// The native type as its canonical text (`_bpl_text`, picked by the
+    /// column's type when the statement is planned, and inlined).
+    fn computed_value(&self, x: &str, t: &T) -> Option<String> {
+        match t {
+            T::Date | T::Timestamp => Some(format!("_bpl_text({x})")),
+            _ => None,
+        }
     }
 
     fn boolean(&self, value: bool) -> &'static str {

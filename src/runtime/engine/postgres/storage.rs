@@ -3,13 +3,14 @@
 //! drift, the input lock, the reference bindings, the next version, and
 //! the shared measurement over this connection.
 
-use super::dialect::postgres_type;
+use super::dialect::{postgres_type, stored_type};
 use super::{named, text, PostgresEngine};
 use crate::plan::JobPlan;
 use crate::runtime::engine::measure::Rows;
 use crate::runtime::engine::{Drift, Measured, PartitionRun, RunScope, Staged, Value};
 use crate::runtime::manifest::Binding;
 use crate::runtime::RuntimeError;
+use crate::semantic::T;
 use crate::sql::lower::LoweredJob;
 use crate::sql::types::{ident, string};
 use crate::syntax::ast::DeclKind;
@@ -51,6 +52,18 @@ fn fits(stored: &str, want: &str) -> bool {
         "boolean" => stored == "boolean" || stored == "text",
         _ => !stored.is_empty(),
     }
+}
+
+/// Whether the stored schema differs from the declaration only by date
+/// and timestamp columns kept as text, as bplc stored them before it used
+/// the server's types: converted in place, whatever is published.
+fn is_text_layout(drift: &Drift) -> bool {
+    !drift.retyped.is_empty()
+        && drift.added.is_empty()
+        && drift.removed.is_empty()
+        && drift.retyped.iter().all(|(_, from, to)| {
+            from == "text" && (to == stored_type(&T::Date) || to == stored_type(&T::Timestamp))
+        })
 }
 
 impl PostgresEngine {
@@ -113,6 +126,10 @@ impl PostgresEngine {
     pub(super) fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
         self.check_owned(plan)?;
         let l = self.lowered(plan)?;
+        let drift = self.drift(plan, &l)?;
+        if is_text_layout(&drift) {
+            self.retype_text_layout(plan, &l, &drift)?;
+        }
         self.create(&l)
     }
 
@@ -179,7 +196,9 @@ impl PostgresEngine {
         self.check_owned(plan)?;
         let l = self.lowered(plan)?;
         let drift = self.drift(plan, &l)?;
-        if !drift.is_empty() {
+        if is_text_layout(&drift) {
+            self.retype_text_layout(plan, &l, &drift)?;
+        } else if !drift.is_empty() {
             let published = self.count(
                 "SELECT count(*) FROM _bpl_pointer WHERE dataset = :d",
                 &named(&[(":d", text(&plan.dataset))]),
@@ -224,7 +243,7 @@ impl PostgresEngine {
             .collect();
         let mut d = Drift::default();
         for c in &plan.columns {
-            let want = postgres_type(&c.ty);
+            let want = stored_type(&c.ty);
             match shown.iter().find(|(n, _)| *n == c.name) {
                 None => d.added.push(c.name.clone()),
                 Some((_, ty)) if ty != want => {
@@ -258,14 +277,25 @@ impl PostgresEngine {
                 sql.push_str(&format!(
                     "ALTER TABLE {data} ADD COLUMN IF NOT EXISTS {} {};",
                     ident(c),
-                    postgres_type(&col.ty)
+                    stored_type(&col.ty)
                 ));
             }
         }
-        for (c, _, to) in &drift.retyped {
+        for (c, from, to) in &drift.retyped {
+            let c = ident(c);
+            // A timestamp's text is its UTC time, as the engine writes it.
+            let text = match from.as_str() {
+                "timestamp with time zone" => format!("CAST({c} AT TIME ZONE 'UTC' AS text)"),
+                _ => format!("CAST({c} AS text)"),
+            };
+            let value = match to.as_str() {
+                "timestamp with time zone" => {
+                    format!("(CAST({text} AS timestamp) AT TIME ZONE 'UTC')")
+                }
+                _ => format!("CAST({text} AS {to})"),
+            };
             sql.push_str(&format!(
-                "ALTER TABLE {data} ALTER COLUMN {c} TYPE {to} USING CAST(CAST({c} AS text) AS {to});",
-                c = ident(c)
+                "ALTER TABLE {data} ALTER COLUMN {c} TYPE {to} USING {value};"
             ));
         }
         sql.push_str(&format!("{}; COMMIT;", l.create_view));
@@ -274,6 +304,39 @@ impl PostgresEngine {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Converts the date and timestamp columns of a data table an earlier
+    /// bplc stored as text to `date` and `timestamptz`, published versions
+    /// and all, in one transaction: the values are the same (their
+    /// canonical text, and so every checksum, is unchanged). A value that
+    /// is not a canonical date or timestamp (a table edited by hand) stops
+    /// it, with nothing changed.
+    fn retype_text_layout(
+        &mut self,
+        plan: &JobPlan,
+        l: &LoweredJob,
+        drift: &Drift,
+    ) -> Result<(), RuntimeError> {
+        self.rebuild(plan, l, drift).map_err(|e| RuntimeError::Server {
+            code: crate::diagnostic::codes::E0319,
+            message: format!(
+                "the data table `{}` of `{}` keeps dates and timestamps as text, as earlier versions of bplc stored them, and converting {} to `date`/`timestamptz` failed: {e}",
+                l.data_table,
+                plan.dataset,
+                drift
+                    .retyped
+                    .iter()
+                    .map(|(c, _, _)| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            help: format!(
+                "if a stored value is not a canonical date (`2026-06-15`) or UTC timestamp (`2026-06-15 08:30:00`), correct or delete that row in `{d}` (or drop `{d}` and the view `{v}` and run the dataset again); if a view of your own reads `{v}`, drop it, run, and create it again",
+                d = l.data_table,
+                v = l.view
+            ),
+        })
     }
 
     pub(super) fn migrate(&mut self, plan: &JobPlan) -> Result<Drift, RuntimeError> {
