@@ -158,11 +158,13 @@ fn a_ledger_connection_killed_mid_run_is_e0368_and_recoverable() {
     );
     reading(&p, "a", 5, "2026-07-01");
     let (mut child, mut stderr) = engine_suites::paused(p.path(), RUN, "after-lock:3000");
+    // Only this run's connection: the file's other tests run at the same
+    // time, with ledger connections of their own.
     let killed = client()
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'bplc ledger' AND pid <> pg_backend_pid()",
-            &[],
+             WHERE application_name = $1",
+            &[&format!("bplc ledger {}", child.id())],
         )
         .unwrap();
     assert_eq!(killed.len(), 1, "one ledger connection");

@@ -175,8 +175,12 @@ impl PostgresStore {
             }
         };
         let timeout = crate::runtime::lock_timeout().as_millis();
+        // The process id in the application name tells an operator (and a
+        // test) which bplc process a ledger connection in
+        // `pg_stat_activity` belongs to.
+        let process = std::process::id();
         store.batch(&format!(
-            "SET search_path TO {}; SET lock_timeout = {timeout}; SET application_name = 'bplc ledger'",
+            "SET search_path TO {}; SET lock_timeout = {timeout}; SET application_name = 'bplc ledger {process}'",
             ident(schema)
         ))?;
         Ok(Some(store))
