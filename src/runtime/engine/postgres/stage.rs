@@ -219,8 +219,10 @@ impl PostgresEngine {
         parts: &[PartitionRun],
     ) -> Result<Vec<Staged>, RuntimeError> {
         let l = self.lowered(plan)?;
+        self.staged_batch = None;
+        self.prefetched = Default::default();
         self.batch(&crate::sql::range::batch_tables(&l.batch, &POSTGRES))?;
-        self.transaction(|db| {
+        let staged = self.transaction(|db| {
             let mut staged = Vec::new();
             if l.batch.single {
                 for part in parts {
@@ -261,6 +263,13 @@ impl PostgresEngine {
             crate::runtime::fault::point("in-staging");
             crate::runtime::cancel::check()?;
             Ok(staged)
-        })
+        })?;
+        // Measured next, all at once (see `measure`).
+        self.staged_batch = Some(super::measure::StagedBatch {
+            dataset: plan.dataset.clone(),
+            run_id: run.run_id.clone(),
+            parts: parts.to_vec(),
+        });
+        Ok(staged)
     }
 }
