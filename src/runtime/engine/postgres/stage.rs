@@ -273,3 +273,90 @@ impl PostgresEngine {
         Ok(staged)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_row_keeps_its_columns_in_order_whatever_their_number() {
+        let columns: Vec<String> = (0..12).map(|k| format!("\"_bpl_c{k}\": {k}")).collect();
+        let json = format!(
+            "{{\"_bpl_no\": 3, {}, \"other\": \"x\"}}",
+            columns.join(", ")
+        );
+        let row = json_row(&json).unwrap();
+        let expected: Vec<Value> = (3..4).chain(0..12).map(Value::Integer).collect();
+        assert_eq!(row, expected);
+        let row =
+            json_row(r#"{"_bpl_no": 0, "_bpl_c0": "v: null", "_bpl_c1": null, "_bpl_c2": 2.5}"#)
+                .unwrap();
+        assert_eq!(
+            row,
+            [
+                Value::Integer(0),
+                Value::Text("v: null".into()),
+                Value::Null,
+                Value::Real(2.5)
+            ]
+        );
+        assert!(json_row("not json").is_err());
+    }
+
+    #[test]
+    fn a_chained_statement_fills_the_data_table_and_returns_each_count_in_order() {
+        let stage = RangeStage {
+            single: false,
+            keys: Vec::new(),
+            windows: Vec::new(),
+            staging: crate::sql::dialect::Staging::Chained,
+            stage: "INSERT INTO d SELECT * FROM bpl_point_1".into(),
+            tables: vec![
+                crate::sql::range::PointTable {
+                    drop: String::new(),
+                    create: "bpl_point_0 AS MATERIALIZED (SELECT 1)".into(),
+                    count: PointCount::Boundary {
+                        input: "input".into(),
+                        bad: "bad".into(),
+                    },
+                },
+                crate::sql::range::PointTable {
+                    drop: String::new(),
+                    create: "bpl_point_1 AS MATERIALIZED (SELECT 2)".into(),
+                    count: PointCount::Route {
+                        point: 0,
+                        failures: "failures".into(),
+                        quarantined: None,
+                    },
+                },
+            ],
+            rules: Vec::new(),
+            points: Vec::new(),
+            rows: Vec::new(),
+            partition_counts: Vec::new(),
+            input_aggregates: Vec::new(),
+            input_aggregates_empty: Vec::new(),
+            unmatched: Vec::new(),
+            joined_bad: Vec::new(),
+            input_count: None,
+        };
+        let queries: Vec<&str> = stage
+            .tables
+            .iter()
+            .flat_map(|t| count_queries(&t.count))
+            .collect();
+        assert_eq!(queries, ["input", "bad", "failures"]);
+        let sql = chained_statement(&stage, &queries);
+        assert!(
+            sql.starts_with(
+                "WITH bpl_point_0 AS MATERIALIZED (SELECT 1), bpl_point_1 AS MATERIALIZED (SELECT 2), \
+                 _bpl_stage AS (INSERT INTO d SELECT * FROM bpl_point_1) SELECT 0, "
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("FROM (bad) AS _bpl_r UNION ALL SELECT 2, "),
+            "{sql}"
+        );
+    }
+}
