@@ -1,11 +1,11 @@
 //! Measuring the partitions a batch staged, on PostgreSQL, with few round
 //! trips: the statements that read one staged partition and nothing the
 //! run measured (its checksum, typed output, key duplicates, rows outside
-//! their partition) are sent once per batch, every partition's copy of a
-//! statement one branch of a `UNION ALL`. `engine::measure` then asks for
-//! them one by one as on every engine, and is answered from what came
-//! back; a statement not fetched so (a gate, which reads the run's
-//! counters) goes to the server as before.
+//! their partition, a gate such as `row_count() > 0`) are sent once per
+//! batch, every partition's copy of a statement one branch of a `UNION
+//! ALL`. `engine::measure` then asks for them one by one as on every
+//! engine, and is answered from what came back; a statement not fetched so
+//! (a gate reading the run's counters) goes to the server as before.
 //!
 //! An answer is keyed by the statement's text with its values written in,
 //! so it is the answer to exactly that statement.
@@ -21,6 +21,16 @@ use crate::runtime::RuntimeError;
 
 /// Partitions per prefetching statement: its text grows with them.
 const CHUNK: usize = 100;
+
+/// The values `engine::measure` binds from what staging and the checksum
+/// measured (`:counter_input`, `:rows_ev`, ...).
+const MEASURED: [&str; 5] = [
+    ":counter_",
+    ":rows_",
+    ":partition_count_",
+    ":unmatched_",
+    ":p_prev",
+];
 
 /// The partitions a batch staged, until they are measured.
 pub(super) struct StagedBatch {
@@ -49,6 +59,16 @@ impl PostgresEngine {
                 let mut statements = vec![l.checksum.as_str(), l.typed_output.as_str()];
                 statements.extend(l.key_duplicates.as_deref());
                 statements.extend(l.out_of_partition.as_deref());
+                for g in l.expectations.iter().chain(&l.reconciliations) {
+                    match &g.sides {
+                        Some((left, right)) => statements.extend([left.as_str(), right.as_str()]),
+                        None => statements.push(&g.sql),
+                    }
+                }
+                // A statement reading what the run measured is asked with
+                // the measures written in: not fetched ahead.
+                statements.retain(|s| !MEASURED.iter().any(|m| s.contains(m)));
+                statements.dedup();
                 self.prefetch(plan, run, &batch.parts, &statements)?;
             }
         }
@@ -105,8 +125,9 @@ impl Rows for Answered<'_> {
         sql: &str,
         values: &[(String, Value)],
     ) -> Result<Option<Vec<Value>>, RuntimeError> {
-        if let Some(row) = self.0.prefetched.rows.remove(&inline(sql, values)) {
-            return Ok(Some(row));
+        // Kept after use: partitions may ask the same text (a constant).
+        if let Some(row) = self.0.prefetched.rows.get(&inline(sql, values)) {
+            return Ok(Some(row.clone()));
         }
         self.0.row(sql, values)
     }
