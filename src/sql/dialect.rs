@@ -20,6 +20,11 @@ pub enum Staging {
     /// an engine that cannot host a stateful function (a server).
     #[default]
     Materialized,
+    /// As [`Staging::Materialized`], but in one statement: each counting
+    /// point is a materialized common table expression, the data table is
+    /// filled by a data-modifying one, and the statement returns what every
+    /// point counted (PostgreSQL). No session table is written.
+    Chained,
 }
 
 /// The bound parameters a dialect may name the batch's first and last

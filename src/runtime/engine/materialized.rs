@@ -14,6 +14,7 @@ use super::counts::{int, per_partition, text, Bound, PartitionTally, StageConnec
 use super::Staged;
 use crate::plan::JobPlan;
 use crate::runtime::RuntimeError;
+use crate::sql::dialect::Staging;
 use crate::sql::range::{PointCount, PointTable, RangeStage};
 
 /// Stages a batch of `parts` partitions (whose batch and window tables are
@@ -41,6 +42,20 @@ pub trait BatchConnection: StageConnection {
         run: &super::RunScope,
         parts: &[super::PartitionRun],
     ) -> Result<(), RuntimeError>;
+
+    /// Stages a batch whose dialect chains its points
+    /// ([`Staging::Chained`]) in one statement: what the points counted,
+    /// by the partition's place in the batch.
+    fn stage_chained(
+        &mut self,
+        _stage: &RangeStage,
+        _values: &Bound,
+        _parts: usize,
+    ) -> Result<Vec<PartitionTally>, RuntimeError> {
+        Err(RuntimeError::Engine(
+            "this engine does not stage in one statement".into(),
+        ))
+    }
 }
 
 /// Stages one batch of partitions: fails it if fault injection asks
@@ -68,6 +83,10 @@ pub fn stage_batch(
     conn.fill_batch(plan, stage, run, parts)?;
     // A batch of one binds its partition's values (`:p`, report close).
     let v = super::batch::values(plan, run, first);
+    if stage.staging == Staging::Chained {
+        let tallies = conn.stage_chained(stage, &v, parts.len())?;
+        return super::counts::staged(conn, plan, stage, &v, tallies);
+    }
     staged(conn, plan, stage, &v, parts.len())
 }
 
@@ -100,8 +119,9 @@ pub fn stage(
     result.map(|()| tallies)
 }
 
-/// Counts the rows of one point's table into each partition's tally.
-fn count(
+/// Counts the rows of one point's table into each partition's tally
+/// (the point's count statements answered by `conn`).
+pub fn count(
     conn: &mut dyn StageConnection,
     stage: &RangeStage,
     point: &PointTable,

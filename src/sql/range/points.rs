@@ -66,9 +66,11 @@ pub enum PointCount {
 /// A materialized counting point.
 #[derive(Debug, Clone, Serialize)]
 pub struct PointTable {
-    /// Drops the table if it is there (also the clean-up after staging).
+    /// Drops the table if it is there (also the clean-up after staging);
+    /// empty when chained.
     pub drop: String,
-    /// Creates the table of the rows reaching the point.
+    /// Creates the table of the rows reaching the point; when chained, the
+    /// common table expression `name AS MATERIALIZED (...)` instead.
     pub create: String,
     pub count: PointCount,
 }
@@ -100,7 +102,7 @@ impl Points<'_> {
                 let call = self.d.function("tally", &self.tally_args(Point::Grouped));
                 format!("SELECT {columns} FROM ({rows}) AS _bpl_q GROUP BY {by} HAVING {call}")
             }
-            Staging::Materialized => {
+            Staging::Materialized | Staging::Chained => {
                 let groups = format!(
                     "SELECT {columns}, count(*) AS {GROUP_ROWS} FROM ({rows}) AS _bpl_q GROUP BY {by}"
                 );
@@ -131,7 +133,7 @@ impl Points<'_> {
                     .unflattened(&format!("SELECT *, {call} AS {t} FROM ({rows}) AS _bpl_q"));
                 format!("SELECT * FROM ({inner}) AS _bpl_q WHERE {t}")
             }
-            Staging::Materialized => self.materialize(rows, point),
+            Staging::Materialized | Staging::Chained => self.materialize(rows, point),
         }
     }
 
@@ -218,30 +220,58 @@ impl Points<'_> {
         }
     }
 
-    /// Keeps the rows reaching `point` in a table of their own, describes
-    /// how they are counted, and reads on the ones that pass.
+    /// Keeps the rows reaching `point` in a table of their own (a
+    /// materialized common table expression when chained), describes how
+    /// they are counted, and reads on the ones that pass.
     fn materialize(&mut self, rows: &str, point: Point) -> String {
         let name = format!("bpl_point_{}", self.tables.len());
-        let table = self.d.temp_table(&name);
-        let grouped =
-            |columns: &str| format!("SELECT _bpl_no, {columns} FROM {table} GROUP BY _bpl_no");
-        let in_order = |columns: &str, filter: &str| {
+        let chained = self.staging == Staging::Chained;
+        let table = if chained {
+            name.clone()
+        } else {
+            self.d.temp_table(&name)
+        };
+        // Each counted column named `_bpl_c<k>`: an engine that returns a
+        // chained statement's counts as JSON objects finds them by name.
+        let named = |columns: &[String]| {
+            columns
+                .iter()
+                .enumerate()
+                .map(|(k, c)| format!("{c} AS _bpl_c{k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let grouped = |columns: &[String]| {
             format!(
-                "SELECT _bpl_no, {columns} FROM {table} WHERE {filter} ORDER BY {}",
-                self.d.point_order()
+                "SELECT _bpl_no, {} FROM {table} GROUP BY _bpl_no",
+                named(columns)
             )
         };
+        // A common table expression is read back in the order its rows were
+        // written, as a connection-private table is in its physical order.
+        let in_order = |columns: &[String], filter: &str| {
+            let order = if chained {
+                String::new()
+            } else {
+                format!(" ORDER BY {}", self.d.point_order())
+            };
+            format!(
+                "SELECT _bpl_no, {} FROM {table} WHERE {filter}{order}",
+                named(columns)
+            )
+        };
+        let count_all = || vec!["count(*)".to_string()];
         let (count, pass) = match point {
             // Two tables: the boundary's, then the route's of its good rows.
             Point::Checked { record, route } => {
                 let good = self.materialize(rows, Point::Boundary { record });
                 return self.materialize(&good, *route);
             }
-            Point::Input => (PointCount::Input(grouped("count(*)")), None),
+            Point::Input => (PointCount::Input(grouped(&count_all())), None),
             Point::Boundary { record } => (
                 PointCount::Boundary {
-                    input: grouped("count(*)"),
-                    bad: in_order(&format!("_bpl_bad, {record}"), "_bpl_bad IS NOT NULL"),
+                    input: grouped(&count_all()),
+                    bad: in_order(&["_bpl_bad".to_string(), record], "_bpl_bad IS NOT NULL"),
                 },
                 Some("_bpl_bad IS NULL".to_string()),
             ),
@@ -251,19 +281,18 @@ impl Points<'_> {
                 passes,
                 record,
             } => {
-                let failures = flags
+                let failures: Vec<String> = flags
                     .iter()
                     .map(|f| format!("sum(CASE WHEN {f} = 1 THEN 0 ELSE 1 END)"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let passed = flags
+                    .collect();
+                let mut passed: Vec<String> = flags
                     .iter()
                     .map(|f| format!("CASE WHEN {f} = 1 THEN 1 ELSE 0 END"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                    .collect();
+                passed.push(record);
                 let quarantined = passes
                     .as_deref()
-                    .map(|p| in_order(&format!("{passed}, {record}"), &format!("NOT ({p})")));
+                    .map(|p| in_order(&passed, &format!("NOT ({p})")));
                 (
                     PointCount::Route {
                         point,
@@ -275,10 +304,10 @@ impl Points<'_> {
             }
             Point::Dedupe { rn, accept } => (
                 PointCount::Dedupe {
-                    counts: grouped(&format!(
-                        "sum(CASE WHEN {rn} = 1 THEN 1 ELSE 0 END), \
-                         sum(CASE WHEN {rn} = 1 THEN 0 ELSE 1 END)"
-                    )),
+                    counts: grouped(&[
+                        format!("sum(CASE WHEN {rn} = 1 THEN 1 ELSE 0 END)"),
+                        format!("sum(CASE WHEN {rn} = 1 THEN 0 ELSE 1 END)"),
+                    ]),
                     accept,
                 },
                 Some(format!("{rn} = 1")),
@@ -291,19 +320,26 @@ impl Points<'_> {
                         flat(a, "_bpl_matched")
                     )
                 }));
-                (PointCount::Accept(grouped(&columns.join(", "))), None)
+                (PointCount::Accept(grouped(&columns)), None)
             }
             Point::Grouped => (
-                PointCount::Accept(grouped(&format!("sum({GROUP_ROWS})"))),
+                PointCount::Accept(grouped(&[format!("sum({GROUP_ROWS})")])),
                 None,
             ),
         };
-        self.tables.push(PointTable {
-            drop: format!("DROP TABLE IF EXISTS {table}"),
-            create: self
-                .d
-                .temp_table_as(&name, &format!("{}SELECT * FROM ({rows}) AS r", self.with)),
-            count,
+        let select = format!("{}SELECT * FROM ({rows}) AS r", self.with);
+        self.tables.push(if chained {
+            PointTable {
+                drop: String::new(),
+                create: format!("{name} AS MATERIALIZED ({select})"),
+                count,
+            }
+        } else {
+            PointTable {
+                drop: format!("DROP TABLE IF EXISTS {table}"),
+                create: self.d.temp_table_as(&name, &select),
+                count,
+            }
         });
         match pass {
             Some(p) => format!("SELECT * FROM {table} WHERE {p}"),

@@ -12,7 +12,7 @@
 use crate::plan::Column;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::{Dec, T};
-use crate::sql::dialect::Dialect;
+use crate::sql::dialect::{Dialect, Staging};
 use crate::sql::types::{ident, string};
 
 /// The PostgreSQL dialect.
@@ -312,6 +312,10 @@ fn fits(c: &Column, x: &str) -> String {
     }
 }
 
+/// `BPLC_POSTGRES_STAGING=materialized` stages through a session table per
+/// counting point, as before chained staging: the same counts, slower.
+pub const STAGING_VAR: &str = "BPLC_POSTGRES_STAGING";
+
 impl Dialect for Postgres {
     fn name(&self) -> &'static str {
         "PostgreSQL"
@@ -397,6 +401,15 @@ impl Dialect for Postgres {
     /// into the query around it.
     fn unflattened(&self, select: &str) -> String {
         format!("{select} OFFSET 0")
+    }
+
+    /// One statement per batch (see `stage`): no session table per point;
+    /// a table per point when [`STAGING_VAR`] asks for them (to compare).
+    fn staging(&self) -> Staging {
+        match std::env::var(STAGING_VAR).as_deref() {
+            Ok("materialized") => Staging::Materialized,
+            _ => Staging::Chained,
+        }
     }
 
     /// The system column of the row's physical place grows as rows are

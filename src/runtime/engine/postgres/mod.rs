@@ -19,6 +19,7 @@ pub mod identity;
 mod inspect;
 pub mod intake;
 pub mod load;
+mod measure;
 mod other_schema;
 mod publish;
 mod stage;
@@ -83,6 +84,13 @@ const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
 pub struct PostgresEngine {
     client: Client,
     lowered: Option<(String, LoweredJob)>,
+    /// Data tables known to exist (see `next_version`); forgotten whenever
+    /// storage is prepared or migrated.
+    data_tables: std::collections::HashSet<String>,
+    /// The partitions the last batch staged, until measured.
+    staged_batch: Option<measure::StagedBatch>,
+    /// Statements' answers fetched for the batch being measured.
+    prefetched: measure::Prefetched,
 }
 
 /// Opens a connection to the project's schema with the session settings
@@ -135,6 +143,9 @@ impl PostgresEngine {
         Ok(PostgresEngine {
             client: open_schema(url_env, schema)?,
             lowered: None,
+            data_tables: Default::default(),
+            staged_batch: None,
+            prefetched: Default::default(),
         })
     }
 
@@ -228,14 +239,17 @@ fn named(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
 /// Every part of the trait is written in the submodule named for it.
 impl Engine for PostgresEngine {
     fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        self.data_tables.clear();
         PostgresEngine::prepare(self, plan)
     }
 
     fn prepare_storage(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
+        self.data_tables.clear();
         PostgresEngine::prepare_storage(self, plan)
     }
 
     fn migrate(&mut self, plan: &JobPlan) -> Result<Drift, RuntimeError> {
+        self.data_tables.clear();
         PostgresEngine::migrate(self, plan)
     }
 

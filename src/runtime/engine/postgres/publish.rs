@@ -1,8 +1,10 @@
 //! Publishing on PostgreSQL: a run's partitions made active (or shadowed)
-//! in one transaction with its commit marker; discarding what a run
-//! staged; removing shadow versions; a rollback's pointer move. The same
-//! statements as the SQLite engine's, on the same tables.
+//! in one transaction with its commit marker, by set-based statements
+//! over all of them (two round trips, however many partitions); discarding
+//! what a run staged; removing shadow versions; a rollback's pointer move.
+//! The same tables as the SQLite engine's.
 
+use super::client::literal;
 use super::{int, named, text, PostgresEngine};
 use crate::plan::JobPlan;
 use crate::runtime::engine::measure::Rows;
@@ -10,7 +12,19 @@ use crate::runtime::engine::{Publication, Publish, Value};
 use crate::runtime::RuntimeError;
 use crate::sql::types::ident;
 
+/// `(..), (..)`: rows of literals for a `VALUES` list.
+fn values(rows: &[Vec<Value>]) -> String {
+    rows.iter()
+        .map(|r| format!("({})", r.iter().map(literal).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl PostgresEngine {
+    /// Publishes `what` in one transaction of a few set-based statements,
+    /// whatever the number of partitions: the pointers' prior versions
+    /// read and locked by one statement, then every pointer, status,
+    /// superseded row and version record written by one round trip.
     pub(super) fn publish(
         &mut self,
         plan: &JobPlan,
@@ -20,97 +34,136 @@ impl PostgresEngine {
         let l = self.lowered(plan)?;
         let replace = plan.publish == crate::syntax::ast::PublishMode::Replace;
         let now = crate::runtime::now();
+        let (d, run, at) = (text(&plan.dataset), text(run_id), text(&now));
+        let (shadowed, active): (Vec<&Publication>, Vec<&Publication>) = what
+            .iter()
+            .partition(|p| matches!(p.how, Publish::Shadow { .. }));
         self.transaction(|db| {
-            for p in what {
-                let v = named(&[
-                    (":d", text(&plan.dataset)),
-                    (":p", text(&p.partition)),
-                    (":v", int(p.version)),
-                    (":run", text(run_id)),
-                    (":now", text(&now)),
-                ]);
-                if let Publish::Shadow { scope } = &p.how {
-                    let mut v = v;
-                    v.push((":scope".into(), text(scope)));
-                    db.execute(
-                        "INSERT INTO _bpl_shadow (scope, dataset, partition, version, run_id)
-                         VALUES (:scope, :d, :p, :v, :run)
-                         ON CONFLICT (scope, dataset, partition) DO UPDATE SET
-                           version = excluded.version, run_id = excluded.run_id",
-                        &v,
-                    )?;
-                    continue;
-                }
-                // The pointer row is locked until commit: a second
-                // publisher of the partition waits here.
-                let prior = db.row(
-                    "SELECT p.version, coalesce(v.status, 'ACTIVE') FROM _bpl_pointer p
-                     LEFT JOIN _bpl_versions v ON v.dataset = p.dataset
-                       AND v.partition = p.partition AND v.version = p.version
-                     WHERE p.dataset = :d AND p.partition = :p FOR UPDATE OF p",
-                    &v,
-                )?;
-                let prior = match prior.as_deref() {
-                    Some([Value::Integer(n), Value::Text(s)]) => Some((*n, s.clone())),
+            let mut sql = String::new();
+            let shadows: Vec<Vec<Value>> = shadowed
+                .iter()
+                .filter_map(|p| match &p.how {
+                    Publish::Shadow { scope } => Some(vec![
+                        text(scope),
+                        d.clone(),
+                        text(&p.partition),
+                        int(p.version),
+                        run.clone(),
+                    ]),
                     _ => None,
-                };
-                db.execute(
-                    "INSERT INTO _bpl_pointer (dataset, partition, version, run_id, published_at)
-                     VALUES (:d, :p, :v, :run, :now)
-                     ON CONFLICT (dataset, partition) DO UPDATE SET version = excluded.version,
-                       run_id = excluded.run_id, published_at = excluded.published_at",
-                    &v,
-                )?;
-                let (status, reason, summary) = match &p.how {
-                    Publish::Restate { reason, summary } => {
-                        ("RESTATED", text(reason), text(summary))
-                    }
-                    _ => ("ACTIVE", Value::Null, Value::Null),
-                };
-                if let Some((prior, prior_was)) = &prior {
-                    // A version that was ever a reported figure of a closed
-                    // period stays readable: restating keeps it as SUBMITTED.
-                    let evidence = matches!(prior_was.as_str(), "SUBMITTED" | "RESTATED");
-                    let becomes = match (status, evidence) {
-                        ("RESTATED", false) => "SUBMITTED",
-                        (_, true) => prior_was.as_str(),
-                        _ => "SUPERSEDED",
-                    };
-                    let mut w = v.clone();
-                    w.extend(named(&[(":prior", int(*prior)), (":becomes", text(becomes))]));
-                    db.execute(
-                        "UPDATE _bpl_versions SET status = :becomes
-                         WHERE dataset = :d AND partition = :p AND version = :prior",
-                        &w,
-                    )?;
-                    if replace && becomes == "SUPERSEDED" {
-                        db.execute(
-                            &format!(
-                                "DELETE FROM {} WHERE _bpl_partition = :p AND _bpl_version = :prior",
-                                ident(&l.data_table)
-                            ),
-                            &w,
-                        )?;
-                    }
-                }
-                let mut w = v.clone();
-                w.extend(named(&[
-                    (":status", text(status)),
-                    (":prior", prior.as_ref().map_or(Value::Null, |x| int(x.0))),
-                    (":reason", reason),
-                    (":summary", summary),
-                ]));
-                db.execute(
-                    "INSERT INTO _bpl_versions (dataset, partition, version, run_id, status,
-                       prior_version, reason, summary, published_at)
-                     VALUES (:d, :p, :v, :run, :status, CAST(:prior AS bigint), :reason, :summary, :now)",
-                    &w,
-                )?;
+                })
+                .collect();
+            if !shadows.is_empty() {
+                sql.push_str(&format!(
+                    "INSERT INTO _bpl_shadow (scope, dataset, partition, version, run_id) VALUES {}
+                     ON CONFLICT (scope, dataset, partition) DO UPDATE SET
+                       version = excluded.version, run_id = excluded.run_id;",
+                    values(&shadows)
+                ));
             }
-            db.execute(
-                "INSERT INTO _bpl_commits (run_id, dataset, committed_at) VALUES (:run, :d, :now)",
-                &named(&[(":run", text(run_id)), (":d", text(&plan.dataset)), (":now", text(&now))]),
-            )?;
+            if !active.is_empty() {
+                // The pointer rows are locked until commit, in one order:
+                // a second publisher of a partition waits here.
+                let partitions: Vec<Vec<Value>> =
+                    active.iter().map(|p| vec![text(&p.partition)]).collect();
+                let priors = db.rows(
+                    &format!(
+                        "SELECT p.partition, p.version, coalesce(v.status, 'ACTIVE') FROM _bpl_pointer p
+                         LEFT JOIN _bpl_versions v ON v.dataset = p.dataset
+                           AND v.partition = p.partition AND v.version = p.version
+                         WHERE p.dataset = :d AND p.partition IN ({})
+                         ORDER BY p.partition FOR UPDATE OF p",
+                        partitions.iter().map(|r| literal(&r[0])).collect::<Vec<_>>().join(", ")
+                    ),
+                    &named(&[(":d", d.clone())]),
+                )?;
+                let prior_of = |partition: &str| {
+                    priors.iter().find_map(|r| match r.as_slice() {
+                        [Value::Text(p), Value::Integer(n), Value::Text(s)] if p == partition => {
+                            Some((*n, s.clone()))
+                        }
+                        _ => None,
+                    })
+                };
+                let (mut pointers, mut statuses, mut superseded, mut versions) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for p in &active {
+                    let prior = prior_of(&p.partition);
+                    pointers.push(vec![
+                        d.clone(),
+                        text(&p.partition),
+                        int(p.version),
+                        run.clone(),
+                        at.clone(),
+                    ]);
+                    let (status, reason, summary) = match &p.how {
+                        Publish::Restate { reason, summary } => {
+                            ("RESTATED", text(reason), text(summary))
+                        }
+                        _ => ("ACTIVE", Value::Null, Value::Null),
+                    };
+                    if let Some((prior, prior_was)) = &prior {
+                        // A version that was ever a reported figure of a
+                        // closed period stays readable: restating keeps it
+                        // as SUBMITTED.
+                        let evidence = matches!(prior_was.as_str(), "SUBMITTED" | "RESTATED");
+                        let becomes = match (status, evidence) {
+                            ("RESTATED", false) => "SUBMITTED",
+                            (_, true) => prior_was.as_str(),
+                            _ => "SUPERSEDED",
+                        };
+                        statuses.push(vec![text(&p.partition), int(*prior), text(becomes)]);
+                        if replace && becomes == "SUPERSEDED" {
+                            superseded.push(vec![text(&p.partition), int(*prior)]);
+                        }
+                    }
+                    versions.push(vec![
+                        d.clone(),
+                        text(&p.partition),
+                        int(p.version),
+                        run.clone(),
+                        text(status),
+                        prior.as_ref().map_or(Value::Null, |x| int(x.0)),
+                        reason,
+                        summary,
+                        at.clone(),
+                    ]);
+                }
+                sql.push_str(&format!(
+                    "INSERT INTO _bpl_pointer (dataset, partition, version, run_id, published_at)
+                     VALUES {} ON CONFLICT (dataset, partition) DO UPDATE SET version = excluded.version,
+                       run_id = excluded.run_id, published_at = excluded.published_at;",
+                    values(&pointers)
+                ));
+                if !statuses.is_empty() {
+                    sql.push_str(&format!(
+                        "UPDATE _bpl_versions AS v SET status = x.becomes
+                         FROM (VALUES {}) AS x (partition, version, becomes)
+                         WHERE v.dataset = {} AND v.partition = x.partition AND v.version = x.version;",
+                        values(&statuses),
+                        literal(&d)
+                    ));
+                }
+                if !superseded.is_empty() {
+                    sql.push_str(&format!(
+                        "DELETE FROM {} WHERE (_bpl_partition, _bpl_version) IN (VALUES {});",
+                        ident(&l.data_table),
+                        values(&superseded)
+                    ));
+                }
+                sql.push_str(&format!(
+                    "INSERT INTO _bpl_versions (dataset, partition, version, run_id, status,
+                       prior_version, reason, summary, published_at) VALUES {};",
+                    values(&versions)
+                ));
+            }
+            sql.push_str(&format!(
+                "INSERT INTO _bpl_commits (run_id, dataset, committed_at) VALUES ({}, {}, {});",
+                literal(&run),
+                literal(&d),
+                literal(&at)
+            ));
+            db.batch(&sql)?;
             crate::runtime::fault::point("mid-commit");
             Ok(())
         })

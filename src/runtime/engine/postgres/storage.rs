@@ -7,7 +7,7 @@ use super::dialect::{postgres_type, stored_type};
 use super::{named, text, PostgresEngine};
 use crate::plan::JobPlan;
 use crate::runtime::engine::measure::Rows;
-use crate::runtime::engine::{Drift, Measured, PartitionRun, RunScope, Staged, Value};
+use crate::runtime::engine::{Drift, PartitionRun, RunScope, Value};
 use crate::runtime::manifest::Binding;
 use crate::runtime::RuntimeError;
 use crate::semantic::T;
@@ -372,32 +372,25 @@ impl PostgresEngine {
     ) -> Result<i64, RuntimeError> {
         let l = self.lowered(plan)?;
         let v = named(&[(":d", text(&plan.dataset)), (":p", text(partition))]);
-        let a = self.count(
-            "SELECT CAST(coalesce(max(version), 0) AS bigint) FROM _bpl_versions WHERE dataset = :d AND partition = :p",
+        let versions = "SELECT coalesce(max(version), 0) FROM _bpl_versions \
+                        WHERE dataset = :d AND partition = :p";
+        // One statement: a round trip per partition of a run is what a
+        // long backfill pays most for. The data table is looked up only
+        // until it is known to exist.
+        if !self.data_tables.contains(&l.data_table) {
+            if self.columns_of(&l.data_table)?.is_empty() {
+                return Ok(self.count(&format!("SELECT CAST(({versions}) AS bigint)"), &v)? + 1);
+            }
+            self.data_tables.insert(l.data_table.clone());
+        }
+        let highest = self.count(
+            &format!(
+                "SELECT CAST(greatest(({versions}), (SELECT coalesce(max(_bpl_version), 0) \
+                 FROM {} WHERE _bpl_partition = :p)) AS bigint)",
+                ident(&l.data_table)
+            ),
             &v,
         )?;
-        let b = if self.columns_of(&l.data_table)?.is_empty() {
-            0
-        } else {
-            self.count(
-                &format!(
-                    "SELECT CAST(coalesce(max(_bpl_version), 0) AS bigint) FROM {} WHERE _bpl_partition = :p",
-                    ident(&l.data_table)
-                ),
-                &v,
-            )?
-        };
-        Ok(a.max(b) + 1)
-    }
-
-    pub(super) fn measure(
-        &mut self,
-        plan: &JobPlan,
-        run: &RunScope,
-        part: &PartitionRun,
-        staged: &Staged,
-    ) -> Result<Measured, RuntimeError> {
-        let l = self.lowered(plan)?;
-        crate::runtime::engine::measure::measure(self, plan, &l, run, part, staged)
+        Ok(highest + 1)
     }
 }
