@@ -151,14 +151,18 @@ pub trait Dialect: Sync {
         q: &str,
         columns: &[Column],
         required: &dyn Fn(&Column) -> bool,
-    ) -> String;
+    ) -> String {
+        self.row_problems(q, &as_stored(columns), required)
+    }
     /// [`Self::misfit`] for rows as stored.
     fn stored_misfit(
         &self,
         q: &str,
         columns: &[Column],
         required: &dyn Fn(&Column) -> bool,
-    ) -> String;
+    ) -> String {
+        self.misfit(q, &as_stored(columns), required)
+    }
     /// Column `c` of a reference's table aliased `q`, as stored: trusted as
     /// declared, but a decimal converted to its scaled integer exactly (a
     /// value that is not one stops the statement with the reason).
@@ -205,4 +209,18 @@ pub trait Dialect: Sync {
     fn temp_table_as(&self, name: &str, select: &str) -> String {
         format!("CREATE TEMP TABLE {name} AS {select}")
     }
+}
+
+/// Columns as stored: a decimal is its scaled integer there (see `types`).
+pub fn as_stored(columns: &[Column]) -> Vec<Column> {
+    columns
+        .iter()
+        .map(|c| match c.ty {
+            T::Decimal(_) | T::DecimalLit(_) => Column {
+                ty: T::Int,
+                ..c.clone()
+            },
+            _ => c.clone(),
+        })
+        .collect()
 }

@@ -256,20 +256,6 @@ fn typed(t: &T, x: &str) -> Option<String> {
     }
 }
 
-/// Columns as stored: a decimal is its scaled integer there.
-fn as_stored(columns: &[Column]) -> Vec<Column> {
-    columns
-        .iter()
-        .map(|c| match c.ty {
-            T::Decimal(_) | T::DecimalLit(_) => Column {
-                ty: T::Int,
-                ..c.clone()
-            },
-            _ => c.clone(),
-        })
-        .collect()
-}
-
 /// Whether a non-null value of column `c` (as `x`) is one of its type.
 fn fits(c: &Column, x: &str) -> String {
     match (&c.ty, typed(&c.ty, x)) {
@@ -431,24 +417,6 @@ impl Dialect for Postgres {
             (T::String, None) => format!("CAST({x} AS text)"),
             (_, None) => x,
         }
-    }
-
-    fn stored_problems(
-        &self,
-        q: &str,
-        columns: &[Column],
-        required: &dyn Fn(&Column) -> bool,
-    ) -> String {
-        self.row_problems(q, &as_stored(columns), required)
-    }
-
-    fn stored_misfit(
-        &self,
-        q: &str,
-        columns: &[Column],
-        required: &dyn Fn(&Column) -> bool,
-    ) -> String {
-        self.misfit(q, &as_stored(columns), required)
     }
 
     /// A reference's decimal, scaled; one with more digits than its type
