@@ -551,7 +551,8 @@ type ErrorCase = (
 /// Each way of not reaching a usable database is a coded error naming
 /// what to fix, before anything is written: the URL variable unset or not
 /// a Spark Connect URL, a server that does not answer, a database that
-/// cannot be created, a warehouse path Spark may not write.
+/// cannot be created, a retry budget that is not seconds, a warehouse
+/// path Spark may not write.
 #[test]
 fn unusable_endpoints_and_databases_are_coded() {
     server_url();
@@ -573,7 +574,7 @@ fn unusable_endpoints_and_databases_are_coded() {
         )
         .unwrap();
     };
-    let cases: [ErrorCase; 4] = [
+    let cases: [ErrorCase; 5] = [
         (
             "BPLC_TEST_SPARK_UNSET",
             "t_errors",
@@ -596,6 +597,13 @@ fn unusable_endpoints_and_databases_are_coded() {
             "start the Spark Connect server",
         ),
         (URL_ENV, "no such-db", &[], "E0372", "CREATE DATABASE"),
+        (
+            URL_ENV,
+            "t_errors",
+            &[("BPLC_SPARK_RETRY_SECONDS", "1m")],
+            "E0336",
+            "not a whole number of seconds",
+        ),
     ];
     for (url_env, database, env, code, fix) in cases {
         with(url_env, database);

@@ -66,34 +66,6 @@ impl Value {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Value;
-
-    #[test]
-    fn a_locked_high_water_mark_binds_as_it_was_read() {
-        for v in [
-            Value::Null,
-            Value::Integer(-7),
-            Value::Real(2.5),
-            Value::Text("2026-06-15 08:30:00".into()),
-        ] {
-            assert_eq!(Value::from_json(&v.to_json()), v);
-        }
-        // A boolean in JSON is SQL's 1 or 0.
-        assert_eq!(Value::from_json(&true.into()), Value::Integer(1));
-    }
-
-    #[test]
-    fn gates_read_numbers_and_truth_only_from_numbers() {
-        assert_eq!(Value::Integer(0).truthy(), Some(false));
-        assert_eq!(Value::Real(0.5).truthy(), Some(true));
-        assert_eq!(Value::Null.truthy(), None);
-        assert_eq!(Value::Text("1".into()).number(), None);
-        assert_eq!(Value::Integer(3).number(), Some(3.0));
-    }
-}
-
 /// A `:` at byte `i` of `sql`, for a server engine that writes its
 /// statements' `:name` parameters in as literals: `::` (a cast) is kept;
 /// a `:name` is written to `out` as its value's literal (NULL when
@@ -126,5 +98,33 @@ pub fn parameter_at(
             end
         }
         _ => i + 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Value;
+
+    #[test]
+    fn a_locked_high_water_mark_binds_as_it_was_read() {
+        for v in [
+            Value::Null,
+            Value::Integer(-7),
+            Value::Real(2.5),
+            Value::Text("2026-06-15 08:30:00".into()),
+        ] {
+            assert_eq!(Value::from_json(&v.to_json()), v);
+        }
+        // A boolean in JSON is SQL's 1 or 0.
+        assert_eq!(Value::from_json(&true.into()), Value::Integer(1));
+    }
+
+    #[test]
+    fn gates_read_numbers_and_truth_only_from_numbers() {
+        assert_eq!(Value::Integer(0).truthy(), Some(false));
+        assert_eq!(Value::Real(0.5).truthy(), Some(true));
+        assert_eq!(Value::Null.truthy(), None);
+        assert_eq!(Value::Text("1".into()).number(), None);
+        assert_eq!(Value::Integer(3).number(), Some(3.0));
     }
 }

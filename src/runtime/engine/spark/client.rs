@@ -245,11 +245,15 @@ impl Session {
     /// statement whose server has refused connections for the whole retry
     /// budget is given up (`None`; its thread is left to the client's
     /// retries, and the process ends with the run).
-    fn collect(&self, sql: &str) -> Option<Result<Vec<Row>, spark_connect::SparkError>> {
+    fn collect(&self, sql: &str) -> Option<Result<Vec<Row>, Box<spark_connect::SparkError>>> {
         let (spark, statement) = (self.spark.clone(), sql.to_string());
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(spark.sql(&statement).and_then(|df| df.collect()));
+            let rows = match spark.sql(&statement) {
+                Ok(df) => df.collect().map_err(Box::new),
+                Err(e) => Err(Box::new(e)),
+            };
+            let _ = tx.send(rows);
         });
         let mut silent_since: Option<Instant> = None;
         loop {
