@@ -319,6 +319,12 @@ fn run_hand(f: &Files, step: Step) -> Child {
 fn compare(spark: &SparkSession) -> Vec<TableDiff> {
     let mut out = Vec::new();
     for (table, columns) in project::TABLES {
+        // The other processes rewrote the tables: this session's listing
+        // of their files is stale.
+        for database in [BPLC, HAND] {
+            sql(spark, &format!("REFRESH TABLE {database}.{table}"));
+        }
+        sql(spark, &format!("REFRESH TABLE {BPLC}.{table}__data"));
         let cols = columns
             .iter()
             .map(|c| match *c {
