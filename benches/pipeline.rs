@@ -1,7 +1,8 @@
 //! A whole pipeline built and rerun by `bplc`, against the same pipeline
 //! written by hand in SQL, on copies of the same data (issue 12), on SQLite
 //! or, with `BPLC_BENCH_ENGINE=postgres`, on PostgreSQL (issue 15: see
-//! `pipeline/postgres.rs`).
+//! `pipeline/postgres.rs`), or with `BPLC_BENCH_ENGINE=spark` on Apache
+//! Spark (issue 16: see `pipeline/spark.rs`).
 //!
 //! `cargo bench --bench pipeline` (1,000,000 source rows;
 //! `BPLC_BENCH_ROWS=N` or a comma list `20000,100000` for other sizes,
@@ -54,6 +55,9 @@ mod ledger;
 mod postgres;
 #[path = "pipeline/project.rs"]
 mod project;
+#[cfg(feature = "spark")]
+#[path = "pipeline/spark.rs"]
+mod spark;
 
 use child::{mb, run_child, time_available, Child};
 use common::{best, bplc_copy, copy_synced, env, median, remove_db, secs, work_dir};
@@ -534,12 +538,19 @@ fn main() {
         postgres::hand_child(&step, &schema);
         return;
     }
-    let on_postgres = match env("BPLC_BENCH_ENGINE").as_deref() {
-        None | Some("sqlite") => false,
-        Some("postgres") if cfg!(feature = "postgres") => true,
-        Some("postgres") => panic!("BPLC_BENCH_ENGINE=postgres needs --features postgres"),
-        Some(other) => panic!("BPLC_BENCH_ENGINE: `sqlite` or `postgres`, not `{other}`"),
-    };
+    #[cfg(feature = "spark")]
+    if let (Some(step), Some(database)) = (env(CHILD_STEP), env(spark::CHILD_DATABASE)) {
+        spark::hand_child(&step, &database);
+        return;
+    }
+    let engine = env("BPLC_BENCH_ENGINE").unwrap_or_else(|| "sqlite".into());
+    match engine.as_str() {
+        "sqlite" => {}
+        "postgres" if cfg!(feature = "postgres") => {}
+        "spark" if cfg!(feature = "spark") => {}
+        "postgres" | "spark" => panic!("BPLC_BENCH_ENGINE={engine} needs --features {engine}"),
+        other => panic!("BPLC_BENCH_ENGINE: `sqlite`, `postgres` or `spark`, not `{other}`"),
+    }
     let sizes: Vec<u64> = env("BPLC_BENCH_ROWS")
         .map(|v| {
             v.split(',')
@@ -570,9 +581,13 @@ fn main() {
     let measured: Vec<Measured> = sizes
         .iter()
         .map(|n| {
-            if on_postgres {
-                #[cfg(feature = "postgres")]
+            #[cfg(feature = "postgres")]
+            if engine == "postgres" {
                 return postgres::measure(&root, &bin, *n, runs);
+            }
+            #[cfg(feature = "spark")]
+            if engine == "spark" {
+                return spark::measure(&root, &bin, *n, runs);
             }
             measure(&root, &bin, *n, runs, use_time)
         })

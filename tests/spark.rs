@@ -29,8 +29,13 @@ fn server_url() -> String {
 /// Drops a test's database and everything in it, so a test starts from an
 /// empty one on a server that served earlier runs too.
 fn drop_database(database: &str) {
-    let mut session = bplc::runtime::engine::spark::client::connect(URL_ENV, "default")
-        .unwrap_or_else(|e| panic!("connecting to the Spark server of {URL_ENV}: {e}"));
+    drop_database_on(URL_ENV, database)
+}
+
+/// [`drop_database`] on the server of `url_env`.
+fn drop_database_on(url_env: &str, database: &str) {
+    let mut session = bplc::runtime::engine::spark::client::connect(url_env, "default")
+        .unwrap_or_else(|e| panic!("connecting to the Spark server of {url_env}: {e}"));
     session
         .run(&format!("DROP DATABASE IF EXISTS `{database}` CASCADE"))
         .unwrap();
@@ -271,7 +276,12 @@ fn both_examples_give_the_same_results_on_both_engines() {
 
 /// Runs one statement (Spark SQL) in a test's database; its rows as text.
 fn spark_sql(database: &str, sql: &str) -> Vec<String> {
-    let mut session = bplc::runtime::engine::spark::client::connect(URL_ENV, database).unwrap();
+    spark_sql_on(URL_ENV, database, sql)
+}
+
+/// [`spark_sql`] on the server of `url_env`.
+fn spark_sql_on(url_env: &str, database: &str, sql: &str) -> Vec<String> {
+    let mut session = bplc::runtime::engine::spark::client::connect(url_env, database).unwrap();
     session
         .query(sql)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -283,13 +293,18 @@ fn spark_sql(database: &str, sql: &str) -> Vec<String> {
 /// A project of one source and one daily dataset on Spark, in database
 /// `database`, with the source table created and two readings in it.
 fn readings_project(database: &str, publish: &str) -> tempfile::TempDir {
-    drop_database(database);
+    readings_project_on(URL_ENV, database, publish)
+}
+
+/// [`readings_project`] on the server of `url_env`.
+fn readings_project_on(url_env: &str, database: &str, publish: &str) -> tempfile::TempDir {
+    drop_database_on(url_env, database);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("bpl.toml"),
         format!(
             "name = \"readings\"\nengine = \"spark\"\nwarehouse = \"target/warehouse.sqlite\"\n\
-             ledger = \"target/ledger.sqlite\"\n[spark]\nurl_env = \"{URL_ENV}\"\ndatabase = \"{database}\"\n"
+             ledger = \"target/ledger.sqlite\"\n[spark]\nurl_env = \"{url_env}\"\ndatabase = \"{database}\"\n"
         ),
     )
     .unwrap();
@@ -334,17 +349,37 @@ dataset daily {{
         ),
     )
     .unwrap();
-    spark_sql(
+    spark_sql_on(
+        url_env,
         database,
         "CREATE TABLE readings (id STRING, v BIGINT, day STRING, at STRING) USING parquet",
     );
-    reading(database, "a", 5, "2026-06-30", "2026-06-30 12:00:00");
-    reading(database, "b", 7, "2026-07-01", "2026-07-01 12:00:00");
+    reading_on(
+        url_env,
+        database,
+        "a",
+        5,
+        "2026-06-30",
+        "2026-06-30 12:00:00",
+    );
+    reading_on(
+        url_env,
+        database,
+        "b",
+        7,
+        "2026-07-01",
+        "2026-07-01 12:00:00",
+    );
     dir
 }
 
 fn reading(database: &str, id: &str, v: i64, day: &str, at: &str) {
-    spark_sql(
+    reading_on(URL_ENV, database, id, v, day, at)
+}
+
+fn reading_on(url_env: &str, database: &str, id: &str, v: i64, day: &str, at: &str) {
+    spark_sql_on(
+        url_env,
         database,
         &format!("INSERT INTO readings VALUES ('{id}', {v}, '{day}', '{at}')"),
     );
@@ -361,7 +396,15 @@ const RUN: &[&str] = &[
 
 /// What a reader of the consumer view sees.
 fn contents(database: &str) -> Vec<String> {
-    spark_sql(database, "SELECT day, total, n FROM daily ORDER BY day")
+    contents_on(URL_ENV, database)
+}
+
+fn contents_on(url_env: &str, database: &str) -> Vec<String> {
+    spark_sql_on(
+        url_env,
+        database,
+        "SELECT day, total, n FROM daily ORDER BY day",
+    )
 }
 
 fn last_run(dir: &Path) -> String {
@@ -508,7 +551,8 @@ type ErrorCase = (
 /// Each way of not reaching a usable database is a coded error naming
 /// what to fix, before anything is written: the URL variable unset or not
 /// a Spark Connect URL, a server that does not answer, a database that
-/// cannot be created, a warehouse path Spark may not write.
+/// cannot be created, a retry budget that is not seconds, a warehouse
+/// path Spark may not write.
 #[test]
 fn unusable_endpoints_and_databases_are_coded() {
     server_url();
@@ -530,7 +574,7 @@ fn unusable_endpoints_and_databases_are_coded() {
         )
         .unwrap();
     };
-    let cases: [ErrorCase; 4] = [
+    let cases: [ErrorCase; 5] = [
         (
             "BPLC_TEST_SPARK_UNSET",
             "t_errors",
@@ -553,6 +597,13 @@ fn unusable_endpoints_and_databases_are_coded() {
             "start the Spark Connect server",
         ),
         (URL_ENV, "no such-db", &[], "E0372", "CREATE DATABASE"),
+        (
+            URL_ENV,
+            "t_errors",
+            &[("BPLC_SPARK_RETRY_SECONDS", "1m")],
+            "E0336",
+            "not a whole number of seconds",
+        ),
     ];
     for (url_env, database, env, code, fix) in cases {
         with(url_env, database);
@@ -587,4 +638,222 @@ fn unusable_endpoints_and_databases_are_coded() {
     drop_database("t_denied");
     // Nothing was published by any of them.
     assert!(json(p.path(), &["runs"]).as_array().unwrap().is_empty());
+}
+
+/// A reference's decimal with more digits than its type keeps stops the
+/// run with the reason on Spark, as on SQLite (and PostgreSQL): never
+/// rounded. One with exactly its digits runs, on Spark also when the
+/// table pads it (a wider `DECIMAL` column's trailing zeros).
+#[test]
+fn a_reference_decimal_with_extra_digits_is_an_error_on_both_engines() {
+    server_url();
+    let database = "t_ref_digits";
+    // A day's backfill (each day a backfill of its own, not resumed).
+    let backfill = |day: &'static str| {
+        [
+            "backfill",
+            "--from",
+            "ledger_entries",
+            "--range",
+            day,
+            "--mode",
+            "replace",
+            "--as-of",
+            "2026-08-10",
+        ]
+    };
+    // The reference's rates set to `rate` (SQL), as a column of `ty`.
+    let set_rates = |dir: &Path, engine: &str, rate: &str, ty: &str| {
+        if engine == "spark" {
+            spark_sql(database, "DROP TABLE IF EXISTS fx_new");
+            spark_sql(
+                database,
+                &format!(
+                    "CREATE TABLE fx_new USING parquet AS SELECT currency, \
+                     CAST({rate} AS {ty}) AS rate_to_usd, rate_version FROM fx_rates"
+                ),
+            );
+            spark_sql(database, "DROP TABLE fx_rates");
+            spark_sql(database, "ALTER TABLE fx_new RENAME TO fx_rates");
+        } else {
+            rusqlite::Connection::open(dir.join("target/warehouse.sqlite"))
+                .unwrap()
+                .execute_batch(&format!("UPDATE fx_rates SET rate_to_usd = {rate}"))
+                .unwrap();
+        }
+    };
+    let mut exact = Vec::new();
+    for engine in ["sqlite", "spark"] {
+        let dir = project("finance_ledger", database, engine);
+        let (code, out) = bplc(dir.path(), &["demo-data", "--rows", "200"], &[]);
+        assert_eq!(code, 0, "{out}");
+        set_rates(dir.path(), engine, "1.12345678", "DECIMAL(38, 18)");
+        let (code, out) = bplc(dir.path(), &backfill("2026-06-01..2026-06-01"), &[]);
+        assert!(!out.contains("not a valid decimal"), "{engine}: {out}");
+        exact.push(code);
+        set_rates(dir.path(), engine, "1.123456789", "DOUBLE");
+        let (code, out) = bplc(dir.path(), &backfill("2026-06-02..2026-06-02"), &[]);
+        assert_ne!(code, 0, "{engine}: {out}");
+        assert!(out.contains("rate_to_usd"), "{engine}: {out}");
+        if engine == "spark" {
+            assert!(out.contains("not a valid decimal(18, 8)"), "{out}");
+        }
+    }
+    assert_eq!(exact[0], exact[1], "exit codes with exact rates");
+}
+
+/// A Spark Connect server of the test's own, started through
+/// `scripts/with-spark` on a catalog directory and port that outlive it,
+/// so a server started again on them finds the catalog as it was.
+struct OwnServer {
+    child: std::process::Child,
+}
+
+impl OwnServer {
+    /// Starts the server and waits (minutes, on a loaded machine) until
+    /// it answers; its URL is then in `url_env`.
+    fn start(state: &Path, port: u16, url_env: &str) -> OwnServer {
+        use std::os::unix::process::CommandExt;
+        let ready = state.join("url.txt");
+        std::fs::remove_file(&ready).ok();
+        let child = std::process::Command::new(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/with-spark"),
+        )
+        .env("SPARK_STATE", state)
+        .env("SPARK_PORT", port.to_string())
+        .args([
+            "sh",
+            "-c",
+            "echo \"$BPLC_TEST_SPARK_URL\" > \"$0.tmp\" && mv \"$0.tmp\" \"$0\" && exec sleep 900",
+        ])
+        .arg(&ready)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        // Its own process group: stopping it stops the script and its
+        // command, whose exit stops the server.
+        .process_group(0)
+        .spawn()
+        .expect("start scripts/with-spark");
+        let server = OwnServer { child };
+        let started = std::time::Instant::now();
+        while !ready.exists() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(300),
+                "the test's own Spark server did not start in 300 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let url = std::fs::read_to_string(&ready).unwrap();
+        std::env::set_var(url_env, url.trim());
+        server
+    }
+
+    /// Stops the server (the script's trap stops the JVM) and waits for it.
+    fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The server stops while a run is between staging and publishing: the
+/// run fails with E0373 within the retry budget (not the client's ten
+/// minutes), nothing is published; on the server started again on the
+/// same catalog, `bplc recover` drops the staged partitions and the run
+/// retried publishes.
+#[test]
+fn a_server_lost_mid_run_is_coded_and_recovers() {
+    use std::io::BufRead;
+    server_url();
+    const OWN: &str = "BPLC_TEST_SPARK_OWN_URL";
+    let state = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = OwnServer::start(state.path(), port, OWN);
+    let database = "t_lost";
+    let p = readings_project_on(OWN, database, "replace");
+    let (code, out) = bplc(p.path(), RUN, &[]);
+    assert_eq!(code, 0, "{out}");
+    let before = contents_on(OWN, database);
+    reading_on(OWN, database, "c", 11, "2026-07-01", "2026-07-01 13:00:00");
+
+    // The run pauses after validating its staged rows; the server stops.
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_bplc"))
+        .current_dir(p.path())
+        .args(RUN)
+        .env("BPLC_PAUSE", "after-validate:15000")
+        .env("BPLC_SPARK_RETRY_SECONDS", "10")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = run.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("paused at after-validate") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(300))
+        .expect("the run reaches the pause");
+    server.stop();
+    let stopped = std::time::Instant::now();
+    let status = run.wait().unwrap();
+    let waited = stopped.elapsed();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut run.stdout.take().unwrap(), &mut out).unwrap();
+    out.push_str(&reader.join().unwrap());
+    assert!(
+        !status.success() && out.contains("E0373") && out.contains("BPLC_SPARK_RETRY_SECONDS"),
+        "{status}: {out}"
+    );
+    // The pause's rest, then ten seconds of refused connections: well
+    // under the client's own ten minutes.
+    assert!(
+        waited < std::time::Duration::from_secs(60),
+        "the run took {waited:?} to give up: {out}"
+    );
+
+    // The server again, on the same catalog: nothing was published.
+    let _server = OwnServer::start(state.path(), port, OWN);
+    assert_eq!(contents_on(OWN, database), before, "nothing was published");
+    // The run recorded its failure, but could not drop its staged rows:
+    // `recover` does.
+    let id = last_run(p.path());
+    assert!(
+        out.contains(&format!("`bplc recover {id}` drops them")),
+        "{out}"
+    );
+    let recovered = json(p.path(), &["recover", &id]);
+    assert_eq!(recovered["decision"], "FAILED_CLEANED", "{recovered}");
+    assert_eq!(recovered["status"], "FAILED", "{recovered}");
+    let rerun = json(p.path(), RUN);
+    assert_eq!(rerun["status"], "PUBLISHED", "{rerun}");
+    let after = contents_on(OWN, database);
+    assert_ne!(after, before);
+    // Nothing left behind: only the active versions are stored.
+    assert_eq!(
+        spark_sql_on(OWN, database, "SELECT count(*) FROM daily__data"),
+        spark_sql_on(OWN, database, "SELECT count(*) FROM daily"),
+    );
 }

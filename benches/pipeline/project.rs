@@ -168,10 +168,11 @@ struct Scope {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
     Sqlite,
-    // Written for the benchmark on PostgreSQL; nothing runs it until the
-    // PostgreSQL engine lands.
+    // Each engine's benchmark is built behind its feature.
     #[allow(dead_code)]
     Postgres,
+    #[allow(dead_code)]
+    Spark,
 }
 
 impl Flavor {
@@ -180,7 +181,9 @@ impl Flavor {
     fn begin(self) -> &'static str {
         match self {
             Flavor::Sqlite => "BEGIN IMMEDIATE",
-            Flavor::Postgres => "BEGIN",
+            // Spark has no transaction: its steps are written as statements
+            // of their own (`layer_statements`).
+            Flavor::Postgres | Flavor::Spark => "BEGIN",
         }
     }
 }
@@ -373,6 +376,18 @@ fn layers(s: &Scope, sql: Flavor) -> [(&'static str, &'static str, String); 5] {
                 s.rolling_to
             ),
         ),
+        // Dates are `DATE`s there too.
+        Flavor::Spark => (
+            "false",
+            "date_format(event_date, 'yyyy-MM')",
+            format!(
+                "(SELECT day, date_sub(day, {}) AS since
+                  FROM (SELECT explode(sequence(DATE'{}', DATE'{}', INTERVAL 1 DAY)) AS day) AS d)",
+                WINDOW_DAYS - 1,
+                s.from,
+                s.rolling_to
+            ),
+        ),
     };
     [
         (
@@ -449,6 +464,23 @@ fn bounds(table: &str, s: &Scope) -> (String, String) {
         "region_monthly" => (s.month_from[..7].to_string(), s.month_to[..7].to_string()),
         _ => (s.from.clone(), s.to.clone()),
     }
+}
+
+/// Each layer's table, its partition column and its rows (a `SELECT`)
+/// for the full build or the rerun, for an engine whose statements the
+/// caller writes itself (Spark: no transaction, no `DELETE` on Parquet).
+#[allow(dead_code)]
+pub fn layer_statements(
+    spec: Spec,
+    rerun: bool,
+    sql: Flavor,
+) -> Vec<(&'static str, &'static str, String)> {
+    let scope = if rerun {
+        Spec::scope(spec.rerun_first(), spec.last())
+    } else {
+        Spec::scope(spec.first(), spec.last())
+    };
+    layers(&scope, sql).into()
 }
 
 /// The full build by hand: `CREATE TABLE ... AS SELECT` for every layer,

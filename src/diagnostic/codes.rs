@@ -155,6 +155,7 @@ define_codes! {
     E0333: "warehouse or ledger location that does not exist",
     E0334: "saved plan whose job changed since it was planned",
     E0335: "rollback of a closed period without a reason",
+    E0336: "Spark retry budget that is not a whole number of seconds",
     E0340: "output value not of its declared type, or null where it may not be",
     E0341: "bad rows in a source whose bad rows fail the partition or the run",
     E0342: "decimal type whose precision or scale cannot be stored exactly",

@@ -572,7 +572,15 @@ impl Runner<'_> {
     }
 
     fn finish_failed(&mut self, mut m: Manifest, error: String) -> Result<Manifest, RuntimeError> {
-        let _ = self.engine.discard(self.plan, &m.run_id);
+        // An engine without transactions (Spark) whose session is gone
+        // cannot drop the staged rows now: `recover` drops them later.
+        let error = match self.engine.discard(self.plan, &m.run_id) {
+            Ok(_) => error,
+            Err(_) => format!(
+                "{error} (its staged rows are left unread: `bplc recover {}` drops them)",
+                m.run_id
+            ),
+        };
         m.status = Status::Failed;
         m.error = Some(error.clone());
         m.times.finished = Some(super::now());

@@ -45,6 +45,9 @@ pub fn recover(
     run_id: &str,
 ) -> Result<(Recovery, Manifest), RuntimeError> {
     let mut m = ledger.manifest(run_id)?;
+    if m.status == Status::Failed {
+        return clean_failed(plan, engine, ledger, m);
+    }
     if m.status.is_final() || m.status == Status::Held {
         return Ok((Recovery::NothingToRecover, m));
     }
@@ -93,4 +96,25 @@ pub fn recover(
     m.times.finished = Some(super::now());
     ledger.transition(&m, decision.name())?;
     Ok((decision, m))
+}
+
+/// A FAILED run whose staged rows are still stored: its failure was the
+/// engine's session being lost (E0373 on Spark, which has no transaction
+/// to undo them), so the rows could not be dropped then. They are dropped
+/// now; any other FAILED run has nothing to recover.
+fn clean_failed(
+    plan: &JobPlan,
+    engine: &mut dyn Engine,
+    ledger: &mut Ledger,
+    mut m: Manifest,
+) -> Result<(Recovery, Manifest), RuntimeError> {
+    engine.prepare(plan)?;
+    let seen = engine.inspect(plan, &m.run_id)?;
+    if seen.committed || seen.staged_rows == 0 {
+        return Ok((Recovery::NothingToRecover, m));
+    }
+    engine.discard(plan, &m.run_id)?;
+    m.recovery = Some(Recovery::FailedCleaned.name().into());
+    ledger.transition(&m, "failed run's staged rows dropped")?;
+    Ok((Recovery::FailedCleaned, m))
 }

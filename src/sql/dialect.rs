@@ -156,14 +156,24 @@ pub trait Dialect: Sync {
         q: &str,
         columns: &[Column],
         required: &dyn Fn(&Column) -> bool,
-    ) -> String;
+    ) -> String {
+        self.row_problems(q, &self.stored_columns(columns), required)
+    }
     /// [`Self::misfit`] for rows as stored.
     fn stored_misfit(
         &self,
         q: &str,
         columns: &[Column],
         required: &dyn Fn(&Column) -> bool,
-    ) -> String;
+    ) -> String {
+        self.misfit(q, &self.stored_columns(columns), required)
+    }
+    /// `columns` with the types their values have in a data table, for
+    /// [`Self::stored_problems`] and [`Self::stored_misfit`]: by default
+    /// [`as_stored`].
+    fn stored_columns(&self, columns: &[Column]) -> Vec<Column> {
+        as_stored(columns)
+    }
     /// Column `c` of a reference's table aliased `q`, as stored: trusted as
     /// declared, but a decimal converted to its scaled integer exactly (a
     /// value that is not one stops the statement with the reason).
@@ -253,4 +263,18 @@ pub trait Dialect: Sync {
     fn measures_staged_rows(&self) -> bool {
         false
     }
+}
+
+/// Columns as stored: a decimal is its scaled integer there (see `types`).
+pub fn as_stored(columns: &[Column]) -> Vec<Column> {
+    columns
+        .iter()
+        .map(|c| match c.ty {
+            T::Decimal(_) | T::DecimalLit(_) => Column {
+                ty: T::Int,
+                ..c.clone()
+            },
+            _ => c.clone(),
+        })
+        .collect()
 }

@@ -66,6 +66,41 @@ impl Value {
     }
 }
 
+/// A `:` at byte `i` of `sql`, for a server engine that writes its
+/// statements' `:name` parameters in as literals: `::` (a cast) is kept;
+/// a `:name` is written to `out` as its value's literal (NULL when
+/// `values` does not name it, as an unbound parameter is), after the text
+/// from `start`, which then moves past the name. The index to go on from.
+#[cfg(any(feature = "postgres", feature = "spark"))]
+pub fn parameter_at(
+    sql: &str,
+    i: usize,
+    out: &mut String,
+    start: &mut usize,
+    values: &[(String, Value)],
+    literal: impl Fn(&Value) -> String,
+) -> usize {
+    let b = sql.as_bytes();
+    match b.get(i + 1) {
+        Some(b':') => i + 2,
+        Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {
+            let mut end = i + 1;
+            while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
+                end += 1;
+            }
+            let name = &sql[i..end];
+            out.push_str(&sql[*start..i]);
+            match values.iter().find(|(n, _)| n == name) {
+                Some((_, v)) => out.push_str(&literal(v)),
+                None => out.push_str("NULL"),
+            }
+            *start = end;
+            end
+        }
+        _ => i + 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Value;

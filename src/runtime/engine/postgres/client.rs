@@ -220,23 +220,10 @@ pub fn inline(sql: &str, values: &[(String, Value)]) -> String {
                 }
                 i += 1;
             }
-            b':' if b.get(i + 1) == Some(&b':') => i += 2,
-            b':' if b
-                .get(i + 1)
-                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') =>
-            {
-                let mut end = i + 1;
-                while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
-                    end += 1;
-                }
-                let name = &sql[i..end];
-                out.push_str(&sql[start..i]);
-                match values.iter().find(|(n, _)| n == name) {
-                    Some((_, v)) => out.push_str(&literal(v)),
-                    None => out.push_str("NULL"),
-                }
-                i = end;
-                start = end;
+            b':' => {
+                i = crate::runtime::engine::value::parameter_at(
+                    sql, i, &mut out, &mut start, values, literal,
+                )
             }
             _ => i += 1,
         }

@@ -280,26 +280,6 @@ fn typed(t: &T, x: &str) -> Option<String> {
     }
 }
 
-/// Columns as stored: a decimal is its scaled integer there; a date or
-/// timestamp is one of the server's type, a value by construction (only
-/// a missing one is a problem).
-fn as_stored(columns: &[Column]) -> Vec<Column> {
-    columns
-        .iter()
-        .map(|c| match c.ty {
-            T::Decimal(_) | T::DecimalLit(_) => Column {
-                ty: T::Int,
-                ..c.clone()
-            },
-            T::Date | T::Timestamp => Column {
-                ty: T::String,
-                ..c.clone()
-            },
-            _ => c.clone(),
-        })
-        .collect()
-}
-
 /// Whether a non-null value of column `c` (as `x`) is one of its type.
 fn fits(c: &Column, x: &str) -> String {
     match (&c.ty, typed(&c.ty, x)) {
@@ -507,22 +487,16 @@ impl Dialect for Postgres {
         }
     }
 
-    fn stored_problems(
-        &self,
-        q: &str,
-        columns: &[Column],
-        required: &dyn Fn(&Column) -> bool,
-    ) -> String {
-        self.row_problems(q, &as_stored(columns), required)
-    }
-
-    fn stored_misfit(
-        &self,
-        q: &str,
-        columns: &[Column],
-        required: &dyn Fn(&Column) -> bool,
-    ) -> String {
-        self.misfit(q, &as_stored(columns), required)
+    /// A date or timestamp is stored in the server's own type, a value by
+    /// construction (only a missing one is a problem): checked as text.
+    fn stored_columns(&self, columns: &[Column]) -> Vec<Column> {
+        crate::sql::dialect::as_stored(columns)
+            .into_iter()
+            .map(|c| match c.ty {
+                T::Date | T::Timestamp => Column { ty: T::String, ..c },
+                _ => c,
+            })
+            .collect()
     }
 
     /// A reference's decimal, scaled; one with more digits than its type

@@ -4,7 +4,10 @@
 //! writes them) brought to Spark's lexical form with their `:name`
 //! parameters written in as literals; result rows read as [`Value`]s.
 
-use spark_connect::row::Value as SparkValue;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use spark_connect::row::{Row, Value as SparkValue};
 use spark_connect::SparkSession;
 
 use crate::diagnostic::codes;
@@ -23,11 +26,40 @@ const SESSION: [&str; 4] = [
     "SET spark.sql.hive.metastorePartitionPruningFallbackOnException = true",
 ];
 
+/// The environment variable bounding how long a statement waits for a
+/// server that stopped answering (seconds), and its default: about what
+/// the Spark Connect client's own retries take.
+pub const RETRY_ENV: &str = "BPLC_SPARK_RETRY_SECONDS";
+const RETRY_DEFAULT: u64 = 600;
+
 /// An open session with the project's database in use.
 pub struct Session {
     pub(crate) spark: SparkSession,
     /// The variable the URL came from, for messages.
     url_env: String,
+    /// The URL, to ask whether anything still listens there.
+    url: String,
+    /// How long a statement waits for a server that does not answer.
+    retry: Duration,
+    /// Set once the retry budget ran out: the session is gone, and every
+    /// later statement fails at once instead of waiting again.
+    lost: Option<String>,
+}
+
+/// The retry budget [`RETRY_ENV`] sets, or the default; a value that is
+/// not a whole number of seconds is a coded error naming it.
+fn retry_budget() -> Result<Duration, RuntimeError> {
+    match std::env::var(RETRY_ENV) {
+        Err(_) => Ok(Duration::from_secs(RETRY_DEFAULT)),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(s) => Ok(Duration::from_secs(s)),
+            Err(_) => Err(RuntimeError::Server {
+                code: codes::E0336,
+                message: format!("`{RETRY_ENV}` is `{v}`, not a whole number of seconds"),
+                help: format!("set {RETRY_ENV} to the seconds a statement may wait for a Spark Connect server that stopped answering (default {RETRY_DEFAULT}), or unset it"),
+            }),
+        },
+    }
 }
 
 /// The URL in `url_env`, or the coded error saying how to set it.
@@ -63,6 +95,7 @@ fn url(url_env: &str) -> Result<String, RuntimeError> {
 /// not there.
 pub fn connect(url_env: &str, database: &str) -> Result<Session, RuntimeError> {
     let url = url(url_env)?;
+    let retry = retry_budget()?;
     let unreachable = |detail: String| {
         RuntimeError::Server {
         code: codes::E0371,
@@ -93,6 +126,9 @@ pub fn connect(url_env: &str, database: &str) -> Result<Session, RuntimeError> {
     let mut session = Session {
         spark,
         url_env: url_env.to_string(),
+        url: url.clone(),
+        retry,
+        lost: None,
     };
     // The first statement is the first call that reaches the server.
     for set in SESSION {
@@ -171,10 +207,21 @@ impl Session {
     /// Runs one statement (Spark SQL as is) and reads its rows.
     pub fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>, RuntimeError> {
         tracing::debug!(sql, "spark");
-        let started = std::time::Instant::now();
-        let result = match self.spark.sql(sql) {
-            Ok(df) => df.collect(),
-            Err(e) => Err(e),
+        if let Some(detail) = &self.lost {
+            return Err(self.lost_error(detail));
+        }
+        let started = Instant::now();
+        let result = match self.collect(sql) {
+            Some(result) => result,
+            None => {
+                let detail = format!(
+                    "the server has not answered for {} s ({RETRY_ENV})",
+                    self.retry.as_secs()
+                );
+                let error = self.lost_error(&detail);
+                self.lost = Some(detail);
+                return Err(error);
+            }
         };
         // BPLC_SPARK_TRACE=1: each statement with its time, and why one
         // failed (the coded error shows only the message's first line).
@@ -192,6 +239,51 @@ impl Session {
             .collect())
     }
 
+    /// The statement's rows, run on a thread of its own while this one
+    /// watches the server: the client retries a server that stopped
+    /// answering for about ten minutes, and cannot be told otherwise, so a
+    /// statement whose server has refused connections for the whole retry
+    /// budget is given up (`None`; its thread is left to the client's
+    /// retries, and the process ends with the run).
+    fn collect(&self, sql: &str) -> Option<Result<Vec<Row>, Box<spark_connect::SparkError>>> {
+        let (spark, statement) = (self.spark.clone(), sql.to_string());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let rows = match spark.sql(&statement) {
+                Ok(df) => df.collect().map_err(Box::new),
+                Err(e) => Err(Box::new(e)),
+            };
+            let _ = tx.send(rows);
+        });
+        let mut silent_since: Option<Instant> = None;
+        loop {
+            match rx.recv_timeout(Duration::from_secs(2)) {
+                Ok(result) => return Some(result),
+                Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) => {
+                    if probe(&self.url).is_ok() {
+                        silent_since = None;
+                    } else if silent_since.get_or_insert_with(Instant::now).elapsed() >= self.retry
+                    {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// E0373: the session is gone, with why.
+    fn lost_error(&self, detail: &str) -> RuntimeError {
+        RuntimeError::Server {
+            code: codes::E0373,
+            message: format!("the Spark Connect session was lost: {detail}"),
+            help: format!(
+                "nothing is published until the publish log gains the run's entry, which is one catalog operation; once the server of `{}` is back, `bplc recover RUN` settles the run from the ledger and the publish log ({RETRY_ENV} bounds the wait for a server that stopped answering)",
+                self.url_env
+            ),
+        }
+    }
+
     /// A statement's error: a lost session and a refused permission are
     /// coded; anything else is the engine's message.
     pub fn error(&self, e: &spark_connect::SparkError) -> RuntimeError {
@@ -204,14 +296,7 @@ impl Session {
             || message.contains("SESSION_CLOSED")
             || message.contains("SESSION_NOT_FOUND");
         if lost {
-            return RuntimeError::Server {
-                code: codes::E0373,
-                message: format!("the Spark Connect session was lost: {detail}"),
-                help: format!(
-                    "nothing is published until the publish log gains the run's entry, which is one catalog operation; once the server of `{}` is back, `bplc recover RUN` settles the run from the ledger and the publish log",
-                    self.url_env
-                ),
-            };
+            return self.lost_error(&detail);
         }
         let denied = e.grpc_code == Some(7)
             || e.error_class.contains("PERMISSION")
@@ -321,23 +406,10 @@ pub fn inline(sql: &str, values: &[(String, Value)]) -> String {
                 i = end;
                 start = end;
             }
-            b':' if b.get(i + 1) == Some(&b':') => i += 2,
-            b':' if b
-                .get(i + 1)
-                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') =>
-            {
-                let mut end = i + 1;
-                while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
-                    end += 1;
-                }
-                let name = &sql[i..end];
-                out.push_str(&sql[start..i]);
-                match values.iter().find(|(n, _)| n == name) {
-                    Some((_, v)) => out.push_str(&literal(v)),
-                    None => out.push_str("NULL"),
-                }
-                i = end;
-                start = end;
+            b':' => {
+                i = crate::runtime::engine::value::parameter_at(
+                    sql, i, &mut out, &mut start, values, literal,
+                )
             }
             _ => i += 1,
         }

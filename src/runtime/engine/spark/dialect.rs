@@ -106,12 +106,14 @@ fn fast(t: &T, x: &str) -> Option<String> {
 
 /// A decimal's value written out in digits: a float (a loaded table keeps
 /// amounts as floats) by its shortest exact digits, never in the
-/// scientific form Spark writes large floats in; anything else trimmed.
+/// scientific form Spark writes large floats in; anything else trimmed,
+/// and its fraction's trailing zeros dropped (`12.300` is `12.3`, as on
+/// SQLite, and a wider `DECIMAL` column's padding is no extra digit).
 fn decimal_text(x: &str) -> String {
     format!(
         "CASE WHEN typeof({x}) IN ('double', 'float') \
          THEN regexp_replace(regexp_replace(CAST(CAST({x} AS DECIMAL(38, 18)) AS STRING), '0+$', ''), '\\.$', '') \
-         ELSE trim(CAST({x} AS STRING)) END"
+         ELSE regexp_replace(regexp_replace(trim(CAST({x} AS STRING)), '\\.0*$', ''), '(\\.[0-9]*[1-9])0+$', '$1') END"
     )
 }
 
@@ -137,20 +139,6 @@ fn scaled(x: &str, d: &Dec) -> String {
         power_of_ten(d.scale),
         s = d.scale
     )
-}
-
-/// Columns as stored: a decimal is its scaled integer there.
-fn as_stored(columns: &[Column]) -> Vec<Column> {
-    columns
-        .iter()
-        .map(|c| match c.ty {
-            T::Decimal(_) | T::DecimalLit(_) => Column {
-                ty: T::Int,
-                ..c.clone()
-            },
-            _ => c.clone(),
-        })
-        .collect()
 }
 
 /// Whether a non-null value of column `c` (as `x`) is one of its type.
@@ -353,33 +341,23 @@ impl Dialect for Spark {
         }
     }
 
-    fn stored_problems(
-        &self,
-        q: &str,
-        columns: &[Column],
-        required: &dyn Fn(&Column) -> bool,
-    ) -> String {
-        self.row_problems(q, &as_stored(columns), required)
-    }
-
-    fn stored_misfit(
-        &self,
-        q: &str,
-        columns: &[Column],
-        required: &dyn Fn(&Column) -> bool,
-    ) -> String {
-        self.misfit(q, &as_stored(columns), required)
-    }
-
-    /// A reference's decimal, scaled; rounded at its scale where it has
-    /// more digits (as on PostgreSQL).
+    /// A reference's decimal, scaled; one with more digits than its type
+    /// keeps, or no number, stops the statement with the reason
+    /// (`raise_error`), as on SQLite and PostgreSQL: a lookup value is
+    /// never rounded.
     fn reference_value(&self, q: &str, c: &Column) -> String {
         let x = format!("{q}.{}", ident(&c.name));
         match &c.ty {
             T::Decimal(d) | T::DecimalLit(d) => format!(
-                "CAST(round(CAST(({}) AS DECIMAL(38, 18)) * {}, 0) AS BIGINT)",
-                decimal_text(&x),
-                power_of_ten(d.scale)
+                "CASE WHEN {x} IS NULL THEN NULL WHEN {} THEN {} \
+                 ELSE CAST(raise_error(concat({}, CAST({x} AS STRING), {})) AS BIGINT) END",
+                decimal_digits(&x, d),
+                scaled(&x, d),
+                string(&format!("a reference's column `{}`: ", c.name)),
+                string(&format!(
+                    " is not a valid decimal({}, {}) (more digits than it keeps, or not a number)",
+                    d.precision, d.scale
+                )),
             ),
             _ => x,
         }
