@@ -140,11 +140,26 @@ pub(crate) fn record_contracts(
     sources: &crate::syntax::span::SourceMap,
     program: &crate::semantic::hir::Program,
 ) {
-    for d in &mut plan.datasets {
-        if let Some(decl) = program.lookup(&d.dataset) {
-            d.contract = Some(plan::contract_hash(sources, program, decl));
+    // Each hash reads a declaration's text and its inputs' schemas: on a
+    // 10,000-dataset plan about 30 ms of one core after the check, so the
+    // datasets are shared out among the cores the check used.
+    let record = |part: &mut [plan::DatasetPlan]| {
+        for d in part {
+            if let Some(decl) = program.lookup(&d.dataset) {
+                d.contract = Some(plan::contract_hash(sources, program, decl));
+            }
         }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 || plan.datasets.len() < 256 {
+        return record(&mut plan.datasets);
     }
+    let chunk = plan.datasets.len().div_ceil(cores);
+    std::thread::scope(|scope| {
+        for part in plan.datasets.chunks_mut(chunk) {
+            scope.spawn(|| record(part));
+        }
+    });
 }
 
 /// The plan as a person reads it: waves, datasets, ranges, why.
