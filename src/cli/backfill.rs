@@ -38,6 +38,9 @@ pub struct BackfillArgs {
     /// The project directory.
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
+    /// Show each step and each statement of the backfill's runs on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -103,16 +106,20 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> u8 {
             return runtime_error(e);
         }
     }
-    let bar = (cli.format == Format::Text && std::io::stderr().is_terminal()).then(|| {
-        let total: u64 = spec.steps.len() as u64;
-        let bar = indicatif::ProgressBar::new(total.max(1));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    });
+    if args.verbose {
+        super::run::show_tracing();
+    }
+    let bar = (!args.verbose && cli.format == Format::Text && std::io::stderr().is_terminal())
+        .then(|| {
+            let total: u64 = spec.steps.len() as u64;
+            let bar = indicatif::ProgressBar::new(total.max(1));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
     let mut say = |line: &str| match &bar {
         Some(b) => b.set_message(line.to_string()),
         None => tracing::info!("{line}"),

@@ -266,20 +266,25 @@ pub(crate) fn as_of(text: Option<&str>) -> Result<String, u8> {
     }
 }
 
+/// `-v`: the runtime's tracing spans on stderr, each step and each
+/// statement with its time (`BPLC_LOG` filters them).
+pub(crate) fn show_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BPLC_LOG")
+                .unwrap_or_else(|_| "bplc=debug".into()),
+        )
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .without_time()
+        .try_init();
+}
+
 /// Progress on stderr: a spinner with the current step on a terminal,
 /// one line per step with `-v`, nothing otherwise (so JSON stays clean).
 pub(crate) fn progress(cli: &Cli, verbose: bool) -> impl FnMut(&str) {
     if verbose {
-        // `-v` also shows the runtime's tracing spans: each step, each statement.
-        let _ = tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("BPLC_LOG")
-                    .unwrap_or_else(|_| "bplc=debug".into()),
-            )
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-            .without_time()
-            .try_init();
+        show_tracing();
     }
     let bar = (!verbose && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
