@@ -94,8 +94,29 @@ fn validation_skips_only_what_the_steps_prove() {
 
     // The dedupe is the last row step and each row it keeps becomes one
     // output row: the staging INSERT counts the accepted rows as it writes
-    // them, and the dedupe calls the tally for its duplicates only.
+    // them, and the dedupe calls the tally for its groups of duplicates
+    // only. With one order key it is a `group by` whose `max` keeps the
+    // latest row, not a window.
     assert!(proved
+        .batch
+        .stage
+        .contains("max(\"ev__ingested_at\") AS _bpl_top FROM (SELECT _bpl_no, \"ev__event_id\""));
+    // The partition's columns are joined back after the sort.
+    assert!(proved.batch.stage.contains(
+        "END) AS _bpl_g CROSS JOIN temp.bpl_parts AS _bpl_pt ON _bpl_pt._bpl_no = _bpl_g._bpl_no"
+    ));
+    assert!(proved.batch.stage.contains(
+        "GROUP BY _bpl_no, \"ev__event_id\" HAVING CASE WHEN count(*) = 1 THEN 1 ELSE bpl_tally(8, _bpl_no, count(*)) END"
+    ));
+    assert!(!proved.batch.stage.contains("row_number()"));
+    // Two order keys: the window numbers the rows.
+    let two_keys = lower_pipeline("staged_events", |t| {
+        t.replace(
+            "order by ev.ingested_at desc",
+            "order by ev.ingested_at desc, ev.amount",
+        )
+    });
+    assert!(two_keys
         .batch
         .stage
         .contains("CASE WHEN \"_bpl_rn0\" = 1 THEN 1 ELSE bpl_tally(2, _bpl_no"));

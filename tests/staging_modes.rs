@@ -382,3 +382,104 @@ fn materialized_staging_counts_through_point_tables_and_calls_no_tally() {
     assert!(tally.contains("bpl_tally("), "{tally}");
     assert!(!tally.contains("bpl_point_"), "{tally}");
 }
+
+/// A last `dedupe` with one order key keeps, with the tally, the row a
+/// `group by`'s `max` (descending) or `min` (ascending) picks, where the
+/// materialized twin numbers the rows with a window: the same row either
+/// way, NULL keys included (last when descending, first when ascending).
+fn latest_spec() -> String {
+    let dataset = |name: &str, order: &str| {
+        format!(
+            "dataset {name} {{
+  version 1
+  partition by day: date
+  publish replace
+
+  input r = readings where day == p
+
+  compute {{
+    from r
+    dedupe by r.meter order by {order}
+    select meter = r.meter, value = r.value, day = p
+  }}
+}}
+"
+        )
+    };
+    format!(
+        "source readings {{
+  table \"readings\"
+  columns {{
+    meter: string
+    value: int
+    at: timestamp?
+    day: date
+  }}
+  key meter
+}}
+
+{}
+{}",
+        dataset("latest_reading", "r.at desc"),
+        dataset("first_reading", "r.at")
+    )
+}
+
+#[test]
+fn a_grouped_dedupe_keeps_the_rows_the_window_keeps_null_keys_included() {
+    let twins = Twins::new(|| {
+        let p = Project::new(&[("specs.bpl", &latest_spec())]);
+        p.warehouse()
+            .execute_batch(
+                "CREATE TABLE readings(meter TEXT, value INTEGER, at TEXT, day TEXT);
+             -- m1: a NULL time among others; m2: one row, NULL; m3: no NULL;
+             -- m4: the NULL first in the table; m5 on the second day.
+             INSERT INTO readings VALUES
+               ('m1', 10, '2026-07-01 08:00:00', '2026-07-01'),
+               ('m1', 11, NULL, '2026-07-01'),
+               ('m1', 12, '2026-07-01 09:00:00', '2026-07-01'),
+               ('m1', 13, '2026-07-01 07:00:00', '2026-07-01'),
+               ('m2', 20, NULL, '2026-07-01'),
+               ('m3', 30, '2026-07-01 10:00:00', '2026-07-01'),
+               ('m3', 31, '2026-07-01 06:00:00', '2026-07-01'),
+               ('m4', 40, NULL, '2026-07-02'),
+               ('m4', 41, '2026-07-02 05:00:00', '2026-07-02'),
+               ('m5', 50, '2026-07-02 01:00:00', '2026-07-02'),
+               ('m5', 51, '2026-07-02 02:00:00', '2026-07-02');",
+            )
+            .unwrap();
+        p
+    });
+    for dataset in ["latest_reading", "first_reading"] {
+        let report = twins.run(&[
+            "run",
+            dataset,
+            "--range",
+            "2026-07-01..2026-07-02",
+            "--as-of",
+            AS_OF,
+        ]);
+        assert_eq!(counted(&report, "duplicates"), 6, "{report}");
+    }
+    twins.assert_same();
+    // The rows kept, by hand: the latest time (NULL last), the earliest
+    // (NULL first).
+    let kept = |table: &str| {
+        twins
+            .tally
+            .rows(&format!("SELECT meter, value FROM {table}"))
+    };
+    let rows = |v: &[(&str, i64)]| {
+        v.iter()
+            .map(|(m, n)| format!("Text({m:?})|Integer({n})"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kept("latest_reading"),
+        rows(&[("m1", 12), ("m2", 20), ("m3", 30), ("m4", 41), ("m5", 51)])
+    );
+    assert_eq!(
+        kept("first_reading"),
+        rows(&[("m1", 11), ("m2", 20), ("m3", 31), ("m4", 40), ("m5", 50)])
+    );
+}

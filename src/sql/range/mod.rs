@@ -117,6 +117,11 @@ pub mod tally {
     /// row step: passes the first row of a group, counted accepted, and
     /// counts the others as duplicates. One fence instead of two.
     pub const DEDUPE_ACCEPT: i64 = 6;
+    /// `bpl_tally(8, partition, n)`: a dedupe group of `n > 1` rows, of
+    /// which one is kept: counts the other `n - 1` as duplicates; passes.
+    /// From the `HAVING` of a dedupe written as a `group by` (see
+    /// `Points::last_duplicates_grouped`).
+    pub const DEDUPE_GROUP: i64 = 8;
 }
 
 /// How a job stages a batch of partitions.

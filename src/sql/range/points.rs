@@ -158,6 +158,39 @@ impl Points<'_> {
         )
     }
 
+    /// [`Self::last_duplicates`] for a dedupe written as a `group by` that
+    /// keeps, of each group, the row with the top value of its one order
+    /// key (`grouped`: SQLite takes a grouped query's bare columns from
+    /// the row its one `max` or `min` chose). The `HAVING` counts a group's
+    /// duplicates with one call per group of more than one row. SQLite
+    /// never flattens a grouped subquery, so the call runs once per group.
+    /// `rejoin`: the partition's columns `grouped` left out, joined back
+    /// from the batch table by `_bpl_no`.
+    pub fn last_duplicates_grouped(&mut self, grouped: &str, rejoin: &[String]) -> String {
+        let call = self.d.function(
+            "tally",
+            &[
+                tally::DEDUPE_GROUP.to_string(),
+                "_bpl_no".into(),
+                "count(*)".into(),
+            ],
+        );
+        let kept = format!("{grouped} HAVING CASE WHEN count(*) = 1 THEN 1 ELSE {call} END");
+        if rejoin.is_empty() {
+            return kept;
+        }
+        format!(
+            "SELECT _bpl_g.*, {} FROM ({kept}) AS _bpl_g CROSS JOIN {} AS _bpl_pt \
+             ON _bpl_pt._bpl_no = _bpl_g._bpl_no",
+            rejoin
+                .iter()
+                .map(|c| format!("_bpl_pt.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            super::parts_table(self.d)
+        )
+    }
+
     /// The tally's arguments for a point (see [`tally`]).
     fn tally_args(&self, point: Point) -> Vec<String> {
         let no = "_bpl_no".to_string();

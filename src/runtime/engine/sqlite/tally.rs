@@ -176,6 +176,10 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
             s.record_points[partition as usize].push(0);
             Ok(false)
         }
+        tally::DEDUPE_GROUP => {
+            s.part(int(ctx, 1))?.duplicates += (int(ctx, 2) - 1).max(0);
+            Ok(true)
+        }
         tally::DEDUPE => {
             let first = int(ctx, 2) == 1;
             if !first {
