@@ -268,10 +268,15 @@ impl SqliteEngine {
     }
 
     fn execute(&self, sql: &str, values: &[(String, Value)]) -> Result<usize, RuntimeError> {
-        tracing::debug!(sql, "execute");
+        // Logged when done, with its time: a staging statement is most of
+        // a run, and `-v` is how to see which one.
+        let started = std::time::Instant::now();
         let mut stmt = self.conn.prepare_cached(sql).map_err(RuntimeError::sql)?;
         bind(&mut stmt, values)?;
-        stmt.raw_execute().map_err(RuntimeError::sql)
+        let done = stmt.raw_execute().map_err(RuntimeError::sql);
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::debug!(sql, ms, ok = done.is_ok(), "execute");
+        done
     }
 }
 
