@@ -554,3 +554,71 @@ fn a_reference_decimal_with_extra_digits_is_an_error_on_both_engines() {
         assert!(out.contains("rate_to_usd"), "{engine}: {out}");
     }
 }
+
+/// `_bpl_canon` of a date or timestamp writes its text once where its
+/// length is known (years 1 to 9999): the same canonical text as the
+/// general form, `_bpl_canon` of the text, in those years and outside
+/// them (year 10000, before year 1, the infinities, a null).
+#[test]
+fn a_date_or_timestamp_canonical_text_is_the_general_one_at_every_year() {
+    let mut c = client();
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS canon_years CASCADE; CREATE SCHEMA canon_years; \
+         SET search_path = canon_years; SET TimeZone = 'UTC'; {}",
+        bplc::sql::checksum::POSTGRES_CANON
+    ))
+    .unwrap();
+    let dates = [
+        "'0001-01-01'",
+        "'2026-06-15'",
+        "'9999-12-31'",
+        "'10000-01-01'",
+        "'0001-12-31 BC'",
+        "'infinity'",
+        "'-infinity'",
+        "NULL",
+    ];
+    for d in dates {
+        let row = c
+            .query_one(
+                &format!(
+                    "SELECT _bpl_canon(CAST({d} AS date)), \
+                     coalesce(_bpl_canon(to_char(CAST({d} AS date), 'YYYY-MM-DD')), 'N')"
+                ),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), row.get::<_, String>(1), "{d}");
+    }
+    let timestamps = [
+        "'0001-01-01 00:00:00+00'",
+        "'2026-06-15 08:30:00+02'",
+        "'9999-12-31 23:59:59+00'",
+        "'10000-01-01 00:00:00+00'",
+        "'0001-12-31 23:59:59+00 BC'",
+        "'infinity'",
+        "NULL",
+    ];
+    for t in timestamps {
+        let row = c
+            .query_one(
+                &format!(
+                    "SELECT _bpl_canon(CAST({t} AS timestamptz)), coalesce(_bpl_canon(to_char( \
+                     CAST({t} AS timestamptz) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')), 'N')"
+                ),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), row.get::<_, String>(1), "{t}");
+    }
+    let row = c
+        .query_one(
+            "SELECT _bpl_canon(CAST('2026-06-15' AS date)), \
+             _bpl_canon(CAST('2026-06-15 08:30:00+02' AS timestamptz))",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "T10:2026-06-15");
+    assert_eq!(row.get::<_, String>(1), "T19:2026-06-15 06:30:00");
+    c.batch_execute("DROP SCHEMA canon_years CASCADE").unwrap();
+}

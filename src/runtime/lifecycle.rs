@@ -242,6 +242,7 @@ impl Runner<'_> {
         m: &Manifest,
         id: &str,
         ordinal: Option<i64>,
+        version: i64,
     ) -> Result<PartitionRun, RuntimeError> {
         let plan = self.plan;
         // The id starts with the dimension values, in key order.
@@ -300,7 +301,7 @@ impl Runner<'_> {
             partition: id.to_string(),
             p,
             keys,
-            version: self.engine.next_version(plan, id)?,
+            version,
             windows,
             report_close: close,
         })
@@ -349,9 +350,14 @@ impl Runner<'_> {
                 let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
                 self.engine.clear_shadows(plan, &all)?;
             }
+            let versions = self.engine.next_versions(
+                plan,
+                &ids.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+            )?;
             let runs = ids
                 .iter()
-                .map(|(id, ordinal)| self.partition_run(&m, id, *ordinal))
+                .zip(versions)
+                .map(|((id, ordinal), version)| self.partition_run(&m, id, *ordinal, version))
                 .collect::<Result<Vec<_>, _>>()?;
             for b in self.engine.bindings(plan, &scope, &runs)? {
                 m.bindings.push(b);

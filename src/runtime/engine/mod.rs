@@ -241,6 +241,18 @@ pub trait Engine {
     ) -> Result<Vec<Binding>, RuntimeError>;
     /// The version a new write of a partition gets.
     fn next_version(&mut self, plan: &JobPlan, partition: &str) -> Result<i64, RuntimeError>;
+    /// [`Engine::next_version`] of each of a run's partitions, in order:
+    /// an engine whose statements cost a round trip each asks them at once.
+    fn next_versions(
+        &mut self,
+        plan: &JobPlan,
+        partitions: &[&str],
+    ) -> Result<Vec<i64>, RuntimeError> {
+        partitions
+            .iter()
+            .map(|p| self.next_version(plan, p))
+            .collect()
+    }
     /// Computes a batch of partitions into unpublished versions, all or
     /// none, with set-based statements over the whole batch; measures each
     /// partition's counters in the same pass and routes quarantined rows.

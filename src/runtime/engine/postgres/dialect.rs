@@ -221,6 +221,45 @@ $f$ SELECT CASE WHEN trim(x) ~ pattern THEN CAST(CAST(trim(x) AS numeric) * powe
 CREATE OR REPLACE FUNCTION _bpl_typed_decimal(x anyelement, scale integer, whole integer, pattern text)
 RETURNS bigint LANGUAGE sql STABLE AS
 $f$ SELECT _bpl_typed_decimal(CAST(x AS text), scale, whole, pattern) $f$;
+-- `_bpl_fits_K(x)`: whether a non-null `x` is a value of kind K, i.e.
+-- `_bpl_typed_K(x) IS NOT NULL`, with the same overloads; for a column
+-- already of its type without computing the stored form (the boundary's
+-- problems test every value, whose stored form is computed apart).
+CREATE OR REPLACE FUNCTION _bpl_fits_int(x bigint) RETURNS boolean LANGUAGE sql STABLE AS $f$ SELECT x IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_int(x integer) RETURNS boolean LANGUAGE sql STABLE AS $f$ SELECT x IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_int(x smallint) RETURNS boolean LANGUAGE sql STABLE AS $f$ SELECT x IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_int(x text) RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_int(x) IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_int(x anyelement) RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_int(x) IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_date(x date) RETURNS boolean LANGUAGE sql STABLE AS $f$ SELECT isfinite(x) $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_date(x text) RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_date(x) IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_date(x anyelement) RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_date(x) IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_timestamp(x timestamptz) RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT isfinite(x) AND x = date_trunc('second', x) $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_timestamp(x timestamp) RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT isfinite(x) AND x = date_trunc('second', x) $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_timestamp(x text) RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_timestamp(x) IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_timestamp(x anyelement) RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_timestamp(x) IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_decimal(x numeric, scale integer, whole integer, pattern text)
+RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT x = trunc(x, scale) AND abs(x) < power(10::numeric, whole) $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_decimal(x bigint, scale integer, whole integer, pattern text)
+RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_fits_decimal(CAST(x AS numeric), scale, whole, pattern) $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_decimal(x integer, scale integer, whole integer, pattern text)
+RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_fits_decimal(CAST(x AS numeric), scale, whole, pattern) $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_decimal(x text, scale integer, whole integer, pattern text)
+RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_decimal(x, scale, whole, pattern) IS NOT NULL $f$;
+CREATE OR REPLACE FUNCTION _bpl_fits_decimal(x anyelement, scale integer, whole integer, pattern text)
+RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT _bpl_typed_decimal(x, scale, whole, pattern) IS NOT NULL $f$;
 -- A reference's decimal as its scaled integer, or an error saying why it
 -- is not one (a lookup value is never rounded or dropped).
 CREATE OR REPLACE FUNCTION _bpl_dec_exact(x anyelement, col text, prec integer, scale integer,
@@ -287,6 +326,10 @@ fn fits(c: &Column, x: &str) -> String {
             "CAST({x} AS text) IN ({})",
             v.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
         ),
+        // Kinds with a `_bpl_fits_K`: the test without the stored form.
+        (T::Int | T::Date | T::Timestamp | T::Decimal(_) | T::DecimalLit(_), Some(value)) => {
+            value.replacen("_bpl_typed_", "_bpl_fits_", 1)
+        }
         (_, Some(value)) => format!("{value} IS NOT NULL"),
         (_, None) => "true".into(),
     }
@@ -362,10 +405,28 @@ impl Dialect for Postgres {
         format!("coalesce(CAST({a} AS text), chr(1)) = coalesce(CAST({b} AS text), chr(1))")
     }
 
+    /// The staging `INSERT`'s join of each output row with its partition's
+    /// row of the batch table (`_bpl_no` is its place, 0, 1, ...) is two
+    /// array lookups: the planner, which cannot estimate the rows a
+    /// counting point keeps, would look the batch table's index up once
+    /// per output row.
     fn ordered_join(&self, table: &str, on: &str) -> String {
-        match on {
-            "" => format!(" CROSS JOIN {table}"),
-            on => format!(" JOIN {table} ON {on}"),
+        match (on, table.strip_suffix(" AS parts")) {
+            ("", _) => format!(" CROSS JOIN {table}"),
+            ("parts._bpl_no = o._bpl_no", Some(batch)) => {
+                let place = |column: &str| {
+                    format!(
+                        "(SELECT array_agg({column} ORDER BY _bpl_no) FROM {batch})[o._bpl_no + 1] \
+                         AS {column}"
+                    )
+                };
+                format!(
+                    " CROSS JOIN LATERAL (SELECT {}, {}) AS parts",
+                    place("_bpl_partition"),
+                    place("_bpl_version")
+                )
+            }
+            (on, _) => format!(" JOIN {table} ON {on}"),
         }
     }
 

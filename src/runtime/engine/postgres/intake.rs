@@ -35,7 +35,10 @@ impl PostgresIntake {
     }
 
     fn text_rows(&mut self, sql: &str) -> Result<Vec<String>, RuntimeError> {
-        let rows = self.client.query(sql, &[]).map_err(|e| query_error(&e))?;
+        let rows = self
+            .client
+            .query_typed(sql, &[])
+            .map_err(|e| query_error(&e))?;
         Ok(rows
             .iter()
             .filter_map(|r| r.get::<_, Option<String>>(0))

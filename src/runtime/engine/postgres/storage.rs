@@ -393,4 +393,68 @@ impl PostgresEngine {
         )?;
         Ok(highest + 1)
     }
+
+    /// [`PostgresEngine::next_version`] of each of `partitions`, in one
+    /// statement: each partition's highest version looked up by the same
+    /// indexes, one row per partition in the order given.
+    pub(super) fn next_versions(
+        &mut self,
+        plan: &JobPlan,
+        partitions: &[&str],
+    ) -> Result<Vec<i64>, RuntimeError> {
+        if partitions.len() < 2 {
+            return partitions
+                .iter()
+                .map(|p| self.next_version(plan, p))
+                .collect();
+        }
+        let l = self.lowered(plan)?;
+        if !self.data_tables.contains(&l.data_table) {
+            if self.columns_of(&l.data_table)?.is_empty() {
+                return self.highest_versions(plan, partitions, None);
+            }
+            self.data_tables.insert(l.data_table.clone());
+        }
+        self.highest_versions(plan, partitions, Some(&l.data_table))
+    }
+
+    fn highest_versions(
+        &mut self,
+        plan: &JobPlan,
+        partitions: &[&str],
+        data_table: Option<&str>,
+    ) -> Result<Vec<i64>, RuntimeError> {
+        let listed: Vec<String> = partitions.iter().map(|p| string(p)).collect();
+        let stored = data_table.map_or(String::new(), |t| {
+            format!(
+                ", (SELECT coalesce(max(d._bpl_version), 0) FROM {} AS d \
+                 WHERE d._bpl_partition = ps.p)",
+                ident(t)
+            )
+        });
+        let rows = self.rows(
+            &format!(
+                "SELECT CAST(greatest((SELECT coalesce(max(v.version), 0) FROM _bpl_versions AS v \
+                 WHERE v.dataset = {} AND v.partition = ps.p){stored}) AS bigint) \
+                 FROM unnest(ARRAY[{}]::text[]) WITH ORDINALITY AS ps(p, k) ORDER BY ps.k",
+                string(&plan.dataset),
+                listed.join(", ")
+            ),
+            &[],
+        )?;
+        if rows.len() != partitions.len() {
+            return Err(RuntimeError::Engine(format!(
+                "the next versions of {} partitions came back as {} rows",
+                partitions.len(),
+                rows.len()
+            )));
+        }
+        Ok(rows
+            .iter()
+            .map(|r| match r.first() {
+                Some(Value::Integer(n)) => n + 1,
+                _ => 1,
+            })
+            .collect())
+    }
 }
