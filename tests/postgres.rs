@@ -161,11 +161,12 @@ fn a_connection_killed_mid_publish_publishes_nothing() {
     }
     assert!(seen.contains("paused at mid-commit"), "{seen}");
     let mut c = client();
+    // Only this run's connection: other tests' runs share the server.
     let killed = c
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'bplc' AND state = 'idle in transaction'",
-            &[],
+             WHERE application_name = $1 AND state = 'idle in transaction'",
+            &[&format!("bplc {}", child.id())],
         )
         .unwrap();
     assert_eq!(killed.len(), 1, "one run in its publish transaction");

@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS _bpl_shadow (
 /// (`temp_buffers`, settable only before the session's first one) hold
 /// them in memory up to 256 MB, where the default 8 MB writes them out.
 const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
-     SET extra_float_digits = 3; SET application_name = 'bplc'; SET temp_buffers = '256MB'; \
+     SET extra_float_digits = 3; SET temp_buffers = '256MB'; \
      SELECT set_config('work_mem', '262144kB', false) FROM pg_settings \
        WHERE name = 'work_mem' AND CAST(setting AS bigint) < 262144";
 
@@ -106,7 +106,15 @@ pub struct PostgresEngine {
 pub(crate) fn open_schema(url_env: &str, schema: &str) -> Result<Client, RuntimeError> {
     use sha2::{Digest, Sha256};
     let mut client = client::connect(url_env, schema)?;
-    client.batch_execute(SESSION).map_err(|e| query_error(&e))?;
+    // The process id tells one `bplc`'s connections from another's in
+    // `pg_stat_activity` (as the ledger's `bplc ledger PID`).
+    let session = format!(
+        "{SESSION}; SET application_name = 'bplc {}'",
+        std::process::id()
+    );
+    client
+        .batch_execute(&session)
+        .map_err(|e| query_error(&e))?;
     let setup = format!(
         "{} {} {} {}",
         dialect::FUNCTIONS,
