@@ -355,7 +355,12 @@ pub enum Warehouse {
     Postgres { url_env: String, schema: String },
     /// A database of a Spark catalog, reached through the Spark Connect
     /// URL in the environment variable `url_env`; sources are its tables.
-    Spark { url_env: String, database: String },
+    /// `retry_seconds`: bpl.toml's wait for a server that stopped answering.
+    Spark {
+        url_env: String,
+        database: String,
+        retry_seconds: Option<u64>,
+    },
 }
 
 impl Warehouse {
@@ -367,7 +372,9 @@ impl Warehouse {
             Warehouse::Postgres { url_env, schema } => {
                 format!("PostgreSQL schema `{schema}` (server in ${url_env})")
             }
-            Warehouse::Spark { url_env, database } => {
+            Warehouse::Spark {
+                url_env, database, ..
+            } => {
                 format!("Spark database `{database}` (endpoint in ${url_env})")
             }
         }
@@ -386,9 +393,14 @@ impl Warehouse {
                 url_env: url_env.clone(),
                 schema: schema.clone(),
             },
-            crate::project::EngineSettings::Spark { url_env, database } => Warehouse::Spark {
+            crate::project::EngineSettings::Spark {
+                url_env,
+                database,
+                retry_seconds,
+            } => Warehouse::Spark {
                 url_env: url_env.clone(),
                 database: database.clone(),
+                retry_seconds: *retry_seconds,
             },
         }
     }
@@ -408,9 +420,15 @@ impl Warehouse {
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => Err(without_postgres()),
             #[cfg(feature = "spark")]
-            Warehouse::Spark { url_env, database } => {
-                Ok(Box::new(spark::SparkEngine::open(url_env, database)?))
-            }
+            Warehouse::Spark {
+                url_env,
+                database,
+                retry_seconds,
+            } => Ok(Box::new(spark::SparkEngine::open(
+                url_env,
+                database,
+                *retry_seconds,
+            )?)),
             #[cfg(not(feature = "spark"))]
             Warehouse::Spark { .. } => Err(without_spark()),
         }
@@ -436,7 +454,11 @@ impl Warehouse {
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => None,
             #[cfg(feature = "spark")]
-            Warehouse::Spark { url_env, database } => spark::identity::peek(url_env, database),
+            Warehouse::Spark {
+                url_env,
+                database,
+                retry_seconds,
+            } => spark::identity::peek(url_env, database, *retry_seconds),
             #[cfg(not(feature = "spark"))]
             Warehouse::Spark { .. } => None,
         }
@@ -475,9 +497,15 @@ impl Warehouse {
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => Err(without_postgres()),
             #[cfg(feature = "spark")]
-            Warehouse::Spark { url_env, database } => {
-                Ok(Box::new(spark::load::SparkLoader::open(url_env, database)?))
-            }
+            Warehouse::Spark {
+                url_env,
+                database,
+                retry_seconds,
+            } => Ok(Box::new(spark::load::SparkLoader::open(
+                url_env,
+                database,
+                *retry_seconds,
+            )?)),
             #[cfg(not(feature = "spark"))]
             Warehouse::Spark { .. } => Err(without_spark()),
         }

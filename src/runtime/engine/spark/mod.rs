@@ -47,9 +47,13 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, crate::sql::expr::Unsupported
 }
 
 /// Opens a session on the project's database with bplc's log and views
-/// in place.
-pub(crate) fn open_database(url_env: &str, database: &str) -> Result<Session, RuntimeError> {
-    let mut session = client::connect(url_env, database)?;
+/// in place (`retry_seconds`: see [`client::connect`]).
+pub(crate) fn open_database(
+    url_env: &str,
+    database: &str,
+    retry_seconds: Option<u64>,
+) -> Result<Session, RuntimeError> {
+    let mut session = client::connect(url_env, database, retry_seconds)?;
     for ddl in log::SYSTEM {
         session.run(ddl)?;
     }
@@ -62,9 +66,13 @@ pub struct SparkEngine {
 }
 
 impl SparkEngine {
-    pub fn open(url_env: &str, database: &str) -> Result<SparkEngine, RuntimeError> {
+    pub fn open(
+        url_env: &str,
+        database: &str,
+        retry_seconds: Option<u64>,
+    ) -> Result<SparkEngine, RuntimeError> {
         Ok(SparkEngine {
-            session: open_database(url_env, database)?,
+            session: open_database(url_env, database, retry_seconds)?,
             lowered: None,
         })
     }
