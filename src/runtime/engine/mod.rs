@@ -15,6 +15,8 @@ pub mod materialized;
 pub mod measure;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "spark"))]
+pub mod prefetch;
 pub mod reads;
 #[cfg(feature = "spark")]
 pub mod spark;
