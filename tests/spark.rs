@@ -867,3 +867,57 @@ fn a_server_lost_mid_run_is_coded_and_recovers() {
         spark_sql_on(OWN, database, "SELECT count(*) FROM daily"),
     );
 }
+
+/// A statement is a job on Spark (about 150 ms even on few rows), so a
+/// run's statements must not grow with its partitions: the next versions,
+/// the measuring statements (checksum, typed output, gates on the staged
+/// rows), the publish's pointers and the shadows cleared are each asked
+/// once per run, not once per partition. Only what reads the run's own
+/// counters (here the reconciliation) is still one per partition.
+#[test]
+fn a_run_sends_its_statements_once_not_once_per_partition() {
+    server_url();
+    let database = "t_batched";
+    let p = readings_project_on(URL_ENV, database, "replace");
+    let days: Vec<String> = (2..=9)
+        .map(|d| format!("('r{d}', {d}, '2026-07-0{d}', '2026-07-0{d} 12:00:00')"))
+        .collect();
+    spark_sql_on(
+        URL_ENV,
+        database,
+        &format!("INSERT INTO readings VALUES {}", days.join(", ")),
+    );
+    // The statements a backfill of these days sends.
+    let statements = |range: &str| {
+        let (code, out) = bplc(
+            p.path(),
+            &[
+                "backfill",
+                "--from",
+                "readings",
+                "--range",
+                range,
+                "--mode",
+                "replace",
+                "--as-of",
+                "2026-07-20T00:00:00Z",
+            ],
+            &[("BPLC_SPARK_TRACE", "1")],
+        );
+        assert_eq!(code, 0, "{out}");
+        out.lines()
+            .filter(|l| {
+                l.strip_prefix("spark ")
+                    .and_then(|rest| rest.trim_start().split_once(" ms "))
+                    .is_some_and(|(ms, _)| ms.parse::<u64>().is_ok())
+            })
+            .count()
+    };
+    let three = statements("2026-07-01..2026-07-03");
+    let nine = statements("2026-07-01..2026-07-09");
+    // Six partitions more: one reconciliation each, and a little slack.
+    assert!(
+        nine <= three + 6 + 4,
+        "3 partitions: {three} statements; 9 partitions: {nine}"
+    );
+}
