@@ -48,6 +48,13 @@ pub trait Prefetching {
     /// ([`Prefetching::inline`]'s).
     fn rows_inlined(&mut self, sql: &str) -> Result<Vec<Vec<Value>>, RuntimeError>;
 
+    /// The first row of a statement already in the engine's form, for a
+    /// statement not fetched ahead: by default its first row from the
+    /// server; an engine that answers some statements itself says so here.
+    fn first_row_inlined(&mut self, sql: &str) -> Result<Option<Vec<Value>>, RuntimeError> {
+        Ok(self.rows_inlined(sql)?.into_iter().next())
+    }
+
     /// The engine's batch and answers.
     fn prefetch(&mut self) -> &mut Prefetch;
 }
@@ -191,7 +198,7 @@ impl<E: Prefetching> Rows for Answered<'_, E> {
         if let Some(row) = self.answers.get(&text) {
             return Ok(Some(row.clone()));
         }
-        Ok(self.engine.rows_inlined(&text)?.into_iter().next())
+        self.engine.first_row_inlined(&text)
     }
 }
 

@@ -244,6 +244,11 @@ impl super::prefetch::Prefetching for PostgresEngine {
         self.rows(sql, &[])
     }
 
+    /// Read as every first row is (`row`).
+    fn first_row_inlined(&mut self, sql: &str) -> Result<Option<Vec<Value>>, RuntimeError> {
+        self.row(sql, &[])
+    }
+
     fn prefetch(&mut self) -> &mut super::prefetch::Prefetch {
         &mut self.prefetch
     }
