@@ -34,7 +34,7 @@ fn drop_database(database: &str) {
 
 /// [`drop_database`] on the server of `url_env`.
 fn drop_database_on(url_env: &str, database: &str) {
-    let mut session = bplc::runtime::engine::spark::client::connect(url_env, "default")
+    let mut session = bplc::runtime::engine::spark::client::connect(url_env, "default", None)
         .unwrap_or_else(|e| panic!("connecting to the Spark server of {url_env}: {e}"));
     session
         .run(&format!("DROP DATABASE IF EXISTS `{database}` CASCADE"))
@@ -281,7 +281,8 @@ fn spark_sql(database: &str, sql: &str) -> Vec<String> {
 
 /// [`spark_sql`] on the server of `url_env`.
 fn spark_sql_on(url_env: &str, database: &str, sql: &str) -> Vec<String> {
-    let mut session = bplc::runtime::engine::spark::client::connect(url_env, database).unwrap();
+    let mut session =
+        bplc::runtime::engine::spark::client::connect(url_env, database, None).unwrap();
     session
         .query(sql)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -765,10 +766,10 @@ impl Drop for OwnServer {
 }
 
 /// The server stops while a run is between staging and publishing: the
-/// run fails with E0373 within the retry budget (not the client's ten
-/// minutes), nothing is published; on the server started again on the
-/// same catalog, `bplc recover` drops the staged partitions and the run
-/// retried publishes.
+/// run fails with E0373 within the retry budget `retry_seconds` in
+/// bpl.toml sets (not the client's ten minutes), nothing is published; on
+/// the server started again on the same catalog, `bplc recover` drops the
+/// staged partitions and the run retried publishes.
 #[test]
 fn a_server_lost_mid_run_is_coded_and_recovers() {
     use std::io::BufRead;
@@ -783,6 +784,11 @@ fn a_server_lost_mid_run_is_coded_and_recovers() {
     let mut server = OwnServer::start(state.path(), port, OWN);
     let database = "t_lost";
     let p = readings_project_on(OWN, database, "replace");
+    // The retry budget from bpl.toml (the environment variable, which
+    // would override it, is not set).
+    let toml = p.path().join("bpl.toml");
+    let settings = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{settings}retry_seconds = 10\n")).unwrap();
     let (code, out) = bplc(p.path(), RUN, &[]);
     assert_eq!(code, 0, "{out}");
     let before = contents_on(OWN, database);
@@ -793,7 +799,7 @@ fn a_server_lost_mid_run_is_coded_and_recovers() {
         .current_dir(p.path())
         .args(RUN)
         .env("BPLC_PAUSE", "after-validate:15000")
-        .env("BPLC_SPARK_RETRY_SECONDS", "10")
+        .env_remove("BPLC_SPARK_RETRY_SECONDS")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -824,7 +830,11 @@ fn a_server_lost_mid_run_is_coded_and_recovers() {
     std::io::Read::read_to_string(&mut run.stdout.take().unwrap(), &mut out).unwrap();
     out.push_str(&reader.join().unwrap());
     assert!(
-        !status.success() && out.contains("E0373") && out.contains("BPLC_SPARK_RETRY_SECONDS"),
+        !status.success()
+            && out.contains("E0373")
+            && out.contains(
+                "not answered for 10 s (the retry budget, from `retry_seconds` in bpl.toml)"
+            ),
         "{status}: {out}"
     );
     // The pause's rest, then ten seconds of refused connections: well
@@ -855,5 +865,59 @@ fn a_server_lost_mid_run_is_coded_and_recovers() {
     assert_eq!(
         spark_sql_on(OWN, database, "SELECT count(*) FROM daily__data"),
         spark_sql_on(OWN, database, "SELECT count(*) FROM daily"),
+    );
+}
+
+/// A statement is a job on Spark (about 150 ms even on few rows), so a
+/// run's statements must not grow with its partitions: the next versions,
+/// the measuring statements (checksum, typed output, gates on the staged
+/// rows), the publish's pointers and the shadows cleared are each asked
+/// once per run, not once per partition. Only what reads the run's own
+/// counters (here the reconciliation) is still one per partition.
+#[test]
+fn a_run_sends_its_statements_once_not_once_per_partition() {
+    server_url();
+    let database = "t_batched";
+    let p = readings_project_on(URL_ENV, database, "replace");
+    let days: Vec<String> = (2..=9)
+        .map(|d| format!("('r{d}', {d}, '2026-07-0{d}', '2026-07-0{d} 12:00:00')"))
+        .collect();
+    spark_sql_on(
+        URL_ENV,
+        database,
+        &format!("INSERT INTO readings VALUES {}", days.join(", ")),
+    );
+    // The statements a backfill of these days sends.
+    let statements = |range: &str| {
+        let (code, out) = bplc(
+            p.path(),
+            &[
+                "backfill",
+                "--from",
+                "readings",
+                "--range",
+                range,
+                "--mode",
+                "replace",
+                "--as-of",
+                "2026-07-20T00:00:00Z",
+            ],
+            &[("BPLC_SPARK_TRACE", "1")],
+        );
+        assert_eq!(code, 0, "{out}");
+        out.lines()
+            .filter(|l| {
+                l.strip_prefix("spark ")
+                    .and_then(|rest| rest.trim_start().split_once(" ms "))
+                    .is_some_and(|(ms, _)| ms.parse::<u64>().is_ok())
+            })
+            .count()
+    };
+    let three = statements("2026-07-01..2026-07-03");
+    let nine = statements("2026-07-01..2026-07-09");
+    // Six partitions more: one reconciliation each, and a little slack.
+    assert!(
+        nine <= three + 6 + 4,
+        "3 partitions: {three} statements; 9 partitions: {nine}"
     );
 }

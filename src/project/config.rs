@@ -54,6 +54,12 @@ pub struct Spark {
     /// project's name as [`default_schema`] writes it.
     #[serde(default)]
     pub database: Option<String>,
+    /// Seconds a statement waits for a Spark Connect server that stopped
+    /// answering before the run fails (E0373); 600 when unset. The
+    /// environment variable `BPLC_SPARK_RETRY_SECONDS` overrides it for
+    /// one deployment.
+    #[serde(default)]
+    pub retry_seconds: Option<u64>,
 }
 
 impl Default for Spark {
@@ -61,6 +67,7 @@ impl Default for Spark {
         Spark {
             url_env: default_spark_url_env(),
             database: None,
+            retry_seconds: None,
         }
     }
 }
@@ -124,6 +131,8 @@ pub enum EngineSettings {
         /// The environment variable holding the Spark Connect URL.
         url_env: String,
         database: String,
+        /// `retry_seconds` under `[spark]`, if set.
+        retry_seconds: Option<u64>,
     },
 }
 
@@ -270,6 +279,7 @@ impl Config {
                     .database
                     .clone()
                     .unwrap_or_else(|| default_schema(&self.name)),
+                retry_seconds: self.spark.retry_seconds,
             },
         }
     }
@@ -404,20 +414,32 @@ mod tests {
             c.engine_settings(),
             EngineSettings::Spark {
                 url_env: "BPLC_SPARK_URL".into(),
-                database: "finance_2".into()
+                database: "finance_2".into(),
+                retry_seconds: None,
             }
         );
         let c = Config::parse(
-            "name = \"x\"\nengine = \"spark\"\n[spark]\nurl_env = \"SC\"\ndatabase = \"lake\"",
+            "name = \"x\"\nengine = \"spark\"\n[spark]\nurl_env = \"SC\"\ndatabase = \"lake\"\nretry_seconds = 60",
         )
         .unwrap();
         assert_eq!(
             c.engine_settings(),
             EngineSettings::Spark {
                 url_env: "SC".into(),
-                database: "lake".into()
+                database: "lake".into(),
+                retry_seconds: Some(60),
             }
         );
+    }
+
+    #[test]
+    fn a_spark_retry_budget_is_a_whole_number_of_seconds() {
+        for bad in ["\"1m\"", "-5", "1.5"] {
+            let text = format!("name = \"x\"\nengine = \"spark\"\n[spark]\nretry_seconds = {bad}");
+            let (msg, span) = Config::parse(&text).unwrap_err();
+            let span = span.expect("the value's place");
+            assert_eq!(&text[span], bad, "{msg}");
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod materialized;
 pub mod measure;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "spark"))]
+pub mod prefetch;
 pub mod reads;
 #[cfg(feature = "spark")]
 pub mod spark;
@@ -367,7 +369,12 @@ pub enum Warehouse {
     Postgres { url_env: String, schema: String },
     /// A database of a Spark catalog, reached through the Spark Connect
     /// URL in the environment variable `url_env`; sources are its tables.
-    Spark { url_env: String, database: String },
+    /// `retry_seconds`: bpl.toml's wait for a server that stopped answering.
+    Spark {
+        url_env: String,
+        database: String,
+        retry_seconds: Option<u64>,
+    },
 }
 
 impl Warehouse {
@@ -379,7 +386,9 @@ impl Warehouse {
             Warehouse::Postgres { url_env, schema } => {
                 format!("PostgreSQL schema `{schema}` (server in ${url_env})")
             }
-            Warehouse::Spark { url_env, database } => {
+            Warehouse::Spark {
+                url_env, database, ..
+            } => {
                 format!("Spark database `{database}` (endpoint in ${url_env})")
             }
         }
@@ -398,9 +407,14 @@ impl Warehouse {
                 url_env: url_env.clone(),
                 schema: schema.clone(),
             },
-            crate::project::EngineSettings::Spark { url_env, database } => Warehouse::Spark {
+            crate::project::EngineSettings::Spark {
+                url_env,
+                database,
+                retry_seconds,
+            } => Warehouse::Spark {
                 url_env: url_env.clone(),
                 database: database.clone(),
+                retry_seconds: *retry_seconds,
             },
         }
     }
@@ -420,9 +434,15 @@ impl Warehouse {
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => Err(without_postgres()),
             #[cfg(feature = "spark")]
-            Warehouse::Spark { url_env, database } => {
-                Ok(Box::new(spark::SparkEngine::open(url_env, database)?))
-            }
+            Warehouse::Spark {
+                url_env,
+                database,
+                retry_seconds,
+            } => Ok(Box::new(spark::SparkEngine::open(
+                url_env,
+                database,
+                *retry_seconds,
+            )?)),
             #[cfg(not(feature = "spark"))]
             Warehouse::Spark { .. } => Err(without_spark()),
         }
@@ -448,7 +468,11 @@ impl Warehouse {
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => None,
             #[cfg(feature = "spark")]
-            Warehouse::Spark { url_env, database } => spark::identity::peek(url_env, database),
+            Warehouse::Spark {
+                url_env,
+                database,
+                retry_seconds,
+            } => spark::identity::peek(url_env, database, *retry_seconds),
             #[cfg(not(feature = "spark"))]
             Warehouse::Spark { .. } => None,
         }
@@ -487,9 +511,15 @@ impl Warehouse {
             #[cfg(not(feature = "postgres"))]
             Warehouse::Postgres { .. } => Err(without_postgres()),
             #[cfg(feature = "spark")]
-            Warehouse::Spark { url_env, database } => {
-                Ok(Box::new(spark::load::SparkLoader::open(url_env, database)?))
-            }
+            Warehouse::Spark {
+                url_env,
+                database,
+                retry_seconds,
+            } => Ok(Box::new(spark::load::SparkLoader::open(
+                url_env,
+                database,
+                *retry_seconds,
+            )?)),
             #[cfg(not(feature = "spark"))]
             Warehouse::Spark { .. } => Err(without_spark()),
         }

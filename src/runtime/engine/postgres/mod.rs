@@ -20,7 +20,6 @@ pub mod identity;
 mod inspect;
 pub mod intake;
 pub mod load;
-mod measure;
 mod other_schema;
 mod publish;
 mod stage;
@@ -90,10 +89,8 @@ pub struct PostgresEngine {
     /// Data tables known to exist (see `next_version`); forgotten whenever
     /// storage is prepared or migrated.
     data_tables: std::collections::HashSet<String>,
-    /// The partitions the last batch staged, until measured.
-    staged_batch: Option<measure::StagedBatch>,
-    /// Statements' answers fetched for the batch being measured.
-    prefetched: measure::Prefetched,
+    /// The batch staged last, measured with few statements (`prefetch`).
+    prefetch: super::prefetch::Prefetch,
 }
 
 /// Opens a connection to the project's schema with the session settings
@@ -155,8 +152,7 @@ impl PostgresEngine {
             client: open_schema(url_env, schema)?,
             lowered: None,
             data_tables: Default::default(),
-            staged_batch: None,
-            prefetched: Default::default(),
+            prefetch: Default::default(),
         })
     }
 
@@ -269,6 +265,28 @@ fn named(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// A batch's measuring statements, fetched ahead (`engine::prefetch`).
+impl super::prefetch::Prefetching for PostgresEngine {
+    const CHUNK: usize = 100;
+
+    fn inline(sql: &str, values: &[(String, Value)]) -> String {
+        inline(sql, values)
+    }
+
+    fn rows_inlined(&mut self, sql: &str) -> Result<Vec<Vec<Value>>, RuntimeError> {
+        self.rows(sql, &[])
+    }
+
+    /// Read as every first row is (`row`).
+    fn first_row_inlined(&mut self, sql: &str) -> Result<Option<Vec<Value>>, RuntimeError> {
+        self.row(sql, &[])
+    }
+
+    fn prefetch(&mut self) -> &mut super::prefetch::Prefetch {
+        &mut self.prefetch
+    }
+}
+
 /// Every part of the trait is written in the submodule named for it.
 impl Engine for PostgresEngine {
     fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
@@ -331,7 +349,8 @@ impl Engine for PostgresEngine {
         part: &PartitionRun,
         staged: &Staged,
     ) -> Result<Measured, RuntimeError> {
-        PostgresEngine::measure(self, plan, run, part, staged)
+        let l = self.lowered(plan)?;
+        super::prefetch::measure(self, plan, &l, run, part, staged)
     }
 
     fn publish(

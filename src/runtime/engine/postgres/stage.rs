@@ -219,8 +219,7 @@ impl PostgresEngine {
         parts: &[PartitionRun],
     ) -> Result<Vec<Staged>, RuntimeError> {
         let l = self.lowered(plan)?;
-        self.staged_batch = None;
-        self.prefetched = Default::default();
+        self.prefetch = Default::default();
         self.batch(&crate::sql::range::batch_tables(&l.batch, &POSTGRES))?;
         let staged = self.transaction(|db| {
             let mut staged = Vec::new();
@@ -265,11 +264,7 @@ impl PostgresEngine {
             Ok(staged)
         })?;
         // Measured next, all at once (see `measure`).
-        self.staged_batch = Some(super::measure::StagedBatch {
-            dataset: plan.dataset.clone(),
-            run_id: run.run_id.clone(),
-            parts: parts.to_vec(),
-        });
+        self.prefetch.staged(plan, run, parts);
         Ok(staged)
     }
 }

@@ -27,10 +27,19 @@ const SESSION: [&str; 4] = [
 ];
 
 /// The environment variable bounding how long a statement waits for a
-/// server that stopped answering (seconds), and its default: about what
-/// the Spark Connect client's own retries take.
+/// server that stopped answering (seconds), over `retry_seconds` under
+/// `[spark]` in bpl.toml; and the default of both: about what the Spark
+/// Connect client's own retries take.
 pub const RETRY_ENV: &str = "BPLC_SPARK_RETRY_SECONDS";
 const RETRY_DEFAULT: u64 = 600;
+
+/// How long a statement waits for a server that does not answer, and
+/// which setting said so (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RetryBudget {
+    wait: Duration,
+    set_by: &'static str,
+}
 
 /// An open session with the project's database in use.
 pub struct Session {
@@ -40,25 +49,33 @@ pub struct Session {
     /// The URL, to ask whether anything still listens there.
     url: String,
     /// How long a statement waits for a server that does not answer.
-    retry: Duration,
+    retry: RetryBudget,
     /// Set once the retry budget ran out: the session is gone, and every
     /// later statement fails at once instead of waiting again.
     lost: Option<String>,
 }
 
-/// The retry budget [`RETRY_ENV`] sets, or the default; a value that is
-/// not a whole number of seconds is a coded error naming it.
-fn retry_budget() -> Result<Duration, RuntimeError> {
-    match std::env::var(RETRY_ENV) {
-        Err(_) => Ok(Duration::from_secs(RETRY_DEFAULT)),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(s) => Ok(Duration::from_secs(s)),
+/// The retry budget: [`RETRY_ENV`]'s value (`env`) when set, which
+/// overrides `retry_seconds` in bpl.toml (`configured`) for one
+/// deployment, else bpl.toml's, else the default. An environment value
+/// that is not a whole number of seconds is a coded error naming it (a
+/// bad value in bpl.toml stops the project loading, E0009).
+fn retry_budget(env: Option<String>, configured: Option<u64>) -> Result<RetryBudget, RuntimeError> {
+    let budget = |s: u64, set_by| RetryBudget {
+        wait: Duration::from_secs(s),
+        set_by,
+    };
+    match (env, configured) {
+        (Some(v), _) => match v.trim().parse::<u64>() {
+            Ok(s) => Ok(budget(s, RETRY_ENV)),
             Err(_) => Err(RuntimeError::Server {
                 code: codes::E0336,
                 message: format!("`{RETRY_ENV}` is `{v}`, not a whole number of seconds"),
-                help: format!("set {RETRY_ENV} to the seconds a statement may wait for a Spark Connect server that stopped answering (default {RETRY_DEFAULT}), or unset it"),
+                help: format!("set {RETRY_ENV} to the seconds a statement may wait for a Spark Connect server that stopped answering, or unset it to use `retry_seconds` under `[spark]` in bpl.toml (default {RETRY_DEFAULT}); the variable overrides bpl.toml for one deployment"),
             }),
         },
+        (None, Some(s)) => Ok(budget(s, "`retry_seconds` in bpl.toml")),
+        (None, None) => Ok(budget(RETRY_DEFAULT, "the default")),
     }
 }
 
@@ -92,10 +109,14 @@ fn url(url_env: &str) -> Result<String, RuntimeError> {
 
 /// Opens a session on the server `url_env` points at and makes `database`
 /// the one every unqualified name is looked up in, creating it if it is
-/// not there.
-pub fn connect(url_env: &str, database: &str) -> Result<Session, RuntimeError> {
+/// not there. `retry_seconds` is bpl.toml's retry budget, if it sets one.
+pub fn connect(
+    url_env: &str,
+    database: &str,
+    retry_seconds: Option<u64>,
+) -> Result<Session, RuntimeError> {
     let url = url(url_env)?;
-    let retry = retry_budget()?;
+    let retry = retry_budget(std::env::var(RETRY_ENV).ok(), retry_seconds)?;
     let unreachable = |detail: String| {
         RuntimeError::Server {
         code: codes::E0371,
@@ -215,8 +236,9 @@ impl Session {
             Some(result) => result,
             None => {
                 let detail = format!(
-                    "the server has not answered for {} s ({RETRY_ENV})",
-                    self.retry.as_secs()
+                    "the server has not answered for {} s (the retry budget, from {})",
+                    self.retry.wait.as_secs(),
+                    self.retry.set_by
                 );
                 let error = self.lost_error(&detail);
                 self.lost = Some(detail);
@@ -263,7 +285,8 @@ impl Session {
                 Err(RecvTimeoutError::Timeout) => {
                     if probe(&self.url).is_ok() {
                         silent_since = None;
-                    } else if silent_since.get_or_insert_with(Instant::now).elapsed() >= self.retry
+                    } else if silent_since.get_or_insert_with(Instant::now).elapsed()
+                        >= self.retry.wait
                     {
                         return None;
                     }
@@ -278,7 +301,7 @@ impl Session {
             code: codes::E0373,
             message: format!("the Spark Connect session was lost: {detail}"),
             help: format!(
-                "nothing is published until the publish log gains the run's entry, which is one catalog operation; once the server of `{}` is back, `bplc recover RUN` settles the run from the ledger and the publish log ({RETRY_ENV} bounds the wait for a server that stopped answering)",
+                "nothing is published until the publish log gains the run's entry, which is one catalog operation; once the server of `{}` is back, `bplc recover RUN` settles the run from the ledger and the publish log (`retry_seconds` under `[spark]` in bpl.toml bounds the wait for a server that stopped answering; {RETRY_ENV} overrides it for one deployment)",
                 self.url_env
             ),
         }
@@ -483,6 +506,26 @@ mod tests {
         );
         // A longer name is not its prefix.
         assert_eq!(inline(":p_region = :p", &v), "NULL = '2026-06-15'");
+    }
+
+    #[test]
+    fn the_environment_overrides_the_retry_budget_of_bpl_toml() {
+        let secs = |env: Option<&str>, configured| {
+            retry_budget(env.map(str::to_string), configured).map(|b| (b.wait.as_secs(), b.set_by))
+        };
+        assert_eq!(secs(None, None).unwrap(), (600, "the default"));
+        assert_eq!(
+            secs(None, Some(30)).unwrap(),
+            (30, "`retry_seconds` in bpl.toml")
+        );
+        assert_eq!(secs(Some(" 5 "), Some(30)).unwrap(), (5, RETRY_ENV));
+        match secs(Some("1m"), Some(30)) {
+            Err(RuntimeError::Server { code, message, .. }) => {
+                assert_eq!(code, codes::E0336);
+                assert!(message.contains("`1m`"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -11,8 +11,8 @@ const TABLE: &str =
 
 /// The identity of the project's database, read without writing anything;
 /// `None` where it carries none or the server cannot be reached.
-pub fn peek(url_env: &str, database: &str) -> Option<Identity> {
-    let mut session = super::client::connect(url_env, database).ok()?;
+pub fn peek(url_env: &str, database: &str, retry_seconds: Option<u64>) -> Option<Identity> {
+    let mut session = super::client::connect(url_env, database, retry_seconds).ok()?;
     read(&mut session).ok().flatten()
 }
 

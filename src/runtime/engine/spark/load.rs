@@ -52,9 +52,13 @@ fn data_type(t: &T) -> DataType {
 }
 
 impl SparkLoader {
-    pub fn open(url_env: &str, database: &str) -> Result<SparkLoader, RuntimeError> {
+    pub fn open(
+        url_env: &str,
+        database: &str,
+        retry_seconds: Option<u64>,
+    ) -> Result<SparkLoader, RuntimeError> {
         Ok(SparkLoader {
-            session: super::open_database(url_env, database)?,
+            session: super::open_database(url_env, database, retry_seconds)?,
             table: None,
             pending: Vec::new(),
         })

@@ -47,9 +47,13 @@ pub fn lower(plan: &JobPlan) -> Result<LoweredJob, crate::sql::expr::Unsupported
 }
 
 /// Opens a session on the project's database with bplc's log and views
-/// in place.
-pub(crate) fn open_database(url_env: &str, database: &str) -> Result<Session, RuntimeError> {
-    let mut session = client::connect(url_env, database)?;
+/// in place (`retry_seconds`: see [`client::connect`]).
+pub(crate) fn open_database(
+    url_env: &str,
+    database: &str,
+    retry_seconds: Option<u64>,
+) -> Result<Session, RuntimeError> {
+    let mut session = client::connect(url_env, database, retry_seconds)?;
     for ddl in log::SYSTEM {
         session.run(ddl)?;
     }
@@ -59,13 +63,25 @@ pub(crate) fn open_database(url_env: &str, database: &str) -> Result<Session, Ru
 pub struct SparkEngine {
     session: Session,
     lowered: Option<(String, LoweredJob)>,
+    /// The batch staged last, measured with few statements (`prefetch`).
+    prefetch: super::prefetch::Prefetch,
+    /// Each partition's highest version of a dataset, fetched for a run's
+    /// `next_version`s; forgotten at every write (`execute`, `log`,
+    /// dropping versions), so it never outlives what it read.
+    highest: Option<(String, std::collections::HashMap<String, i64>)>,
 }
 
 impl SparkEngine {
-    pub fn open(url_env: &str, database: &str) -> Result<SparkEngine, RuntimeError> {
+    pub fn open(
+        url_env: &str,
+        database: &str,
+        retry_seconds: Option<u64>,
+    ) -> Result<SparkEngine, RuntimeError> {
         Ok(SparkEngine {
-            session: open_database(url_env, database)?,
+            session: open_database(url_env, database, retry_seconds)?,
             lowered: None,
+            prefetch: Default::default(),
+            highest: None,
         })
     }
 
@@ -99,11 +115,13 @@ impl SparkEngine {
     }
 
     fn execute(&mut self, sql: &str, values: &[(String, Value)]) -> Result<(), RuntimeError> {
+        self.highest = None;
         self.session.run(&inline(sql, values))
     }
 
     /// Appends entries to the publish log, as one change.
     fn log(&mut self, entries: &[log::Entry]) -> Result<(), RuntimeError> {
+        self.highest = None;
         log::append(&mut self.session, entries)
     }
 }
@@ -122,6 +140,27 @@ fn named(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
         .iter()
         .map(|(n, v)| (n.to_string(), v.clone()))
         .collect()
+}
+
+/// A batch's measuring statements, fetched ahead (`engine::prefetch`): a
+/// statement is a job of its own on Spark (some 150 ms even on few rows),
+/// so one per statement and chunk instead of one per partition. Fifty
+/// partitions keep a statement's text (the checksum's is the longest)
+/// near a hundred kilobytes.
+impl super::prefetch::Prefetching for SparkEngine {
+    const CHUNK: usize = 50;
+
+    fn inline(sql: &str, values: &[(String, Value)]) -> String {
+        inline(sql, values)
+    }
+
+    fn rows_inlined(&mut self, sql: &str) -> Result<Vec<Vec<Value>>, RuntimeError> {
+        self.session.query(sql)
+    }
+
+    fn prefetch(&mut self) -> &mut super::prefetch::Prefetch {
+        &mut self.prefetch
+    }
 }
 
 /// Every part of the trait is written in the submodule named for it.
@@ -178,7 +217,7 @@ impl Engine for SparkEngine {
         staged: &Staged,
     ) -> Result<Measured, RuntimeError> {
         let l = self.lowered(plan)?;
-        crate::runtime::engine::measure::measure(self, plan, &l, run, part, staged)
+        super::prefetch::measure(self, plan, &l, run, part, staged)
     }
 
     fn publish(

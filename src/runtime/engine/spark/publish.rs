@@ -28,6 +28,7 @@ impl SparkEngine {
         if versions.is_empty() {
             return Ok(0);
         }
+        self.highest = None;
         let data = ident(&format!("{}__data", plan.table));
         if self
             .columns_of(&format!("{}__data", plan.table))?
@@ -73,6 +74,22 @@ impl SparkEngine {
         what: &[Publication],
     ) -> Result<(), RuntimeError> {
         let replace = plan.publish == crate::syntax::ast::PublishMode::Replace;
+        // Every partition's active version, in one statement (a statement
+        // is a job): read before the log changes, as one per partition was.
+        let mut priors: std::collections::HashMap<String, Vec<Value>> = self
+            .rows(
+                "SELECT p.partition, p.version, coalesce(v.status, 'ACTIVE'), v.run_id, v.prior_version, v.reason, v.summary
+                 FROM _bpl_pointer p LEFT JOIN _bpl_versions v ON v.dataset = p.dataset
+                   AND v.partition = p.partition AND v.version = p.version
+                 WHERE p.dataset = :d",
+                &named(&[(":d", text(&plan.dataset))]),
+            )?
+            .into_iter()
+            .filter_map(|mut r| match r.first() {
+                Some(Value::Text(p)) => Some((p.clone(), r.split_off(1))),
+                _ => None,
+            })
+            .collect();
         let mut entries = Vec::new();
         let mut superseded = Vec::new();
         for p in what {
@@ -84,14 +101,7 @@ impl SparkEngine {
                 });
                 continue;
             }
-            let v = named(&[(":d", text(&plan.dataset)), (":p", text(&p.partition))]);
-            let prior = self.row(
-                "SELECT p.version, coalesce(v.status, 'ACTIVE'), v.run_id, v.prior_version, v.reason, v.summary
-                 FROM _bpl_pointer p LEFT JOIN _bpl_versions v ON v.dataset = p.dataset
-                   AND v.partition = p.partition AND v.version = p.version
-                 WHERE p.dataset = :d AND p.partition = :p",
-                &v,
-            )?;
+            let prior = priors.remove(&p.partition);
             entries.push(entry("pointer"));
             let (status, reason, summary) = match &p.how {
                 Publish::Restate { reason, summary } => {
@@ -190,8 +200,8 @@ impl SparkEngine {
         Ok(n)
     }
 
-    /// The shadow versions of the dataset `filter` selects (`scope` or
-    /// `partition`), as `(partition, version, scope)`.
+    /// The shadow versions of the dataset `filter` selects (`scope`, or
+    /// `dataset` for all of them), as `(partition, version, scope)`.
     fn shadows(
         &mut self,
         plan: &JobPlan,
@@ -241,10 +251,9 @@ impl SparkEngine {
         plan: &JobPlan,
         partitions: &[String],
     ) -> Result<(), RuntimeError> {
-        let mut shadows = Vec::new();
-        for partition in partitions {
-            shadows.extend(self.shadows(plan, "partition", partition)?);
-        }
+        // The dataset's shadows in one statement, those of `partitions` kept.
+        let mut shadows = self.shadows(plan, "dataset", &plan.dataset)?;
+        shadows.retain(|(p, ..)| partitions.contains(p));
         self.unshadow(plan, shadows)
     }
 

@@ -139,6 +139,7 @@ impl SparkEngine {
         parts: &[PartitionRun],
     ) -> Result<Vec<Staged>, RuntimeError> {
         let l = self.lowered(plan)?;
+        self.prefetch = Default::default();
         // Which run stages each version, and as of when: recorded before
         // any row is written, so whatever is written can be found again.
         let records: Vec<Entry> = parts
@@ -168,6 +169,10 @@ impl SparkEngine {
             crate::runtime::cancel::check()?;
             Ok(staged)
         })();
+        if staged.is_ok() {
+            // Measured next, all at once (see `engine::prefetch`).
+            self.prefetch.staged(plan, run, parts);
+        }
         if staged.is_err() {
             // All or none: what this run wrote goes (the session may be
             // gone; then discarding or recovering the run removes it).

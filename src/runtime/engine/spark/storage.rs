@@ -282,28 +282,60 @@ impl SparkEngine {
         Ok(d)
     }
 
+    /// One more than the highest version of `partition` the log or the
+    /// data table knows. A run asks for each of its partitions in turn, and
+    /// a statement is a job: the first question fetches every partition's
+    /// highest version of the dataset at once, and the later ones are
+    /// answered from it until anything is written (see `SparkEngine::
+    /// highest`).
     pub(super) fn next_version(
         &mut self,
         plan: &JobPlan,
         partition: &str,
     ) -> Result<i64, RuntimeError> {
+        let fetched = matches!(&self.highest, Some((d, _)) if *d == plan.dataset);
+        if !fetched {
+            let highest = self.highest_versions(plan)?;
+            self.highest = Some((plan.dataset.clone(), highest));
+        }
+        let highest = self
+            .highest
+            .as_ref()
+            .and_then(|(_, h)| h.get(partition).copied())
+            .unwrap_or(0);
+        Ok(highest + 1)
+    }
+
+    /// The highest version of each partition of the dataset, in the log or
+    /// in the data table (a staged version the log has forgotten still
+    /// holds its number), in one statement.
+    fn highest_versions(
+        &mut self,
+        plan: &JobPlan,
+    ) -> Result<std::collections::HashMap<String, i64>, RuntimeError> {
         let l = self.lowered(plan)?;
-        let v = named(&[(":d", text(&plan.dataset)), (":p", text(partition))]);
-        let a = self.count(
-            "SELECT CAST(coalesce(max(version), 0) AS BIGINT) FROM _bpl_versions WHERE dataset = :d AND partition = :p",
-            &v,
+        let mut sources = vec![
+            "SELECT partition AS p, version AS v FROM _bpl_versions WHERE dataset = :d".to_string(),
+        ];
+        if !self.columns_of(&l.data_table)?.is_empty() {
+            sources.push(format!(
+                "SELECT _bpl_partition, _bpl_version FROM {}",
+                ident(&l.data_table)
+            ));
+        }
+        let rows = self.rows(
+            &format!(
+                "SELECT p, CAST(max(v) AS BIGINT) FROM ({}) AS h GROUP BY p",
+                sources.join(" UNION ALL ")
+            ),
+            &named(&[(":d", text(&plan.dataset))]),
         )?;
-        let b = if self.columns_of(&l.data_table)?.is_empty() {
-            0
-        } else {
-            self.count(
-                &format!(
-                    "SELECT CAST(coalesce(max(_bpl_version), 0) AS BIGINT) FROM {} WHERE _bpl_partition = :p",
-                    ident(&l.data_table)
-                ),
-                &v,
-            )?
-        };
-        Ok(a.max(b) + 1)
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match (r.first(), r.get(1)) {
+                (Some(Value::Text(p)), Some(Value::Integer(v))) => Some((p.clone(), *v)),
+                _ => None,
+            })
+            .collect())
     }
 }
