@@ -110,6 +110,21 @@ struct Files {
     rss: PathBuf,
 }
 
+impl Files {
+    /// The files of a project in `dir`; `warehouse` and `hand` relative to
+    /// it (a server engine names files it never opens).
+    fn new(dir: PathBuf, warehouse: &str, hand: &str) -> Files {
+        Files {
+            pristine: dir.join("pristine.sqlite"),
+            warehouse: dir.join(warehouse),
+            ledger: dir.join("target/ledger.sqlite"),
+            hand: dir.join(hand),
+            rss: dir.join("rss.txt"),
+            dir,
+        }
+    }
+}
+
 /// Timings of one side of one step, over the repetitions.
 #[derive(Default)]
 struct Side {
@@ -258,18 +273,38 @@ struct Measured {
     quarantine: (i64, i64),
 }
 
+impl Measured {
+    /// A size's figures before its repetitions.
+    fn new(
+        engine: &'static str,
+        n: u64,
+        spec: Spec,
+        generated: project::Generated,
+        generate_time: Duration,
+        size_mb: f64,
+    ) -> Measured {
+        Measured {
+            engine,
+            n,
+            spec,
+            generated,
+            generate_time,
+            size_mb,
+            partitions: [0, 0],
+            hand: Default::default(),
+            bplc: Default::default(),
+            diffs: Default::default(),
+            order_missing: [0, 0],
+            quarantine: (0, 0),
+        }
+    }
+}
+
 fn measure(root: &Path, bin: &Path, n: u64, runs: usize, use_time: bool) -> Measured {
     let dir = root.join(format!("rows-{n}"));
     std::fs::create_dir_all(&dir).expect("create the project directory");
     project::write_project(&dir).expect("write the project");
-    let f = Files {
-        pristine: dir.join("pristine.sqlite"),
-        warehouse: dir.join("target/warehouse.sqlite"),
-        ledger: dir.join("target/ledger.sqlite"),
-        hand: dir.join("hand.sqlite"),
-        rss: dir.join("rss.txt"),
-        dir,
-    };
+    let f = Files::new(dir, "target/warehouse.sqlite", "hand.sqlite");
     let spec = Spec::new(n);
     remove_db(&f.pristine);
     let t = Instant::now();
@@ -285,20 +320,7 @@ fn measure(root: &Path, bin: &Path, n: u64, runs: usize, use_time: bool) -> Meas
         secs(generate_time)
     );
 
-    let mut m = Measured {
-        engine: "SQLite",
-        n,
-        spec,
-        generated,
-        generate_time,
-        size_mb,
-        partitions: [0, 0],
-        hand: Default::default(),
-        bplc: Default::default(),
-        diffs: Default::default(),
-        order_missing: [0, 0],
-        quarantine: (0, 0),
-    };
+    let mut m = Measured::new("SQLite", n, spec, generated, generate_time, size_mb);
     repeat(&mut m, &mut SqliteSides { use_time }, &f, bin, runs);
     m
 }

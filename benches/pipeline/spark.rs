@@ -439,14 +439,7 @@ pub fn measure(root: &Path, bin: &Path, n: u64, runs: usize) -> Measured {
     std::fs::create_dir_all(dir.join("target")).expect("create the project directory");
     std::fs::write(dir.join("bpl.toml"), BPL_TOML).expect("write bpl.toml");
     std::fs::write(dir.join("pipeline.bpl"), project::SPEC).expect("write the project");
-    let f = Files {
-        pristine: dir.join("pristine.sqlite"),
-        warehouse: dir.join("target/unused.sqlite"),
-        ledger: dir.join("target/ledger.sqlite"),
-        hand: dir.join("unused.sqlite"),
-        rss: dir.join("rss.txt"),
-        dir,
-    };
+    let f = Files::new(dir, "target/unused.sqlite", "unused.sqlite");
     let spec = Spec::new(n);
     let spark = connect();
     remove_db(&f.pristine);
@@ -464,20 +457,14 @@ pub fn measure(root: &Path, bin: &Path, n: u64, runs: usize) -> Measured {
         "pipeline on Spark {n}: generated and loaded in {:.1} s ({size_mb:.0} MB)",
         secs(generate_time)
     );
-    let mut m = Measured {
-        engine: "Spark (local[2], Spark Connect)",
+    let mut m = Measured::new(
+        "Spark (local[2], Spark Connect)",
         n,
         spec,
         generated,
         generate_time,
         size_mb,
-        partitions: [0, 0],
-        hand: Default::default(),
-        bplc: Default::default(),
-        diffs: Default::default(),
-        order_missing: [0, 0],
-        quarantine: (0, 0),
-    };
+    );
     repeat(&mut m, &mut SparkSides { spark: &spark }, &f, bin, runs);
     // `BPLC_BENCH_KEEP` keeps the databases too, to look into afterwards.
     if std::env::var_os("BPLC_BENCH_KEEP").is_none() {
