@@ -161,6 +161,20 @@ pub enum Publish {
     Shadow { scope: String },
 }
 
+/// The status a partition's prior version takes when a new one is
+/// published with `status` (`ACTIVE` or `RESTATED`): a version that was
+/// ever a reported figure of a closed period (`SUBMITTED`, `RESTATED`)
+/// stays readable as it was; restating makes the reported one
+/// `SUBMITTED`; otherwise it is `SUPERSEDED`. The same on every engine.
+pub fn prior_becomes<'a>(status: &str, prior_was: &'a str) -> &'a str {
+    let evidence = matches!(prior_was, "SUBMITTED" | "RESTATED");
+    match (status, evidence) {
+        ("RESTATED", false) => "SUBMITTED",
+        (_, true) => prior_was,
+        _ => "SUPERSEDED",
+    }
+}
+
 /// How a dataset's stored schema differs from its declaration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Drift {

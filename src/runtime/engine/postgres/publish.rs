@@ -103,15 +103,7 @@ impl PostgresEngine {
                         _ => ("ACTIVE", Value::Null, Value::Null),
                     };
                     if let Some((prior, prior_was)) = &prior {
-                        // A version that was ever a reported figure of a
-                        // closed period stays readable: restating keeps it
-                        // as SUBMITTED.
-                        let evidence = matches!(prior_was.as_str(), "SUBMITTED" | "RESTATED");
-                        let becomes = match (status, evidence) {
-                            ("RESTATED", false) => "SUBMITTED",
-                            (_, true) => prior_was.as_str(),
-                            _ => "SUPERSEDED",
-                        };
+                        let becomes = crate::runtime::engine::prior_becomes(status, prior_was);
                         statuses.push(vec![text(&p.partition), int(*prior), text(becomes)]);
                         if replace && becomes == "SUPERSEDED" {
                             superseded.push(vec![text(&p.partition), int(*prior)]);

@@ -118,14 +118,7 @@ impl SparkEngine {
                 if let Some(Value::Integer(n)) = row.first() {
                     prior_version = Some(*n);
                     let prior_was = get(1).unwrap_or_else(|| "ACTIVE".into());
-                    // A version that was ever a reported figure of a closed
-                    // period stays readable: restating keeps it as SUBMITTED.
-                    let evidence = matches!(prior_was.as_str(), "SUBMITTED" | "RESTATED");
-                    let becomes = match (status, evidence) {
-                        ("RESTATED", false) => "SUBMITTED",
-                        (_, true) => prior_was.as_str(),
-                        _ => "SUPERSEDED",
-                    };
+                    let becomes = crate::runtime::engine::prior_becomes(status, &prior_was);
                     entries.push(Entry {
                         status: Some(becomes.into()),
                         prior_version: match row.get(3) {

@@ -62,14 +62,7 @@ impl SqliteEngine {
                 _ => ("ACTIVE", None, None),
             };
             if let Some((prior, prior_was)) = &prior {
-                // A version that was ever a reported figure of a closed
-                // period stays readable: restating keeps it as SUBMITTED.
-                let evidence = matches!(prior_was.as_str(), "SUBMITTED" | "RESTATED");
-                let becomes = match (status, evidence) {
-                    ("RESTATED", false) => "SUBMITTED",
-                    (_, true) => prior_was.as_str(),
-                    _ => "SUPERSEDED",
-                };
+                let becomes = crate::runtime::engine::prior_becomes(status, prior_was);
                 tx.execute(
                     "UPDATE _bpl_versions SET status = ?4 WHERE dataset = ?1 AND partition = ?2 AND version = ?3",
                     params![plan.dataset, p.partition, prior, becomes],
