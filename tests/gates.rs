@@ -179,6 +179,45 @@ fn every_check_fails_on_data_that_breaks_it() {
     assert_eq!(detail("fresh"), "freshness(at) = 302400");
 }
 
+/// A reconciliation over the run's counters alone (`nothing_lost`,
+/// `all_output`, `units_known`, `units_loaded`) is computed by the runtime,
+/// not sent as a statement; the ones over the staged rows still are.
+#[test]
+fn counter_gates_are_answered_without_a_statement() {
+    let p = project();
+    p.warehouse()
+        .execute_batch(
+            "INSERT INTO units VALUES ('u1', 'west'), ('u2', 'east');
+             INSERT INTO limits VALUES ('u1', 10), ('u9', 10);
+             INSERT INTO readings VALUES
+               ('a', 'u1', 95, 'x', '2026-07-01', '2026-07-01 10:00:00'),
+               ('b', 'u9', NULL, NULL, '2026-07-01', '2026-07-01 11:00:00');",
+        )
+        .unwrap();
+    let out = p
+        .bplc()
+        .env("BPLC_LOG", "bplc=debug")
+        .args([
+            "run",
+            "-v",
+            "checked",
+            "--date",
+            "2026-07-01",
+            "--no-lookback",
+        ])
+        .args(["--as-of", AS_OF, "--project"])
+        .arg(p.path())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // Gates over the staged rows are statements...
+    assert!(log.contains("count(DISTINCT"), "{log}");
+    // ...counter gates are not: only the measured side of each failed one
+    // (`unmatched(u)`, `rows(u)`) is read again to be shown.
+    assert_eq!(log.matches("AS counters").count(), 2, "{log}");
+}
+
 #[test]
 fn every_check_passes_on_data_that_keeps_it() {
     let p = project();

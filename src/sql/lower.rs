@@ -18,6 +18,7 @@
 
 use serde::Serialize;
 
+use super::counted::Counted;
 use super::dialect::Dialect;
 use super::expr::{sql, Columns, Ctx, Place, Unsupported};
 use super::gates::{lift_drifts, lift_input_aggregates, operands, reads_staged_rows};
@@ -60,6 +61,9 @@ pub struct Gate {
     /// For a comparison: each side with its text, so a report can say
     /// what was measured (`partition_count(daily) = 29`).
     pub operands: Option<[(String, String); 2]>,
+    /// The condition, when it reads the run's counters only: the runtime
+    /// computes it instead of sending `sql` (see [`super::counted`]).
+    pub counted: Option<Counted>,
 }
 
 /// Every statement a job's runs need: storage, staging a batch of
@@ -285,6 +289,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             sql: gate_of(&expr)?,
             sides: None,
             operands: operands(&r.expr, &expr, &value_of, d)?,
+            counted: Counted::of(&expr),
         });
     }
     let mut reconciliations = Vec::new();
@@ -305,6 +310,7 @@ pub fn lower(plan: &JobPlan, d: &dyn Dialect) -> Result<LoweredJob, Unsupported>
             name: r.name.clone(),
             severity: r.severity,
             text: r.text.clone(),
+            counted: sides.is_none().then(|| Counted::of(&r.expr)).flatten(),
             sql: gate_of(&r.expr)?,
             sides,
             operands: operands(written, &r.expr, &value_of, d)?,

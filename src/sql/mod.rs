@@ -8,6 +8,7 @@
 
 pub mod boundary;
 pub mod checksum;
+pub mod counted;
 pub mod dialect;
 pub mod diff;
 pub mod expr;

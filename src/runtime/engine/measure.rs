@@ -116,6 +116,12 @@ pub fn measure(
     } else {
         "no value: the expression is null on this partition's rows, and a check without a value fails"
     };
+    // A gate over counters only is answered here (`sql::counted`).
+    let counters = v.clone();
+    let counter = move |name: &str| match counters.iter().find(|(n, _)| n == name) {
+        Some((_, Value::Integer(n))) => Some(*n),
+        _ => None,
+    };
     let mut evaluate = |gates: &[Gate]| -> Result<Vec<Evaluated>, RuntimeError> {
         gates
             .iter()
@@ -149,7 +155,10 @@ pub fn measure(
                         }
                     }
                     None => {
-                        let value = db.scalar(&g.sql, &v)?;
+                        let value = match g.counted.as_ref().and_then(|c| c.evaluate(&counter)) {
+                            Some(n) => Value::Integer(n),
+                            None => db.scalar(&g.sql, &v)?,
+                        };
                         let passed = value.truthy();
                         let detail = match (&g.operands, passed) {
                             (_, None) => Some(no_value.to_string()),
