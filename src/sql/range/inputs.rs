@@ -223,6 +223,29 @@ pub(super) fn input_sql(
     ))
 }
 
+/// The rows of a dataset input read whole inside its windows, counted per
+/// partition of the batch from the data table's index: each window row
+/// counts its input partition's entries, so only the window rows are
+/// grouped, not every row read (a sort of all of them). `None` for an
+/// input whose boundary filters its rows: those are counted as read.
+pub(super) fn window_count(i: &InputPlan, d: &dyn Dialect) -> Option<String> {
+    let t = &i.table;
+    if t.kind != DeclKind::Dataset || matches!(i.boundary, Boundary::Filter(_)) {
+        return None;
+    }
+    Some(format!(
+        "SELECT parts._bpl_no, sum((SELECT count(*) FROM {} AS d \
+         WHERE d._bpl_partition = w._bpl_in AND d._bpl_version = w._bpl_in_version)) \
+         FROM {} AS w{} GROUP BY 1",
+        ident(&data_table(&t.table)),
+        window_table(&t.alias, d),
+        d.ordered_join(
+            &format!("{} AS parts", parts_table(d)),
+            "parts._bpl_partition = w._bpl_out"
+        ),
+    ))
+}
+
 /// The rows of a landing-folder source (see `runtime::engine::intake`):
 /// a malformed line is a bad row with the reason ingestion gave, and every
 /// bad row's problems start with its file and line

@@ -42,7 +42,7 @@ mod shape;
 
 use serde::Serialize;
 
-use self::inputs::input_sql;
+use self::inputs::{input_sql, window_count};
 use self::points::Points;
 pub use self::points::{PointCount, PointTable};
 use self::rows::Builder;
@@ -325,10 +325,15 @@ pub fn lower(
     let (points, input_apart, tables) = (built.points, built.input_apart, built.counting.tables);
     let accept_at_insert = built.accept_at_insert;
     let input_count = match (&first, input_apart) {
-        (Some(a), true) => Some(format!(
-            "{with}SELECT _bpl_no, count(*) FROM {} GROUP BY 1",
-            cte(a)
-        )),
+        (Some(a), true) => Some(
+            plan.inputs
+                .iter()
+                .find(|i| i.table.alias == *a)
+                .and_then(|i| window_count(i, d))
+                .unwrap_or_else(|| {
+                    format!("{with}SELECT _bpl_no, count(*) FROM {} GROUP BY 1", cte(a))
+                }),
+        ),
         _ => None,
     };
     let data = data_table(&plan.table);
