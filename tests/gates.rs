@@ -148,21 +148,20 @@ fn run(p: &Project, as_of: &str) -> Value {
     run
 }
 
+/// Rows that break every check of `SPEC`.
+const BREAKING: &str = "INSERT INTO units VALUES ('u1', 'west'), ('u2', 'east');
+     INSERT INTO limits VALUES ('u1', 10), ('u9', 10);
+     INSERT INTO readings VALUES
+       ('a', 'u1', 95, 'x', '2026-07-01', '2026-07-01 10:00:00'),
+       ('a', 'u1', 95, 'x', '2026-07-01', '2026-07-01 10:30:00'),
+       ('b', 'u9', NULL, NULL, '2026-07-01', '2026-07-01 11:00:00'),
+       ('c', 'u2', -5, '', '2026-07-01', '2026-07-01 12:00:00'),
+       ('d', 'u1', -5, '', '2026-07-01', '2026-07-01 12:00:00');";
+
 #[test]
 fn every_check_fails_on_data_that_breaks_it() {
     let p = project();
-    p.warehouse()
-        .execute_batch(
-            "INSERT INTO units VALUES ('u1', 'west'), ('u2', 'east');
-             INSERT INTO limits VALUES ('u1', 10), ('u9', 10);
-             INSERT INTO readings VALUES
-               ('a', 'u1', 95, 'x', '2026-07-01', '2026-07-01 10:00:00'),
-               ('a', 'u1', 95, 'x', '2026-07-01', '2026-07-01 10:30:00'),
-               ('b', 'u9', NULL, NULL, '2026-07-01', '2026-07-01 11:00:00'),
-               ('c', 'u2', -5, '', '2026-07-01', '2026-07-01 12:00:00'),
-               ('d', 'u1', -5, '', '2026-07-01', '2026-07-01 12:00:00');",
-        )
-        .unwrap();
+    p.warehouse().execute_batch(BREAKING).unwrap();
     let run = run(&p, "2026-07-05T00:00:00Z");
     let checks = checks(&run);
     for gate in GATES {
@@ -185,15 +184,7 @@ fn every_check_fails_on_data_that_breaks_it() {
 #[test]
 fn counter_gates_are_answered_without_a_statement() {
     let p = project();
-    p.warehouse()
-        .execute_batch(
-            "INSERT INTO units VALUES ('u1', 'west'), ('u2', 'east');
-             INSERT INTO limits VALUES ('u1', 10), ('u9', 10);
-             INSERT INTO readings VALUES
-               ('a', 'u1', 95, 'x', '2026-07-01', '2026-07-01 10:00:00'),
-               ('b', 'u9', NULL, NULL, '2026-07-01', '2026-07-01 11:00:00');",
-        )
-        .unwrap();
+    p.warehouse().execute_batch(BREAKING).unwrap();
     let out = p
         .bplc()
         .env("BPLC_LOG", "bplc=debug")
@@ -213,9 +204,10 @@ fn counter_gates_are_answered_without_a_statement() {
     assert!(out.status.success(), "{log}");
     // Gates over the staged rows are statements...
     assert!(log.contains("count(DISTINCT"), "{log}");
-    // ...counter gates are not: only the measured side of each failed one
-    // (`unmatched(u)`, `rows(u)`) is read again to be shown.
-    assert_eq!(log.matches("AS counters").count(), 2, "{log}");
+    // ...counter gates are not: all four fail here, and only their
+    // measured sides are read to be shown (`input` and `accepted + ..`,
+    // `rows(r)` and `output`, `unmatched(u)`, `rows(u)`).
+    assert_eq!(log.matches("AS counters").count(), 6, "{log}");
 }
 
 #[test]
