@@ -6,6 +6,7 @@ use super::batch::values;
 use super::{Evaluated, Measured, PartitionRun, RunScope, Staged, Value};
 use crate::plan::JobPlan;
 use crate::runtime::RuntimeError;
+use crate::sql::counted::Counted;
 use crate::sql::lower::{Gate, LoweredJob};
 
 /// How an engine reads the first row of a statement with `:name` values.
@@ -163,12 +164,22 @@ pub fn measure(
                         let detail = match (&g.operands, passed) {
                             (_, None) => Some(no_value.to_string()),
                             (Some(sides), Some(false)) => {
+                                // A counted comparison's sides are known here.
+                                let known = match &g.counted {
+                                    Some(Counted::Binary(_, l, r)) => {
+                                        [l.evaluate(&counter), r.evaluate(&counter)]
+                                    }
+                                    _ => [None, None],
+                                };
                                 let mut shown = Vec::new();
-                                for (text, q) in sides {
+                                for ((text, q), known) in sides.iter().zip(known) {
                                     if q.starts_with("SELECT") && !q.contains(" FROM ") {
                                         continue;
                                     }
-                                    let x = db.scalar(q, &v)?.to_json();
+                                    let x = match known {
+                                        Some(n) => serde_json::Value::from(n),
+                                        None => db.scalar(q, &v)?.to_json(),
+                                    };
                                     shown.push(format!("{text} = {x}"));
                                 }
                                 Some(shown.join(", "))
