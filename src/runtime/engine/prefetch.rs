@@ -83,12 +83,6 @@ impl Prefetch {
             parts: parts.to_vec(),
         });
     }
-
-    /// Answers a statement (in the engine's form) already, e.g. from what
-    /// staging measured as it wrote the rows: it is not fetched again.
-    pub fn answer(&mut self, text: String, row: Vec<Value>) {
-        self.answers.insert(text, row);
-    }
 }
 
 /// Measures a staged partition of job `l` (as `engine::measure` does),
@@ -104,8 +98,7 @@ pub fn measure<E: Prefetching>(
 ) -> Result<Measured, RuntimeError> {
     if let Some(batch) = engine.prefetch().staged.take() {
         if batch.dataset == plan.dataset && batch.run_id == run.run_id {
-            let known = std::mem::take(&mut engine.prefetch().answers);
-            let answers = fetch(engine, plan, run, &batch.parts, &statements(l), known)?;
+            let answers = fetch(engine, plan, run, &batch.parts, &statements(l))?;
             engine.prefetch().answers = answers;
         }
     }
@@ -147,25 +140,22 @@ fn statements(l: &LoweredJob) -> Vec<&str> {
 }
 
 /// The first row of each of `statements` for every partition of `parts`,
-/// by its text as the engine writes it, added to the `known` answers: one
-/// statement per statement and chunk of partitions, for the texts not
-/// known yet.
+/// by its text as the engine writes it: one statement per statement and
+/// chunk of partitions.
 fn fetch<E: Prefetching>(
     engine: &mut E,
     plan: &JobPlan,
     run: &RunScope,
     parts: &[PartitionRun],
     statements: &[&str],
-    known: HashMap<String, Vec<Value>>,
 ) -> Result<HashMap<String, Vec<Value>>, RuntimeError> {
-    let mut answers = known;
+    let mut answers = HashMap::new();
     for sql in statements {
-        let texts: Vec<String> = parts
-            .iter()
-            .map(|p| E::inline(sql, &super::batch::values(plan, run, p)))
-            .filter(|t| !answers.contains_key(t))
-            .collect();
-        for texts in texts.chunks(E::CHUNK.max(1)) {
+        for chunk in parts.chunks(E::CHUNK.max(1)) {
+            let texts: Vec<String> = chunk
+                .iter()
+                .map(|p| E::inline(sql, &super::batch::values(plan, run, p)))
+                .collect();
             let union = union(&texts);
             for row in engine.rows_inlined(&union)? {
                 let Some((Value::Integer(k), rest)) = row.split_first() else {

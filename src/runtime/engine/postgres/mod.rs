@@ -91,8 +91,6 @@ pub struct PostgresEngine {
     data_tables: std::collections::HashSet<String>,
     /// The batch staged last, measured with few statements (`prefetch`).
     prefetch: super::prefetch::Prefetch,
-    /// What the staging statement measures as it writes the rows.
-    at_insert: stage::AtInsert,
 }
 
 /// Opens a connection to the project's schema with the session settings
@@ -155,7 +153,6 @@ impl PostgresEngine {
             lowered: None,
             data_tables: Default::default(),
             prefetch: Default::default(),
-            at_insert: Default::default(),
         })
     }
 

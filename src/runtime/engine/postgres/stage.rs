@@ -7,16 +7,14 @@
 //! table: each is kept once, in memory or a temporary file, for the
 //! statement.
 
-use super::client::{inline, literal};
+use super::client::literal;
 use super::{int, text, PostgresEngine, POSTGRES};
 use crate::plan::JobPlan;
-use crate::runtime::engine::batch::{self, window_pairs};
+use crate::runtime::engine::batch::window_pairs;
 use crate::runtime::engine::counts::{Bound, PartitionTally, StageConnection};
 use crate::runtime::engine::{materialized, PartitionRun, RunScope, Staged, Value};
 use crate::runtime::RuntimeError;
-use crate::sql::lower::LoweredJob;
 use crate::sql::range::{PointCount, RangeStage};
-use crate::sql::types::ident;
 
 impl StageConnection for PostgresEngine {
     fn execute(&mut self, sql: &str, values: &Bound) -> Result<(), RuntimeError> {
@@ -109,20 +107,12 @@ impl materialized::BatchConnection for PostgresEngine {
             .iter()
             .flat_map(|t| count_queries(&t.count))
             .collect();
-        let checksum = self.at_insert.checksum.clone();
-        let rows = self.rows(
-            &chained_statement(stage, &queries, checksum.as_deref()),
-            values,
-        )?;
+        let rows = self.rows(&chained_statement(stage, &queries), values)?;
         let mut counted = Counted::default();
         for row in rows {
             let [Value::Integer(n), Value::Text(json)] = row.as_slice() else {
                 continue;
             };
-            if usize::try_from(*n).ok() == Some(queries.len()) {
-                self.at_insert.rows.push(json_array(json)?);
-                continue;
-            }
             if let Some(q) = usize::try_from(*n).ok().and_then(|n| queries.get(n)) {
                 counted
                     .rows
@@ -162,68 +152,23 @@ fn count_queries(count: &PointCount) -> Vec<&str> {
 /// its result each count statement's rows, as `(statement's place,
 /// row as a JSON object)`. A statement's rows come in the order it gives
 /// them (`UNION ALL` appends its branches in order), so the bad and
-/// quarantined rows come in the order they reached their point. With a
-/// `checksum` ([`checksum_at_insert`]), the `INSERT` returns the rows it
-/// wrote, and the last branch (numbered after the count statements) is
-/// each partition's checksum row over them.
-fn chained_statement(stage: &RangeStage, queries: &[&str], checksum: Option<&str>) -> String {
+/// quarantined rows come in the order they reached their point.
+fn chained_statement(stage: &RangeStage, queries: &[&str]) -> String {
     let mut ctes: Vec<String> = stage.tables.iter().map(|t| t.create.clone()).collect();
-    let returning = if checksum.is_some() {
-        " RETURNING *"
-    } else {
-        ""
-    };
-    ctes.push(format!("_bpl_stage AS ({}{returning})", stage.stage));
-    let mut branches: Vec<String> = queries
-        .iter()
-        .enumerate()
-        .map(|(n, q)| format!("SELECT {n}, CAST(row_to_json(_bpl_r) AS text) FROM ({q}) AS _bpl_r"))
-        .collect();
-    if let Some(checksum) = checksum {
-        branches.push(format!("SELECT {}, {checksum}", queries.len()));
-    }
-    let counts = if branches.is_empty() {
+    ctes.push(format!("_bpl_stage AS ({})", stage.stage));
+    let counts = if queries.is_empty() {
         "SELECT 0, '' WHERE false".to_string()
     } else {
-        branches.join(" UNION ALL ")
+        queries
+            .iter()
+            .enumerate()
+            .map(|(n, q)| {
+                format!("SELECT {n}, CAST(row_to_json(_bpl_r) AS text) FROM ({q}) AS _bpl_r")
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ")
     };
     format!("WITH {} {counts}", ctes.join(", "))
-}
-
-/// The checksum statement of `l` (`SELECT count(*), <sums>, <size> FROM
-/// (SELECT *, <row hash> AS _bpl_h FROM <data table> WHERE <this version>
-/// OFFSET 0) AS _bpl_rows`, see `sql::lower`) over the rows the staging
-/// `INSERT` returns instead (`_bpl_stage`), grouped by partition and
-/// version: the select list and text `FROM ..`, each group's row a JSON
-/// array `[partition, version, <the checksum statement's columns>]`. The
-/// same expressions over the same stored values, so the same answer as
-/// reading the partition back, without that second pass over its rows.
-/// `None` when the statement is not of that shape (then it is fetched as
-/// before).
-fn checksum_at_insert(l: &LoweredJob) -> Option<String> {
-    let from = format!(
-        " FROM {} WHERE _bpl_partition = :partition AND _bpl_version = :version OFFSET 0) AS _bpl_rows",
-        ident(&l.data_table)
-    );
-    let body = l.checksum.strip_prefix("SELECT ")?.strip_suffix(&from)?;
-    let (columns, hash) = body.split_once(" FROM (SELECT *, ")?;
-    if !hash.ends_with(" AS _bpl_h") {
-        return None;
-    }
-    Some(format!(
-        "CAST(json_build_array(_bpl_partition, _bpl_version, {columns}) AS text) \
-         FROM (SELECT *, {hash} FROM _bpl_stage OFFSET 0) AS _bpl_rows \
-         GROUP BY _bpl_partition, _bpl_version"
-    ))
-}
-
-/// What the staging statement measured as it wrote the rows: the
-/// statement measuring it ([`checksum_at_insert`]) and each partition's
-/// answer, until the batch's answers are recorded (`stage`).
-#[derive(Default)]
-pub(super) struct AtInsert {
-    checksum: Option<String>,
-    rows: Vec<Vec<Value>>,
 }
 
 /// The rows of a chained stage's count statements, by statement, answered
@@ -248,25 +193,10 @@ impl StageConnection for Counted {
 /// A count statement's row from its JSON object: `_bpl_no`, then the
 /// counted columns `_bpl_c0`, `_bpl_c1`, ... in order.
 fn json_row(json: &str) -> Result<Vec<Value>, RuntimeError> {
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
-        .map_err(|e| RuntimeError::Engine(format!("a chained stage's count row: {e}")))?;
-    let mut row = vec![object.get("_bpl_no").map_or(Value::Null, json_value)];
-    row.extend((0..).map_while(|k| object.get(&format!("_bpl_c{k}")).map(json_value)));
-    Ok(row)
-}
-
-/// A row written as a JSON array, its values in order.
-fn json_array(json: &str) -> Result<Vec<Value>, RuntimeError> {
-    let values: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|e| {
-        RuntimeError::Engine(format!("a checksum row of the staging statement: {e}"))
-    })?;
-    Ok(values.iter().map(json_value).collect())
-}
-
-/// A JSON value as the value a statement's column would give.
-fn json_value(v: &serde_json::Value) -> Value {
     use serde_json::Value as Json;
-    match v {
+    let object: serde_json::Map<String, Json> = serde_json::from_str(json)
+        .map_err(|e| RuntimeError::Engine(format!("a chained stage's count row: {e}")))?;
+    let value = |v: &Json| match v {
         Json::Null => Value::Null,
         Json::Bool(b) => Value::Integer(i64::from(*b)),
         Json::Number(n) => n
@@ -275,7 +205,10 @@ fn json_value(v: &serde_json::Value) -> Value {
             .unwrap_or_else(|| Value::Real(n.as_f64().unwrap_or(0.0))),
         Json::String(s) => Value::Text(s.clone()),
         other => Value::Text(other.to_string()),
-    }
+    };
+    let mut row = vec![object.get("_bpl_no").map_or(Value::Null, value)];
+    row.extend((0..).map_while(|k| object.get(&format!("_bpl_c{k}")).map(value)));
+    Ok(row)
 }
 
 impl PostgresEngine {
@@ -287,10 +220,6 @@ impl PostgresEngine {
     ) -> Result<Vec<Staged>, RuntimeError> {
         let l = self.lowered(plan)?;
         self.prefetch = Default::default();
-        self.at_insert = AtInsert {
-            checksum: checksum_at_insert(&l),
-            rows: Vec::new(),
-        };
         self.batch(&crate::sql::range::batch_tables(&l.batch, &POSTGRES))?;
         let staged = self.transaction(|db| {
             let mut staged = Vec::new();
@@ -334,24 +263,8 @@ impl PostgresEngine {
             crate::runtime::cancel::check()?;
             Ok(staged)
         })?;
-        // Measured next, all at once (see `measure`): the checksums
-        // measured as the rows were written are answered already.
+        // Measured next, all at once (see `measure`).
         self.prefetch.staged(plan, run, parts);
-        for row in std::mem::take(&mut self.at_insert.rows) {
-            let Some((Value::Text(partition), rest)) = row.split_first() else {
-                continue;
-            };
-            let Some((Value::Integer(version), answer)) = rest.split_first() else {
-                continue;
-            };
-            if let Some(part) = parts
-                .iter()
-                .find(|p| p.partition == *partition && p.version == *version)
-            {
-                let text = inline(&l.checksum, &batch::values(plan, run, part));
-                self.prefetch.answer(text, answer.to_vec());
-            }
-        }
         Ok(staged)
     }
 }
@@ -383,64 +296,6 @@ mod tests {
             ]
         );
         assert!(json_row("not json").is_err());
-    }
-
-    #[test]
-    fn every_example_dataset_is_checksummed_as_its_rows_are_inserted() {
-        for example in ["finance_ledger", "enforcement_sla", "enforcement_landing"] {
-            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("examples")
-                .join(example);
-            let checked = crate::driver::compile(&root).expect("the example loads");
-            let program = checked.program.expect("a checked program");
-            for dataset in program.datasets() {
-                let plan = JobPlan::build(&program, &dataset.name).expect("plans");
-                let Ok(l) = crate::runtime::engine::postgres::lower(&plan) else {
-                    continue;
-                };
-                let sql = checksum_at_insert(&l).unwrap_or_else(|| {
-                    panic!(
-                        "{example}.{}: a checksum of another shape: {}",
-                        dataset.name, l.checksum
-                    )
-                });
-                assert!(sql
-                    .starts_with("CAST(json_build_array(_bpl_partition, _bpl_version, count(*), "));
-                assert!(sql.contains("FROM _bpl_stage OFFSET 0) AS _bpl_rows GROUP BY"));
-                assert!(!sql.contains(':'), "no value left to bind: {sql}");
-            }
-        }
-        let mut l = crate::runtime::engine::postgres::lower(
-            &JobPlan::build(
-                &crate::driver::compile(
-                    &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("examples/finance_ledger"),
-                )
-                .unwrap()
-                .program
-                .unwrap(),
-                "tenant_daily_balances",
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        l.checksum = "SELECT count(*) FROM elsewhere".into();
-        assert_eq!(checksum_at_insert(&l), None);
-    }
-
-    #[test]
-    fn a_checksum_row_keeps_its_values_in_order() {
-        assert_eq!(
-            json_array(r#"["2026-06-15", 3, 975, "00ff", 12]"#).unwrap(),
-            [
-                Value::Text("2026-06-15".into()),
-                Value::Integer(3),
-                Value::Integer(975),
-                Value::Text("00ff".into()),
-                Value::Integer(12)
-            ]
-        );
-        assert!(json_array("{}").is_err());
     }
 
     #[test]
@@ -488,7 +343,7 @@ mod tests {
             .flat_map(|t| count_queries(&t.count))
             .collect();
         assert_eq!(queries, ["input", "bad", "failures"]);
-        let sql = chained_statement(&stage, &queries, None);
+        let sql = chained_statement(&stage, &queries);
         assert!(
             sql.starts_with(
                 "WITH bpl_point_0 AS MATERIALIZED (SELECT 1), bpl_point_1 AS MATERIALIZED (SELECT 2), \
@@ -498,17 +353,6 @@ mod tests {
         );
         assert!(
             sql.contains("FROM (bad) AS _bpl_r UNION ALL SELECT 2, "),
-            "{sql}"
-        );
-        assert!(!sql.contains("RETURNING"));
-        // Measured at the insert: the rows it wrote, the last branch.
-        let sql = chained_statement(&stage, &queries, Some("x FROM _bpl_stage"));
-        assert!(
-            sql.contains("_bpl_stage AS (INSERT INTO d SELECT * FROM bpl_point_1 RETURNING *)"),
-            "{sql}"
-        );
-        assert!(
-            sql.ends_with(" UNION ALL SELECT 3, x FROM _bpl_stage"),
             "{sql}"
         );
     }
