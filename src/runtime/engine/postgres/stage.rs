@@ -5,7 +5,8 @@
 //! which returns what every point counted — all in one transaction with
 //! the record of what the run staged. No point's rows are written to a
 //! table: each is kept once, in memory or a temporary file, for the
-//! statement.
+//! statement, except a route point, which its readers compute again
+//! (`inlined_route`).
 
 use super::client::literal;
 use super::{int, text, PostgresEngine, POSTGRES};
