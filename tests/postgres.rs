@@ -557,20 +557,23 @@ fn a_reference_decimal_with_extra_digits_is_an_error_on_both_engines() {
 }
 
 /// `_bpl_canon` of a date or timestamp writes its text once where its
-/// length is known (years 1 to 9999): the same canonical text as the
-/// general form, `_bpl_canon` of the text, in those years and outside
-/// them (year 10000, before year 1, the infinities, a null).
+/// length is known (years 1 to 9999), by the type's own output: the same
+/// canonical text as the general form, `_bpl_canon` of the text
+/// `to_char` writes, in those years and outside them (year 10000, before
+/// year 1, the infinities, a null), a fraction of a second left out as
+/// `to_char` leaves it out.
 #[test]
 fn a_date_or_timestamp_canonical_text_is_the_general_one_at_every_year() {
     let mut c = client();
     c.batch_execute(&format!(
         "DROP SCHEMA IF EXISTS canon_years CASCADE; CREATE SCHEMA canon_years; \
-         SET search_path = canon_years; SET TimeZone = 'UTC'; {}",
+         SET search_path = canon_years; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; {}",
         bplc::sql::checksum::POSTGRES_CANON
     ))
     .unwrap();
     let dates = [
         "'0001-01-01'",
+        "'0999-03-04'",
         "'2026-06-15'",
         "'9999-12-31'",
         "'10000-01-01'",
@@ -593,7 +596,10 @@ fn a_date_or_timestamp_canonical_text_is_the_general_one_at_every_year() {
     }
     let timestamps = [
         "'0001-01-01 00:00:00+00'",
+        "'0999-03-04 05:06:07+00'",
         "'2026-06-15 08:30:00+02'",
+        "'2026-06-15 08:30:00.75+00'",
+        "'9999-12-31 23:59:59.999999+00'",
         "'9999-12-31 23:59:59+00'",
         "'10000-01-01 00:00:00+00'",
         "'0001-12-31 23:59:59+00 BC'",

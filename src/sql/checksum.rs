@@ -273,15 +273,18 @@ CREATE OR REPLACE FUNCTION _bpl_canon(x text) RETURNS text LANGUAGE sql IMMUTABL
 $f$ SELECT CASE WHEN x IS NULL THEN 'N' ELSE 'T' || CAST(octet_length(x) AS text) || ':' || x END $f$;
 -- A date's or timestamp's text has a known length in years 1 to 9999, so
 -- it is written once (`_bpl_canon(text)` inlined would write it three
--- times: for the null test, its length and itself).
+-- times: for the null test, its length and itself), and there by the
+-- type's own output (ISO in bplc's sessions, DateStyle), twice as fast as
+-- `to_char`: the same text, a fraction of a second cut off as `to_char`
+-- leaves it out.
 CREATE OR REPLACE FUNCTION _bpl_canon(x date) RETURNS text LANGUAGE sql STABLE AS
 $f$ SELECT CASE WHEN x IS NULL THEN 'N'
-  WHEN x >= '0001-01-01' AND x < '10000-01-01' THEN 'T10:' || to_char(x, 'YYYY-MM-DD')
+  WHEN x >= '0001-01-01' AND x < '10000-01-01' THEN 'T10:' || CAST(x AS text)
   ELSE _bpl_canon(to_char(x, 'YYYY-MM-DD')) END $f$;
 CREATE OR REPLACE FUNCTION _bpl_canon(x timestamptz) RETURNS text LANGUAGE sql STABLE AS
 $f$ SELECT CASE WHEN x IS NULL THEN 'N'
   WHEN x >= '0001-01-01 00:00:00+00' AND x < '10000-01-01 00:00:00+00'
-  THEN 'T19:' || to_char(x AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+  THEN 'T19:' || substr(CAST(x AT TIME ZONE 'UTC' AS text), 1, 19)
   ELSE _bpl_canon(to_char(x AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')) END $f$;
 "#;
 
