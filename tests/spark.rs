@@ -921,3 +921,78 @@ fn a_run_sends_its_statements_once_not_once_per_partition() {
         "3 partitions: {three} statements; 9 partitions: {nine}"
     );
 }
+
+/// A counting point holds a batch's staged rows (all ten million of them
+/// in the 10M pipeline benchmark), so it is cached on disk, never in the
+/// heap of the JVM running the tasks (a local server's driver ran out of
+/// it at Spark's default level), and dropped at the end of its batch, so
+/// a run of many batches does not accumulate them. Dropping the view
+/// uncaches its rows: Spark's plan of the same query no longer reads a
+/// cache.
+#[test]
+fn counting_points_are_cached_on_disk_and_dropped_with_their_batch() {
+    server_url();
+    let database = "t_points";
+    let p = readings_project_on(URL_ENV, database, "replace");
+    let (code, out) = bplc(
+        p.path(),
+        &[
+            "backfill",
+            "--from",
+            "readings",
+            "--range",
+            "2026-07-01..2026-07-02",
+            "--mode",
+            "replace",
+            "--as-of",
+            "2026-07-20T00:00:00Z",
+        ],
+        &[("BPLC_SPARK_TRACE", "1")],
+    );
+    assert_eq!(code, 0, "{out}");
+    let statements: Vec<&str> = out
+        .lines()
+        .filter_map(|l| Some(l.strip_prefix("spark ")?.split_once(" ms ")?.1))
+        .collect();
+    let cached: Vec<(usize, &str)> = statements
+        .iter()
+        .enumerate()
+        .filter_map(|(at, s)| Some((at, s.strip_prefix("CACHE TABLE ")?)))
+        .collect();
+    assert!(!cached.is_empty(), "no counting point cached:\n{out}");
+    for (at, rest) in cached {
+        let (name, rest) = rest.split_once(' ').unwrap();
+        assert!(
+            rest.starts_with("OPTIONS ('storageLevel' 'DISK_ONLY') AS "),
+            "{name} is not cached on disk: {rest}"
+        );
+        let drop = format!("DROP TABLE IF EXISTS {name}");
+        assert!(
+            statements[at + 1..].iter().any(|s| *s == drop),
+            "{name} is never dropped after it is cached:\n{out}"
+        );
+    }
+
+    let mut session =
+        bplc::runtime::engine::spark::client::connect(URL_ENV, database, None).unwrap();
+    let query = "SELECT id * 7 AS x FROM range(1000)";
+    let mut plan = |sql: &str| -> String {
+        session
+            .query(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_iter()
+            .map(|r| format!("{r:?}"))
+            .collect()
+    };
+    plan(&format!(
+        "CACHE TABLE bpl_point_probe OPTIONS ('storageLevel' 'DISK_ONLY') AS {query}"
+    ));
+    let while_cached = plan(&format!("EXPLAIN EXTENDED {query}"));
+    assert!(
+        while_cached.contains("InMemoryRelation") && while_cached.contains("StorageLevel(disk"),
+        "{while_cached}"
+    );
+    plan("DROP TABLE IF EXISTS bpl_point_probe");
+    let after = plan(&format!("EXPLAIN EXTENDED {query}"));
+    assert!(!after.contains("InMemoryRelation"), "{after}");
+}
