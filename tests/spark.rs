@@ -283,6 +283,14 @@ fn spark_sql(database: &str, sql: &str) -> Vec<String> {
 fn spark_sql_on(url_env: &str, database: &str, sql: &str) -> Vec<String> {
     let mut session =
         bplc::runtime::engine::spark::client::connect(url_env, database, None).unwrap();
+    query_text(&mut session, sql)
+}
+
+/// Runs one statement in `session`; its rows as text.
+fn query_text(
+    session: &mut bplc::runtime::engine::spark::client::Session,
+    sql: &str,
+) -> Vec<String> {
     session
         .query(sql)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -888,31 +896,7 @@ fn a_run_sends_its_statements_once_not_once_per_partition() {
         &format!("INSERT INTO readings VALUES {}", days.join(", ")),
     );
     // The statements a backfill of these days sends.
-    let statements = |range: &str| {
-        let (code, out) = bplc(
-            p.path(),
-            &[
-                "backfill",
-                "--from",
-                "readings",
-                "--range",
-                range,
-                "--mode",
-                "replace",
-                "--as-of",
-                "2026-07-20T00:00:00Z",
-            ],
-            &[("BPLC_SPARK_TRACE", "1")],
-        );
-        assert_eq!(code, 0, "{out}");
-        out.lines()
-            .filter(|l| {
-                l.strip_prefix("spark ")
-                    .and_then(|rest| rest.trim_start().split_once(" ms "))
-                    .is_some_and(|(ms, _)| ms.parse::<u64>().is_ok())
-            })
-            .count()
-    };
+    let statements = |range: &str| traced_backfill(p.path(), range).len();
     let three = statements("2026-07-01..2026-07-03");
     let nine = statements("2026-07-01..2026-07-09");
     // Six partitions more: one reconciliation each, and a little slack.
@@ -920,4 +904,81 @@ fn a_run_sends_its_statements_once_not_once_per_partition() {
         nine <= three + 6 + 4,
         "3 partitions: {three} statements; 9 partitions: {nine}"
     );
+}
+
+/// The statements a replace backfill of the readings over `range` sends
+/// (`BPLC_SPARK_TRACE`), in order.
+fn traced_backfill(project: &Path, range: &str) -> Vec<String> {
+    let (code, out) = bplc(
+        project,
+        &[
+            "backfill",
+            "--from",
+            "readings",
+            "--range",
+            range,
+            "--mode",
+            "replace",
+            "--as-of",
+            "2026-07-20T00:00:00Z",
+        ],
+        &[("BPLC_SPARK_TRACE", "1")],
+    );
+    assert_eq!(code, 0, "{out}");
+    out.lines()
+        .filter_map(|l| {
+            let (ms, sql) = l.strip_prefix("spark ")?.trim_start().split_once(" ms ")?;
+            ms.parse::<u64>().is_ok().then(|| sql.to_string())
+        })
+        .collect()
+}
+
+/// A counting point holds a batch's staged rows (all ten million of them
+/// in the 10M pipeline benchmark), so it is cached on disk, never in the
+/// heap of the JVM running the tasks (a local server's driver ran out of
+/// it at Spark's default level), and dropped at the end of its batch, so
+/// a run of many batches does not accumulate them. Dropping the view
+/// uncaches its rows: Spark's plan of the same query no longer reads a
+/// cache.
+#[test]
+fn counting_points_are_cached_on_disk_and_dropped_with_their_batch() {
+    server_url();
+    let database = "t_points";
+    let p = readings_project_on(URL_ENV, database, "replace");
+    let statements = traced_backfill(p.path(), "2026-07-01..2026-07-02");
+    let out = statements.join("\n");
+    let cached: Vec<(usize, &str)> = statements
+        .iter()
+        .enumerate()
+        .filter_map(|(at, s)| Some((at, s.strip_prefix("CACHE TABLE ")?)))
+        .collect();
+    assert!(!cached.is_empty(), "no counting point cached:\n{out}");
+    for (at, rest) in cached {
+        let (name, rest) = rest.split_once(' ').unwrap();
+        assert!(
+            rest.starts_with("OPTIONS ('storageLevel' 'DISK_ONLY') AS "),
+            "{name} is not cached on disk: {rest}"
+        );
+        let drop = format!("DROP TABLE IF EXISTS {name}");
+        assert!(
+            statements[at + 1..].contains(&drop),
+            "{name} is never dropped after it is cached:\n{out}"
+        );
+    }
+
+    let mut session =
+        bplc::runtime::engine::spark::client::connect(URL_ENV, database, None).unwrap();
+    let query = "SELECT id * 7 AS x FROM range(1000)";
+    let mut plan = |sql: &str| query_text(&mut session, sql).concat();
+    plan(&format!(
+        "CACHE TABLE bpl_point_probe OPTIONS ('storageLevel' 'DISK_ONLY') AS {query}"
+    ));
+    let while_cached = plan(&format!("EXPLAIN EXTENDED {query}"));
+    assert!(
+        while_cached.contains("InMemoryRelation") && while_cached.contains("StorageLevel(disk"),
+        "{while_cached}"
+    );
+    plan("DROP TABLE IF EXISTS bpl_point_probe");
+    let after = plan(&format!("EXPLAIN EXTENDED {query}"));
+    assert!(!after.contains("InMemoryRelation"), "{after}");
 }

@@ -60,6 +60,11 @@ pub struct Spark {
     /// one deployment.
     #[serde(default)]
     pub retry_seconds: Option<u64>,
+    /// Where Spark keeps a batch's counting points (the rows reaching
+    /// each, counted and then staged): Spark's storage level; on disk
+    /// when unset.
+    #[serde(default)]
+    pub cache_storage_level: SparkCache,
 }
 
 impl Default for Spark {
@@ -68,6 +73,38 @@ impl Default for Spark {
             url_env: default_spark_url_env(),
             database: None,
             retry_seconds: None,
+            cache_storage_level: SparkCache::default(),
+        }
+    }
+}
+
+/// `cache_storage_level` under `[spark]`: the storage levels a counting
+/// point may be cached at, each keeping every row it computed once
+/// (spilling what memory cannot hold rather than recomputing it, which
+/// could count rows other than those staged).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SparkCache {
+    /// Straight to the local disks of whatever runs the tasks: the heap
+    /// holds a task's batch of rows, whatever the point's size.
+    #[default]
+    #[serde(rename = "DISK_ONLY")]
+    DiskOnly,
+    /// In the executors' storage memory first, the rest spilled to disk:
+    /// faster reads where executors have memory to spare.
+    #[serde(rename = "MEMORY_AND_DISK")]
+    MemoryAndDisk,
+    /// As `MEMORY_AND_DISK`, kept serialized in memory.
+    #[serde(rename = "MEMORY_AND_DISK_SER")]
+    MemoryAndDiskSer,
+}
+
+impl SparkCache {
+    /// The level as Spark's `CACHE TABLE ... OPTIONS ('storageLevel' ...)` names it.
+    pub const fn storage_level(self) -> &'static str {
+        match self {
+            SparkCache::DiskOnly => "DISK_ONLY",
+            SparkCache::MemoryAndDisk => "MEMORY_AND_DISK",
+            SparkCache::MemoryAndDiskSer => "MEMORY_AND_DISK_SER",
         }
     }
 }
@@ -133,6 +170,8 @@ pub enum EngineSettings {
         database: String,
         /// `retry_seconds` under `[spark]`, if set.
         retry_seconds: Option<u64>,
+        /// `cache_storage_level` under `[spark]`.
+        cache: SparkCache,
     },
 }
 
@@ -280,6 +319,7 @@ impl Config {
                     .clone()
                     .unwrap_or_else(|| default_schema(&self.name)),
                 retry_seconds: self.spark.retry_seconds,
+                cache: self.spark.cache_storage_level,
             },
         }
     }
@@ -416,10 +456,11 @@ mod tests {
                 url_env: "BPLC_SPARK_URL".into(),
                 database: "finance_2".into(),
                 retry_seconds: None,
+                cache: SparkCache::DiskOnly,
             }
         );
         let c = Config::parse(
-            "name = \"x\"\nengine = \"spark\"\n[spark]\nurl_env = \"SC\"\ndatabase = \"lake\"\nretry_seconds = 60",
+            "name = \"x\"\nengine = \"spark\"\n[spark]\nurl_env = \"SC\"\ndatabase = \"lake\"\nretry_seconds = 60\ncache_storage_level = \"MEMORY_AND_DISK\"",
         )
         .unwrap();
         assert_eq!(
@@ -428,8 +469,23 @@ mod tests {
                 url_env: "SC".into(),
                 database: "lake".into(),
                 retry_seconds: Some(60),
+                cache: SparkCache::MemoryAndDisk,
             }
         );
+    }
+
+    #[test]
+    fn a_spark_cache_storage_level_is_one_that_keeps_what_it_computed() {
+        // Not a level that may drop rows to recompute them (MEMORY_ONLY),
+        // none at all, nor a misspelt one.
+        for bad in ["\"MEMORY_ONLY\"", "\"NONE\"", "\"disk_only\""] {
+            let text =
+                format!("name = \"x\"\nengine = \"spark\"\n[spark]\ncache_storage_level = {bad}");
+            let (msg, span) = Config::parse(&text).unwrap_err();
+            let span = span.expect("the value's place");
+            assert_eq!(&text[span], bad, "{msg}");
+            assert!(msg.contains("DISK_ONLY"), "{msg}");
+        }
     }
 
     #[test]

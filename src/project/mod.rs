@@ -6,7 +6,7 @@ mod prelude;
 
 use std::path::{Path, PathBuf};
 
-pub use config::{Config, Engine, EngineSettings, LedgerSettings, Lint, UnsetVariable};
+pub use config::{Config, Engine, EngineSettings, LedgerSettings, Lint, SparkCache, UnsetVariable};
 
 use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::Module;

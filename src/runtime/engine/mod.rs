@@ -383,11 +383,13 @@ pub enum Warehouse {
     Postgres { url_env: String, schema: String },
     /// A database of a Spark catalog, reached through the Spark Connect
     /// URL in the environment variable `url_env`; sources are its tables.
-    /// `retry_seconds`: bpl.toml's wait for a server that stopped answering.
+    /// `retry_seconds`: bpl.toml's wait for a server that stopped answering;
+    /// `cache`: where a batch's counting points are kept.
     Spark {
         url_env: String,
         database: String,
         retry_seconds: Option<u64>,
+        cache: crate::project::SparkCache,
     },
 }
 
@@ -425,10 +427,12 @@ impl Warehouse {
                 url_env,
                 database,
                 retry_seconds,
+                cache,
             } => Warehouse::Spark {
                 url_env: url_env.clone(),
                 database: database.clone(),
                 retry_seconds: *retry_seconds,
+                cache: *cache,
             },
         }
     }
@@ -452,10 +456,12 @@ impl Warehouse {
                 url_env,
                 database,
                 retry_seconds,
+                cache,
             } => Ok(Box::new(spark::SparkEngine::open(
                 url_env,
                 database,
                 *retry_seconds,
+                *cache,
             )?)),
             #[cfg(not(feature = "spark"))]
             Warehouse::Spark { .. } => Err(without_spark()),
@@ -486,6 +492,7 @@ impl Warehouse {
                 url_env,
                 database,
                 retry_seconds,
+                ..
             } => spark::identity::peek(url_env, database, *retry_seconds),
             #[cfg(not(feature = "spark"))]
             Warehouse::Spark { .. } => None,
@@ -529,6 +536,7 @@ impl Warehouse {
                 url_env,
                 database,
                 retry_seconds,
+                ..
             } => Ok(Box::new(spark::load::SparkLoader::open(
                 url_env,
                 database,

@@ -12,16 +12,22 @@
 //! SQLite computes: a failed conversion or a division by zero is NULL.
 
 use crate::plan::Column;
+use crate::project::SparkCache;
 use crate::semantic::hir::DurationUnit;
 use crate::semantic::{Dec, T};
 use crate::sql::dialect::Dialect;
 use crate::sql::types::{ident, power_of_ten, string};
 
-/// The Spark SQL dialect.
-pub struct Spark;
+/// The Spark SQL dialect, with where it caches a batch's counting points.
+pub struct Spark {
+    pub cache: SparkCache,
+}
 
-/// The one Spark dialect value, for lowering.
-pub static SPARK: Spark = Spark;
+/// The Spark dialect with its counting points on disk (bpl.toml's
+/// default), for lowering.
+pub static SPARK: Spark = Spark {
+    cache: SparkCache::DiskOnly,
+};
 
 /// The Spark column type for a language type.
 pub fn spark_type(t: &T) -> &'static str {
@@ -429,9 +435,25 @@ impl Dialect for Spark {
     }
 
     /// A counting point's rows, computed once and kept by the session:
-    /// a cached view (Spark has no temporary tables).
+    /// a cached view (Spark has no temporary tables), dropped (and so
+    /// uncached) at the end of its batch.
+    ///
+    /// Cached on disk only unless bpl.toml's `cache_storage_level` says
+    /// otherwise (`SparkCache`). Spark's default level, `MEMORY_AND_DISK`,
+    /// first builds each block in the storage memory of the JVM that runs
+    /// the task (on a local server, the driver, which also holds every
+    /// Spark Connect session) and spills only what no longer fits, so a
+    /// point as large as the staged rows (all of a batch's partitions at
+    /// once) competes with the job's execution memory and ran a 2 GB
+    /// driver out of heap at ten million rows. `DISK_ONLY` streams each
+    /// block straight to the block manager's local files: the heap holds
+    /// one batch of rows a task, whatever the point's size, and the
+    /// point is read back a few times from the page cache.
     fn temp_table_as(&self, name: &str, select: &str) -> String {
-        format!("CACHE TABLE {name} AS {select}")
+        format!(
+            "CACHE TABLE {name} OPTIONS ('storageLevel' '{}') AS {select}",
+            self.cache.storage_level()
+        )
     }
 
     fn function(&self, name: &str, args: &[String]) -> String {

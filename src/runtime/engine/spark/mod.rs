@@ -41,9 +41,12 @@ use client::{inline, Session};
 
 pub use dialect::SPARK;
 
-/// A job lowered to the Spark dialect.
-pub fn lower(plan: &JobPlan) -> Result<LoweredJob, crate::sql::expr::Unsupported> {
-    crate::sql::lower::lower(plan, &SPARK)
+/// A job lowered to the Spark dialect `d` (`SPARK`, or bpl.toml's).
+pub fn lower(
+    plan: &JobPlan,
+    d: &dialect::Spark,
+) -> Result<LoweredJob, crate::sql::expr::Unsupported> {
+    crate::sql::lower::lower(plan, d)
 }
 
 /// Opens a session on the project's database with bplc's log and views
@@ -69,6 +72,8 @@ pub struct SparkEngine {
     /// `next_version`s; forgotten at every write (`execute`, `log`,
     /// dropping versions), so it never outlives what it read.
     highest: Option<(String, std::collections::HashMap<String, i64>)>,
+    /// The dialect jobs are lowered to: bpl.toml's `cache_storage_level`.
+    dialect: dialect::Spark,
 }
 
 impl SparkEngine {
@@ -76,12 +81,14 @@ impl SparkEngine {
         url_env: &str,
         database: &str,
         retry_seconds: Option<u64>,
+        cache: crate::project::SparkCache,
     ) -> Result<SparkEngine, RuntimeError> {
         Ok(SparkEngine {
             session: open_database(url_env, database, retry_seconds)?,
             lowered: None,
             prefetch: Default::default(),
             highest: None,
+            dialect: dialect::Spark { cache },
         })
     }
 
@@ -91,7 +98,8 @@ impl SparkEngine {
                 return Ok(l.clone());
             }
         }
-        let l = super::spark::lower(plan).map_err(|u| RuntimeError::Unsupported(u.0))?;
+        let d = &self.dialect;
+        let l = super::spark::lower(plan, d).map_err(|u| RuntimeError::Unsupported(u.0))?;
         self.lowered = Some((plan.dataset.clone(), l.clone()));
         Ok(l)
     }
