@@ -899,9 +899,12 @@ fn a_run_sends_its_statements_once_not_once_per_partition() {
     let statements = |range: &str| traced_backfill(p.path(), range).len();
     let three = statements("2026-07-01..2026-07-03");
     let nine = statements("2026-07-01..2026-07-09");
-    // Six partitions more: one reconciliation each, and a little slack.
+    // Six partitions more, and no statement per partition: the readings'
+    // reconciliation reads only the run's counters, which `bplc` computes
+    // (each partition cost one statement more when the engine did; 50 and
+    // 51 statements on 2026-12-06).
     assert!(
-        nine <= three + 6 + 4,
+        nine <= three + 2,
         "3 partitions: {three} statements; 9 partitions: {nine}"
     );
 }
