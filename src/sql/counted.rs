@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::semantic::hir::{CallKind, Expr, ExprKind, Lit};
 use crate::semantic::T;
+use crate::sql::expr::{counter_param, input_counter_param};
 use crate::syntax::ast::{BinaryOp, UnaryOp};
 
 /// A gate condition over counters only (see the module doc).
@@ -97,7 +98,7 @@ fn number(e: &Expr) -> Option<Counted> {
     }
     Some(match &e.kind {
         ExprKind::Lit(Lit::Int(n)) => Counted::Int(*n),
-        ExprKind::Counter(c) => Counted::Param(format!(":counter_{c}")),
+        ExprKind::Counter(c) => Counted::Param(counter_param(c)),
         ExprKind::Call {
             name,
             kind: CallKind::Aggregate,
@@ -108,7 +109,7 @@ fn number(e: &Expr) -> Option<Counted> {
                 [Expr {
                     kind: ExprKind::Alias(alias),
                     ..
-                }] => Counted::Param(format!(":{name}_{alias}")),
+                }] => Counted::Param(input_counter_param(name, alias)),
                 _ => return None,
             }
         }

@@ -162,7 +162,7 @@ pub fn sql(e: &Expr, ctx: Ctx) -> R {
         },
         ExprKind::Partition { key } if ctx.range => partition_column(key.as_deref()),
         ExprKind::Partition { key } => partition_param(key.as_deref()),
-        ExprKind::Counter(c) => format!(":counter_{c}"),
+        ExprKind::Counter(c) => counter_param(c),
         ExprKind::Variant(v) => string(v),
         ExprKind::Alias(a) => {
             return Err(Unsupported(format!(
@@ -484,7 +484,7 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> R {
         },
         "null_rate" => format!("avg(CASE WHEN {} IS NULL THEN 1.0 ELSE 0.0 END)", a(0)?),
         "rows" | "partition_count" | "unmatched" => match args.first().map(|x| &x.kind) {
-            Some(ExprKind::Alias(alias)) => format!(":{name}_{alias}"),
+            Some(ExprKind::Alias(alias)) => input_counter_param(name, alias),
             _ => return Err(Unsupported(format!("`{name}` takes an input alias"))),
         },
         // Seconds, as durations are compared: from the newest value to the
@@ -534,4 +534,16 @@ fn call(name: &str, kind: CallKind, args: &[Expr], ty: &T, ctx: Ctx) -> R {
         }
         other => format!("{other}({})", all()?),
     })
+}
+
+/// The parameter a gate statement binds a pipeline counter to
+/// (`:counter_input`); the runtime binds it by this name.
+pub fn counter_param(counter: &str) -> String {
+    format!(":counter_{counter}")
+}
+
+/// The parameter of a counter over one input (`rows(ev)`: `:rows_ev`;
+/// `partition_count`, `unmatched` alike).
+pub fn input_counter_param(call: &str, alias: &str) -> String {
+    format!(":{call}_{alias}")
 }

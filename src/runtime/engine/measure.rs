@@ -7,6 +7,7 @@ use super::{Evaluated, Measured, PartitionRun, RunScope, Staged, Value};
 use crate::plan::JobPlan;
 use crate::runtime::RuntimeError;
 use crate::sql::counted::Counted;
+use crate::sql::expr::{counter_param, input_counter_param};
 use crate::sql::lower::{Gate, LoweredJob};
 
 /// How an engine reads the first row of a statement with `:name` values.
@@ -83,19 +84,22 @@ pub fn measure(
         ("duplicates", c.duplicates),
         ("output", rows_n),
     ] {
-        v.push((format!(":counter_{name}"), Value::Integer(n)));
+        v.push((counter_param(name), Value::Integer(n)));
     }
     for (alias, n) in &staged.rows {
-        v.push((format!(":rows_{alias}"), Value::Integer(*n)));
+        v.push((input_counter_param("rows", alias), Value::Integer(*n)));
     }
     for (alias, n) in &staged.partition_counts {
-        v.push((format!(":partition_count_{alias}"), Value::Integer(*n)));
+        v.push((
+            input_counter_param("partition_count", alias),
+            Value::Integer(*n),
+        ));
     }
     for (alias, n) in &staged.unmatched {
-        v.push((format!(":unmatched_{alias}"), Value::Integer(*n)));
+        v.push((input_counter_param("unmatched", alias), Value::Integer(*n)));
     }
     for (name, x) in &staged.input_aggregates {
-        v.push((format!(":counter_{name}"), x.clone()));
+        v.push((counter_param(name), x.clone()));
     }
     if !l.drifts.is_empty() {
         // The previous partition of the time key, for `drift`.
@@ -108,7 +112,7 @@ pub fn measure(
         v.push((":p_prev".into(), prev.map_or(Value::Null, Value::Text)));
         for (name, q) in &l.drifts {
             let x = db.scalar(q, &v)?;
-            v.push((format!(":counter_{name}"), x));
+            v.push((counter_param(name), x));
         }
     }
     // Why a gate has no value: say which, truly. It fails (see `judge`).
@@ -118,8 +122,7 @@ pub fn measure(
         "no value: the expression is null on this partition's rows, and a check without a value fails"
     };
     // A gate over counters only is answered here (`sql::counted`).
-    let counters = v.clone();
-    let counter = move |name: &str| match counters.iter().find(|(n, _)| n == name) {
+    let counter = |name: &str| match v.iter().find(|(n, _)| n == name) {
         Some((_, Value::Integer(n))) => Some(*n),
         _ => None,
     };
