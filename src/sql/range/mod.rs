@@ -376,7 +376,9 @@ pub fn lower(
             &format!("{batch_table} AS parts"),
             "parts._bpl_no = o._bpl_no"
         ),
-        d.insert_order("parts._bpl_partition"),
+        // By the row's place in the batch (one per partition): the same
+        // grouping as the partition's id, an integer to sort.
+        d.insert_order("o._bpl_no"),
         cols = out_cols.join(", "),
         o_cols = plan
             .columns

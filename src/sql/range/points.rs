@@ -362,9 +362,18 @@ impl Points<'_> {
         };
         let select = format!("{}SELECT * FROM ({rows}) AS r", self.with);
         self.tables.push(if chained {
+            // A route point is its point before with each rule's flag: its
+            // few readers (its counts, its quarantined rows, the next
+            // point) compute the flags again from those kept rows, which
+            // costs less than writing every row once more and reading it
+            // back, and gives them the same rows in the same order.
+            let kept = match count {
+                PointCount::Route { .. } => "NOT MATERIALIZED",
+                _ => "MATERIALIZED",
+            };
             PointTable {
                 drop: String::new(),
-                create: format!("{name} AS MATERIALIZED ({select})"),
+                create: format!("{name} AS {kept} ({select})"),
                 count,
             }
         } else {

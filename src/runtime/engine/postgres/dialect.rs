@@ -477,15 +477,9 @@ impl Dialect for Postgres {
 
     /// A batch's rows are inserted by partition: the data table's index on
     /// it then takes each partition's entries in one place, about twice as
-    /// fast as in hash order. The staging `INSERT` sorts by the row's place
-    /// in the batch (`o._bpl_no`, one per partition), an integer, rather
-    /// than by the partition's text read from the batch's array
-    /// ([`Postgres::ordered_join`]): the same grouping, a cheaper sort.
+    /// fast as in hash order.
     fn insert_order(&self, key: &str) -> String {
-        match key {
-            "parts._bpl_partition" => " ORDER BY o._bpl_no".into(),
-            key => format!(" ORDER BY {key}"),
-        }
+        format!(" ORDER BY {key}")
     }
 
     fn like_column(&self, column: &str, value: &str) -> String {

@@ -6,7 +6,7 @@
 //! the record of what the run staged. No point's rows are written to a
 //! table: each is kept once, in memory or a temporary file, for the
 //! statement, except a route point, which its readers compute again
-//! (`inlined_route`).
+//! (see `sql::range::points`).
 
 use super::client::literal;
 use super::{int, text, PostgresEngine, POSTGRES};
@@ -15,7 +15,7 @@ use crate::runtime::engine::batch::window_pairs;
 use crate::runtime::engine::counts::{Bound, PartitionTally, StageConnection};
 use crate::runtime::engine::{materialized, PartitionRun, RunScope, Staged, Value};
 use crate::runtime::RuntimeError;
-use crate::sql::range::{PointCount, PointTable, RangeStage};
+use crate::sql::range::{PointCount, RangeStage};
 
 impl StageConnection for PostgresEngine {
     fn execute(&mut self, sql: &str, values: &Bound) -> Result<(), RuntimeError> {
@@ -155,7 +155,7 @@ fn count_queries(count: &PointCount) -> Vec<&str> {
 /// them (`UNION ALL` appends its branches in order), so the bad and
 /// quarantined rows come in the order they reached their point.
 fn chained_statement(stage: &RangeStage, queries: &[&str]) -> String {
-    let mut ctes: Vec<String> = stage.tables.iter().map(inlined_route).collect();
+    let mut ctes: Vec<String> = stage.tables.iter().map(|t| t.create.clone()).collect();
     ctes.push(format!("_bpl_stage AS ({})", stage.stage));
     let counts = if queries.is_empty() {
         "SELECT 0, '' WHERE false".to_string()
@@ -170,23 +170,6 @@ fn chained_statement(stage: &RangeStage, queries: &[&str]) -> String {
             .join(" UNION ALL ")
     };
     format!("WITH {} {counts}", ctes.join(", "))
-}
-
-/// A point's common table expression, a route point's not materialized:
-/// its rows are the point before it with each rule's flag, computed again
-/// by each of its few readers (its counts, its quarantined rows, the next
-/// point) from that point's kept rows, which costs less than writing a
-/// million rows once more and reading them back. The flags are the same
-/// expressions over the same rows, so every reader sees the same rows as
-/// before, in the same order.
-fn inlined_route(t: &PointTable) -> String {
-    match t.count {
-        PointCount::Route { .. } => {
-            t.create
-                .replacen(" AS MATERIALIZED (", " AS NOT MATERIALIZED (", 1)
-        }
-        _ => t.create.clone(),
-    }
 }
 
 /// The rows of a chained stage's count statements, by statement, answered
@@ -335,7 +318,7 @@ mod tests {
                 },
                 crate::sql::range::PointTable {
                     drop: String::new(),
-                    create: "bpl_point_1 AS MATERIALIZED (SELECT 2)".into(),
+                    create: "bpl_point_1 AS NOT MATERIALIZED (SELECT 2)".into(),
                     count: PointCount::Route {
                         point: 0,
                         failures: "failures".into(),
