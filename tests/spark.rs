@@ -985,3 +985,48 @@ fn counting_points_are_cached_on_disk_and_dropped_with_their_batch() {
     let after = plan(&format!("EXPLAIN EXTENDED {query}"));
     assert!(!after.contains("InMemoryRelation"), "{after}");
 }
+
+/// Every operation a run starts is released once its result is read
+/// (`ReleaseExecute`), as pyspark does: a Spark Connect server keeps a
+/// finished operation, with its buffered responses, until the client
+/// releases it or it counts as abandoned minutes later, so a long backfill
+/// used to leave thousands behind. The server's own log says which it
+/// created and which it removed, by session; the run's trace names its
+/// sessions, so other tests' operations are left out.
+#[test]
+fn a_run_releases_every_operation_it_ran() {
+    let log = std::env::var("BPLC_TEST_SPARK_LOG")
+        .expect("BPLC_TEST_SPARK_LOG is not set: run under scripts/with-spark");
+    let p = readings_project("t_release", "replace");
+    let (code, out) = bplc(p.path(), RUN, &[("BPLC_SPARK_TRACE", "1")]);
+    assert_eq!(code, 0, "{out}");
+    let sessions: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("spark session ")?.split(' ').next())
+        .collect();
+    assert!(!sessions.is_empty(), "the trace names no session:\n{out}");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    // `ExecuteHolder ExecuteKey(USER,SESSION,OPERATION) is created.`
+    let ours = |event: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter(|l| l.ends_with(event))
+            .filter_map(|l| l.split_once("ExecuteHolder ExecuteKey(")?.1.split_once(')'))
+            .map(|(key, _)| key.to_string())
+            .filter(|key| sessions.iter().any(|s| key.contains(s)))
+            .collect()
+    };
+    let created = ours(" is created.");
+    let removed = ours(" is removed.");
+    assert!(
+        created.len() >= 5,
+        "too few operations of sessions {sessions:?} in the server log {log}: {created:?}"
+    );
+    let kept: Vec<&String> = created.difference(&removed).collect();
+    assert!(
+        kept.is_empty(),
+        "{} of {} operations were not released: {kept:?}",
+        kept.len(),
+        created.len()
+    );
+}

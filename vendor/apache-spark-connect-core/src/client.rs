@@ -356,7 +356,23 @@ impl SparkConnectClient {
                 let mut stub = self.stub.clone();
                 async move { stub.execute_plan(req).await.map(Response::into_inner) }
             })
-            .await?;
+            .await;
+        // bplc patch: an operation failing before its first response (a
+        // statement the server rejects) is kept by the server until it is
+        // released, like one that fails later (see `release_all`). An
+        // error with a Spark error class is the server's answer; any
+        // other (unreachable, timed out) leaves nothing to release.
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                if !e.error_class.is_empty() {
+                    let mut req = Request::new(iter.create_release_request(true).await);
+                    self._attach_metadata(&mut req);
+                    let _ = self.stub.clone().release_execute(req).await;
+                }
+                return Err(e);
+            }
+        };
         let retry_policy = self.retry_policy.clone();
         Ok(ReattachableResponseStream {
             stub: self.stub.clone(),
@@ -914,6 +930,7 @@ impl ReattachableResponseStream {
                     self.iter.set_last_response_id(&resp).await;
                     if self.iter.is_completed().await {
                         self.done = true;
+                        self.release_all().await;
                     }
                     return Ok(Some(resp));
                 }
@@ -933,12 +950,33 @@ impl ReattachableResponseStream {
                 Err(status) => {
                     // Only reattach a still-running execution on a retriable drop.
                     if self.iter.is_completed().await || !self.retry_policy.can_retry(&status) {
+                        // bplc patch: the server answered with the
+                        // operation's error, and keeps the failed
+                        // operation until it is released, as after a result.
+                        self.done = true;
+                        self.release_all().await;
                         return Err(SparkError::from_grpc_status(status));
                     }
                     self.reattach().await?;
                 }
             }
         }
+    }
+
+    /// bplc patch: tells the server it may drop the finished operation.
+    ///
+    /// A reattachable operation is kept by the server, with its buffered
+    /// responses, until the client releases it (pyspark sends `ReleaseAll`
+    /// after `ResultComplete` or an error) or until it counts as abandoned
+    /// (`spark.connect.execute.manager.detachedTimeout`, five minutes).
+    /// Without this a backfill left thousands of finished operations on
+    /// the server. Best effort: the result is already read, and a release
+    /// that fails leaves the operation to that timeout.
+    async fn release_all(&mut self) {
+        let release = self.iter.create_release_request(true).await;
+        let mut req = Request::new(release);
+        self.attach_metadata(&mut req);
+        let _ = self.stub.release_execute(req).await;
     }
 
     /// Resumes the operation's stream after the last response read.

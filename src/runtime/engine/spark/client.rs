@@ -144,6 +144,11 @@ pub fn connect(
             },
             _ => unreachable(first_line(&e.message())),
         })?;
+    // BPLC_SPARK_TRACE: the session's id, which the server's log names
+    // every operation of it by.
+    if std::env::var_os("BPLC_SPARK_TRACE").is_some() {
+        eprintln!("spark session {} on {url_env}", spark.session_id());
+    }
     let mut session = Session {
         spark,
         url_env: url_env.to_string(),
