@@ -565,13 +565,25 @@ fn main() {
         spark::hand_child(&step, &database);
         return;
     }
-    let engine = env("BPLC_BENCH_ENGINE").unwrap_or_else(|| "sqlite".into());
-    match engine.as_str() {
-        "sqlite" => {}
-        "postgres" if cfg!(feature = "postgres") => {}
-        "spark" if cfg!(feature = "spark") => {}
-        "postgres" | "spark" => panic!("BPLC_BENCH_ENGINE={engine} needs --features {engine}"),
-        other => panic!("BPLC_BENCH_ENGINE: `sqlite`, `postgres` or `spark`, not `{other}`"),
+    // One engine, or a comma list (`spark,sqlite`) measured one after the
+    // other on the same sizes, their ratios then shown side by side.
+    let engines: Vec<String> = env("BPLC_BENCH_ENGINE")
+        .unwrap_or_else(|| "sqlite".into())
+        .split(',')
+        .map(|e| e.trim().to_string())
+        .collect();
+    for engine in &engines {
+        match engine.as_str() {
+            "sqlite" => {}
+            "postgres" if cfg!(feature = "postgres") => {}
+            "spark" if cfg!(feature = "spark") => {}
+            "postgres" | "spark" => {
+                panic!("BPLC_BENCH_ENGINE={engine} needs --features {engine}")
+            }
+            other => panic!(
+                "BPLC_BENCH_ENGINE: `sqlite`, `postgres` or `spark` (or a comma list), not `{other}`"
+            ),
+        }
     }
     let sizes: Vec<u64> = env("BPLC_BENCH_ROWS")
         .map(|v| {
@@ -600,51 +612,84 @@ fn main() {
     if !use_time {
         println!("(/usr/bin/time not found: peak RSS is VmHWM polled every 5 ms, no CPU time)");
     }
-    let measured: Vec<Measured> = sizes
-        .iter()
-        .map(|n| {
+    let mut measured: Vec<Measured> = Vec::new();
+    for engine in &engines {
+        for n in &sizes {
             #[cfg(feature = "postgres")]
             if engine == "postgres" {
-                return postgres::measure(&root, &bin, *n, runs);
+                measured.push(postgres::measure(&root, &bin, *n, runs));
+                continue;
             }
             #[cfg(feature = "spark")]
             if engine == "spark" {
-                return spark::measure(&root, &bin, *n, runs);
+                measured.push(spark::measure(&root, &bin, *n, runs));
+                continue;
             }
-            measure(&root, &bin, *n, runs, use_time)
-        })
-        .collect();
+            measured.push(measure(&root, &bin, *n, runs, use_time));
+        }
+    }
     for m in &measured {
         report(m, runs, cores);
+    }
+    if engines.len() > 1 {
+        side_by_side(&measured);
     }
     println!();
     for m in &measured {
         for (k, step) in ["full build", "rerun"].iter().enumerate() {
             let r = ratio(&m.bplc[k].wall, &m.hand[k].wall);
             println!(
-                "target at {} rows: {step} within 1.3x of the hand-written SQL: {r:.2}x, {}",
+                "target on {} at {} rows: {step} within 1.3x of the hand-written SQL: {r:.2}x, {}",
+                m.engine,
                 m.n,
                 if r <= 1.3 { "met" } else { "NOT met" }
             );
         }
         let same = m.diffs.iter().flatten().all(TableDiff::equal);
         println!(
-            "target at {} rows: the same tables as the hand-written SQL: {}",
+            "target on {} at {} rows: the same tables as the hand-written SQL: {}",
+            m.engine,
             m.n,
             if same { "met" } else { "NOT met" }
         );
     }
-    if let Some(m) = measured.iter().max_by_key(|m| m.n) {
-        let peak = m.bplc.iter().filter_map(|s| s.rss_kb).max();
-        println!(
-            "target: bplc peak RSS under 200 MB at 10M rows: {} at {} rows, {}",
-            mb(peak),
-            m.n,
-            match peak {
-                Some(k) if k < 200 * 1024 => "met",
-                Some(_) => "NOT met",
-                None => "not measured",
-            }
-        );
+    // `measured` holds each engine's sizes in turn.
+    for one_engine in measured.chunks(sizes.len().max(1)) {
+        if let Some(m) = one_engine.iter().max_by_key(|m| m.n) {
+            let peak = m.bplc.iter().filter_map(|s| s.rss_kb).max();
+            println!(
+                "target on {}: bplc peak RSS under 200 MB at 10M rows: {} at {} rows, {}",
+                m.engine,
+                mb(peak),
+                m.n,
+                match peak {
+                    Some(k) if k < 200 * 1024 => "met",
+                    Some(_) => "NOT met",
+                    None => "not measured",
+                }
+            );
+        }
+    }
+}
+
+/// Each engine's ratios at each size in one table, for a run measuring
+/// several engines on the same sizes.
+fn side_by_side(measured: &[Measured]) {
+    println!();
+    println!("each engine against its own hand-written SQL, same sizes (wall, best):");
+    println!("| rows | engine | full build: by hand | bplc | ratio | rerun: by hand | bplc | ratio |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut rows: Vec<&Measured> = measured.iter().collect();
+    rows.sort_by_key(|m| m.n);
+    for m in rows {
+        let step = |k: usize| {
+            format!(
+                "{:.2} s | {:.2} s | {:.2}x",
+                secs(best(&m.hand[k].wall)),
+                secs(best(&m.bplc[k].wall)),
+                ratio(&m.bplc[k].wall, &m.hand[k].wall)
+            )
+        };
+        println!("| {} | {} | {} | {} |", m.n, m.engine, step(0), step(1));
     }
 }
