@@ -677,7 +677,9 @@ fn main() {
 fn side_by_side(measured: &[Measured]) {
     println!();
     println!("each engine against its own hand-written SQL, same sizes (wall, best):");
-    println!("| rows | engine | full build: by hand | bplc | ratio | rerun: by hand | bplc | ratio |");
+    println!(
+        "| rows | engine | full build: by hand | bplc | ratio | rerun: by hand | bplc | ratio |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     let mut rows: Vec<&Measured> = measured.iter().collect();
     rows.sort_by_key(|m| m.n);
