@@ -615,17 +615,13 @@ fn main() {
     let mut measured: Vec<Measured> = Vec::new();
     for engine in &engines {
         for n in &sizes {
-            #[cfg(feature = "postgres")]
-            if engine == "postgres" {
-                measured.push(postgres::measure(&root, &bin, *n, runs));
-                continue;
-            }
-            #[cfg(feature = "spark")]
-            if engine == "spark" {
-                measured.push(spark::measure(&root, &bin, *n, runs));
-                continue;
-            }
-            measured.push(measure(&root, &bin, *n, runs, use_time));
+            measured.push(match engine.as_str() {
+                #[cfg(feature = "postgres")]
+                "postgres" => postgres::measure(&root, &bin, *n, runs),
+                #[cfg(feature = "spark")]
+                "spark" => spark::measure(&root, &bin, *n, runs),
+                _ => measure(&root, &bin, *n, runs, use_time),
+            });
         }
     }
     for m in &measured {
