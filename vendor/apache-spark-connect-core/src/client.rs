@@ -368,7 +368,8 @@ impl SparkConnectClient {
                 if !e.error_class.is_empty() {
                     let mut req = Request::new(iter.create_release_request(true).await);
                     self._attach_metadata(&mut req);
-                    let _ = self.stub.clone().release_execute(req).await;
+                    let mut stub = self.stub.clone();
+                    let _ = tokio::time::timeout(RELEASE_WAIT, stub.release_execute(req)).await;
                 }
                 return Err(e);
             }
@@ -881,6 +882,11 @@ impl SparkConnectClient {
     }
 }
 
+/// bplc patch: how long a release (`ReleaseExecute`) may wait for the
+/// server. The statement's result is already read; a server that does not
+/// answer a release must not hold the statement up (tonic sets no timeout).
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A reattachable, retrying response stream for a reattachable ExecutePlan.
 ///
 /// Drives the gRPC response stream and, on a transient mid-stream disconnect
@@ -976,7 +982,7 @@ impl ReattachableResponseStream {
         let release = self.iter.create_release_request(true).await;
         let mut req = Request::new(release);
         self.attach_metadata(&mut req);
-        let _ = self.stub.release_execute(req).await;
+        let _ = tokio::time::timeout(RELEASE_WAIT, self.stub.release_execute(req)).await;
     }
 
     /// Resumes the operation's stream after the last response read.
