@@ -117,11 +117,20 @@ impl Sums {
 /// canonical texts (the same encoding as a checksum's row), as 16
 /// lower-case hex digits; the same on every engine.
 pub fn stable_id<'a>(values: impl IntoIterator<Item = Canonical<'a>>) -> String {
-    let mut row = Vec::new();
+    stable_id_in(&mut Vec::new(), values)
+}
+
+/// [`stable_id`], its canonical text written into `scratch` (cleared
+/// first), so a caller running once per row reuses one buffer.
+pub fn stable_id_in<'a>(
+    scratch: &mut Vec<u8>,
+    values: impl IntoIterator<Item = Canonical<'a>>,
+) -> String {
+    scratch.clear();
     for v in values {
-        encode(&mut row, v);
+        encode(scratch, v);
     }
-    let h = Sha256::digest(&row);
+    let h = Sha256::digest(&scratch);
     let mut first = [0u8; 8];
     first.copy_from_slice(&h[..8]);
     // One call per staged row: no formatting machinery.

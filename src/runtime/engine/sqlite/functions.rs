@@ -7,6 +7,7 @@ use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Result};
 
+use super::judge::{self, decimal_kind};
 use crate::sql::checksum::{encode, Canonical, Sums};
 use crate::sql::types::{DATE_FORMAT, TIMESTAMP_FORMAT};
 
@@ -58,22 +59,15 @@ pub fn register(conn: &Connection) -> Result<()> {
         Ok(convert(ctx.get_raw(0), &kind))
     })?;
     conn.create_scalar_function("bpl_problems", -1, FLAGS, |ctx| {
-        // The columns' checks are the first argument, a constant: parsed
-        // once per statement, not once per row.
-        let checks = ctx.get_or_create_aux(0, |v| {
-            serde_json::from_slice::<Vec<crate::sql::boundary::Check>>(
-                v.as_bytes().unwrap_or(b"[]"),
-            )
-        })?;
-        Ok(problems(&checks, (1..ctx.len()).map(|i| ctx.get_raw(i))))
+        let checks = ctx.get_or_create_aux(0, compiled_checks)?;
+        Ok(judge::problems(
+            &checks,
+            (1..ctx.len()).map(|i| ctx.get_raw(i)),
+        ))
     })?;
     conn.create_scalar_function("bpl_row_status", -1, FLAGS, |ctx| {
-        let checks = ctx.get_or_create_aux(0, |v| {
-            serde_json::from_slice::<Vec<crate::sql::boundary::Check>>(
-                v.as_bytes().unwrap_or(b"[]"),
-            )
-        })?;
-        Ok(row_status(&checks, |i| ctx.get_raw(i + 1)))
+        let checks = ctx.get_or_create_aux(0, compiled_checks)?;
+        Ok(judge::row_status(&checks, |i| ctx.get_raw(i + 1)))
     })?;
     conn.create_scalar_function("bpl_lower", 1, FLAGS, |ctx| {
         Ok(text(ctx, 0).map(|t| t.to_lowercase()))
@@ -103,6 +97,14 @@ pub fn register(conn: &Connection) -> Result<()> {
     conn.create_aggregate_function("bpl_checksum", -1, FLAGS, Checksum)?;
     conn.create_aggregate_function("bpl_percentile", 2, FLAGS, Percentile)?;
     Ok(())
+}
+
+/// The columns' checks, the first argument of `bpl_problems` and
+/// `bpl_row_status`: a constant, parsed and compiled once per statement,
+/// not once per row.
+fn compiled_checks(v: ValueRef<'_>) -> serde_json::Result<Vec<judge::Compiled>> {
+    serde_json::from_slice::<Vec<crate::sql::boundary::Check>>(v.as_bytes().unwrap_or(b"[]"))
+        .map(judge::compile)
 }
 
 fn text(ctx: &Context<'_>, i: usize) -> Option<String> {
@@ -200,160 +202,6 @@ pub fn convert(v: ValueRef<'_>, kind: &str) -> Option<Value> {
                 .map(|_| Value::Text(t.to_string()))
         }
         _ => None,
-    }
-}
-
-/// What is wrong with a source row's values, `; `-separated, or `None`
-/// for a good row: the typed input boundary's verdict on one row.
-pub fn problems<'a>(
-    checks: &[crate::sql::boundary::Check],
-    values: impl Iterator<Item = ValueRef<'a>>,
-) -> Option<String> {
-    let mut out: Option<String> = None;
-    for (c, v) in checks.iter().zip(values) {
-        let ok = match v {
-            ValueRef::Null => !c.required,
-            _ => fits(c, v),
-        };
-        if ok {
-            continue;
-        }
-        let problem = match (v, decimal_kind(&c.kind)) {
-            (ValueRef::Null, _) => format!("{}: null in a column that may not be null", c.name),
-            (_, Some((precision, scale))) => {
-                let why = super::decimal::scaled(v, precision, scale)
-                    .err()
-                    .unwrap_or_else(|| format!("is not a valid {}", c.ty));
-                format!("{}: {} {why}", c.name, quoted(v))
-            }
-            _ => format!("{}: {} is not a valid {}", c.name, quoted(v), c.ty),
-        };
-        match &mut out {
-            Some(s) => {
-                s.push_str("; ");
-                s.push_str(&problem);
-            }
-            None => out = Some(problem),
-        }
-    }
-    out
-}
-
-/// A source row's verdict at the typed input boundary, for
-/// `sql::boundary::typed_read`: its problems (text) for a bad row; NULL
-/// for a good row every value of which is already in the form its column
-/// is stored in ([`stored_as_read`]); 1 for a good row with a value to
-/// convert. `value(k)` is the row's value of the `k`th checked column.
-pub fn row_status<'a>(
-    checks: &[crate::sql::boundary::Check],
-    value: impl Fn(usize) -> ValueRef<'a>,
-) -> Value {
-    let stored = checks
-        .iter()
-        .enumerate()
-        .all(|(k, c)| stored_as_read(c, value(k)));
-    // A value stored as read may still be no value of its type (a date
-    // `2026-02-30`), or a null where none is allowed: judged in full.
-    match problems(checks, (0..checks.len()).map(value)) {
-        Some(p) => Value::Text(p),
-        None if stored => Value::Null,
-        None => Value::Integer(1),
-    }
-}
-
-/// Whether the typed input boundary keeps `v` as it is (a decimal: as the
-/// float it is, scaled by plain SQL): a test that implies the boundary's
-/// plain-SQL one for the column's kind (`sql::boundary`), so the value it
-/// passes is the value that SQL would give. Texts are held to ASCII
-/// without NUL, where SQLite's `length` counts bytes. A null is kept.
-fn stored_as_read(c: &crate::sql::boundary::Check, v: ValueRef<'_>) -> bool {
-    let ascii = |t: &[u8], n: usize| t.len() == n && t.iter().all(|b| (1..0x80).contains(b));
-    match (c.kind.as_str(), v) {
-        (_, ValueRef::Null) | ("enum" | "any", _) => true,
-        ("int", ValueRef::Integer(_)) => true,
-        ("number", ValueRef::Integer(_) | ValueRef::Real(_)) => true,
-        ("bool", ValueRef::Integer(i)) => i == 0 || i == 1,
-        ("string", ValueRef::Text(_)) => true,
-        ("date", ValueRef::Text(t)) => ascii(t, 10),
-        ("timestamp", ValueRef::Text(t)) => ascii(t, 19) && t[10] == b' ',
-        ("month", ValueRef::Text(t)) => ascii(t, 7),
-        (kind, ValueRef::Real(_)) => decimal_kind(kind)
-            .is_some_and(|(precision, scale)| super::decimal::fits_quickly(v, precision, scale)),
-        _ => false,
-    }
-}
-
-/// The precision and scale of a boundary kind `decimal:P:S`.
-pub fn decimal_kind(kind: &str) -> Option<(u8, u8)> {
-    let rest = kind.strip_prefix("decimal:")?;
-    let (p, s) = rest.split_once(':')?;
-    Some((p.parse().ok()?, s.parse().ok()?))
-}
-
-/// Whether a value is one of the column's type, stored or convertible.
-fn fits(c: &crate::sql::boundary::Check, v: ValueRef<'_>) -> bool {
-    // A stored decimal: its scaled integer, within its precision.
-    if let Some(rest) = c.kind.strip_prefix("scaled:") {
-        let precision: u32 = rest
-            .split(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(18);
-        return matches!(v, ValueRef::Integer(i) if i128::from(i).abs() < 10i128.pow(precision));
-    }
-    if let Some((precision, scale)) = decimal_kind(&c.kind) {
-        // The plain-SQL path's test (`sql::boundary`), without text.
-        return super::decimal::fits_quickly(v, precision, scale)
-            || super::decimal::scaled(v, precision, scale).is_ok();
-    }
-    match (c.kind.as_str(), v) {
-        ("int", ValueRef::Integer(_)) | ("number", ValueRef::Integer(_) | ValueRef::Real(_)) => {
-            true
-        }
-        ("string", ValueRef::Text(_)) | ("any", _) => true,
-        ("timestamp", ValueRef::Text(t)) if canonical_timestamp(t) => true,
-        ("date", ValueRef::Text(t)) if t.len() == 10 && canonical_date(t) => true,
-        ("enum", ValueRef::Text(t)) => c.variants.iter().any(|x| x.as_bytes() == t),
-        ("enum", _) => false,
-        (kind, v) => convert(v, kind).is_some(),
-    }
-}
-
-/// `YYYY-MM-DD` naming a real day, checked without parsing; `t` holds at
-/// least ten bytes.
-fn canonical_date(t: &[u8]) -> bool {
-    let num = |a: usize, b: usize| t[a..b].iter().fold(0u32, |n, d| n * 10 + (d - b'0') as u32);
-    [0, 1, 2, 3, 5, 6, 8, 9]
-        .iter()
-        .all(|&i| t[i].is_ascii_digit())
-        && t[4] == b'-'
-        && t[7] == b'-'
-        && NaiveDate::from_ymd_opt(num(0, 4) as i32, num(5, 7), num(8, 10)).is_some()
-}
-
-/// `YYYY-MM-DD HH:MM:SS` naming a real instant, checked without parsing.
-fn canonical_timestamp(t: &[u8]) -> bool {
-    let digit = |i: usize| t[i].is_ascii_digit();
-    let num = |a: usize, b: usize| t[a..b].iter().fold(0u32, |n, d| n * 10 + (d - b'0') as u32);
-    t.len() == 19
-        && canonical_date(t)
-        && [11, 12, 14, 15, 17, 18].iter().all(|&i| digit(i))
-        && t[10] == b' '
-        && t[13] == b':'
-        && t[16] == b':'
-        && num(11, 13) < 24
-        && num(14, 16) < 60
-        && num(17, 19) < 60
-}
-
-/// A value as SQLite's `quote()` writes it, for messages.
-fn quoted(v: ValueRef<'_>) -> String {
-    match v {
-        ValueRef::Null => "NULL".into(),
-        ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(f) => f.to_string(),
-        ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''")),
-        ValueRef::Blob(b) => format!("a blob of {} bytes", b.len()),
     }
 }
 

@@ -13,13 +13,14 @@
 //! are not reproduced: a partition with such a value is measured by
 //! reading its rows back, as before.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use crate::sql::checksum::{encode, stable_id, Canonical, Sums};
+use crate::sql::checksum::{encode, stable_id_in, Canonical, Sums};
 
 /// The bound parameter giving the data table's columns' affinities, one
 /// letter per output column (see [`affinity`]).
@@ -197,7 +198,27 @@ fn canonical(v: ValueRef<'_>) -> Canonical<'_> {
     }
 }
 
+thread_local! {
+    /// The canonical texts of the row being staged (its stable id's, its
+    /// checksum's): one pair of buffers reused for every row, not two
+    /// allocations a row.
+    static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
 fn step(parts: &mut [Written], layout: &Layout, ctx: &Context<'_>) -> rusqlite::Result<String> {
+    SCRATCH.with(|s| {
+        let (id, row) = &mut *s.borrow_mut();
+        step_in(parts, layout, ctx, id, row)
+    })
+}
+
+fn step_in(
+    parts: &mut [Written],
+    layout: &Layout,
+    ctx: &Context<'_>,
+    id_text: &mut Vec<u8>,
+    row: &mut Vec<u8>,
+) -> rusqlite::Result<String> {
     let no = match ctx.get_raw(2) {
         ValueRef::Integer(n) => n,
         _ => -1,
@@ -209,7 +230,8 @@ fn step(parts: &mut [Written], layout: &Layout, ctx: &Context<'_>) -> rusqlite::
     };
     let columns = ctx.len().saturating_sub(FIRST_COLUMN);
     // The id as `stable_id` computes it, over the values as selected.
-    let id = stable_id(
+    let id = stable_id_in(
+        id_text,
         [ctx.get_raw(3), ctx.get_raw(4)]
             .into_iter()
             .chain(
@@ -232,10 +254,10 @@ fn step(parts: &mut [Written], layout: &Layout, ctx: &Context<'_>) -> rusqlite::
             return Ok(id);
         }
     };
-    let mut row = Vec::with_capacity(128);
+    row.clear();
     let mut bytes = 0;
     for (k, (&aff, &text)) in types.iter().zip(&layout.text).enumerate() {
-        match push_stored(&mut row, aff, text, ctx.get_raw(FIRST_COLUMN + k)) {
+        match push_stored(row, aff, text, ctx.get_raw(FIRST_COLUMN + k)) {
             Some(n) => bytes += n,
             None => {
                 w.unmeasured = true;
@@ -243,7 +265,7 @@ fn step(parts: &mut [Written], layout: &Layout, ctx: &Context<'_>) -> rusqlite::
             }
         }
     }
-    w.sums.add(&row);
+    w.sums.add(row);
     w.bytes += bytes;
     Ok(id)
 }

@@ -15,6 +15,7 @@ mod inputs;
 pub mod inserted;
 mod inspect;
 pub mod intake;
+mod judge;
 pub mod layout;
 pub mod load;
 mod measure;
