@@ -117,17 +117,37 @@ pub fn scaled(v: ValueRef<'_>, precision: u8, scale: u8) -> std::result::Result<
 /// boundary's plain SQL makes (see `sql::boundary`): an integer with at
 /// most the whole digits, or a float that is the nearest float to a
 /// decimal of at most `scale` digits and small enough to be read without
-/// text. Other values may still be decimals: [`scaled`] decides.
-pub fn fits_quickly(v: ValueRef<'_>, precision: u8, scale: u8) -> bool {
-    let whole = 10f64.powi(i32::from(precision.saturating_sub(scale)));
-    match v {
-        ValueRef::Integer(i) => (i as f64).abs() < whole,
-        ValueRef::Real(f) => {
-            let m = 10f64.powi(i32::from(scale));
-            let limit = (2f64.powi(51) / m).floor().min(whole);
-            f.abs() < limit && (f * m).round() / m == f
+/// text. Other values may still be decimals: [`scaled`] decides. The
+/// limits are computed once per column, for a test made on every row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuickFit {
+    /// `10^scale`.
+    unit: f64,
+    /// `10^(precision - scale)`: the first whole part too large.
+    whole: f64,
+    /// The first float too large to be read without text.
+    float_limit: f64,
+}
+
+impl QuickFit {
+    pub fn new(precision: u8, scale: u8) -> QuickFit {
+        let whole = 10f64.powi(i32::from(precision.saturating_sub(scale)));
+        let unit = 10f64.powi(i32::from(scale));
+        QuickFit {
+            unit,
+            whole,
+            float_limit: (2f64.powi(51) / unit).floor().min(whole),
         }
-        _ => false,
+    }
+
+    pub fn test(&self, v: ValueRef<'_>) -> bool {
+        match v {
+            ValueRef::Integer(i) => (i as f64).abs() < self.whole,
+            ValueRef::Real(f) => {
+                f.abs() < self.float_limit && (f * self.unit).round() / self.unit == f
+            }
+            _ => false,
+        }
     }
 }
 

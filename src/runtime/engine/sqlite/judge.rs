@@ -3,12 +3,12 @@
 //!
 //! Both run once for every source row, so a column's check is compiled
 //! once per statement (kept as the call's auxiliary data): its kind parsed
-//! into a [`Kind`], a decimal's limits computed, instead of the kind's text
+//! into a [`Kind`], a decimal's limits computed ([`QuickFit`]), instead of the kind's text
 //! being matched and its precision parsed again for every value.
 
 use rusqlite::types::{Value, ValueRef};
 
-use super::decimal;
+use super::decimal::{self, QuickFit};
 use super::functions::convert;
 use crate::sql::boundary::Check;
 
@@ -28,11 +28,7 @@ enum Kind {
     Decimal {
         precision: u8,
         scale: u8,
-        /// `10^scale`, and the largest float [`decimal::fits_quickly`]
-        /// reads without text: the same figures, computed once.
-        unit: f64,
-        whole: f64,
-        float_limit: f64,
+        quick: QuickFit,
     },
     /// A stored decimal: its scaled integer, below `10^precision`.
     Scaled {
@@ -72,14 +68,10 @@ fn kind(text: &str) -> Kind {
         };
     }
     if let Some((precision, scale)) = decimal_kind(text) {
-        let whole = 10f64.powi(i32::from(precision.saturating_sub(scale)));
-        let unit = 10f64.powi(i32::from(scale));
         return Kind::Decimal {
             precision,
             scale,
-            unit,
-            whole,
-            float_limit: (2f64.powi(51) / unit).floor().min(whole),
+            quick: QuickFit::new(precision, scale),
         };
     }
     match text {
@@ -103,15 +95,6 @@ pub fn decimal_kind(kind: &str) -> Option<(u8, u8)> {
     Some((p.parse().ok()?, s.parse().ok()?))
 }
 
-/// [`decimal::fits_quickly`] with the limits computed once.
-fn decimal_fits_quickly(v: ValueRef<'_>, unit: f64, whole: f64, float_limit: f64) -> bool {
-    match v {
-        ValueRef::Integer(i) => (i as f64).abs() < whole,
-        ValueRef::Real(f) => f.abs() < float_limit && (f * unit).round() / unit == f,
-        _ => false,
-    }
-}
-
 /// Whether the typed input boundary keeps `v` as it is (a decimal: as the
 /// float it is, scaled by plain SQL): a test that implies the boundary's
 /// plain-SQL one for the column's kind (`sql::boundary`), so the value it
@@ -128,15 +111,7 @@ fn stored_as_read(c: &Compiled, v: ValueRef<'_>) -> bool {
         (Kind::Date, ValueRef::Text(t)) => ascii(t, 10),
         (Kind::Timestamp, ValueRef::Text(t)) => ascii(t, 19) && t[10] == b' ',
         (Kind::Month, ValueRef::Text(t)) => ascii(t, 7),
-        (
-            Kind::Decimal {
-                unit,
-                whole,
-                float_limit,
-                ..
-            },
-            ValueRef::Real(_),
-        ) => decimal_fits_quickly(v, *unit, *whole, *float_limit),
+        (Kind::Decimal { quick, .. }, ValueRef::Real(_)) => quick.test(v),
         _ => false,
     }
 }
@@ -150,15 +125,12 @@ fn fits(c: &Compiled, v: ValueRef<'_>) -> bool {
             Kind::Decimal {
                 precision,
                 scale,
-                unit,
-                whole,
-                float_limit,
+                quick,
             },
             v,
         ) => {
             // The plain-SQL path's test (`sql::boundary`), without text.
-            decimal_fits_quickly(v, *unit, *whole, *float_limit)
-                || decimal::scaled(v, *precision, *scale).is_ok()
+            quick.test(v) || decimal::scaled(v, *precision, *scale).is_ok()
         }
         (Kind::Int, ValueRef::Integer(_))
         | (Kind::Number, ValueRef::Integer(_) | ValueRef::Real(_))
@@ -340,33 +312,25 @@ mod tests {
         assert_eq!(kind("float"), Kind::Other);
     }
 
-    /// The compiled decimal test is the one `decimal::fits_quickly` makes.
+    /// The quick decimal test: whole digits for an integer; for a float,
+    /// at most `scale` digits and small enough to read without text.
     #[test]
-    fn decimal_test_matches_the_uncompiled_one() {
-        for (p, s) in [(18u8, 2u8), (10, 2), (5, 0), (38, 10)] {
-            let Kind::Decimal {
-                unit,
-                whole,
-                float_limit,
-                ..
-            } = kind(&format!("decimal:{p}:{s}"))
-            else {
-                panic!("a decimal");
-            };
-            for v in [0.0, 12.5, 0.125, -0.01, 1e20, 99999999.99, 1e15, 123.456] {
-                assert_eq!(
-                    decimal_fits_quickly(ValueRef::Real(v), unit, whole, float_limit),
-                    decimal::fits_quickly(ValueRef::Real(v), p, s),
-                    "{v} in ({p}, {s})"
-                );
-            }
-            for v in [0i64, 7, -12345, i64::MAX, 10i64.pow(8)] {
-                assert_eq!(
-                    decimal_fits_quickly(ValueRef::Integer(v), unit, whole, float_limit),
-                    decimal::fits_quickly(ValueRef::Integer(v), p, s),
-                    "{v} in ({p}, {s})"
-                );
-            }
-        }
+    fn the_quick_decimal_test_knows_digits_and_limits() {
+        let Kind::Decimal { quick, .. } = kind("decimal:10:2") else {
+            panic!("a decimal");
+        };
+        let real = |f: f64| quick.test(ValueRef::Real(f));
+        let int = |i: i64| quick.test(ValueRef::Integer(i));
+        assert!(real(12.5) && real(-0.01) && real(0.0) && real(99999999.99));
+        assert!(!real(0.125) && !real(123.456) && !real(1e20) && !real(1e8));
+        assert!(int(0) && int(-12345) && int(99_999_999));
+        assert!(!int(100_000_000) && !int(i64::MAX));
+        assert!(!quick.test(ValueRef::Text(b"12.5")));
+        // Beyond 2^51 / 10^scale a float is read through its text.
+        let Kind::Decimal { quick, .. } = kind("decimal:18:2") else {
+            panic!("a decimal");
+        };
+        assert!(!quick.test(ValueRef::Real(22517998136852.0)));
+        assert!(quick.test(ValueRef::Real(22517998136851.0)));
     }
 }
