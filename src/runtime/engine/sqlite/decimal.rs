@@ -113,6 +113,14 @@ pub fn scaled(v: ValueRef<'_>, precision: u8, scale: u8) -> std::result::Result<
     }
 }
 
+/// The precision and scale of a typed-boundary kind `decimal:P:S` (see
+/// `sql::boundary::Check`).
+pub fn decimal_kind(kind: &str) -> Option<(u8, u8)> {
+    let rest = kind.strip_prefix("decimal:")?;
+    let (p, s) = rest.split_once(':')?;
+    Some((p.parse().ok()?, s.parse().ok()?))
+}
+
 /// Whether a number is a `decimal(precision, scale)` by the test the
 /// boundary's plain SQL makes (see `sql::boundary`): an integer with at
 /// most the whole digits, or a float that is the nearest float to a

@@ -7,7 +7,8 @@ use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Result};
 
-use super::judge::{self, decimal_kind};
+use super::decimal::decimal_kind;
+use super::judge;
 use crate::sql::checksum::{encode, Canonical, Sums};
 use crate::sql::types::{DATE_FORMAT, TIMESTAMP_FORMAT};
 

@@ -3,12 +3,13 @@
 //!
 //! Both run once for every source row, so a column's check is compiled
 //! once per statement (kept as the call's auxiliary data): its kind parsed
-//! into a [`Kind`], a decimal's limits computed ([`QuickFit`]), instead of the kind's text
-//! being matched and its precision parsed again for every value.
+//! into a [`Kind`], a decimal's limits computed ([`QuickFit`]), instead of
+//! the kind's text being matched and its precision parsed again for every
+//! value.
 
 use rusqlite::types::{Value, ValueRef};
 
-use super::decimal::{self, QuickFit};
+use super::decimal::{self, decimal_kind, QuickFit};
 use super::functions::convert;
 use crate::sql::boundary::Check;
 
@@ -86,13 +87,6 @@ fn kind(text: &str) -> Kind {
         "any" => Kind::Any,
         _ => Kind::Other,
     }
-}
-
-/// The precision and scale of a boundary kind `decimal:P:S`.
-pub fn decimal_kind(kind: &str) -> Option<(u8, u8)> {
-    let rest = kind.strip_prefix("decimal:")?;
-    let (p, s) = rest.split_once(':')?;
-    Some((p.parse().ok()?, s.parse().ok()?))
 }
 
 /// Whether the typed input boundary keeps `v` as it is (a decimal: as the
