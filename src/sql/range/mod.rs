@@ -91,15 +91,15 @@ pub fn parts_table(d: &dyn Dialect) -> String {
 pub mod tally {
     /// `bpl_tally(0, partition)`: a row of the input; always passes.
     pub const INPUT: i64 = 0;
-    /// `bpl_tally(1, point, partition, flag.., record)`: the rules of one
-    /// route point; passes unless a quarantine rule failed.
+    /// `bpl_tally(1, point, partition, flag..)`: the rules of one route
+    /// point; passes unless a quarantine rule failed.
     pub const ROUTE: i64 = 1;
     /// `bpl_tally(2, partition, row_number)`: passes the first row of a
     /// dedupe group, counts the others as duplicates.
     pub const DEDUPE: i64 = 2;
-    /// `bpl_tally(4, partition, problems, record)`: a row of the driving
-    /// source's input at the typed input boundary; counted as input, and
-    /// passes unless it has problems, which quarantine it.
+    /// `bpl_tally(4, partition, problems)`: a row of the driving source's
+    /// input at the typed input boundary; counted as input, and passes
+    /// unless it has problems, which quarantine it.
     pub const BOUNDARY: i64 = 4;
     /// `bpl_tally(3, partition, unmatched..)`: an accepted row, and for
     /// each alias a gate's `unmatched()` reads, whether its join found no
@@ -108,11 +108,15 @@ pub mod tally {
     /// `bpl_tally(5, partition, n)`: `n` accepted rows at once, from the
     /// `HAVING` of the `group by` they fall into; always passes.
     pub const ACCEPT_GROUP: i64 = 5;
-    /// `bpl_tally(7, point, partition, problems, bad record, flag..,
-    /// record)`: [`BOUNDARY`] and the [`ROUTE`] right after it in one call;
-    /// a bad row is quarantined as at the boundary, a good one counted as
-    /// input and routed.
+    /// `bpl_tally(7, point, partition, problems, flag..)`: [`BOUNDARY`]
+    /// and the [`ROUTE`] right after it in one call; a bad row is
+    /// quarantined as at the boundary, a good one counted as input and
+    /// routed.
     pub const CHECKED: i64 = 7;
+    /// `bpl_tally(9, record)`: the record (a JSON object) of the row the
+    /// call just before quarantined; a `CASE` makes it only when that call
+    /// said no, so a record is built for quarantined rows alone. Fails.
+    pub const RECORD: i64 = 9;
     /// `bpl_tally(6, partition, row_number)`: a dedupe that is the last
     /// row step: passes the first row of a group, counted accepted, and
     /// counts the others as duplicates. One fence instead of two.

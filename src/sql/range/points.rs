@@ -121,9 +121,20 @@ impl Points<'_> {
                     Point::Dedupe { rn, accept: false } => Some(format!("{rn} = 1")),
                     _ => None,
                 };
+                let record = Self::record_of(&point);
                 let mut call = self.d.function("tally", &self.tally_args(point));
                 if let Some(first) = first {
                     call = format!("CASE WHEN {first} THEN 1 ELSE {call} END");
+                }
+                // A quarantined row's record is built only for that row, by
+                // a second call `CASE` makes right after the first said no:
+                // as an argument of the first it was tested on every row
+                // (and its test computed the rules again).
+                if let Some(record) = record {
+                    let keep = self
+                        .d
+                        .function("tally", &[tally::RECORD.to_string(), record]);
+                    call = format!("CASE WHEN {call} THEN 1 ELSE {keep} END");
                 }
                 let t = format!("_bpl_t{}", self.fences);
                 self.fences += 1;
@@ -191,42 +202,46 @@ impl Points<'_> {
         )
     }
 
-    /// The tally's arguments for a point (see [`tally`]).
+    /// The record of the row a point quarantines, for `bpl_tally`'s
+    /// [`tally::RECORD`] call: a bad row's at a checked point, else the
+    /// route's. `None` for points that quarantine nothing.
+    fn record_of(point: &Point) -> Option<String> {
+        match point {
+            Point::Boundary { record } => Some(record.clone()),
+            Point::Route { passes: None, .. } => None,
+            Point::Route { record, .. } => Some(record.clone()),
+            Point::Checked { record, route } => Some(match Self::record_of(route) {
+                Some(routed) => {
+                    format!("CASE WHEN _bpl_bad IS NOT NULL THEN {record} ELSE {routed} END")
+                }
+                None => record.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The tally's arguments for a point (see [`tally`]); a quarantined
+    /// row's record is not among them (see [`Self::record_of`]).
     fn tally_args(&self, point: Point) -> Vec<String> {
         let no = "_bpl_no".to_string();
         match point {
             Point::Input => vec![tally::INPUT.to_string(), no],
-            Point::Boundary { record } => vec![
-                tally::BOUNDARY.to_string(),
-                no,
-                "_bpl_bad".into(),
-                format!("CASE WHEN _bpl_bad IS NOT NULL THEN {record} END"),
-            ],
-            Point::Route {
-                point,
-                flags,
-                passes,
-                record,
-            } => vec![
+            Point::Boundary { .. } => vec![tally::BOUNDARY.to_string(), no, "_bpl_bad".into()],
+            Point::Route { point, flags, .. } => vec![
                 tally::ROUTE.to_string(),
                 point.to_string(),
                 no,
                 flags.join(", "),
-                format!(
-                    "CASE WHEN NOT ({}) THEN {record} END",
-                    passes.as_deref().unwrap_or("1")
-                ),
             ],
-            Point::Checked { record, route } => {
+            Point::Checked { route, .. } => {
                 let mut args = vec![
                     tally::CHECKED.to_string(),
                     String::new(),
                     no,
                     "_bpl_bad".into(),
-                    format!("CASE WHEN _bpl_bad IS NOT NULL THEN {record} END"),
                 ];
                 // The route's own arguments after its kind: point, partition
-                // (already given), flags, record.
+                // (already given), flags.
                 let route = self.tally_args(*route);
                 args[1] = route[1].clone();
                 args.extend(route.into_iter().skip(3));

@@ -22,6 +22,9 @@ struct State {
     /// The point each of a partition's records came from: the boundary
     /// (0) or a route point (its index + 1).
     record_points: Vec<Vec<usize>>,
+    /// The partition whose last record waits for its row's JSON, which the
+    /// statement's next call brings ([`tally::RECORD`]).
+    pending: Option<usize>,
 }
 
 impl State {
@@ -67,6 +70,7 @@ impl Tally {
             points: points.to_vec(),
             parts: vec![PartitionTally::empty(rules.len(), unmatched); parts],
             record_points: vec![Vec::new(); parts],
+            pending: None,
         };
     }
 
@@ -97,8 +101,8 @@ fn int(ctx: &Context<'_>, i: usize) -> i64 {
 }
 
 /// A route point's rules on a row of `partition` whose flags start at
-/// argument `flags` (the record after them): counts the failures, and
-/// quarantines the row if a quarantining rule failed.
+/// argument `flags`: counts the failures, and quarantines the row if a
+/// quarantining rule failed (its record to follow).
 fn route(s: &mut State, ctx: &Context<'_>, partition: i64, flags: usize) -> rusqlite::Result<bool> {
     let point = int(ctx, 1) as usize;
     let State {
@@ -106,6 +110,7 @@ fn route(s: &mut State, ctx: &Context<'_>, partition: i64, flags: usize) -> rusq
         points,
         parts,
         record_points,
+        pending,
     } = s;
     let which: &[usize] = points.get(point).map_or(&[], Vec::as_slice);
     // Most rows pass every rule: nothing to allocate for them.
@@ -119,14 +124,24 @@ fn route(s: &mut State, ctx: &Context<'_>, partition: i64, flags: usize) -> rusq
     for &k in &failed {
         t.failures[k] += 1;
     }
-    let quarantined = t.route(rules, &failed, || match ctx.get_raw(flags + which.len()) {
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-        _ => "{}".into(),
-    });
+    let quarantined = t.route(rules, &failed, || NO_RECORD.into());
     if quarantined {
         record_points[partition as usize].push(point + 1);
+        *pending = Some(partition as usize);
     }
     Ok(!quarantined)
+}
+
+/// A quarantined row's record until its JSON arrives, and when none does.
+const NO_RECORD: &str = "{}";
+
+/// A bad row at the typed input boundary: quarantined, its record to follow.
+fn bad_row(s: &mut State, partition: i64, problems: &[u8]) -> rusqlite::Result<bool> {
+    let problems = String::from_utf8_lossy(problems).into_owned();
+    s.part(partition)?.bad_row(problems, NO_RECORD.into());
+    s.record_points[partition as usize].push(0);
+    s.pending = Some(partition as usize);
+    Ok(false)
 }
 
 fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
@@ -161,20 +176,13 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
         }
         tally::BOUNDARY => {
             let partition = int(ctx, 1);
-            let problems = match ctx.get_raw(2) {
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            match ctx.get_raw(2) {
+                ValueRef::Text(problems) => bad_row(s, partition, problems),
                 _ => {
                     s.part(partition)?.input += 1;
-                    return Ok(true);
+                    Ok(true)
                 }
-            };
-            let record = match ctx.get_raw(3) {
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                _ => "{}".into(),
-            };
-            s.part(partition)?.bad_row(problems, record);
-            s.record_points[partition as usize].push(0);
-            Ok(false)
+            }
         }
         tally::DEDUPE_GROUP => {
             s.part(int(ctx, 1))?.duplicates += (int(ctx, 2) - 1).max(0);
@@ -191,20 +199,79 @@ fn step(s: &mut State, ctx: &Context<'_>) -> rusqlite::Result<bool> {
         tally::CHECKED => {
             let partition = int(ctx, 2);
             if let ValueRef::Text(problems) = ctx.get_raw(3) {
-                let problems = String::from_utf8_lossy(problems).into_owned();
-                let record = match ctx.get_raw(4) {
-                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                    _ => "{}".into(),
-                };
-                s.part(partition)?.bad_row(problems, record);
-                s.record_points[partition as usize].push(0);
-                return Ok(false);
+                return bad_row(s, partition, problems);
             }
             s.part(partition)?.input += 1;
-            route(s, ctx, partition, 5)
+            route(s, ctx, partition, 4)
+        }
+        tally::RECORD => {
+            let record = match ctx.get_raw(1) {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ => NO_RECORD.into(),
+            };
+            let waiting = s
+                .pending
+                .take()
+                .and_then(|p| s.parts.get_mut(p))
+                .and_then(|t| t.records.last_mut());
+            match waiting {
+                Some(q) => {
+                    q.record = record;
+                    Ok(false)
+                }
+                None => Err(rusqlite::Error::UserFunctionError(
+                    "bpl_tally: a record with no quarantined row before it".into(),
+                )),
+            }
         }
         other => Err(rusqlite::Error::UserFunctionError(
             format!("bpl_tally: unknown point kind {other}").into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally() -> (Connection, Tally) {
+        let conn = Connection::open_in_memory().unwrap();
+        let t = Tally::default();
+        t.register(&conn).unwrap();
+        t.reset(&[], &[], 0, 2);
+        (conn, t)
+    }
+
+    #[test]
+    fn a_quarantined_rows_record_comes_in_the_call_after_it() {
+        let (conn, t) = tally();
+        let sql = "SELECT CASE WHEN bpl_tally(4, ?1, ?2) THEN 1 ELSE bpl_tally(9, ?3) END";
+        let pass = |no: i64, problems: Option<&str>, record: &str| -> i64 {
+            conn.query_row(sql, rusqlite::params![no, problems, record], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(pass(1, None, r#"{"never":"built"}"#), 1);
+        assert_eq!(pass(1, Some("x: not an int"), r#"{"x":"a"}"#), 0);
+        assert_eq!(pass(0, Some("x: null"), r#"{"x":null}"#), 0);
+        let parts = t.take();
+        assert_eq!((parts[0].input, parts[1].input), (1, 2));
+        let records = |k: usize| {
+            parts[k]
+                .records
+                .iter()
+                .map(|q| (q.reason.as_str(), q.record.as_str()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(records(0), [("x: null", r#"{"x":null}"#)]);
+        assert_eq!(records(1), [("x: not an int", r#"{"x":"a"}"#)]);
+    }
+
+    #[test]
+    fn a_record_with_no_quarantined_row_before_it_is_an_error() {
+        let (conn, _t) = tally();
+        let err = conn
+            .query_row("SELECT bpl_tally(9, '{}')", [], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        assert!(err.to_string().contains("no quarantined row"), "{err}");
     }
 }
