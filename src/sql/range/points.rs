@@ -210,11 +210,12 @@ impl Points<'_> {
             Point::Boundary { record } => Some(record.clone()),
             Point::Route { passes: None, .. } => None,
             Point::Route { record, .. } => Some(record.clone()),
+            // Both records are usually the same object: then it needs no `CASE`.
             Point::Checked { record, route } => Some(match Self::record_of(route) {
-                Some(routed) => {
+                Some(routed) if routed != *record => {
                     format!("CASE WHEN _bpl_bad IS NOT NULL THEN {record} ELSE {routed} END")
                 }
-                None => record.clone(),
+                _ => record.clone(),
             }),
             _ => None,
         }
