@@ -46,6 +46,11 @@ pub fn now() -> String {
         .to_string()
 }
 
+/// Whether SQLite gave up waiting for another connection's lock.
+fn gave_up_waiting(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+}
+
 /// Why a runtime command could not do what was asked.
 #[derive(Debug)]
 pub enum RuntimeError {
@@ -196,6 +201,9 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     pub fn sql(e: rusqlite::Error) -> RuntimeError {
+        if gave_up_waiting(&e) {
+            return RuntimeError::locked("a warehouse or ledger file");
+        }
         let text = e.to_string();
         // SQLite's for a sum of integers, and the decimal functions'.
         if text == "integer overflow" || text.contains("does not fit a decimal") {
@@ -210,9 +218,25 @@ impl RuntimeError {
 
     /// An error opening or migrating the ledger: it is not a ledger we can read.
     pub fn ledger(path: &Path, e: rusqlite::Error) -> RuntimeError {
+        if gave_up_waiting(&e) {
+            return RuntimeError::locked(&format!("the ledger `{}`", path.display()));
+        }
         RuntimeError::Corrupt {
             what: format!("the ledger `{}`", path.display()),
             detail: e.to_string(),
+        }
+    }
+
+    /// `what` stayed locked by another connection for the whole lock
+    /// timeout. Not damage: the other command is still writing.
+    pub fn locked(what: &str) -> RuntimeError {
+        let seconds = lock_timeout().as_secs();
+        RuntimeError::Coded {
+            code: codes::E0337,
+            message: format!(
+                "{what} stayed locked by another process for longer than the lock timeout ({seconds} s)"
+            ),
+            help: "another bplc command is writing it; this step changed nothing: run it again when that command has finished, or let commands wait longer with `lock_timeout = SECONDS` in bpl.toml".into(),
         }
     }
 

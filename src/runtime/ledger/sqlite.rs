@@ -118,7 +118,7 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| RuntimeError::ledger(path, e))?;
         conn.busy_timeout(crate::runtime::lock_timeout())
             .map_err(|e| RuntimeError::ledger(path, e))?;
-        conn.execute_batch(crate::runtime::engine::sqlite::CONNECTION_SETTINGS)
+        crate::runtime::engine::sqlite::apply_settings(&conn)
             .map_err(|e| RuntimeError::ledger(path, e))?;
         Ok(SqliteStore {
             conn,

@@ -20,6 +20,7 @@ pub mod layout;
 pub mod load;
 mod measure;
 mod publish;
+mod settings;
 mod stage;
 pub mod tally;
 
@@ -40,6 +41,7 @@ use crate::sql::lower::LoweredJob;
 use crate::sql::types::ident;
 
 pub use dialect::SQLITE;
+pub use settings::apply_settings;
 
 /// A job lowered to the SQLite dialect.
 pub fn lower(plan: &JobPlan) -> Result<LoweredJob, crate::sql::expr::Unsupported> {
@@ -76,17 +78,6 @@ pub struct SqliteEngine {
 /// (`PRAGMA threads`) on the warehouse connection; none by default.
 pub const THREADS_VAR: &str = "BPLC_SQLITE_THREADS";
 
-/// Settings of every connection to a warehouse or ledger file. WAL lets
-/// readers go on while a run writes and makes a commit one append to the
-/// log; `synchronous = FULL` still syncs that log on every commit, so a
-/// published partition survives a power cut as it did with the rollback
-/// journal. The page cache saves reading pages again; it is a cache, never
-/// the data. No memory map: its pages count in the resident set, and a
-/// 10M-row build went past the memory target with one.
-pub const CONNECTION_SETTINGS: &str = "PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = FULL; \
-     PRAGMA cache_size = -32768;";
-
 const SYSTEM_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS _bpl_pointer (
     dataset TEXT NOT NULL, partition TEXT NOT NULL, version INTEGER NOT NULL,
@@ -120,8 +111,7 @@ impl SqliteEngine {
         let conn = Connection::open(warehouse).map_err(RuntimeError::sql)?;
         conn.busy_timeout(crate::runtime::lock_timeout())
             .map_err(RuntimeError::sql)?;
-        conn.execute_batch(CONNECTION_SETTINGS)
-            .map_err(RuntimeError::sql)?;
+        apply_settings(&conn).map_err(RuntimeError::sql)?;
         // SQLite's sorter can sort and merge a large sort's spilled runs
         // on helper threads. Off unless asked (see `THREADS_VAR`): at 1M
         // rows it took no CPU time off a build and added a quarter to its
