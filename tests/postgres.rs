@@ -629,3 +629,45 @@ fn a_date_or_timestamp_canonical_text_is_the_general_one_at_every_year() {
     assert_eq!(row.get::<_, String>(1), "T19:2026-06-15 06:30:00");
     c.batch_execute("DROP SCHEMA canon_years CASCADE").unwrap();
 }
+
+/// Several first runs of a dataset at once, in a schema none of them has
+/// written to: they create its data table, index and view once between
+/// them (PostgreSQL's `CREATE ... IF NOT EXISTS` alone lets two sessions
+/// both create, the second failing on the catalog), and each publishes
+/// its own day.
+#[test]
+fn concurrent_first_runs_of_a_dataset_create_its_storage_once() {
+    server_url();
+    let dir = project("enforcement_sla", "t_first_runs", "postgres");
+    let (code, out) = bplc(dir.path(), &["demo-data", "--rows", "200"], &[]);
+    assert_eq!(code, 0, "{out}");
+    let days: Vec<String> = (10..18).map(|d| format!("2026-06-{d}")).collect();
+    let runs: Vec<_> = days
+        .iter()
+        .map(|day| {
+            Command::cargo_bin("bplc")
+                .unwrap()
+                .current_dir(dir.path())
+                .args(["run", "silver_cases", "--no-lookback", "--date", day])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (day, run) in days.iter().zip(runs) {
+        let out = run.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{day}: {err}");
+    }
+    let published = published(dir.path(), false);
+    for day in &days {
+        let head = format!("\"silver_cases\" \"{day}\" ");
+        assert!(
+            published
+                .iter()
+                .any(|p| p.starts_with(&head) && p.contains("decision=\"publish\"")),
+            "{day} not published: {published:#?}"
+        );
+    }
+}

@@ -488,7 +488,8 @@ impl Store for PostgresStore {
     }
 
     fn claim_identity(&self, candidate: &Identity) -> Result<Identity, RuntimeError> {
-        pg_identity::claim(&mut self.client.borrow_mut(), candidate).map_err(as_ledger)
+        pg_identity::claim(&mut self.client.borrow_mut(), &self.schema, candidate)
+            .map_err(as_ledger)
     }
 
     fn rename_project(&self, name: &str) -> Result<(), RuntimeError> {

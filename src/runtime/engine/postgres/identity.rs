@@ -40,12 +40,16 @@ pub fn read(client: &mut Client) -> Result<Option<Identity>, RuntimeError> {
 }
 
 /// Writes `identity` into a schema that has none; returns the one it has.
-/// The table is locked first: two processes claiming at once agree on the
-/// first identity written.
-pub fn claim(client: &mut Client, identity: &Identity) -> Result<Identity, RuntimeError> {
-    client.batch_execute(TABLE).map_err(|e| query_error(&e))?;
+/// The schema's DDL lock is taken first (see `schema_lock`): two processes
+/// claiming at once neither race to create the table nor write two
+/// identities; the second finds the first's.
+pub fn claim(
+    client: &mut Client,
+    schema: &str,
+    identity: &Identity,
+) -> Result<Identity, RuntimeError> {
     let mut tx = client.transaction().map_err(|e| query_error(&e))?;
-    tx.batch_execute("LOCK TABLE _bpl_project IN EXCLUSIVE MODE")
+    tx.batch_execute(&format!("{}; {TABLE}", super::schema_lock(schema)))
         .map_err(|e| query_error(&e))?;
     let found = tx
         .query(

@@ -84,12 +84,29 @@ const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
 
 pub struct PostgresEngine {
     client: Client,
+    /// The project's schema, for its DDL lock ([`schema_lock`]).
+    schema: String,
     lowered: Option<(String, LoweredJob)>,
     /// Data tables known to exist (see `next_version`); forgotten whenever
     /// storage is prepared or migrated.
     data_tables: std::collections::HashSet<String>,
     /// The batch staged last, measured with few statements (`prefetch`).
     prefetch: super::prefetch::Prefetch,
+}
+
+/// The statement that takes the schema's DDL lock for the rest of the
+/// transaction. PostgreSQL's `CREATE ... IF NOT EXISTS` is not safe
+/// against a concurrent creator: two sessions can both find a table
+/// missing, and the second then fails on the catalog's unique index
+/// (`pg_type_typname_nsp_index`). So everything that creates or changes
+/// bplc's objects in a schema (the functions and system tables, a
+/// dataset's data table, index and view, a migration, the identity table)
+/// takes turns on this lock, and checks what exists only once it holds it.
+pub(crate) fn schema_lock(schema: &str) -> String {
+    format!(
+        "SELECT pg_advisory_xact_lock(hashtext({}))",
+        crate::sql::types::string(schema)
+    )
 }
 
 /// Opens a connection to the project's schema with the session settings
@@ -134,9 +151,9 @@ pub(crate) fn open_schema(url_env: &str, schema: &str) -> Result<Client, Runtime
         return Ok(client);
     }
     let setup = format!(
-        "BEGIN; SELECT pg_advisory_xact_lock(hashtext({})); {setup} \
+        "BEGIN; {}; {setup} \
          CREATE OR REPLACE FUNCTION {marker}() RETURNS void LANGUAGE sql AS ''; COMMIT;",
-        crate::sql::types::string(schema),
+        schema_lock(schema),
     );
     if let Err(e) = client.batch_execute(&setup) {
         let _ = client.batch_execute("ROLLBACK");
@@ -149,6 +166,7 @@ impl PostgresEngine {
     pub fn open(url_env: &str, schema: &str) -> Result<PostgresEngine, RuntimeError> {
         Ok(PostgresEngine {
             client: open_schema(url_env, schema)?,
+            schema: schema.to_string(),
             lowered: None,
             data_tables: Default::default(),
             prefetch: Default::default(),
@@ -222,6 +240,19 @@ impl PostgresEngine {
     fn batch(&mut self, sql: &str) -> Result<(), RuntimeError> {
         tracing::debug!(sql, "batch");
         self.client.batch_execute(sql).map_err(|e| query_error(&e))
+    }
+
+    /// Runs `f` in a transaction holding the schema's DDL lock
+    /// ([`schema_lock`]).
+    fn schema_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut PostgresEngine) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let lock = schema_lock(&self.schema);
+        self.transaction(|e| {
+            e.batch(&lock)?;
+            f(e)
+        })
     }
 
     /// Runs `f` in a transaction: committed when it succeeds, rolled back
@@ -430,7 +461,7 @@ impl Engine for PostgresEngine {
     }
 
     fn claim_identity(&mut self, candidate: &Identity) -> Result<Identity, RuntimeError> {
-        identity::claim(&mut self.client, candidate)
+        identity::claim(&mut self.client, &self.schema, candidate)
     }
 
     fn rename_project(&mut self, name: &str) -> Result<(), RuntimeError> {

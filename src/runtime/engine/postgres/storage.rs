@@ -133,11 +133,14 @@ impl PostgresEngine {
         self.create(&l)
     }
 
-    /// The data table, its index and the consumer view.
+    /// The data table, its index and the consumer view, under the schema's
+    /// DDL lock: several first runs of a dataset at once create them once.
     fn create(&mut self, l: &LoweredJob) -> Result<(), RuntimeError> {
-        let exists = !self.columns_of(&l.view)?.is_empty();
-        let view = if exists { "" } else { l.create_view.as_str() };
-        self.batch(&format!("{}; {view};", l.create_data))
+        self.schema_transaction(|e| {
+            let exists = !e.columns_of(&l.view)?.is_empty();
+            let view = if exists { "" } else { l.create_view.as_str() };
+            e.batch(&format!("{}; {view};", l.create_data))
+        })
     }
 
     pub(super) fn prepare(&mut self, plan: &JobPlan) -> Result<(), RuntimeError> {
@@ -271,7 +274,11 @@ impl PostgresEngine {
         drift: &Drift,
     ) -> Result<(), RuntimeError> {
         let data = ident(&l.data_table);
-        let mut sql = format!("BEGIN; DROP VIEW IF EXISTS {};", ident(&l.view));
+        let mut sql = format!(
+            "BEGIN; {}; DROP VIEW IF EXISTS {};",
+            super::schema_lock(&self.schema),
+            ident(&l.view)
+        );
         for c in &drift.added {
             if let Some(col) = plan.columns.iter().find(|x| x.name == *c) {
                 sql.push_str(&format!(
