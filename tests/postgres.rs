@@ -14,7 +14,7 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 mod server_support;
-use server_support::{bplc, copy};
+use server_support::{all_at_once, bplc, copy};
 
 fn server_url() -> String {
     std::env::var("BPLC_POSTGRES_URL").unwrap_or_else(|_| {
@@ -642,24 +642,15 @@ fn concurrent_first_runs_of_a_dataset_create_its_storage_once() {
     let (code, out) = bplc(dir.path(), &["demo-data", "--rows", "200"], &[]);
     assert_eq!(code, 0, "{out}");
     let days: Vec<String> = (10..18).map(|d| format!("2026-06-{d}")).collect();
-    let runs: Vec<_> = days
+    let runs: Vec<Vec<String>> = days
         .iter()
         .map(|day| {
-            Command::cargo_bin("bplc")
-                .unwrap()
-                .current_dir(dir.path())
-                .args(["run", "silver_cases", "--no-lookback", "--date", day])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+            ["run", "silver_cases", "--no-lookback", "--date", day]
+                .map(String::from)
+                .to_vec()
         })
         .collect();
-    for (day, run) in days.iter().zip(runs) {
-        let out = run.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{day}: {err}");
-    }
+    all_at_once(dir.path(), &runs);
     let published = published(dir.path(), false);
     for day in &days {
         let head = format!("\"silver_cases\" \"{day}\" ");

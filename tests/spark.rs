@@ -13,7 +13,7 @@
 use std::path::Path;
 
 mod server_support;
-use server_support::{bplc, copy};
+use server_support::{all_at_once, bplc, copy};
 
 const URL_ENV: &str = "BPLC_TEST_SPARK_URL";
 
@@ -1028,5 +1028,49 @@ fn a_run_releases_every_operation_it_ran() {
         "{} of {} operations were not released: {kept:?}",
         kept.len(),
         created.len()
+    );
+}
+
+/// Several first runs of a project started together on Spark: the tables
+/// they all create are created once without failing (`IF NOT EXISTS`
+/// losing a race is its success), the runs take turns on the ledger's
+/// writers' lock, so no two read the same next sequence number of the
+/// publish log or write into one table's directory at once, and every day
+/// is published with its own rows.
+#[test]
+fn runs_started_together_take_turns_and_all_publish() {
+    let dir = readings_project("t_together", "replace");
+    let toml = dir.path().join("bpl.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    // The runs wait for each other's turn: longer than a run takes here.
+    std::fs::write(&toml, format!("lock_timeout = 600\n{text}")).unwrap();
+    for (k, day) in ["2026-07-02", "2026-07-03"].iter().enumerate() {
+        reading(
+            "t_together",
+            &format!("c{k}"),
+            3,
+            day,
+            &format!("{day} 12:00:00"),
+        );
+    }
+    let days = ["2026-06-30", "2026-07-01", "2026-07-02", "2026-07-03"];
+    let runs: Vec<Vec<String>> = days
+        .iter()
+        .map(|day| {
+            ["run", "daily", "--no-lookback", "--date", day]
+                .into_iter()
+                .chain(["--as-of", "2026-07-06T00:00:00Z"])
+                .map(String::from)
+                .collect()
+        })
+        .collect();
+    all_at_once(dir.path(), &runs);
+    let seen = contents("t_together");
+    assert_eq!(seen.len(), days.len(), "{seen:?}");
+    let commits = spark_sql("t_together", "SELECT count(*) FROM _bpl_commits");
+    assert_eq!(
+        commits,
+        vec![format!("[Integer({})]", days.len())],
+        "one commit marker a run"
     );
 }

@@ -79,10 +79,12 @@ pub fn run(cli: &Cli, args: &SeedArgs) -> u8 {
         Ok(x) => x,
         Err(c) => return c,
     };
-    // Opened as a run opens them, checking both are this project's.
-    if let Err(e) = o.stores().open() {
-        return runtime_error(e);
-    }
+    // Opened as a run opens them, checking both are this project's, and
+    // kept open while the seeds load (on Spark, writers take turns).
+    let _stores = match o.stores().open() {
+        Ok(stores) => stores,
+        Err(e) => return runtime_error(e),
+    };
     let mut warehouse = match o.stores().warehouse().intake() {
         Ok(w) => w,
         Err(e) => return runtime_error(e),

@@ -61,6 +61,9 @@ impl Stores {
         }
         let mut ledger = self.ledger.open()?;
         self.reconcile(engine.as_mut(), &ledger)?;
+        if engine.writers_take_turns() {
+            ledger.take_writers_turn()?;
+        }
         ledger.continue_after(highest)?;
         Ok((engine, ledger))
     }
@@ -108,6 +111,18 @@ impl Stores {
     }
 
     fn reconcile(&self, warehouse: &mut dyn Engine, ledger: &Ledger) -> Result<(), RuntimeError> {
+        let (w0, l0) = (warehouse.identity()?, ledger.identity()?);
+        let settled =
+            matches!((&w0, &l0), (Some(w), Some(l)) if w.id == l.id && w.name == self.project);
+        if settled {
+            return Ok(());
+        }
+        // A claim to make: processes opening a new pair at once take turns
+        // on the ledger's lock and look again under it. The ledger's claim
+        // is one transaction, but a warehouse without transactions (Spark)
+        // would otherwise keep the last of several ids written at once,
+        // while the ledger kept the first: a pair that refuses every run.
+        let _turn = ledger.exclusive("identity")?;
         let w0 = warehouse.identity()?;
         let l0 = ledger.identity()?;
         match (&w0, &l0) {
@@ -128,8 +143,8 @@ impl Stores {
             id: new_id(),
             name: self.project.clone(),
         });
-        // Claimed file by file, each in one write transaction: two processes
-        // opening a new pair at once agree on the first id written.
+        // Claimed file by file, each in one write transaction where the
+        // store has them.
         let w = warehouse.claim_identity(&candidate)?;
         let l = ledger.claim_identity(&w)?;
         if w.id != l.id {

@@ -43,3 +43,31 @@ pub fn bplc(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         ),
     )
 }
+
+/// Starts one `bplc` in `dir` per argument list, all at once, and waits
+/// for them all: each must succeed (its output is in the message if not).
+pub fn all_at_once(dir: &Path, runs: &[Vec<String>]) {
+    let started: Vec<_> = runs
+        .iter()
+        .map(|args| {
+            Command::cargo_bin("bplc")
+                .unwrap()
+                .current_dir(dir)
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (args, child) in runs.iter().zip(started) {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

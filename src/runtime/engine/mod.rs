@@ -356,6 +356,13 @@ pub trait Engine {
     /// The highest run number the warehouse holds a commit marker or a
     /// shadow version of (0 for none).
     fn highest_run(&mut self) -> Result<i64, RuntimeError>;
+    /// Whether two processes must never write this warehouse at once, so
+    /// that commands that write take turns on the ledger's lock for their
+    /// whole length. Only where the engine cannot keep concurrent writers
+    /// apart itself (Spark: file tables, no transactions).
+    fn writers_take_turns(&self) -> bool {
+        false
+    }
 }
 
 /// Writes whole tables into a warehouse: the demo data generator's way in.

@@ -121,7 +121,7 @@ impl Location {
             #[cfg(not(feature = "postgres"))]
             Location::Postgres { .. } => return Err(without_postgres()),
         };
-        let ledger = Ledger { store };
+        let ledger = Ledger { store, turn: None };
         ledger.migrate()?;
         Ok(ledger)
     }
@@ -147,6 +147,9 @@ fn without_postgres() -> RuntimeError {
 
 pub struct Ledger {
     store: Box<dyn Store>,
+    /// The writers' turn, held while this ledger is open (see
+    /// [`Ledger::take_writers_turn`]).
+    turn: Option<Box<dyn Send>>,
 }
 
 /// One line of `bplc runs`.
@@ -257,6 +260,17 @@ impl Ledger {
     /// advisory lock on a ledger's server.
     pub fn exclusive(&self, what: &str) -> Result<Box<dyn Send>, RuntimeError> {
         self.store.exclusive(what)
+    }
+
+    /// Takes the writers' lock (see [`Ledger::exclusive`]) and holds it
+    /// until this ledger is dropped: the command is then the only one
+    /// writing the project's warehouse. For engines whose writers must
+    /// take turns (`Engine::writers_take_turns`).
+    pub fn take_writers_turn(&mut self) -> Result<(), RuntimeError> {
+        if self.turn.is_none() {
+            self.turn = Some(self.exclusive("writers")?);
+        }
+        Ok(())
     }
 
     /// The project identity the ledger carries, if any (see `identity`).

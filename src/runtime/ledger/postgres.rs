@@ -502,10 +502,9 @@ impl Store for PostgresStore {
         let wait = crate::runtime::lock_timeout();
         match session_lock(&self.url_env, &self.schema, what, wait)? {
             Some(client) => Ok(Box::new(client)),
-            None => Err(RuntimeError::Io(format!(
-                "cannot take the {what} lock of the ledger ({}, an advisory lock on its server): another bplc held it for {}s, the `lock_timeout` of bpl.toml",
-                self.describe(),
-                wait.as_secs()
+            None => Err(RuntimeError::locked(&format!(
+                "the {what} lock of the ledger ({}, an advisory lock on its server)",
+                self.describe()
             ))),
         }
     }

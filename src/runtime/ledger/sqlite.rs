@@ -264,7 +264,13 @@ impl Store for SqliteStore {
         lock.busy_timeout(crate::runtime::lock_timeout())
             .and_then(|()| lock.execute_batch("CREATE TABLE IF NOT EXISTS holder (pid INTEGER)"))
             .and_then(|()| lock.execute_batch("BEGIN EXCLUSIVE"))
-            .map_err(|e| RuntimeError::Io(format!("cannot take the {what} lock `{path}`: {e}")))?;
+            .map_err(|e| {
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+                    RuntimeError::locked(&format!("the {what} lock `{path}`"))
+                } else {
+                    RuntimeError::Io(format!("cannot take the {what} lock `{path}`: {e}"))
+                }
+            })?;
         Ok(Box::new(lock))
     }
 }

@@ -259,7 +259,10 @@ impl Session {
                 Err(e) => eprintln!("spark {ms:>6} ms FAILED {sql}\n{}", e.message()),
             }
         }
-        let rows = result.map_err(|e| self.error(&e))?;
+        let rows = match result {
+            Err(e) if creates_if_missing(sql) && already_exists(&e.message()) => Vec::new(),
+            other => other.map_err(|e| self.error(&e))?,
+        };
         Ok(rows
             .into_iter()
             .map(|r| r.into_values().into_iter().map(value).collect())
@@ -346,6 +349,28 @@ impl Session {
         }
         RuntimeError::Engine(format!("Spark: {detail}"))
     }
+}
+
+/// Whether a statement is a `CREATE ... IF NOT EXISTS`.
+fn creates_if_missing(sql: &str) -> bool {
+    let head: String = sql
+        .chars()
+        .take(80)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    head.trim_start().starts_with("CREATE ") && head.contains(" IF NOT EXISTS ")
+}
+
+/// Whether a server message says the object a statement creates is there.
+/// Spark's `IF NOT EXISTS` looks in the catalog, then creates: another
+/// session creating the same table between the two (several first runs
+/// of a project at once) makes the statement fail, though what it asked
+/// for, that the object exist, now holds. So for such a statement this
+/// error is its success.
+fn already_exists(message: &str) -> bool {
+    ["TABLE_OR_VIEW_ALREADY_EXISTS", "SCHEMA_ALREADY_EXISTS"]
+        .iter()
+        .any(|class| message.contains(class))
 }
 
 /// Whether an error says a table or view is not there.
@@ -540,5 +565,25 @@ mod tests {
         assert_eq!(timestamp(0), "1970-01-01 00:00:00");
         assert_eq!(timestamp(1_500_000), "1970-01-01 00:00:01.500000");
         assert_eq!(value(SparkValue::Bool(true)), Value::Integer(1));
+    }
+
+    #[test]
+    fn a_create_if_missing_that_lost_a_race_is_done() {
+        assert!(creates_if_missing(
+            "CREATE TABLE IF NOT EXISTS _bpl_log (kind STRING) USING parquet"
+        ));
+        assert!(creates_if_missing(
+            "  create view if not exists v AS SELECT 1"
+        ));
+        assert!(creates_if_missing("CREATE DATABASE IF NOT EXISTS `d`"));
+        assert!(!creates_if_missing("CREATE TABLE t (x INT) USING parquet"));
+        assert!(!creates_if_missing(
+            "INSERT INTO t SELECT 'CREATE TABLE IF NOT EXISTS x'"
+        ));
+        let lost = "[TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create table or view `d`.`_bpl_log` because it already exists.";
+        assert!(already_exists(lost));
+        assert!(!already_exists(
+            "[TABLE_OR_VIEW_NOT_FOUND] The table `t` cannot be found."
+        ));
     }
 }

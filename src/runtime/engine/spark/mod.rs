@@ -317,6 +317,15 @@ impl Engine for SparkEngine {
         identity::rename(&mut self.session, name)
     }
 
+    /// Two writers of one Spark database at once break it: both read the
+    /// same next sequence number of the publish log and the second's
+    /// `INSERT OVERWRITE` replaces the first's entries; and two jobs
+    /// writing into one table's directory share its `_temporary` folder,
+    /// which the first to finish deletes under the other.
+    fn writers_take_turns(&self) -> bool {
+        true
+    }
+
     fn highest_run(&mut self) -> Result<i64, RuntimeError> {
         identity::highest_run(&mut self.session)
     }
