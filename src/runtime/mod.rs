@@ -46,8 +46,9 @@ pub fn now() -> String {
         .to_string()
 }
 
-/// Whether SQLite gave up waiting for another connection's lock.
-fn gave_up_waiting(e: &rusqlite::Error) -> bool {
+/// Whether SQLite gave up waiting for another connection's lock (or, for
+/// a step it never waits at, refused at once).
+pub(crate) fn gave_up_waiting(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 

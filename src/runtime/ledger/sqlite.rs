@@ -265,7 +265,7 @@ impl Store for SqliteStore {
             .and_then(|()| lock.execute_batch("CREATE TABLE IF NOT EXISTS holder (pid INTEGER)"))
             .and_then(|()| lock.execute_batch("BEGIN EXCLUSIVE"))
             .map_err(|e| {
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+                if crate::runtime::gave_up_waiting(&e) {
                     RuntimeError::locked(&format!("the {what} lock `{path}`"))
                 } else {
                     RuntimeError::Io(format!("cannot take the {what} lock `{path}`: {e}"))

@@ -39,7 +39,7 @@ fn apply_settings_within(conn: &Connection, patience: std::time::Duration) -> ru
         match conn.query_row(journal, [], |_| Ok(())) {
             Ok(()) => break,
             Err(e)
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                if crate::runtime::gave_up_waiting(&e)
                     && std::time::Instant::now() + pause < give_up =>
             {
                 std::thread::sleep(pause);
