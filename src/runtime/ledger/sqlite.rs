@@ -116,8 +116,6 @@ impl SqliteStore {
     /// Opens (creating) the file at `path`; its directory must exist.
     pub fn open(path: &Path) -> Result<SqliteStore, RuntimeError> {
         let conn = Connection::open(path).map_err(|e| RuntimeError::ledger(path, e))?;
-        conn.busy_timeout(crate::runtime::lock_timeout())
-            .map_err(|e| RuntimeError::ledger(path, e))?;
         crate::runtime::engine::sqlite::apply_settings(&conn)
             .map_err(|e| RuntimeError::ledger(path, e))?;
         Ok(SqliteStore {

@@ -109,8 +109,6 @@ impl SqliteEngine {
     /// reads its sources there.
     pub fn open(warehouse: &Path) -> Result<SqliteEngine, RuntimeError> {
         let conn = Connection::open(warehouse).map_err(RuntimeError::sql)?;
-        conn.busy_timeout(crate::runtime::lock_timeout())
-            .map_err(RuntimeError::sql)?;
         apply_settings(&conn).map_err(RuntimeError::sql)?;
         // SQLite's sorter can sort and merge a large sort's spilled runs
         // on helper threads. Off unless asked (see `THREADS_VAR`): at 1M

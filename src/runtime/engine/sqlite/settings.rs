@@ -3,24 +3,27 @@
 
 use rusqlite::Connection;
 
-/// Settings of every connection to a warehouse or ledger file. WAL lets
-/// readers go on while a run writes and makes a commit one append to the
-/// log; `synchronous = FULL` still syncs that log on every commit, so a
-/// published partition survives a power cut as it did with the rollback
-/// journal. The page cache saves reading pages again; it is a cache, never
-/// the data. No memory map: its pages count in the resident set, and a
-/// 10M-row build went past the memory target with one.
-const CONNECTION_SETTINGS: &str = "PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = FULL; \
-     PRAGMA cache_size = -32768;";
+/// The journal of every warehouse and ledger file: WAL lets readers go on
+/// while a run writes and makes a commit one append to the log.
+const JOURNAL: &str = "PRAGMA journal_mode = WAL";
 
-/// Applies [`CONNECTION_SETTINGS`] to a connection whose busy timeout is
-/// set, waiting up to the lock timeout for the switch to WAL.
+/// The rest of every connection's settings. `synchronous = FULL` still
+/// syncs the log on every commit, so a published partition survives a
+/// power cut as it did with the rollback journal. The page cache saves
+/// reading pages again; it is a cache, never the data. No memory map: its
+/// pages count in the resident set, and a 10M-row build went past the
+/// memory target with one.
+const DURABILITY_AND_CACHE: &str = "PRAGMA synchronous = FULL; PRAGMA cache_size = -32768;";
+
+/// Sets up a new connection to a warehouse or ledger file: it waits up to
+/// the lock timeout for another writer, and has the settings above.
 pub fn apply_settings(conn: &Connection) -> rusqlite::Result<()> {
-    apply_settings_within(conn, crate::runtime::lock_timeout())
+    let patience = crate::runtime::lock_timeout();
+    conn.busy_timeout(patience)?;
+    apply_settings_within(conn, patience)
 }
 
-/// [`apply_settings`], waiting up to `patience`. The first connection to a
+/// The settings, waiting up to `patience` for the switch to WAL. The first connection to a
 /// new file turns it to WAL, which takes the file's exclusive lock from
 /// inside a read transaction. SQLite never calls the busy handler for that
 /// step (two connections waiting there could wait for each other for
@@ -30,13 +33,10 @@ pub fn apply_settings(conn: &Connection) -> rusqlite::Result<()> {
 /// `patience` runs out. Once the file is in WAL mode the switch takes no
 /// lock, so later opens pass the first time.
 fn apply_settings_within(conn: &Connection, patience: std::time::Duration) -> rusqlite::Result<()> {
-    let (journal, rest) = CONNECTION_SETTINGS
-        .split_once(';')
-        .expect("the journal mode comes first");
     let give_up = std::time::Instant::now() + patience;
     let mut pause = std::time::Duration::from_millis(1);
     loop {
-        match conn.query_row(journal, [], |_| Ok(())) {
+        match conn.query_row(JOURNAL, [], |_| Ok(())) {
             Ok(()) => break,
             Err(e)
                 if crate::runtime::gave_up_waiting(&e)
@@ -48,7 +48,7 @@ fn apply_settings_within(conn: &Connection, patience: std::time::Duration) -> ru
             Err(e) => return Err(e),
         }
     }
-    conn.execute_batch(rest)
+    conn.execute_batch(DURABILITY_AND_CACHE)
 }
 
 #[cfg(test)]
