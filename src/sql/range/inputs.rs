@@ -91,17 +91,19 @@ pub(super) fn input_sql(
     if t.kind == DeclKind::Dataset {
         // The window table pairs each output partition with the locked
         // input partitions it reads: an index lookup each, nothing else.
+        // The batch table is joined before the data, so that its row is
+        // found once per window row, not once per data row.
         let mut q = format!(
             "SELECT {tagged}, {} FROM {} AS w{}{}",
             cols("d"),
             window_table(&t.alias, d),
             d.ordered_join(
-                &computed_rows(&data_table(&t.table), &t.columns, d, Some("d")),
-                "d._bpl_partition = w._bpl_in AND d._bpl_version = w._bpl_in_version"
-            ),
-            d.ordered_join(
                 &format!("{batch_table} AS parts"),
                 "parts._bpl_partition = w._bpl_out"
+            ),
+            d.ordered_join(
+                &computed_rows(&data_table(&t.table), &t.columns, d, Some("d")),
+                "d._bpl_partition = w._bpl_in AND d._bpl_version = w._bpl_in_version"
             ),
         );
         if let Boundary::Filter(e) = &i.boundary {

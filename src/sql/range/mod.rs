@@ -87,6 +87,19 @@ pub fn parts_table(d: &dyn Dialect) -> String {
     d.temp_table("bpl_parts")
 }
 
+/// `grouped` (rows whose one partition column is `_bpl_no`) with
+/// `columns` (read from the batch table as `_bpl_pt`) joined back after
+/// the grouping: what is one value per partition is not sorted with each
+/// row.
+fn rejoin_parts(grouped: &str, columns: &[String], d: &dyn Dialect) -> String {
+    format!(
+        "SELECT _bpl_g.*, {} FROM ({grouped}) AS _bpl_g CROSS JOIN {} AS _bpl_pt \
+         ON _bpl_pt._bpl_no = _bpl_g._bpl_no",
+        columns.join(", "),
+        parts_table(d)
+    )
+}
+
 /// What `bpl_tally`'s first argument asks.
 pub mod tally {
     /// `bpl_tally(0, partition)`: a row of the input; always passes.

@@ -190,16 +190,8 @@ impl Points<'_> {
         if rejoin.is_empty() {
             return kept;
         }
-        format!(
-            "SELECT _bpl_g.*, {} FROM ({kept}) AS _bpl_g CROSS JOIN {} AS _bpl_pt \
-             ON _bpl_pt._bpl_no = _bpl_g._bpl_no",
-            rejoin
-                .iter()
-                .map(|c| format!("_bpl_pt.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            super::parts_table(self.d)
-        )
+        let columns: Vec<String> = rejoin.iter().map(|c| format!("_bpl_pt.{c}")).collect();
+        super::rejoin_parts(&kept, &columns, self.d)
     }
 
     /// The record of the row a point quarantines, for `bpl_tally`'s

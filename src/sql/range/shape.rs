@@ -2,7 +2,7 @@
 //! grouped by their partition.
 
 use super::points::Points;
-use super::{parts_columns, parts_table, PLAIN, PLAIN_SINGLE, ROW, ROW_SINGLE};
+use super::{parts_columns, parts_table, rejoin_parts, PLAIN, PLAIN_SINGLE, ROW, ROW_SINGLE};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{CallKind, ExprKind, Step};
 use crate::sql::dialect::Dialect;
@@ -59,15 +59,34 @@ pub(super) fn shape(
                 }) {
                     by.push(sql(&k.expr, ROW.on(d))?);
                 }
-                let mut all = group.clone();
-                all.extend(aggregates.iter().cloned());
-                // The partition's keys are the same on every row of a group.
-                let columns = format!("{carried}, {}", named(&all, ROW.on(d))?);
                 let by = by.join(", ");
+                // Where bare columns are allowed, the partition's columns
+                // and the keys that are one value per partition are joined
+                // back from the batch table after the groups are formed:
+                // sorted with every row they made each sorted row wider
+                // (about a tenth of a grouped statement's time).
+                let (early, late): (Vec<_>, Vec<_>) = if bare {
+                    group.iter().cloned().partition(|k| reads_columns(&k.expr))
+                } else {
+                    (group.clone(), Vec::new())
+                };
+                let mut all = early;
+                all.extend(aggregates.iter().cloned());
+                let inner = if bare { "_bpl_no" } else { carried.as_str() };
+                let columns = if all.is_empty() {
+                    inner.to_string()
+                } else {
+                    format!("{inner}, {}", named(&all, ROW.on(d))?)
+                };
                 // The accepted rows are counted by the groups they go into.
-                match counted_groups.as_deref_mut() {
+                let grouped = match counted_groups.as_deref_mut() {
                     Some(points) => points.group(&columns, &q, &by),
                     None => format!("SELECT {columns} FROM ({q}) AS _bpl_q GROUP BY {by}"),
+                };
+                if bare {
+                    rejoin_partition(&grouped, keys, &late, d)?
+                } else {
+                    grouped
                 }
             }
             Step::Aggregate(items) if single => {
@@ -138,6 +157,26 @@ pub(super) fn shape(
     Ok(format!(
         "SELECT _bpl_no, {cols} FROM ({q}) AS _bpl_q{bucket}"
     ))
+}
+
+/// `grouped` (one row per group, the partition's number its only
+/// partition column) with the partition's columns joined back from the
+/// batch table, and `late`, group keys computed from them.
+fn rejoin_partition(
+    grouped: &str,
+    keys: &[String],
+    late: &[crate::semantic::hir::Named],
+    d: &dyn Dialect,
+) -> Result<String, Unsupported> {
+    let mut columns: Vec<String> = parts_columns("", keys)
+        .split(", ")
+        .filter(|c| *c != "_bpl_no")
+        .map(|c| format!("_bpl_pt.{c}"))
+        .collect();
+    if !late.is_empty() {
+        columns.push(named(late, ROW.on(d))?);
+    }
+    Ok(rejoin_parts(grouped, &columns, d))
 }
 
 /// Whether a gate statement reads parameter `name` (not a longer one).
