@@ -227,14 +227,6 @@ pub trait Dialect: Sync {
             format!("(SELECT max(_bpl_p) FROM {batch_table})"),
         )
     }
-    /// Whether a grouped `SELECT` may name columns it does not group by,
-    /// taking them from any row of the group (SQLite): then the partition's
-    /// columns, the same on every row of a partition's groups, are not
-    /// grouped by, and groups are sorted by the partition's number and the
-    /// user's keys alone. PostgreSQL refuses such columns.
-    fn bare_group_columns(&self) -> bool {
-        false
-    }
     /// Creates a connection-private table `name` (as [`Dialect::temp_table`]
     /// takes it) holding the rows of `select`.
     fn temp_table_as(&self, name: &str, select: &str) -> String {

@@ -93,10 +93,12 @@ pub fn parts_table(d: &dyn Dialect) -> String {
 /// row.
 fn rejoin_parts(grouped: &str, columns: &[String], d: &dyn Dialect) -> String {
     format!(
-        "SELECT _bpl_g.*, {} FROM ({grouped}) AS _bpl_g CROSS JOIN {} AS _bpl_pt \
-         ON _bpl_pt._bpl_no = _bpl_g._bpl_no",
+        "SELECT _bpl_g.*, {} FROM ({grouped}) AS _bpl_g{}",
         columns.join(", "),
-        parts_table(d)
+        d.ordered_join(
+            &format!("{} AS _bpl_pt", parts_table(d)),
+            "_bpl_pt._bpl_no = _bpl_g._bpl_no"
+        )
     )
 }
 

@@ -40,54 +40,33 @@ pub(super) fn shape(
                 aggregates,
             } => {
                 shaped = true;
-                // The partition's columns are the same on every row of a
-                // group; grouped by, so an engine that refuses bare columns
-                // beside aggregates (PostgreSQL) takes them too. Where bare
-                // columns are allowed, the partition's number alone, and no
-                // key that reads no column (`p`, a literal): each is one
-                // value per partition.
-                let bare = d.bare_group_columns();
-                let mut by = vec![if bare {
-                    "_bpl_no".to_string()
-                } else {
-                    carried.clone()
-                }];
-                for k in group.iter().filter(|k| match &k.expr.kind {
-                    ExprKind::Lit(_) => false,
-                    _ if bare => reads_columns(&k.expr),
-                    _ => true,
-                }) {
+                // The groups are formed by the partition's number and the
+                // keys that read a row's columns. The partition's own
+                // columns, and the keys that read none (`p`, a literal),
+                // are one value per partition: they are joined back from
+                // the batch table after the grouping. Sorted or hashed
+                // with every row, they made each row wider (about a tenth
+                // of a grouped statement's time on SQLite).
+                let (early, late): (Vec<_>, Vec<_>) =
+                    group.iter().cloned().partition(|k| reads_columns(&k.expr));
+                let mut by = vec!["_bpl_no".to_string()];
+                for k in &early {
                     by.push(sql(&k.expr, ROW.on(d))?);
                 }
                 let by = by.join(", ");
-                // Where bare columns are allowed, the partition's columns
-                // and the keys that are one value per partition are joined
-                // back from the batch table after the groups are formed:
-                // sorted with every row they made each sorted row wider
-                // (about a tenth of a grouped statement's time).
-                let (early, late): (Vec<_>, Vec<_>) = if bare {
-                    group.iter().cloned().partition(|k| reads_columns(&k.expr))
-                } else {
-                    (group.clone(), Vec::new())
-                };
                 let mut all = early;
                 all.extend(aggregates.iter().cloned());
-                let inner = if bare { "_bpl_no" } else { carried.as_str() };
                 let columns = if all.is_empty() {
-                    inner.to_string()
+                    "_bpl_no".to_string()
                 } else {
-                    format!("{inner}, {}", named(&all, ROW.on(d))?)
+                    format!("_bpl_no, {}", named(&all, ROW.on(d))?)
                 };
                 // The accepted rows are counted by the groups they go into.
                 let grouped = match counted_groups.as_deref_mut() {
                     Some(points) => points.group(&columns, &q, &by),
                     None => format!("SELECT {columns} FROM ({q}) AS _bpl_q GROUP BY {by}"),
                 };
-                if bare {
-                    rejoin_partition(&grouped, keys, &late, d)?
-                } else {
-                    grouped
-                }
+                rejoin_partition(&grouped, keys, &late, d)?
             }
             Step::Aggregate(items) if single => {
                 shaped = true;

@@ -121,10 +121,6 @@ impl Dialect for Sqlite {
         (BATCH_FIRST.to_string(), BATCH_LAST.to_string())
     }
 
-    fn bare_group_columns(&self) -> bool {
-        true
-    }
-
     fn total(&self, x: &str) -> String {
         format!("total({x})")
     }
