@@ -507,3 +507,64 @@ fn a_last_dedupe_counts_duplicates_and_accepted_rows() {
         ["Integer(2)"]
     );
 }
+
+/// A group by whose keys are the partition (`p`), a literal and a column:
+/// the groups are formed by the column alone within each partition, and the
+/// keys that are one value per partition are joined back after the
+/// grouping; two days staged as one batch each get their own.
+#[test]
+fn group_keys_of_the_partition_and_literals_are_the_same_on_every_group_of_a_batch() {
+    let spec = format!(
+        "{}\n{}",
+        runtime_support::readings_source("readings"),
+        r#"dataset by_reading {
+  version 1
+  partition by day: date
+  publish replace
+
+  input r = readings where day == p
+
+  compute {
+    from r
+    group by day = p, scope = "all", id = r.id {
+      n = row_count()
+      total = sum(r.v)
+    }
+    where total > 1
+  }
+}
+"#
+    );
+    let p = Project::new(&[("specs.bpl", &spec)]);
+    p.warehouse()
+        .execute_batch(
+            "CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);
+             INSERT INTO readings VALUES ('a', 1, '2026-07-01', '2026-07-01 10:00:00'),
+                                         ('a', 2, '2026-07-01', '2026-07-01 11:00:00'),
+                                         ('b', 1, '2026-07-01', '2026-07-01 10:00:00'),
+                                         ('a', 5, '2026-07-02', '2026-07-02 10:00:00'),
+                                         ('b', 4, '2026-07-02', '2026-07-02 10:00:00'),
+                                         ('b', 6, '2026-07-02', '2026-07-02 12:00:00');",
+        )
+        .unwrap();
+    let (code, m) = p.json(&[
+        "backfill",
+        "--from",
+        "readings",
+        "--range",
+        "2026-07-01..2026-07-02",
+        "--mode",
+        "replace",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(code, 0, "{m}");
+    assert_eq!(
+        p.rows("SELECT day, scope, id, n, total FROM by_reading"),
+        [
+            r#"Text("2026-07-01")|Text("all")|Text("a")|Integer(2)|Integer(3)"#,
+            r#"Text("2026-07-02")|Text("all")|Text("a")|Integer(1)|Integer(5)"#,
+            r#"Text("2026-07-02")|Text("all")|Text("b")|Integer(2)|Integer(10)"#,
+        ]
+    );
+}
