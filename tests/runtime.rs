@@ -4,7 +4,7 @@
 
 mod runtime_support;
 
-use runtime_support::{enforcement_rows, reading, readings_project, Project};
+use runtime_support::{enforcement_rows, reading, readings_project, readings_with, Project};
 use serde_json::Value;
 
 const AS_OF: &str = "2026-07-05T00:00:00Z";
@@ -436,9 +436,7 @@ fn store_paths_read_the_environment_and_an_unset_variable_stops_the_command() {
 /// recorded with its rule and its values.
 #[test]
 fn a_last_dedupe_counts_duplicates_and_accepted_rows() {
-    let spec = format!(
-        "{}\n{}",
-        runtime_support::readings_source("readings"),
+    let p = readings_with(
         r#"dataset latest {
   version 1
   partition by day: date
@@ -460,19 +458,13 @@ fn a_last_dedupe_counts_duplicates_and_accepted_rows() {
     input == accepted + quarantined + duplicates
   }
 }
-"#
+"#,
+        "('a', 1, '2026-07-01', '2026-07-01 10:00:00'),
+         ('a', 2, '2026-07-01', '2026-07-01 11:00:00'),
+         ('b', 3, '2026-07-01', '2026-07-01 10:00:00'),
+         ('c', 'abc', '2026-07-01', '2026-07-01 10:00:00'),
+         ('d', -1, '2026-07-01', '2026-07-01 10:00:00')",
     );
-    let p = Project::new(&[("specs.bpl", &spec)]);
-    p.warehouse()
-        .execute_batch(
-            "CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);
-             INSERT INTO readings VALUES ('a', 1, '2026-07-01', '2026-07-01 10:00:00'),
-                                         ('a', 2, '2026-07-01', '2026-07-01 11:00:00'),
-                                         ('b', 3, '2026-07-01', '2026-07-01 10:00:00'),
-                                         ('c', 'abc', '2026-07-01', '2026-07-01 10:00:00'),
-                                         ('d', -1, '2026-07-01', '2026-07-01 10:00:00');",
-        )
-        .unwrap();
     let (code, m) = p.json(&["run", "latest", "--date", "2026-07-01", "--as-of", AS_OF]);
     assert_eq!(code, 0, "{m}");
     let c = &m["outputs"][0]["counters"];
@@ -514,9 +506,7 @@ fn a_last_dedupe_counts_duplicates_and_accepted_rows() {
 /// grouping; two days staged as one batch each get their own.
 #[test]
 fn group_keys_of_the_partition_and_literals_are_the_same_on_every_group_of_a_batch() {
-    let spec = format!(
-        "{}\n{}",
-        runtime_support::readings_source("readings"),
+    let p = readings_with(
         r#"dataset by_reading {
   version 1
   partition by day: date
@@ -533,20 +523,14 @@ fn group_keys_of_the_partition_and_literals_are_the_same_on_every_group_of_a_bat
     where total > 1
   }
 }
-"#
+"#,
+        "('a', 1, '2026-07-01', '2026-07-01 10:00:00'),
+         ('a', 2, '2026-07-01', '2026-07-01 11:00:00'),
+         ('b', 1, '2026-07-01', '2026-07-01 10:00:00'),
+         ('a', 5, '2026-07-02', '2026-07-02 10:00:00'),
+         ('b', 4, '2026-07-02', '2026-07-02 10:00:00'),
+         ('b', 6, '2026-07-02', '2026-07-02 12:00:00')",
     );
-    let p = Project::new(&[("specs.bpl", &spec)]);
-    p.warehouse()
-        .execute_batch(
-            "CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);
-             INSERT INTO readings VALUES ('a', 1, '2026-07-01', '2026-07-01 10:00:00'),
-                                         ('a', 2, '2026-07-01', '2026-07-01 11:00:00'),
-                                         ('b', 1, '2026-07-01', '2026-07-01 10:00:00'),
-                                         ('a', 5, '2026-07-02', '2026-07-02 10:00:00'),
-                                         ('b', 4, '2026-07-02', '2026-07-02 10:00:00'),
-                                         ('b', 6, '2026-07-02', '2026-07-02 12:00:00');",
-        )
-        .unwrap();
     let (code, m) = p.json(&[
         "backfill",
         "--from",

@@ -262,10 +262,30 @@ dataset daily {{
 /// The readings project: one source and one daily dataset whose quality
 /// severities the test picks.
 pub fn readings_project(row_severity: &str, partition_severity: &str) -> Project {
-    let spec = readings_spec(row_severity, partition_severity);
-    let p = Project::new(&[("specs.bpl", &spec)]);
+    with_readings_table(&readings_spec(row_severity, partition_severity), "")
+}
+
+/// A project of the readings source and `dataset` (its spec), the
+/// source's table holding `values` (an SQL `VALUES` list of
+/// `(id, v, day, at)`).
+pub fn readings_with(dataset: &str, values: &str) -> Project {
+    let spec = format!("{}\n{dataset}", readings_source("readings"));
+    with_readings_table(&spec, values)
+}
+
+/// A project of `spec` with the `readings` table, holding `values` unless
+/// they are empty.
+fn with_readings_table(spec: &str, values: &str) -> Project {
+    let p = Project::new(&[("specs.bpl", spec)]);
+    let insert = if values.is_empty() {
+        String::new()
+    } else {
+        format!("INSERT INTO readings VALUES {values};")
+    };
     p.warehouse()
-        .execute_batch("CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT);")
+        .execute_batch(&format!(
+            "CREATE TABLE readings(id TEXT, v INTEGER, day TEXT, at TEXT); {insert}"
+        ))
         .unwrap();
     p
 }
