@@ -88,13 +88,17 @@ pub fn parts_table(d: &dyn Dialect) -> String {
 }
 
 /// `grouped` (rows whose one partition column is `_bpl_no`) with
-/// `columns` (read from the batch table as `_bpl_pt`) joined back after
-/// the grouping: what is one value per partition is not sorted with each
-/// row.
-fn rejoin_parts(grouped: &str, columns: &[String], d: &dyn Dialect) -> String {
+/// `columns` of the batch table joined back after the grouping, then
+/// `computed` (expressions over them, or nothing): what is one value per
+/// partition is not sorted with each row.
+fn rejoin_parts(grouped: &str, columns: &[String], computed: &str, d: &dyn Dialect) -> String {
+    let mut select: Vec<String> = columns.iter().map(|c| format!("_bpl_pt.{c}")).collect();
+    if !computed.is_empty() {
+        select.push(computed.to_string());
+    }
     format!(
         "SELECT _bpl_g.*, {} FROM ({grouped}) AS _bpl_g{}",
-        columns.join(", "),
+        select.join(", "),
         d.ordered_join(
             &format!("{} AS _bpl_pt", parts_table(d)),
             "_bpl_pt._bpl_no = _bpl_g._bpl_no"
@@ -208,15 +212,19 @@ pub fn window_table(alias: &str, d: &dyn Dialect) -> String {
 
 /// The batch table's key columns as selected from it.
 fn parts_columns(prefix: &str, keys: &[String]) -> String {
-    let mut cols = vec![
-        format!("{prefix}_bpl_no"),
-        format!("{prefix}{}", partition_column(None)),
-    ];
-    cols.extend(
-        keys.iter()
-            .map(|k| format!("{prefix}{}", partition_column(Some(k)))),
-    );
-    cols.join(", ")
+    std::iter::once("_bpl_no".to_string())
+        .chain(partition_values(keys))
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The batch table's columns that are the partition's own values (`_bpl_p`
+/// and one per key), without its number.
+fn partition_values(keys: &[String]) -> Vec<String> {
+    std::iter::once(partition_column(None))
+        .chain(keys.iter().map(|k| partition_column(Some(k))))
+        .collect()
 }
 
 /// Whether a batch must be computed one partition at a time.

@@ -190,8 +190,7 @@ impl Points<'_> {
         if rejoin.is_empty() {
             return kept;
         }
-        let columns: Vec<String> = rejoin.iter().map(|c| format!("_bpl_pt.{c}")).collect();
-        super::rejoin_parts(&kept, &columns, self.d)
+        super::rejoin_parts(&kept, rejoin, "", self.d)
     }
 
     /// The record of the row a point quarantines, for `bpl_tally`'s

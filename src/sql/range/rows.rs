@@ -3,7 +3,7 @@
 
 use super::inputs::{flattened, reads};
 use super::points::{Point, Points};
-use super::{parts_columns, record_of, ROW};
+use super::{partition_values, record_of, ROW};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{Expr, Step};
 use crate::sql::dialect::{Dialect, Staging};
@@ -301,7 +301,8 @@ impl Builder<'_> {
                     present.push(a.clone());
                     let t = table_of(plan, a)
                         .ok_or_else(|| Unsupported(format!("no input called `{a}`")))?;
-                    readable.extend(parts_columns("", self.keys).split(", ").map(String::from));
+                    readable.push("_bpl_no".to_string());
+                    readable.extend(partition_values(self.keys));
                     readable.extend(t.columns.iter().map(|c| flat(a, &c.name)));
                     flattened(t, true, self.keys)
                 }
@@ -432,12 +433,7 @@ impl Builder<'_> {
         // The partition's own columns are one value per `_bpl_no`: they
         // are joined back after the sort instead of sorted with each row
         // (a tenth of the statement), unless the dedupe reads them.
-        let parts = parts_columns("", self.keys);
-        let mut rejoin: Vec<String> = parts
-            .split(", ")
-            .filter(|c| *c != "_bpl_no")
-            .map(String::from)
-            .collect();
+        let mut rejoin = partition_values(self.keys);
         if by.contains("_bpl_p") || e.contains("_bpl_p") {
             rejoin.clear();
         }

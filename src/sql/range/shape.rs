@@ -2,7 +2,10 @@
 //! grouped by their partition.
 
 use super::points::Points;
-use super::{parts_columns, parts_table, rejoin_parts, PLAIN, PLAIN_SINGLE, ROW, ROW_SINGLE};
+use super::{
+    partition_values, parts_columns, parts_table, rejoin_parts, PLAIN, PLAIN_SINGLE, ROW,
+    ROW_SINGLE,
+};
 use crate::plan::JobPlan;
 use crate::semantic::hir::{CallKind, ExprKind, Step};
 use crate::sql::dialect::Dialect;
@@ -72,8 +75,8 @@ pub(super) fn shape(
                 shaped = true;
                 // One row even for an empty partition: its keys come from
                 // the batch table, `p` from the bound parameters.
-                let from_parts = parts_columns("", keys)
-                    .split(", ")
+                let from_parts = std::iter::once("_bpl_no".to_string())
+                    .chain(partition_values(keys))
                     .map(|c| format!("(SELECT {c} FROM {batch_table}) AS {c}"))
                     .collect::<Vec<_>>()
                     .join(", ");
@@ -147,15 +150,12 @@ fn rejoin_partition(
     late: &[crate::semantic::hir::Named],
     d: &dyn Dialect,
 ) -> Result<String, Unsupported> {
-    let mut columns: Vec<String> = parts_columns("", keys)
-        .split(", ")
-        .filter(|c| *c != "_bpl_no")
-        .map(|c| format!("_bpl_pt.{c}"))
-        .collect();
-    if !late.is_empty() {
-        columns.push(named(late, ROW.on(d))?);
-    }
-    Ok(rejoin_parts(grouped, &columns, d))
+    let computed = if late.is_empty() {
+        String::new()
+    } else {
+        named(late, ROW.on(d))?
+    };
+    Ok(rejoin_parts(grouped, &partition_values(keys), &computed, d))
 }
 
 /// Whether a gate statement reads parameter `name` (not a longer one).
