@@ -630,6 +630,78 @@ fn a_date_or_timestamp_canonical_text_is_the_general_one_at_every_year() {
     c.batch_execute("DROP SCHEMA canon_years CASCADE").unwrap();
 }
 
+/// A staged version measured by `bplc` from its rows read back in the
+/// binary format gives the row count, checksum and size the server's own
+/// checksum statement gives, over every stored type and its edges: the
+/// smallest and largest integers, a negative zero, a not-a-number and the
+/// infinities, empty and multi-byte text with tabs and backslashes, dates
+/// and timestamps at years 1 and 9999 and beyond them (the `to_char`
+/// text), fractions of a second, and nulls of every type.
+#[test]
+fn staged_rows_measured_by_bplc_give_the_servers_checksum() {
+    use bplc::runtime::engine::postgres::measured::measure_versions;
+    let mut c = client();
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS measured_rows CASCADE; CREATE SCHEMA measured_rows; \
+         SET search_path = measured_rows; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; {} \
+         CREATE TABLE t (_bpl_partition text, _bpl_version bigint, b boolean, i bigint, \
+           f double precision, s text, d date, ts timestamp with time zone);",
+        bplc::sql::checksum::POSTGRES_CANON
+    ))
+    .unwrap();
+    let rows = [
+        "('p1', 1, true, -9223372036854775808, -0.0, '', '0001-01-01', '0001-01-01 00:00:00+00')",
+        "('p1', 1, false, 9223372036854775807, 'NaN', 'é\tx\\y', '9999-12-31', '9999-12-31 23:59:59.999999+00')",
+        "('p1', 1, NULL, -1, 'Infinity', 'a''b', '10000-01-01', '10000-01-01 00:00:00+00')",
+        "('p1', 1, true, 0, '-Infinity', NULL, '0001-12-31 BC', '0001-12-31 23:59:59+00 BC')",
+        "('p1', 1, false, NULL, 1e-310, 'ünïcode', 'infinity', 'infinity')",
+        "('p1', 1, true, 42, NULL, 'x', NULL, NULL)",
+        "('p1', 2, true, 1, 1.5, 'another version', '2026-06-15', '2026-06-15 08:30:00.75+02')",
+        "('p2', 1, false, 7, 0.1, 'p2', '-infinity', '-infinity')",
+        "('p2', 1, NULL, NULL, NULL, NULL, '1999-12-31', '1999-12-31 23:59:59.5+00')",
+    ];
+    c.batch_execute(&format!("INSERT INTO t VALUES {}", rows.join(", ")))
+        .unwrap();
+    let columns = [
+        ("b", "boolean"),
+        ("i", "bigint"),
+        ("f", "double precision"),
+        ("s", "text"),
+        ("d", "date"),
+        ("ts", "timestamp with time zone"),
+    ];
+    // `p3` has no rows: a version with none.
+    let versions = [("p1", 1), ("p1", 2), ("p2", 1), ("p3", 1)];
+    let measured = measure_versions(&mut c, "t", &columns, &versions).unwrap();
+    let names: Vec<String> = columns.iter().map(|(n, _)| n.to_string()).collect();
+    let size = "coalesce(sum(octet_length(s)), 0) + 8 * count(b) + 8 * count(i) + 8 * count(f) \
+                + 10 * count(d) + 19 * count(ts)";
+    for ((partition, version), m) in versions.iter().zip(&measured) {
+        let sql = bplc::sql::checksum::postgres_count(
+            &names,
+            &format!(", {size}"),
+            &format!("t WHERE _bpl_partition = '{partition}' AND _bpl_version = {version}"),
+        );
+        let row = c.query_one(&sql, &[]).unwrap();
+        let server = (
+            row.get::<_, i64>(0),
+            row.get::<_, String>(1),
+            row.get::<_, Option<i64>>(2).unwrap_or(0),
+        );
+        assert_eq!(
+            (m.rows, m.checksum.clone(), m.bytes),
+            server,
+            "{partition} version {version}"
+        );
+    }
+    assert_eq!(
+        measured.iter().map(|m| m.rows).collect::<Vec<_>>(),
+        [6, 1, 2, 0]
+    );
+    c.batch_execute("DROP SCHEMA measured_rows CASCADE")
+        .unwrap();
+}
+
 /// Several first runs of a dataset at once, in a schema none of them has
 /// written to: they create its data table, index and view once between
 /// them (PostgreSQL's `CREATE ... IF NOT EXISTS` alone lets two sessions

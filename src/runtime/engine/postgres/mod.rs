@@ -19,6 +19,7 @@ pub mod identity;
 mod inspect;
 pub mod intake;
 pub mod load;
+pub mod measured;
 mod other_schema;
 mod publish;
 mod stage;

@@ -259,6 +259,11 @@ impl PostgresEngine {
                     record.trim_end_matches(';')
                 ))?;
             }
+            // Measured here, from one read of the rows (see `measured`).
+            let stored = super::measured::measure(&mut db.client, plan, &l.data_table, parts)?;
+            for (s, m) in staged.iter_mut().zip(stored) {
+                s.stored = Some(m);
+            }
             // Inside the transaction: the server rolls it all back.
             crate::runtime::fault::point("in-staging");
             crate::runtime::cancel::check()?;
