@@ -78,8 +78,14 @@ CREATE TABLE IF NOT EXISTS _bpl_shadow (
 /// Staging keeps a batch's rows in temporary tables: their buffers
 /// (`temp_buffers`, settable only before the session's first one) hold
 /// them in memory up to 256 MB, where the default 8 MB writes them out.
+/// No JIT compilation: the server compiles a statement whose estimated
+/// cost passes a threshold, and bplc's statements read session tables
+/// without statistics, so their estimates are guesses. At a million rows
+/// the guesses chose JIT for a count of three partitions' rows (140 ms
+/// compiling a 4 ms statement) and never for the staging statement that
+/// does the work; off, a three-day rerun took 0.57 s instead of 0.70 s.
 const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
-     SET extra_float_digits = 3; SET temp_buffers = '256MB'; \
+     SET extra_float_digits = 3; SET temp_buffers = '256MB'; SET jit = off; \
      SELECT set_config('work_mem', '262144kB', false) FROM pg_settings \
        WHERE name = 'work_mem' AND CAST(setting AS bigint) < 262144";
 
