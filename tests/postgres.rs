@@ -734,3 +734,39 @@ fn concurrent_first_runs_of_a_dataset_create_its_storage_once() {
         );
     }
 }
+
+/// A ledger of another project beside a PostgreSQL warehouse is refused
+/// (E0330), and the message names the warehouse as it is, the schema,
+/// not the SQLite file path `bpl.toml` leaves unused.
+#[test]
+fn a_foreign_ledger_names_the_postgres_schema_not_a_file() {
+    server_url();
+    let ours = project("enforcement_sla", "t_foreign_ours", "postgres");
+    let theirs = project("enforcement_sla", "t_foreign_theirs", "postgres");
+    let run = [
+        "run",
+        "silver_cases",
+        "--no-lookback",
+        "--date",
+        "2026-06-10",
+    ];
+    for dir in [&ours, &theirs] {
+        let (code, out) = bplc(dir.path(), &["demo-data", "--rows", "200"], &[]);
+        assert_eq!(code, 0, "{out}");
+        let (code, out) = bplc(dir.path(), &run, &[]);
+        assert_eq!(code, 0, "{out}");
+    }
+    std::fs::copy(
+        theirs.path().join("target/ledger.sqlite"),
+        ours.path().join("target/ledger.sqlite"),
+    )
+    .unwrap();
+    let (code, out) = bplc(ours.path(), &run, &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("E0330"), "{out}");
+    assert!(out.contains("PostgreSQL schema `t_foreign_ours`"), "{out}");
+    assert!(!out.contains("warehouse.sqlite"), "{out}");
+    let _ = client().batch_execute(
+        "DROP SCHEMA IF EXISTS t_foreign_ours CASCADE; DROP SCHEMA IF EXISTS t_foreign_theirs CASCADE",
+    );
+}

@@ -83,7 +83,7 @@ impl Stores {
             Some(w) if w.id != l.id => Err(self.foreign(&w, &l)),
             Some(_) => Ok(Some(ledger)),
             None if l.name == self.project => Ok(Some(ledger)),
-            None => Err(self.other_project("ledger", &self.ledger.to_string(), &l)),
+            None => Err(self.other_project("ledger", &format!("`{}`", self.ledger), &l)),
         }
     }
 
@@ -128,14 +128,10 @@ impl Stores {
         match (&w0, &l0) {
             (Some(w), Some(l)) if w.id != l.id => return Err(self.foreign(w, l)),
             (Some(w), None) if w.name != self.project => {
-                return Err(self.other_project(
-                    "warehouse",
-                    &self.warehouse.display().to_string(),
-                    w,
-                ))
+                return Err(self.other_project("warehouse", &self.shown_warehouse(), w))
             }
             (None, Some(l)) if l.name != self.project => {
-                return Err(self.other_project("ledger", &self.ledger.to_string(), l))
+                return Err(self.other_project("ledger", &format!("`{}`", self.ledger), l))
             }
             _ => {}
         }
@@ -157,11 +153,18 @@ impl Stores {
         Ok(())
     }
 
+    /// The warehouse as messages name it: a file by its path, a server's
+    /// schema or database by its name (never the unused file path).
+    fn shown_warehouse(&self) -> String {
+        self.warehouse()
+            .describe(&format!("`{}`", self.warehouse.display()))
+    }
+
     fn foreign(&self, w: &Identity, l: &Identity) -> RuntimeError {
         RuntimeError::Foreign {
             warehouse: format!(
-                "`{}` (project `{}`, id {})",
-                self.warehouse.display(),
+                "{} (project `{}`, id {})",
+                self.shown_warehouse(),
                 w.name,
                 w.id
             ),
@@ -171,9 +174,9 @@ impl Stores {
 
     fn other_project(&self, what: &'static str, path: &str, found: &Identity) -> RuntimeError {
         let partner = if what == "ledger" {
-            self.warehouse.display().to_string()
+            self.shown_warehouse()
         } else {
-            self.ledger.to_string()
+            format!("`{}`", self.ledger)
         };
         RuntimeError::OtherProject {
             what,

@@ -151,6 +151,8 @@ pub enum RuntimeError {
     /// A warehouse or ledger, opened alone, that names another project.
     OtherProject {
         what: &'static str,
+        /// As messages show it: a file's path in backticks, a server's
+        /// schema or database by name.
         path: String,
         found: String,
         project: String,
@@ -445,7 +447,7 @@ impl std::fmt::Display for RuntimeError {
                 partner,
             } => write!(
                 f,
-                "the {what} `{path}` belongs to project `{found}`; this project is `{project}` (bpl.toml), whose {} is `{partner}`",
+                "the {what} {path} belongs to project `{found}`; this project is `{project}` (bpl.toml), whose {} is {partner}",
                 if *what == "ledger" { "warehouse" } else { "ledger" }
             ),
             RuntimeError::NewLedger {
