@@ -736,8 +736,9 @@ fn concurrent_first_runs_of_a_dataset_create_its_storage_once() {
 }
 
 /// A ledger of another project beside a PostgreSQL warehouse is refused
-/// (E0330), and the message names the warehouse as it is, the schema,
-/// not the SQLite file path `bpl.toml` leaves unused.
+/// (E0330), and so is a missing ledger beside a schema holding runs
+/// (E0332); each message names the warehouse as it is, the schema, not
+/// the SQLite file path `bpl.toml` leaves unused.
 #[test]
 fn a_foreign_ledger_names_the_postgres_schema_not_a_file() {
     server_url();
@@ -764,6 +765,13 @@ fn a_foreign_ledger_names_the_postgres_schema_not_a_file() {
     let (code, out) = bplc(ours.path(), &run, &[]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("E0330"), "{out}");
+    assert!(out.contains("PostgreSQL schema `t_foreign_ours`"), "{out}");
+    assert!(!out.contains("warehouse.sqlite"), "{out}");
+    // No ledger at all beside a schema holding runs (E0332): the same.
+    std::fs::remove_file(ours.path().join("target/ledger.sqlite")).unwrap();
+    let (code, out) = bplc(ours.path(), &run, &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("E0332"), "{out}");
     assert!(out.contains("PostgreSQL schema `t_foreign_ours`"), "{out}");
     assert!(!out.contains("warehouse.sqlite"), "{out}");
     let _ = client().batch_execute(

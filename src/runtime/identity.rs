@@ -54,7 +54,7 @@ impl Stores {
         if !ledger_existed && highest > 0 {
             return Err(RuntimeError::NewLedger {
                 ledger: self.ledger.to_string(),
-                warehouse: self.warehouse.display().to_string(),
+                warehouse: self.shown_warehouse(),
                 highest: run_id(highest),
                 create: self.ledger.create_empty(),
             });

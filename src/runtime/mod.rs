@@ -457,7 +457,7 @@ impl std::fmt::Display for RuntimeError {
                 ..
             } => write!(
                 f,
-                "the ledger `{ledger}` does not exist, but the warehouse `{warehouse}` holds runs up to {highest} recorded in another ledger"
+                "the ledger `{ledger}` does not exist, but the warehouse {warehouse} holds runs up to {highest} recorded in another ledger"
             ),
             RuntimeError::NoSuchPath { what, path, file } if path == file => {
                 write!(f, "the {what} `{path}` does not exist")
