@@ -182,24 +182,37 @@ pub(super) fn bind_sql(b: &BindPlan, d: &dyn Dialect) -> String {
             .or_else(newest),
         BindPolicyKind::AsOfEventTime => newest(),
     };
+    let mut converted = false;
     let cols = t
         .columns
         .iter()
         .map(|c| match c.ty.decimal_scale() {
             Some(_) => format!("{} AS {}", d.reference_value("_bpl_ref", c), ident(&c.name)),
             None => match d.reference_converted("_bpl_ref", c) {
-                Some(v) => format!("{v} AS {}", ident(&c.name)),
+                Some(v) => {
+                    converted = true;
+                    format!("{v} AS {}", ident(&c.name))
+                }
                 None => ident(&c.name),
             },
         })
         .collect::<Vec<_>>()
         .join(", ");
-    match filter {
+    let select = match filter {
         Some(f) => format!(
             "SELECT {cols} FROM {} AS _bpl_ref WHERE {f}",
             table_ref(&t.table)
         ),
         None => format!("SELECT {cols} FROM {} AS _bpl_ref", table_ref(&t.table)),
+    };
+    // A converted column is converted once per reference row, not once per
+    // row it is compared with: flattened into an as-of join, PostgreSQL
+    // converted `valid_from` and `valid_to` for each of a million joined
+    // pairs (0.46 s of `region_daily`'s statement in the benchmark).
+    if converted {
+        d.unflattened(&select)
+    } else {
+        select
     }
 }
 
