@@ -3,9 +3,9 @@
 //! canonical text written and hashed here, as the SQLite engine does while
 //! it stages. The server's own checksum statement (`sql::checksum::postgres`)
 //! spent most of its time building the canonical text out of SQL string
-//! functions, about a microsecond a row for each two or three columns,
-//! where reading the rows is cheap; in Rust the same text and hash cost a
-//! fraction of that, on the client's core while the server is idle.
+//! functions: 1.7-1.8 s over the benchmark's 974,137 staged rows, where
+//! reading them back takes 0.6-0.7 s and the Rust text and hash run on
+//! the client's core while the server sends.
 //!
 //! The text is the one `_bpl_canon` writes for each stored type, value for
 //! value: `bigint` and `boolean` as integers, `double precision` by its
@@ -13,8 +13,9 @@
 //! (years 1 to 9999; outside them, the server's `to_char` text, read as a
 //! second column, as `_bpl_canon` falls back to it). The size is the one
 //! the checksum statement sums (see `sql::lower`). The PostgreSQL suite
-//! compares every partition's checksum with SQLite's, and a test here
-//! compares this path with the checksum statement on the server.
+//! compares every partition's checksum with SQLite's, and
+//! `tests/postgres.rs` compares this path with the server's checksum
+//! statement over every stored type and its edges.
 
 use std::collections::HashMap;
 
