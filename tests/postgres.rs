@@ -58,6 +58,17 @@ fn client() -> postgres::Client {
     postgres::Client::connect(&server_url(), postgres::NoTls).unwrap()
 }
 
+/// A fresh `schema`, the session's search path, with bplc's session
+/// settings and `_bpl_canon` in it.
+fn schema_with_canon(c: &mut postgres::Client, schema: &str) {
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; \
+         SET search_path = {schema}; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; {}",
+        bplc::sql::checksum::POSTGRES_CANON
+    ))
+    .unwrap();
+}
+
 /// Each source table's row count and canonical checksum, computed by the
 /// SQLite engine's `bpl_checksum` and by the PostgreSQL checksum SQL,
 /// over the same demo data: they agree value for value.
@@ -565,12 +576,7 @@ fn a_reference_decimal_with_extra_digits_is_an_error_on_both_engines() {
 #[test]
 fn a_date_or_timestamp_canonical_text_is_the_general_one_at_every_year() {
     let mut c = client();
-    c.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS canon_years CASCADE; CREATE SCHEMA canon_years; \
-         SET search_path = canon_years; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; {}",
-        bplc::sql::checksum::POSTGRES_CANON
-    ))
-    .unwrap();
+    schema_with_canon(&mut c, "canon_years");
     let dates = [
         "'0001-01-01'",
         "'0999-03-04'",
@@ -641,13 +647,11 @@ fn a_date_or_timestamp_canonical_text_is_the_general_one_at_every_year() {
 fn staged_rows_measured_by_bplc_give_the_servers_checksum() {
     use bplc::runtime::engine::postgres::measured::measure_versions;
     let mut c = client();
-    c.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS measured_rows CASCADE; CREATE SCHEMA measured_rows; \
-         SET search_path = measured_rows; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; {} \
-         CREATE TABLE t (_bpl_partition text, _bpl_version bigint, b boolean, i bigint, \
-           f double precision, s text, d date, ts timestamp with time zone);",
-        bplc::sql::checksum::POSTGRES_CANON
-    ))
+    schema_with_canon(&mut c, "measured_rows");
+    c.batch_execute(
+        "CREATE TABLE t (_bpl_partition text, _bpl_version bigint, b boolean, i bigint, \
+           f double precision, s text, d date, ts timestamp with time zone)",
+    )
     .unwrap();
     let rows = [
         "('p1', 1, true, -9223372036854775808, -0.0, '', '0001-01-01', '0001-01-01 00:00:00+00')",
