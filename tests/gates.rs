@@ -223,6 +223,33 @@ fn counter_gates_are_answered_without_a_statement() {
     assert_eq!(detail("units_loaded"), "rows(u) = 2");
 }
 
+/// `-v` promises each step with its time: a closed span says how long it
+/// was busy, and every line starts with the seconds since the start.
+#[test]
+fn a_verbose_run_times_each_step() {
+    let p = project();
+    let out = p
+        .bplc()
+        .env("BPLC_LOG", "bplc=info")
+        .args(["run", "-v", "checked", "--date", "2026-07-01"])
+        .args(["--no-lookback", "--as-of", AS_OF, "--project"])
+        .arg(p.path())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let publish = log
+        .lines()
+        .find(|l| l.contains("publish") && l.contains("close"))
+        .unwrap_or_else(|| panic!("no closed publish span:\n{log}"));
+    assert!(publish.contains("time.busy="), "{publish}");
+    let first = publish.split_whitespace().next().unwrap();
+    assert!(
+        first.ends_with('s') && first.trim_end_matches('s').parse::<f64>().is_ok(),
+        "{publish}"
+    );
+}
+
 #[test]
 fn every_check_passes_on_data_that_keeps_it() {
     let p = project();

@@ -276,7 +276,10 @@ pub(crate) fn show_tracing() {
                 .unwrap_or_else(|_| "bplc=debug".into()),
         )
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .without_time()
+        // Seconds since the start, not the wall clock: the gaps between
+        // lines are what a reader wants. (`without_time` would also drop
+        // each closed span's `time.busy`.)
+        .with_timer(tracing_subscriber::fmt::time::uptime())
         .try_init();
 }
 
