@@ -141,7 +141,9 @@ pub fn stable_id_in<'a>(
 
 /// [`stable_id`] in PostgreSQL's SQL, over `args` (SQL expressions).
 pub fn postgres_stable_id(args: &[String]) -> String {
-    format!("substr(encode({}, 'hex'), 1, 16)", postgres_row_hash(args))
+    // The 8 bytes kept, then in hex: the same 16 digits as the whole
+    // hash's hex cut to 16, without writing the other 48 for each row.
+    format!("encode(substr({}, 1, 8), 'hex')", postgres_row_hash(args))
 }
 
 /// A row's hash in PostgreSQL's SQL: SHA-256 of its canonical text, each
