@@ -643,6 +643,140 @@ fn a_date_or_timestamp_canonical_text_is_the_general_one_at_every_year() {
 /// infinities, empty and multi-byte text with tabs and backslashes, dates
 /// and timestamps at years 1 and 9999 and beyond them (the `to_char`
 /// text), fractions of a second, and nulls of every type.
+/// The typed boundary's fast checks of a `timestamp`, `timestamptz` and
+/// `numeric` source value answer as their plain definitions do, at the
+/// edges: fractions of a microsecond's size, the last representable
+/// second, infinities, `numeric` shown with extra zeros, NaN.
+#[test]
+fn the_boundarys_fast_checks_agree_with_their_definitions() {
+    let mut c = client();
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS fast_checks CASCADE; CREATE SCHEMA fast_checks; \
+         SET search_path = fast_checks; SET TimeZone = 'America/St_Johns'; {} {}",
+        bplc::runtime::engine::postgres::dialect::FUNCTIONS,
+        bplc::runtime::engine::postgres::dialect::TYPED
+    ))
+    .unwrap();
+    let stamps = [
+        "2026-06-15 10:20:30",
+        "2026-06-15 10:20:30.5",
+        "2026-06-15 10:20:30.000001",
+        "2026-06-15 10:20:30.999999",
+        "1969-12-31 23:59:59.5",
+        "0001-01-01 00:00:00",
+        "4713-01-01 00:00:00.25 BC",
+        "294276-12-29 23:59:59.999999",
+        "294276-12-31 23:59:59",
+        "294276-12-31 23:59:59.999999",
+        "infinity",
+        "-infinity",
+    ];
+    for ty in ["timestamptz", "timestamp"] {
+        for t in stamps {
+            // In UTC: the last second is the last in UTC, whatever the zone.
+            let t = match (ty, t.strip_suffix(" BC")) {
+                (_, _) if ty == "timestamp" || t.contains("infinity") => t.to_string(),
+                (_, Some(day)) => format!("{day}+00 BC"),
+                _ => format!("{t}+00"),
+            };
+            let row = c
+                .query_one(
+                    &format!(
+                        "SELECT _bpl_fits_timestamp(CAST('{t}' AS {ty})), \
+                         isfinite(CAST('{t}' AS {ty})) \
+                           AND CAST('{t}' AS {ty}) = date_trunc('second', CAST('{t}' AS {ty})), \
+                         _bpl_typed_timestamp(CAST('{t}' AS {ty})) IS NOT NULL"
+                    ),
+                    &[],
+                )
+                .unwrap();
+            let (fast, plain, typed): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+            assert_eq!(fast, plain, "{ty} {t}");
+            assert_eq!(typed, plain, "{ty} {t}");
+        }
+    }
+    let numbers = [
+        "12.34",
+        "12.3",
+        "12",
+        "12.345",
+        "12.34000",
+        "12.34001",
+        "-0.01",
+        "-0.001",
+        "9999999999999999.99",
+        "10000000000000000",
+        "-9999999999999999.999",
+        "NaN",
+    ];
+    for n in numbers {
+        let row = c
+            .query_one(
+                &format!(
+                    "SELECT _bpl_fits_decimal(CAST('{n}' AS numeric), 2, 16, ''), \
+                     CAST('{n}' AS numeric) = trunc(CAST('{n}' AS numeric), 2) \
+                       AND abs(CAST('{n}' AS numeric)) < 10000000000000000, \
+                     _bpl_typed_decimal(CAST('{n}' AS numeric), 2, 16, ''), \
+                     _bpl_typed_decimal(CAST('{n}' AS numeric(30, 6)), 2, 16, '')"
+                ),
+                &[],
+            )
+            .unwrap();
+        let (fast, plain): (bool, bool) = (row.get(0), row.get(1));
+        let (typed, declared): (Option<i64>, Option<i64>) = (row.get(2), row.get(3));
+        assert_eq!(fast, plain, "{n}");
+        assert_eq!(typed.is_some(), plain, "{n}");
+        assert_eq!(declared, typed, "{n} as numeric(30, 6)");
+    }
+    let scaled: i64 = c
+        .query_one(
+            "SELECT _bpl_typed_decimal(CAST('-12.30' AS numeric(18, 2)), 2, 16, '')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(scaled, -1230);
+    // A batch's bound as a source column's type: the value a cast gives
+    // in bplc's sessions (UTC), and in canonical form a constant the
+    // planner computes once, not a cast for each row a scan filters.
+    c.batch_execute("SET TimeZone = 'UTC'").unwrap();
+    for (ty, t) in [
+        ("date", "2026-04-01"),
+        ("date", "0001-01-01"),
+        ("date", "2026-4-1"),
+        ("timestamp", "2026-04-01"),
+        ("timestamp", "2026-04-01 13:45:07"),
+        ("timestamp", "2026-04-01T13:45:07"),
+        ("timestamptz", "2026-04-01"),
+        ("timestamptz", "2026-04-01 13:45:07"),
+        ("timestamptz", "2026-04-01 13:45:07+02"),
+    ] {
+        let same: bool = c
+            .query_one(
+                &format!("SELECT _bpl_like(CAST(NULL AS {ty}), '{t}') = CAST('{t}' AS {ty})"),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(same, "{ty} {t}");
+        let plan: Vec<String> = c
+            .query(
+                &format!(
+                    "EXPLAIN SELECT 1 FROM (SELECT CAST(NULL AS {ty}) AS x OFFSET 0) AS v \
+                     WHERE x >= _bpl_like(x, '{t}')"
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let folded = !plan.join(" ").contains("cstring");
+        let canonical = t.len() == 10 || (t.len() == 19 && t.as_bytes()[10] == b' ');
+        assert_eq!(folded, canonical, "{ty} {t}: {plan:?}");
+    }
+}
+
 #[test]
 fn staged_rows_measured_by_bplc_give_the_servers_checksum() {
     use bplc::runtime::engine::postgres::measured::measure_versions;

@@ -5,6 +5,7 @@ use super::{PartitionRun, RunScope, Value};
 use crate::plan::JobPlan;
 use crate::runtime::manifest::InputLock;
 use crate::semantic::hir::Lock;
+use crate::sql::dialect::{BATCH_FIRST, BATCH_LAST};
 
 /// The locked partitions of a dataset input that output partition `part`
 /// reads: those inside its window and of its dimension values, or all of
@@ -43,6 +44,24 @@ pub fn window_pairs<'a>(
         })
         .map(|(id, v)| (id.as_str(), *v))
         .collect()
+}
+
+/// The batch's first and last partition value (`_bpl_p`), as the values
+/// of [`BATCH_FIRST`] and [`BATCH_LAST`] (see the dialect's
+/// `batch_bounds`): a planner that sees them reads a source covering most
+/// of a batch by one scan, and sizes what follows by the rows it expects.
+pub fn bounds(parts: &[PartitionRun]) -> [(String, Value); 2] {
+    let p = |pick: fn(&str, &str) -> bool| {
+        parts
+            .iter()
+            .map(|x| x.p.as_str())
+            .reduce(|a, b| if pick(b, a) { b } else { a })
+            .map_or(Value::Null, |x| Value::Text(x.to_string()))
+    };
+    [
+        (BATCH_FIRST.into(), p(|b, a| b < a)),
+        (BATCH_LAST.into(), p(|b, a| b > a)),
+    ]
 }
 
 /// Every value a job's statements may name; each is bound where present.

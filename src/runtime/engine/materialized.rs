@@ -82,7 +82,8 @@ pub fn stage_batch(
     }
     conn.fill_batch(plan, stage, run, parts)?;
     // A batch of one binds its partition's values (`:p`, report close).
-    let v = super::batch::values(plan, run, first);
+    let mut v = super::batch::values(plan, run, first);
+    v.extend(super::batch::bounds(parts));
     if stage.staging == Staging::Chained {
         let tallies = conn.stage_chained(stage, &v, parts.len())?;
         return super::counts::staged(conn, plan, stage, &v, tallies);

@@ -7,11 +7,11 @@ use rusqlite::params;
 
 use super::{bind, inserted, SqliteEngine};
 use crate::plan::JobPlan;
-use crate::runtime::engine::batch::{values, window_pairs};
+use crate::runtime::engine::batch::{bounds, values, window_pairs};
 use crate::runtime::engine::counts::{self, Bound, StageConnection};
 use crate::runtime::engine::{materialized, PartitionRun, RunScope, Staged, StoredRows, Value};
 use crate::runtime::RuntimeError;
-use crate::sql::dialect::{Staging, BATCH_FIRST, BATCH_LAST};
+use crate::sql::dialect::Staging;
 use crate::sql::lower::LoweredJob;
 use crate::sql::range::RangeStage;
 
@@ -134,18 +134,7 @@ impl SqliteEngine {
         self.fill_batch(plan, stage, run, parts)?;
         // A batch of one binds its partition's values (`:p`, report close).
         let mut v = values(plan, run, first);
-        // The batch's first and last partition value (see the dialect's
-        // `batch_bounds`): bound, SQLite plans the read of a source with
-        // them, a scan for a batch covering most of it.
-        let p = |pick: fn(&str, &str) -> bool| {
-            parts
-                .iter()
-                .map(|x| x.p.as_str())
-                .reduce(|a, b| if pick(b, a) { b } else { a })
-                .map_or(Value::Null, |x| Value::Text(x.to_string()))
-        };
-        v.push((BATCH_FIRST.into(), p(|b, a| b < a)));
-        v.push((BATCH_LAST.into(), p(|b, a| b > a)));
+        v.extend(bounds(parts));
         if stage.staging == Staging::Materialized {
             return materialized::staged(&mut Stager(self), plan, stage, &v, parts.len());
         }
