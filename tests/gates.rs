@@ -182,26 +182,24 @@ fn every_check_fails_on_data_that_breaks_it() {
 /// `all_output`, `units_known`, `units_loaded`) is computed by the runtime,
 /// not sent as a statement, failed ones' sides included; the checks over
 /// the staged rows still are statements.
+/// `bplc run -v checked` of 2026-07-01, its log filtered by `filter`,
+/// with `global` options before the command.
+fn run_verbose(p: &Project, filter: &str, global: &[&str]) -> std::process::Output {
+    p.bplc()
+        .env("BPLC_LOG", filter)
+        .args(global)
+        .args(["run", "-v", "checked", "--date", "2026-07-01"])
+        .args(["--no-lookback", "--as-of", AS_OF, "--project"])
+        .arg(p.path())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn counter_gates_are_answered_without_a_statement() {
     let p = project();
     p.warehouse().execute_batch(BREAKING).unwrap();
-    let out = p
-        .bplc()
-        .env("BPLC_LOG", "bplc=debug")
-        .args([
-            "--format",
-            "json",
-            "run",
-            "-v",
-            "checked",
-            "--date",
-            "2026-07-01",
-        ])
-        .args(["--no-lookback", "--as-of", AS_OF, "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
+    let out = run_verbose(&p, "bplc=debug", &["--format", "json"]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("count(DISTINCT"), "{log}");
@@ -228,14 +226,7 @@ fn counter_gates_are_answered_without_a_statement() {
 #[test]
 fn a_verbose_run_times_each_step() {
     let p = project();
-    let out = p
-        .bplc()
-        .env("BPLC_LOG", "bplc=info")
-        .args(["run", "-v", "checked", "--date", "2026-07-01"])
-        .args(["--no-lookback", "--as-of", AS_OF, "--project"])
-        .arg(p.path())
-        .output()
-        .unwrap();
+    let out = run_verbose(&p, "bplc=info", &[]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     let publish = log
