@@ -40,6 +40,10 @@ pub(super) struct Builder<'a> {
     /// Accepted rows are counted by the staging `INSERT`: a last `dedupe`
     /// keeps them, and each becomes one output row.
     pub(super) accept_at_insert: bool,
+    /// The rows reach the staging `INSERT` already in the order of their
+    /// partition's place in the batch: a last `dedupe` numbers them in
+    /// windows partitioned by it first, and each becomes one output row.
+    pub(super) in_partition_order: bool,
 }
 
 /// A dedupe written as a `group by` (see [`Builder::grouped_dedupe`]).
@@ -477,6 +481,7 @@ impl Builder<'_> {
             .all(|s| matches!(s, Step::Select(_) | Step::Derive(_)))
             && self.plan.hash_key().is_none();
         self.accept_at_insert = self.insert_measured && one_to_one;
+        self.in_partition_order = one_to_one && grouped.is_none();
         if self.accept_at_insert {
             return match grouped {
                 Some(g) => self.counting.last_duplicates_grouped(&g.select, &g.rejoin),
