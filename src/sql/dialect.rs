@@ -217,10 +217,12 @@ pub trait Dialect: Sync {
     }
     /// The first and last partition value (`_bpl_p`) of the batch table
     /// `batch_table`, as SQL: a source keyed by the time key is read only
-    /// between them. Subqueries by default; SQLite takes them as the bound
-    /// parameters [`BATCH_FIRST`] and [`BATCH_LAST`], whose values its
-    /// planner weighs (a batch covering most of a table is read by one
-    /// scan, not by the index row by row).
+    /// between them. Subqueries by default (Spark); SQLite and PostgreSQL
+    /// take them as the bound parameters [`BATCH_FIRST`] and
+    /// [`BATCH_LAST`] (`batch::bounds` gives their values), which their
+    /// planners weigh: a batch covering most of a table is read by one
+    /// scan, not by the index row by row, and what follows is sized by the
+    /// rows expected.
     fn batch_bounds(&self, batch_table: &str) -> (String, String) {
         (
             format!("(SELECT min(_bpl_p) FROM {batch_table})"),
