@@ -10,6 +10,8 @@ use std::process::ExitCode;
 const EXIT_PANIC: u8 = 101;
 
 fn main() -> ExitCode {
+    // SAFETY: no other thread exists yet, and no connection is open.
+    unsafe { bplc::runtime::engine::sqlite::configure_process() };
     // On a thread with the front end's stack: the main thread's size is
     // whatever the system gives (`ulimit -s`), which may be smaller.
     let cli = std::thread::Builder::new()

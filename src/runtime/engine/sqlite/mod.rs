@@ -41,7 +41,7 @@ use crate::sql::lower::LoweredJob;
 use crate::sql::types::ident;
 
 pub use dialect::SQLITE;
-pub use settings::apply_settings;
+pub use settings::{apply_settings, configure_process};
 
 /// A job lowered to the SQLite dialect.
 pub fn lower(plan: &JobPlan) -> Result<LoweredJob, crate::sql::expr::Unsupported> {
