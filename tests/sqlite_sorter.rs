@@ -18,7 +18,7 @@ fn memory_high_water() -> i64 {
 #[test]
 fn a_sort_of_twenty_megabytes_stays_in_memory_beside_a_small_page_cache() {
     // SAFETY: the only test of this binary, and no connection is open yet.
-    unsafe { configure_process() };
+    assert!(unsafe { configure_process() }, "SQLite refused the setting");
     let dir = tempfile::tempdir().unwrap();
     let conn = Connection::open(dir.path().join("w.sqlite")).unwrap();
     apply_settings(&conn).unwrap();

@@ -14,7 +14,7 @@ const JOURNAL: &str = "PRAGMA journal_mode = WAL";
 /// default: a run reads and writes its pages mostly in order, and each
 /// page the cache grows by is memory the kernel must hand over (a page
 /// fault): with 32 MB, a three-day rerun at 1M rows took twice the faults
-/// and a fifth more system time, and builds were no faster (see the book's
+/// and a third more system time, and builds were no faster (see the book's
 /// runtime performance page). No memory map: its pages count in the
 /// resident set, and a 10M-row build went past the memory target with one.
 const DURABILITY_AND_CACHE: &str = "PRAGMA synchronous = FULL; PRAGMA cache_size = -2048;";
@@ -26,22 +26,20 @@ const DURABILITY_AND_CACHE: &str = "PRAGMA synchronous = FULL; PRAGMA cache_size
 const SORTER_PAGES: i32 = 8192;
 
 /// Sets what SQLite lets be set only once per process, before it opens
-/// its first connection: the sorter's memory. Once a connection is open,
-/// SQLite refuses it and keeps its own default: a sort then writes
-/// smaller runs, with the same result.
+/// its first connection: the sorter's memory. Says whether SQLite took
+/// it: once a connection is open, SQLite refuses and keeps its own
+/// default, and a sort then writes smaller runs, with the same result.
 ///
 /// # Safety
 ///
 /// No other thread may call into SQLite meanwhile (`sqlite3_config` is
 /// not thread-safe): the binary calls it first thing, on its one thread.
-pub unsafe fn configure_process() {
+pub unsafe fn configure_process() -> bool {
     // SAFETY: `SQLITE_CONFIG_PMASZ` takes one `int`, as passed; the caller
     // keeps every other SQLite call away (see above).
-    let refused =
+    let rc =
         unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_PMASZ, SORTER_PAGES) };
-    if refused != rusqlite::ffi::SQLITE_OK {
-        tracing::debug!(code = refused, "SQLite kept its default sorter memory");
-    }
+    rc == rusqlite::ffi::SQLITE_OK
 }
 
 /// Sets up a new connection to a warehouse or ledger file: it waits up to
