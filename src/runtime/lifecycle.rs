@@ -502,7 +502,7 @@ impl Runner<'_> {
         } else {
             format!("published {} partition(s), held back {held}", publish.len())
         };
-        self.ledger.transition(&m, &detail)?;
+        self.ledger.finish_published(&m, &detail)?;
         (self.progress)(&format!("{} {}: {detail}", m.run_id, m.status.name()));
         Ok(m)
     }

@@ -11,6 +11,8 @@ mod backfills;
 mod postgres;
 mod sqlite;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
@@ -236,12 +238,14 @@ impl Ledger {
     /// [`Ledger::write`] for a record that need not be on disk before the
     /// next step: the run's progress up to validation (its partitions'
     /// leases and manifest were durable when it began), its quarantined
-    /// rows and a backfill step's outcomes. The next durable commit makes
-    /// it durable too: a run commits `publishing` durably before the
-    /// warehouse publishes anything, and its end. A crash of the process
-    /// loses nothing; a power cut before then loses at most the run's
-    /// progress since it began, and recovery decides from the warehouse
-    /// (staged rows are discarded, as for a run interrupted while staging).
+    /// rows, a backfill step's outcomes, and the end of a run the warehouse
+    /// has published (see [`Ledger::finish_published`]). The next durable
+    /// commit makes it durable too: a run commits `publishing` durably
+    /// before the warehouse publishes anything, and SQLite syncs the log
+    /// when the ledger is closed. A crash of the process loses nothing; a
+    /// power cut before then loses at most the run's progress since its
+    /// last durable record, and recovery decides from the warehouse (staged
+    /// rows are discarded, as for a run interrupted while staging).
     pub(crate) fn write_relaxed<T>(
         &self,
         f: impl FnOnce(&dyn Store) -> Result<T, RuntimeError>,
@@ -402,6 +406,30 @@ impl Ledger {
             manifest.status,
             Status::InputLocked | Status::Running | Status::Validating
         );
+        self.record(manifest, detail, relaxed)
+    }
+
+    /// [`Ledger::transition`] to the end of a run whose publish the warehouse
+    /// has durably committed, relaxed. Losing it to a power cut leaves the
+    /// ledger at `publishing` with the run's leases and the warehouse with
+    /// its commit marker: the state a crash right after the publish leaves,
+    /// from which `bplc recover` decides `ALREADY_PUBLISHED`. The next
+    /// durable commit (the next run's start) syncs it with it.
+    pub fn finish_published(
+        &mut self,
+        manifest: &Manifest,
+        detail: &str,
+    ) -> Result<(), RuntimeError> {
+        debug_assert!(manifest.status.is_final());
+        self.record(manifest, detail, true)
+    }
+
+    fn record(
+        &mut self,
+        manifest: &Manifest,
+        detail: &str,
+        relaxed: bool,
+    ) -> Result<(), RuntimeError> {
         let write = |s: &dyn Store| {
             s.execute(
                 "UPDATE runs SET status = $2, manifest = $3 WHERE run_id = $1",
