@@ -916,3 +916,95 @@ fn a_foreign_ledger_names_the_postgres_schema_not_a_file() {
         "DROP SCHEMA IF EXISTS t_foreign_ours CASCADE; DROP SCHEMA IF EXISTS t_foreign_theirs CASCADE",
     );
 }
+
+/// The engine reads a relation's columns from the catalogs
+/// (`dialect::columns_sql`), as `information_schema.columns` would give
+/// them: the same columns in the same order with the same type names, for
+/// every kind of relation and type, and for a role that may read only
+/// some of them.
+#[test]
+fn columns_from_the_catalogs_are_the_information_schemas() {
+    let url = server_url();
+    let mut c = client();
+    c.batch_execute(
+        "DROP SCHEMA IF EXISTS t_columns CASCADE; DROP SCHEMA IF EXISTS t_columns_closed CASCADE;
+         CREATE SCHEMA t_columns; SET search_path = t_columns;
+         DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bplc_columns') \
+         THEN CREATE ROLE bplc_columns LOGIN; END IF; END $$;
+         CREATE DOMAIN cents AS numeric(18, 2);
+         CREATE DOMAIN small_cents AS cents;
+         CREATE DOMAIN tags AS text[];
+         CREATE TYPE mood AS ENUM ('ok', 'bad');
+         CREATE TABLE every_type (a bigint, b integer, c smallint, d numeric(18, 2), e numeric,
+             f double precision, g real, h boolean, i text, j varchar(5), k char(2), l date,
+             m timestamptz, n timestamp, o int[], p cents, q small_cents, r tags, s mood,
+             t jsonb, \"Odd Name\" text, dropped int);
+         ALTER TABLE every_type DROP COLUMN dropped;
+         CREATE VIEW a_view AS SELECT a, m, s FROM every_type;
+         CREATE MATERIALIZED VIEW a_matview AS SELECT a FROM every_type;
+         CREATE TABLE parted (k date, v bigint) PARTITION BY RANGE (k);
+         CREATE TABLE \"Mixed Case\" (x text);
+         CREATE TABLE half_granted (open_col text, closed_col text);
+         GRANT USAGE ON SCHEMA t_columns TO bplc_columns;
+         GRANT SELECT (open_col) ON half_granted TO bplc_columns;
+         CREATE SCHEMA t_columns_closed; CREATE TABLE t_columns_closed.hidden (x int);",
+    )
+    .unwrap();
+    let relations = [
+        "every_type",
+        "a_view",
+        "a_matview",
+        "parted",
+        "Mixed Case",
+        "half_granted",
+        "missing",
+    ];
+    let compare = |c: &mut postgres::Client, schema: &str, name: &str| {
+        let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let schema_sql = if schema == "current" {
+            "current_schema()".to_string()
+        } else {
+            literal(schema)
+        };
+        let rows = |c: &mut postgres::Client, sql: &str| -> Vec<(String, String)> {
+            c.query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+        };
+        let ours = rows(
+            c,
+            &bplc::runtime::engine::postgres::dialect::columns_sql(&schema_sql, &literal(name)),
+        );
+        let theirs = rows(
+            c,
+            &format!(
+                "SELECT CAST(column_name AS text), CAST(data_type AS text)
+                 FROM information_schema.columns
+                 WHERE table_schema = {schema_sql} AND table_name = {}
+                 ORDER BY ordinal_position",
+                literal(name)
+            ),
+        );
+        assert_eq!(ours, theirs, "{schema}.{name}");
+        ours.len()
+    };
+    let mut seen = 0;
+    for name in relations {
+        seen += compare(&mut c, "t_columns", name);
+        seen += compare(&mut c, "current", name);
+    }
+    assert_eq!(compare(&mut c, "t_columns_closed", "hidden"), 1);
+    // The role reads one column of one table, and nothing of the rest.
+    let mut limited =
+        postgres::Client::connect(&url.replacen("bplc@", "bplc_columns@", 1), postgres::NoTls)
+            .unwrap();
+    for name in relations {
+        compare(&mut limited, "t_columns", name);
+    }
+    assert_eq!(compare(&mut limited, "t_columns", "half_granted"), 1);
+    assert_eq!(compare(&mut limited, "t_columns_closed", "hidden"), 0);
+    // 21 + 3 + 2 + 1 + 2 columns, under both spellings of the schema.
+    assert_eq!(seen, 2 * 29);
+}

@@ -763,3 +763,36 @@ impl Dialect for Postgres {
         }
     }
 }
+
+/// The name and type of each column of the table or view `name` in
+/// `schema` (SQL expressions), in order, as `information_schema.columns`
+/// gives them (`column_name`, `data_type`): the same relations, the
+/// same columns (those the role owns or holds a privilege on) and the
+/// same type names. Read from the catalogs directly: the view joins a
+/// dozen of them, and planning it took about 2 ms a query, several
+/// queries per dataset run.
+pub fn columns_sql(schema: &str, name: &str) -> String {
+    format!(
+        "SELECT CAST(a.attname AS text),
+                CAST(CASE WHEN t.typtype = 'd' THEN
+                       (SELECT CASE WHEN bt.typelem <> 0 AND bt.typlen = -1 THEN 'ARRAY'
+                                    WHEN bt.typnamespace = 'pg_catalog'::regnamespace
+                                      THEN format_type(t.typbasetype, NULL)
+                                    ELSE 'USER-DEFINED' END
+                        FROM pg_catalog.pg_type bt WHERE bt.oid = t.typbasetype)
+                     WHEN t.typelem <> 0 AND t.typlen = -1 THEN 'ARRAY'
+                     WHEN t.typnamespace = 'pg_catalog'::regnamespace
+                       THEN format_type(a.atttypid, NULL)
+                     ELSE 'USER-DEFINED' END AS text)
+         FROM pg_catalog.pg_namespace n
+         JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+         JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+         WHERE n.nspname = {schema} AND c.relname = {name}
+           AND a.attnum > 0 AND NOT a.attisdropped AND NOT pg_is_other_temp_schema(n.oid)
+           AND c.relkind IN ('r', 'v', 'f', 'p')
+           AND (pg_has_role(c.relowner, 'USAGE')
+                OR has_column_privilege(c.oid, a.attnum, 'SELECT, INSERT, UPDATE, REFERENCES'))
+         ORDER BY a.attnum"
+    )
+}

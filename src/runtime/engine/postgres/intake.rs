@@ -92,10 +92,7 @@ fn schema_and_name(table: &str) -> (String, String) {
 impl Intake for PostgresIntake {
     fn columns(&mut self, table: &str) -> Result<Vec<String>, RuntimeError> {
         let (schema, name) = schema_and_name(table);
-        self.text_rows(&format!(
-            "SELECT CAST(column_name AS text) FROM information_schema.columns
-             WHERE table_schema = {schema} AND table_name = {name} ORDER BY ordinal_position"
-        ))
+        self.text_rows(&super::dialect::columns_sql(&schema, &name))
     }
 
     fn create_file_table(&mut self, table: &str, columns: &[String]) -> Result<(), RuntimeError> {

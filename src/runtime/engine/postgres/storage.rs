@@ -74,13 +74,7 @@ impl PostgresEngine {
             Some((s, t)) => (string(s), string(t)),
             None => ("current_schema()".to_string(), string(table)),
         };
-        let rows = self.rows(
-            &format!(
-                "SELECT CAST(column_name AS text), CAST(data_type AS text) FROM information_schema.columns
-                 WHERE table_schema = {schema} AND table_name = {name} ORDER BY ordinal_position"
-            ),
-            &[],
-        )?;
+        let rows = self.rows(&super::dialect::columns_sql(&schema, &name), &[])?;
         Ok(rows
             .into_iter()
             .filter_map(|r| match (r.first(), r.get(1)) {
