@@ -502,7 +502,13 @@ impl Runner<'_> {
         } else {
             format!("published {} partition(s), held back {held}", publish.len())
         };
-        self.ledger.finish_published(&m, &detail)?;
+        if m.status == Status::Published {
+            self.ledger.finish_published(&m, &detail)?;
+        } else {
+            // A shadow run's end stays durable: recovery decides a run by
+            // the active pointers, which a shadow scope does not move.
+            self.ledger.transition(&m, &detail)?;
+        }
         (self.progress)(&format!("{} {}: {detail}", m.run_id, m.status.name()));
         Ok(m)
     }

@@ -409,8 +409,8 @@ impl Ledger {
         self.record(manifest, detail, relaxed)
     }
 
-    /// [`Ledger::transition`] to the end of a run whose publish the warehouse
-    /// has durably committed, relaxed. Losing it to a power cut leaves the
+    /// [`Ledger::transition`] to `PUBLISHED`, for a run whose publish the
+    /// warehouse has durably committed, relaxed. Losing it to a power cut leaves the
     /// ledger at `publishing` with the run's leases and the warehouse with
     /// its commit marker: the state a crash right after the publish leaves,
     /// from which `bplc recover` decides `ALREADY_PUBLISHED`. The next
@@ -420,7 +420,7 @@ impl Ledger {
         manifest: &Manifest,
         detail: &str,
     ) -> Result<(), RuntimeError> {
-        debug_assert!(manifest.status.is_final());
+        debug_assert_eq!(manifest.status, Status::Published);
         self.record(manifest, detail, true)
     }
 
