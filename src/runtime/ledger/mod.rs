@@ -242,7 +242,7 @@ impl Ledger {
     /// has published (see [`Ledger::finish_published`]). The next durable
     /// commit makes it durable too: a run commits `publishing` durably
     /// before the warehouse publishes anything, and SQLite syncs the log
-    /// when the ledger is closed. A crash of the process loses nothing; a
+    /// when the ledger's last connection closes. A crash of the process loses nothing; a
     /// power cut before then loses at most the run's progress since its
     /// last durable record, and recovery decides from the warehouse (staged
     /// rows are discarded, as for a run interrupted while staging).
@@ -409,12 +409,14 @@ impl Ledger {
         self.record(manifest, detail, relaxed)
     }
 
-    /// [`Ledger::transition`] to `PUBLISHED`, for a run whose publish the
-    /// warehouse has durably committed, relaxed. Losing it to a power cut leaves the
-    /// ledger at `publishing` with the run's leases and the warehouse with
-    /// its commit marker: the state a crash right after the publish leaves,
-    /// from which `bplc recover` decides `ALREADY_PUBLISHED`. The next
-    /// durable commit (the next run's start) syncs it with it.
+    /// [`Ledger::transition`] to `PUBLISHED`, relaxed, for a run whose
+    /// publish the warehouse has durably committed. Losing it to a power
+    /// cut leaves the ledger at `publishing` with the run's leases and the
+    /// warehouse with its commit marker: the state a crash right after the
+    /// publish leaves, from which `bplc recover` decides
+    /// `ALREADY_PUBLISHED`. The next durable commit (the next run's start)
+    /// syncs it, or the checkpoint SQLite makes when the ledger's last
+    /// connection closes.
     pub fn finish_published(
         &mut self,
         manifest: &Manifest,

@@ -97,8 +97,8 @@ fn manifest() -> Manifest {
 
 /// A run syncs the ledger when it starts (its leases), before the
 /// warehouse publishes (`publishing`, what recovery decides by) and when
-/// it stops short of a publish; its progress in between and its end after
-/// a publish are relaxed. Losing a relaxed record to a power cut leaves a
+/// it stops short of a publish or ends in a shadow scope; its progress in
+/// between and its end after a publish are relaxed. Losing a relaxed record to a power cut leaves a
 /// state a crash at that point leaves too, which recovery is tested from.
 #[test]
 fn a_run_syncs_its_start_and_its_publishing_record() {
@@ -140,14 +140,20 @@ fn a_run_syncs_its_start_and_its_publishing_record() {
         Status::Published
     );
 
-    // A run that stops without publishing syncs its end.
-    begun.lock().unwrap().clear();
-    let mut failed = manifest();
-    failed.partitions = vec!["2026-07-02".into()];
-    ledger.begin(&mut failed).unwrap();
-    for status in [Status::Held, Status::Failed] {
-        failed.status = status;
-        ledger.transition(&failed, "stopped").unwrap();
+    // A run that stops without publishing syncs its end, and so does a
+    // run into a shadow scope (recovery cannot tell it published).
+    for (day, end) in [
+        ("2026-07-02", Status::Failed),
+        ("2026-07-03", Status::Shadowed),
+    ] {
+        begun.lock().unwrap().clear();
+        let mut other = manifest();
+        other.partitions = vec![day.into()];
+        ledger.begin(&mut other).unwrap();
+        for status in [Status::Held, end] {
+            other.status = status;
+            ledger.transition(&other, "stopped").unwrap();
+        }
+        assert_eq!(*begun.lock().unwrap(), [true, true, true], "{end:?}");
     }
-    assert_eq!(*begun.lock().unwrap(), [true, true, true]);
 }
