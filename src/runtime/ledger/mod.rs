@@ -242,10 +242,11 @@ impl Ledger {
     /// has published (see [`Ledger::finish_published`]). The next durable
     /// commit makes it durable too: a run commits `publishing` durably
     /// before the warehouse publishes anything, and SQLite syncs the log
-    /// when the ledger's last connection closes. A crash of the process loses nothing; a
-    /// power cut before then loses at most the run's progress since its
-    /// last durable record, and recovery decides from the warehouse (staged
-    /// rows are discarded, as for a run interrupted while staging).
+    /// when the ledger's last connection closes. A crash of the process
+    /// loses nothing; a power cut before then loses at most the run's
+    /// progress since its last durable record, and recovery decides from
+    /// the warehouse (staged rows are discarded, as for a run interrupted
+    /// while staging).
     pub(crate) fn write_relaxed<T>(
         &self,
         f: impl FnOnce(&dyn Store) -> Result<T, RuntimeError>,

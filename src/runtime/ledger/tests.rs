@@ -98,8 +98,9 @@ fn manifest() -> Manifest {
 /// A run syncs the ledger when it starts (its leases), before the
 /// warehouse publishes (`publishing`, what recovery decides by) and when
 /// it stops short of a publish or ends in a shadow scope; its progress in
-/// between and its end after a publish are relaxed. Losing a relaxed record to a power cut leaves a
-/// state a crash at that point leaves too, which recovery is tested from.
+/// between and its end after a publish are relaxed. Losing a relaxed
+/// record to a power cut leaves a state a crash at that point leaves too,
+/// which recovery is tested from.
 #[test]
 fn a_run_syncs_its_start_and_its_publishing_record() {
     let dir = tempfile::tempdir().unwrap();
@@ -134,11 +135,16 @@ fn a_run_syncs_its_start_and_its_publishing_record() {
         [true, false, false, false, true, false],
         "start, inputs locked, computing, validating, publishing, published"
     );
-    // The end is recorded, leases released, as a durable end would be.
+    // The end is recorded and the leases released, as a durable end
+    // would: the next run of the same partition may begin.
     assert_eq!(
         ledger.manifest(&m.run_id).unwrap().status,
         Status::Published
     );
+    let mut next = manifest();
+    ledger.begin(&mut next).unwrap();
+    next.status = Status::Failed;
+    ledger.transition(&next, "stopped").unwrap();
 
     // A run that stops without publishing syncs its end, and so does a
     // run into a shadow scope (recovery cannot tell it published).
