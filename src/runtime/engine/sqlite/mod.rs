@@ -7,6 +7,7 @@
 //! [`Engine`] trait: inputs and bindings (`inputs`), staging (`stage`),
 //! gates (`measure`), publishing (`publish`) and inspection (`inspect`).
 
+mod checkpoint;
 pub mod decimal;
 pub mod dialect;
 pub mod functions;
@@ -66,12 +67,23 @@ pub fn quiet_sqlite_statistics() {
 /// The embedded default: a SQLite file holding sources, references, every
 /// dataset's rows (all versions) and the partition pointers.
 pub struct SqliteEngine {
+    /// SQLite's automatic checkpoint, on a thread of its own. Declared
+    /// before `conn`, so it stops first and the run's connection is the
+    /// last to close (which makes the final checkpoint); `Drop` removes
+    /// its hook from `conn` before either goes.
+    checkpoints: checkpoint::Checkpointer,
     conn: Connection,
     /// The aliases of the databases attached read-only as sources.
     attached: Vec<String>,
     lowered: Option<(String, LoweredJob)>,
     tally: tally::Tally,
     inserted: inserted::Inserted,
+}
+
+impl Drop for SqliteEngine {
+    fn drop(&mut self) {
+        self.checkpoints.uninstall(&self.conn);
+    }
 }
 
 /// The diagnostic switch giving SQLite's sorter that many helper threads
@@ -130,7 +142,9 @@ impl SqliteEngine {
         inserted.register(&conn).map_err(RuntimeError::sql)?;
         conn.execute_batch(SYSTEM_TABLES)
             .map_err(RuntimeError::sql)?;
+        let checkpoints = checkpoint::Checkpointer::install(&conn, warehouse);
         Ok(SqliteEngine {
+            checkpoints,
             conn,
             attached: Vec::new(),
             lowered: None,
