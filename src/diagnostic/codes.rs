@@ -157,6 +157,7 @@ define_codes! {
     E0335: "rollback of a closed period without a reason",
     E0336: "Spark retry budget that is not a whole number of seconds",
     E0337: "warehouse or ledger locked by another process past the lock timeout",
+    E0338: "held run whose staged rows are no longer in the warehouse",
     E0340: "output value not of its declared type, or null where it may not be",
     E0341: "bad rows in a source whose bad rows fail the partition or the run",
     E0342: "decimal type whose precision or scale cannot be stored exactly",

@@ -517,6 +517,7 @@ impl Runner<'_> {
     /// kept in its manifest.
     pub fn approve(&mut self, run_id: &str, review: Review) -> Result<Manifest, RuntimeError> {
         let mut m = self.held(run_id)?;
+        self.staged_rows_kept(&m)?;
         m.error = None;
         let detail = review.line();
         m.review = Some(review);
@@ -569,6 +570,40 @@ impl Runner<'_> {
         }
         self.engine.prepare(self.plan)?;
         Ok(m)
+    }
+
+    /// Refuses to publish a held run whose staged rows are gone. On SQLite
+    /// the staging transaction commits without a sync of its own (the
+    /// publish syncs it), while the hold is synced: a power cut soon after
+    /// a hold can keep the ledger's `HELD` and lose the rows, and approving
+    /// would then make partitions active with none of their rows. A
+    /// staging transaction is kept whole or lost whole, so fewer rows than
+    /// the run staged means all of them are lost.
+    fn staged_rows_kept(&mut self, m: &Manifest) -> Result<(), RuntimeError> {
+        let staged: i64 = m
+            .outputs
+            .iter()
+            .filter(|o| o.decision == Decision::Publish)
+            .map(|o| o.rows)
+            .sum();
+        if staged == 0 {
+            return Ok(());
+        }
+        let found = self.engine.inspect(self.plan, &m.run_id)?.staged_rows;
+        if found >= staged {
+            return Ok(());
+        }
+        Err(RuntimeError::Coded {
+            code: crate::diagnostic::codes::E0338,
+            message: format!(
+                "held run {} of `{}` staged {staged} rows, and the warehouse holds {found} of them: they were lost (a power cut soon after the run was held loses its staged rows) and it cannot be approved",
+                m.run_id, self.plan.dataset
+            ),
+            help: format!(
+                "nothing was published; reject it with `bplc reject {}` and run its partitions again",
+                m.run_id
+            ),
+        })
     }
 
     /// Records an error, removes staged rows, and marks the run FAILED.

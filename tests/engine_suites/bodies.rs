@@ -238,6 +238,40 @@ pub fn manual_review_holds_until_approved_or_rejected_and_keeps_its_lease(engine
     assert!(err.contains("E0304"), "{err}");
 }
 
+/// A held run whose staged rows were lost (on SQLite, a power cut soon
+/// after the hold: the staging commit is not synced on its own) is not
+/// approved: nothing is published, the run stays held, and rejecting it
+/// releases its lease for a new run.
+pub fn a_held_run_whose_staged_rows_are_gone_is_not_approved(engine: Engine) {
+    let p = readings_project(engine, "quarantine", "manual review");
+    reading(&p, "a", 5000, "2026-07-01");
+    let (code, run) = p.json(RUN);
+    assert_eq!((code, status(&run)), (1, "HELD"), "{run}");
+    let id = run["run_id"].as_str().unwrap().to_string();
+    // What the lost staging transaction leaves: no rows of the run.
+    p.exec("DELETE FROM daily__data");
+
+    let (code, _, err) = p.text(&["approve", &id]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("E0338") && err.contains(&id), "{err}");
+    assert!(err.contains(&format!("bplc reject {id}")), "{err}");
+    assert_eq!(
+        p.count("SELECT count(*) FROM daily"),
+        0,
+        "nothing published"
+    );
+    let (_, shown) = p.json(&["show", &id]);
+    assert_eq!(shown["status"], "HELD", "{shown}");
+
+    let (code, rejected) = p.json(&["reject", &id]);
+    assert_eq!(code, 0, "{rejected}");
+    let (code, again) = p.json(RUN);
+    assert_eq!((code, status(&again)), (1, "HELD"), "{again}");
+    let (code, approved) = p.json(&["approve", again["run_id"].as_str().unwrap()]);
+    assert_eq!((code, status(&approved)), (0, "PUBLISHED"), "{approved}");
+    assert_eq!(p.rows("SELECT total FROM daily"), ["5000"]);
+}
+
 /// Versioned publish keeps both versions and rolls back; the reporting
 /// commands read every run, its transitions and quarantined rows back
 /// from the ledger.

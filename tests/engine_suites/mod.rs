@@ -380,6 +380,11 @@ macro_rules! engine_suite {
         }
 
         #[test]
+        fn a_held_run_whose_staged_rows_are_gone_is_not_approved() {
+            bodies::a_held_run_whose_staged_rows_are_gone_is_not_approved(ENGINE);
+        }
+
+        #[test]
         fn warn_and_quarantine_publish_fail_run_publishes_nothing() {
             bodies::warn_and_quarantine_publish_fail_run_publishes_nothing(ENGINE);
         }
