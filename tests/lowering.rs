@@ -106,7 +106,7 @@ fn validation_skips_only_what_the_steps_prove() {
         "END) AS _bpl_g CROSS JOIN temp.bpl_parts AS _bpl_pt ON _bpl_pt._bpl_no = _bpl_g._bpl_no"
     ));
     assert!(proved.batch.stage.contains(
-        "GROUP BY _bpl_no, \"ev__event_id\" HAVING CASE WHEN count(*) = 1 THEN 1 ELSE bpl_tally(8, _bpl_no, count(*)) END"
+        "GROUP BY \"ev__event_id\", _bpl_no HAVING CASE WHEN count(*) = 1 THEN 1 ELSE bpl_tally(8, _bpl_no, count(*)) END"
     ));
     assert!(!proved.batch.stage.contains("row_number()"));
     // Two order keys: the window numbers the rows.

@@ -446,10 +446,15 @@ impl Builder<'_> {
             .map(String::as_str)
             .filter(|c| !rejoin.iter().any(|r| r == c))
             .collect();
+        // The dedupe's key before `_bpl_no`: the groups are the same, and
+        // SQLite's sorter settles a comparison on the first column when it
+        // can. `_bpl_no` first (one value for a partition's thousands of
+        // rows) sent nearly every comparison on to the whole record: 2.7%
+        // of a three-day rerun's instructions, 1.3% of a build's.
         Ok(Some(Grouped {
             select: format!(
                 "SELECT *, {top} AS _bpl_top FROM (SELECT {} FROM ({rows}) AS _bpl_q) AS _bpl_d \
-                 GROUP BY _bpl_no, {by}",
+                 GROUP BY {by}, _bpl_no",
                 carried.join(", ")
             ),
             rejoin,
