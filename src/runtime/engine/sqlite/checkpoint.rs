@@ -203,10 +203,19 @@ mod tests {
         std::fs::metadata(path).map_or(0, |m| m.len()) / 4096
     }
 
-    fn open(path: &Path) -> Connection {
-        let conn = Connection::open(path).unwrap();
+    /// A new file in a temporary directory (kept while the first value
+    /// lives), with a connection set up as the engine's.
+    fn new_warehouse() -> (tempfile::TempDir, PathBuf, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warehouse.sqlite");
+        let conn = Connection::open(&path).unwrap();
         super::super::apply_settings(&conn).unwrap();
-        conn
+        (dir, path, conn)
+    }
+
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
     }
 
     /// `n` rows of 500 bytes, about one page per 7 rows.
@@ -225,9 +234,7 @@ mod tests {
     /// the checkpointer is dropped.
     #[test]
     fn the_thread_copies_what_a_large_commit_left_in_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("warehouse.sqlite");
-        let conn = open(&path);
+        let (_dir, path, conn) = new_warehouse();
         let checkpoints = Checkpointer::install(&conn, &path);
         insert(&conn, 1000);
         assert!(!checkpoints.started(), "a small commit asks for nothing");
@@ -245,10 +252,7 @@ mod tests {
             "the thread copied the pages: {} pages",
             database_pages(&path)
         );
-        let rows: i64 = conn
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 21_000);
+        assert_eq!(rows(&conn), 21_000);
     }
 
     /// The engine's connection never checkpoints on its own, and a command
@@ -271,18 +275,13 @@ mod tests {
     /// the committing connection or loses a row.
     #[test]
     fn requests_never_block_the_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("warehouse.sqlite");
-        let conn = open(&path);
+        let (_dir, path, conn) = new_warehouse();
         let checkpoints = Checkpointer::install(&conn, &path);
         for _ in 0..20 {
             insert(&conn, 8000);
         }
         checkpoints.uninstall(&conn);
         drop(checkpoints);
-        let rows: i64 = conn
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 160_000);
+        assert_eq!(rows(&conn), 160_000);
     }
 }

@@ -5,7 +5,9 @@
 //! dialect's statements call ([`functions`], [`tally`]), the storage layout
 //! ([`layout`]), the dialect ([`dialect`]), and each part of the
 //! [`Engine`] trait: inputs and bindings (`inputs`), staging (`stage`),
-//! gates (`measure`), publishing (`publish`) and inspection (`inspect`).
+//! gates (`measure`), publishing (`publish`) and inspection (`inspect`);
+//! the write-ahead log's checkpoints run on a thread of their own
+//! (`checkpoint`).
 
 mod checkpoint;
 pub mod decimal;
